@@ -1,0 +1,40 @@
+# `make demo` and `make test` each set up everything they need from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UV_COMPILE := uv pip compile --quiet --generate-hashes --universal --python-version 3.10
+CODE := attest verify tests benchmarks examples
+
+.PHONY: setup test lint demo bench lock clean
+
+# A venv with exactly the hash-locked dependency set, then attest itself (editable, no deps).
+$(STAMP): requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy --strict attest verify
+
+test: lint
+	$(BIN)/pytest
+
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+
+bench: setup
+	$(BIN)/python benchmarks/bench_sbom.py
+
+# Re-resolve the locks (needs uv and the package index): after editing dependencies.
+lock:
+	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.lock
+	uv pip compile --quiet --generate-hashes --python-version 3.11 benchmarks/peer.in -o benchmarks/peer.lock
+
+clean:
+	rm -rf $(VENV) build

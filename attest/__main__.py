@@ -1,0 +1,3 @@
+from attest.cli import main
+
+main()

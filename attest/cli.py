@@ -1,0 +1,158 @@
+"""The `attest` command line: a thin layer that parses, calls a stage's library function, maps
+errors to exit codes (here, and only here) and renders.
+
+Stages are plugins (entry-point group `attest.stages`) loaded only when named, so a broken or
+slow plugin costs nothing to the commands that do not use it.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any
+
+import click
+
+from attest import __version__, plugins
+from attest.errors import AttestError
+from verify.errors import ExitCode, VerifyError
+from verify.plugins import Registry
+
+
+class Failure(click.ClickException):
+    """An error on its way out: its message for people and the exit code of the contract."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"attest: error: {self.format_message()}", err=True)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The one mapping from exceptions to exit codes."""
+    if isinstance(exc, (AttestError, VerifyError)):
+        return int(exc.exit_code)
+    if isinstance(exc, click.ClickException):
+        return int(ExitCode.USAGE)
+    return int(ExitCode.OPERATIONAL)  # I/O, interruption, or a bug: retry, never pass
+
+
+def _message_for(exc: BaseException) -> str:
+    if isinstance(exc, (AttestError, VerifyError)):
+        return str(exc)
+    if isinstance(exc, click.ClickException):
+        return exc.format_message()
+    if isinstance(exc, (KeyboardInterrupt, click.Abort)):
+        return "interrupted; nothing was written"
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return (
+        f"internal error: {type(exc).__name__}: {exc}. Rerun with -v for a traceback and report it."
+    )
+
+
+@contextmanager
+def _mapped_errors(verbose: bool) -> Iterator[None]:
+    """Turn every error into a `Failure` with the contract's exit code; tracebacks only with -v."""
+    try:
+        yield
+    except (click.UsageError, Failure, click.exceptions.Exit):
+        raise  # click's own usage errors already exit 2
+    except (Exception, KeyboardInterrupt) as exc:
+        if verbose:
+            traceback.print_exception(exc)
+        raise Failure(_message_for(exc), exit_code_for(exc)) from exc
+
+
+def _verbose_in(args: Sequence[str]) -> bool:
+    return "-v" in args or "--verbose" in args
+
+
+class AttestCLI(click.Group):
+    """A click group whose commands are the core commands plus the installed stage plugins."""
+
+    @staticmethod
+    def _stages(ctx: click.Context) -> Registry[click.Command]:
+        """The stage plugins, read once per invocation (kept on the root context)."""
+        meta = ctx.find_root().meta
+        if "attest.stages" not in meta:
+            meta["attest.stages"] = plugins.stages()
+        registry: Registry[click.Command] = meta["attest.stages"]
+        return registry
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._stages(ctx).names()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        core = super().get_command(ctx, cmd_name)
+        if core is not None:
+            return core
+        stages = self._stages(ctx)
+        return stages.load(cmd_name) if cmd_name in stages else None
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _mapped_errors(_verbose_in(args)):
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _mapped_errors(bool(ctx.params.get("verbose"))):
+            return super().invoke(ctx)
+
+
+@click.group(cls=AttestCLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="attest")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug detail on errors.")
+def cli(verbose: bool) -> None:
+    """attest: SBOM, vulnerability SLOs, keyless signing, provenance and an offline deploy gate
+    for Python projects.
+
+    Exit codes: 0 pass, 1 policy said no, 2 usage or configuration error, 3 operational error.
+    """
+
+
+@cli.group("plugins")
+def plugins_group() -> None:
+    """Inspect the installed plugins."""
+
+
+@plugins_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the plugins as JSON on stdout.")
+def plugins_list(as_json: bool) -> None:
+    """List every plugin by group: stages, SBOM sources, vulnerability sources, gate checks."""
+    found = plugins.describe_all()
+    if as_json:
+        data = {
+            group: [
+                {
+                    "name": p.name,
+                    "target": p.target,
+                    "distribution": p.distribution,
+                    "version": p.version,
+                }
+                for p in infos
+            ]
+            for group, infos in found.items()
+        }
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    for group, infos in found.items():
+        click.echo(f"{group}: {plugins.GROUPS[group]}")
+        if not infos:
+            click.echo("  (none installed)")
+        for p in infos:
+            click.echo(f"  {p.name:<16} {p.target}  [{p.distribution} {p.version}]")
+
+
+def main() -> None:
+    cli(prog_name="attest")

@@ -1,0 +1,79 @@
+"""`attest sbom`: the click layer of the SBOM stage (parse, call, render)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from attest.errors import UsageError
+from attest.output import emit
+from attest.sbom.interface import SourceKind
+from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command("sbom")
+@click.option("--python", "python", type=_PATH, help="Describe another interpreter or venv.")
+@click.option("--requirements", type=_PATH, help="Describe a pip requirements file.")
+@click.option("--lock", type=_PATH, help=f"Describe a lock file: {LOCK_FILE_NAMES}.")
+@click.option("--source", "source_name", help="Use this SBOM source plugin (see plugins list).")
+@click.option(
+    "--project",
+    type=_PATH,
+    help="Project directory whose pyproject.toml gives the root component "
+    "(default: beside the input file, or the working directory).",
+)
+@click.option("--format", "fmt", type=click.Choice(["json", "xml"]), default="json")
+@click.option(
+    "--reproducible",
+    is_flag=True,
+    help="Byte-identical output for identical input (also on when SOURCE_DATE_EPOCH is set).",
+)
+@click.option("--output", "-o", type=_PATH, help="Write here (atomically) instead of stdout.")
+def sbom(
+    python: Path | None,
+    requirements: Path | None,
+    lock: Path | None,
+    source_name: str | None,
+    project: Path | None,
+    fmt: str,
+    reproducible: bool,
+    output: Path | None,
+) -> None:
+    """Write a CycloneDX 1.6 SBOM, validated against the schema.
+
+    With no source option it describes the current Python environment.
+    """
+    options: list[tuple[SourceKind, Path | None]] = [
+        ("environment", python),
+        ("requirements", requirements),
+        ("lock", lock),
+    ]
+    given = [(kind, path) for kind, path in options if path is not None]
+    if len(given) > 1:
+        raise UsageError("give at most one of --python, --requirements and --lock")
+    kind, target = given[0] if given else ("environment", Path(sys.executable))
+    result = generate(
+        SbomRequest(
+            kind=kind,
+            target=target,
+            project_dir=project,
+            fmt="json" if fmt == "json" else "xml",
+            reproducible=reproducible,
+            source_date_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
+            source_name=source_name,
+        )
+    )
+    for warning in result.warnings:
+        click.echo(f"attest: warning: {warning}", err=True)
+    emit(result.document, output)
+    where = f" to {output}" if output else ""
+    click.echo(
+        f"attest: SBOM of {len(result.inventory.packages)} components from "
+        f"{result.inventory.description}{where}",
+        err=True,
+    )

@@ -1,0 +1,1 @@
+"""The built-in SBOM sources, each registered in the `attest.sbom_sources` entry-point group."""

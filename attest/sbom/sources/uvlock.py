@@ -1,0 +1,114 @@
+"""`uv.lock`: uv's universal lock file (TOML, `version = 1`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attest.errors import InputError
+from attest.sbom.interface import (
+    Digest,
+    Inventory,
+    Origin,
+    OriginKind,
+    Package,
+    SbomSource,
+    normalize,
+    parse_digest,
+    read_toml,
+)
+from attest.sbom.sources._locks import registry_origin, tables, text
+
+_ROOT_SOURCES = ("editable", "virtual")
+_ORIGINS: tuple[tuple[str, OriginKind], ...] = (
+    ("git", "vcs"),
+    ("url", "url"),
+    ("path", "path"),
+    ("directory", "path"),
+    ("editable", "path"),
+    ("virtual", "path"),
+)
+
+
+def _origin(source: object, path: Path, where: str) -> Origin | None:
+    if not isinstance(source, dict):
+        raise InputError(path, f"{where}: 'source' must be a table")
+    for key, kind in _ORIGINS:
+        location = source.get(key)
+        if isinstance(location, str):
+            return Origin(kind, location)
+    if isinstance(source.get("registry"), str):
+        return registry_origin(source["registry"])
+    raise InputError(path, f"{where}: unknown source {source!r}")
+
+
+def _digests(package: dict[str, object], path: Path) -> tuple[Digest, ...]:
+    files: list[object] = []
+    if isinstance(package.get("sdist"), dict):
+        files.append(package["sdist"])
+    wheels = package.get("wheels", [])
+    if isinstance(wheels, list):
+        files.extend(wheels)
+    found = {
+        parse_digest(f["hash"], path)
+        for f in files
+        if isinstance(f, dict) and isinstance(f.get("hash"), str)
+    }
+    return tuple(sorted(found))
+
+
+def _dependency_names(package: dict[str, object]) -> set[str]:
+    names: set[str] = set()
+    groups: list[object] = [package.get("dependencies", [])]
+    for key in ("optional-dependencies", "dev-dependencies"):
+        extra = package.get(key, {})
+        if isinstance(extra, dict):
+            groups.extend(extra.values())
+    for group in groups:
+        if isinstance(group, list):
+            names.update(normalize(d["name"]) for d in group if isinstance(d, dict) and "name" in d)
+    return names
+
+
+class UvLockSource(SbomSource):
+    """`--lock uv.lock`."""
+
+    kind = "lock"
+
+    @classmethod
+    def accepts(cls, path: Path) -> bool:
+        return path.name == "uv.lock"
+
+    def read(self) -> Inventory:
+        path = self.target
+        data = read_toml(path)
+        version = data.get("version")
+        if version != 1:
+            raise InputError(path, f"unsupported uv.lock version {version!r} (expected 1)")
+        packages: list[Package] = []
+        direct: set[str] | None = None  # stays None when the lock has no root project
+        for index, entry in enumerate(tables(data, "package", path), start=1):
+            where = f"package #{index}"
+            name = text(entry, "name", path, where)
+            where = f"package {name!r}"
+            source = entry.get("source", {"registry": "https://pypi.org/simple"})
+            dependencies = _dependency_names(entry)
+            if isinstance(source, dict) and any(source.get(k) == "." for k in _ROOT_SOURCES):
+                direct = (direct or set()) | dependencies  # the project itself: the root
+                continue
+            version_value = entry.get("version")
+            if version_value is not None and not isinstance(version_value, str):
+                raise InputError(path, f"{where}: 'version' is not a string")
+            packages.append(
+                Package(
+                    name=name,
+                    version=version_value,
+                    digests=_digests(entry, path),
+                    dependencies=tuple(sorted(dependencies)),
+                    origin=_origin(source, path, where),
+                )
+            )
+        return Inventory(
+            description=f"uv lock file {path}",
+            packages=tuple(packages),
+            direct=None if direct is None else tuple(sorted(direct)),
+        )

@@ -1,0 +1,97 @@
+"""The SBOM stage as a library function: pick a source, read it, describe the project, render
+and validate the CycloneDX document."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+
+from attest.errors import InputError, UsageError
+from attest.plugins import SBOM_SOURCES
+from attest.sbom.build import Format, Reproducibility, render
+from attest.sbom.interface import Inventory, SbomSource, SourceKind
+from attest.sbom.project import Project, read_project
+from verify.plugins import ClassRegistry
+
+LOCK_FILE_NAMES = "uv.lock, pylock.toml (pylock.<name>.toml), poetry.lock"
+
+
+@dataclasses.dataclass(frozen=True)
+class SbomRequest:
+    kind: SourceKind
+    target: Path  # the interpreter or venv, requirements file, or lock file
+    project_dir: Path | None = None  # None: beside the input file, else the working directory
+    fmt: Format = "json"
+    reproducible: bool = False
+    source_date_epoch: str | None = None
+    source_name: str | None = None  # a plugin chosen by name instead of by kind / file name
+
+
+@dataclasses.dataclass(frozen=True)
+class SbomResult:
+    document: bytes
+    inventory: Inventory
+    project: Project | None
+    warnings: tuple[str, ...]
+
+
+def sources() -> ClassRegistry[SbomSource]:
+    return ClassRegistry(SBOM_SOURCES, SbomSource)
+
+
+def select_source(kind: SourceKind, target: Path, name: str | None = None) -> SbomSource:
+    """The source plugin for this input: the one named, else the one whose kind (and, for lock
+    files, whose file name) matches."""
+    registry = sources()
+    if name is not None:
+        chosen = registry.load(name)
+        if chosen.kind != kind:
+            raise UsageError(f"source {name!r} reads {chosen.kind} input, not {kind}")
+        return chosen(target)
+    candidates = [registry.load(n) for n in registry.names()]
+    matching = [c for c in candidates if c.kind == kind and (kind != "lock" or c.accepts(target))]
+    if not matching:
+        if kind == "lock":
+            raise InputError(target, f"unknown lock file format; known: {LOCK_FILE_NAMES}")
+        raise UsageError(f"no SBOM source for {kind} input is installed")
+    if len(matching) > 1:
+        names = ", ".join(sorted(c.__name__ for c in matching))
+        raise UsageError(f"several sources read {target} ({names}): choose one with --source")
+    return matching[0](target)
+
+
+def _reproducibility(request: SbomRequest) -> Reproducibility:
+    epoch = request.source_date_epoch
+    if epoch is None or epoch == "":
+        return Reproducibility(request.reproducible, None)
+    try:
+        moment = datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError) as e:
+        raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in seconds") from e
+    return Reproducibility(True, moment)
+
+
+def _project(request: SbomRequest, warnings: list[str]) -> Project | None:
+    if request.project_dir is not None:
+        if not request.project_dir.is_dir():
+            raise InputError(request.project_dir, "project directory does not exist")
+        return read_project(request.project_dir)
+    guess = request.target.parent if request.kind != "environment" else Path()
+    if (guess / "pyproject.toml").is_file():
+        return read_project(guess)
+    warnings.append(
+        f"no pyproject.toml in {guess.resolve()}: the SBOM has no root component "
+        "(name the project with --project DIR)"
+    )
+    return None
+
+
+def generate(request: SbomRequest) -> SbomResult:
+    """Build the validated SBOM; raise an `AttestError` naming the input when it is bad."""
+    reproducibility = _reproducibility(request)
+    inventory = select_source(request.kind, request.target, request.source_name).read()
+    warnings = list(inventory.warnings)
+    project = _project(request, warnings)
+    document = render(inventory, project, request.fmt, reproducibility)
+    return SbomResult(document, inventory, project, tuple(warnings))

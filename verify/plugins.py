@@ -1,0 +1,115 @@
+"""Plugins found through entry points, with a registry that refuses duplicate names.
+
+Nothing registers at import time: a registry reads the installed distributions' entry points
+when it is first asked, and loads a plugin only when that plugin is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import metadata
+from typing import Generic, TypeVar, cast
+
+from verify.errors import PluginError
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginInfo:
+    """One registered plugin, described without importing it."""
+
+    group: str
+    name: str
+    target: str  # "module:attribute"
+    distribution: str
+    version: str
+
+
+def _describe(group: str, ep: metadata.EntryPoint) -> PluginInfo:
+    dist = ep.dist
+    return PluginInfo(
+        group=group,
+        name=ep.name,
+        target=ep.value,
+        distribution=dist.name if dist is not None else "<unknown>",
+        version=dist.version if dist is not None else "",
+    )
+
+
+class EntryPointGroup:
+    """The entry points of one group, read once, refusing a name registered twice."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self._entry_points: dict[str, metadata.EntryPoint] | None = None
+
+    def _scan(self) -> dict[str, metadata.EntryPoint]:
+        if self._entry_points is None:
+            found: dict[str, metadata.EntryPoint] = {}
+            for ep in metadata.entry_points(group=self.group):
+                if ep.name in found:
+                    first, second = _describe(self.group, found[ep.name]), _describe(self.group, ep)
+                    raise PluginError(
+                        f"plugin name {ep.name!r} in group {self.group} is registered twice: "
+                        f"by {first.distribution} ({first.target}) and by {second.distribution} "
+                        f"({second.target}); uninstall or rename one of them"
+                    )
+                found[ep.name] = ep
+            self._entry_points = found
+        return self._entry_points
+
+    def names(self) -> list[str]:
+        return sorted(self._scan())
+
+    def describe(self) -> list[PluginInfo]:
+        return [_describe(self.group, ep) for _, ep in sorted(self._scan().items())]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._scan()
+
+    def _import(self, name: str) -> tuple[object, PluginInfo]:
+        entry_points = self._scan()
+        if name not in entry_points:
+            known = ", ".join(self.names()) or "none"
+            raise PluginError(f"no plugin {name!r} in group {self.group} (installed: {known})")
+        info = _describe(self.group, entry_points[name])
+        try:
+            return entry_points[name].load(), info
+        except Exception as e:
+            raise PluginError(
+                f"plugin {name!r} from {info.distribution} ({info.target}) failed to load: {e}"
+            ) from e
+
+
+def _wrong_kind(name: str, info: PluginInfo, what: str) -> PluginError:
+    return PluginError(f"plugin {name!r} from {info.distribution} ({info.target}) is not {what}")
+
+
+class Registry(EntryPointGroup, Generic[T]):
+    """Plugins that are objects: each loaded object must be an instance of `kind`."""
+
+    def __init__(self, group: str, kind: type[T]) -> None:
+        super().__init__(group)
+        self._kind = kind
+
+    def load(self, name: str) -> T:
+        obj, info = self._import(name)
+        if not isinstance(obj, self._kind):
+            raise _wrong_kind(name, info, f"a {self._kind.__name__}")
+        return obj
+
+
+class ClassRegistry(EntryPointGroup, Generic[T]):
+    """Plugins that are classes: each loaded class must derive from `base` (which may be
+    abstract, hence typed `type` rather than `type[T]`)."""
+
+    def __init__(self, group: str, base: type) -> None:
+        super().__init__(group)
+        self._base = base
+
+    def load(self, name: str) -> type[T]:
+        obj, info = self._import(name)
+        if not (isinstance(obj, type) and issubclass(obj, self._base)):
+            raise _wrong_kind(name, info, f"a subclass of {self._base.__name__}")
+        return cast("type[T]", obj)
