@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import urllib.parse
 import uuid
+import warnings
 from collections.abc import Iterable
 from typing import Literal
 
@@ -44,10 +46,20 @@ class Reproducibility:
     timestamp: datetime.datetime | None
 
 
+def without_credentials(url: str) -> str:
+    """The URL with any user and password removed: lock files and requirements may carry an
+    index token in a URL, and the SBOM is published."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+
 def purl_for(package: Package) -> PackageURL:
     qualifiers = {}
     if package.origin is not None and package.origin.kind in _QUALIFIER:
-        qualifiers[_QUALIFIER[package.origin.kind]] = package.origin.location
+        qualifiers[_QUALIFIER[package.origin.kind]] = without_credentials(package.origin.location)
     return PackageURL(
         type="pypi", name=package.key, version=package.version, qualifiers=qualifiers or None
     )
@@ -174,13 +186,19 @@ def _serialize(bom: Bom, fmt: Format) -> str:
 
 def render(
     inventory: Inventory, project: Project | None, fmt: Format, reproducibility: Reproducibility
-) -> bytes:
-    """The finished, schema-validated document. A reproducible serial number is a UUID derived
-    from the document rendered with a zero serial, so equal inputs give equal bytes."""
-    bom = build_bom(inventory, project, reproducibility)
-    if reproducibility.enabled:
-        digest = hashlib.sha256(_serialize(bom, fmt).encode()).hexdigest()
-        bom.serial_number = uuid.uuid5(_SERIAL_NAMESPACE, digest)
-    text = _serialize(bom, fmt)
+) -> tuple[bytes, tuple[str, ...]]:
+    """The finished, schema-validated document, and what the CycloneDX library warned about.
+
+    A reproducible serial number is a UUID derived from the document rendered with a zero
+    serial, so equal inputs give equal bytes.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bom = build_bom(inventory, project, reproducibility)
+        if reproducibility.enabled:
+            digest = hashlib.sha256(_serialize(bom, fmt).encode()).hexdigest()
+            bom.serial_number = uuid.uuid5(_SERIAL_NAMESPACE, digest)
+        text = _serialize(bom, fmt)
     validate(text, fmt)
-    return text.encode()
+    notes = tuple(dict.fromkeys(str(w.message) for w in caught))
+    return text.encode(), notes

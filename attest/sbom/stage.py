@@ -93,5 +93,5 @@ def generate(request: SbomRequest) -> SbomResult:
     inventory = select_source(request.kind, request.target, request.source_name).read()
     warnings = list(inventory.warnings)
     project = _project(request, warnings)
-    document = render(inventory, project, request.fmt, reproducibility)
-    return SbomResult(document, inventory, project, tuple(warnings))
+    document, notes = render(inventory, project, request.fmt, reproducibility)
+    return SbomResult(document, inventory, project, (*warnings, *notes))

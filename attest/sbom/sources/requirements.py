@@ -12,7 +12,6 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from attest.errors import InputError
 from attest.sbom.interface import (
-    Digest,
     Inventory,
     Origin,
     Package,
@@ -31,6 +30,8 @@ _IGNORED_OPTIONS = {
 }  # fmt: skip
 _INCLUDE_OPTIONS = {"-r", "--requirement"}
 _EDITABLE_OPTIONS = {"-e", "--editable"}
+_HASH_OPTION = re.compile(r"\s--hash(?:=|\s+)(\S+)")
+_OPTION = re.compile(r"\s(--[A-Za-z][\w-]*)")  # per-requirement options
 _VIA_ITEM = re.compile(r"^#\s{2,}(?P<item>\S.*)$")
 
 
@@ -82,15 +83,18 @@ class RequirementsSource(SbomSource):
         warnings: list[str] = []
         self._read_file(self.target, entries, warnings, seen=set())
         annotated = any(entry.via for entry in entries.values())
+        listed = {entry.package.key for entry in entries.values()}
         children: dict[str, set[str]] = {}
         direct: set[str] = set()
         for entry in entries.values():
             key = entry.package.key
-            if not annotated or any(v.startswith(("-r", "-c")) for v in entry.via):
+            parents = {v if v.startswith("-") else normalize(v.split()[0]) for v in entry.via}
+            # Required by an input file (`-r x.in`) or by something not in the file (the
+            # project itself, as uv export writes it): a direct dependency of the root.
+            if not annotated or any(p.startswith("-") or p not in listed for p in parents):
                 direct.add(key)
-            for parent in entry.via:
-                if not parent.startswith("-"):
-                    children.setdefault(normalize(parent.split()[0]), set()).add(key)
+            for parent in parents & listed:
+                children.setdefault(parent, set()).add(key)
         packages = tuple(
             dataclasses.replace(
                 entry.package, dependencies=tuple(sorted(children.get(entry.package.key, ())))
@@ -126,11 +130,11 @@ class RequirementsSource(SbomSource):
             in_via_block = False
             current = None
             where = f"line {number}"
-            try:
-                words = shlex.split(content)
-            except ValueError as e:
-                raise InputError(path, f"{where}: cannot split {content!r}: {e}") from e
-            if words[0].startswith("-") and not words[0].startswith("--hash"):
+            if content.startswith("-"):
+                try:
+                    words = shlex.split(content)
+                except ValueError as e:
+                    raise InputError(path, f"{where}: cannot split {content!r}: {e}") from e
                 option, _, value = words[0].partition("=")
                 arguments = ([value] if value else []) + words[1:]
                 if option in _INCLUDE_OPTIONS:
@@ -142,7 +146,7 @@ class RequirementsSource(SbomSource):
                 elif option not in _IGNORED_OPTIONS:
                     raise InputError(path, f"{where}: unknown option {option}")
                 continue
-            package = self._requirement(path, where, words)
+            package = self._requirement(path, where, content)
             if package.version is None:
                 warnings.append(f"{path} {where}: {package.name} is not pinned to one version")
             current = self._add(entries, package, path)
@@ -176,21 +180,14 @@ class RequirementsSource(SbomSource):
         return False
 
     @staticmethod
-    def _requirement(path: Path, where: str, words: list[str]) -> Package:
-        spec_words = [w for w in words if not w.startswith("--hash")]
-        digests: list[Digest] = []
-        for i, word in enumerate(words):
-            if word == "--hash":
-                if i + 1 >= len(words):
-                    raise InputError(path, f"{where}: --hash needs a value")
-                digests.append(parse_digest(words[i + 1], path))
-                spec_words.remove(words[i + 1])
-            elif word.startswith("--hash="):
-                digests.append(parse_digest(word.removeprefix("--hash="), path))
-        unknown = [w for w in spec_words if w.startswith("-")]
+    def _requirement(path: Path, where: str, content: str) -> Package:
+        digests = [parse_digest(value, path) for value in _HASH_OPTION.findall(content)]
+        text = _HASH_OPTION.sub(" ", f" {content}").strip()
+        unknown = _OPTION.search(f" {text}")
+        if unknown and unknown.group(1) == "--hash":
+            raise InputError(path, f"{where}: --hash needs a value")
         if unknown:
-            raise InputError(path, f"{where}: unknown option {unknown[0]}")
-        text = " ".join(spec_words)
+            raise InputError(path, f"{where}: unknown option {unknown.group(1)}")
         try:
             req = Requirement(text)
         except InvalidRequirement as e:

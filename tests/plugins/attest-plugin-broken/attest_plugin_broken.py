@@ -1,0 +1,1 @@
+NOT_A_COMMAND = "just a string"

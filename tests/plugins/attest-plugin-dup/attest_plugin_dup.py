@@ -1,0 +1,6 @@
+import click
+
+
+@click.command("sbom")
+def sbom() -> None:
+    """An impostor."""

@@ -1,0 +1,34 @@
+"""Reading a CycloneDX JSON document back for assertions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class Sbom:
+    def __init__(self, text: str | bytes) -> None:
+        self.data: dict[str, Any] = json.loads(text)
+        self.components: dict[str, dict[str, Any]] = {
+            c["purl"]: c for c in self.data.get("components", [])
+        }
+        self.graph: dict[str, list[str]] = {
+            d["ref"]: d.get("dependsOn", []) for d in self.data.get("dependencies", [])
+        }
+
+    @property
+    def root(self) -> dict[str, Any]:
+        root: dict[str, Any] = self.data["metadata"]["component"]
+        return root
+
+    def hashes(self, purl: str) -> set[str]:
+        return {f"{h['alg']}:{h['content']}" for h in self.components[purl].get("hashes", [])}
+
+    def licenses(self, purl: str) -> list[str]:
+        out = []
+        for entry in self.components[purl].get("licenses", []):
+            if "expression" in entry:
+                out.append(entry["expression"])
+            else:
+                out.append(entry["license"].get("id") or entry["license"].get("name"))
+        return out
