@@ -35,6 +35,7 @@ bench: setup
 lock:
 	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.lock
 	uv pip compile --quiet --generate-hashes --python-version 3.11 benchmarks/peer.in -o benchmarks/peer.lock
+	uv pip compile --quiet --generate-hashes --python-version 3.11 benchmarks/target.in -o benchmarks/target.lock
 
 clean:
 	rm -rf $(VENV) build

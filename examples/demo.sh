@@ -9,7 +9,8 @@ out=build/demo
 rm -rf "$out"
 mkdir -p "$out"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 summarize() {  # a CycloneDX JSON file: component count, the root, the first purls
   python - "$1" <<'PY'
 import json, sys

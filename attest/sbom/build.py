@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import re
 import urllib.parse
 import uuid
 import warnings
@@ -12,7 +13,14 @@ from collections.abc import Iterable
 from typing import Literal
 
 from cyclonedx.contrib.license.factories import LicenseFactory
-from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model import (
+    ExternalReference,
+    ExternalReferenceType,
+    HashAlgorithm,
+    HashType,
+    Property,
+    XsUri,
+)
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output import make_outputter
@@ -20,6 +28,7 @@ from cyclonedx.schema import OutputFormat, SchemaVersion
 from packageurl import PackageURL
 
 from attest import __version__
+from attest.sbom import iri
 from attest.sbom.interface import Inventory, Package, normalize
 from attest.sbom.project import Project
 from attest.sbom.validate import validate
@@ -70,6 +79,44 @@ def _licenses(values: Iterable[str]) -> list[object]:
     return [factory.make_from_string(v) for v in values]
 
 
+# Project-URL labels (normalized as PEP 753 does: lowercase, no punctuation or spaces).
+_LINK_TYPES = {
+    "homepage": ExternalReferenceType.WEBSITE,
+    "home": ExternalReferenceType.WEBSITE,
+    "source": ExternalReferenceType.VCS,
+    "sourcecode": ExternalReferenceType.VCS,
+    "repository": ExternalReferenceType.VCS,
+    "code": ExternalReferenceType.VCS,
+    "github": ExternalReferenceType.VCS,
+    "documentation": ExternalReferenceType.DOCUMENTATION,
+    "docs": ExternalReferenceType.DOCUMENTATION,
+    "issues": ExternalReferenceType.ISSUE_TRACKER,
+    "issuetracker": ExternalReferenceType.ISSUE_TRACKER,
+    "tracker": ExternalReferenceType.ISSUE_TRACKER,
+    "bugtracker": ExternalReferenceType.ISSUE_TRACKER,
+    "bugreports": ExternalReferenceType.ISSUE_TRACKER,
+    "changelog": ExternalReferenceType.RELEASE_NOTES,
+    "changes": ExternalReferenceType.RELEASE_NOTES,
+    "releasenotes": ExternalReferenceType.RELEASE_NOTES,
+    "download": ExternalReferenceType.DISTRIBUTION,
+    "chat": ExternalReferenceType.CHAT,
+}
+
+
+def _external_references(package: Package) -> list[ExternalReference]:
+    """The project's links that are valid IRI references (others are left out: the schema
+    would reject them), with credentials stripped."""
+    references = []
+    for label, url in package.links:
+        public = without_credentials(url)
+        if not iri.is_iri_reference(public):
+            continue
+        kind = _LINK_TYPES.get(re.sub(r"[^a-z]", "", label.lower()), ExternalReferenceType.OTHER)
+        comment = None if kind in _LINK_TYPES.values() else f"Project-URL: {label}"
+        references.append(ExternalReference(type=kind, url=XsUri(public), comment=comment))
+    return references
+
+
 def _component(package: Package) -> Component:
     purl = purl_for(package)
     return Component(
@@ -81,6 +128,7 @@ def _component(package: Package) -> Component:
         description=package.description,
         hashes=[HashType(alg=_ALGORITHMS[d.algorithm], content=d.value) for d in package.digests],
         licenses=_licenses(package.licenses),  # type: ignore[arg-type]
+        external_references=_external_references(package),
     )
 
 

@@ -58,6 +58,7 @@ class Package:
     dependencies: tuple[str, ...] = ()  # normalized names of the packages it requires
     description: str | None = None
     origin: Origin | None = None
+    links: tuple[tuple[str, str], ...] = ()  # (label, URL) from the project's metadata
 
     @property
     def key(self) -> str:

@@ -73,6 +73,12 @@ def test_licenses_and_graph_without_a_project(
     assert sbom.licenses(ALPHA) == ["Apache-2.0 OR MIT"]  # PEP 639 License-Expression
     assert sbom.licenses(BETA) == ["MIT"]  # from the trove classifier
     assert sbom.graph[ALPHA] == [BETA]
+    links = sbom.components[ALPHA]["externalReferences"]
+    assert sorted((r["type"], r["url"], r.get("comment")) for r in links) == [
+        ("other", "https://alpha.example/donate", "Project-URL: Funding"),
+        ("vcs", "https://git.example/alpha", None),  # credentials stripped
+        ("website", "https://alpha.example/", None),
+    ]  # the malformed URL is left out rather than failing validation
     # demo-app's declared dependencies are not installed there: the root falls back to the
     # packages nothing else depends on
     assert BETA not in sbom.graph[sbom.root["bom-ref"]]

@@ -57,6 +57,9 @@ def collect() -> dict[str, Any]:
                     c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")
                 ],
                 "summary": meta["Summary"],
+                "home_page": meta["Home-page"],
+                "download_url": meta["Download-URL"],
+                "project_urls": meta.get_all("Project-URL") or [],
                 "direct_url": dist.read_text("direct_url.json"),
             }
         )

@@ -109,6 +109,20 @@ def _direct_url(
     return Origin("url", url), digests
 
 
+def _links(dist: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(label, URL) pairs: `Project-URL: label, url`, plus Home-page and Download-URL."""
+    links: list[tuple[str, str]] = []
+    for entry in dist.get("project_urls", []):
+        label, _, url = entry.partition(",")
+        if url.strip():
+            links.append((label.strip(), url.strip()))
+    for label, key in (("Homepage", "home_page"), ("Download", "download_url")):
+        value = (dist.get(key) or "").strip()
+        if value and value.upper() != "UNKNOWN":
+            links.append((label, value))
+    return tuple(dict.fromkeys(links))
+
+
 class EnvironmentSource(SbomSource):
     """`--python PATH` (another interpreter or venv), or the running interpreter when no
     target is given."""
@@ -136,6 +150,7 @@ class EnvironmentSource(SbomSource):
                     dependencies=_dependencies(dist["requires"], data["markers"], where, warnings),
                     description=dist.get("summary"),
                     origin=origin,
+                    links=_links(dist),
                 )
             )
         return Inventory(
