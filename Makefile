@@ -17,12 +17,18 @@ $(STAMP): requirements/dev.lock pyproject.toml
 
 setup: $(STAMP)
 
+# sigstore-js, the independent verifier of the interop tests (pinned by package-lock.json).
+INTEROP_STAMP := tests/interop/node_modules/.installed
+$(INTEROP_STAMP): tests/interop/package-lock.json
+	npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+	touch $(INTEROP_STAMP)
+
 lint: setup
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy --strict attest verify
 
-test: lint
+test: lint $(INTEROP_STAMP)
 	$(BIN)/pytest
 
 demo: setup
@@ -38,4 +44,4 @@ lock:
 	uv pip compile --quiet --generate-hashes --python-version 3.11 benchmarks/target.in -o benchmarks/target.lock
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) build tests/interop/node_modules

@@ -1,0 +1,178 @@
+"""The instance's Fulcio-compatible CA: a 10-minute code-signing certificate for the identity
+in a verified token, bound to the requester's key, with an embedded SCT from the local CT log.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import struct
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+
+from attest.identity import certificate_identity
+from attest.instance.state import State, key_id, key_usage, spki_der
+
+LEAF_LIFETIME = datetime.timedelta(minutes=10)
+_OID = "1.3.6.1.4.1.57264.1."
+_SCT_LIST = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
+
+
+class CertificateRequestError(Exception):
+    """A request the CA refuses (HTTP 400); the message says why."""
+
+
+def _der_utf8(text: str) -> bytes:
+    data = text.encode()
+    if len(data) < 0x80:
+        return b"\x0c" + bytes([len(data)]) + data
+    length = len(data).to_bytes((len(data).bit_length() + 7) // 8, "big")
+    return b"\x0c" + bytes([0x80 | len(length)]) + length + data
+
+
+def subject_alternative_name(claims: dict[str, Any]) -> x509.GeneralName:
+    """The identity the certificate names, as a URI or an email address."""
+    identity = certificate_identity(claims)
+    if "://" in identity:
+        return x509.UniformResourceIdentifier(identity)
+    if "@" in identity:
+        return x509.RFC822Name(identity)
+    raise CertificateRequestError(
+        f"identity {identity!r} is neither a URI nor an email address; the certificate needs one"
+    )
+
+
+def _github_values(c: dict[str, Any]) -> dict[int, str]:
+    """Fulcio's GitHub Actions extensions (OID 1.3.6.1.4.1.57264.1.N) from the token claims."""
+    gh = "https://github.com/"
+    repo = c.get("repository", "")
+    values = {
+        9: f"{gh}{c.get('job_workflow_ref', '')}",
+        10: c.get("job_workflow_sha", ""),
+        11: c.get("runner_environment", ""),
+        12: f"{gh}{repo}",
+        13: c.get("sha", ""),
+        14: c.get("ref", ""),
+        15: c.get("repository_id", ""),
+        16: f"{gh}{c.get('repository_owner', '')}",
+        17: c.get("repository_owner_id", ""),
+        18: f"{gh}{c.get('workflow_ref', '')}",
+        19: c.get("workflow_sha", ""),
+        20: c.get("event_name", ""),
+        21: f"{gh}{repo}/actions/runs/{c.get('run_id', '')}/attempts/{c.get('run_attempt', '')}",
+        22: c.get("repository_visibility", ""),
+    }
+    return {n: str(v) for n, v in values.items() if v}
+
+
+def _sigstore_extensions(issuer: str, claims: dict[str, Any]) -> list[x509.ExtensionType]:
+    raw = {1: issuer}
+    der = {8: issuer}
+    if "repository" in claims:
+        raw.update(
+            {
+                2: str(claims.get("event_name", "")),
+                3: str(claims.get("sha", "")),
+                4: str(claims.get("workflow", "")),
+                5: str(claims.get("repository", "")),
+                6: str(claims.get("ref", "")),
+            }
+        )
+        der.update(_github_values(claims))
+    extensions: list[x509.ExtensionType] = [
+        x509.UnrecognizedExtension(ObjectIdentifier(f"{_OID}{n}"), value.encode())
+        for n, value in sorted(raw.items())
+        if value
+    ]
+    extensions += [
+        x509.UnrecognizedExtension(ObjectIdentifier(f"{_OID}{n}"), _der_utf8(value))
+        for n, value in sorted(der.items())
+    ]
+    return extensions
+
+
+def _sct_extension(
+    state: State, precert_tbs: bytes, timestamp_ms: int
+) -> x509.UnrecognizedExtension:
+    """An RFC 6962 SCT over the precertificate, signed by the CT log key."""
+    issuer_key_hash = hashlib.sha256(spki_der(state.intermediate.public_key())).digest()  # type: ignore[arg-type]
+    signed = (
+        struct.pack(">BBQH", 0, 0, timestamp_ms, 1)
+        + issuer_key_hash
+        + len(precert_tbs).to_bytes(3, "big")
+        + precert_tbs
+        + b"\x00\x00"
+    )
+    log_key = state.keys["ctlog"]
+    signature = log_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+    sct = (
+        b"\x00"
+        + key_id(log_key.public_key())
+        + struct.pack(">QH", timestamp_ms, 0)
+        + bytes([4, 3])
+        + struct.pack(">H", len(signature))
+        + signature
+    )
+    sct_list = struct.pack(">H", len(sct) + 2) + struct.pack(">H", len(sct)) + sct
+    octets = (
+        b"\x04" + bytes([len(sct_list)])
+        if len(sct_list) < 0x80
+        else (b"\x04\x81" + bytes([len(sct_list)]))
+    )
+    return x509.UnrecognizedExtension(_SCT_LIST, octets + sct_list)
+
+
+def issue(
+    state: State,
+    public_key: ec.EllipticCurvePublicKey,
+    claims: dict[str, Any],
+    issuer: str,
+    now: datetime.datetime,
+) -> list[x509.Certificate]:
+    """The chain (leaf, intermediate, root) for a verified token's claims and the key."""
+    intermediate_key = state.keys["ca-intermediate"]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(state.intermediate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + LEAF_LIFETIME)
+        .add_extension(key_usage(signing=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(intermediate_key.public_key()),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([subject_alternative_name(claims)]), critical=True
+        )
+    )
+    for extension in _sigstore_extensions(issuer, claims):
+        builder = builder.add_extension(extension, critical=False)
+    precert = builder.sign(intermediate_key, hashes.SHA256())
+    sct = _sct_extension(state, precert.tbs_certificate_bytes, int(now.timestamp() * 1000))
+    leaf = builder.add_extension(sct, critical=False).sign(intermediate_key, hashes.SHA256())
+    if leaf.tbs_precertificate_bytes != precert.tbs_certificate_bytes:
+        raise RuntimeError("precertificate TBS mismatch: the SCT would not verify")
+    return [leaf, state.intermediate, state.root]
+
+
+def requested_key(csr_pem: bytes) -> ec.EllipticCurvePublicKey:
+    """The key of a CSR whose self-signature proves possession of the private key."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as e:
+        raise CertificateRequestError(f"malformed certificate signing request: {e}") from e
+    if not csr.is_signature_valid:
+        raise CertificateRequestError("the CSR's signature does not prove possession of the key")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise CertificateRequestError("only ECDSA keys are supported")
+    return key

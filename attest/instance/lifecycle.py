@@ -1,0 +1,152 @@
+"""Starting, stopping and inspecting an instance: `up` creates or reuses the state directory and
+runs the server (in the background by default), `down` stops it, `status` describes it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from attest.errors import OperationalError, UsageError
+from attest.instance.state import HOST, State, create_state, load_state
+from attest.instance.trust import write_trust_files
+
+START_TIMEOUT = 15.0  # seconds for a background server to answer its health check
+STOP_TIMEOUT = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    state_dir: Path
+    url: str
+    running: bool
+    pid: int | None
+    entries: int | None
+
+    @property
+    def trust_config(self) -> Path:
+        return self.state_dir / "trust_config.json"
+
+    @property
+    def trusted_root(self) -> Path:
+        return self.state_dir / "trusted_root.json"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def prepare(state_dir: Path, port: int | None) -> State:
+    """Load the state, or create it (bound to `port`, or a free one) on first use."""
+    if (state_dir / "instance.json").exists():
+        state = load_state(state_dir)
+        if port not in (None, state.port):
+            raise UsageError(
+                f"{state_dir} serves on port {state.port} (its trust root names that URL); "
+                f"drop --port or use a new state directory"
+            )
+    else:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        state = create_state(state_dir, port or _free_port(), now)
+    write_trust_files(state)
+    return state
+
+
+def _pid_file(state_dir: Path) -> Path:
+    return state_dir / "instance.pid"
+
+
+def _running_pid(state_dir: Path) -> int | None:
+    try:
+        pid = int(_pid_file(state_dir).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _health(url: str) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:  # noqa: S310 - loopback
+            data: dict[str, object] = json.loads(answer.read())
+            return data
+    except (OSError, urllib.error.URLError, json.JSONDecodeError):
+        return None
+
+
+def status(state_dir: Path) -> Status:
+    state = load_state(state_dir)
+    pid = _running_pid(state_dir)
+    health = _health(state.base_url) if pid else None
+    entries = health.get("entries") if health else None
+    return Status(
+        state_dir, state.base_url, health is not None, pid,
+        entries if isinstance(entries, int) else None,
+    )  # fmt: skip
+
+
+def up(state_dir: Path, port: int | None, ttl: float | None) -> Status:
+    """Start the server in the background (a detached process) and wait until it answers."""
+    state = prepare(state_dir, port)
+    current = status(state_dir)
+    if current.running:
+        return current
+    command = [sys.executable, "-m", "attest.instance.daemon", "--state", str(state_dir)]
+    if ttl is not None:
+        command += ["--ttl", str(ttl)]
+    log_path = state_dir / "instance.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    _pid_file(state_dir).write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if _health(state.base_url) is not None:
+            return status(state_dir)
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+    raise OperationalError(
+        f"the instance did not start on {state.base_url}: {' | '.join(tail) or 'no output'} "
+        f"(see {log_path})"
+    )
+
+
+def down(state_dir: Path) -> bool:
+    """Stop the background server; False when it was not running."""
+    pid = _running_pid(state_dir)
+    if pid is None:
+        _pid_file(state_dir).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and _running_pid(state_dir) is not None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    if _running_pid(state_dir) is not None:
+        raise OperationalError(f"instance process {pid} did not stop within {STOP_TIMEOUT} s")
+    _pid_file(state_dir).unlink(missing_ok=True)
+    return True

@@ -1,0 +1,189 @@
+"""The instance's persistent state in its directory: keys, CA certificates, configuration.
+
+Everything is created once and reused, so restarts keep the same trust root, issuer and log.
+Private keys are written 0600 inside a 0700 directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from attest.errors import UsageError
+from attest.output import write_atomic
+
+STATE_VERSION = 1
+DEV_ORGANIZATION = "attest development instance (not for production)"
+HOST = "127.0.0.1"
+_KEYS = ("issuer", "ca-root", "ca-intermediate", "ctlog", "tlog")
+
+
+def spki_der(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def key_id(key: ec.EllipticCurvePublicKey) -> bytes:
+    """The Sigstore / RFC 6962 log id: SHA-256 of the key's SubjectPublicKeyInfo."""
+    return hashlib.sha256(spki_der(key)).digest()
+
+
+def key_usage(*, signing: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=signing,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise UsageError(f"{path}: not an EC private key")
+        return key
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def _ca_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    name: str,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    issuer_name: x509.Name | None,
+    not_before: datetime.datetime,
+    path_length: int,
+) -> x509.Certificate:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEV_ORGANIZATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    public = key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name or subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    )
+    if issuer_name is not None:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@dataclasses.dataclass
+class State:
+    """The loaded state of one instance directory."""
+
+    directory: Path
+    port: int
+    created: datetime.datetime
+    keys: dict[str, ec.EllipticCurvePrivateKey]
+    root: x509.Certificate
+    intermediate: x509.Certificate
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def issuer_url(self) -> str:
+        return f"{self.base_url}/oidc"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.directory / "log"
+
+    @property
+    def valid_from(self) -> datetime.datetime:
+        """Start of every validity window in the trust root: before the first signature."""
+        return self.created - datetime.timedelta(hours=1)
+
+
+def _read_config(path: Path) -> dict[str, object]:
+    try:
+        config: dict[str, object] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path}: unreadable instance configuration: {e}") from e
+    if config.get("version") != STATE_VERSION or not isinstance(config.get("port"), int):
+        raise UsageError(f"{path}: not an attest instance state (version {STATE_VERSION})")
+    return config
+
+
+def load_state(directory: Path) -> State:
+    """Load an existing instance directory."""
+    config_path = directory / "instance.json"
+    if not config_path.exists():
+        raise UsageError(f"{directory} is not an instance state directory (run `instance up`)")
+    config = _read_config(config_path)
+    keys = {name: _load_or_create_key(directory / "keys" / f"{name}.pem") for name in _KEYS}
+    root = x509.load_pem_x509_certificate((directory / "ca" / "root.pem").read_bytes())
+    intermediate = x509.load_pem_x509_certificate(
+        (directory / "ca" / "intermediate.pem").read_bytes()
+    )
+    created = datetime.datetime.fromisoformat(str(config["created"]))
+    return State(directory, int(str(config["port"])), created, keys, root, intermediate)
+
+
+def create_state(directory: Path, port: int, now: datetime.datetime) -> State:
+    """Create a new instance directory bound to `port` (URLs in the trust root name it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for sub in ("keys", "ca", "log"):
+        (directory / sub).mkdir(mode=0o700, exist_ok=True)
+    keys = {name: _load_or_create_key(directory / "keys" / f"{name}.pem") for name in _KEYS}
+    not_before = now - datetime.timedelta(hours=1)
+    root = _ca_certificate(keys["ca-root"], "attest-dev root", keys["ca-root"], None, not_before, 1)
+    intermediate = _ca_certificate(
+        keys["ca-intermediate"], "attest-dev intermediate", keys["ca-root"], root.subject,
+        not_before, 0,
+    )  # fmt: skip
+    for name, cert in (("root", root), ("intermediate", intermediate)):
+        write_atomic(
+            directory / "ca" / f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM)
+        )
+    config = {
+        "version": STATE_VERSION,
+        "port": port,
+        "created": now.isoformat(),
+        "development": True,
+    }
+    write_atomic(directory / "instance.json", json.dumps(config, indent=2).encode() + b"\n")
+    return State(directory, port, now, keys, root, intermediate)

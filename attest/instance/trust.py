@@ -1,0 +1,101 @@
+"""The instance's trust material as Sigstore clients read it: `trusted_root.json` and a
+ClientTrustConfig (`trust_config.json`) with the signing configuration."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from attest.instance.state import DEV_ORGANIZATION, State, key_id, spki_der
+from attest.output import write_atomic
+
+TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
+SIGNING_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.signingconfig.v0.2+json"
+CLIENT_TRUST_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
+OPERATOR = "attest-dev"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _log(state: State, name: str) -> dict[str, Any]:
+    public = state.keys[name].public_key()
+    return {
+        "baseUrl": state.base_url,
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {
+            "rawBytes": _b64(spki_der(public)),
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+            "validFor": {"start": _time(state)},
+        },
+        "logId": {"keyId": _b64(key_id(public))},
+    }
+
+
+def _time(state: State) -> str:
+    return state.valid_from.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def trusted_root(state: State) -> dict[str, Any]:
+    chain = [state.intermediate, state.root]
+    return {
+        "mediaType": TRUSTED_ROOT_MEDIA_TYPE,
+        "tlogs": [_log(state, "tlog")],
+        "certificateAuthorities": [
+            {
+                "subject": {"organization": DEV_ORGANIZATION, "commonName": "attest-dev"},
+                "uri": state.base_url,
+                "certChain": {
+                    "certificates": [
+                        {"rawBytes": _b64(c.public_bytes(serialization.Encoding.DER))}
+                        for c in chain
+                    ]
+                },
+                "validFor": {"start": _time(state)},
+            }
+        ],
+        "ctlogs": [_log(state, "ctlog")],
+        "timestampAuthorities": [],
+    }
+
+
+def _service(state: State, url: str, version: int) -> dict[str, Any]:
+    return {
+        "url": url,
+        "majorApiVersion": version,
+        "validFor": {"start": _time(state)},
+        "operator": OPERATOR,
+    }
+
+
+def signing_config(state: State) -> dict[str, Any]:
+    return {
+        "mediaType": SIGNING_CONFIG_MEDIA_TYPE,
+        "caUrls": [_service(state, state.base_url, 1)],
+        "oidcUrls": [_service(state, state.issuer_url, 1)],
+        "rekorTlogUrls": [_service(state, state.base_url, 1)],
+        "tsaUrls": [],
+        "rekorTlogConfig": {"selector": "ANY"},
+        "tsaConfig": {"selector": "ANY"},
+    }
+
+
+def client_trust_config(state: State) -> dict[str, Any]:
+    return {
+        "mediaType": CLIENT_TRUST_CONFIG_MEDIA_TYPE,
+        "trustedRoot": trusted_root(state),
+        "signingConfig": signing_config(state),
+    }
+
+
+def write_trust_files(state: State) -> None:
+    """(Re)write both files: derived from the state, so identical across restarts."""
+    for name, data in (
+        ("trusted_root.json", trusted_root(state)),
+        ("trust_config.json", client_trust_config(state)),
+    ):
+        write_atomic(state.directory / name, json.dumps(data, indent=2).encode() + b"\n")

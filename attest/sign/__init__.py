@@ -1,0 +1,1 @@
+"""The sign stage: keyless Sigstore bundles for artifacts, verified before they are written."""

@@ -1,0 +1,62 @@
+"""`attest sign`: the click layer of the sign stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from attest.sign.stage import SignRequest, describe
+from attest.sign.stage import sign as sign_artifacts
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command("sign")
+@click.argument("artifacts", nargs=-1, type=_PATH)
+@click.option(
+    "--trust-config",
+    type=_PATH,
+    help="A Sigstore ClientTrustConfig (local instance or private deployment).",
+)
+@click.option(
+    "--instance",
+    type=click.Choice(["production", "staging"]),
+    help="Public Sigstore (needs the network).",
+)
+@click.option(
+    "--identity-token",
+    envvar=None,
+    help="An OIDC identity token (else ATTEST_IDENTITY_TOKEN, GitHub Actions, or interactive).",
+)
+@click.option(
+    "--bundle-dir", type=_PATH, help="Write bundles here instead of beside each artifact."
+)
+@click.option("--json", "as_json", is_flag=True, help="Describe what was signed as JSON on stdout.")
+def sign(
+    artifacts: tuple[Path, ...],
+    trust_config: Path | None,
+    instance: str | None,
+    identity_token: str | None,
+    bundle_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Sign ARTIFACTS keylessly: `<artifact>.sigstore.json` (bundle v0.3) for each, all with one
+    short-lived certificate, each verified before it is written."""
+    result = sign_artifacts(
+        SignRequest(
+            artifacts=artifacts,
+            trust_config=trust_config,
+            instance=instance,  # type: ignore[arg-type]
+            identity_token=identity_token,
+            bundle_dir=bundle_dir,
+        )
+    )
+    for item in result.signed:
+        click.echo(
+            f"attest: signed {item.artifact} -> {item.bundle} (log index {item.log_index})",
+            err=True,
+        )
+    click.echo(f"attest: as {result.identity} (issuer {result.issuer})", err=True)
+    if as_json:
+        click.echo(describe(result))

@@ -1,0 +1,91 @@
+"""Where the signing identity comes from: an explicit token, ATTEST_IDENTITY_TOKEN, the ambient
+GitHub Actions credential, or sigstore's interactive flow on a terminal.
+
+A token is a secret: it is never printed or logged, and no error message carries it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import requests
+from sigstore.errors import Error as SigstoreError
+from sigstore.oidc import IdentityToken, Issuer
+
+from attest.errors import OperationalError, UsageError
+
+ENV_TOKEN = "ATTEST_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
+_GITHUB_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
+_GITHUB_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name
+RETRIES = 3
+TIMEOUT = 30.0
+
+
+def _parse(raw: str, where: str) -> IdentityToken:
+    try:
+        return IdentityToken(raw.strip())
+    except SigstoreError as e:
+        # sigstore's messages describe claims, never the token itself
+        raise UsageError(f"the identity token from {where} is not usable: {e}") from e
+
+
+def github_ambient_token() -> str | None:
+    """The GitHub Actions OIDC token for audience `sigstore`, when the job may request one
+    (`permissions: id-token: write` sets both variables)."""
+    url, bearer = os.environ.get(_GITHUB_URL), os.environ.get(_GITHUB_TOKEN)
+    if not url or not bearer:
+        return None
+    last: str = ""
+    for attempt in range(RETRIES):
+        try:
+            answer = requests.get(
+                url,
+                params={"audience": "sigstore"},
+                headers={"Authorization": f"bearer {bearer}"},
+                timeout=TIMEOUT,
+            )
+        except requests.RequestException as e:
+            last = f"{type(e).__name__}"
+        else:
+            if answer.status_code == 200:
+                value = answer.json().get("value") if _is_json(answer) else None
+                if isinstance(value, str) and value:
+                    return value
+                raise OperationalError("GitHub's OIDC token endpoint answered without a token")
+            last = f"HTTP {answer.status_code}"
+            if answer.status_code < 500:
+                break
+        time.sleep(0.5 * 2**attempt)
+    raise OperationalError(
+        f"could not get an identity token from GitHub's OIDC endpoint ({last}); "
+        "does the job have `permissions: id-token: write`?"
+    )
+
+
+def _is_json(answer: requests.Response) -> bool:
+    try:
+        return isinstance(answer.json(), dict)
+    except ValueError:
+        return False
+
+
+def resolve(explicit: str | None, oidc_url: str | None) -> IdentityToken:
+    """The first identity source that has a token, in the documented order."""
+    if explicit:
+        return _parse(explicit, "--identity-token")
+    if os.environ.get(ENV_TOKEN):
+        return _parse(os.environ[ENV_TOKEN], ENV_TOKEN)
+    ambient = github_ambient_token()
+    if ambient:
+        return _parse(ambient, "GitHub Actions")
+    if oidc_url and sys.stdin.isatty():
+        try:
+            return Issuer(oidc_url).identity_token()
+        except SigstoreError as e:
+            raise OperationalError(f"interactive sign-in with {oidc_url} failed: {e}") from e
+    raise UsageError(
+        "no identity: pass --identity-token, set ATTEST_IDENTITY_TOKEN, run under GitHub "
+        "Actions with `id-token: write`, or run on a terminal to sign in interactively"
+    )

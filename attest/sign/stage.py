@@ -1,0 +1,233 @@
+"""The sign stage as a library function: one certificate per run, a bundle per artifact, each
+bundle verified against the expected identity before it is written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import requests
+from sigstore._internal.fulcio.client import FulcioClientError
+from sigstore._internal.rekor import RekorClientError
+from sigstore.errors import Error as SigstoreError
+from sigstore.errors import VerificationError
+from sigstore.hashes import Hashed
+from sigstore.models import Bundle, ClientTrustConfig
+from sigstore.oidc import IdentityToken
+from sigstore.sign import Signer, SigningContext
+from sigstore.verify import Verifier
+from sigstore.verify.policy import Identity
+from sigstore_models.common.v1 import HashAlgorithm
+
+from attest.errors import InputError, OperationalError, UsageError
+from attest.identity import certificate_identity, unverified_claims
+from attest.output import write_atomic
+from attest.sign import identity
+
+Instance = Literal["production", "staging"]
+CHUNK = 1 << 20
+ATTEMPTS = 3  # a transient failure (refused, 5xx, timeout) is retried twice, with backoff
+DEADLINE = 60.0  # seconds one call to the CA or the log may take
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class SignRequest:
+    artifacts: tuple[Path, ...]
+    trust_config: Path | None = None
+    instance: Instance | None = None
+    identity_token: str | None = None
+    bundle_dir: Path | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Signed:
+    artifact: Path
+    bundle: Path
+    sha256: str
+    log_index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SignResult:
+    identity: str
+    issuer: str
+    signed: tuple[Signed, ...]
+
+
+def bundle_path(artifact: Path, bundle_dir: Path | None) -> Path:
+    return (bundle_dir or artifact.parent) / f"{artifact.name}.sigstore.json"
+
+
+def hash_file(path: Path) -> Hashed:
+    """SHA-256 of a file read in 1 MiB chunks: a 2 GiB artifact never sits in memory."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+    except OSError as e:
+        raise OperationalError(f"cannot read {path}: {e.strerror or e}") from e
+    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest.digest())
+
+
+def load_trust(request: SignRequest) -> ClientTrustConfig:
+    if request.trust_config is not None and request.instance is not None:
+        raise UsageError("give --trust-config or --instance, not both")
+    if request.trust_config is not None:
+        path = request.trust_config
+        try:
+            return ClientTrustConfig.from_json(path.read_text())
+        except FileNotFoundError as e:
+            raise InputError(path, "no such file") from e
+        except (ValueError, SigstoreError) as e:
+            raise InputError(path, f"not a Sigstore ClientTrustConfig: {e}") from e
+    try:
+        if request.instance == "staging":
+            return ClientTrustConfig.staging()
+        return ClientTrustConfig.production()
+    except Exception as e:  # TUF refresh: network and metadata errors of many kinds
+        raise OperationalError(
+            f"cannot load the {request.instance or 'production'} Sigstore trust root: {e}"
+        ) from e
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and what caused it: sigstore wraps requests' errors inside `except` blocks."""
+    seen: BaseException | None = error
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _transient(error: BaseException) -> bool:
+    """Refused connections, timeouts and 5xx answers may pass on a retry; 4xx will not."""
+    for cause in _chain(error):
+        if isinstance(cause, (requests.ConnectionError, requests.Timeout)):
+            return True
+        if isinstance(cause, requests.HTTPError) and cause.response is not None:
+            return cause.response.status_code >= 500
+    return False
+
+
+def _answer(error: BaseException) -> str:
+    """What the service answered, for the message: the HTTP status and its message."""
+    for cause in _chain(error):
+        if isinstance(cause, requests.HTTPError) and cause.response is not None:
+            body = cause.response.text.strip().replace("\n", " ")[:200]
+            return f"HTTP {cause.response.status_code} {body}".strip()
+        if isinstance(cause, (requests.ConnectionError, requests.Timeout)):
+            return type(cause).__name__
+    return str(error) or type(error).__name__
+
+
+def _with_deadline(call: Callable[[], T], what: str) -> T:
+    """Run `call` in a daemon thread and give up after DEADLINE seconds: sigstore's HTTP
+    requests carry no timeout, and a stalled service must not stall the pipeline."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(DEADLINE)
+    if worker.is_alive():
+        raise OperationalError(f"{what} did not answer within {DEADLINE:.0f} s; retry later")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def _call(call: Callable[[], T], what: str) -> T:
+    """`call` against a service, retried on transient failures; errors name the service."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _with_deadline(call, what)
+        except (FulcioClientError, RekorClientError, requests.RequestException) as e:
+            if attempt == ATTEMPTS or not _transient(e):
+                raise OperationalError(
+                    f"{what} failed after {attempt} attempt(s): {_answer(e)}; retry later "
+                    "(nothing was written for the artifacts not yet signed)"
+                ) from e
+        time.sleep(0.5 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def _check_artifacts(request: SignRequest) -> None:
+    if not request.artifacts:
+        raise UsageError("name at least one artifact to sign")
+    for artifact in request.artifacts:
+        if not artifact.is_file():
+            problem = "is not a regular file" if artifact.exists() else "no such file"
+            raise InputError(artifact, problem)
+    if request.bundle_dir is not None and not request.bundle_dir.is_dir():
+        raise InputError(request.bundle_dir, "bundle directory does not exist")
+
+
+def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult:
+    """Sign every artifact with one certificate; raise before writing anything that failed."""
+    _check_artifacts(request)
+    trust = load_trust(request)
+    context = SigningContext.from_trust_config(trust)
+    if token is None:
+        oidc_urls = trust.signing_config._inner.oidc_urls
+        token = identity.resolve(request.identity_token, oidc_urls[0].url if oidc_urls else None)
+    who, issuer = certificate_identity(unverified_claims(str(token))), token.federated_issuer
+    expected = Identity(identity=who, issuer=issuer)
+    verifier = Verifier(trusted_root=trust.trusted_root)
+    ca = "the CA (certificate request)"
+    signer = _call(lambda: Signer(token, context, cache=True), ca)
+    signed = []
+    for artifact in request.artifacts:
+        hashed = hash_file(artifact)
+        bundle = _call(partial(signer.sign_artifact, hashed), "the transparency log")
+        _verify(verifier, hashed, bundle, expected, artifact)
+        target = bundle_path(artifact, request.bundle_dir)
+        write_atomic(target, bundle.to_json().encode())
+        signed.append(
+            Signed(artifact, target, hashed.digest.hex(), bundle.log_entry._inner.log_index)
+        )
+    return SignResult(who, issuer, tuple(signed))
+
+
+def _verify(
+    verifier: Verifier, hashed: Hashed, bundle: Bundle, expected: Identity, artifact: Path
+) -> None:
+    """The self-check: sigstore-python does not check the log's answer when signing."""
+    try:
+        verifier.verify_artifact(hashed, bundle, expected)
+    except (VerificationError, SigstoreError, ValueError) as e:
+        raise OperationalError(
+            f"the new bundle for {artifact} does not verify ({e}): the CA or the log answered "
+            "something wrong; nothing was written for it"
+        ) from e
+
+
+def describe(result: SignResult) -> str:
+    return json.dumps(
+        {
+            "identity": result.identity,
+            "issuer": result.issuer,
+            "signed": [
+                {
+                    "artifact": str(s.artifact),
+                    "bundle": str(s.bundle),
+                    "sha256": s.sha256,
+                    "log_index": s.log_index,
+                }
+                for s in result.signed
+            ],
+        },
+        indent=2,
+    )

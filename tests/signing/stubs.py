@@ -1,0 +1,134 @@
+"""Loopback stand-ins for the tests: a fault-injecting proxy in front of the instance, and
+GitHub's OIDC token endpoint. Each binds 127.0.0.1 on an ephemeral port and stops when its
+`with` block ends (or after a bounded lifetime, whichever comes first)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+LIFETIME = 300.0  # seconds
+
+Respond = Callable[[BaseHTTPRequestHandler, bytes], bool]  # True when it answered itself
+
+
+@contextmanager
+def serve(respond: Respond, upstream: str | None = None) -> Iterator[str]:
+    """Serve on 127.0.0.1; `respond` may answer a request, else it is forwarded to `upstream`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _handle(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if respond(self, body):
+                return
+            assert upstream is not None
+            answer = requests.request(
+                self.command, upstream + self.path, data=body, timeout=30,
+                headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+            )  # fmt: skip
+            send(self, answer.status_code, answer.content)
+
+        do_GET = _handle
+        do_POST = _handle
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.daemon = True
+    thread.start()
+    stopper = threading.Timer(LIFETIME, server.shutdown)
+    stopper.daemon = True
+    stopper.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stopper.cancel()
+        server.shutdown()
+        server.server_close()
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def fault(path: str, kind: str, counter: list[int] | None = None) -> Respond:
+    """Misbehave on requests to `path`: 500, garbage, slow, or a corrupted log answer."""
+
+    def respond(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
+        if not handler.path.startswith(path):
+            return False
+        if counter is not None:
+            counter.append(1)
+        if kind == "500":
+            send(handler, 500, b'{"code": 500, "message": "internal error"}')
+        elif kind == "garbage":
+            send(handler, 201, b"<html>not json</html>")
+        elif kind == "slow":
+            time.sleep(5)
+            send(handler, 500, b"{}")
+        else:
+            return False
+        return True
+
+    return respond
+
+
+def corrupt_log_answers(upstream: str) -> Respond:
+    """Forward log writes, then flip a byte of the signed entry timestamp in the answer."""
+
+    def respond(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
+        if handler.command != "POST" or not handler.path.startswith("/api/v1/log/entries"):
+            return False
+        answer = requests.post(upstream + handler.path, data=body, timeout=30,
+                               headers={"Content-Type": "application/json"})  # fmt: skip
+        data = answer.json()
+        for entry in data.values():
+            proof = entry["verification"]["inclusionProof"]
+            proof["rootHash"] = ("0" if proof["rootHash"][0] != "0" else "1") + proof["rootHash"][
+                1:
+            ]
+        send(handler, answer.status_code, json.dumps(data).encode())
+        return True
+
+    return respond
+
+
+def github_token_endpoint(mint: Callable[[], str], request_token: str) -> Respond:
+    """GitHub's ACTIONS_ID_TOKEN_REQUEST_URL: a bearer request token in, an OIDC token out."""
+
+    def respond(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
+        if handler.headers.get("Authorization") != f"bearer {request_token}":
+            send(handler, 401, b'{"message": "bad request token"}')
+        elif "audience=sigstore" not in handler.path:
+            send(handler, 400, b'{"message": "audience required"}')
+        else:
+            send(handler, 200, json.dumps({"value": mint()}).encode())
+        return True
+
+    return respond
+
+
+def trust_config_via(original: Path, url: str, target: Path) -> Path:
+    """A copy of a ClientTrustConfig whose CA and log URLs point at `url`."""
+    config = json.loads(original.read_text())
+    for key in ("caUrls", "rekorTlogUrls"):
+        for service in config["signingConfig"][key]:
+            service["url"] = url
+    target.write_text(json.dumps(config))
+    return target
