@@ -58,4 +58,41 @@ set -e
 echo "   exit code $code; output written: $([ -e "$out/never.json" ] && echo yes || echo no)"
 [ "$code" -eq 2 ] && [ ! -e "$out/never.json" ]
 
-step "Done: the SBOMs are in $out/"
+step "5. A local Sigstore instance (OIDC issuer, CA with CT log, transparency log) on 127.0.0.1"
+state="$out/instance"
+attest instance up --state "$state" --ttl 600
+trap 'attest instance down --state "$state" >/dev/null 2>&1 || true' EXIT
+attest instance status --state "$state"
+
+step "6. Build the example project's wheel and sdist (reproducibly)"
+(cd "$project" && SOURCE_DATE_EPOCH=1700000000 hatchling build -d "$OLDPWD/$out/dist" >/dev/null 2>&1)
+ls -l "$out/dist" | tail -n +2 | awk '{print "   " $5 "\t" $9}'
+
+step "7. Sign them keylessly as the GitHub release workflow of acme/acme-web"
+token=$(attest instance token --state "$state" --github acme/acme-web)
+attest sign --trust-config "$state/trust_config.json" --identity-token "$token" \
+  "$out"/dist/*.whl "$out"/dist/*.tar.gz
+unset token
+python - "$out"/dist/*.sigstore.json <<'PY'
+import base64, json, sys
+from cryptography import x509
+for path in sys.argv[1:]:
+    bundle = json.load(open(path))
+    material = bundle["verificationMaterial"]
+    cert = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    entry = material["tlogEntries"][0]
+    print(f"   {path.rsplit('/', 1)[-1]}")
+    print(f"     identity  {san.get_values_for_type(x509.UniformResourceIdentifier)[0]}")
+    print(f"     valid     {cert.not_valid_before_utc:%H:%M:%S} to {cert.not_valid_after_utc:%H:%M:%S} UTC (10 minutes)")
+    print(f"     log index {entry['logIndex']}, inclusion proof of {len(entry['inclusionProof']['hashes'])} hashes")
+PY
+
+step "8. An independent check: sigstore-python's own CLI verifies the wheel's bundle"
+wheel=$(ls "$out"/dist/*.whl)
+python -m sigstore --trust-config "$state/trust_config.json" verify identity \
+  --cert-identity "https://github.com/acme/acme-web/.github/workflows/release.yml@refs/heads/main" \
+  --cert-oidc-issuer "$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["signingConfig"]["oidcUrls"][0]["url"])' "$state/trust_config.json")" \
+  "$wheel"
+
+step "Done: SBOMs, artifacts and bundles are in $out/"
