@@ -1,0 +1,91 @@
+"""`attest instance up|status|token|down` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from attest.identity import unverified_claims
+from attest.instance.state import DEV_ORGANIZATION
+from verify.errors import ExitCode
+
+
+def test_lifecycle_and_tokens(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    up = invoke("instance", "up", "--state", str(state), "--ttl", "300", "--json")
+    try:
+        assert up.exit_code == 0, up.stderr
+        described = json.loads(up.stdout)
+        assert described["running"] is True
+        assert described["url"].startswith("http://127.0.0.1:")
+        root = json.loads(Path(described["trusted_root"]).read_text())
+        # a development root: the gate refuses it unless a policy names it
+        assert root["certificateAuthorities"][0]["subject"]["organization"] == DEV_ORGANIZATION
+        config = json.loads(Path(described["trust_config"]).read_text())
+        assert config["mediaType"] == "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
+        assert (state / "keys" / "issuer.pem").stat().st_mode & 0o777 == 0o600
+        assert state.stat().st_mode & 0o777 == 0o700
+
+        again = invoke("instance", "up", "--state", str(state))
+        assert again.exit_code == 0  # already running: reused
+        status = json.loads(invoke("instance", "status", "--state", str(state), "--json").stdout)
+        assert status["running"] is True and status["entries"] == 1
+
+        token = invoke("instance", "token", "--state", str(state), "--subject", "a@example.com")
+        claims = unverified_claims(token.stdout.strip())
+        assert claims["sub"] == "a@example.com" and claims["aud"] == "sigstore"
+        assert claims["iss"] == f"{described['url']}/oidc"
+        assert token.stderr == ""
+
+        github = invoke("instance", "token", "--state", str(state), "--github", "acme/web",
+                        "--claims", '{"ref": "refs/tags/v2"}')  # fmt: skip
+        claims = unverified_claims(github.stdout.strip())
+        assert (
+            claims["job_workflow_ref"] == "acme/web/.github/workflows/release.yml@refs/heads/main"
+        )
+        assert claims["ref"] == "refs/tags/v2" and claims["repository"] == "acme/web"
+
+        moved = invoke("instance", "up", "--state", str(state), "--port", "1")
+        assert moved.exit_code == ExitCode.USAGE
+        assert "serves on port" in moved.stderr
+    finally:
+        down = invoke("instance", "down", "--state", str(state))
+    assert down.exit_code == 0 and "instance stopped" in down.stderr
+    assert "was not running" in invoke("instance", "down", "--state", str(state)).stderr
+    stopped = json.loads(invoke("instance", "status", "--state", str(state), "--json").stdout)
+    assert stopped["running"] is False
+
+
+def test_token_usage_errors(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    not_state = invoke("instance", "token", "--state", str(tmp_path), "--subject", "a@b.c")
+    assert not_state.exit_code == ExitCode.USAGE
+    assert "is not an instance state directory" in not_state.stderr
+    bad_claims = invoke("instance", "token", "--state", str(tmp_path), "--subject", "a@b.c",
+                        "--claims", "{nope")  # fmt: skip
+    assert bad_claims.exit_code == ExitCode.USAGE
+    assert "--claims is not JSON" in bad_claims.stderr
+    no_subject = invoke("instance", "token", "--state", str(tmp_path))
+    assert no_subject.exit_code == ExitCode.USAGE
+    assert "give --subject" in no_subject.stderr
+
+
+def test_port_taken_at_restart(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    import socket
+
+    state = tmp_path / "state"
+    first = json.loads(
+        invoke("instance", "up", "--state", str(state), "--json", "--ttl", "60").stdout
+    )
+    invoke("instance", "down", "--state", str(state))
+    port = int(first["url"].rsplit(":", 1)[1])
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = invoke("instance", "up", "--state", str(state), "--ttl", "60")
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert f"the instance did not start on {first['url']}" in result.stderr
+    assert "Address already in use" in result.stderr
