@@ -315,3 +315,71 @@ def test_bundle_roundtrip_is_strict_model_clean(instance: LocalInstance, tmp_pat
     [bundle] = _sign_files(instance, [path])
     parsed = Bundle.from_json(bundle.read_bytes())
     assert parsed.log_entry._inner.log_index >= 1
+
+
+def test_discovery_and_keys_verify_minted_tokens(instance: LocalInstance) -> None:
+    discovery = requests.get(
+        f"{instance.issuer}/.well-known/openid-configuration", timeout=30
+    ).json()
+    assert discovery["issuer"] == instance.issuer
+    jwks = requests.get(discovery["jwks_uri"], timeout=30).json()
+    [key] = jwks["keys"]
+    numbers = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(base64.urlsafe_b64decode(key["x"] + "=="), "big"),
+        int.from_bytes(base64.urlsafe_b64decode(key["y"] + "=="), "big"),
+        ec.SECP256R1(),
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    claims = oidc.verify(instance.token(ALICE), numbers.public_key(), instance.issuer, now)
+    assert claims["sub"] == ALICE
+
+
+def _consistent(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> bool:
+    """RFC 9162 2.1.4.2, written independently of the instance's proof generator."""
+    from attest.instance.merkle import node_hash
+
+    if old_size == new_size:
+        return old_root == new_root and not proof
+    if old_size & (old_size - 1) == 0:
+        proof = [old_root, *proof]
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0
+
+
+def test_consistency_proofs(instance: LocalInstance, tmp_path: Path) -> None:
+    paths = [tmp_path / f"c{i}.txt" for i in range(3)]
+    for i, path in enumerate(paths):
+        path.write_text(f"{i}\n")
+    old = requests.get(f"{instance.url}/api/v1/log", timeout=30).json()
+    _sign_files(instance, paths)
+    new = requests.get(f"{instance.url}/api/v1/log", timeout=30).json()
+    assert new["treeSize"] == old["treeSize"] + 3
+    answer = requests.get(
+        f"{instance.url}/api/v1/log/proof",
+        params={"firstSize": old["treeSize"], "lastSize": new["treeSize"]},
+        timeout=30,
+    ).json()
+    proof = [bytes.fromhex(h) for h in answer["hashes"]]
+    old_root, new_root = bytes.fromhex(old["rootHash"]), bytes.fromhex(new["rootHash"])
+    assert _consistent(old["treeSize"], new["treeSize"], old_root, new_root, proof)
+    assert not _consistent(old["treeSize"], new["treeSize"], new_root, new_root, proof)
+    bad = requests.get(f"{instance.url}/api/v1/log/proof", params={"firstSize": 0}, timeout=30)
+    assert bad.status_code == 400

@@ -281,3 +281,17 @@ def test_verbose_never_shows_the_token(
                     "--identity-token", expired, str(artifact))  # fmt: skip
     assert result.exit_code != 0
     _no_leak(result, expired)
+
+
+def test_public_instance_unreachable_is_operational(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No network here: loading the public trust root fails cleanly with exit 3."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no cached TUF metadata
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    [artifact] = _artifacts(tmp_path, "a.whl")
+    result = invoke("sign", "--instance", "staging", "--identity-token", "x.y.z", str(artifact))
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert "cannot load the staging Sigstore trust root" in result.stderr
+    assert not (tmp_path / "a.whl.sigstore.json").exists()
