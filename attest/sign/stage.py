@@ -17,6 +17,7 @@ from typing import Literal, TypeVar
 import requests
 from sigstore._internal.fulcio.client import FulcioClientError
 from sigstore._internal.rekor import RekorClientError
+from sigstore.dsse import Statement as DsseStatement
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
@@ -80,11 +81,11 @@ def hash_file(path: Path) -> Hashed:
     return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest.digest())
 
 
-def load_trust(request: SignRequest) -> ClientTrustConfig:
-    if request.trust_config is not None and request.instance is not None:
+def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTrustConfig:
+    if trust_config is not None and instance is not None:
         raise UsageError("give --trust-config or --instance, not both")
-    if request.trust_config is not None:
-        path = request.trust_config
+    if trust_config is not None:
+        path = trust_config
         try:
             return ClientTrustConfig.from_json(path.read_text())
         except FileNotFoundError as e:
@@ -92,12 +93,12 @@ def load_trust(request: SignRequest) -> ClientTrustConfig:
         except (ValueError, SigstoreError) as e:
             raise InputError(path, f"not a Sigstore ClientTrustConfig: {e}") from e
     try:
-        if request.instance == "staging":
+        if instance == "staging":
             return ClientTrustConfig.staging()
         return ClientTrustConfig.production()
     except Exception as e:  # TUF refresh: network and metadata errors of many kinds
         raise OperationalError(
-            f"cannot load the {request.instance or 'production'} Sigstore trust root: {e}"
+            f"cannot load the {instance or 'production'} Sigstore trust root: {e}"
         ) from e
 
 
@@ -177,25 +178,78 @@ def _check_artifacts(request: SignRequest) -> None:
         raise InputError(request.bundle_dir, "bundle directory does not exist")
 
 
+@dataclasses.dataclass(frozen=True)
+class SigningSession:
+    """One short-lived certificate for one identity, and the verifier that checks every
+    bundle made with it before anyone writes it."""
+
+    signer: Signer
+    verifier: Verifier
+    identity: str
+    issuer: str
+
+    @property
+    def _expected(self) -> Identity:
+        return Identity(identity=self.identity, issuer=self.issuer)
+
+    def sign_file(self, hashed: Hashed, what: Path) -> Bundle:
+        bundle = _call(partial(self.signer.sign_artifact, hashed), "the transparency log")
+        try:
+            self.verifier.verify_artifact(hashed, bundle, self._expected)
+        except (VerificationError, SigstoreError, ValueError) as e:
+            raise _self_check_failed(what, e) from e
+        return bundle
+
+    def sign_statement(self, payload: bytes, what: str) -> Bundle:
+        """A DSSE bundle over an in-toto statement, verified, and checked to carry exactly
+        `payload` (verify_dsse checks no subject: the statement is compared whole)."""
+        statement = DsseStatement(payload)
+        bundle = _call(partial(self.signer.sign_dsse, statement), "the transparency log")
+        try:
+            _, signed_payload = self.verifier.verify_dsse(bundle, self._expected)
+        except (VerificationError, SigstoreError, ValueError) as e:
+            raise _self_check_failed(what, e) from e
+        if signed_payload != payload:
+            raise _self_check_failed(what, ValueError("the signed statement differs"))
+        return bundle
+
+
+def _self_check_failed(what: object, error: Exception) -> OperationalError:
+    """The self-check: sigstore-python does not check the log's answer when signing."""
+    return OperationalError(
+        f"the new bundle for {what} does not verify ({error}): the CA or the log answered "
+        "something wrong; nothing was written for it"
+    )
+
+
+def open_session(
+    trust_config: Path | None,
+    instance: Instance | None,
+    identity_token: str | None,
+    token: IdentityToken | None = None,
+) -> SigningSession:
+    """Load the trust material, find the identity, and get the run's certificate."""
+    trust = load_trust(trust_config, instance)
+    context = SigningContext.from_trust_config(trust)
+    if token is None:
+        oidc_urls = trust.signing_config._inner.oidc_urls
+        token = identity.resolve(identity_token, oidc_urls[0].url if oidc_urls else None)
+    who, issuer = certificate_identity(unverified_claims(str(token))), token.federated_issuer
+    chosen = token
+    signer = _call(lambda: Signer(chosen, context, cache=True), "the CA (certificate request)")
+    return SigningSession(signer, Verifier(trusted_root=trust.trusted_root), who, issuer)
+
+
 def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult:
     """Sign every artifact with one certificate. Artifacts are signed concurrently (the log
     round trips dominate); a bundle is written only once it verifies, and the first failure
     stops the rest."""
     _check_artifacts(request)
-    trust = load_trust(request)
-    context = SigningContext.from_trust_config(trust)
-    if token is None:
-        oidc_urls = trust.signing_config._inner.oidc_urls
-        token = identity.resolve(request.identity_token, oidc_urls[0].url if oidc_urls else None)
-    who, issuer = certificate_identity(unverified_claims(str(token))), token.federated_issuer
-    expected = Identity(identity=who, issuer=issuer)
-    verifier = Verifier(trusted_root=trust.trusted_root)
-    signer = _call(lambda: Signer(token, context, cache=True), "the CA (certificate request)")
+    session = open_session(request.trust_config, request.instance, request.identity_token, token)
 
     def sign_one(artifact: Path) -> Signed:
         hashed = hash_file(artifact)
-        bundle = _call(partial(signer.sign_artifact, hashed), "the transparency log")
-        _verify(verifier, hashed, bundle, expected, artifact)
+        bundle = session.sign_file(hashed, artifact)
         target = bundle_path(artifact, request.bundle_dir)
         write_atomic(target, bundle.to_json().encode())
         return Signed(artifact, target, hashed.digest.hex(), bundle.log_entry._inner.log_index)
@@ -208,20 +262,7 @@ def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult
             for future in futures:
                 future.cancel()
             raise
-    return SignResult(who, issuer, signed)
-
-
-def _verify(
-    verifier: Verifier, hashed: Hashed, bundle: Bundle, expected: Identity, artifact: Path
-) -> None:
-    """The self-check: sigstore-python does not check the log's answer when signing."""
-    try:
-        verifier.verify_artifact(hashed, bundle, expected)
-    except (VerificationError, SigstoreError, ValueError) as e:
-        raise OperationalError(
-            f"the new bundle for {artifact} does not verify ({e}): the CA or the log answered "
-            "something wrong; nothing was written for it"
-        ) from e
+    return SignResult(session.identity, session.issuer, signed)
 
 
 def describe(result: SignResult) -> str:

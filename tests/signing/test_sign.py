@@ -216,8 +216,9 @@ def test_instance_down(
     [
         ("/api/v2/signingCert", "500", "the CA (certificate request)", "HTTP 500", 3),
         ("/api/v2/signingCert", "garbage", "the CA (certificate request)", "", 1),
-        ("/api/v1/log/entries", "500", "the transparency log", "HTTP 500", 3),
-        ("/api/v1/log/entries", "garbage", "the transparency log", "", 1),
+        # both artifacts are being signed at once: each makes its own attempts
+        ("/api/v1/log/entries", "500", "the transparency log", "HTTP 500", 6),
+        ("/api/v1/log/entries", "garbage", "the transparency log", "", 2),
     ],
 )
 def test_service_faults_leave_nothing_behind(
@@ -234,7 +235,7 @@ def test_service_faults_leave_nothing_behind(
     assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
     assert service in result.stderr
     assert answer in result.stderr
-    assert len(calls) == attempts  # 5xx is retried; a malformed answer is not
+    assert len(calls) == attempts  # 5xx is retried (3 attempts); a malformed answer is not
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.sigstore.json"))
     assert not list(tmp_path.glob(".*.tmp"))
