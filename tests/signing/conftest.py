@@ -101,6 +101,16 @@ def verify_py(
     return None
 
 
+def verify_dsse_py(local: LocalInstance, bundle: Path, identity: str) -> dict[str, Any]:
+    """sigstore-python's verify_dsse: the verified statement (raises when refused)."""
+    payload_type, payload = local.verifier().verify_dsse(
+        Bundle.from_json(bundle.read_bytes()), Identity(identity=identity, issuer=local.issuer)
+    )
+    assert payload_type == "application/vnd.in-toto+json"
+    statement: dict[str, Any] = json.loads(payload)
+    return statement
+
+
 def verify_js(
     root: Path, bundle: Path, artifact: Path | None, identity: str, issuer: str
 ) -> str | None:

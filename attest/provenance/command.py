@@ -1,0 +1,186 @@
+"""`attest provenance`, `attest attest` and `attest build`: the click layer."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from attest.provenance import stage
+from attest.provenance.predicates import MAX_INLINE_SBOM
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PATH = click.Path(path_type=Path)
+
+
+def signing_options(command: F) -> F:
+    """The options every signing command shares with `attest sign`."""
+    for option in reversed(
+        [
+            click.option("--trust-config", type=_PATH, help="A Sigstore ClientTrustConfig."),
+            click.option(
+                "--instance",
+                type=click.Choice(["production", "staging"]),
+                help="Public Sigstore (needs the network).",
+            ),
+            click.option(
+                "--identity-token",
+                help="An OIDC identity token (else "
+                "ATTEST_IDENTITY_TOKEN, GitHub Actions, or interactive).",
+            ),
+            click.option(
+                "--bundle-dir", type=_PATH, help="Write here instead of beside the artifacts."
+            ),
+            click.option(
+                "--json", "as_json", is_flag=True, help="Describe what was written as JSON."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _signing(options: dict[str, Any]) -> stage.Signing:
+    return stage.Signing(
+        trust_config=options["trust_config"],
+        instance=options["instance"],
+        identity_token=options["identity_token"],
+        bundle_dir=options["bundle_dir"],
+    )
+
+
+def _report(written: list[stage.Written], as_json: bool) -> None:
+    for item in written:
+        subjects = ", ".join(s.name for s in item.statement.subjects)
+        click.echo(
+            f"attest: wrote {item.path} ({item.kind} of {subjects}; log index {item.log_index})",
+            err=True,
+        )
+    if as_json:
+        data = [
+            {
+                "kind": w.kind,
+                "path": str(w.path),
+                "predicate_type": w.statement.predicate_type,
+                "subjects": [s.to_dict() for s in w.statement.subjects],
+                "log_index": w.log_index,
+            }
+            for w in written
+        ]
+        click.echo(json.dumps(data, indent=2))
+
+
+@click.command("provenance")
+@click.argument("artifacts", nargs=-1, required=True, type=_PATH)
+@click.option(
+    "--sbom", type=_PATH, help="Also list the SBOM's components as resolved dependencies."
+)
+@click.option("--name", help="<name> in <name>.provenance.sigstore.json.")
+@click.option("--allow-dirty", is_flag=True, help="Record a local build from a tree with changes.")
+@signing_options
+def provenance(
+    artifacts: tuple[Path, ...],
+    sbom: Path | None,
+    name: str | None,
+    allow_dirty: bool,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """SLSA v1 provenance for ARTIFACTS (one statement, every artifact a subject), signed."""
+    written = stage.provenance(
+        artifacts,
+        _signing(options),
+        name=name,
+        sbom=sbom,
+        allow_dirty=allow_dirty,
+        environ=os.environ,
+        command=sys.argv,
+        now=datetime.datetime.now(datetime.timezone.utc),
+    )
+    _report([written], as_json)
+
+
+@click.command("attest")
+@click.argument("artifacts", nargs=-1, required=True, type=_PATH)
+@click.option(
+    "--predicate",
+    "kinds",
+    multiple=True,
+    required=True,
+    type=click.Choice(["sbom", "vulns", "slo"]),
+    help="What to attest (repeatable).",
+)
+@click.option("--sbom", type=_PATH, help="The CycloneDX JSON SBOM (for --predicate sbom).")
+@click.option(
+    "--scan", type=_PATH, help="The scan report, `attest scan --format json` (vulns, slo)."
+)
+@click.option(
+    "--max-inline-sbom",
+    type=click.IntRange(min=0),
+    default=MAX_INLINE_SBOM,
+    show_default=True,
+    help="Bytes; a larger SBOM is attested by reference (digest and name).",
+)
+@click.option("--name", help="<name> in <name>.<kind>.sigstore.json.")
+@signing_options
+def attest_command(
+    artifacts: tuple[Path, ...],
+    kinds: tuple[str, ...],
+    sbom: Path | None,
+    scan: Path | None,
+    max_inline_sbom: int,
+    name: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Signed statements over ARTIFACTS for the SBOM, the vulnerability scan and the SLO status."""
+    written = stage.attest(
+        kinds,
+        artifacts,
+        _signing(options),
+        name=name,
+        sbom=sbom,
+        scan=scan,
+        max_inline_sbom=max_inline_sbom,
+    )
+    _report(written, as_json)
+
+
+@click.command("build", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--step", default="build", show_default=True, help="The step's name (and <name> of the file)."
+)
+@click.option(
+    "--product",
+    "products",
+    multiple=True,
+    required=True,
+    type=_PATH,
+    help="What the build makes (repeatable).",
+)
+@click.option(
+    "--material",
+    "materials",
+    multiple=True,
+    type=_PATH,
+    help="Inputs (default: git's tracked files).",
+)
+@signing_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def build(
+    step: str,
+    products: tuple[Path, ...],
+    materials: tuple[Path, ...],
+    command: tuple[str, ...],
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Run COMMAND and record it as a signed in-toto link: materials before, products after."""
+    written = stage.build(command, products, _signing(options), step=step, materials=materials)
+    _report([written], as_json)

@@ -1,0 +1,206 @@
+"""The provenance stages as library functions: build the statement, validate it as the gate
+would read it, sign it (DSSE, keyless), verify it, and write the bundle atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import subprocess
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from in_toto.runlib import in_toto_run, record_artifacts_as_dict
+
+from attest.errors import InputError, OperationalError, UsageError
+from attest.output import write_atomic
+from attest.provenance import predicates
+from attest.provenance.source import github_run, local_checkout
+from attest.provenance.subjects import attestation_name, attestation_path, subjects
+from attest.sign.stage import Instance, SigningSession, open_session
+from verify.attestations import Statement, Subject
+from verify.attestations.predicates import KINDS
+
+BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
+_NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Signing:
+    """Where and as whom to sign: the same options as `attest sign`."""
+
+    trust_config: Path | None = None
+    instance: Instance | None = None
+    identity_token: str | None = None
+    bundle_dir: Path | None = None
+
+    def session(self) -> SigningSession:
+        return open_session(self.trust_config, self.instance, self.identity_token)
+
+    def directory(self, beside: Path) -> Path:
+        directory = self.bundle_dir or beside.parent
+        if not directory.is_dir():
+            raise InputError(directory, "bundle directory does not exist")
+        return directory
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    kind: str
+    path: Path
+    statement: Statement
+    log_index: int
+
+
+def _statement(subjects_: tuple[Subject, ...], kind: str, predicate: dict[str, Any]) -> Statement:
+    try:
+        return Statement(subjects_, KINDS[kind], predicate)
+    except Exception as e:  # the models refused what attest built: a bug, not user input
+        raise OperationalError(f"attest built an invalid {kind} statement: {e}") from e
+
+
+def _write(session: SigningSession, statement: Statement, kind: str, path: Path) -> Written:
+    payload = statement.to_json()
+    Statement.from_json(payload)  # read back exactly as the gate will
+    bundle = session.sign_statement(payload, path.name)
+    write_atomic(path, bundle.to_json().encode())
+    return Written(kind, path, statement, bundle.log_entry._inner.log_index)
+
+
+def provenance(
+    artifacts: tuple[Path, ...],
+    signing: Signing,
+    *,
+    name: str | None = None,
+    sbom: Path | None = None,
+    allow_dirty: bool = False,
+    source_dir: Path = Path(),
+    environ: Mapping[str, str],
+    command: Sequence[str],
+    now: datetime.datetime,
+) -> Written:
+    """SLSA v1 provenance over all the artifacts, from GitHub Actions or a local checkout."""
+    found = subjects(artifacts)
+    target = attestation_path(
+        signing.directory(artifacts[0]), attestation_name(artifacts, name), "provenance"
+    )
+    dependencies = predicates.sbom_dependencies(sbom) if sbom else []
+    run = github_run(environ)
+    checkout = None if run else local_checkout(source_dir, allow_dirty)
+    session = signing.session()
+    if run is not None:
+        builder = session.identity if session.identity.startswith(f"{run.server}/") else None
+        predicate = predicates.github_provenance(run, builder, dependencies)
+    else:
+        assert checkout is not None
+        invocation = f"urn:uuid:{uuid.uuid4()}"
+        predicate = predicates.local_provenance(
+            checkout, list(command), invocation, now, dependencies
+        )
+    return _write(session, _statement(found, "provenance", predicate), "provenance", target)
+
+
+def attest(
+    kinds: Sequence[str],
+    artifacts: tuple[Path, ...],
+    signing: Signing,
+    *,
+    name: str | None = None,
+    sbom: Path | None = None,
+    scan: Path | None = None,
+    max_inline_sbom: int = predicates.MAX_INLINE_SBOM,
+) -> list[Written]:
+    """Statements over the artifacts for the SBOM, the vulnerability scan, the SLO status."""
+    if not kinds:
+        raise UsageError("name at least one --predicate (sbom, vulns, slo)")
+    found = subjects(artifacts)
+    stem = attestation_name(artifacts, name)
+    directory = signing.directory(artifacts[0])
+    built: list[tuple[str, Statement]] = []
+    report = None
+    for kind in dict.fromkeys(kinds):
+        if kind == "sbom":
+            if sbom is None:
+                raise UsageError("--predicate sbom needs --sbom FILE")
+            predicate = predicates.sbom_predicate(sbom, max_inline_sbom)
+        else:
+            if scan is None:
+                raise UsageError(
+                    f"--predicate {kind} needs --scan FILE (attest scan --format json)"
+                )
+            report = report or predicates.read_scan_report(scan)
+            predicate = (
+                predicates.vulns_predicate(report)
+                if kind == "vulns"
+                else predicates.slo_predicate(report)
+            )
+        built.append((kind, _statement(found, kind, predicate)))
+    session = signing.session()
+    return [_write(session, s, kind, attestation_path(directory, stem, kind)) for kind, s in built]
+
+
+def _source_files(base: Path) -> list[str]:
+    """The source tree: git's tracked files when `base` is a checkout, else everything."""
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=base, capture_output=True, timeout=60, check=False
+        )
+    except FileNotFoundError:
+        return ["."]
+    if done.returncode != 0:
+        return ["."]
+    return [name for name in done.stdout.decode().split("\0") if name]
+
+
+def build(
+    command: Sequence[str],
+    products: tuple[Path, ...],
+    signing: Signing,
+    *,
+    step: str = "build",
+    materials: tuple[Path, ...] = (),
+    base: Path = Path(),
+) -> Written:
+    """Run the build command, record it with in-toto (materials before, products after) and
+    write a signed link statement whose subjects are the products."""
+    if not command:
+        raise UsageError("give the build command after --: attest build -- python -m build")
+    if not products:
+        raise UsageError("name the build's products with --product PATH")
+    material_list = [str(m) for m in materials] or _source_files(base)
+    # Materials are recorded apart: excluding build output from them must not hide products.
+    recorded = record_artifacts_as_dict(
+        material_list, exclude_patterns=_NOT_MATERIALS, base_path=str(base)
+    )
+    try:
+        link = in_toto_run(
+            step,
+            [],
+            [str(p) for p in products],
+            list(command),
+            base_path=str(base),
+            timeout=BUILD_TIMEOUT,
+        ).signed
+    except FileNotFoundError as e:
+        raise UsageError(f"cannot run the build command {command[0]!r}: {e.strerror}") from e
+    returned = link.byproducts.get("return-value")
+    if returned != 0:
+        raise OperationalError(f"the build command exited {returned}; no link was written")
+    if not link.products:
+        raise InputError(products[0], "the build produced no files there")
+    found = tuple(Subject(path, digest["sha256"]) for path, digest in sorted(link.products.items()))
+    predicate = {
+        "name": step,
+        "command": list(link.command),
+        "materials": [
+            {"name": path, "digest": {"sha256": digest["sha256"]}}
+            for path, digest in sorted(recorded.items())
+        ],
+        "byproducts": {"return-value": returned},
+    }
+    first = base / products[0]
+    target = attestation_path(
+        signing.directory(first / "_" if first.is_dir() else first), step, "build"
+    )
+    return _write(signing.session(), _statement(found, "build", predicate), "build", target)

@@ -1,0 +1,54 @@
+"""Statement subjects from artifacts on disk, and the names attestation files are given."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from attest.errors import InputError, UsageError
+from attest.sign.stage import hash_file
+from verify.attestations import Subject
+
+_WHEEL = re.compile(r"^(?P<stem>[^-]+-[^-]+)-.+\.whl$")
+_SDIST = re.compile(r"^(?P<stem>.+?)\.(tar\.gz|zip)$")
+
+
+def subjects(artifacts: tuple[Path, ...]) -> tuple[Subject, ...]:
+    """One subject per artifact: its file name and SHA-256 (read as a stream)."""
+    if not artifacts:
+        raise UsageError("name at least one artifact")
+    found = []
+    for artifact in artifacts:
+        if not artifact.is_file():
+            raise InputError(
+                artifact, "is not a regular file" if artifact.exists() else "no such file"
+            )
+        found.append(Subject(artifact.name, hash_file(artifact).digest.hex()))
+    return tuple(found)
+
+
+def _distribution_stem(file_name: str) -> str | None:
+    for pattern in (_WHEEL, _SDIST):
+        match = pattern.match(file_name)
+        if match:
+            return match.group("stem")
+    return None
+
+
+def attestation_name(artifacts: tuple[Path, ...], name: str | None) -> str:
+    """`<name>` in `<name>.<kind>.sigstore.json`: given, else the one artifact's file name, else
+    the distribution name and version the artifacts share (`acme_web-1.4.0`)."""
+    if name:
+        if "/" in name or name.startswith("."):
+            raise UsageError(f"--name {name!r} must be a plain file name")
+        return name
+    if len(artifacts) == 1:
+        return artifacts[0].name
+    stems = {_distribution_stem(a.name) for a in artifacts}
+    if len(stems) == 1 and None not in stems:
+        return str(stems.pop())
+    raise UsageError("the artifacts share no distribution name and version: give --name")
+
+
+def attestation_path(directory: Path, name: str, kind: str) -> Path:
+    return directory / f"{name}.{kind}.sigstore.json"

@@ -1,0 +1,57 @@
+"""The predicate types attest writes and the gate reads, each with a JSON Schema in
+`schemas/`. A type not listed here is unknown, and unknown means deny."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from verify.attestations.statement import InvalidAttestation
+
+SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
+CYCLONEDX_BOM = "https://cyclonedx.org/bom"
+VULNS_V02 = "https://in-toto.io/attestation/vulns/v0.2"
+SLO_STATUS_V1 = "https://attest-pipeline.github.io/attestation/slo-status/v1"
+LINK_V03 = "https://in-toto.io/attestation/link/v0.3"
+
+SCHEMAS = {
+    SLSA_PROVENANCE_V1: "slsa-provenance-v1.schema.json",
+    CYCLONEDX_BOM: "cyclonedx-bom.schema.json",
+    VULNS_V02: "vulns-v0.2.schema.json",
+    SLO_STATUS_V1: "slo-status-v1.schema.json",
+    LINK_V03: "link-v0.3.schema.json",
+}
+
+# The short names attest uses on the command line and in file names.
+KINDS = {
+    "provenance": SLSA_PROVENANCE_V1,
+    "sbom": CYCLONEDX_BOM,
+    "vulns": VULNS_V02,
+    "slo": SLO_STATUS_V1,
+    "build": LINK_V03,
+}
+
+
+@functools.cache
+def _validator(predicate_type: str) -> jsonschema.Draft202012Validator:
+    text = (
+        resources.files("verify.attestations").joinpath("schemas").joinpath(SCHEMAS[predicate_type])
+    )
+    schema = json.loads(text.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def check_predicate(predicate_type: str, predicate: dict[str, Any]) -> None:
+    """Raise InvalidAttestation unless `predicate` is a valid predicate of a known type."""
+    if predicate_type not in SCHEMAS:
+        raise InvalidAttestation(f"unknown predicate type {predicate_type!r}")
+    error = jsonschema.exceptions.best_match(_validator(predicate_type).iter_errors(predicate))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(predicate)"
+        raise InvalidAttestation(f"invalid {predicate_type} predicate at {where}: {error.message}")
