@@ -58,22 +58,29 @@ set -e
 echo "   exit code $code; output written: $([ -e "$out/never.json" ] && echo yes || echo no)"
 [ "$code" -eq 2 ] && [ ! -e "$out/never.json" ]
 
+bash examples/demo_scan.sh
+report=build/demo/scan/scan.json.json  # the scan with its waivers: it passed
+
 step "5. A local Sigstore instance (OIDC issuer, CA with CT log, transparency log) on 127.0.0.1"
 state="$out/instance"
 attest instance up --state "$state" --ttl 600
 trap 'attest instance down --state "$state" >/dev/null 2>&1 || true' EXIT
 attest instance status --state "$state"
+config="$state/trust_config.json"
+# One identity for the rest of the story: the release workflow of acme/acme-web.
+ATTEST_IDENTITY_TOKEN=$(attest instance token --state "$state" --github acme/acme-web --lifetime 600)
+export ATTEST_IDENTITY_TOKEN
+identity="https://github.com/acme/acme-web/.github/workflows/release.yml@refs/heads/main"
 
-step "6. Build the example project's wheel and sdist (reproducibly)"
-(cd "$project" && SOURCE_DATE_EPOCH=1700000000 hatchling build -d "$OLDPWD/$out/dist" >/dev/null 2>&1)
+step "6. Build the example project's wheel and sdist, recorded as a signed in-toto link"
+(cd "$project" && SOURCE_DATE_EPOCH=1700000000 attest build --trust-config "$OLDPWD/$config" \
+  --step build --product dist -- hatchling build -d dist >/dev/null)
+mkdir -p "$out/dist" && mv "$project"/dist/* "$out/dist/" && rmdir "$project/dist"
 ls -l "$out/dist" | tail -n +2 | awk '{print "   " $5 "\t" $9}'
 
-step "7. Sign them keylessly as the GitHub release workflow of acme/acme-web"
-token=$(attest instance token --state "$state" --github acme/acme-web)
-attest sign --trust-config "$state/trust_config.json" --identity-token "$token" \
-  "$out"/dist/*.whl "$out"/dist/*.tar.gz
-unset token
-python - "$out"/dist/*.sigstore.json <<'PY'
+step "7. Sign the wheel and the sdist keylessly"
+attest sign --trust-config "$config" "$out"/dist/*.whl "$out"/dist/*.tar.gz
+python - "$out"/dist/*[lz].sigstore.json <<'PY'
 import base64, json, sys
 from cryptography import x509
 for path in sys.argv[1:]:
@@ -88,11 +95,32 @@ for path in sys.argv[1:]:
     print(f"     log index {entry['logIndex']}, inclusion proof of {len(entry['inclusionProof']['hashes'])} hashes")
 PY
 
-step "8. An independent check: sigstore-python's own CLI verifies the wheel's bundle"
-wheel=$(ls "$out"/dist/*.whl)
-python -m sigstore --trust-config "$state/trust_config.json" verify identity \
-  --cert-identity "https://github.com/acme/acme-web/.github/workflows/release.yml@refs/heads/main" \
-  --cert-oidc-issuer "$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["signingConfig"]["oidcUrls"][0]["url"])' "$state/trust_config.json")" \
-  "$wheel"
+step "8. Provenance (SLSA v1) and the SBOM, vulnerability and SLO attestations, DSSE-signed"
+dirty=()
+if [ -n "$(git status --porcelain)" ]; then
+  dirty=(--allow-dirty)
+  echo "   (this checkout has changes: the provenance records it as dirty)"
+fi
+attest provenance --trust-config "$config" --sbom "$out/sbom.cdx.json" "${dirty[@]}" \
+  "$out"/dist/*.whl "$out"/dist/*.tar.gz
+attest attest --trust-config "$config" --predicate sbom --predicate vulns --predicate slo \
+  --sbom "$out/sbom.cdx.json" --scan "$report" "$out"/dist/*.whl "$out"/dist/*.tar.gz
+python - "$out"/dist/*.*.sigstore.json <<'PY'
+import base64, json, sys
+for path in sorted(sys.argv[1:]):
+    envelope = json.load(open(path)).get("dsseEnvelope")
+    if envelope is None:
+        continue
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    names = ", ".join(s["name"].rsplit("/", 1)[-1] for s in statement["subject"])
+    print(f"   {path.rsplit('/', 1)[-1]:<42} {statement['predicateType']}")
+    print(f"   {'':<42} subjects: {names}")
+PY
 
-step "Done: SBOMs, artifacts and bundles are in $out/"
+step "9. An independent check: sigstore-python's own CLI verifies the wheel's bundle"
+wheel=$(ls "$out"/dist/*.whl)
+issuer=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["signingConfig"]["oidcUrls"][0]["url"])' "$config")
+python -m sigstore --trust-config "$config" verify identity \
+  --cert-identity "$identity" --cert-oidc-issuer "$issuer" "$wheel"
+
+step "Done: SBOMs, scan reports, artifacts, bundles and attestations are in $out/"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from packaging.requirements import Requirement
 
 from tests.conftest import REPO
 
@@ -27,7 +28,8 @@ def _declared() -> list[str]:
 
 
 def _closure(names: list[str]) -> set[str]:
-    """The distributions `names` need, following their unconditional requirements."""
+    """The distributions `names` need, following their requirements whose markers hold here
+    (extras aside)."""
     found: set[str] = set()
     pending = list(names)
     while pending:
@@ -36,9 +38,10 @@ def _closure(names: list[str]) -> set[str]:
         if key in found:
             continue
         found.add(key)
-        for req in metadata.requires(name) or []:
-            if ";" not in req:
-                pending.append(re.split(r"[\s\[<>=!~(]", req, maxsplit=1)[0])
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
     return found
 
 

@@ -1,0 +1,192 @@
+"""`attest scan`: the click layer of the scan stage (parse, call, render, enforce)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from attest.errors import OperationalError, UsageError
+from attest.output import emit
+from attest.scan.interface import SourceOptions
+from attest.scan.report import Format, markdown, render, workflow_commands
+from attest.scan.stage import (
+    InputKind,
+    ScanRequest,
+    ScanResult,
+    check_skips,
+    enforce_slo,
+    load_policy,
+)
+from attest.scan.stage import scan as run_scan
+from verify.slo import SloResult
+
+_PATH = click.Path(path_type=Path)
+
+
+def parse_now(text: str | None) -> datetime.datetime:
+    """`--now`: an RFC 3339 time or a date (midnight UTC); the clock only when not given."""
+    if text is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise UsageError(f"--now {text!r} is not a time (e.g. 2026-07-24T12:00:00Z)") from e
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment
+
+
+def _input(
+    sbom: Path | None, python: Path | None, requirements: Path | None, lock: Path | None
+) -> tuple[InputKind, Path]:
+    options: list[tuple[InputKind, Path | None]] = [
+        ("sbom", sbom),
+        ("environment", python),
+        ("requirements", requirements),
+        ("lock", lock),
+    ]
+    given = [(kind, path) for kind, path in options if path is not None]
+    if len(given) > 1:
+        raise UsageError("give at most one of --sbom, --python, --requirements and --lock")
+    return given[0] if given else ("environment", Path(sys.executable))
+
+
+def evaluation_of(result: ScanResult, status: str) -> list[SloResult]:
+    return [r for r in result.evaluation.results if r.status == status]
+
+
+def _day(moment: datetime.datetime | None) -> str:
+    return moment.date().isoformat() if moment is not None else "never"
+
+
+def _github(result: ScanResult) -> None:
+    """Under GitHub Actions: annotations (stderr: stdout carries the report) and the Markdown
+    summary appended to the step summary."""
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in workflow_commands(result):
+            click.echo(line, err=True)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with Path(summary).open("a", encoding="utf-8") as handle:
+                handle.write(markdown(result))
+        except OSError as e:
+            raise OperationalError(f"cannot append to $GITHUB_STEP_SUMMARY {summary}: {e}") from e
+
+
+@click.command("scan")
+@click.option("--sbom", type=_PATH, help="Scan the components a CycloneDX JSON SBOM declares.")
+@click.option("--python", "python", type=_PATH, help="Scan another interpreter or venv.")
+@click.option("--requirements", type=_PATH, help="Scan a pip requirements file.")
+@click.option("--lock", type=_PATH, help="Scan a lock file (uv.lock, pylock.toml, poetry.lock).")
+@click.option(
+    "--vuln-source",
+    "source",
+    help="Vulnerability source plugin: offline, osv, pypi (default: offline with --db, else osv).",
+)
+@click.option(
+    "--db", type=_PATH, help="Offline OSV database: PyPA layout, OSV JSON dir, zip, tar.gz."
+)
+@click.option("--service-url", help="Base URL of the online service (OSV: its /v1/query URL).")
+@click.option("--cache-dir", type=_PATH, help="Where the offline index (and HTTP cache) is kept.")
+@click.option(
+    "--policy", type=_PATH, help="SLO policy file (YAML, TOML, JSON, or a pyproject.toml)."
+)
+@click.option(
+    "--waivers", type=_PATH, multiple=True, help="Waiver file (YAML, TOML, JSON); repeatable."
+)
+@click.option("--ledger", type=_PATH, help="First-seen ledger (JSON), read and updated.")
+@click.option("--now", "now_text", help="The time to judge at (RFC 3339 or a date); default: now.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "markdown", "sarif", "vex"]), default=None
+)
+@click.option("--output", "-o", type=_PATH, help="Write here (atomically) instead of stdout.")
+@click.option("--allow-skips", is_flag=True, help="Accept components that could not be checked.")
+@click.option("--allow-stale-db", is_flag=True, help="Accept an offline database past max_db_age.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="Online request timeout, seconds.",
+)
+def scan(
+    sbom: Path | None,
+    python: Path | None,
+    requirements: Path | None,
+    lock: Path | None,
+    source: str | None,
+    db: Path | None,
+    service_url: str | None,
+    cache_dir: Path | None,
+    policy: Path | None,
+    waivers: tuple[Path, ...],
+    ledger: Path | None,
+    now_text: str | None,
+    as_json: bool,
+    fmt: str | None,
+    output: Path | None,
+    allow_skips: bool,
+    allow_stale_db: bool,
+    timeout: float,
+) -> None:
+    """Scan components for known vulnerabilities and judge each against fix-time SLOs.
+
+    Exit 1 when a finding is overdue and not waived; 3 when a component could not be checked
+    (unless --allow-skips); 2 for a bad option, policy, waiver, SBOM or database.
+    """
+    if as_json and fmt not in (None, "json"):
+        raise UsageError("--json and --format are exclusive")
+    chosen: Format = "json" if fmt is None else fmt  # type: ignore[assignment]
+    kind, target = _input(sbom, python, requirements, lock)
+    name = source or ("offline" if db is not None else "osv")
+    if db is not None and name in ("osv", "pypi"):
+        raise UsageError(f"--db is for the offline source, not {name!r}")
+    request = ScanRequest(
+        kind=kind,
+        target=target,
+        source=name,
+        options=SourceOptions(db=db, cache_dir=cache_dir, url=service_url, timeout=timeout),
+        policy=load_policy(policy, waivers),
+        now=parse_now(now_text),
+        allow_stale_db=allow_stale_db,
+        ledger=ledger,
+    )
+    if allow_skips:
+        click.echo("attest: warning: --allow-skips: unchecked components will pass", err=True)
+    result = run_scan(request)
+    for warning in result.warnings:
+        click.echo(f"attest: warning: {warning}", err=True)
+    for warning in check_skips(result, allow_skips):
+        click.echo(f"attest: warning: {warning}", err=True)
+    for waiver in result.evaluation.expired_waivers:
+        click.echo(
+            f"attest: warning: waiver for {waiver.id} ({waiver.origin}) expired "
+            f"{waiver.expires.isoformat()}: it no longer applies",
+            err=True,
+        )
+    for judged in evaluation_of(result, "due-soon"):
+        click.echo(
+            f"attest: warning: {judged.finding.package} {judged.finding.version} "
+            f"{judged.finding.id} is due in {judged.days_left} days "
+            f"({_day(judged.due)}): fix it before it fails the stage",
+            err=True,
+        )
+    emit(render(result, chosen), output)
+    _github(result)
+    evaluation = result.evaluation
+    counts = ", ".join(
+        f"{evaluation.count(s)} {s}" for s in ("overdue", "due-soon", "no-fix", "waived", "ok")
+    )
+    where = f"; report to {output}" if output else ""
+    click.echo(
+        f"attest: scanned {len(result.components)} components from {result.input_description} "
+        f"with {name}: {len(result.findings)} findings ({counts}){where}",
+        err=True,
+    )
+    enforce_slo(result)

@@ -1,0 +1,377 @@
+"""Rendering a scan result: the JSON report (schema: report.schema.json beside this module),
+Markdown for people and step summaries, SARIF 2.1.0 for code scanning, CycloneDX 1.6 VEX, and
+GitHub Actions annotations."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import uuid
+from typing import Any, Literal
+
+from attest import __version__
+from attest.scan.stage import Finding, ScanResult
+from verify.slo import STATUSES, SloResult, Waiver
+
+Format = Literal["json", "markdown", "sarif", "vex"]
+REPORT_TYPE = "urn:attest:scan-report:v1"
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_VEX_SEVERITIES = {"critical", "high", "medium", "low"}
+
+
+def _iso(moment: datetime.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _waiver(waiver: Waiver | None) -> dict[str, Any] | None:
+    if waiver is None:
+        return None
+    return {
+        "id": waiver.id,
+        "package": waiver.package,
+        "reason": waiver.reason,
+        "expires": waiver.expires.isoformat(),
+        "granted": waiver.granted.isoformat() if waiver.granted else None,
+        "approver": waiver.approver,
+        "origin": waiver.origin,
+    }
+
+
+def _finding(finding: Finding, judged: SloResult) -> dict[str, Any]:
+    sev = finding.severity
+    return {
+        "package": finding.component.name,
+        "version": finding.component.version,
+        "purl": finding.component.purl,
+        "id": finding.advisory.id,
+        "aliases": list(finding.advisory.aliases),
+        "summary": finding.advisory.summary,
+        "severity": {
+            "level": sev.level,
+            "counts_as": judged.counts_as,
+            "score": sev.score,
+            "vector": sev.vector,
+            "method": sev.method,
+        },
+        "published": _iso(finding.advisory.published),
+        "first_seen": _iso(finding.first_seen),
+        "clock_start": _iso(judged.clock_start),
+        "fix_versions": list(finding.advisory.fix_versions),
+        "due": _iso(judged.due),
+        "days_left": judged.days_left,
+        "status": judged.status,
+        "waiver": _waiver(judged.waiver),
+    }
+
+
+def _pairs(result: ScanResult) -> list[tuple[Finding, SloResult]]:
+    return list(zip(result.findings, result.evaluation.results, strict=True))
+
+
+def report(result: ScanResult) -> dict[str, Any]:
+    """The JSON report: a documented, versioned format (`report_type`)."""
+    request = result.request
+    db = result.answer.database
+    evaluation = result.evaluation
+    return {
+        "report_type": REPORT_TYPE,
+        "generated_at": _iso(request.now),
+        "tool": {"name": "attest", "version": __version__},
+        "input": {
+            "kind": request.kind,
+            "path": str(request.target),
+            "description": result.input_description,
+        },
+        "source": {
+            "name": request.source,
+            "service": result.answer.service,
+            "database": None
+            if db is None
+            else {
+                "location": db.location,
+                "sha256": db.digest,
+                "records": db.records,
+                "newest": _iso(db.newest(request.now)),
+            },
+        },
+        "policy": request.policy.to_json(),
+        "summary": {
+            "passed": evaluation.passed,
+            "components": len(result.components),
+            "findings": len(result.findings),
+            "skipped": len(result.skips),
+            "by_status": {s: evaluation.count(s) for s in STATUSES},
+        },
+        "findings": [_finding(f, j) for f, j in _pairs(result)],
+        "skipped": [
+            {"package": s.component.name, "version": s.component.version, "reason": s.reason}
+            for s in result.skips
+        ],
+        "waivers": {
+            "expired": [_waiver(w) for w in evaluation.expired_waivers],
+            "unused": [_waiver(w) for w in evaluation.unused_waivers],
+        },
+        "warnings": list(result.warnings),
+    }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _severity_text(finding: Finding, judged: SloResult) -> str:
+    sev = finding.severity
+    text = sev.level if sev.score is None else f"{sev.level} {sev.score:.1f}"
+    return text if sev.level != "unknown" else f"unknown (as {judged.counts_as})"
+
+
+def _days(judged: SloResult) -> str:
+    if judged.days_left is None:
+        return "paused"
+    return f"{-judged.days_left} late" if judged.days_left < 0 else str(judged.days_left)
+
+
+def markdown(result: ScanResult) -> str:
+    evaluation = result.evaluation
+    verdict = "passed" if evaluation.passed else f"FAILED: {evaluation.count('overdue')} overdue"
+    counts = ", ".join(f"{evaluation.count(s)} {s}" for s in STATUSES if evaluation.count(s))
+    lines = [
+        f"## attest scan: {verdict}",
+        "",
+        f"{len(result.components)} components from {result.input_description}, checked against "
+        f"`{result.request.source}` at {_iso(result.request.now)}: "
+        f"{len(result.findings)} findings{f' ({counts})' if counts else ''}.",
+        "",
+    ]
+    order = {s: i for i, s in enumerate(STATUSES)}
+    rows = sorted(_pairs(result), key=lambda p: (order[p[1].status], p[1].days_left or 0))
+    if rows:
+        lines += [
+            "| status | package | version | advisory | severity | due | days left | fixed in |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for finding, judged in rows:
+            due = (_iso(judged.due) or "")[:10]
+            lines.append(
+                f"| {judged.status} | {_cell(finding.component.name)} | "
+                f"{_cell(finding.component.version or '')} | {_cell(finding.advisory.id)} | "
+                f"{_severity_text(finding, judged)} | {due} | {_days(judged)} | "
+                f"{_cell(', '.join(finding.advisory.fix_versions) or 'none')} |"
+            )
+    for waiver in evaluation.expired_waivers:
+        lines.append(
+            f"\n- expired waiver (no longer applies): {waiver.id}, expired {waiver.expires}"
+        )
+    for skip in result.skips:
+        lines.append(
+            f"\n- not checked: {skip.component.name} {skip.component.version}: {skip.reason}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _message(finding: Finding, judged: SloResult) -> str:
+    fix = ", ".join(finding.advisory.fix_versions) or "no fixed version"
+    return (
+        f"{finding.component.name} {finding.component.version} is affected by "
+        f"{finding.advisory.id} ({_severity_text(finding, judged)}): {judged.status}, due "
+        f"{(_iso(judged.due) or 'never (clock paused)')[:10]}; fixed in {fix}. "
+        f"{finding.advisory.summary}"
+    ).strip()
+
+
+def sarif(result: ScanResult) -> dict[str, Any]:
+    """SARIF 2.1.0: one rule per advisory, one result per finding, located in the input file;
+    waived findings carry an external suppression with the waiver's reason."""
+    levels = {"overdue": "error", "due-soon": "warning"}
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    where = str(result.request.target)
+    for finding, judged in _pairs(result):
+        adv = finding.advisory
+        rules.setdefault(
+            adv.id,
+            {
+                "id": adv.id,
+                "name": adv.id.replace("-", ""),
+                "shortDescription": {"text": adv.summary or adv.id},
+                "helpUri": f"https://osv.dev/vulnerability/{adv.id}",
+                "properties": {
+                    "tags": ["security", "vulnerability", *adv.aliases],
+                    **(
+                        {"security-severity": f"{finding.severity.score:.1f}"}
+                        if finding.severity.score is not None
+                        else {}
+                    ),
+                },
+            },
+        )
+        entry: dict[str, Any] = {
+            "ruleId": adv.id,
+            "level": levels.get(judged.status, "note"),
+            "message": {"text": _message(finding, judged)},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": where},
+                        "region": {"startLine": 1},
+                    }
+                }
+            ],
+            "partialFingerprints": {"attest/v1": f"{finding.component.name}:{adv.id}"},
+            "properties": {
+                "status": judged.status,
+                "due": _iso(judged.due),
+                "days_left": judged.days_left,
+            },
+        }
+        if judged.waiver is not None:
+            entry["suppressions"] = [
+                {"kind": "external", "status": "accepted", "justification": judged.waiver.reason}
+            ]
+        results.append(entry)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "attest",
+                        "version": __version__,
+                        "informationUri": "https://osv.dev",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def _ratings(finding: Finding) -> list[dict[str, Any]]:
+    sev = finding.severity
+    if sev.level == "unknown":
+        return [{"severity": "unknown"}]
+    rating: dict[str, Any] = {"severity": sev.level, "method": sev.method or "other"}
+    if sev.method == "database":
+        rating["method"] = "other"
+    if sev.score is not None:
+        rating["score"] = sev.score
+    if sev.vector is not None:
+        rating["vector"] = sev.vector
+    return [rating]
+
+
+def _analysis(finding: Finding, judged: SloResult) -> dict[str, Any]:
+    """Every finding is affected as far as the advisory says (`exploitable`); a waiver is
+    recorded as the analysis detail, with its expiry and approver."""
+    analysis: dict[str, Any] = {
+        "state": "exploitable",
+        "response": ["update"] if finding.advisory.fix_versions else ["can_not_fix"],
+    }
+    waiver = judged.waiver
+    if waiver is not None:
+        by = f", approved by {waiver.approver}" if waiver.approver else ""
+        analysis["detail"] = (
+            f"Risk accepted until {waiver.expires.isoformat()}{by}: {waiver.reason}"
+        )
+    return analysis
+
+
+def vex(result: ScanResult) -> dict[str, Any]:
+    """CycloneDX 1.6 VEX: the affected components and a vulnerability entry per finding."""
+    components: dict[str, dict[str, Any]] = {}
+    vulns = []
+    for finding, judged in _pairs(result):
+        comp = finding.component
+        ref = comp.purl or f"pkg:pypi/{comp.name}@{comp.version}"
+        components.setdefault(
+            ref,
+            {
+                "type": "library",
+                "bom-ref": ref,
+                "name": comp.name,
+                "version": comp.version or "",
+                "purl": ref,
+            },
+        )
+        adv = finding.advisory
+        vuln: dict[str, Any] = {
+            "bom-ref": f"{adv.id}:{ref}",
+            "id": adv.id,
+            "source": {"name": "OSV", "url": f"https://osv.dev/vulnerability/{adv.id}"},
+            "references": [{"id": a, "source": {"name": "OSV"}} for a in adv.aliases],
+            "ratings": _ratings(finding),
+            "description": adv.summary,
+            "recommendation": (
+                f"Upgrade to {', '.join(adv.fix_versions)}"
+                if adv.fix_versions
+                else "No fixed version"
+            ),
+            "affects": [{"ref": ref}],
+            "analysis": _analysis(finding, judged),
+            "properties": [
+                {"name": "attest:slo:status", "value": judged.status},
+                {"name": "attest:slo:due", "value": _iso(judged.due) or "paused"},
+            ],
+        }
+        if adv.published is not None:
+            vuln["published"] = _iso(adv.published)
+        if adv.modified is not None:
+            vuln["updated"] = _iso(adv.modified)
+        vulns.append(vuln)
+    body = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "version": 1,
+        "metadata": {
+            "timestamp": _iso(result.request.now),
+            "tools": {
+                "components": [{"type": "application", "name": "attest", "version": __version__}]
+            },
+        },
+        "components": list(components.values()),
+        "vulnerabilities": vulns,
+    }
+    # A serial number derived from the content: the same scan gives the same document.
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return {"serialNumber": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, digest)}", **body}
+
+
+def workflow_commands(result: ScanResult) -> list[str]:
+    """GitHub Actions workflow commands: overdue findings as errors, due-soon findings and
+    expired waivers as warnings."""
+    lines = []
+    for finding, judged in _pairs(result):
+        kind = {"overdue": "error", "due-soon": "warning"}.get(judged.status)
+        if kind is not None:
+            title = f"attest scan: {judged.status} {finding.advisory.id}"
+            lines.append(
+                f"::{kind} title={_escape(title, True)}::{_escape(_message(finding, judged))}"
+            )
+    for waiver in result.evaluation.expired_waivers:
+        text = f"waiver for {waiver.id} in {waiver.origin} expired {waiver.expires}: not applied"
+        lines.append(f"::warning title=attest scan%3A expired waiver::{_escape(text)}")
+    return lines
+
+
+def _escape(text: str, prop: bool = False) -> str:
+    """The workflow-command escaping GitHub's toolkit applies."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def render(result: ScanResult, fmt: Format) -> bytes:
+    if fmt == "markdown":
+        return markdown(result).encode()
+    data = {"json": report, "sarif": sarif, "vex": vex}[fmt](result)
+    text = json.dumps(data, indent=2, sort_keys=fmt != "json") + "\n"
+    if fmt == "vex":
+        # Imported here: the CycloneDX library costs a tenth of a second at startup.
+        from attest.sbom.validate import validate
+
+        validate(text, "json")  # the CycloneDX 1.6 schema, as for every SBOM attest writes
+    return text.encode()

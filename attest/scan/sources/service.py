@@ -1,0 +1,195 @@
+"""`osv` and `pypi`: online sources, through pip-audit's vulnerability services.
+
+pip-audit's service API is private (pinned tightly in pyproject.toml) and wrapped here: its
+errors become skips, never exceptions and never silence. Where pip-audit's default CLI reports
+"No known vulnerabilities found" for a service it could not reach, a component this source
+could not check is a `Skip`, which fails the scan unless `--allow-skips`.
+
+pip-audit drops OSV's `severity`; the OSV source keeps each raw response and reads the records
+itself so findings keep their CVSS vectors. The PyPI JSON API carries no severity at all.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+from packaging.version import InvalidVersion, Version
+from pip_audit._service import (  # type: ignore[import-untyped]
+    OsvService,
+    PyPIService,
+    ResolvedDependency,
+    ServiceError,
+    VulnerabilityResult,
+)
+
+from attest.scan import osv
+from attest.scan.interface import Advisory, Component, Match, Skip, SourceAnswer, VulnSource
+from attest.scan.sources.offline import default_cache_dir
+
+_UNREACHABLE = (requests.ConnectionError, requests.Timeout)
+
+
+class _Recorder:
+    """Stands in for the service's HTTP session and keeps the last response."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.last: requests.Response | None = None
+
+    def post(self, **kwargs: Any) -> requests.Response:
+        self.last = self._session.post(**kwargs)
+        return self.last
+
+    def get(self, **kwargs: Any) -> requests.Response:
+        self.last = self._session.get(**kwargs)
+        return self.last
+
+
+class _Rewrite(requests.adapters.HTTPAdapter):
+    """Sends requests for pypi.org to another base URL (a mirror, or a test server): pip-audit's
+    PyPI service has the host written in."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self._base = base.rstrip("/") + "/"
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if request.url is not None:
+            request.url = self._base + request.url.removeprefix("https://pypi.org/")
+        return super().send(request, **kwargs)
+
+
+def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """pip-audit parses RFC 3339 into naive datetimes (in UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def _from_result(result: Any) -> Advisory:
+    """An Advisory from what pip-audit kept of a record (no severity, no modified time)."""
+    return Advisory(
+        id=str(result.id),
+        aliases=tuple(sorted(str(a) for a in result.aliases)),
+        summary=str(result.description),
+        published=_aware(result.published),
+        modified=None,
+        fix_versions=tuple(str(v) for v in result.fix_versions),
+    )
+
+
+class _ServiceSource(VulnSource):
+    """Queries one component at a time; once the service is unreachable the rest are skipped
+    with the same reason instead of each waiting for its own timeout."""
+
+    url_name = ""
+
+    def _service(self, cache: Path) -> Any:
+        raise NotImplementedError
+
+    def _advisories(self, component: Component, results: list[Any]) -> list[Advisory]:
+        return [_from_result(r) for r in results]
+
+    @property
+    def _where(self) -> str:
+        return self.options.url or self.url_name
+
+    def check(self, components: Sequence[Component]) -> SourceAnswer:
+        cache = self.options.cache_dir or default_cache_dir().parent / "http"
+        self.service = self._service(cache)
+        matches: list[Match] = []
+        skips: list[Skip] = []
+        down: str | None = None
+        for component in components:
+            if down is not None:
+                skips.append(Skip(component, down))
+                continue
+            skip, found = self._one(component)
+            if skip is not None:
+                skips.append(skip)
+                if skip.reason.startswith("cannot reach"):
+                    down = skip.reason
+            matches += [Match(component, a) for a in osv.merge_aliases(found)]
+        return SourceAnswer(tuple(matches), tuple(skips), service=self._where)
+
+    def _one(self, component: Component) -> tuple[Skip | None, list[Advisory]]:
+        if component.version is None:
+            return Skip(component, "no version given"), []
+        try:
+            version = Version(component.version)
+        except InvalidVersion:
+            return Skip(component, f"version {component.version!r} is not PEP 440"), []
+        dependency = ResolvedDependency(name=component.name, version=version)
+        try:
+            spec, results = self.service.query(dependency)
+        except _UNREACHABLE as e:
+            return Skip(component, f"cannot reach {self.name} at {self._where}: {e}"), []
+        except (ServiceError, requests.RequestException, ValueError, KeyError, TypeError) as e:
+            cause = e.__cause__ or e
+            return Skip(component, f"{self.name} service error: {cause or type(e).__name__}"), []
+        if spec.is_skipped():
+            return Skip(component, str(spec.skip_reason)), []
+        return None, self._advisories(component, list(results))
+
+
+class OsvSource(_ServiceSource):
+    """The OSV API (`--service-url`: its /v1/query URL) through pip-audit's OsvService."""
+
+    name = "osv"
+    url_name = OsvService.DEFAULT_OSV_URL
+
+    def _service(self, cache: Path) -> Any:
+        service = OsvService(
+            cache_dir=cache, timeout=self.options.timeout, osv_url=self.options.url or self.url_name
+        )
+        self.recorder = _Recorder(service.session)
+        service.session = self.recorder
+        return service
+
+    def _advisories(self, component: Component, results: list[Any]) -> list[Advisory]:
+        """Our own reading of the raw records pip-audit accepted (it keeps no severity)."""
+        raw = self._raw_records()
+        found = []
+        for result in results:
+            # pip-audit renames a result to its preferred id (CVE before GHSA): look up all
+            names = [str(result.id), *sorted(str(a) for a in result.aliases)]
+            record = next((raw[n] for n in names if n in raw), None)
+            entry = None
+            if record is not None:
+                try:
+                    entry = dict(osv.entries(record)).get(component.name)
+                except osv.RecordError:
+                    entry = None
+            found.append(_from_osv(entry, result))
+        return found
+
+    def _raw_records(self) -> dict[str, Any]:
+        response = self.recorder.last
+        try:
+            vulns = response.json().get("vulns", []) if response is not None else []
+        except (ValueError, AttributeError):
+            return {}
+        return {str(v.get("id")): v for v in vulns if isinstance(v, dict)}
+
+
+def _from_osv(entry: osv.Entry | None, result: VulnerabilityResult) -> Advisory:
+    if entry is None:
+        return _from_result(result)
+    return osv.advisory(entry)
+
+
+class PypiSource(_ServiceSource):
+    """PyPI's JSON API; `url` (`--service-url`) replaces https://pypi.org, for a mirror."""
+
+    name = "pypi"
+    url_name = "https://pypi.org"
+
+    def _service(self, cache: Path) -> Any:
+        service = PyPIService(cache_dir=cache, timeout=self.options.timeout)
+        if self.options.url:
+            service.session.mount("https://pypi.org/", _Rewrite(self.options.url))
+        return service

@@ -1,0 +1,363 @@
+"""The scan stage as a library function: read components, ask a vulnerability source, score
+severities, keep the first-seen ledger, and judge every finding with `verify.slo.evaluate` (the
+same pure function the deploy gate runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from packageurl import PackageURL
+
+from attest.errors import InputError, PolicyFailure, UsageError
+from attest.output import write_atomic
+from attest.plugins import VULN_SOURCES
+from attest.sbom.interface import SourceKind, normalize, read_text, read_toml
+from attest.scan.interface import (
+    Advisory,
+    Component,
+    ScanError,
+    Skip,
+    SourceAnswer,
+    SourceOptions,
+    VulnSource,
+)
+from attest.scan.severity import Severity, severity_of
+from verify.plugins import ClassRegistry
+from verify.slo import (
+    Evaluation,
+    Policy,
+    SloFinding,
+    Waiver,
+    evaluate,
+    parse_policy,
+    parse_waivers,
+    with_waivers,
+)
+
+InputKind = Literal["sbom", "environment", "requirements", "lock"]
+LEDGER_FORMAT = "attest-first-seen/1"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanRequest:
+    kind: InputKind
+    target: Path  # the SBOM, interpreter or venv, requirements file or lock file
+    source: str  # a plugin in attest.vuln_sources
+    options: SourceOptions
+    policy: Policy
+    now: datetime.datetime  # timezone-aware; injected, never read from the clock here
+    allow_stale_db: bool = False
+    ledger: Path | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    component: Component
+    advisory: Advisory
+    severity: Severity
+    first_seen: datetime.datetime | None
+
+    def for_slo(self) -> SloFinding:
+        return SloFinding(
+            package=self.component.name,
+            version=self.component.version or "",
+            id=self.advisory.id,
+            aliases=self.advisory.aliases,
+            severity=self.severity.level,
+            published=self.advisory.published,
+            first_seen=self.first_seen,
+            fix_versions=self.advisory.fix_versions,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanResult:
+    request: ScanRequest
+    input_description: str
+    components: tuple[Component, ...]
+    findings: tuple[Finding, ...]
+    evaluation: Evaluation  # results in the order of `findings`
+    answer: SourceAnswer
+    warnings: tuple[str, ...]
+
+    @property
+    def skips(self) -> tuple[Skip, ...]:
+        return self.answer.skips
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def _sbom_component(item: dict[str, Any], path: Path, notes: list[str]) -> Component | None:
+    purl_text = item.get("purl")
+    if isinstance(purl_text, str) and purl_text:
+        try:
+            purl = PackageURL.from_string(purl_text)
+        except ValueError as e:
+            raise InputError(path, f"component purl {purl_text!r} is malformed: {e}") from e
+        if purl.type != "pypi":
+            notes.append(f"{purl_text}: not a PyPI package; not scanned")
+            return None
+        version = purl.version or item.get("version")
+        return Component(normalize(purl.name), str(version) if version else None, purl_text)
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(path, f"a component has neither a purl nor a name: {item!r}"[:300])
+    version = item.get("version")
+    return Component(normalize(name), str(version) if version else None)
+
+
+def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
+    """The components a CycloneDX JSON SBOM declares (nested ones included; the root
+    component in `metadata` is the project itself and is not scanned)."""
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"not valid JSON (CycloneDX JSON expected): {e}") from e
+    if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
+        raise InputError(path, 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")')
+    notes: list[str] = []
+    found: list[Component] = []
+    pending = data.get("components", [])
+    while True:
+        if not isinstance(pending, list):
+            raise InputError(path, "components: expected a list")
+        if not pending:
+            break
+        item, pending = pending[0], pending[1:]
+        if not isinstance(item, dict):
+            raise InputError(path, f"components: expected objects, got {type(item).__name__}")
+        component = _sbom_component(item, path, notes)
+        if component is not None:
+            found.append(component)
+        pending = [*pending, *item.get("components", [])]
+    return found, notes
+
+
+def read_components(kind: InputKind, target: Path) -> tuple[list[Component], str, list[str]]:
+    """Components to scan, a description of where they came from, and warnings."""
+    if kind == "sbom":
+        components, notes = read_sbom(target)
+        return components, f"SBOM {target}", notes
+    # Imported here: the SBOM stage loads the CycloneDX library, which an SBOM input never needs.
+    from attest.sbom.stage import select_source
+
+    source_kind: SourceKind = kind
+    inventory = select_source(source_kind, target).read()
+    components = [
+        Component(p.key, p.version, f"pkg:pypi/{p.key}@{p.version}" if p.version else None)
+        for p in inventory.packages
+    ]
+    return components, inventory.description, list(inventory.warnings)
+
+
+# -- policy, waivers, ledger ---------------------------------------------------------------------
+
+
+def _read_document(path: Path) -> object:
+    """A YAML, TOML or JSON configuration file (by suffix)."""
+    if path.suffix == ".toml":
+        table = read_toml(path)
+        data: object = table
+        if path.name == "pyproject.toml":
+            tool = table.get("tool", {})
+            attest = tool.get("attest", {}) if isinstance(tool, dict) else {}
+            if not isinstance(attest, dict) or "slo" not in attest:
+                raise InputError(path, "no [tool.attest.slo] table")
+            data = attest["slo"]
+        return data
+    text = read_text(path)
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(path, f"not valid JSON: {e}") from e
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InputError(path, f"not valid YAML: {e}") from e
+    raise InputError(path, "unknown policy file type: expected .yaml, .yml, .toml or .json")
+
+
+def load_policy(
+    path: Path | None, waiver_files: Sequence[Path] = (), project_dir: Path | None = None
+) -> Policy:
+    """The policy from `path`, else from `[tool.attest.slo]` of the project's pyproject.toml
+    when it has one, else the defaults; plus the waivers of each waiver file."""
+    if path is not None:
+        policy = parse_policy(_read_document(path), str(path))
+    else:
+        pyproject = (project_dir or Path()) / "pyproject.toml"
+        table = read_toml(pyproject) if pyproject.is_file() else {}
+        tool = table.get("tool", {})
+        attest = tool.get("attest", {}) if isinstance(tool, dict) else {}
+        if isinstance(attest, dict) and "slo" in attest:
+            policy = parse_policy(attest["slo"], f"{pyproject} [tool.attest.slo]")
+        else:
+            policy = Policy()
+    extra: list[Waiver] = []
+    for waiver_file in waiver_files:
+        extra += parse_waivers(_read_document(waiver_file), str(waiver_file))
+    return with_waivers(policy, tuple(extra))
+
+
+def _ledger_key(package: str, ident: str) -> str:
+    return f"{package} {ident}"
+
+
+def read_ledger(path: Path) -> dict[str, str]:
+    """`{"<package> <id>": first-seen time}`; a missing file is an empty ledger (first run)."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"ledger is not valid JSON: {e}") from e
+    if not isinstance(data, dict) or data.get("format") != LEDGER_FORMAT:
+        raise InputError(path, f'not a first-seen ledger (expected "format": "{LEDGER_FORMAT}")')
+    seen = data.get("first_seen")
+    if not isinstance(seen, dict) or not all(isinstance(v, str) for v in seen.values()):
+        raise InputError(path, "first_seen: expected an object of timestamps")
+    return {str(k): str(v) for k, v in seen.items()}
+
+
+def _first_seen(
+    ledger: dict[str, str], package: str, advisory: Advisory, now: datetime.datetime, path: Path
+) -> datetime.datetime:
+    """When this project first saw the vulnerability (under its id or any alias); records now
+    when never seen. Keyed by package, not version: an upgrade to another affected version does
+    not restart the clock."""
+    for ident in (advisory.id, *advisory.aliases):
+        text = ledger.get(_ledger_key(package, ident))
+        if text is not None:
+            try:
+                return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError as e:
+                raise InputError(path, f"{package} {ident}: bad timestamp {text!r}") from e
+    ledger[_ledger_key(package, advisory.id)] = _iso(now)
+    return now
+
+
+def write_ledger(path: Path, ledger: dict[str, str]) -> None:
+    body = {"format": LEDGER_FORMAT, "first_seen": dict(sorted(ledger.items()))}
+    write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# -- the stage ------------------------------------------------------------------------------------
+
+
+def vuln_sources() -> ClassRegistry[VulnSource]:
+    return ClassRegistry(VULN_SOURCES, VulnSource)
+
+
+class StaleDatabase(UsageError):
+    """The offline database is older than the policy's `max_db_age`."""
+
+
+def check_staleness(answer: SourceAnswer, request: ScanRequest, warnings: list[str]) -> None:
+    """An offline database whose newest record is older than max_db_age is refused unless the
+    user opts in. Records dated after `now` are misdated (the PyPA data has some): they are
+    reported and do not count, or one such record would disarm the guard for good."""
+    database = answer.database
+    if database is None:
+        return
+    future = database.future(request.now)
+    for moment in future:
+        warnings.append(f"advisory database has a record modified {_iso(moment)}, after --now")
+    limit = datetime.timedelta(days=request.policy.max_db_age)
+    newest = database.newest(request.now)
+    if newest is not None and request.now - newest <= limit:
+        return
+    age = "has no dated record" if newest is None else f"is {(request.now - newest).days} days old"
+    message = (
+        f"advisory database {database.location} {age} (newest record "
+        f"{_iso(newest) if newest else 'unknown'}; max_db_age is {request.policy.max_db_age} "
+        "days"
+        + (f"; {len(future)} records dated after --now not counted" if future else "")
+        + "): update it"
+    )
+    if not request.allow_stale_db:
+        raise StaleDatabase(f"{message}, or accept the risk with --allow-stale-db")
+    warnings.append(f"{message}; scanning anyway (--allow-stale-db)")
+
+
+def _dedupe(components: list[Component]) -> tuple[Component, ...]:
+    return tuple(sorted(set(components), key=lambda c: (c.name, c.version or "", c.purl or "")))
+
+
+def scan(request: ScanRequest) -> ScanResult:
+    """Scan and judge. Skips and overdue findings are data here: `enforce` turns them into
+    exits, after the caller has written the report."""
+    if request.now.tzinfo is None:
+        raise UsageError("the scan time must carry a timezone (e.g. 2026-07-24T00:00:00Z)")
+    if request.policy.clock == "first-seen" and request.ledger is None:
+        raise UsageError('the policy\'s clock is "first-seen": give the ledger file with --ledger')
+    found, description, notes = read_components(request.kind, request.target)
+    components = _dedupe(found)
+    source = vuln_sources().load(request.source)(request.options)
+    answer = source.check(components)
+    warnings = [*notes, *answer.notes]
+    check_staleness(answer, request, warnings)
+    ledger = read_ledger(request.ledger) if request.ledger is not None else {}
+    findings = []
+    for match in sorted(answer.matches, key=lambda m: (m.component, m.advisory.id)):
+        first_seen = (
+            _first_seen(ledger, match.component.name, match.advisory, request.now, request.ledger)
+            if request.ledger is not None
+            else None
+        )
+        findings.append(
+            Finding(
+                match.component, match.advisory, severity_of(match.advisory, warnings), first_seen
+            )
+        )
+    evaluation = evaluate([f.for_slo() for f in findings], request.policy, request.now)
+    if request.ledger is not None:
+        write_ledger(request.ledger, ledger)
+    return ScanResult(
+        request, description, components, tuple(findings), evaluation, answer, tuple(warnings)
+    )
+
+
+def check_skips(result: ScanResult, allow_skips: bool) -> list[str]:
+    """Never a silent skip: unchecked components fail the scan (exit 3) unless allowed, and are
+    then still listed as warnings."""
+    if not result.skips:
+        return []
+    by_reason: dict[str, list[str]] = {}
+    for skip in result.skips:
+        by_reason.setdefault(skip.reason, []).append(
+            f"{skip.component.name} {skip.component.version or '?'}"
+        )
+    listing = "; ".join(f"{reason} ({', '.join(names)})" for reason, names in by_reason.items())
+    count = len(result.skips)
+    if not allow_skips:
+        raise ScanError(
+            f"{count} of {len(result.components)} components could not be checked, so the scan "
+            f"proves nothing about them: {listing}. Retry, or pass --allow-skips to accept "
+            "unchecked components"
+        )
+    return [f"{count} components not checked (--allow-skips): {listing}"]
+
+
+def enforce_slo(result: ScanResult) -> None:
+    """Exit 1 when any finding is overdue and not waived."""
+    overdue = [r for r in result.evaluation.results if r.status == "overdue"]
+    if overdue:
+        names = ", ".join(
+            f"{r.finding.package} {r.finding.version} {r.finding.id} "
+            f"({-(r.days_left or 0)} days late)"
+            for r in overdue
+        )
+        raise PolicyFailure(f"{len(overdue)} findings overdue under the SLO policy: {names}")

@@ -1,0 +1,242 @@
+"""OSV records: parsing, version matching (ranges and lists, PEP 440), alias merging; and
+severity scoring."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from packaging.version import Version
+
+from attest.scan import osv
+from attest.scan.interface import Advisory, SeverityVector
+from attest.scan.severity import score_vector, severity_of
+from tests.scan.helpers import record
+
+UTC = datetime.timezone.utc
+
+
+def entry(data: dict[str, object]) -> osv.Entry:
+    ((_, found),) = list(osv.entries(data))
+    return found
+
+
+def affected(data: dict[str, object], version: str) -> bool:
+    return osv.affects(entry(data), Version(version))
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("0.9", False),
+        ("1.0", True),
+        ("1.4.2", True),
+        ("1.5rc1", True),
+        ("1.5", False),
+        ("2.0", False),
+    ],
+)
+def test_introduced_fixed_range(version: str, expected: bool) -> None:
+    data = record("X-1", "pkg", events=[{"introduced": "1.0"}, {"fixed": "1.5"}])
+    assert affected(data, version) is expected
+
+
+@pytest.mark.parametrize(("version", "expected"), [("0.1", True), ("2.1", True), ("2.1.1", False)])
+def test_last_affected_and_introduced_zero(version: str, expected: bool) -> None:
+    data = record("X-1", "pkg", events=[{"introduced": "0"}, {"last_affected": "2.1"}])
+    assert affected(data, version) is expected
+
+
+def test_events_are_evaluated_in_version_order_and_ranges_can_reopen() -> None:
+    events = [{"fixed": "1.2"}, {"introduced": "2.0"}, {"introduced": "1.0"}, {"fixed": "2.3"}]
+    data = record("X-1", "pkg", events=events)
+    assert [affected(data, v) for v in ("0.5", "1.1", "1.5", "2.2", "2.3")] == [
+        False, True, False, True, False,
+    ]  # fmt: skip
+
+
+def test_versions_list_and_ranges_are_united() -> None:
+    """The PyPA data lists pre-releases below `introduced`: the list still counts."""
+    data = record(
+        "X-1", "pkg", events=[{"introduced": "2.0"}, {"fixed": "2.2"}], versions=["2.0rc1", "1.9.0"]
+    )
+    assert affected(data, "2.0rc1")
+    assert affected(data, "1.9")  # PEP 440 normal form: 1.9.0 == 1.9
+    assert affected(data, "2.1")
+    assert not affected(data, "1.8")
+
+
+def test_versions_list_alone() -> None:
+    assert affected(record("X-1", "pkg", versions=["1.0"]), "1.0")
+    assert not affected(record("X-1", "pkg", versions=["1.0"]), "1.1")
+
+
+def test_an_unparsable_bound_is_passed_over() -> None:
+    data = record(
+        "X-1", "pkg", events=[{"introduced": "0"}, {"fixed": "not a version"}], versions=["1.0"]
+    )
+    assert affected(data, "3.0")  # introduced 0 with no usable fix
+    assert osv.fix_versions(entry(data)) == ("not a version",)
+
+
+def test_timestamps_quoted_or_unquoted_are_the_same() -> None:
+    unquoted = datetime.datetime(2024, 1, 10, 3, 4, 5, tzinfo=UTC)
+    assert osv.timestamp(unquoted, "published") == "2024-01-10T03:04:05Z"
+    assert osv.timestamp("2024-01-10T03:04:05Z", "published") == "2024-01-10T03:04:05Z"
+    assert osv.timestamp("2024-01-10T05:04:05+02:00", "published") == "2024-01-10T03:04:05Z"
+    assert osv.timestamp(datetime.datetime(2024, 1, 10, 3, 4, 5), "p") == "2024-01-10T03:04:05Z"
+    with pytest.raises(
+        osv.RecordError, match="published: 'yesterday' is not an RFC 3339 timestamp"
+    ):
+        osv.timestamp("yesterday", "published")
+
+
+def test_records_name_packages_by_pep_503_and_merge_affected_entries() -> None:
+    data = record("X-1", "Toy_Pkg", events=[{"introduced": "0"}, {"fixed": "1.0"}])
+    data["affected"].append(
+        {"package": {"name": "toy.pkg", "ecosystem": "PyPI"}, "versions": ["5.0"]}
+    )
+    data["affected"].append({"package": {"name": "toy-pkg", "ecosystem": "npm"}, "versions": ["9"]})
+    ((name, found),) = list(osv.entries(data))
+    assert name == "toy-pkg"
+    assert found["versions"] == ["5"]  # canonical: 5.0 and 5 are one version
+    assert osv.affects(found, Version("0.5")) and osv.affects(found, Version("5.0"))
+
+
+def test_withdrawn_records_affect_nothing() -> None:
+    assert (
+        list(osv.entries(record("X-1", "pkg", versions=["1"], withdrawn="2026-01-01T00:00:00Z")))
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "record: expected a mapping, got list"),
+        ({"affected": []}, "id: missing"),
+        ({"id": "X-1"}, "X-1: affected: expected a list"),
+        ({"id": "X-1", "affected": ["pkg"]}, "X-1: affected[0]: expected a mapping, got str"),
+        (
+            {
+                "id": "X-1",
+                "affected": [
+                    {
+                        "package": {"name": "p", "ecosystem": "PyPI"},
+                        "ranges": [{"type": "ECOSYSTEM", "events": []}],
+                    }
+                ],
+            },
+            "X-1: affected[0].ranges[0].events: expected a non-empty list",
+        ),
+        (
+            {
+                "id": "X-1",
+                "affected": [
+                    {
+                        "package": {"name": "p", "ecosystem": "PyPI"},
+                        "ranges": [{"type": "ECOSYSTEM", "events": [{"broken": "1"}]}],
+                    }
+                ],
+            },
+            "X-1: affected[0].ranges[0].events[0]: unknown event {'broken': '1'}",
+        ),
+        (
+            {"id": "X-1", "published": 5, "affected": []},
+            "X-1: published: expected a timestamp, got int",
+        ),
+    ],
+)
+def test_malformed_records_say_where(data: object, message: str) -> None:
+    with pytest.raises(osv.RecordError) as caught:
+        list(osv.entries(data))
+    assert str(caught.value) == message
+
+
+def adv(ident: str, aliases: tuple[str, ...], published: datetime.datetime) -> Advisory:
+    return Advisory(ident, aliases, "s", published, published, fix_versions=("2.0",))
+
+
+def test_records_sharing_an_alias_become_one_with_the_earliest_publication() -> None:
+    late = adv("PYSEC-2026-9", ("CVE-2024-1",), datetime.datetime(2026, 7, 7, tzinfo=UTC))
+    early = adv("GHSA-abcd-efgh-ijkl", ("CVE-2024-1",), datetime.datetime(2024, 6, 1, tzinfo=UTC))
+    other = adv("PYSEC-2026-10", ("CVE-2024-2",), datetime.datetime(2026, 7, 7, tzinfo=UTC))
+    merged = osv.merge_aliases([early, late, other])
+    assert [m.id for m in merged] == ["PYSEC-2026-10", "PYSEC-2026-9"]
+    assert merged[1].aliases == ("CVE-2024-1", "GHSA-abcd-efgh-ijkl")
+    assert merged[1].published == datetime.datetime(2024, 6, 1, tzinfo=UTC)
+
+
+# -- severity ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "vector", "score", "level", "method"),
+    [
+        ("CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8, "critical", "CVSSv31"),
+        ("CVSS_V3", "CVSS:3.0/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:N/A:N", 5.3, "medium", "CVSSv3"),
+        (
+            "CVSS_V4",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            9.3,
+            "critical",
+            "CVSSv4",
+        ),
+        ("CVSS_V2", "AV:N/AC:L/Au:N/C:P/I:P/A:P", 7.5, "high", "CVSSv2"),
+        ("CVSS_V3", "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N", 1.8, "low", "CVSSv31"),
+    ],
+)
+def test_cvss_vectors_are_scored(
+    kind: str, vector: str, score: float, level: str, method: str
+) -> None:
+    result = score_vector(SeverityVector(kind, vector))
+    assert (result.score, result.level, result.method, result.vector) == (
+        score,
+        level,
+        method,
+        vector,
+    )
+
+
+def advisory_with(severity: tuple[SeverityVector, ...] = (), label: str | None = None) -> Advisory:
+    return Advisory("X-1", (), "s", None, None, severity=severity, database_severity=label)
+
+
+def test_the_highest_score_wins() -> None:
+    vectors = (
+        SeverityVector("CVSS_V3", "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:H/I:N/A:N"),
+        SeverityVector("CVSS_V2", "AV:N/AC:L/Au:N/C:P/I:P/A:P"),
+    )
+    assert severity_of(advisory_with(vectors)).score == 7.5
+
+
+@pytest.mark.parametrize(
+    ("label", "level"),
+    [
+        ("CRITICAL", "critical"),
+        ("MODERATE", "medium"),
+        ("low", "low"),
+        ("weird", "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_database_label_then_unknown(label: str | None, level: str) -> None:
+    result = severity_of(advisory_with(label=label))
+    assert (result.level, result.score) == (level, None)
+
+
+def test_a_malformed_vector_is_noted_and_passed_over() -> None:
+    notes: list[str] = []
+    bad = (SeverityVector("CVSS_V3", "CVSS:3.1/AV:X"), SeverityVector("UBUNTU", "high"))
+    result = severity_of(advisory_with(bad, label="HIGH"), notes)
+    assert result.level == "high" and result.method == "database"
+    assert notes[0].startswith("X-1: malformed CVSS_V3 vector 'CVSS:3.1/AV:X': ")
+    assert notes[1] == "X-1: unknown severity type 'UBUNTU'; ignored"
+
+
+def test_summary_falls_back_to_the_first_line_of_details_kept_short() -> None:
+    data = record("X-1", "pkg", versions=["1"])
+    del data["summary"]
+    data["details"] = "word " * 100 + "\nsecond line"
+    text = entry(data)["summary"]
+    assert len(text) <= osv.SUMMARY_MAX and text.endswith("…") and "second" not in text

@@ -1,0 +1,125 @@
+"""The online sources (`osv`, `pypi`, through pip-audit's services) against loopback servers
+the tests start, and with nothing listening: never a silent skip."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from attest.scan.interface import Component, SourceOptions
+from attest.scan.sources.service import OsvSource, PypiSource
+from tests.scan.helpers import NOW, OsvApi, record, sbom, serve, unused_port
+
+RECORDS = [
+    record(
+        "GHSA-1111-2222-3333", "alpha", events=[{"introduced": "0"}, {"fixed": "2.0"}],
+        aliases=["CVE-2026-1111"], published="2026-06-01T00:00:00Z",
+        severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+    ),
+    record("PYSEC-2026-50", "alpha", versions=["1.0"], aliases=["CVE-2026-1111"], published="2026-07-01T00:00:00Z"),
+    record("PYSEC-2026-51", "beta", events=[{"introduced": "0"}, {"fixed": "0.5"}]),
+]  # fmt: skip
+PINS = [Component("alpha", "1.0"), Component("beta", "1.0"), Component("gamma", "1.0")]
+
+
+def options(tmp_path: Path, url: str) -> SourceOptions:
+    return SourceOptions(cache_dir=tmp_path / "http", url=url, timeout=5)
+
+
+def test_osv_source_keeps_severity_and_merges_aliases(tmp_path: Path) -> None:
+    api = OsvApi(RECORDS)
+    with serve(api) as base:
+        answer = OsvSource(options(tmp_path, f"{base}/v1/query")).check(PINS)
+    assert answer.skips == ()
+    assert api.requests == 3
+    ((match),) = answer.matches
+    assert match.component == Component("alpha", "1.0")
+    assert match.advisory.id == "PYSEC-2026-50"  # PYSEC preferred, the GHSA record merged in
+    assert match.advisory.aliases == ("CVE-2026-1111", "GHSA-1111-2222-3333")
+    assert (
+        match.advisory.published is not None
+        and match.advisory.published.isoformat() == "2026-06-01T00:00:00+00:00"
+    )
+    assert match.advisory.severity[0].vector.startswith("CVSS:3.1/")  # kept, unlike pip-audit
+    assert match.advisory.fix_versions == ("2.0",)
+    assert answer.service == f"{base}/v1/query"
+
+
+def test_osv_service_errors_are_skips(tmp_path: Path) -> None:
+    with serve(OsvApi(RECORDS, status=503)) as base:
+        answer = OsvSource(options(tmp_path, f"{base}/v1/query")).check(PINS[:2])
+    assert [s.component.name for s in answer.skips] == ["alpha", "beta"]
+    assert answer.skips[0].reason.startswith("osv service error: 503 Server Error")
+
+
+def test_an_unreachable_service_skips_everything_without_waiting_for_each(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{unused_port()}/v1/query"
+    answer = OsvSource(options(tmp_path, url)).check(PINS)
+    assert [s.component.name for s in answer.skips] == ["alpha", "beta", "gamma"]
+    assert all(s.reason.startswith(f"cannot reach osv at {url}: ") for s in answer.skips)
+    assert answer.matches == ()
+
+
+def test_pypi_source_through_a_mirror(tmp_path: Path) -> None:
+    api = OsvApi(RECORDS)
+    with serve(api) as base:
+        answer = PypiSource(options(tmp_path, base)).check(PINS)
+    assert sorted((m.component.name, m.advisory.id) for m in answer.matches) == [
+        ("alpha", "PYSEC-2026-50")
+    ]
+    # PyPI answers 404 for a project it does not know: pip-audit's skip, kept as ours
+    assert [(s.component.name, s.reason) for s in answer.skips] == [
+        ("gamma", "Dependency not found on PyPI and could not be audited: gamma (1.0)")
+    ]
+    assert answer.matches[0].advisory.severity == ()  # the PyPI API carries none
+
+
+@pytest.fixture
+def scan_cli(invoke: Callable[..., Result], tmp_path: Path) -> Callable[..., Result]:
+    def run(*args: str) -> Result:
+        bom = sbom(tmp_path / "bom.json", {"alpha": "1.0", "beta": "1.0"})
+        return invoke(
+            "scan", "--sbom", str(bom), "--now", NOW, "--cache-dir", str(tmp_path / "c"), *args,
+            env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""},
+        )  # fmt: skip
+
+    return run
+
+
+def test_cli_osv_against_a_loopback_server(scan_cli: Callable[..., Result]) -> None:
+    with serve(OsvApi(RECORDS)) as base:
+        result = scan_cli("--vuln-source", "osv", "--service-url", f"{base}/v1/query")
+    assert result.exit_code == 1  # critical, published 2026-06-01: overdue by NOW
+    data = json.loads(result.stdout)
+    assert data["source"] == {"name": "osv", "service": f"{base}/v1/query", "database": None}
+    assert [(f["id"], f["status"], f["severity"]["level"]) for f in data["findings"]] == [
+        ("PYSEC-2026-50", "overdue", "critical")
+    ]
+
+
+def test_cli_unreachable_service_is_exit_3_listing_the_components(
+    scan_cli: Callable[..., Result],
+) -> None:
+    url = f"http://127.0.0.1:{unused_port()}/v1/query"
+    result = scan_cli("--service-url", url)  # osv is the default without --db
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert (
+        f"attest: error: 2 of 2 components could not be checked, so the scan proves nothing about them: cannot reach osv at {url}: "
+        in result.stderr
+    )
+    assert " (alpha 1.0, beta 1.0). Retry, or pass" in result.stderr  # one reason, listed once
+    assert result.stderr.rstrip().endswith(
+        "Retry, or pass --allow-skips to accept unchecked components"
+    )
+    allowed = scan_cli("--service-url", url, "--allow-skips")
+    assert allowed.exit_code == 0
+    assert json.loads(allowed.stdout)["summary"]["skipped"] == 2
+    assert (
+        f"attest: warning: 2 components not checked (--allow-skips): cannot reach osv at {url}"
+        in allowed.stderr
+    )

@@ -1,0 +1,39 @@
+"""Fix-time SLOs: the policy, waivers and the pure evaluation the scan and the gate share."""
+
+from verify.slo.evaluate import (
+    STATUSES,
+    Evaluation,
+    SloFinding,
+    SloResult,
+    Status,
+    check_waiver_spans,
+    evaluate,
+)
+from verify.slo.policy import (
+    LEVELS,
+    Level,
+    Policy,
+    SloPolicyError,
+    Waiver,
+    parse_policy,
+    parse_waivers,
+    with_waivers,
+)
+
+__all__ = [
+    "LEVELS",
+    "STATUSES",
+    "Evaluation",
+    "Level",
+    "Policy",
+    "SloFinding",
+    "SloPolicyError",
+    "SloResult",
+    "Status",
+    "Waiver",
+    "check_waiver_spans",
+    "evaluate",
+    "parse_policy",
+    "parse_waivers",
+    "with_waivers",
+]

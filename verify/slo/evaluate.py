@@ -1,0 +1,137 @@
+"""SLO evaluation: a pure function of (findings, policy, now), so the scan and the deploy gate
+reach the same verdict from the same inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from verify.slo.policy import Level, Policy, SloPolicyError, Waiver
+
+Status = Literal["ok", "due-soon", "overdue", "waived", "no-fix"]
+STATUSES: tuple[Status, ...] = ("overdue", "due-soon", "no-fix", "waived", "ok")
+_DAY = datetime.timedelta(days=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SloFinding:
+    """What the SLO rules need to know about one finding (the gate reads it from the scan)."""
+
+    package: str  # PEP 503 normalized
+    version: str
+    id: str
+    aliases: tuple[str, ...]
+    severity: Level | Literal["unknown"]
+    published: datetime.datetime | None
+    first_seen: datetime.datetime | None
+    fix_versions: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SloResult:
+    finding: SloFinding
+    status: Status
+    counts_as: Level  # the severity the window was chosen by (unknown mapped by the policy)
+    clock_start: datetime.datetime
+    due: datetime.datetime | None  # None: clock paused (no fix, when the policy says so)
+    days_left: int | None  # whole days until due, negative when overdue
+    waiver: Waiver | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    results: tuple[SloResult, ...]
+    expired_waivers: tuple[Waiver, ...]  # past their expiry: reported, never applied
+    unused_waivers: tuple[Waiver, ...]  # valid, but matched nothing
+
+    @property
+    def passed(self) -> bool:
+        return not any(r.status == "overdue" for r in self.results)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: SLO times must be timezone-aware")
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def _matches(waiver: Waiver, finding: SloFinding) -> bool:
+    if waiver.package is not None and _normal(waiver.package) != finding.package:
+        return False
+    wanted = waiver.id.upper()
+    return any(wanted == i.upper() for i in (finding.id, *finding.aliases))
+
+
+def _normal(name: str) -> str:
+    return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
+
+
+def _expired(waiver: Waiver, now: datetime.datetime) -> bool:
+    return now.date() > waiver.expires
+
+
+def check_waiver_spans(policy: Policy, now: datetime.datetime) -> None:
+    """A waiver may not reach further than `max_waiver_span` days from when it was granted
+    (or from now when it does not say): long waivers are how risks become permanent."""
+    today = _utc(now).date()
+    for waiver in policy.waivers:
+        start = waiver.granted or today
+        span = (waiver.expires - start).days
+        if span > policy.max_waiver_span:
+            raise SloPolicyError(
+                f"{waiver.origin}: waiver for {waiver.id} expires {waiver.expires.isoformat()}, "
+                f"{span} days after {'it was granted' if waiver.granted else 'today'}; the policy "
+                f"allows at most {policy.max_waiver_span} days (max_waiver_span)"
+            )
+
+
+def _clock_start(finding: SloFinding, policy: Policy, now: datetime.datetime) -> datetime.datetime:
+    if policy.clock == "published" and finding.published is not None:
+        return _utc(finding.published)
+    return _utc(finding.first_seen) if finding.first_seen is not None else now
+
+
+def _judge(finding: SloFinding, policy: Policy, now: datetime.datetime) -> SloResult:
+    counts_as: Level = (
+        policy.unknown_severity if finding.severity == "unknown" else finding.severity
+    )
+    start = _clock_start(finding, policy, now)
+    if policy.no_fix_pauses_clock and not finding.fix_versions:
+        return SloResult(finding, "no-fix", counts_as, start, None, None, None)
+    due = start + policy.windows[counts_as] * _DAY
+    days_left = math.floor((due - now) / _DAY)
+    status: Status = "ok"
+    if now > due:
+        status = "overdue"
+    elif due - now <= policy.due_soon * _DAY:
+        status = "due-soon"
+    return SloResult(finding, status, counts_as, start, due, days_left, None)
+
+
+def evaluate(findings: Sequence[SloFinding], policy: Policy, now: datetime.datetime) -> Evaluation:
+    """Judge every finding against the policy at `now` (timezone-aware). Waivers apply through
+    their expiry day; expired ones that would have matched are reported, not applied."""
+    now = _utc(now)
+    check_waiver_spans(policy, now)
+    live = [w for w in policy.waivers if not _expired(w, now)]
+    dead = [w for w in policy.waivers if _expired(w, now)]
+    results: list[SloResult] = []
+    used: set[int] = set()
+    for finding in findings:
+        result = _judge(finding, policy, now)
+        waiver = next((w for w in live if _matches(w, finding)), None)
+        if waiver is not None:
+            used.add(id(waiver))
+            result = dataclasses.replace(result, status="waived", waiver=waiver)
+        results.append(result)
+    return Evaluation(
+        results=tuple(results),
+        expired_waivers=tuple(dead),
+        unused_waivers=tuple(w for w in live if id(w) not in used),
+    )
