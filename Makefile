@@ -36,6 +36,8 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_sbom.py
+	$(BIN)/python benchmarks/bench_scan.py
+	$(BIN)/python benchmarks/bench_sign.py
 
 # Re-resolve the locks (needs uv and the package index): after editing dependencies.
 lock:
