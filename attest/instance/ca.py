@@ -99,7 +99,7 @@ def _sct_extension(
     state: State, precert_tbs: bytes, timestamp_ms: int
 ) -> x509.UnrecognizedExtension:
     """An RFC 6962 SCT over the precertificate, signed by the CT log key."""
-    issuer_key_hash = hashlib.sha256(spki_der(state.intermediate.public_key())).digest()  # type: ignore[arg-type]
+    issuer_key_hash = hashlib.sha256(spki_der(state.keys["ca-intermediate"].public_key())).digest()
     signed = (
         struct.pack(">BBQH", 0, 0, timestamp_ms, 1)
         + issuer_key_hash

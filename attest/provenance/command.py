@@ -6,50 +6,21 @@ import datetime
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from attest.provenance import stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
-
-F = TypeVar("F", bound=Callable[..., Any])
-_PATH = click.Path(path_type=Path)
-
-
-def signing_options(command: F) -> F:
-    """The options every signing command shares with `attest sign`."""
-    for option in reversed(
-        [
-            click.option("--trust-config", type=_PATH, help="A Sigstore ClientTrustConfig."),
-            click.option(
-                "--instance",
-                type=click.Choice(["production", "staging"]),
-                help="Public Sigstore (needs the network).",
-            ),
-            click.option(
-                "--identity-token",
-                help="An OIDC identity token (else "
-                "ATTEST_IDENTITY_TOKEN, GitHub Actions, or interactive).",
-            ),
-            click.option(
-                "--bundle-dir", type=_PATH, help="Write here instead of beside the artifacts."
-            ),
-            click.option(
-                "--json", "as_json", is_flag=True, help="Describe what was written as JSON."
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+from attest.sign.options import PATH as _PATH
+from attest.sign.options import instance_of, signing_options
 
 
 def _signing(options: dict[str, Any]) -> stage.Signing:
     return stage.Signing(
         trust_config=options["trust_config"],
-        instance=options["instance"],
+        instance=instance_of(options["instance"]),
         identity_token=options["identity_token"],
         bundle_dir=options["bundle_dir"],
     )

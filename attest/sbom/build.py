@@ -23,6 +23,7 @@ from cyclonedx.model import (
 )
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from cyclonedx.output import make_outputter
 from cyclonedx.schema import OutputFormat, SchemaVersion
 from packageurl import PackageURL
@@ -74,7 +75,7 @@ def purl_for(package: Package) -> PackageURL:
     )
 
 
-def _licenses(values: Iterable[str]) -> list[object]:
+def _licenses(values: Iterable[str]) -> list[LicenseExpression | DisjunctiveLicense]:
     factory = LicenseFactory()
     return [factory.make_from_string(v) for v in values]
 
@@ -127,7 +128,7 @@ def _component(package: Package) -> Component:
         purl=purl,
         description=package.description,
         hashes=[HashType(alg=_ALGORITHMS[d.algorithm], content=d.value) for d in package.digests],
-        licenses=_licenses(package.licenses),  # type: ignore[arg-type]
+        licenses=_licenses(package.licenses),
         external_references=_external_references(package),
     )
 
@@ -141,7 +142,7 @@ def _root_component(project: Project) -> Component:
         bom_ref=f"root:{purl_for(package).to_string()}",
         purl=purl_for(package),
         description=project.description,
-        licenses=_licenses(project.licenses),  # type: ignore[arg-type]
+        licenses=_licenses(project.licenses),
     )
 
 

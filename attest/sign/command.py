@@ -6,33 +6,14 @@ from pathlib import Path
 
 import click
 
+from attest.sign.options import PATH, instance_of, signing_options
 from attest.sign.stage import SignRequest, describe
 from attest.sign.stage import sign as sign_artifacts
 
-_PATH = click.Path(path_type=Path)
-
 
 @click.command("sign")
-@click.argument("artifacts", nargs=-1, type=_PATH)
-@click.option(
-    "--trust-config",
-    type=_PATH,
-    help="A Sigstore ClientTrustConfig (local instance or private deployment).",
-)
-@click.option(
-    "--instance",
-    type=click.Choice(["production", "staging"]),
-    help="Public Sigstore (needs the network).",
-)
-@click.option(
-    "--identity-token",
-    envvar=None,
-    help="An OIDC identity token (else ATTEST_IDENTITY_TOKEN, GitHub Actions, or interactive).",
-)
-@click.option(
-    "--bundle-dir", type=_PATH, help="Write bundles here instead of beside each artifact."
-)
-@click.option("--json", "as_json", is_flag=True, help="Describe what was signed as JSON on stdout.")
+@click.argument("artifacts", nargs=-1, type=PATH)
+@signing_options
 def sign(
     artifacts: tuple[Path, ...],
     trust_config: Path | None,
@@ -47,7 +28,7 @@ def sign(
         SignRequest(
             artifacts=artifacts,
             trust_config=trust_config,
-            instance=instance,  # type: ignore[arg-type]
+            instance=instance_of(instance),
             identity_token=identity_token,
             bundle_dir=bundle_dir,
         )

@@ -134,22 +134,23 @@ def _answer(error: BaseException) -> str:
 def _with_deadline(call: Callable[[], T], what: str) -> T:
     """Run `call` in a daemon thread and give up after DEADLINE seconds: sigstore's HTTP
     requests carry no timeout, and a stalled service must not stall the pipeline."""
-    box: dict[str, object] = {}
+    values: list[T] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            box["value"] = call()
+            values.append(call())
         except BaseException as e:  # handed to the caller's thread
-            box["error"] = e
+            errors.append(e)
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     worker.join(DEADLINE)
     if worker.is_alive():
         raise OperationalError(f"{what} did not answer within {DEADLINE:.0f} s; retry later")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def _call(call: Callable[[], T], what: str) -> T:
