@@ -6,6 +6,7 @@ A token is a secret: it is never printed or logged, and no error message carries
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.oidc import IdentityToken, Issuer
 
 from attest.errors import OperationalError, UsageError
+from attest.identity import unverified_claims
 
 ENV_TOKEN = "ATTEST_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
 _GITHUB_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -24,6 +26,18 @@ TIMEOUT = 30.0
 
 
 def _parse(raw: str, where: str) -> IdentityToken:
+    """The token as sigstore reads it, with the two usual problems named plainly first."""
+    try:
+        claims = unverified_claims(raw.strip())
+    except ValueError as e:
+        raise UsageError(f"the identity token from {where} is not a JWT") from e
+    expires = claims.get("exp")
+    if isinstance(expires, (int, float)) and expires < time.time():
+        moment = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+        raise UsageError(
+            f"the identity token from {where} expired at {moment:%Y-%m-%d %H:%M:%S} UTC; "
+            "get a fresh one"
+        )
     try:
         return IdentityToken(raw.strip())
     except SigstoreError as e:

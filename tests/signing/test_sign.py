@@ -280,8 +280,16 @@ def test_verbose_never_shows_the_token(
     )
     result = invoke("-v", "sign", "--trust-config", str(instance.trust_config),
                     "--identity-token", expired, str(artifact))  # fmt: skip
-    assert result.exit_code != 0
+    assert result.exit_code == ExitCode.USAGE
+    assert (
+        "the identity token from --identity-token expired at 1970-01-01 00:00:01 UTC"
+        in result.stderr
+    )
     _no_leak(result, expired)
+    garbage = invoke("sign", "--trust-config", str(instance.trust_config),
+                     "--identity-token", "not-a-token", str(artifact))  # fmt: skip
+    assert garbage.exit_code == ExitCode.USAGE
+    assert "the identity token from --identity-token is not a JWT" in garbage.stderr
 
 
 def test_public_instance_unreachable_is_operational(
