@@ -14,8 +14,15 @@ from attest.sign.stage import sign as sign_artifacts
 @click.command("sign")
 @click.argument("artifacts", nargs=-1, type=PATH)
 @signing_options
+@click.option(
+    "--pep740",
+    is_flag=True,
+    help="Also write <dist>.publish.attestation (PEP 740) for wheels and sdists, for "
+    "`twine upload --attestations`.",
+)
 def sign(
     artifacts: tuple[Path, ...],
+    pep740: bool,
     trust_config: Path | None,
     instance: str | None,
     identity_token: str | None,
@@ -31,6 +38,7 @@ def sign(
             instance=instance_of(instance),
             identity_token=identity_token,
             bundle_dir=bundle_dir,
+            pep740=pep740,
         )
     )
     for item in result.signed:
@@ -38,6 +46,8 @@ def sign(
             f"attest: signed {item.artifact} -> {item.bundle} (log index {item.log_index})",
             err=True,
         )
+        if item.publish_attestation is not None:
+            click.echo(f"attest: PEP 740 attestation {item.publish_attestation}", err=True)
     click.echo(f"attest: as {result.identity} (issuer {result.issuer})", err=True)
     if as_json:
         click.echo(describe(result))

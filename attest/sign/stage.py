@@ -31,7 +31,7 @@ from sigstore_models.common.v1 import HashAlgorithm
 from attest.errors import InputError, OperationalError, UsageError
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
-from attest.sign import identity
+from attest.sign import identity, pep740
 
 Instance = Literal["production", "staging"]
 CHUNK = 1 << 20
@@ -48,6 +48,7 @@ class SignRequest:
     instance: Instance | None = None
     identity_token: str | None = None
     bundle_dir: Path | None = None
+    pep740: bool = False  # also write `<dist>.publish.attestation` for wheels and sdists
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Signed:
     bundle: Path
     sha256: str
     log_index: int
+    publish_attestation: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,14 +248,24 @@ def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult
     round trips dominate); a bundle is written only once it verifies, and the first failure
     stops the rest."""
     _check_artifacts(request)
+    if request.pep740:
+        for artifact in request.artifacts:
+            pep740.distribution(artifact, "0" * 64)  # a name PyPI accepts, before any signing
     session = open_session(request.trust_config, request.instance, request.identity_token, token)
 
     def sign_one(artifact: Path) -> Signed:
         hashed = hash_file(artifact)
         bundle = session.sign_file(hashed, artifact)
+        publish = None
+        if request.pep740:
+            document = pep740.attest(session, pep740.distribution(artifact, hashed.digest.hex()))
+            publish = pep740.attestation_path(artifact, request.bundle_dir)
         target = bundle_path(artifact, request.bundle_dir)
         write_atomic(target, bundle.to_json().encode())
-        return Signed(artifact, target, hashed.digest.hex(), bundle.log_entry._inner.log_index)
+        if publish is not None:
+            write_atomic(publish, document)
+        index = bundle.log_entry._inner.log_index
+        return Signed(artifact, target, hashed.digest.hex(), index, publish)
 
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(request.artifacts))) as pool:
         futures = [pool.submit(sign_one, artifact) for artifact in request.artifacts]
@@ -277,6 +289,9 @@ def describe(result: SignResult) -> str:
                     "bundle": str(s.bundle),
                     "sha256": s.sha256,
                     "log_index": s.log_index,
+                    "publish_attestation": str(s.publish_attestation)
+                    if s.publish_attestation
+                    else None,
                 }
                 for s in result.signed
             ],

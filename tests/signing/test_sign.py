@@ -304,3 +304,43 @@ def test_public_instance_unreachable_is_operational(
     assert result.exit_code == ExitCode.OPERATIONAL
     assert "cannot load the staging Sigstore trust root" in result.stderr
     assert not (tmp_path / "a.whl.sigstore.json").exists()
+
+
+def test_pep740_attestations_verify_with_pypi_attestations(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from pypi_attestations import Attestation, Distribution, _impl
+    from sigstore.verify.policy import Identity
+
+    wheel, sdist = _artifacts(tmp_path, "acme_web-1.4.0-py3-none-any.whl", "acme_web-1.4.0.tar.gz")
+    token = instance.token(CI)
+    result = invoke("sign", "--pep740", "--trust-config", str(instance.trust_config),
+                    "--identity-token", token, str(wheel), str(sdist))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    _no_leak(result, token)
+    # pypi-attestations verifies against public Sigstore only: point it at this instance's root
+    monkeypatch.setattr(
+        _impl.Verifier, "production", classmethod(lambda cls, offline=False: instance.verifier())
+    )
+    for dist in (wheel, sdist):
+        path = tmp_path / f"{dist.name}.publish.attestation"
+        attestation = Attestation.model_validate_json(path.read_bytes())
+        predicate_type, _ = attestation.verify(
+            Identity(identity=CI, issuer=instance.issuer), Distribution.from_file(dist)
+        )
+        assert predicate_type == "https://docs.pypi.org/attestations/publish/v1"
+        other = Distribution(name=dist.name, digest="0" * 64)
+        with pytest.raises(Exception, match="does not match distribution digest"):
+            attestation.verify(Identity(identity=CI, issuer=instance.issuer), other)
+
+
+def test_pep740_needs_distributions(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path
+) -> None:
+    wheel, notes = _artifacts(tmp_path, "acme_web-1.4.0-py3-none-any.whl", "notes.txt")
+    result = invoke("sign", "--pep740", "--trust-config", str(instance.trust_config),
+                    "--identity-token", instance.token(CI), str(wheel), str(notes))  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE
+    assert "--pep740 needs wheels and sdists; notes.txt is neither" in result.stderr
+    assert not list(tmp_path.glob("*.sigstore.json")) and not list(tmp_path.glob("*.attestation"))

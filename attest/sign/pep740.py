@@ -1,0 +1,49 @@
+"""PEP 740 attestations: `<dist>.publish.attestation` beside a wheel or sdist, the form
+`twine upload --attestations` publishes to PyPI.
+
+The statement is pypi-attestations' publish statement (one subject: the distribution file name
+and sha256); it is signed and verified through the run's signing session like every other
+statement, then converted with pypi-attestations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pypi_attestations import Attestation, AttestationError, Distribution
+from sigstore.dsse import DigestSet, StatementBuilder, Subject
+
+from attest.errors import OperationalError, UsageError
+
+if TYPE_CHECKING:
+    from attest.sign.stage import SigningSession
+
+PUBLISH_V1 = "https://docs.pypi.org/attestations/publish/v1"
+
+
+def distribution(artifact: Path, sha256: str) -> Distribution:
+    """The artifact as a distribution PyPI accepts (a valid wheel or sdist file name)."""
+    try:
+        return Distribution(name=artifact.name, digest=sha256)
+    except ValueError as e:
+        raise UsageError(f"--pep740 needs wheels and sdists; {artifact.name} is neither") from e
+
+
+def attestation_path(artifact: Path, bundle_dir: Path | None) -> Path:
+    return (bundle_dir or artifact.parent) / f"{artifact.name}.publish.attestation"
+
+
+def attest(session: SigningSession, dist: Distribution) -> bytes:
+    """The PEP 740 attestation JSON for `dist`, signed and verified."""
+    statement = (
+        StatementBuilder()
+        .subjects([Subject(name=dist.name, digest=DigestSet(root={"sha256": dist.digest}))])
+        .predicate_type(PUBLISH_V1)
+        .build()
+    )
+    bundle = session.sign_statement(statement._contents, f"{dist.name} (PEP 740)")
+    try:
+        return Attestation.from_bundle(bundle).model_dump_json().encode()
+    except AttestationError as e:
+        raise OperationalError(f"cannot express the bundle for {dist.name} as PEP 740: {e}") from e
