@@ -20,9 +20,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from attest.errors import UsageError
 from attest.output import write_atomic
+from verify.trust import DEV_ORGANIZATION as DEV_ORGANIZATION  # the gate owns the name
 
 STATE_VERSION = 1
-DEV_ORGANIZATION = "attest development instance (not for production)"
 HOST = "127.0.0.1"
 _KEYS = ("issuer", "ca-root", "ca-intermediate", "ctlog", "tlog")
 

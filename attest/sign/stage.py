@@ -4,7 +4,6 @@ bundle verified against the expected identity before it is written atomically.""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import threading
 import time
@@ -32,9 +31,9 @@ from attest.errors import InputError, OperationalError, UsageError
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
 from attest.sign import identity, pep740
+from verify.evidence import sha256_file
 
 Instance = Literal["production", "staging"]
-CHUNK = 1 << 20
 ATTEMPTS = 3  # a transient failure (refused, 5xx, timeout) is retried twice, with backoff
 DEADLINE = 60.0  # seconds one call to the CA or the log may take
 WORKERS = 4  # artifacts signed at once (measured best on 2 cores)
@@ -72,15 +71,13 @@ def bundle_path(artifact: Path, bundle_dir: Path | None) -> Path:
 
 
 def hash_file(path: Path) -> Hashed:
-    """SHA-256 of a file read in 1 MiB chunks: a 2 GiB artifact never sits in memory."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file read as a stream (the gate's own function: both sides hash alike);
+    a 2 GiB artifact never sits in memory."""
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
+        digest = sha256_file(path)
     except OSError as e:
         raise OperationalError(f"cannot read {path}: {e.strerror or e}") from e
-    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest.digest())
+    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
 
 
 def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTrustConfig:

@@ -1,0 +1,1 @@
+"""`attest release`: the whole pipeline before a release, on a laptop or in CI."""

@@ -1,0 +1,166 @@
+"""`attest release`: the local pre-release command, with progress on a terminal and plain lines
+in CI (or with NO_COLOR), and a final table."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from attest.release.stage import STAGES, Pipeline, ReleaseRequest, StageResult
+from attest.sbom.interface import SourceKind
+from attest.scan.command import parse_now
+from attest.sign.options import PATH, instance_of
+
+_MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pending": " "}
+
+
+def fancy() -> bool:
+    """Rich output only for a person at a terminal."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
+
+
+class PlainProgress:
+    def __call__(self, result: StageResult) -> None:
+        if result.status == "running":
+            click.echo(f"attest: release: {result.stage} ...", err=True)
+        elif result.status in ("ok", "failed"):
+            click.echo(
+                f"attest: release: {result.stage} {result.status} ({result.seconds:.2f} s)"
+                + (f": {result.detail}" if result.detail else ""),
+                err=True,
+            )
+
+
+class RichProgress:
+    """One live status line per stage (rich ships with pip-audit, already a dependency)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._console = Console(stderr=True)
+        self._rows: dict[str, StageResult] = {}
+        self._live = Live(self._render(), console=self._console, refresh_per_second=8)
+        self._live.start()
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        lines = Text()
+        for stage in STAGES:
+            result = self._rows.get(stage)
+            status = result.status if result else "pending"
+            style = {"ok": "green", "failed": "bold red", "running": "yellow"}.get(status, "dim")
+            lines.append(f"{_MARK[status]} {stage:<13}", style=style)
+            if result and result.status in ("ok", "failed"):
+                lines.append(f" {result.seconds:5.2f} s  {result.detail}")
+            lines.append("\n")
+        return lines
+
+    def __call__(self, result: StageResult) -> None:
+        self._rows[result.stage] = result
+        self._live.update(self._render())
+
+    def stop(self) -> None:
+        self._live.stop()
+
+
+def table(results: list[StageResult]) -> str:
+    width = max(len(r.stage) for r in results)
+    lines = [f"{'stage':<{width}}  result   time    detail"]
+    for r in results:
+        seconds = f"{r.seconds:5.2f} s" if r.status in ("ok", "failed") else "      -"
+        lines.append(f"{r.stage:<{width}}  {r.status:<7}  {seconds}  {r.detail}")
+    return "\n".join(lines)
+
+
+@click.command("release")
+@click.argument("artifacts", nargs=-1, type=PATH)
+@click.option(
+    "--policy",
+    "gate_policy",
+    type=PATH,
+    required=True,
+    help="The gate's policy for the final self-check.",
+)
+@click.option(
+    "--project", type=PATH, default=Path(), show_default=True, help="The project directory."
+)
+@click.option("--lock", type=PATH, help="Describe this lock file (default: the project's).")
+@click.option("--requirements", type=PATH, help="Describe this requirements file instead.")
+@click.option("--db", type=PATH, help="Offline OSV database for the scan (else the OSV service).")
+@click.option("--vuln-source", help="Vulnerability source plugin (offline, osv, pypi).")
+@click.option("--cache-dir", type=PATH, help="Where the scan keeps its index and cache.")
+@click.option("--slo-policy", type=PATH, help="SLO policy file (default: [tool.attest.slo]).")
+@click.option("--waivers", type=PATH, multiple=True, help="Waiver file (repeatable).")
+@click.option("--now", "now_text", help="The time to judge at (RFC 3339); default: now.")
+@click.option(
+    "--out",
+    type=PATH,
+    default=Path("build/attest"),
+    show_default=True,
+    help="Where the SBOM and the scan report go.",
+)
+@click.option("--allow-dirty", is_flag=True, help="Record provenance from a tree with changes.")
+@click.option("--trust-config", type=PATH, help="A Sigstore ClientTrustConfig.")
+@click.option("--instance", type=click.Choice(["production", "staging"]), help="Public Sigstore.")
+@click.option("--identity-token", help="An OIDC identity token (else the usual sources).")
+def release(
+    artifacts: tuple[Path, ...],
+    gate_policy: Path,
+    project: Path,
+    lock: Path | None,
+    requirements: Path | None,
+    db: Path | None,
+    vuln_source: str | None,
+    cache_dir: Path | None,
+    slo_policy: Path | None,
+    waivers: tuple[Path, ...],
+    now_text: str | None,
+    out: Path,
+    allow_dirty: bool,
+    trust_config: Path | None,
+    instance: str | None,
+    identity_token: str | None,
+) -> None:
+    """Run SBOM, scan, sign, provenance and attestations for ARTIFACTS (default: dist/*), then
+    check the result with the gate. Stops at the first failed stage and says which and why."""
+    chosen = artifacts or tuple(
+        sorted(
+            p
+            for p in (project / "dist").glob("*")
+            if p.is_file() and not p.name.endswith((".sigstore.json", ".attestation"))
+        )
+    )
+    kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None
+    request = ReleaseRequest(
+        artifacts=chosen,
+        gate_policy=gate_policy,
+        project=project,
+        out=out,
+        sbom_kind=kind,
+        sbom_target=lock or requirements,
+        db=db,
+        vuln_source=vuln_source,
+        cache_dir=cache_dir,
+        slo_policy=slo_policy,
+        waivers=waivers,
+        now=parse_now(now_text),
+        trust_config=trust_config,
+        instance=instance_of(instance),
+        identity_token=identity_token,
+        allow_dirty=allow_dirty,
+    )
+    progress = RichProgress() if fancy() else PlainProgress()
+    pipeline = Pipeline(request, progress)
+    try:
+        pipeline.run()
+    finally:
+        if isinstance(progress, RichProgress):
+            progress.stop()
+        else:
+            click.echo(table(pipeline.results), err=True)

@@ -1,0 +1,200 @@
+"""The release pipeline as a library: SBOM, scan, sign, provenance and attestations, then the
+gate's own verdict on the result. Stages run in order; the first failure stops the rest and
+is reported with the stage's name and the exit code of its error."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from attest.errors import AttestError, InputError, PolicyFailure, UsageError
+from attest.output import write_atomic
+from attest.provenance import stage as provenance_stage
+from attest.sbom.interface import SourceKind
+from attest.sbom.stage import SbomRequest, generate
+from attest.scan.interface import SourceOptions
+from attest.scan.report import render
+from attest.scan.stage import ScanRequest, check_skips, enforce_slo, load_policy
+from attest.scan.stage import scan as run_scan
+from attest.sign.stage import Instance, SignRequest, sign
+from verify import gate
+from verify.errors import ExitCode, VerifyError
+from verify.policy import load_policy as load_gate_policy
+
+STAGES = ("sbom", "scan", "sign", "provenance", "attestations", "gate")
+_LOCKS: tuple[tuple[str, SourceKind], ...] = (
+    ("uv.lock", "lock"),
+    ("pylock.toml", "lock"),
+    ("poetry.lock", "lock"),
+    ("requirements.txt", "requirements"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseRequest:
+    artifacts: tuple[Path, ...]
+    gate_policy: Path
+    project: Path = Path()
+    out: Path = Path("build/attest")
+    sbom_kind: SourceKind | None = None  # None: the project's lock file, else its environment
+    sbom_target: Path | None = None
+    db: Path | None = None
+    vuln_source: str | None = None
+    cache_dir: Path | None = None
+    slo_policy: Path | None = None
+    waivers: tuple[Path, ...] = ()
+    now: datetime.datetime = dataclasses.field(
+        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc)
+    )
+    trust_config: Path | None = None
+    instance: Instance | None = None
+    identity_token: str | None = None
+    allow_dirty: bool = False
+
+
+@dataclasses.dataclass
+class StageResult:
+    stage: str
+    status: str = "pending"  # pending, ok, failed, skipped
+    seconds: float = 0.0
+    detail: str = ""
+
+
+class ReleaseFailed(AttestError):
+    """A stage failed: the release stops there with that stage's exit code."""
+
+    def __init__(self, stage: str, error: Exception, code: int) -> None:
+        super().__init__(f"release stopped at {stage}: {error}")
+        self.stage = stage
+        self.exit_code = ExitCode(code)
+
+
+Progress = Callable[[StageResult], None]
+
+
+def _source(request: ReleaseRequest) -> tuple[SourceKind, Path]:
+    if request.sbom_kind is not None and request.sbom_target is not None:
+        return request.sbom_kind, request.sbom_target
+    for name, kind in _LOCKS:
+        if (request.project / name).is_file():
+            return kind, request.project / name
+    raise UsageError(
+        f"no lock or requirements file in {request.project}: name one with --lock or --requirements"
+    )
+
+
+class Pipeline:
+    """Runs the stages in order, recording each one's result for the final table."""
+
+    def __init__(self, request: ReleaseRequest, progress: Progress) -> None:
+        self.request = request
+        self.results = [StageResult(stage) for stage in STAGES]
+        self._progress = progress
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[StageResult]:
+        result = next(r for r in self.results if r.stage == name)
+        result.status = "running"
+        self._progress(result)
+        started = time.perf_counter()
+        try:
+            yield result
+        except (AttestError, VerifyError) as e:
+            result.status, result.detail = "failed", str(e)
+            result.seconds = time.perf_counter() - started
+            self._progress(result)
+            for later in self.results[self.results.index(result) + 1 :]:
+                later.status = "skipped"
+            raise ReleaseFailed(name, e, int(e.exit_code)) from e
+        result.status = "ok"
+        result.seconds = time.perf_counter() - started
+        self._progress(result)
+
+    def run(self) -> None:
+        request = self.request
+        if not request.artifacts:
+            raise UsageError("no artifacts: build them first (e.g. python -m build) or name them")
+        for artifact in request.artifacts:
+            if not artifact.is_file():
+                raise InputError(artifact, "no such file")
+        request.out.mkdir(parents=True, exist_ok=True)
+        sbom_path, report_path = request.out / "sbom.cdx.json", request.out / "scan.json"
+        signing = provenance_stage.Signing(
+            trust_config=request.trust_config,
+            instance=request.instance,
+            identity_token=request.identity_token,
+        )
+        with self._stage("sbom") as result:
+            kind, target = _source(request)
+            sbom = generate(
+                SbomRequest(kind, target, project_dir=request.project, reproducible=True)
+            )
+            write_atomic(sbom_path, sbom.document)
+            result.detail = f"{len(sbom.inventory.packages)} components from {target}"
+        with self._stage("scan") as result:
+            name = request.vuln_source or ("offline" if request.db else "osv")
+            scanned = run_scan(
+                ScanRequest(
+                    kind="sbom",
+                    target=sbom_path,
+                    source=name,
+                    options=SourceOptions(db=request.db, cache_dir=request.cache_dir),
+                    policy=load_policy(request.slo_policy, request.waivers, request.project),
+                    now=request.now,
+                )
+            )
+            check_skips(scanned, allow_skips=False)
+            write_atomic(report_path, render(scanned, "json"))
+            evaluation = scanned.evaluation
+            result.detail = (
+                f"{len(scanned.findings)} findings: {evaluation.count('overdue')} overdue, "
+                f"{evaluation.count('waived')} waived"
+            )
+            enforce_slo(scanned)
+        with self._stage("sign") as result:
+            signed = sign(
+                SignRequest(
+                    artifacts=request.artifacts,
+                    trust_config=request.trust_config,
+                    instance=request.instance,
+                    identity_token=request.identity_token,
+                )
+            )
+            result.detail = f"{len(signed.signed)} bundles as {signed.identity}"
+        with self._stage("provenance") as result:
+            written = provenance_stage.provenance(
+                request.artifacts,
+                signing,
+                sbom=sbom_path,
+                allow_dirty=request.allow_dirty,
+                source_dir=request.project,
+                environ=dict(os.environ),
+                command=["attest", "release"],
+                now=request.now,
+            )
+            result.detail = written.path.name
+        with self._stage("attestations") as result:
+            attested = provenance_stage.attest(
+                ["sbom", "vulns", "slo"],
+                request.artifacts,
+                signing,
+                sbom=sbom_path,
+                scan=report_path,
+            )
+            result.detail = ", ".join(w.path.name for w in attested)
+        with self._stage("gate") as result:
+            policy = load_gate_policy(request.gate_policy)
+            run = gate.decide(request.artifacts, policy, request.now, request.artifacts[0].parent)
+            denied = [d for d in run.decisions if not d.allowed]
+            if denied:
+                reasons = "; ".join(
+                    f"{d.artifact.name}: " + ", ".join(o.name for o in d.outcomes if not o.passed)
+                    for d in denied
+                )
+                raise PolicyFailure(f"the gate denies {reasons}")
+            result.detail = f"ALLOW {len(run.decisions)} artifact(s) under {policy.origin}"

@@ -1,0 +1,234 @@
+"""Checks on the signed attestations: SLSA provenance, the SBOM, the build link, and how old
+the log says each piece of evidence is. Only attestations from allowed signers are believed."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from verify.attestations.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1
+from verify.checks import names, trusted
+from verify.evidence import Evidence, Signed
+from verify.interface import Check, Context, Outcome
+from verify.policy import Provenance, Sbom, human
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _source(predicate: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(repository, ref) of a GitHub workflow build or of a local checkout build."""
+    params = _get(predicate, "buildDefinition", "externalParameters") or {}
+    where = params.get("workflow") or params.get("source") or {}
+    return where.get("repository") or where.get("uri"), where.get("ref")
+
+
+def _provenance_failures(rule: Provenance, predicate: dict[str, Any]) -> list[str]:
+    builder = _get(predicate, "runDetails", "builder", "id")
+    build_type = _get(predicate, "buildDefinition", "buildType")
+    repository, ref = _source(predicate)
+    failures = []
+    if rule.builder_id is not None and builder != rule.builder_id:
+        failures.append(f"builder id {builder!r} is not {rule.builder_id!r}")
+    if rule.builder_id_pattern is not None and not rule.builder_id_pattern.fullmatch(builder or ""):
+        failures.append(
+            f"builder id {builder!r} does not match {rule.builder_id_pattern.pattern!r}"
+        )
+    if rule.build_type is not None and build_type != rule.build_type:
+        failures.append(f"build type {build_type!r} is not {rule.build_type!r}")
+    if rule.source_repository is not None and repository != rule.source_repository:
+        failures.append(f"source repository {repository!r} is not {rule.source_repository!r}")
+    if rule.ref_pattern is not None and not rule.ref_pattern.fullmatch(ref or ""):
+        failures.append(f"source ref {ref!r} does not match {rule.ref_pattern.pattern!r}")
+    return failures
+
+
+def _describe_provenance(rule: Provenance) -> str:
+    parts = [
+        f"builder id {rule.builder_id}" if rule.builder_id else "",
+        f"builder id ~ {rule.builder_id_pattern.pattern}" if rule.builder_id_pattern else "",
+        f"build type {rule.build_type}" if rule.build_type else "",
+        f"source {rule.source_repository}" if rule.source_repository else "",
+        f"ref ~ {rule.ref_pattern.pattern}" if rule.ref_pattern else "",
+    ]
+    return "SLSA v1 provenance" + (": " + ", ".join(p for p in parts if p) if any(parts) else "")
+
+
+class ProvenanceCheck(Check):
+    name = "provenance"
+    order = 40
+
+    def applies(self, context: Context) -> bool:
+        return context.policy.require.provenance is not None
+
+    def run(self, evidence: Evidence, context: Context) -> Outcome:
+        rule = context.policy.require.provenance
+        assert rule is not None
+        found = trusted(evidence, context, SLSA_PROVENANCE_V1)
+        failures = [] if found else ["no SLSA v1 provenance from an allowed signer covers it"]
+        for attestation in found:
+            predicate = attestation.statement.predicate
+            failures += [
+                f"{attestation.path.name}: {why}" for why in _provenance_failures(rule, predicate)
+            ]
+        actual = "; ".join(
+            "builder {} from {}@{}".format(
+                _get(a.statement.predicate, "runDetails", "builder", "id"),
+                *_source(a.statement.predicate),
+            )
+            for a in found
+        )
+        return Outcome(self.name, self.expect(context), actual or "none", tuple(failures))
+
+    def expect(self, context: Context) -> str:
+        rule = context.policy.require.provenance
+        assert rule is not None
+        return _describe_provenance(rule)
+
+
+def _licenses(component: dict[str, Any]) -> set[str]:
+    found = set()
+    for entry in component.get("licenses", []):
+        if "expression" in entry:
+            found |= set(re.findall(r"[A-Za-z0-9.+-]+", entry["expression"])) - {
+                "AND",
+                "OR",
+                "WITH",
+            }
+        for key in ("id", "name"):
+            value = _get(entry, "license", key)
+            if isinstance(value, str):
+                found.add(value)
+    return found
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
+    if not (rule.denied_licenses or rule.denied_packages):
+        return []
+    if "attestByReference" in predicate:
+        return ["the SBOM is attested by reference: its components cannot be checked here"]
+    failures = []
+    denied = {_normal(d.split("@")[0]): d for d in rule.denied_packages}
+    for component in predicate.get("components", []):
+        name, version = str(component.get("name", "")), str(component.get("version", ""))
+        entry = denied.get(_normal(name))
+        if entry is not None and ("@" not in entry or entry.split("@", 1)[1] == version):
+            failures.append(f"denied package {name} {version} (policy: {entry})")
+        bad = _licenses(component) & set(rule.denied_licenses)
+        if bad:
+            failures.append(f"{name} {version} has denied license {', '.join(sorted(bad))}")
+    return failures
+
+
+class SbomCheck(Check):
+    name = "sbom"
+    order = 50
+
+    def applies(self, context: Context) -> bool:
+        return context.policy.require.sbom is not None
+
+    def run(self, evidence: Evidence, context: Context) -> Outcome:
+        rule = context.policy.require.sbom
+        assert rule is not None
+        found = trusted(evidence, context, CYCLONEDX_BOM)
+        failures = [] if found else ["no CycloneDX SBOM attestation from an allowed signer"]
+        for attestation in found:
+            failures += [
+                f"{attestation.path.name}: {why}"
+                for why in _sbom_failures(rule, attestation.statement.predicate)
+            ]
+        return Outcome(self.name, self.expect(context), names(found), tuple(failures))
+
+    def expect(self, context: Context) -> str:
+        rule = context.policy.require.sbom
+        assert rule is not None
+        expected = "a signed CycloneDX SBOM"
+        if rule.denied_packages:
+            expected += ", no package " + ", ".join(rule.denied_packages)
+        if rule.denied_licenses:
+            expected += ", no license " + ", ".join(rule.denied_licenses)
+        return expected
+
+
+class BuildLinkCheck(Check):
+    """The artifact's digest is among the products of a signed in-toto build link."""
+
+    name = "build link"
+    order = 70
+
+    def applies(self, context: Context) -> bool:
+        return context.policy.require.build_link is not None
+
+    def run(self, evidence: Evidence, context: Context) -> Outcome:
+        rule = context.policy.require.build_link
+        assert rule is not None
+        links = trusted(evidence, context, LINK_V03)
+        steps = [
+            a for a in links if rule.step is None or a.statement.predicate["name"] == rule.step
+        ]
+        step = f"step {rule.step!r}" if rule.step else "a build step"
+        failures = (
+            ()
+            if steps
+            else (
+                f"not a product of {step} in any signed build link "
+                f"(links covering it: {names(links)})",
+            )
+        )
+        return Outcome(self.name, self.expect(context), names(steps), failures)
+
+    def expect(self, context: Context) -> str:
+        rule = context.policy.require.build_link
+        assert rule is not None
+        step = f"step {rule.step!r}" if rule.step else "a build step"
+        return f"a product (subject) of {step} in a signed in-toto build link"
+
+
+# Clocks of the log and the deploy host may disagree a little.
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+
+class AttestationAgeCheck(Check):
+    """Every bundle used was integrated in the log no longer ago than the policy allows."""
+
+    name = "attestation age"
+    order = 80
+
+    def applies(self, context: Context) -> bool:
+        return context.policy.require.max_attestation_age is not None
+
+    def run(self, evidence: Evidence, context: Context) -> Outcome:
+        limit = context.policy.require.max_attestation_age
+        assert limit is not None
+        used: list[Signed] = [*evidence.signatures, *evidence.attestations]
+        failures = []
+        for item in used:
+            if item.integrated is None:
+                failures.append(f"{item.path.name}: the log gives no integrated time")
+            elif item.integrated - context.now > CLOCK_SKEW:
+                failures.append(
+                    f"{item.path.name}: integrated {item.integrated.isoformat()}, after the "
+                    f"decision time {context.now.isoformat()}: it did not exist then"
+                )
+            elif context.now - item.integrated > limit:
+                failures.append(
+                    f"{item.path.name}: integrated {item.integrated.isoformat()}, "
+                    f"{human(context.now - item.integrated)} before now; "
+                    f"the policy allows {human(limit)}"
+                )
+        oldest = min((i.integrated for i in used if i.integrated), default=None)
+        actual = f"oldest integrated {oldest.isoformat()}" if oldest else "no bundle"
+        return Outcome(self.name, self.expect(context), actual, tuple(failures))
+
+    def expect(self, context: Context) -> str:
+        limit = context.policy.require.max_attestation_age
+        assert limit is not None
+        return f"every bundle integrated in the log within {human(limit)} of now"

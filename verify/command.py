@@ -1,0 +1,181 @@
+"""`attest verify`, `attest verify-log` and `attest verify-bundle`: the click layer of the gate
+(parse, call the library, render). Registered as stages of the `attest` CLI, which maps errors
+to exit codes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from verify import __version__, conformance, decision_log, gate
+from verify.errors import ExitCode, VerifyError
+from verify.policy import load_policy
+
+_PATH = click.Path(path_type=Path)
+
+
+class Denied(VerifyError):
+    """At least one artifact was denied (enforce mode)."""
+
+    exit_code = ExitCode.DENIED
+
+
+class UsageProblem(VerifyError):
+    """A missing or malformed command-line input: fix the command line."""
+
+    exit_code = ExitCode.USAGE
+
+
+def _now(text: str | None) -> datetime.datetime:
+    if text is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise UsageProblem(f"--now {text!r} is not an ISO 8601 time") from e
+    if moment.tzinfo is None:
+        raise UsageProblem(f"--now {text!r} needs a time zone (e.g. 2026-11-23T12:00:00Z)")
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def _render(decision: gate.Decision, audit: bool) -> None:
+    verdict = decision.verdict
+    if audit and not decision.allowed:
+        verdict = "DENY (audit mode: would deny; allowed through)"
+    click.echo(f"attest: {verdict} {decision.artifact} (sha256 {decision.sha256})", err=True)
+    for number, outcome in enumerate(decision.outcomes, start=1):
+        result = "PASS" if outcome.passed else "FAIL"
+        click.echo(f"  {number}. {result} {outcome.name}", err=True)
+        click.echo(f"       expected: {outcome.expected}", err=True)
+        click.echo(f"       actual:   {outcome.actual}", err=True)
+        for failure in outcome.failures:
+            click.echo(f"       - {failure}", err=True)
+
+
+def _records(run: gate.Run) -> list[dict[str, Any]]:
+    """What the decision log keeps: no bundle, token or certificate, only the judgement."""
+    return [
+        {
+            "time": run.now.isoformat(),
+            "artifact": {"name": d.artifact.name, "sha256": d.sha256},
+            "policy_sha256": run.policy.sha256,
+            "trust_root_sha256": run.trust.sha256,
+            "signers": [{"identity": s["identity"], "issuer": s["issuer"]} for s in d.signers],
+            "checks": [
+                {
+                    "number": i,
+                    "check": o.name,
+                    "result": "PASS" if o.passed else "FAIL",
+                    "failures": list(o.failures),
+                }
+                for i, o in enumerate(d.outcomes, start=1)
+            ],
+            "decision": d.verdict,
+            "mode": run.policy.mode,
+            "verifier": f"attest-verify {__version__}",
+            "check_plugins": list(run.plugins),
+        }
+        for d in run.decisions
+    ]
+
+
+@click.command("verify")
+@click.argument("artifacts", nargs=-1, type=_PATH)
+@click.option("--policy", "policy_path", type=_PATH, help="The gate policy (YAML).")
+@click.option("--attestations", type=_PATH, help="Find bundles here, not beside the artifacts.")
+@click.option("--json", "as_json", is_flag=True, help="The whole decision as JSON on stdout.")
+@click.option(
+    "--decision-log", "log_path", type=_PATH, help="Append one chained JSON record per decision."
+)
+@click.option("--now", "now_text", help="Decide as of this time (ISO 8601), e.g. for audits.")
+@click.option("--explain-policy", is_flag=True, help="Print what the policy checks, then stop.")
+def verify(
+    artifacts: tuple[Path, ...],
+    policy_path: Path | None,
+    attestations: Path | None,
+    as_json: bool,
+    log_path: Path | None,
+    now_text: str | None,
+    explain_policy: bool,
+) -> None:
+    """Allow or deny each ARTIFACT for deployment, offline, against the policy.
+
+    Exit 0 when every artifact is allowed (or in audit mode), 1 when any is denied, 2 for a
+    usage or policy error, 3 for an operational error (never an allow)."""
+    if policy_path is None:
+        raise UsageProblem("no --policy FILE: without a policy nothing is allowed")
+    policy = load_policy(policy_path)
+    if explain_policy:
+        for line in gate.explain(policy):
+            click.echo(line)
+        return
+    if not artifacts:
+        raise UsageProblem("name at least one ARTIFACT to verify")
+    run = gate.decide(artifacts, policy, _now(now_text), attestations)
+    if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
+        decision_log.append(log_path, _records(run))
+    audit = policy.mode == "audit"
+    if run.trust.development and policy.trust.allow_development_root:
+        click.echo(
+            "attest: warning: the policy allows the local development instance's trust root, "
+            "which signs any identity it is asked for: never use this policy for production",
+            err=True,
+        )
+    for decision in run.decisions:
+        _render(decision, audit)
+    if as_json:
+        click.echo(json.dumps(run.to_dict(), indent=2))
+    denied = [d for d in run.decisions if not d.allowed]
+    if denied and audit:
+        click.echo(
+            f"attest: audit mode: would deny {len(denied)} of {len(run.decisions)} "
+            "artifact(s); exiting 0",
+            err=True,
+        )
+    elif denied:
+        raise Denied(f"denied {len(denied)} of {len(run.decisions)} artifact(s)")
+
+
+@click.command("verify-log")
+@click.argument("log", type=_PATH)
+def verify_log(log: Path) -> None:
+    """Check a decision log's hash chain: exit 0 when intact, 1 naming each record that was
+    edited, deleted, inserted or moved."""
+    count, findings = decision_log.check(log)
+    for finding in findings:
+        click.echo(f"attest: {log}: {finding}", err=True)
+    if findings:
+        raise Denied(f"{log}: the decision log was tampered with ({len(findings)} finding(s))")
+    click.echo(f"attest: {log}: {count} records, chain intact", err=True)
+
+
+@click.command("verify-bundle")
+@click.option("--bundle", "bundle", type=_PATH, required=True, help="The Sigstore bundle.")
+@click.option("--certificate-identity", "identity", help="The signer's identity (exact).")
+@click.option("--certificate-oidc-issuer", "issuer", help="The signer's OIDC issuer (exact).")
+@click.option("--trusted-root", type=_PATH, help="A trusted_root.json (default: production).")
+@click.option("--key", type=_PATH, help="A managed key: not supported, always refused.")
+@click.argument("target", metavar="FILE_OR_DIGEST")
+def verify_bundle(
+    bundle: Path,
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
+    key: Path | None,
+    target: str,
+) -> None:
+    """Verify one bundle for FILE_OR_DIGEST (a path or sha256:<hex>): the Sigstore
+    conformance suite's client protocol. Exit 0 verified, 1 refused."""
+    if key is not None:
+        raise conformance.Refused(
+            "verification with a managed key (--key) is not supported: the gate trusts keyless "
+            "Sigstore identities only"
+        )
+    if identity is None or issuer is None:
+        raise UsageProblem("give --certificate-identity and --certificate-oidc-issuer")
+    who = conformance.verify_bundle(bundle, target, identity, issuer, trusted_root)
+    click.echo(f"attest: OK: {target} signed by {who.identity} (issuer {who.issuer})", err=True)

@@ -1,0 +1,100 @@
+"""`attest verify-bundle`: the Sigstore conformance suite's client protocol, flag for flag, so
+that any conformance harness can drive the gate. It is backed by the gate's own verification
+(cryptographic checks with sigstore, then the gate's exact identity and issuer match, and for
+DSSE bundles the in-toto Statement v1 subject match), not by sigstore's policy objects.
+
+Managed-key verification (`--key`) is refused: the gate trusts keyless identities only."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from sigstore.models import Bundle
+from sigstore.verify import Verifier
+
+from verify.attestations.statement import PAYLOAD_TYPE, STATEMENT_TYPE
+from verify.certificate import Signer, signer
+from verify.checks import rule_failures
+from verify.errors import ExitCode, VerifyError
+from verify.evidence import CRYPTO_ONLY, ArtifactError, hashed_digest, sha256_file
+from verify.policy import Extensions, IdentityRule
+from verify.trust import load_trust
+
+_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
+
+
+class Refused(VerifyError):
+    """The bundle does not verify for this artifact and identity."""
+
+    exit_code = ExitCode.DENIED
+
+
+def target_digest(target: str) -> str:
+    """The sha256 of FILE_OR_DIGEST: a file on disk, else `sha256:<hex>`."""
+    path = Path(target)
+    if path.is_file():
+        return sha256_file(path)
+    match = _DIGEST.fullmatch(target)
+    if match is None:
+        raise ArtifactError(f"{target}: neither a file nor sha256:<64 hex digits>")
+    return match.group(1)
+
+
+def _subjects(payload: bytes) -> set[str]:
+    """The statement's subject digests. Only the envelope is judged here: the protocol verifies
+    a signature over a statement; the gate judges predicates by policy (`attest verify`)."""
+    try:
+        data = json.loads(payload)
+        if data.get("_type") != STATEMENT_TYPE:
+            raise Refused(f"unknown statement type {data.get('_type')!r}")
+        return {s["digest"]["sha256"] for s in data["subject"] if "sha256" in s["digest"]}
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise Refused(f"the statement cannot be read: {e}") from e
+
+
+def _verify_dsse(verifier: Verifier, bundle: Bundle, digest: str) -> None:
+    payload_type, payload = verifier.verify_dsse(bundle, CRYPTO_ONLY)
+    if payload_type != PAYLOAD_TYPE:
+        raise Refused(f"unknown DSSE payload type {payload_type!r}")
+    if digest not in _subjects(payload):
+        raise Refused(f"no subject of the statement has sha256 {digest}")
+
+
+def _verified_signer(verifier: Verifier, bundle: Bundle, digest: str) -> Signer:
+    try:
+        if bundle._inner.dsse_envelope is not None:
+            _verify_dsse(verifier, bundle, digest)
+        else:
+            verifier.verify_artifact(hashed_digest(digest), bundle, CRYPTO_ONLY)
+    except Refused:
+        raise
+    except Exception as e:  # every sigstore refusal, and crashes on hostile input, deny
+        raise Refused(f"the bundle does not verify: {str(e)[:300]}") from e
+    return signer(bundle.signing_certificate)
+
+
+def verify_bundle(
+    bundle_path: Path,
+    target: str,
+    identity: str,
+    issuer: str,
+    trusted_root: Path | None = None,
+) -> Signer:
+    """The signer of a bundle that verifies for `target` as `identity` from `issuer` (both
+    exact), against `trusted_root` or the embedded production root; Refused otherwise."""
+    trust = load_trust("production", trusted_root)
+    digest = target_digest(target)
+    try:
+        bundle = Bundle.from_json(bundle_path.read_bytes())
+    except OSError as e:
+        raise ArtifactError(f"{bundle_path}: cannot read the bundle: {e.strerror}") from e
+    except Exception as e:
+        raise Refused(f"unparsable bundle: {str(e)[:300]}") from e
+    who = _verified_signer(Verifier(trusted_root=trust.root), bundle, digest)
+    rule = IdentityRule(issuer, identity, None, Extensions(), identity)
+    failures = rule_failures(rule, who)
+    if failures:
+        raise Refused("; ".join(failures))
+    return who

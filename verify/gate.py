@@ -1,0 +1,164 @@
+"""The gate as a library: load the policy's trust root once, collect and verify the evidence of
+every artifact, run every applicable check and decide. Refusals are data (a `Decision`); only
+configuration and operational problems raise."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sigstore.verify import Verifier
+
+from verify import __version__
+from verify.evidence import Collector, Evidence
+from verify.interface import Check, Context, Outcome
+from verify.plugins import ClassRegistry
+from verify.policy import Policy, human
+from verify.trust import Trust, load_trust
+
+CHECKS_GROUP = "verify.checks"
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    artifact: Path
+    sha256: str
+    outcomes: tuple[Outcome, ...]
+    signers: tuple[dict[str, object], ...]
+    mode: str
+
+    @property
+    def allowed(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+    @property
+    def verdict(self) -> str:
+        return "ALLOW" if self.allowed else "DENY"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifact": {
+                "name": self.artifact.name,
+                "path": str(self.artifact),
+                "sha256": self.sha256,
+            },
+            "decision": self.verdict,
+            "mode": self.mode,
+            "signers": list(self.signers),
+            "checks": [o.to_dict(i) for i, o in enumerate(self.outcomes, start=1)],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """All the decisions of one invocation, with what they were judged against."""
+
+    policy: Policy
+    trust: Trust
+    now: datetime.datetime
+    decisions: tuple[Decision, ...]
+    plugins: tuple[str, ...] = ()  # the check plugins that ran: "name (distribution version)"
+
+    @property
+    def allowed(self) -> bool:
+        return all(d.allowed for d in self.decisions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verifier": {"name": "attest verify", "version": __version__},
+            "time": self.now.isoformat(),
+            "mode": self.policy.mode,
+            "policy": {"path": self.policy.origin, "sha256": self.policy.sha256},
+            "trust_root": {"name": self.trust.name, "sha256": self.trust.sha256},
+            "check_plugins": list(self.plugins),
+            "allowed": self.allowed,
+            "decisions": [d.to_dict() for d in self.decisions],
+        }
+
+
+def check_plugins() -> tuple[str, ...]:
+    """Which distribution provided each check, for the record (read without importing)."""
+    registry: ClassRegistry[Check] = ClassRegistry(CHECKS_GROUP, Check)
+    return tuple(f"{p.name} ({p.distribution} {p.version})" for p in registry.describe())
+
+
+def checks() -> list[Check]:
+    """Every installed check (built-ins included), in their order."""
+    registry: ClassRegistry[Check] = ClassRegistry(CHECKS_GROUP, Check)
+    return sorted(
+        (registry.load(name)() for name in registry.names()), key=lambda c: (c.order, c.name)
+    )
+
+
+def trust_for(policy: Policy) -> Trust:
+    spec = policy.trust
+    return load_trust(spec.name, spec.trusted_root)
+
+
+def _decide(evidence: Evidence, context: Context, installed: list[Check]) -> Decision:
+    outcomes = tuple(c.run(evidence, context) for c in installed if c.applies(context))
+    signers = tuple(s.signer.to_dict() for s in evidence.signatures)
+    return Decision(evidence.artifact, evidence.sha256, outcomes, signers, context.policy.mode)
+
+
+def decide(
+    artifacts: Sequence[Path],
+    policy: Policy,
+    now: datetime.datetime,
+    attestations: Path | None = None,
+) -> Run:
+    """One decision per artifact, in the order given. Artifacts are independent, so they are
+    verified in parallel; the trust root, verifier and DSSE results are shared."""
+    trust = trust_for(policy)
+    context = Context(policy, trust, now)
+    installed = checks()
+    collector = Collector(Verifier(trusted_root=trust.root), attestations)
+
+    def one(artifact: Path) -> Decision:
+        return _decide(collector.collect(artifact), context, installed)
+
+    workers = min(len(artifacts), os.cpu_count() or 1, 8)
+    if workers <= 1:
+        decisions = tuple(one(a) for a in artifacts)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            decisions = tuple(pool.map(one, artifacts))
+    return Run(policy, trust, now, decisions, check_plugins())
+
+
+def explain(policy: Policy) -> list[str]:
+    """What the gate will check, in order, for `--explain-policy`."""
+    lines = [
+        f"policy {policy.origin} (sha256 {policy.sha256}), mode {policy.mode}",
+        "trust root: "
+        + (str(policy.trust.trusted_root) if policy.trust.trusted_root else policy.trust.name)
+        + (" (development root allowed)" if policy.trust.allow_development_root else "")
+        + (f", updated within {human(policy.trust.max_age)}" if policy.trust.max_age else ""),
+    ]
+    if not policy.identities:
+        lines.append("identities: NONE — every artifact will be denied")
+    for rule in policy.identities:
+        lines.append(f"identity: {rule.label} (whole identity must match)")
+        ext = rule.extensions
+        for name, value in (
+            ("source repository", ext.source_repository),
+            ("source ref ~", ext.source_ref_pattern.pattern if ext.source_ref_pattern else None),
+            ("trigger in", ", ".join(ext.trigger) or None),
+            ("runner environment in", ", ".join(ext.runner_environment) or None),
+        ):
+            if value:
+                lines.append(f"  certificate {name} {value}")
+    lines.append(f"signers required: {policy.k_of_n} of {len(policy.identities)}")
+    context = Context(policy, _NO_TRUST, datetime.datetime.now(datetime.timezone.utc))
+    for number, check in enumerate((c for c in checks() if c.applies(context)), start=1):
+        lines.append(f"check {number}: {check.name}: {check.expect(context)}")
+    return lines
+
+
+# explain() needs no trust root: the checks' `applies` reads only the policy.
+_NO_TRUST: Any = None
