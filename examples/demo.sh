@@ -11,6 +11,10 @@ mkdir -p "$out"
 
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+failures() {  # the gate's verdicts, and each failed check with its expected and actual values
+  awk '/ALLOW|DENY/ {print; on=0; next} /[0-9]+\. FAIL/ {print; on=1; next} /[0-9]+\. PASS/ {on=0} on' \
+    | sed 's/^/   /'
+}
 summarize() {  # a CycloneDX JSON file: component count, the root, the first purls
   python - "$1" <<'PY'
 import json, sys
@@ -123,4 +127,64 @@ issuer=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["signing
 python -m sigstore --trust-config "$config" verify identity \
   --cert-identity "$identity" --cert-oidc-issuer "$issuer" "$wheel"
 
-step "Done: SBOMs, scan reports, artifacts, bundles and attestations are in $out/"
+step "10. The deploy gate, offline: every check, with expected and actual values"
+cat > "$out/policy.yaml" <<YAML
+# The demo's gate: the local development instance's root (named, so it is allowed), the
+# release workflow of acme/acme-web, and every kind of evidence the pipeline produced.
+version: 1
+trust:
+  trusted_root: instance/trusted_root.json
+  allow_development_root: true
+identities:
+  - issuer: $issuer
+    github:
+      repository: acme/acme-web
+require:
+  signature: true
+  provenance:
+    build_type: https://attest-pipeline.github.io/buildtypes/local/v1
+  sbom:
+    denied_packages: [pyyaml@5.3]
+  vulnerabilities:
+    slo: true
+  build_link:
+    step: build
+YAML
+attest verify --explain-policy --policy "$out/policy.yaml" | sed 's/^/   /'
+# Judged at the scan's time: the waivers still hold.
+attest verify --policy "$out/policy.yaml" --now 2026-07-16T00:00:00Z \
+  --decision-log "$out/decisions.jsonl" "$out"/dist/*.whl "$out"/dist/*.tar.gz 2>&1 \
+  | grep -E 'ALLOW|DENY|FAIL|PASS' | sed 's/^/   /'
+
+step "11. A tampered artifact is refused, with the reason"
+mkdir -p "$out/tampered"
+cp "$out"/dist/* "$out/tampered/"
+printf 'malware' >> "$out"/tampered/*.whl
+set +e
+attest verify --policy "$out/policy.yaml" --now 2026-07-16T00:00:00Z \
+  --decision-log "$out/decisions.jsonl" "$out"/tampered/*.whl 2>&1 | failures
+code=${PIPESTATUS[0]}
+set -e
+echo "   exit code $code (1: denied)"
+[ "$code" -eq 1 ]
+
+step "12. The same release, judged today: its waivers have expired, fixes are overdue: refused"
+set +e
+attest verify --policy "$out/policy.yaml" --decision-log "$out/decisions.jsonl" \
+  "$out"/dist/*.whl 2>&1 | failures
+code=${PIPESTATUS[0]}
+set -e
+echo "   exit code $code (1: denied)"
+[ "$code" -eq 1 ]
+
+step "13. The decision log is hash-chained: any edit is found"
+attest verify-log "$out/decisions.jsonl"
+sed -i '1s/"ALLOW"/"DENY"/' "$out/decisions.jsonl"
+set +e
+attest verify-log "$out/decisions.jsonl" 2>&1 | sed 's/^/   /'
+code=${PIPESTATUS[0]}
+set -e
+echo "   exit code $code (1: the log was tampered with)"
+[ "$code" -eq 1 ]
+
+step "Done: SBOMs, scan reports, artifacts, bundles, attestations and decisions are in $out/"
