@@ -63,7 +63,6 @@ echo "   exit code $code; output written: $([ -e "$out/never.json" ] && echo yes
 [ "$code" -eq 2 ] && [ ! -e "$out/never.json" ]
 
 bash examples/demo_scan.sh
-report=build/demo/scan/scan.json.json  # the scan with its waivers: it passed
 
 step "5. A local Sigstore instance (OIDC issuer, CA with CT log, transparency log) on 127.0.0.1"
 state="$out/instance"
@@ -82,52 +81,8 @@ step "6. Build the example project's wheel and sdist, recorded as a signed in-to
 mkdir -p "$out/dist" && mv "$project"/dist/* "$out/dist/" && rmdir "$project/dist"
 ls -l "$out/dist" | tail -n +2 | awk '{print "   " $5 "\t" $9}'
 
-step "7. Sign the wheel and the sdist keylessly"
-attest sign --trust-config "$config" "$out"/dist/*.whl "$out"/dist/*.tar.gz
-python - "$out"/dist/*[lz].sigstore.json <<'PY'
-import base64, json, sys
-from cryptography import x509
-for path in sys.argv[1:]:
-    bundle = json.load(open(path))
-    material = bundle["verificationMaterial"]
-    cert = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    entry = material["tlogEntries"][0]
-    print(f"   {path.rsplit('/', 1)[-1]}")
-    print(f"     identity  {san.get_values_for_type(x509.UniformResourceIdentifier)[0]}")
-    print(f"     valid     {cert.not_valid_before_utc:%H:%M:%S} to {cert.not_valid_after_utc:%H:%M:%S} UTC (10 minutes)")
-    print(f"     log index {entry['logIndex']}, inclusion proof of {len(entry['inclusionProof']['hashes'])} hashes")
-PY
-
-step "8. Provenance (SLSA v1) and the SBOM, vulnerability and SLO attestations, DSSE-signed"
-dirty=()
-if [ -n "$(git status --porcelain)" ]; then
-  dirty=(--allow-dirty)
-  echo "   (this checkout has changes: the provenance records it as dirty)"
-fi
-attest provenance --trust-config "$config" --sbom "$out/sbom.cdx.json" "${dirty[@]}" \
-  "$out"/dist/*.whl "$out"/dist/*.tar.gz
-attest attest --trust-config "$config" --predicate sbom --predicate vulns --predicate slo \
-  --sbom "$out/sbom.cdx.json" --scan "$report" "$out"/dist/*.whl "$out"/dist/*.tar.gz
-python - "$out"/dist/*.*.sigstore.json <<'PY'
-import base64, json, sys
-for path in sorted(sys.argv[1:]):
-    envelope = json.load(open(path)).get("dsseEnvelope")
-    if envelope is None:
-        continue
-    statement = json.loads(base64.b64decode(envelope["payload"]))
-    names = ", ".join(s["name"].rsplit("/", 1)[-1] for s in statement["subject"])
-    print(f"   {path.rsplit('/', 1)[-1]:<42} {statement['predicateType']}")
-    print(f"   {'':<42} subjects: {names}")
-PY
-
-step "9. An independent check: sigstore-python's own CLI verifies the wheel's bundle"
-wheel=$(ls "$out"/dist/*.whl)
+step "7. attest release: SBOM, scan, sign, provenance and attestations, then the gate's self-check"
 issuer=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["signingConfig"]["oidcUrls"][0]["url"])' "$config")
-python -m sigstore --trust-config "$config" verify identity \
-  --cert-identity "$identity" --cert-oidc-issuer "$issuer" "$wheel"
-
-step "10. The deploy gate, offline: every check, with expected and actual values"
 cat > "$out/policy.yaml" <<YAML
 # The demo's gate: the local development instance's root (named, so it is allowed), the
 # release workflow of acme/acme-web, and every kind of evidence the pipeline produced.
@@ -150,6 +105,47 @@ require:
   build_link:
     step: build
 YAML
+dirty=()
+if [ -n "$(git status --porcelain)" ]; then
+  dirty=(--allow-dirty)
+  echo "   (this checkout has changes: the provenance records it as dirty)"
+fi
+# Judged at the scan chapter's time, with its waivers (the example advisories are from July).
+attest release "$out"/dist/*.whl "$out"/dist/*.tar.gz --project "$project" \
+  --policy "$out/policy.yaml" --db examples/advisories --cache-dir "$out/scan/cache" \
+  --now 2026-07-15T00:00:00Z --waivers "$out/scan/waivers.yaml" --out "$out/release" \
+  --trust-config "$config" "${dirty[@]}" 2>&1 | grep -v '^attest: warning' | sed 's/^/   /'
+
+step "8. The evidence beside the artifacts: bundles and DSSE-signed statements"
+python - "$out"/dist/*.sigstore.json <<'PY'
+import base64, json, sys
+from cryptography import x509
+for path in sorted(sys.argv[1:]):
+    bundle = json.load(open(path))
+    name = path.rsplit("/", 1)[-1]
+    envelope = bundle.get("dsseEnvelope")
+    if envelope is None:
+        material = bundle["verificationMaterial"]
+        cert = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        entry = material["tlogEntries"][0]
+        print(f"   {name}")
+        print(f"     signed by {san.get_values_for_type(x509.UniformResourceIdentifier)[0]}")
+        print(f"     certificate valid {cert.not_valid_before_utc:%H:%M:%S}-{cert.not_valid_after_utc:%H:%M:%S} UTC;"
+              f" log index {entry['logIndex']}, inclusion proof of {len(entry['inclusionProof']['hashes'])} hashes")
+        continue
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    names = ", ".join(s["name"].rsplit("/", 1)[-1] for s in statement["subject"])
+    print(f"   {name}")
+    print(f"     {statement['predicateType']} over {names}")
+PY
+
+step "9. An independent check: sigstore-python's own CLI verifies the wheel's bundle"
+wheel=$(ls "$out"/dist/*.whl)
+python -m sigstore --trust-config "$config" verify identity \
+  --cert-identity "$identity" --cert-oidc-issuer "$issuer" "$wheel"
+
+step "10. The deploy gate, offline: what it checks, then every check with its verdict"
 attest verify --explain-policy --policy "$out/policy.yaml" | sed 's/^/   /'
 # Judged at the scan's time: the waivers still hold.
 attest verify --policy "$out/policy.yaml" --now 2026-07-16T00:00:00Z \

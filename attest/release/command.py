@@ -25,9 +25,7 @@ def fancy() -> bool:
 
 class PlainProgress:
     def __call__(self, result: StageResult) -> None:
-        if result.status == "running":
-            click.echo(f"attest: release: {result.stage} ...", err=True)
-        elif result.status in ("ok", "failed"):
+        if result.status in ("ok", "failed"):
             click.echo(
                 f"attest: release: {result.stage} {result.status} ({result.seconds:.2f} s)"
                 + (f": {result.detail}" if result.detail else ""),
