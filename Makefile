@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 UV_COMPILE := uv pip compile --quiet --generate-hashes --universal --python-version 3.10
 CODE := attest verify tests benchmarks examples
 
-.PHONY: setup test lint demo bench lock clean
+.PHONY: setup test lint lint-actions demo bench lock clean
 
 # A venv with exactly the hash-locked dependency set, then attest itself (editable, no deps).
 $(STAMP): requirements/dev.lock pyproject.toml
@@ -27,6 +27,15 @@ lint: setup
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy --strict attest verify
+	$(MAKE) --no-print-directory lint-actions
+
+# The composite actions and the workflows, offline: zizmor (security) and jactionlint (actionlint's
+# checks on workflows and composite action.yml alike, with shellcheck on every run: script).
+WORKFLOWS := actions/*/action.yml examples/workflows/*.yml tests/actions/workflows/*.yml
+lint-actions: setup
+	$(BIN)/zizmor --offline --quiet --config actions/zizmor.yml $(WORKFLOWS)
+	$(BIN)/jactionlint --no-online --strict-exit --shellcheck=$(BIN)/shellcheck --ruff=$(BIN)/ruff $(WORKFLOWS)
+	$(BIN)/shellcheck --shell=bash actions/lib.sh
 
 test: lint $(INTEROP_STAMP)
 	$(BIN)/pytest
@@ -42,6 +51,7 @@ bench: setup
 # Re-resolve the locks (needs uv and the package index): after editing dependencies.
 lock:
 	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) pyproject.toml requirements/runtime-build.in -o requirements/runtime.lock
 	uv pip compile --quiet --generate-hashes --python-version 3.11 benchmarks/peer.in -o benchmarks/peer.lock
 	uv pip compile --quiet --generate-hashes --python-version 3.11 benchmarks/target.in -o benchmarks/target.lock
 
