@@ -8,9 +8,12 @@ slow plugin costs nothing to the commands that do not use it.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -29,7 +32,8 @@ class Failure(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"attest: error: {self.format_message()}", err=True)
+        if self.message:  # a reader that closed the pipe needs no message
+            click.echo(f"attest: error: {self.format_message()}", err=True)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -48,6 +52,8 @@ def _message_for(exc: BaseException) -> str:
         return exc.format_message()
     if isinstance(exc, (KeyboardInterrupt, click.Abort)):
         return "interrupted; nothing was written"
+    if isinstance(exc, BrokenPipeError):
+        return ""  # the reader has gone (`attest ... | head`): nothing to tell anyone
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
@@ -64,6 +70,8 @@ def _mapped_errors(verbose: bool) -> Iterator[None]:
     except (click.UsageError, Failure, click.exceptions.Exit):
         raise  # click's own usage errors already exit 2
     except (Exception, KeyboardInterrupt) as exc:
+        if isinstance(exc, BrokenPipeError):  # spare the interpreter's own flush at exit
+            sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115
         if verbose:
             traceback.print_exception(exc)
         raise Failure(_message_for(exc), exit_code_for(exc)) from exc

@@ -114,3 +114,15 @@ def test_plugins_list_text(invoke: Callable[..., Result]) -> None:
     assert result.exit_code == 0
     assert "attest.stages:" in result.stdout
     assert "sbom" in result.stdout and "[attest-pipeline" in result.stdout
+
+
+def test_a_closed_pipe_is_not_an_error_message() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        f"{sys.executable} -m attest plugins list | head -n 1",
+        shell=True, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.stdout.startswith("attest.stages:")
+    assert "error" not in done.stderr and "Traceback" not in done.stderr
