@@ -121,7 +121,7 @@ def _parse(raw: bytes) -> _Line:
         record = json.loads(raw)
         stored = str(record["hash"])
         return _Line(int(record["seq"]), str(record["prev"]), stored, record_hash(record) != stored)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):  # "seq": Infinity
         return _Line(None, None, hashlib.sha256(raw).hexdigest(), True)
 
 

@@ -146,12 +146,20 @@ def read_sbom(path: Path) -> dict[str, Any]:
 def sbom_dependencies(path: Path) -> list[dict[str, Any]]:
     """The SBOM's components as resolved dependencies: purl, and the sha256 when it is one."""
     found = []
-    for component in read_sbom(path).get("components", []):
+    components = read_sbom(path).get("components", [])
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        raise InputError(path, "components: expected a list of objects")
+    for component in components:
         purl = component.get("purl")
         if not isinstance(purl, str):
             continue
+        hashes = component.get("hashes", [])
+        if not isinstance(hashes, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("content", ""), str) for h in hashes
+        ):
+            raise InputError(path, f"{purl}: hashes: expected a list of objects")
         sha256 = sorted(
-            h["content"] for h in component.get("hashes", []) if h.get("alg") == "SHA-256"
+            h["content"] for h in hashes if h.get("alg") == "SHA-256" and "content" in h
         )
         entry: dict[str, Any] = {"uri": purl, "name": str(component.get("name", ""))}
         if len(sha256) == 1:

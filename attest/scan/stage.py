@@ -136,7 +136,10 @@ def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
         component = _sbom_component(item, path, notes)
         if component is not None:
             found.append(component)
-        pending = [*pending, *item.get("components", [])]
+        nested = item.get("components", [])
+        if not isinstance(nested, list):
+            raise InputError(path, "components: expected a list")
+        pending = [*pending, *nested]
     return found, notes
 
 

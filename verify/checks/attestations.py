@@ -20,11 +20,18 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
+def _text(value: Any) -> str | None:
+    """A string field of a predicate; anything else (a signer's malformed value) is absent."""
+    return value if isinstance(value, str) else None
+
+
 def _source(predicate: dict[str, Any]) -> tuple[str | None, str | None]:
     """(repository, ref) of a GitHub workflow build or of a local checkout build."""
-    params = _get(predicate, "buildDefinition", "externalParameters") or {}
-    where = params.get("workflow") or params.get("source") or {}
-    return where.get("repository") or where.get("uri"), where.get("ref")
+    params = _get(predicate, "buildDefinition", "externalParameters")
+    where = (_get(params, "workflow") or _get(params, "source")) if params else None
+    if not isinstance(where, dict):
+        return None, None
+    return _text(where.get("repository")) or _text(where.get("uri")), _text(where.get("ref"))
 
 
 def _provenance_failures(rule: Provenance, predicate: dict[str, Any]) -> list[str]:
@@ -90,20 +97,39 @@ class ProvenanceCheck(Check):
         return _describe_provenance(rule)
 
 
+class _Malformed(Exception):
+    """An SBOM whose components or licenses are not what CycloneDX says: refused."""
+
+
 def _licenses(component: dict[str, Any]) -> set[str]:
     found = set()
-    for entry in component.get("licenses", []):
+    entries = component.get("licenses", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise _Malformed(f"component {component.get('name')!r}: licenses is not a list of objects")
+    for entry in entries:
         if "expression" in entry:
+            if not isinstance(entry["expression"], str):
+                raise _Malformed(f"component {component.get('name')!r}: a non-text expression")
             found |= set(re.findall(r"[A-Za-z0-9.+-]+", entry["expression"])) - {
                 "AND",
                 "OR",
                 "WITH",
             }
+        if "license" in entry and not isinstance(entry["license"], dict):
+            raise _Malformed(f"component {component.get('name')!r}: a license is not an object")
         for key in ("id", "name"):
             value = _get(entry, "license", key)
             if isinstance(value, str):
                 found.add(value)
     return found
+
+
+def _components(holder: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every component of a CycloneDX document or component, nested ones included."""
+    items = holder.get("components", [])
+    if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
+        raise _Malformed("components is not a list of objects")
+    return [found for c in items for found in (c, *_components(c))]
 
 
 def _normal(name: str) -> str:
@@ -115,9 +141,18 @@ def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
         return []
     if "attestByReference" in predicate:
         return ["the SBOM is attested by reference: its components cannot be checked here"]
+    try:
+        return _component_failures(rule, predicate)
+    except _Malformed as e:
+        return [f"malformed SBOM: {e}"]
+
+
+def _component_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     failures = []
     denied = {_normal(d.split("@")[0]): d for d in rule.denied_packages}
-    for component in predicate.get("components", []):
+    for component in _components(predicate):
+        if not all(isinstance(component.get(k, ""), str) for k in ("name", "version")):
+            raise _Malformed(f"component {component.get('name')!r}: name or version is not text")
         name, version = str(component.get("name", "")), str(component.get("version", ""))
         entry = denied.get(_normal(name))
         if entry is not None and ("@" not in entry or entry.split("@", 1)[1] == version):

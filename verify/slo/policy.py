@@ -21,6 +21,7 @@ Level = Literal["critical", "high", "medium", "low"]
 Clock = Literal["published", "first-seen"]
 LEVELS: tuple[Level, ...] = ("critical", "high", "medium", "low")
 SCHEMA_ID = "urn:attest:slo-policy:v1"
+MAX_DAYS = 365_000  # 1000 years: longer spans are typos, and overflow date arithmetic
 DEFAULT_WINDOWS: Mapping[Level, int] = {"critical": 7, "high": 30, "medium": 90, "low": 180}
 
 
@@ -114,8 +115,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
-def _days(value: int | str) -> int:
-    return value if isinstance(value, int) else int(value.removesuffix("d"))
+def _days(value: int | float | str) -> int:
+    """Whole days: an integer (JSON Schema also counts 7.0 as one, as YAML may write it) or "7d"."""
+    return int(value.removesuffix("d")) if isinstance(value, str) else int(value)
 
 
 def _date(text: str, origin: str, where: str) -> datetime.date:
@@ -148,6 +150,15 @@ def parse_policy(data: object, origin: str) -> Policy:
     windows = dict(DEFAULT_WINDOWS)
     windows.update({k: _days(v) for k, v in table.get("windows", {}).items()})
     defaults = Policy()
+    spans: dict[str, int] = {
+        **{f"windows/{k}": v for k, v in windows.items()},
+        **{k: _days(table[k]) for k in ("due_soon", "max_waiver_span", "max_db_age") if k in table},
+    }
+    for key, days in spans.items():
+        if days > MAX_DAYS:  # a due date past the calendar's end cannot be computed
+            raise SloPolicyError(
+                f"{origin}: invalid SLO policy: {key}: {days} days is over 1000 years"
+            )
     return Policy(
         windows=windows,
         unknown_severity=table.get("unknown_severity", defaults.unknown_severity),

@@ -56,7 +56,7 @@ def _digests(package: dict[str, object], path: Path) -> tuple[Digest, ...]:
     return tuple(sorted(found))
 
 
-def _dependency_names(package: dict[str, object]) -> set[str]:
+def _dependency_names(package: dict[str, object], path: Path, where: str) -> set[str]:
     names: set[str] = set()
     groups: list[object] = [package.get("dependencies", [])]
     for key in ("optional-dependencies", "dev-dependencies"):
@@ -65,7 +65,11 @@ def _dependency_names(package: dict[str, object]) -> set[str]:
             groups.extend(extra.values())
     for group in groups:
         if isinstance(group, list):
-            names.update(normalize(d["name"]) for d in group if isinstance(d, dict) and "name" in d)
+            for d in group:
+                if isinstance(d, dict) and "name" in d:
+                    if not isinstance(d["name"], str):
+                        raise InputError(path, f"{where}: a dependency's 'name' is not a string")
+                    names.add(normalize(d["name"]))
     return names
 
 
@@ -91,7 +95,7 @@ class UvLockSource(SbomSource):
             name = text(entry, "name", path, where)
             where = f"package {name!r}"
             source = entry.get("source", {"registry": "https://pypi.org/simple"})
-            dependencies = _dependency_names(entry)
+            dependencies = _dependency_names(entry, path, where)
             if isinstance(source, dict) and any(source.get(k) == "." for k in _ROOT_SOURCES):
                 direct = (direct or set()) | dependencies  # the project itself: the root
                 continue

@@ -1,0 +1,7 @@
+"""The adversarial suite reuses the signing tests' local Sigstore instance (a session fixture)."""
+
+from __future__ import annotations
+
+from tests.signing.conftest import instance
+
+__all__ = ["instance"]
