@@ -51,7 +51,7 @@ def _message_for(exc: BaseException) -> str:
     if isinstance(exc, click.ClickException):
         return exc.format_message()
     if isinstance(exc, (KeyboardInterrupt, click.Abort)):
-        return "interrupted; nothing was written"
+        return "interrupted; output files already complete were kept, none is partial"
     if isinstance(exc, BrokenPipeError):
         return ""  # the reader has gone (`attest ... | head`): nothing to tell anyone
     if isinstance(exc, OSError):

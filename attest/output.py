@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 from attest.errors import OperationalError, UsageError
+
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_TEMPORARY_ATTEMPTS = 100  # 48 random bits per name: a clash is already improbable
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -18,30 +21,42 @@ def write_atomic(path: Path, data: bytes) -> None:
     on any failure it is removed and nothing is left behind.
     """
     directory = path.parent if str(path.parent) else Path()
+    fd, tmp = _create_temporary(path, directory)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except FileNotFoundError as e:
-        raise UsageError(f"cannot write {path}: directory {directory} does not exist") from e
-    except OSError as e:
-        raise OperationalError(f"cannot write {path}: {e.strerror or e}") from e
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp_name).chmod(_new_file_mode())
-        Path(tmp_name).replace(path)
-    except OSError as e:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)  # the data is on disk before the name points at it
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except BaseException as e:  # ^C included: no temporary file is left behind
         with contextlib.suppress(OSError):
-            Path(tmp_name).unlink()
-        raise OperationalError(f"cannot write {path}: {e.strerror or e}") from e
+            tmp.unlink()
+        if isinstance(e, OSError):
+            raise OperationalError(f"cannot write {path}: {e.strerror or e}") from e
+        raise
 
 
-def _new_file_mode() -> int:
-    """The mode a plain open() would give a new file (mkstemp makes it 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _create_temporary(path: Path, directory: Path) -> tuple[int, Path]:
+    """A new file of a name no one else uses (O_EXCL), with the mode a plain open() would give
+    (the kernel applies the umask to 0o666): cheaper than mkstemp, then chmod."""
+    for _ in range(_TEMPORARY_ATTEMPTS):
+        tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, _TEMPORARY_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+        except FileNotFoundError as e:
+            raise UsageError(f"cannot write {path}: directory {directory} does not exist") from e
+        except OSError as e:
+            raise OperationalError(f"cannot write {path}: {e.strerror or e}") from e
+    raise OperationalError(f"cannot write {path}: no unused temporary name in {directory}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def emit(data: bytes, output: Path | None) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -30,13 +31,13 @@ from sigstore_models.common.v1 import HashAlgorithm
 from attest.errors import InputError, OperationalError, UsageError
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
-from attest.sign import identity, pep740
+from attest.sign import forked, identity, pep740
 from verify.evidence import sha256_file
 
 Instance = Literal["production", "staging"]
 ATTEMPTS = 3  # a transient failure (refused, 5xx, timeout) is retried twice, with backoff
 DEADLINE = 60.0  # seconds one call to the CA or the log may take
-WORKERS = 4  # artifacts signed at once (measured best on 2 cores)
+IN_FLIGHT = 4  # artifacts being signed at once, to overlap the round trips to the log
 T = TypeVar("T")
 
 
@@ -130,26 +131,65 @@ def _answer(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+class _ServiceThreads:
+    """Long-lived daemon threads that make the calls to the CA and the log.
+
+    sigstore's HTTP requests carry no timeout, so each call runs on one of these threads and
+    the caller gives up after DEADLINE seconds: a stalled service must not stall the pipeline,
+    and a daemon thread left waiting does not keep the process alive. The threads live as long
+    as the process because sigstore keeps one HTTP session per thread: reusing the threads
+    reuses the connections.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """No threads, no jobs. Also a forked child's start: it has none of the parent's
+        threads and may have inherited the lock held (its calls open their own connections)."""
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], _Job]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def run(self, call: Callable[[], T], what: str) -> T:
+        job = _Job()
+        with self._lock:
+            if self._idle == 0:
+                threading.Thread(target=self._serve, daemon=True).start()
+            else:
+                self._idle -= 1
+        self._jobs.put((call, job))
+        if not job.done.wait(DEADLINE):
+            raise OperationalError(f"{what} did not answer within {DEADLINE:.0f} s; retry later")
+        if job.error is not None:
+            raise job.error
+        return job.value  # type: ignore[return-value]
+
+    def _serve(self) -> None:
+        while True:
+            call, job = self._jobs.get()
+            try:
+                job.value = call()
+            except BaseException as e:  # handed to the caller's thread
+                job.error = e
+            with self._lock:
+                self._idle += 1
+            job.done.set()
+
+
+@dataclasses.dataclass
+class _Job:
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    value: object = None
+    error: BaseException | None = None
+
+
+_SERVICE_THREADS = _ServiceThreads()
+os.register_at_fork(after_in_child=_SERVICE_THREADS.reset)
+
+
 def _with_deadline(call: Callable[[], T], what: str) -> T:
-    """Run `call` in a daemon thread and give up after DEADLINE seconds: sigstore's HTTP
-    requests carry no timeout, and a stalled service must not stall the pipeline."""
-    values: list[T] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            values.append(call())
-        except BaseException as e:  # handed to the caller's thread
-            errors.append(e)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(DEADLINE)
-    if worker.is_alive():
-        raise OperationalError(f"{what} did not answer within {DEADLINE:.0f} s; retry later")
-    if errors:
-        raise errors[0]
-    return values[0]
+    return _SERVICE_THREADS.run(call, what)
 
 
 def _call(call: Callable[[], T], what: str) -> T:
@@ -240,39 +280,47 @@ def open_session(
     return SigningSession(signer, Verifier(trusted_root=trust.trusted_root), who, issuer)
 
 
+def _cores() -> int:
+    """The cores this process may run on (its affinity, as a container's CPU set limits it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+PROCESSES = min(_cores(), IN_FLIGHT)  # one signing process per core (see forked.py)
+
+
 def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult:
-    """Sign every artifact with one certificate. Artifacts are signed concurrently (the log
-    round trips dominate); a bundle is written only once it verifies, and the first failure
-    stops the rest."""
+    """Sign every artifact with one certificate. Artifacts are shared among forked processes,
+    one per core, with threads in each to keep IN_FLIGHT of them in flight: sigstore-python's
+    client is CPU-bound in Python, so threads alone would share one core. A bundle is written
+    only once it verifies, and the first failure stops the rest."""
     _check_artifacts(request)
     if request.pep740:
         for artifact in request.artifacts:
             pep740.distribution(artifact, "0" * 64)  # a name PyPI accepts, before any signing
     session = open_session(request.trust_config, request.instance, request.identity_token, token)
+    count = len(request.artifacts)
+    processes = min(PROCESSES, count)
+    threads = -(-IN_FLIGHT // processes)  # rounded up
+    signed = forked.run(partial(_sign_one, session, request), count, processes, threads)
+    return SignResult(session.identity, session.issuer, tuple(signed))
 
-    def sign_one(artifact: Path) -> Signed:
-        hashed = hash_file(artifact)
-        bundle = session.sign_file(hashed, artifact)
-        publish = None
-        if request.pep740:
-            document = pep740.attest(session, pep740.distribution(artifact, hashed.digest.hex()))
-            publish = pep740.attestation_path(artifact, request.bundle_dir)
-        target = bundle_path(artifact, request.bundle_dir)
-        write_atomic(target, bundle.to_json().encode())
-        if publish is not None:
-            write_atomic(publish, document)
-        index = bundle.log_entry._inner.log_index
-        return Signed(artifact, target, hashed.digest.hex(), index, publish)
 
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(request.artifacts))) as pool:
-        futures = [pool.submit(sign_one, artifact) for artifact in request.artifacts]
-        try:
-            signed = tuple(future.result() for future in futures)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return SignResult(session.identity, session.issuer, signed)
+def _sign_one(session: SigningSession, request: SignRequest, item: int) -> Signed:
+    artifact = request.artifacts[item]
+    hashed = hash_file(artifact)
+    bundle = session.sign_file(hashed, artifact)
+    publish = None
+    if request.pep740:
+        document = pep740.attest(session, pep740.distribution(artifact, hashed.digest.hex()))
+        publish = pep740.attestation_path(artifact, request.bundle_dir)
+    target = bundle_path(artifact, request.bundle_dir)
+    write_atomic(target, bundle.to_json().encode())
+    if publish is not None:
+        write_atomic(publish, document)
+    index = bundle.log_entry._inner.log_index
+    return Signed(artifact, target, hashed.digest.hex(), index, publish)
 
 
 def describe(result: SignResult) -> str:
