@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_sbom.py
 	$(BIN)/python benchmarks/bench_scan.py
 	$(BIN)/python benchmarks/bench_sign.py
+	$(BIN)/python benchmarks/bench_verify.py
 
 # Re-resolve the locks (needs uv and the package index): after editing dependencies.
 lock:

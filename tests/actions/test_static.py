@@ -16,7 +16,7 @@ import yaml
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
-STAGES = ["setup", "sbom", "scan", "sign", "provenance", "verify"]
+STAGES = ["setup", "sbom", "scan", "sign", "provenance", "verify", "release"]
 ACTIONS = [REPO / "actions" / stage / "action.yml" for stage in STAGES]
 WORKFLOWS = sorted((REPO / "examples" / "workflows").glob("*.yml")) + sorted(
     (REPO / "tests" / "actions" / "workflows").glob("*.yml")
@@ -111,7 +111,7 @@ def test_actions_are_documented(stage: str) -> None:
     for name in [*action.get("inputs", {}), *action.get("outputs", {})]:
         assert f"`{name}`" in readme, f"{stage}/README.md does not document {name}"
     needs_token = "id-token: write" in readme.split("## Permissions", 1)[1]
-    assert needs_token == (stage in ("sign", "provenance"))
+    assert needs_token == (stage in ("sign", "provenance", "release"))
 
 
 def test_the_test_workflow_runs_the_release_job() -> None:

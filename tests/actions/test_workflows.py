@@ -303,7 +303,7 @@ def test_provenance_and_attestations(act_run: ActRun) -> None:
         "acme_web-1.4.0.tar.gz",
     }
     # sign, provenance and the other attestations: one token each from the endpoint
-    assert len(act_run.minted) == 3
+    assert len(act_run.minted) == 6  # sign, provenance, attestations; the same in the release
 
 
 def test_the_gate_allows_the_release_and_denies_a_tampered_copy(act_run: ActRun) -> None:
@@ -338,3 +338,16 @@ def test_inputs_are_never_run_as_shell(act_run: ActRun) -> None:
     assert act_run.outputs("injection")["sbom"] == name
     assert (act_run.results / name).is_file()
     assert "pwned" not in (act_run.results / "workspace.txt").read_text().split()
+
+
+def test_the_release_action_runs_every_stage(act_run: ActRun) -> None:
+    steps = json.loads((act_run.results / "steps.json").read_text())
+    release = steps["release"]
+    assert release["outcome"] == "success"
+    assert release["outputs"]["exit-code"] == "0"
+    assert release["outputs"]["out"] == "release/again"
+    again = act_run.results / "again"
+    names = {p.name for p in again.iterdir()}
+    assert {"acme_web-1.4.0.provenance.sigstore.json", "acme_web-1.4.0.slo.sigstore.json"} <= names
+    assert "ALLOW 2 artifact(s)" in act_run.log
+    assert (act_run.results / "release" / "again" / "scan.json").is_file()
