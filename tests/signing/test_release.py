@@ -127,3 +127,30 @@ def test_release_without_artifacts(
     )
     assert result.exit_code == ExitCode.USAGE
     assert "no artifacts: build them first" in result.stderr
+
+
+def test_progress_is_live_for_a_person_and_plain_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from attest.release import command
+    from attest.release.stage import StageResult
+
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    for variable in ("CI", "NO_COLOR"):
+        monkeypatch.delenv(variable, raising=False)
+    assert command.fancy()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not command.fancy()
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("CI", "true")
+    assert not command.fancy()
+
+    shown = io.StringIO()
+    progress = command.RichProgress()
+    progress._console.file = shown  # what a terminal would show
+    progress(StageResult("sbom", "ok", 0.12, "12 components"))
+    progress(StageResult("scan", "failed", 0.05, "2 findings overdue"))
+    progress.stop()
+    text = shown.getvalue()
+    assert "sbom" in text and "12 components" in text and "2 findings overdue" in text
+    assert "✔" in text and "✘" in text
