@@ -33,7 +33,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(e, OSError):
-            raise OperationalError(f"cannot write {path}: {e.strerror or e}") from e
+            raise OperationalError(
+                f"cannot write {path}: {e.strerror or e}; nothing was left there: free the space "
+                "or fix the permission, then run the command again"
+            ) from e
         raise
 
 
@@ -49,7 +52,10 @@ def _create_temporary(path: Path, directory: Path) -> tuple[int, Path]:
         except FileNotFoundError as e:
             raise UsageError(f"cannot write {path}: directory {directory} does not exist") from e
         except OSError as e:
-            raise OperationalError(f"cannot write {path}: {e.strerror or e}") from e
+            raise OperationalError(
+                f"cannot write {path}: {e.strerror or e}; fix the directory, then run the "
+                "command again"
+            ) from e
     raise OperationalError(f"cannot write {path}: no unused temporary name in {directory}")
 
 

@@ -1,0 +1,128 @@
+"""Faults during sign and provenance (issue 8): the instance down or failing, and an output
+directory that refuses writes or is full (simulated: the tests run as root, who may write
+anywhere). Every case: exit 3, a message naming what failed and what to retry, no partial file,
+and the token nowhere in the output."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from tests.signing import stubs
+from tests.signing.conftest import LocalInstance
+from tests.signing.test_sign import _closed_port
+from verify.errors import ExitCode
+
+CI = "https://example.com/ci"
+
+
+def _dist(tmp_path: Path) -> list[Path]:
+    paths = [tmp_path / "acme_web-1.4.0-py3-none-any.whl", tmp_path / "acme_web-1.4.0.tar.gz"]
+    for path in paths:
+        path.write_bytes(path.name.encode())
+    return paths
+
+
+def _sbom(tmp_path: Path) -> Path:
+    sbom = tmp_path / "sbom.cdx.json"
+    sbom.write_text('{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []}')
+    return sbom
+
+
+COMMANDS = {
+    "sign": lambda dist, tmp: ["sign", *map(str, dist)],
+    "provenance": lambda dist, tmp: ["provenance", "--allow-dirty", *map(str, dist)],
+    "attest": lambda dist, tmp: [
+        "attest",
+        "--predicate",
+        "sbom",
+        "--sbom",
+        str(_sbom(tmp)),
+        *map(str, dist),
+    ],
+}
+
+
+def _left_behind(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in tmp_path.iterdir() if p.name.endswith((".sigstore.json", ".tmp")))
+
+
+def _run(invoke: Callable[..., Result], command: str, config: Path, token: str, tmp_path: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Result:  # fmt: skip
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # provenance needs a git checkout
+    args = COMMANDS[command](_dist(tmp_path), tmp_path)
+    return invoke(*args[:1], "--trust-config", str(config), "--identity-token", token, *args[1:])
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_instance_down(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str,
+) -> None:  # fmt: skip
+    config = stubs.trust_config_via(
+        instance.trust_config, f"http://127.0.0.1:{_closed_port()}", tmp_path / "down.json"
+    )
+    token = instance.token(CI)
+    result = _run(invoke, command, config, token, tmp_path, monkeypatch)
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert (
+        "the CA (certificate request) failed after 3 attempt(s): ConnectionError" in result.stderr
+    )
+    assert "retry later" in result.stderr
+    assert _left_behind(tmp_path) == []
+    assert token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("kind", ["500", "garbage"])
+def test_log_failing(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str, kind: str,
+) -> None:  # fmt: skip
+    token = instance.token(CI)
+    with stubs.serve(stubs.fault("/api/v1/log/entries", kind), upstream=instance.url) as url:
+        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
+        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert "the transparency log failed" in result.stderr and "retry later" in result.stderr
+    assert _left_behind(tmp_path) == []
+    assert token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    ("where", "error", "message"),
+    [
+        ("fsync", errno.ENOSPC, "No space left on device"),
+        ("open", errno.EACCES, "Permission denied"),
+    ],
+)
+def test_output_directory_full_or_read_only(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str, where: str, error: int, message: str,
+) -> None:  # fmt: skip
+    import attest.output
+
+    real_open = os.open
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise OSError(error, os.strerror(error))
+
+    def refuse_temporary(path: object, *args: object, **kwargs: object) -> int:
+        if str(path).endswith(".tmp"):
+            raise OSError(error, os.strerror(error))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(attest.output.os, where, refuse if where == "fsync" else refuse_temporary)
+    token = instance.token(CI)
+    result = _run(invoke, command, instance.trust_config, token, tmp_path, monkeypatch)
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert f"cannot write {tmp_path}" in result.stderr
+    assert message in result.stderr and "then run the command again" in result.stderr
+    assert _left_behind(tmp_path) == []
+    assert token not in result.stdout + result.stderr
