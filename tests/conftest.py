@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -74,3 +75,66 @@ def plugin_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def load_json(text: str | bytes) -> dict[str, object]:
     data: dict[str, object] = json.loads(text)
     return data
+
+
+# --- No identity token anywhere (issue 8): every token minted during the suite is recorded, and
+# after each test its captured output, its failure report and every file it left in tmp_path are
+# searched for the token and for its payload.
+
+_MINTED: list[str] = []
+
+
+def _record_minted_tokens() -> None:
+    from attest.instance import oidc
+
+    real = oidc.mint
+
+    def mint(*args: Any, **kwargs: Any) -> str:
+        token = real(*args, **kwargs)
+        _MINTED.append(token)
+        return token
+
+    oidc.mint = mint  # type: ignore[assignment]
+
+
+_record_minted_tokens()
+
+
+def _secrets(tokens: list[str]) -> set[bytes]:
+    found: set[bytes] = set()
+    for token in tokens:
+        found.add(token.encode())
+        found.add(token.split(".")[1].encode())  # the payload alone is as telling
+    return found
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < (16 << 20):
+            yield path
+
+
+@pytest.fixture(autouse=True)
+def _no_token_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    first = len(_MINTED)
+    yield
+    secrets = _secrets(_MINTED[first:])
+    if not secrets:
+        return
+    tmp = request.node.funcargs.get("tmp_path")
+    leaks = [
+        str(path)
+        for path in (_files(tmp) if isinstance(tmp, Path) else ())
+        if any(secret in path.read_bytes() for secret in secrets)
+    ]
+    assert not leaks, f"an identity token was written to {leaks}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    text = "".join(content for _, content in report.sections) + str(report.longrepr or "")
+    if any(secret.decode() in text for secret in _secrets(_MINTED)):
+        report.outcome = "failed"
+        report.longrepr = f"an identity token appears in the captured output of {item.nodeid}"
+    return report
