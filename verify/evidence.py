@@ -27,8 +27,11 @@ from verify.attestations import InvalidAttestation, Statement
 from verify.attestations.statement import PAYLOAD_TYPE
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError
+from verify.files import MIB, TooLarge, read_limited
 
 SUFFIX = ".sigstore.json"
+
+MAX_BUNDLE = 64 * MIB  # a DSSE bundle carrying a 10 MiB SBOM inline is ~14 MiB
 _CHUNK = 1 << 20
 
 
@@ -148,7 +151,9 @@ class Collector:
 
     def _load(self, path: Path) -> Bundle | Problem:
         try:
-            return Bundle.from_json(path.read_bytes())
+            return Bundle.from_json(read_limited(path, MAX_BUNDLE, "a bundle"))
+        except TooLarge as e:
+            return Problem(path, f"refused bundle: {e}")
         except Exception as e:  # a bundle the models refuse: deny, naming it
             return Problem(path, f"unparsable bundle: {type(e).__name__}: {str(e)[:200]}")
 

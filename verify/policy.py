@@ -18,10 +18,14 @@ import jsonschema
 import yaml
 
 from verify.errors import ExitCode, VerifyError
+from verify.files import MIB, TooLarge, read_limited
 
 GITHUB = "https://github.com/"
 Mode = Literal["enforce", "audit"]
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+MAX_POLICY = 1 * MIB  # a policy is a few KB
 
 
 class PolicyError(VerifyError):
@@ -263,7 +267,9 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
 
 def load_policy(path: Path) -> Policy:
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path, MAX_POLICY, "a policy")
+    except TooLarge as e:
+        raise PolicyError(str(e)) from e
     except FileNotFoundError as e:
         raise PolicyError(
             f"{path}: no such policy file; without a policy nothing is allowed"

@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 from packaging.utils import canonicalize_name
 
 from attest.errors import InputError, OperationalError
+from verify.files import MIB, TooLarge, read_limited
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,10 +100,15 @@ class SbomSource(abc.ABC):
         """Read the input; raise `InputError` naming the file and the problem when it is bad."""
 
 
+MAX_INPUT = 64 * MIB  # lock files, requirements, SBOMs, scan reports, pyproject.toml
+
+
 def read_text(path: Path) -> str:
-    """The text of an input file, with errors that name it."""
+    """The text of an input file (at most MAX_INPUT bytes), with errors that name it."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_limited(path, MAX_INPUT, "an input file").decode("utf-8")
+    except TooLarge as e:
+        raise InputError(path, str(e).removeprefix(f"{path}: ")) from e
     except FileNotFoundError as e:
         raise InputError(path, "no such file") from e
     except IsADirectoryError as e:

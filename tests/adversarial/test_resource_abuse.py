@@ -3,9 +3,17 @@ are judged or refused, never a crash."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from click.testing import Result
+
+from tests.conftest import REPO
 from verify.checks.attestations import _sbom_failures
+from verify.errors import ExitCode
 from verify.policy import Sbom
 
 
@@ -21,3 +29,52 @@ def test_a_deeply_nested_sbom_is_judged_not_a_crash() -> None:
     holder["components"].append({"type": "library", "name": "pycrypto", "version": "2.6.1"})
     failures = _sbom_failures(Sbom(denied_licenses=(), denied_packages=("pycrypto",)), root)
     assert any("pycrypto" in failure for failure in failures), failures
+
+
+def _huge(path: Path, size: int = 100 << 20) -> Path:
+    """A 100 MB file (sparse: no disk needed, every byte still read as a zero)."""
+    with path.open("wb") as handle:
+        handle.truncate(size)
+    return path
+
+
+def _peak_rss_mib(command: list[str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    probe = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "sys.stderr.write(done.stderr)\n"
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    code, kib = done.stdout.split()
+    return subprocess.CompletedProcess(command, int(code), "", done.stderr), int(kib) / 1024
+
+
+def test_a_huge_bundle_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    artifact = tmp_path / "app.whl"
+    artifact.write_bytes(b"app\n")
+    _huge(tmp_path / "app.whl.sigstore.json")
+    policy = REPO / "examples" / "policies" / "strict.yaml"
+    done, peak = _peak_rss_mib(
+        [sys.executable, "-m", "attest", "verify", "--policy", str(policy), str(artifact)]
+    )
+    assert done.returncode == ExitCode.DENIED, done.stderr
+    assert "100.0 MiB, over the 64 MiB limit for a bundle" in done.stderr
+    assert peak < 300, f"peak RSS {peak:.0f} MiB"
+
+
+def test_a_huge_policy_is_refused(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    policy = _huge(tmp_path / "policy.yaml")
+    artifact = tmp_path / "app.whl"
+    artifact.write_bytes(b"app\n")
+    result = invoke("verify", "--policy", str(policy), str(artifact))
+    assert result.exit_code == ExitCode.USAGE
+    assert "100.0 MiB, over the 1 MiB limit for a policy" in result.stderr
+
+
+def test_a_huge_lock_file_is_refused(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    lock = _huge(tmp_path / "uv.lock")
+    result = invoke("sbom", "--lock", str(lock))
+    assert result.exit_code == ExitCode.USAGE
+    assert f"{lock}: 100.0 MiB, over the 64 MiB limit for an input file" in result.stderr
