@@ -248,9 +248,14 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as e:
         raise PolicyError(f"{origin}: not valid YAML: {e}") from e
+    except RecursionError as e:  # nesting deeper than any policy needs
+        raise PolicyError(f"{origin}: the policy is nested too deeply") from e
     if data is None:
         raise PolicyError(f"{origin}: the policy is empty; an empty policy allows nothing")
-    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    except RecursionError as e:
+        raise PolicyError(f"{origin}: the policy is nested too deeply") from e
     if errors:
         problems = "; ".join(_describe(e) for e in errors[:5])
         raise PolicyError(f"{origin}: invalid policy: {problems}")

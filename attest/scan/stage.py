@@ -181,11 +181,15 @@ def _read_document(path: Path) -> object:
             return json.loads(text)
         except json.JSONDecodeError as e:
             raise InputError(path, f"not valid JSON: {e}") from e
+        except RecursionError as e:
+            raise InputError(path, "nested too deeply") from e
     if path.suffix in (".yaml", ".yml"):
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise InputError(path, f"not valid YAML: {e}") from e
+        except RecursionError as e:
+            raise InputError(path, "nested too deeply") from e
     raise InputError(path, "unknown policy file type: expected .yaml, .yml, .toml or .json")
 
 

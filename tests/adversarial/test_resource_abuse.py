@@ -78,3 +78,80 @@ def test_a_huge_lock_file_is_refused(invoke: Callable[..., Result], tmp_path: Pa
     result = invoke("sbom", "--lock", str(lock))
     assert result.exit_code == ExitCode.USAGE
     assert f"{lock}: 100.0 MiB, over the 64 MiB limit for an input file" in result.stderr
+
+
+BOMB = """version: 1
+trust: production
+a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+identities: [*g]
+"""
+
+
+def test_yaml_alias_bombs_are_refused_quickly(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Ten million references on paper: the schema refuses the shape before anything walks it."""
+    import time
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BOMB)
+    artifact = tmp_path / "app.whl"
+    artifact.write_bytes(b"app\n")
+    start = time.perf_counter()
+    result = invoke("verify", "--policy", str(policy), str(artifact))
+    assert result.exit_code == ExitCode.USAGE
+    assert "invalid policy" in result.stderr
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(BOMB.replace("identities", "waivers"))
+    scanned = invoke("scan", "--requirements", str(REPO / "examples" / "demo-project" / "requirements.txt"),
+                     "--db", str(REPO / "examples" / "advisories"), "--now", "2026-07-15T00:00:00Z",
+                     "--cache-dir", str(tmp_path / "cache"), "--waivers", str(waivers))  # fmt: skip
+    assert scanned.exit_code == ExitCode.USAGE, scanned.stderr
+    assert time.perf_counter() - start < 30
+
+
+def test_deeply_nested_json_is_refused_not_a_crash(tmp_path: Path) -> None:
+    import pytest
+
+    from verify.attestations import InvalidAttestation, Statement
+    from verify.policy import PolicyError, parse_policy
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(InvalidAttestation):
+        Statement.from_json(deep)
+    with pytest.raises(PolicyError):
+        parse_policy(deep, "deep.yaml", tmp_path)
+
+
+def test_a_symlink_at_the_output_is_replaced_not_followed(tmp_path: Path) -> None:
+    """An attacker's symlink where an output goes must not redirect the write."""
+    from attest.output import write_atomic
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    target = tmp_path / "out" / "app.whl.sigstore.json"
+    target.parent.mkdir()
+    target.symlink_to(outside)
+    write_atomic(target, b"{}\n")
+    assert not target.is_symlink() and target.read_bytes() == b"{}\n"
+    assert outside.read_text() == "precious\n"
+
+
+def test_deeply_nested_slo_policies_and_waivers_are_refused(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    for name, text in (("waivers.yaml", "waivers: " + "[" * 100_000 + "]" * 100_000),
+                       ("waivers.json", '{"waivers": ' + "[" * 100_000 + "]" * 100_000 + "}")):  # fmt: skip
+        waivers = tmp_path / name
+        waivers.write_text(text)
+        result = invoke("scan", "--requirements", str(REPO / "examples" / "demo-project" / "requirements.txt"),
+                        "--db", str(REPO / "examples" / "advisories"), "--now", "2026-07-15T00:00:00Z",
+                        "--cache-dir", str(tmp_path / "cache"), "--waivers", str(waivers))  # fmt: skip
+        assert result.exit_code == ExitCode.USAGE, result.stderr
+        assert f"{waivers}: nested too deeply" in result.stderr

@@ -102,6 +102,8 @@ class Statement:
             return cls.from_dict(json.loads(payload))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InvalidAttestation(f"the statement is not JSON: {e}") from e
+        except RecursionError as e:  # nesting deeper than any statement needs
+            raise InvalidAttestation("the statement is nested too deeply") from e
 
     def covers(self, sha256: str) -> bool:
         """Whether a subject carries this artifact digest (subject names are informative)."""
