@@ -18,7 +18,14 @@ import urllib.request
 from pathlib import Path
 
 from attest.errors import OperationalError, UsageError
-from attest.instance.state import HOST, State, create_state, load_state
+from attest.instance.state import (
+    HOST,
+    TRUST_CONFIG,
+    TRUSTED_ROOT,
+    State,
+    create_state,
+    load_state,
+)
 from attest.instance.trust import write_trust_files
 
 START_TIMEOUT = 15.0  # seconds for a background server to answer its health check
@@ -35,11 +42,11 @@ class Status:
 
     @property
     def trust_config(self) -> Path:
-        return self.state_dir / "trust_config.json"
+        return self.state_dir / TRUST_CONFIG
 
     @property
     def trusted_root(self) -> Path:
-        return self.state_dir / "trusted_root.json"
+        return self.state_dir / TRUSTED_ROOT
 
 
 def _free_port() -> int:

@@ -23,6 +23,8 @@ from attest.output import write_atomic
 from verify.trust import DEV_ORGANIZATION as DEV_ORGANIZATION  # the gate owns the name
 
 STATE_VERSION = 1
+TRUSTED_ROOT = "trusted_root.json"
+TRUST_CONFIG = "trust_config.json"  # a ClientTrustConfig: the trusted root and signing config
 HOST = "127.0.0.1"
 _KEYS = ("issuer", "ca-root", "ca-intermediate", "ctlog", "tlog")
 

@@ -9,7 +9,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from attest.instance.state import DEV_ORGANIZATION, State, key_id, spki_der
+from attest.instance.state import (
+    DEV_ORGANIZATION,
+    TRUST_CONFIG,
+    TRUSTED_ROOT,
+    State,
+    key_id,
+    spki_der,
+)
 from attest.output import write_atomic
 
 TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
@@ -95,7 +102,7 @@ def client_trust_config(state: State) -> dict[str, Any]:
 def write_trust_files(state: State) -> None:
     """(Re)write both files: derived from the state, so identical across restarts."""
     for name, data in (
-        ("trusted_root.json", trusted_root(state)),
-        ("trust_config.json", client_trust_config(state)),
+        (TRUSTED_ROOT, trusted_root(state)),
+        (TRUST_CONFIG, client_trust_config(state)),
     ):
         write_atomic(state.directory / name, json.dumps(data, indent=2).encode() + b"\n")

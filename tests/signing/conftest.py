@@ -4,6 +4,7 @@ by a session fixture, stopped at the end (and by itself after its TTL in any cas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
 
 from attest.instance import lifecycle, oidc
-from attest.instance.state import State, load_state
+from attest.instance.state import TRUST_CONFIG, TRUSTED_ROOT, State, load_state
 from tests.conftest import REPO
 
 INTEROP = REPO / "tests" / "interop"
@@ -29,8 +30,9 @@ TTL = 1800  # seconds: a forgotten instance stops by itself
 class LocalInstance:
     state_dir: Path
 
-    @property
+    @functools.cached_property
     def state(self) -> State:
+        """Read once: keys, CA and port never change, restarts included."""
         return load_state(self.state_dir)
 
     @property
@@ -43,11 +45,11 @@ class LocalInstance:
 
     @property
     def trust_config(self) -> Path:
-        return self.state_dir / "trust_config.json"
+        return self.state_dir / TRUST_CONFIG
 
     @property
     def trusted_root(self) -> Path:
-        return self.state_dir / "trusted_root.json"
+        return self.state_dir / TRUSTED_ROOT
 
     def token(self, subject: str = "https://example.com/ci", **claims: Any) -> str:
         state = self.state
