@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -176,21 +176,20 @@ def _read_document(path: Path) -> object:
             data = attest["slo"]
         return data
     text = read_text(path)
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(path, f"not valid JSON: {e}") from e
-        except RecursionError as e:
-            raise InputError(path, "nested too deeply") from e
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise InputError(path, f"not valid YAML: {e}") from e
-        except RecursionError as e:
-            raise InputError(path, "nested too deeply") from e
-    raise InputError(path, "unknown policy file type: expected .yaml, .yml, .toml or .json")
+    parsers: dict[str, tuple[Callable[[str], object], type[Exception], str]] = {
+        ".json": (json.loads, json.JSONDecodeError, "JSON"),
+        ".yaml": (yaml.safe_load, yaml.YAMLError, "YAML"),
+        ".yml": (yaml.safe_load, yaml.YAMLError, "YAML"),
+    }
+    if path.suffix not in parsers:
+        raise InputError(path, "unknown policy file type: expected .yaml, .yml, .toml or .json")
+    parse, error, language = parsers[path.suffix]
+    try:
+        return parse(text)
+    except error as e:
+        raise InputError(path, f"not valid {language}: {e}") from e
+    except RecursionError as e:
+        raise InputError(path, "nested too deeply") from e
 
 
 def load_policy(
