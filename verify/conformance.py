@@ -17,8 +17,9 @@ from sigstore.verify import Verifier
 from verify.attestations.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.certificate import Signer, signer
 from verify.checks import rule_failures
-from verify.errors import ExitCode, VerifyError
-from verify.evidence import CRYPTO_ONLY, ArtifactError, hashed_digest, sha256_file
+from verify.errors import ExitCode, VerifyError, without_input
+from verify.evidence import CRYPTO_ONLY, MAX_BUNDLE, ArtifactError, hashed_digest, sha256_file
+from verify.files import NotRegular, TooLarge, read_limited
 from verify.policy import Extensions, IdentityRule
 from verify.trust import load_trust
 
@@ -71,7 +72,7 @@ def _verified_signer(verifier: Verifier, bundle: Bundle, digest: str) -> Signer:
     except Refused:
         raise
     except Exception as e:  # every sigstore refusal, and crashes on hostile input, deny
-        raise Refused(f"the bundle does not verify: {str(e)[:300]}") from e
+        raise Refused(f"the bundle does not verify: {without_input(e, 300)}") from e
     return signer(bundle.signing_certificate)
 
 
@@ -87,11 +88,13 @@ def verify_bundle(
     trust = load_trust("production", trusted_root)
     digest = target_digest(target)
     try:
-        bundle = Bundle.from_json(bundle_path.read_bytes())
+        bundle = Bundle.from_json(read_limited(bundle_path, MAX_BUNDLE, "a bundle"))
+    except (TooLarge, NotRegular) as e:
+        raise Refused(f"refused bundle: {e}") from e
     except OSError as e:
         raise ArtifactError(f"{bundle_path}: cannot read the bundle: {e.strerror}") from e
     except Exception as e:
-        raise Refused(f"unparsable bundle: {str(e)[:300]}") from e
+        raise Refused(f"unparsable bundle: {without_input(e, 300)}") from e
     who = _verified_signer(Verifier(trusted_root=trust.root), bundle, digest)
     rule = IdentityRule(issuer, identity, None, Extensions(), identity)
     failures = rule_failures(rule, who)

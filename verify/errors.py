@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import enum
 
+import pydantic
+
 
 class ExitCode(enum.IntEnum):
     """What a process exit status means, for every attest command."""
@@ -27,3 +29,20 @@ class PluginError(VerifyError):
     """A plugin could not be registered or loaded: a configuration problem of the installation."""
 
     exit_code = ExitCode.USAGE
+
+
+def without_input(error: BaseException, limit: int = 200) -> str:
+    """Why untrusted input was refused, never quoting the input: pydantic's messages carry
+    `input_value=...`, so a bundle that is a symlink to /etc/shadow would copy its first line
+    into the gate's output and the decision log."""
+    link: BaseException | None = error
+    while link is not None and not isinstance(link, pydantic.ValidationError):
+        link = link.__cause__ or link.__context__
+    if link is None:
+        return str(error)[:limit]
+    problems = link.errors(include_url=False, include_input=False, include_context=False)
+    said = "; ".join(
+        f"{'.'.join(map(str, p['loc'])) or 'document'}: {p['msg']}" for p in problems[:3]
+    )
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return f"{said[:limit]}{more}"

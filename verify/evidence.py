@@ -26,8 +26,8 @@ from sigstore_models.common.v1 import HashAlgorithm
 from verify.attestations import InvalidAttestation, Statement
 from verify.attestations.statement import PAYLOAD_TYPE
 from verify.certificate import Signer, signer
-from verify.errors import ExitCode, VerifyError
-from verify.files import MIB, TooLarge, read_limited
+from verify.errors import ExitCode, VerifyError, without_input
+from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
 
 SUFFIX = ".sigstore.json"
 
@@ -87,13 +87,13 @@ class Evidence:
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
     except FileNotFoundError as e:
         raise ArtifactError(f"{path}: no such artifact") from e
-    except IsADirectoryError as e:
-        raise ArtifactError(f"{path}: is a directory, not an artifact") from e
+    except NotRegular as e:
+        raise ArtifactError(str(e)) from e
     return digest.hexdigest()
 
 
@@ -149,13 +149,15 @@ class Collector:
         self._lock = threading.Lock()
         self._indexes: dict[Path, _Index] = {}
 
-    def _load(self, path: Path) -> Bundle | Problem:
+    def _load(self, path: Path, directory: Path) -> Bundle | Problem:
+        if not path.resolve().is_relative_to(directory.resolve()):
+            return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
             return Bundle.from_json(read_limited(path, MAX_BUNDLE, "a bundle"))
-        except TooLarge as e:
-            return Problem(path, f"refused bundle: {e}")
+        except (TooLarge, NotRegular) as e:
+            return Problem(path, f"refused bundle: {str(e).removeprefix(f'{path}: ')}")
         except Exception as e:  # a bundle the models refuse: deny, naming it
-            return Problem(path, f"unparsable bundle: {type(e).__name__}: {str(e)[:200]}")
+            return Problem(path, f"unparsable bundle: {type(e).__name__}: {without_input(e)}")
 
     def _attestation(self, path: Path, bundle: Bundle) -> Attestation | tuple[frozenset[str], str]:
         """The verified attestation, or (the digests it claims, why it was refused)."""
@@ -163,7 +165,7 @@ class Collector:
             payload_type, payload = self._verifier.verify_dsse(bundle, CRYPTO_ONLY)
         except Exception as e:
             claimed = frozenset(_unverified_subjects(bundle))
-            return claimed, f"attestation does not verify: {str(e)[:200]}"
+            return claimed, f"attestation does not verify: {without_input(e)}"
         if payload_type != PAYLOAD_TYPE:
             return frozenset(), f"unknown DSSE payload type {payload_type!r}"
         try:
@@ -172,8 +174,8 @@ class Collector:
             return frozenset(_unverified_subjects(bundle)), f"invalid attestation: {e}"
         return Attestation(path, signer(bundle.signing_certificate), _integrated(bundle), statement)
 
-    def _add(self, index: _Index, path: Path) -> None:
-        loaded = self._load(path)
+    def _add(self, index: _Index, path: Path, directory: Path) -> None:
+        loaded = self._load(path, directory)
         if isinstance(loaded, Problem):
             index.failed.append((frozenset(), loaded))
         elif loaded._inner.dsse_envelope is None:
@@ -192,7 +194,7 @@ class Collector:
             if directory not in self._indexes:
                 index = _Index()
                 for path in sorted(directory.glob(f"*{SUFFIX}")):
-                    self._add(index, path)
+                    self._add(index, path, directory)
                 self._indexes[directory] = index
             return self._indexes[directory]
 
@@ -200,7 +202,7 @@ class Collector:
         try:
             self._verifier.verify_artifact(hashed, bundle, CRYPTO_ONLY)
         except Exception as e:
-            return Problem(path, f"signature does not verify for this artifact: {str(e)[:200]}")
+            return Problem(path, f"signature does not verify for this artifact: {without_input(e)}")
         return Signed(path, signer(bundle.signing_certificate), _integrated(bundle))
 
     def collect(self, artifact: Path) -> Evidence:

@@ -18,7 +18,7 @@ import jsonschema
 import yaml
 
 from verify.errors import ExitCode, VerifyError
-from verify.files import MIB, TooLarge, read_limited
+from verify.files import MIB, NotRegular, TooLarge, read_limited
 
 GITHUB = "https://github.com/"
 Mode = Literal["enforce", "audit"]
@@ -273,7 +273,7 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
 def load_policy(path: Path) -> Policy:
     try:
         raw = read_limited(path, MAX_POLICY, "a policy")
-    except TooLarge as e:
+    except (TooLarge, NotRegular) as e:
         raise PolicyError(str(e)) from e
     except FileNotFoundError as e:
         raise PolicyError(

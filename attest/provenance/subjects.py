@@ -17,14 +17,19 @@ def subjects(artifacts: tuple[Path, ...]) -> tuple[Subject, ...]:
     """One subject per artifact: its file name and SHA-256 (read as a stream)."""
     if not artifacts:
         raise UsageError("name at least one artifact")
-    found = []
+    named: dict[str, Path] = {}
     for artifact in artifacts:
         if not artifact.is_file():
             raise InputError(
                 artifact, "is not a regular file" if artifact.exists() else "no such file"
             )
-        found.append(Subject(artifact.name, hash_file(artifact).digest.hex()))
-    return tuple(found)
+        if artifact.name in named:  # the gate finds bundles by name: which one would it be?
+            raise UsageError(
+                f"{named[artifact.name]} and {artifact} are both named {artifact.name!r}: "
+                "a subject's name must say which artifact it is"
+            )
+        named[artifact.name] = artifact
+    return tuple(Subject(a.name, hash_file(a).digest.hex()) for a in artifacts)
 
 
 def _distribution_stem(file_name: str) -> str | None:

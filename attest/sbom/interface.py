@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 from packaging.utils import canonicalize_name
 
 from attest.errors import InputError, OperationalError
-from verify.files import MIB, TooLarge, read_limited
+from verify.files import MIB, NotRegular, TooLarge, read_limited
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -107,12 +107,10 @@ def read_text(path: Path) -> str:
     """The text of an input file (at most MAX_INPUT bytes), with errors that name it."""
     try:
         return read_limited(path, MAX_INPUT, "an input file").decode("utf-8")
-    except TooLarge as e:
+    except (TooLarge, NotRegular) as e:
         raise InputError(path, str(e).removeprefix(f"{path}: ")) from e
     except FileNotFoundError as e:
         raise InputError(path, "no such file") from e
-    except IsADirectoryError as e:
-        raise InputError(path, "is a directory, expected a file") from e
     except UnicodeDecodeError as e:
         raise InputError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
     except OSError as e:

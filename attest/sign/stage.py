@@ -215,7 +215,24 @@ def _check_artifacts(request: SignRequest) -> None:
             problem = "is not a regular file" if artifact.exists() else "no such file"
             raise InputError(artifact, problem)
     if request.bundle_dir is not None and not request.bundle_dir.is_dir():
-        raise InputError(request.bundle_dir, "bundle directory does not exist")
+        exists = request.bundle_dir.exists()
+        problem = "is not a directory" if exists else "bundle directory does not exist"
+        raise InputError(request.bundle_dir, problem)
+    _refuse_shared_bundles(request.artifacts, request.bundle_dir)
+
+
+def _refuse_shared_bundles(artifacts: tuple[Path, ...], bundle_dir: Path | None) -> None:
+    """Two artifacts whose bundles would be the same file (`a/x.whl` and `b/x.whl` with one
+    --bundle-dir, or one artifact named twice): the second bundle would replace the first."""
+    seen: dict[Path, Path] = {}
+    for artifact in artifacts:
+        target = bundle_path(artifact, bundle_dir).resolve()
+        if target in seen:
+            raise UsageError(
+                f"{seen[target]} and {artifact} would both be signed into {target}: "
+                "name each artifact once, and sign same-named files into different --bundle-dir"
+            )
+        seen[target] = artifact
 
 
 @dataclasses.dataclass(frozen=True)
