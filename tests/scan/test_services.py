@@ -4,13 +4,17 @@ the tests start, and with nothing listening: never a silent skip."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
 
 from attest.scan.interface import Component, SourceOptions
+from attest.scan.sources import service
 from attest.scan.sources.service import OsvSource, PypiSource
 from tests.scan.helpers import NOW, OsvApi, record, sbom, serve, unused_port
 
@@ -123,3 +127,107 @@ def test_cli_unreachable_service_is_exit_3_listing_the_components(
         f"attest: warning: 2 components not checked (--allow-skips): cannot reach osv at {url}"
         in allowed.stderr
     )
+
+
+# Bounded retries (threat D4): transient failures are retried with backoff, then the service is
+# reported down once, naming it; other 4xx answers are not retried.
+
+BACKOFF = 0.05  # the tests' backoff: waits of 0, 0.1 and 0.2 s between the 4 attempts
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "BACKOFF", BACKOFF)
+
+
+class Scripted(OsvApi):
+    """The loopback OSV / PyPI API answering the n-th request with `script[n]` (the last entry
+    for every later one), 200 being a real answer from the records; `Retry-After` if given."""
+
+    def __init__(self, script: list[int], retry_after: str | None = None) -> None:
+        super().__init__(RECORDS)
+        self.script = script
+        self.retry_after = retry_after
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+        base: Any = super().handler()
+
+        class Handler(base):  # type: ignore[misc,valid-type]
+            def do_POST(self) -> None:
+                api.status = api.script[min(api.requests, len(api.script) - 1)]
+                super().do_POST()
+
+            def do_GET(self) -> None:
+                api.status = api.script[min(api.requests, len(api.script) - 1)]
+                super().do_GET()
+
+            def end_headers(self) -> None:
+                if api.retry_after is not None and api.status != 200:
+                    self.send_header("Retry-After", api.retry_after)
+                super().end_headers()
+
+        return Handler
+
+
+def test_osv_503_twice_then_an_answer_is_retried_to_success(tmp_path: Path) -> None:
+    api = Scripted([503, 503, 200])
+    with serve(api) as base:
+        answer = OsvSource(options(tmp_path, f"{base}/v1/query")).check(PINS[:1])
+    assert api.requests == 3
+    assert answer.skips == ()
+    ((match),) = answer.matches
+    assert (match.component.name, match.advisory.id) == ("alpha", "PYSEC-2026-50")
+    # the advisory is read from the answer that succeeded, not from a 503's body
+    assert match.advisory.severity[0].vector.startswith("CVSS:3.1/")
+
+
+def test_cli_a_service_answering_500_is_retried_a_bounded_number_of_times_then_exit_3(
+    scan_cli: Callable[..., Result],
+) -> None:
+    api = Scripted([500])
+    with serve(api) as base:
+        start = time.monotonic()
+        result = scan_cli("--vuln-source", "osv", "--service-url", f"{base}/v1/query")
+        elapsed = time.monotonic() - start
+    # alpha: 1 + RETRIES attempts; beta is then skipped as down without asking again
+    assert api.requests == 1 + service.RETRIES == 4
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert "2 of 2 components could not be checked" in result.stderr
+    assert f"osv service error: 500 Server Error: Internal Server Error for url: {base}/v1/query (after 4 attempts) (alpha 1.0, beta 1.0)" in result.stderr  # fmt: skip
+    assert 6 * BACKOFF <= elapsed < 10  # backed off 0 + 2 + 4 times BACKOFF, and bounded
+
+
+def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
+    api = Scripted([400, 200])
+    with serve(api) as base:
+        answer = OsvSource(options(tmp_path, f"{base}/v1/query")).check(PINS[:1])
+    assert api.requests == 1
+    ((skip),) = answer.skips
+    assert skip.reason.startswith("osv service error: 400 Client Error")
+    assert "attempts" not in skip.reason
+
+
+def test_pypi_mirror_retries_through_the_rewrite_adapter(tmp_path: Path) -> None:
+    api = Scripted([502, 200])
+    with serve(api) as base:
+        answer = PypiSource(options(tmp_path, base)).check(PINS[:1])
+    assert api.requests == 2
+    assert answer.skips == ()
+    assert [m.advisory.id for m in answer.matches] == ["PYSEC-2026-50"]
+
+
+def test_retry_after_is_respected_but_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "BACKOFF_MAX", 0.2)
+    api = Scripted([429], retry_after="3600")
+    with serve(api) as base:
+        start = time.monotonic()
+        answer = OsvSource(options(tmp_path, f"{base}/v1/query")).check(PINS)
+        elapsed = time.monotonic() - start
+    assert api.requests == 4  # the other two components are skipped as down, not asked
+    assert 3 * 0.2 <= elapsed < 10  # three capped waits, not an hour
+    assert [s.component.name for s in answer.skips] == ["alpha", "beta", "gamma"]
+    assert answer.skips[0].reason.startswith("osv service error: 429 Client Error")

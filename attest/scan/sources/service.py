@@ -5,6 +5,12 @@ errors become skips, never exceptions and never silence. Where pip-audit's defau
 "No known vulnerabilities found" for a service it could not reach, a component this source
 could not check is a `Skip`, which fails the scan unless `--allow-skips`.
 
+Transient failures (refused or dropped connections, timeouts, HTTP 429 and 5xx gateway answers)
+are retried RETRIES times with exponential backoff by the session's adapters, so one blip does
+not fail a scan; after that the service counts as down for the rest of the run: every remaining
+component is skipped with the same reason instead of each one spending its own retries. Other
+4xx answers are not retried.
+
 pip-audit drops OSV's `severity`; the OSV source keeps each raw response and reads the records
 itself so findings keep their CVSS vectors. The PyPI JSON API carries no severity at all.
 """
@@ -25,12 +31,58 @@ from pip_audit._service import (  # type: ignore[import-untyped]
     ServiceError,
     VulnerabilityResult,
 )
+from urllib3.util.retry import Retry
 
 from attest.scan import osv
 from attest.scan.interface import Advisory, Component, Match, Skip, SourceAnswer, VulnSource
 from attest.scan.sources.offline import default_cache_dir
 
-_UNREACHABLE = (requests.ConnectionError, requests.Timeout)
+# pip-audit turns requests' ConnectTimeout into the built-in ConnectionError
+_UNREACHABLE = (requests.ConnectionError, requests.Timeout, ConnectionError)
+
+RETRIES = 3  # after the first attempt: at most 4 requests per component
+BACKOFF = 0.5  # seconds; urllib3 waits 0, 2 * BACKOFF, 4 * BACKOFF, ... between attempts
+BACKOFF_MAX = 2.0  # seconds: the longest wait, also the cap on a server's Retry-After
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class _Retry(Retry):
+    """urllib3's Retry with the server's Retry-After capped at BACKOFF_MAX, on every urllib3 2.x
+    (only recent ones have `retry_after_max`): a service asking for an hour gets a few seconds,
+    then the scan reports it down."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, BACKOFF_MAX)
+
+
+def _retrying(session: requests.Session) -> None:
+    """Give every adapter mounted on `session` (pip-audit's caching adapters, a `_Rewrite`)
+    bounded retries. OSV's query is a POST, and idempotent: POST is retried too. The last
+    answer is returned rather than raised once the retries are spent, so pip-audit's
+    `raise_for_status` still reports the status the service gave."""
+    retry = _Retry(
+        total=RETRIES,
+        backoff_factor=BACKOFF,
+        backoff_max=BACKOFF_MAX,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    for adapter in session.adapters.values():
+        if isinstance(adapter, requests.adapters.HTTPAdapter):
+            adapter.max_retries = retry
+
+
+def _retried(error: BaseException) -> bool:
+    """Whether `error` is an answer the adapters retry, so their retries are spent."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, requests.HTTPError) and seen.response is not None:
+            return seen.response.status_code in RETRY_STATUSES
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _Recorder:
@@ -83,8 +135,8 @@ def _from_result(result: Any) -> Advisory:
 
 
 class _ServiceSource(VulnSource):
-    """Queries one component at a time; once the service is unreachable the rest are skipped
-    with the same reason instead of each waiting for its own timeout."""
+    """Queries one component at a time; once the service is unreachable, or still failing after
+    its retries, the rest are skipped with the same reason instead of each retrying again."""
 
     url_name = ""
 
@@ -108,32 +160,36 @@ class _ServiceSource(VulnSource):
             if down is not None:
                 skips.append(Skip(component, down))
                 continue
-            skip, found = self._one(component)
+            skip, found, spent = self._one(component)
             if skip is not None:
                 skips.append(skip)
-                if skip.reason.startswith("cannot reach"):
+                if spent:
                     down = skip.reason
             matches += [Match(component, a) for a in osv.merge_aliases(found)]
         return SourceAnswer(tuple(matches), tuple(skips), service=self._where)
 
-    def _one(self, component: Component) -> tuple[Skip | None, list[Advisory]]:
+    def _one(self, component: Component) -> tuple[Skip | None, list[Advisory], bool]:
+        """A skip or the advisories, and whether the service's retries were spent (it is down)."""
         if component.version is None:
-            return Skip(component, "no version given"), []
+            return Skip(component, "no version given"), [], False
         try:
             version = Version(component.version)
         except InvalidVersion:
-            return Skip(component, f"version {component.version!r} is not PEP 440"), []
+            return Skip(component, f"version {component.version!r} is not PEP 440"), [], False
         dependency = ResolvedDependency(name=component.name, version=version)
         try:
             spec, results = self.service.query(dependency)
         except _UNREACHABLE as e:
-            return Skip(component, f"cannot reach {self.name} at {self._where}: {e}"), []
+            return Skip(component, f"cannot reach {self.name} at {self._where}: {e}"), [], True
         except (ServiceError, requests.RequestException, ValueError, KeyError, TypeError) as e:
             cause = e.__cause__ or e
-            return Skip(component, f"{self.name} service error: {cause or type(e).__name__}"), []
+            reason = f"{self.name} service error: {cause or type(e).__name__}"
+            if _retried(e):
+                return Skip(component, f"{reason} (after {1 + RETRIES} attempts)"), [], True
+            return Skip(component, reason), [], False
         if spec.is_skipped():
-            return Skip(component, str(spec.skip_reason)), []
-        return None, self._advisories(component, list(results))
+            return Skip(component, str(spec.skip_reason)), [], False
+        return None, self._advisories(component, list(results)), False
 
 
 class OsvSource(_ServiceSource):
@@ -146,6 +202,7 @@ class OsvSource(_ServiceSource):
         service = OsvService(
             cache_dir=cache, timeout=self.options.timeout, osv_url=self.options.url or self.url_name
         )
+        _retrying(service.session)
         self.recorder = _Recorder(service.session)
         service.session = self.recorder
         return service
@@ -192,4 +249,5 @@ class PypiSource(_ServiceSource):
         service = PyPIService(cache_dir=cache, timeout=self.options.timeout)
         if self.options.url:
             service.session.mount("https://pypi.org/", _Rewrite(self.options.url))
+        _retrying(service.session)
         return service
