@@ -36,17 +36,20 @@ def run(command: list[str]) -> float:
 
 
 def peak_rss(command: list[str]) -> tuple[float, float]:
-    """Wall time and peak RSS (MiB) of `command` alone: measured from a fresh intermediate
-    process, whose only child it is (RUSAGE_CHILDREN keeps the maximum of all children)."""
+    """Wall time and peak RSS (MiB) of `command` alone, from a fresh intermediate process whose
+    only child it is (RUSAGE_CHILDREN keeps the maximum of all children). The command must
+    succeed (a gate must allow)."""
     probe = (
         "import resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"
-        "subprocess.run(sys.argv[1:], check=True, capture_output=True)\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "if done.returncode:\n"
+        "    sys.exit(f'exit {done.returncode}: {done.stderr[-2000:]}')\n"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"failed: {done.stderr[-2000:]}")
+        sys.exit(f"failed: {' '.join(command[:5])} ...\n{done.stderr[-2000:]}")
     elapsed, kib = done.stdout.split()
     return float(elapsed), int(kib) / 1024
 

@@ -6,9 +6,16 @@
 2. The gate in-process (`verify.gate.decide`: every check, every attestation) vs a raw
    in-process sigstore-python `Verifier.verify_artifact` loop checking the signatures only.
    Goal: at most 1.5x its time. Medians of 3 runs each.
+3. Memory (threat D2): `attest verify` in a child process on one 2 GiB artifact, signed and
+   attested like the others, and on a small one of the same release for comparison: the
+   child's peak RSS (ru_maxrss, as bench_sign measures it). Goal: at most 100 MiB for 2 GiB.
+   The file is sparse (truncate), so it costs no disk; the gate still reads and hashes every
+   byte, the holes coming back as zeros.
 
-Run: `make bench`, or `.venv/bin/python benchmarks/bench_verify.py [--peer-runs N]` from the
-repository root (N processes of the peer, default 500; the ratio is per artifact either way).
+Run: `make bench`, or `.venv/bin/python benchmarks/bench_verify.py [--peer-runs N]
+[--rss-mib M] [--rss-only]` from the repository root (N processes of the peer, default 500; the
+ratio is per artifact either way; M the large artifact's size in MiB, default 2048; --rss-only
+skips 1 and 2).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_sign import peak_rss  # run as a script: benchmarks/ is on sys.path
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier
@@ -40,6 +48,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 ARTIFACTS = 500
 RUNS = 3
+RSS_MIB = 2048  # the large artifact: 2 GiB
+RSS_GOAL_MIB = 100
+IDENTITY = "https://github.com/acme/web/.github/workflows/release.yml@refs/heads/main"
+ENVIRON = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_REPOSITORY": "acme/web",
+    "GITHUB_REF": "refs/heads/main",
+    "GITHUB_SHA": "0" * 40,
+    "GITHUB_WORKFLOW_REF": "acme/web/.github/workflows/release.yml@refs/heads/main",
+    "GITHUB_EVENT_NAME": "push",
+    "GITHUB_RUN_ID": "1",
+    "GITHUB_RUN_ATTEMPT": "1",
+    "RUNNER_ENVIRONMENT": "github-hosted",
+}
 
 
 def timed(command: list[str]) -> float:
@@ -50,22 +72,14 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def prepare(work: Path) -> tuple[list[Path], Path, str, str]:
-    """The instance, 500 signed artifacts with attestations, and a policy requiring them."""
+def start(work: Path) -> Path:
+    """The local instance, in `work/instance`."""
     state_dir = work / "instance"
     lifecycle.up(state_dir, None, ttl=1800)
-    state = load_state(state_dir)
-    claims = oidc.github_claims("acme/web")
-    token = oidc.mint(state.keys["issuer"], state.issuer_url, claims.pop("sub"), claims)
-    dist = work / "dist"
-    dist.mkdir()
-    artifacts = []
-    for i in range(ARTIFACTS):
-        path = dist / f"artifact-{i:03}.bin"
-        path.write_bytes(f"artifact {i}\n".encode() * 64)
-        artifacts.append(path)
-    config = state_dir / "trust_config.json"
-    sign(SignRequest(artifacts=tuple(artifacts), trust_config=config, identity_token=token))
+    return state_dir
+
+
+def make_sbom(work: Path) -> Path:
     sbom = work / "sbom.cdx.json"
     subprocess.run(
         [
@@ -81,33 +95,63 @@ def prepare(work: Path) -> tuple[list[Path], Path, str, str]:
         check=True,
         capture_output=True,
     )
+    return sbom
+
+
+def release(artifacts: list[Path], state_dir: Path, sbom: Path, policy: Path) -> str:
+    """Sign `artifacts` (bundles beside them), attest provenance and the SBOM over them, and
+    write a policy requiring all of it; returns the issuer. A fresh token each time: they
+    live 5 minutes."""
+    state = load_state(state_dir)
+    claims = oidc.github_claims("acme/web")
+    token = oidc.mint(state.keys["issuer"], state.issuer_url, claims.pop("sub"), claims)
+    config = state_dir / "trust_config.json"
+    sign(SignRequest(artifacts=tuple(artifacts), trust_config=config, identity_token=token))
     signing = provenance.Signing(trust_config=config, identity_token=token)
-    environ = {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_REPOSITORY": "acme/web",
-        "GITHUB_REF": "refs/heads/main",
-        "GITHUB_SHA": "0" * 40,
-        "GITHUB_WORKFLOW_REF": "acme/web/.github/workflows/release.yml@refs/heads/main",
-        "GITHUB_EVENT_NAME": "push",
-        "GITHUB_RUN_ID": "1",
-        "GITHUB_RUN_ATTEMPT": "1",
-        "RUNNER_ENVIRONMENT": "github-hosted",
-    }
     now = datetime.datetime.now(datetime.timezone.utc)
     provenance.provenance(
-        tuple(artifacts), signing, name="release", environ=environ, command=["bench"], now=now
+        tuple(artifacts), signing, name="release", environ=ENVIRON, command=["bench"], now=now
     )
     provenance.attest(["sbom"], tuple(artifacts), signing, name="release", sbom=sbom)
-    identity = "https://github.com/acme/web/.github/workflows/release.yml@refs/heads/main"
-    policy = work / "policy.yaml"
     policy.write_text(
         f"version: 1\ntrust:\n  trusted_root: {state_dir / 'trusted_root.json'}\n"
         "  allow_development_root: true\n"
-        f"identities:\n  - issuer: {state.issuer_url}\n    subject: {identity}\n"
+        f"identities:\n  - issuer: {state.issuer_url}\n    subject: {IDENTITY}\n"
         "require:\n  signature: true\n  provenance:\n    source_repository: https://github.com/acme/web\n"
         "  sbom: {}\n"
     )
-    return artifacts, policy, identity, state.issuer_url
+    return state.issuer_url
+
+
+def prepare(work: Path, state_dir: Path, sbom: Path) -> tuple[list[Path], Path, str]:
+    """500 signed artifacts with attestations, and a policy requiring them."""
+    dist = work / "dist"
+    dist.mkdir()
+    artifacts = []
+    for i in range(ARTIFACTS):
+        path = dist / f"artifact-{i:03}.bin"
+        path.write_bytes(f"artifact {i}\n".encode() * 64)
+        artifacts.append(path)
+    policy = work / "policy.yaml"
+    issuer = release(artifacts, state_dir, sbom, policy)
+    return artifacts, policy, issuer
+
+
+def prepare_large(work: Path, state_dir: Path, sbom: Path, mib: int) -> tuple[Path, Path, Path]:
+    """A release of one sparse `mib` MiB artifact and a small one, with its policy."""
+    dist = work / "large"
+    dist.mkdir()
+    large, small = dist / "large.bin", dist / "small.bin"
+    with large.open("wb") as handle:
+        handle.truncate(mib << 20)
+    small.write_bytes(b"small artifact\n" * 64)
+    policy = work / "policy-large.yaml"
+    release([large, small], state_dir, sbom, policy)
+    return large, small, policy
+
+
+def gate_command(policy: Path, artifact: Path) -> list[str]:
+    return [str(PYTHON), "-m", "attest", "verify", "--policy", str(policy), str(artifact)]
 
 
 def raw_loop(artifacts: list[Path], root: Path, identity: str, issuer: str) -> float:
@@ -124,75 +168,101 @@ def raw_loop(artifacts: list[Path], root: Path, identity: str, issuer: str) -> f
     return time.perf_counter() - start
 
 
+def ratios(artifacts: list[Path], policy_path: Path, work: Path, issuer: str, runs: int) -> None:
+    """Measurements 1 and 2."""
+    root = work / "instance" / "trusted_root.json"
+    policy = load_policy(policy_path)
+    now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+    ours, raw = [], []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        run = gate.decide(artifacts, policy, now)
+        ours.append(time.perf_counter() - start)
+        assert run.allowed, "the gate must allow the benchmark's release"
+        raw.append(raw_loop(artifacts, root, IDENTITY, issuer))
+    process = timed(
+        [str(PYTHON), "-m", "attest", "verify", "--policy", str(policy_path), *map(str, artifacts)]
+    )
+    sample = artifacts[:runs]
+    peer = sum(
+        timed(
+            [
+                str(PYTHON),
+                "-m",
+                "sigstore",
+                "--trust-config",
+                str(work / "instance" / "trust_config.json"),
+                "verify",
+                "identity",
+                "--cert-identity",
+                IDENTITY,
+                "--cert-oidc-issuer",
+                issuer,
+                str(a),
+            ]
+        )
+        for a in sample
+    )
+    per_peer = peer / len(sample)
+    print(f"{ARTIFACTS} artifacts, each signed, with provenance and SBOM attestations")
+    print(f"  attest verify, one process (every check)      : {process:7.2f} s")
+    print(
+        f"  python -m sigstore verify, once per artifact  : {per_peer * ARTIFACTS:7.2f} s"
+        f" ({len(sample)} runs, {per_peer:.3f} s each)"
+    )
+    speedup = per_peer * ARTIFACTS / process
+    print(
+        f"  speed-up over the per-artifact CLI            : {speedup:7.1f}x  "
+        f"goal >= 10x: {'MET' if speedup >= 10 else 'NOT MET'}"
+    )
+    ratio = statistics.median(ours) / statistics.median(raw)
+    ours_s, raw_s = statistics.median(ours), statistics.median(raw)
+    print(f"  gate in-process, median of {RUNS} (every check) : {ours_s:7.3f} s")
+    print(f"  raw verify_artifact loop, median of {RUNS}      : {raw_s:7.3f} s")
+    print(
+        f"  ratio gate / raw loop                         : {ratio:7.2f}x  "
+        f"goal <= 1.5x: {'MET' if ratio <= 1.5 else 'NOT MET'}"
+    )
+
+
+def memory(large: Path, small: Path, policy: Path) -> None:
+    """Measurement 3: the gate's peak RSS on the large artifact, and on a small one."""
+    small_s, small_mib = peak_rss(gate_command(policy, small))
+    large_s, large_mib = peak_rss(gate_command(policy, large))
+    size = large.stat().st_size
+    label = f"{size >> 30} GiB" if size >= 1 << 30 else f"{size >> 20} MiB"
+    print(f"attest verify of one {label} artifact (sparse; every byte read and hashed):")
+    for name, seconds, mib in [
+        ("small artifact, same release", small_s, small_mib),
+        (f"{label} artifact", large_s, large_mib),
+    ]:
+        print(f"  {name:<30}: {seconds:6.1f} s, peak RSS {mib:4.0f} MiB")
+    verdict = "MET" if large_mib <= RSS_GOAL_MIB else "NOT MET"
+    goal = f"goal <= {RSS_GOAL_MIB} MiB for 2 GiB: {verdict}"
+    if size < RSS_MIB << 20:
+        goal += f" (measured at {label}, not 2 GiB: not conclusive)"
+    print(f"  {goal}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--peer-runs", type=int, default=ARTIFACTS)
+    parser.add_argument("--rss-mib", type=int, default=RSS_MIB, help="the large artifact's size")
+    parser.add_argument("--rss-only", action="store_true", help="only the memory measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
         work = Path(tmp)
         try:
-            artifacts, policy_path, identity, issuer = prepare(work)
-            root = work / "instance" / "trusted_root.json"
-            policy = load_policy(policy_path)
-            now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
-            ours, raw = [], []
-            for _ in range(RUNS):
-                start = time.perf_counter()
-                run = gate.decide(artifacts, policy, now)
-                ours.append(time.perf_counter() - start)
-                assert run.allowed, "the gate must allow the benchmark's release"
-                raw.append(raw_loop(artifacts, root, identity, issuer))
-            process = timed(
-                [
-                    str(PYTHON),
-                    "-m",
-                    "attest",
-                    "verify",
-                    "--policy",
-                    str(policy_path),
-                    *map(str, artifacts),
-                ]
-            )
-            sample = artifacts[: args.peer_runs]
-            peer = sum(
-                timed(
-                    [
-                        str(PYTHON),
-                        "-m",
-                        "sigstore",
-                        "--trust-config",
-                        str(work / "instance" / "trust_config.json"),
-                        "verify",
-                        "identity",
-                        "--cert-identity",
-                        identity,
-                        "--cert-oidc-issuer",
-                        issuer,
-                        str(a),
-                    ]
-                )
-                for a in sample
-            )
-            per_peer = peer / len(sample)
-            print(f"{ARTIFACTS} artifacts, each signed, with provenance and SBOM attestations")
-            print(f"  attest verify, one process (every check)      : {process:7.2f} s")
-            print(
-                f"  python -m sigstore verify, once per artifact  : {per_peer * ARTIFACTS:7.2f} s"
-                f" ({len(sample)} runs, {per_peer:.3f} s each)"
-            )
-            speedup = per_peer * ARTIFACTS / process
-            print(
-                f"  speed-up over the per-artifact CLI            : {speedup:7.1f}x  "
-                f"goal >= 10x: {'MET' if speedup >= 10 else 'NOT MET'}"
-            )
-            ratio = statistics.median(ours) / statistics.median(raw)
-            ours_s, raw_s = statistics.median(ours), statistics.median(raw)
-            print(f"  gate in-process, median of {RUNS} (every check) : {ours_s:7.3f} s")
-            print(f"  raw verify_artifact loop, median of {RUNS}      : {raw_s:7.3f} s")
-            print(
-                f"  ratio gate / raw loop                         : {ratio:7.2f}x  "
-                f"goal <= 1.5x: {'MET' if ratio <= 1.5 else 'NOT MET'}"
-            )
+            state_dir = start(work)
+            sbom = make_sbom(work)
+            # all signing first: the gate is offline, the measurements need no instance
+            if not args.rss_only:
+                artifacts, policy, issuer = prepare(work, state_dir, sbom)
+            large, small, large_policy = prepare_large(work, state_dir, sbom, args.rss_mib)
+            if not args.rss_only:
+                ratios(artifacts, policy, work, issuer, args.peer_runs)
+                print()
+            memory(large, small, large_policy)
         finally:
             lifecycle.down(work / "instance")
 
