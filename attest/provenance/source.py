@@ -4,16 +4,20 @@ or a local git checkout (remote, commit, ref, dirty flag)."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from attest.errors import InputError, UsageError
+from attest.errors import InputError, OperationalError, UsageError
 from attest.sbom.build import without_credentials
 
 GITHUB_BUILD_TYPE = "https://actions.github.io/buildtypes/workflow/v1"
 LOCAL_BUILD_TYPE = "https://attest-pipeline.github.io/buildtypes/local/v1"
 LOCAL_BUILDER = "https://attest-pipeline.github.io/builders/local/v1"
+# Seconds per git command: `git status` on a large tree takes seconds; a minute is a hang (a lock
+# held by another git, a hook, a stalled network file system).
+GIT_TIMEOUT = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,32 +85,109 @@ class LocalCheckout:
     dirty: bool
 
 
-def _git(directory: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=directory, capture_output=True, text=True, timeout=60, check=False
+def _run(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One git command. A missing git, a hang or output that is not text is a typed error."""
+    git = shutil.which("git")
+    if git is None:
+        raise UsageError(
+            "git is not installed (not found on PATH): local provenance reads the commit with it"
         )
-    except FileNotFoundError as e:
-        raise UsageError("git is not installed: local provenance needs it") from e
-    return (
-        done.stdout.rstrip() if done.returncode == 0 else None
-    )  # porcelain lines start with a space
+    command = " ".join(("git", *args))
+    try:
+        return subprocess.run(
+            [git, *args],
+            cwd=directory,
+            capture_output=True,
+            encoding="utf-8",
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise OperationalError(
+            f"`{command}` in {directory} did not finish within {GIT_TIMEOUT:g} s (another git "
+            "holding a lock, or a stalled file system?): retry"
+        ) from e
+    except UnicodeDecodeError as e:  # git allows any byte in a ref name; the statement is JSON
+        raise InputError(
+            directory, f"`{command}` printed bytes that are not UTF-8: rename that branch or tag"
+        ) from e
+    except OSError as e:
+        raise OperationalError(f"cannot run `{command}` in {directory}: {e.strerror or e}") from e
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """Git's output, or None when git says no: no such ref, tag or remote is an answer."""
+    done = _run(directory, *args)
+    return done.stdout.rstrip() if done.returncode == 0 else None  # porcelain starts with a space
+
+
+def _checked(directory: Path, *args: str) -> str:
+    """Git's output where a refusal means git cannot read the repository."""
+    done = _run(directory, *args)
+    if done.returncode != 0:
+        raise _unreadable(directory, done.stderr)
+    return done.stdout.rstrip()
+
+
+def _unreadable(directory: Path, stderr: str) -> InputError:
+    said = next(iter(stderr.strip().splitlines()), "no reason given")
+    return InputError(
+        directory,
+        f"git cannot read the repository ({said}): repair it (`git fsck`) or clone it again",
+    )
+
+
+def _toplevel(directory: Path) -> str:
+    done = _run(directory, "rev-parse", "--show-toplevel")
+    if done.returncode == 0:
+        return done.stdout.rstrip()
+    # Git calls a `.git` with a garbage HEAD "not a git repository": the `.git` tells them apart.
+    if any((parent / ".git").exists() for parent in (directory, *directory.parents)):
+        raise _unreadable(directory, done.stderr)
+    raise InputError(directory, "not inside a git repository: provenance needs a commit")
+
+
+def _head_commit(directory: Path) -> str:
+    """HEAD's commit, read from the object store: a ref naming a missing object is caught here."""
+    done = _run(directory, "rev-list", "-n", "1", "HEAD", "--")
+    if done.returncode == 0:
+        return done.stdout.strip()
+    if _unborn(directory):
+        raise InputError(directory, "the repository has no commit yet: commit, then run again")
+    raise _unreadable(directory, done.stderr)
+
+
+def _unborn(directory: Path) -> bool:
+    """HEAD names a branch that does not exist yet (a new repository, `checkout --orphan`). A
+    branch file holding garbage exists, so `symbolic-ref` fails on it: damage, not emptiness."""
+    on_branch = _git(directory, "symbolic-ref", "-q", "HEAD") is not None
+    return on_branch and _git(directory, "rev-parse", "--verify", "-q", "HEAD") is None
+
+
+def _source_uri(directory: Path, top: str) -> str:
+    remote = _git(directory, "remote", "get-url", "origin")
+    if not remote:
+        return Path(top).resolve().as_uri()
+    try:
+        return without_credentials(remote)
+    except ValueError as e:  # the URL is not repeated: it may carry a token
+        raise InputError(
+            directory,
+            "the URL of the remote 'origin' is malformed: fix it (`git remote set-url origin URL`)",
+        ) from e
 
 
 def local_checkout(directory: Path, allow_dirty: bool) -> LocalCheckout:
     """The git checkout at `directory`; a tree with changes is refused unless allowed."""
-    top = _git(directory, "rev-parse", "--show-toplevel")
-    if top is None:
-        raise InputError(directory, "not inside a git repository: provenance needs a commit")
-    commit = _git(directory, "rev-parse", "HEAD")
-    if commit is None:
-        raise InputError(directory, "the repository has no commit yet")
+    directory = directory.resolve()  # errors name the directory: `.` would say nothing
+    top = _toplevel(directory)
+    commit = _head_commit(directory)
     ref = _git(directory, "symbolic-ref", "-q", "HEAD")
     if ref is None:
         tag = _git(directory, "describe", "--tags", "--exact-match")
         ref = f"refs/tags/{tag}" if tag else "HEAD"
-    remote = _git(directory, "remote", "get-url", "origin")
-    status = _git(directory, "status", "--porcelain") or ""
+    source = _source_uri(directory, top)
+    status = _checked(directory, "status", "--porcelain")  # a failure is no proof of a clean tree
     dirty = bool(status)
     if dirty and not allow_dirty:
         changed = ", ".join(line[3:] for line in status.splitlines()[:5])
@@ -114,9 +195,4 @@ def local_checkout(directory: Path, allow_dirty: bool) -> LocalCheckout:
             f"the working tree at {top} has changes ({changed}): commit them, or pass "
             "--allow-dirty to record a dirty build"
         )
-    return LocalCheckout(
-        remote=without_credentials(remote) if remote else Path(top).resolve().as_uri(),
-        commit=commit,
-        ref=ref,
-        dirty=dirty,
-    )
+    return LocalCheckout(remote=source, commit=commit, ref=ref, dirty=dirty)
