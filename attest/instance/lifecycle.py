@@ -25,6 +25,7 @@ from attest.instance.state import (
     State,
     create_state,
     load_state,
+    require_private,
 )
 from attest.instance.trust import write_trust_files
 
@@ -143,6 +144,8 @@ def up(state_dir: Path, port: int | None, ttl: float | None) -> Status:
 
 def down(state_dir: Path) -> bool:
     """Stop the background server; False when it was not running."""
+    if state_dir.exists():  # a pid file others could write would choose whom we signal
+        require_private(state_dir)
     pid = _running_pid(state_dir)
     if pid is None:
         _pid_file(state_dir).unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """The instance's persistent state in its directory: keys, CA certificates, configuration.
 
 Everything is created once and reused, so restarts keep the same trust root, issuer and log.
-Private keys are written 0600 inside a 0700 directory.
+Private keys are written 0600 inside a 0700 directory; an existing directory that others can
+read or write, or that another user owns, is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -149,11 +151,29 @@ def _read_config(path: Path) -> dict[str, object]:
     return config
 
 
+def require_private(directory: Path) -> None:
+    """Refuse a state directory others can read (the private keys) or write (keys, CA and pid
+    file replaced: a forged trust root), as ssh refuses a key with loose permissions."""
+    info = directory.stat()
+    if info.st_uid != os.geteuid():
+        raise UsageError(
+            f"{directory} belongs to uid {info.st_uid}, not to you (uid {os.geteuid()}): its "
+            "owner can replace the instance's keys; use a state directory of your own"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise UsageError(
+            f"{directory} has mode {mode:04o}: others can read or replace the instance's private "
+            f"keys; run `chmod 700 {directory}`"
+        )
+
+
 def load_state(directory: Path) -> State:
     """Load an existing instance directory."""
     config_path = directory / "instance.json"
     if not config_path.exists():
         raise UsageError(f"{directory} is not an instance state directory (run `instance up`)")
+    require_private(directory)
     config = _read_config(config_path)
     keys = {name: _load_or_create_key(directory / "keys" / f"{name}.pem") for name in _KEYS}
     root = x509.load_pem_x509_certificate((directory / "ca" / "root.pem").read_bytes())
@@ -166,6 +186,8 @@ def load_state(directory: Path) -> State:
 
 def create_state(directory: Path, port: int, now: datetime.datetime) -> State:
     """Create a new instance directory bound to `port` (URLs in the trust root name it)."""
+    if directory.exists():  # keys already in it are used: they must be ours alone
+        require_private(directory)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     for sub in ("keys", "ca", "log"):

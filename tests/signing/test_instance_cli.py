@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
+from attest.errors import UsageError
 from attest.identity import unverified_claims
+from attest.instance import lifecycle
 from attest.instance.state import DEV_ORGANIZATION
 from verify.errors import ExitCode
 
@@ -89,3 +94,54 @@ def test_port_taken_at_restart(invoke: Callable[..., Result], tmp_path: Path) ->
     assert result.exit_code == ExitCode.OPERATIONAL
     assert f"the instance did not start on {first['url']}" in result.stderr
     assert "Address already in use" in result.stderr
+
+
+def _prepared(tmp_path: Path) -> Path:
+    """A state directory as `instance up` leaves it, without starting a server."""
+    state = tmp_path / "state"
+    lifecycle.prepare(state, None)
+    return state
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o702], ids=oct)
+def test_a_state_directory_others_can_use_is_refused(
+    invoke: Callable[..., Result], tmp_path: Path, mode: int
+) -> None:
+    """Threat I6: others could read the private keys or replace the CA (ssh's rule for keys)."""
+    state = _prepared(tmp_path)
+    state.chmod(mode)
+    for command in (["token", "--subject", "a@b.c"], ["status"], ["down"]):
+        result = invoke("instance", command[0], "--state", str(state), *command[1:])
+        assert result.exit_code == ExitCode.USAGE, result.stderr
+        assert f"{state} has mode {mode:04o}: others can read or replace" in result.stderr
+        assert f"run `chmod 700 {state}`" in result.stderr
+        assert not result.stdout
+    with pytest.raises(UsageError, match=re.escape(f"{state} has mode {mode:04o}")):
+        lifecycle.prepare(state, None)  # what `instance up` runs first, before any server
+    state.chmod(0o700)
+    fixed = invoke("instance", "token", "--state", str(state), "--subject", "a@b.c")
+    assert fixed.exit_code == 0, fixed.stderr
+    assert unverified_claims(fixed.stdout.strip())["sub"] == "a@b.c"
+
+
+def test_an_open_directory_is_not_made_a_state_directory(tmp_path: Path) -> None:
+    """Keys planted in it would be used, not replaced. (`prepare` is what `instance up` runs
+    first; called directly, no server can be left running if the refusal regresses.)"""
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    with pytest.raises(UsageError, match=re.escape(f"{state} has mode 0777: others can read")):
+        lifecycle.prepare(state, None)
+    assert list(state.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory away needs root")
+def test_a_state_directory_of_another_user_is_refused(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    state = _prepared(tmp_path)
+    os.chown(state, 65534, -1)
+    result = invoke("instance", "token", "--state", str(state), "--subject", "a@b.c")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert f"{state} belongs to uid 65534, not to you (uid 0)" in result.stderr
+    assert not result.stdout
