@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from attest.errors import InputError
 from attest.scan.interface import AdvisoryDataError, Component, SourceAnswer, SourceOptions
 from attest.scan.sources import offline
 from attest.scan.sources.offline import OfflineSource
@@ -195,3 +197,55 @@ def test_archive_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_no_database_given(tmp_path: Path) -> None:
     with pytest.raises(AdvisoryDataError, match="--db: the offline source needs a database"):
         OfflineSource(SourceOptions(cache_dir=tmp_path)).check(PINS)
+
+
+def _plant_forged_index(db: Path, cache: Path, tmp_path: Path) -> Path:
+    """What another user with write access to the cache can do: an index that passes every
+    check of its own (format, database digest, body digest) and answers "no advisories"."""
+    harmless = write_pypa(tmp_path / "harmless", [record("PYSEC-2026-8", "zeta", versions=["1"])])
+    digest = offline.content_digest(db)
+    forged = cache / f"{digest}.idx"
+    forged.write_bytes(offline.build_index(harmless, digest))
+    return forged
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777], ids=oct)
+def test_a_cache_others_can_write_is_refused(tmp_path: Path, mode: int) -> None:
+    """Threat T12: refused, not tightened, as a chmod would keep the index already planted."""
+    db = write_pypa(tmp_path / "db", RECORDS)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    forged = _plant_forged_index(db, cache, tmp_path)
+    cache.chmod(mode)
+    with pytest.raises(InputError) as caught:
+        check(db, cache)
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        f"{cache}: the advisory cache has mode {stat.S_IMODE(mode):04o}: others could plant "
+        f"forged advisories; run `chmod 700 {cache}` and delete the files in it that you did "
+        "not write"
+    )
+    assert stat.S_IMODE(cache.stat().st_mode) == stat.S_IMODE(mode)  # left as it was
+    cache.chmod(0o700)
+    forged.unlink()
+    assert ids(check(db, cache)) == EXPECTED
+
+
+def test_a_cache_others_can_only_read_is_used(tmp_path: Path) -> None:
+    """Advisories are public: reading the cache gives nothing away, writing it is the threat."""
+    db = write_pypa(tmp_path / "db", RECORDS)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o755)
+    cache.chmod(0o755)
+    assert ids(check(db, cache)) == EXPECTED
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory away needs root")
+def test_a_cache_of_another_user_is_refused(tmp_path: Path) -> None:
+    db = write_pypa(tmp_path / "db", RECORDS)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    _plant_forged_index(db, cache, tmp_path)
+    os.chown(cache, 65534, -1)
+    with pytest.raises(InputError, match="the advisory cache belongs to uid 65534, not"):
+        check(db, cache)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from attest.errors import InputError
 from attest.scan.interface import Component, SourceOptions
 from attest.scan.sources import service
 from attest.scan.sources.service import OsvSource, PypiSource
@@ -231,3 +232,14 @@ def test_retry_after_is_respected_but_capped(
     assert 3 * 0.2 <= elapsed < 10  # three capped waits, not an hour
     assert [s.component.name for s in answer.skips] == ["alpha", "beta", "gamma"]
     assert answer.skips[0].reason.startswith("osv service error: 429 Client Error")
+
+
+def test_an_http_cache_others_can_write_is_refused_before_any_request(tmp_path: Path) -> None:
+    """Threat T12 for the services: a planted HTTP cache entry would be a forged answer."""
+    (tmp_path / "http").mkdir()
+    (tmp_path / "http").chmod(0o777)
+    api = OsvApi(RECORDS)
+    with serve(api) as base, pytest.raises(InputError) as caught:
+        OsvSource(options(tmp_path, f"{base}/v1/query")).check(PINS)
+    assert f"{tmp_path / 'http'}: the advisory cache has mode 0777" in str(caught.value)
+    assert api.requests == 0

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tarfile
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 from packaging.version import InvalidVersion, Version
 
+from attest.errors import InputError
 from attest.output import write_atomic
 from attest.scan import osv
 from attest.scan.interface import (
@@ -236,12 +238,29 @@ class Index:
         return found
 
 
-def _private_dir(path: Path) -> None:
-    """The cache holds what decides the scan: keep it the user's own (THREAT_MODEL T12)."""
+def private_dir(path: Path) -> None:
+    """A cache holds what decides the scan (the offline index, the services' HTTP answers):
+    keep it the user's own (THREAT_MODEL T12). What is in it is trusted once read, so a
+    directory that another user owns or can write to is refused, not tightened: a chmod now
+    would not remove what was planted before."""
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = path.stat()
     except OSError as e:
-        raise ScanError(f"cannot create the index cache {path}: {e.strerror or e}") from e
+        raise ScanError(f"cannot create the cache {path}: {e.strerror or e}") from e
+    if info.st_uid != os.geteuid():
+        raise InputError(
+            path,
+            f"the advisory cache belongs to uid {info.st_uid}, not to you (uid "
+            f"{os.geteuid()}): its owner could plant forged advisories; use a --cache-dir of yours",
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        raise InputError(
+            path,
+            f"the advisory cache has mode {mode:04o}: others could plant forged advisories; "
+            f"run `chmod 700 {path}` and delete the files in it that you did not write",
+        )
 
 
 def load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str]:
@@ -252,6 +271,7 @@ def load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str]
         digest = content_digest(db)
     except OSError as e:
         raise ScanError(f"cannot read the advisory database {db}: {e.strerror or e}") from e
+    private_dir(cache_dir)  # before anything in it is read
     cached = cache_dir / f"{digest}.idx"
     if cached.is_file():
         try:
@@ -262,7 +282,6 @@ def load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str]
         raw = build_index(db, digest)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise AdvisoryDataError(db, f"cannot read the database: {e}") from e
-    _private_dir(cache_dir)
     write_atomic(cached, raw)
     return Index(raw, digest), digest
 

@@ -35,7 +35,7 @@ from urllib3.util.retry import Retry
 
 from attest.scan import osv
 from attest.scan.interface import Advisory, Component, Match, Skip, SourceAnswer, VulnSource
-from attest.scan.sources.offline import default_cache_dir
+from attest.scan.sources.offline import default_cache_dir, private_dir
 
 # pip-audit turns requests' ConnectTimeout into the built-in ConnectionError
 _UNREACHABLE = (requests.ConnectionError, requests.Timeout, ConnectionError)
@@ -152,6 +152,7 @@ class _ServiceSource(VulnSource):
 
     def check(self, components: Sequence[Component]) -> SourceAnswer:
         cache = self.options.cache_dir or default_cache_dir().parent / "http"
+        private_dir(cache)  # a planted HTTP cache entry would be a forged answer
         self.service = self._service(cache)
         matches: list[Match] = []
         skips: list[Skip] = []
