@@ -126,3 +126,20 @@ def test_a_closed_pipe_is_not_an_error_message() -> None:
     )  # fmt: skip
     assert done.stdout.startswith("attest.stages:")
     assert "error" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "warning"),
+    [
+        (["sign"], "a token on the command line shows in the process list"),  # threat I2
+        (["provenance"], "a token on the command line shows in the process list"),
+        (["sbom"], "(it is run: trust it)"),  # threat E7
+        (["scan"], "(it is run: trust it)"),
+    ],
+)
+def test_help_says_where_an_option_exposes_or_trusts(
+    invoke: Callable[..., Result], command: list[str], warning: str
+) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert warning in " ".join(result.stdout.split())  # click wraps the lines

@@ -17,7 +17,12 @@ _PATH = click.Path(path_type=Path)
 
 
 @click.command("sbom")
-@click.option("--python", "python", type=_PATH, help="Describe another interpreter or venv.")
+@click.option(
+    "--python",
+    "python",
+    type=_PATH,
+    help="Describe another interpreter or venv (it is run: trust it).",
+)
 @click.option("--requirements", type=_PATH, help="Describe a pip requirements file.")
 @click.option("--lock", type=_PATH, help=f"Describe a lock file: {LOCK_FILE_NAMES}.")
 @click.option("--source", "source_name", help="Use this SBOM source plugin (see plugins list).")

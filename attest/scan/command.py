@@ -80,7 +80,9 @@ def _github(result: ScanResult) -> None:
 
 @click.command("scan")
 @click.option("--sbom", type=_PATH, help="Scan the components a CycloneDX JSON SBOM declares.")
-@click.option("--python", "python", type=_PATH, help="Scan another interpreter or venv.")
+@click.option(
+    "--python", "python", type=_PATH, help="Scan another interpreter or venv (it is run: trust it)."
+)
 @click.option("--requirements", type=_PATH, help="Scan a pip requirements file.")
 @click.option("--lock", type=_PATH, help="Scan a lock file (uv.lock, pylock.toml, poetry.lock).")
 @click.option(
