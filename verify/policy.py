@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 import jsonschema
 import yaml
 
+from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 
@@ -245,7 +246,7 @@ def _require(data: dict[str, Any], origin: str) -> Require:
 def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
     """The policy in `raw` (read from `origin`; relative paths are resolved from `base`)."""
     try:
-        data = yaml.safe_load(raw)
+        data = untrusted_yaml.load(raw)
     except yaml.YAMLError as e:
         raise PolicyError(f"{origin}: not valid YAML: {e}") from e
     except RecursionError as e:  # nesting deeper than any policy needs

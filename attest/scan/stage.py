@@ -28,6 +28,7 @@ from attest.scan.interface import (
     VulnSource,
 )
 from attest.scan.severity import Severity, severity_of
+from verify import untrusted_yaml
 from verify.plugins import ClassRegistry
 from verify.slo import (
     Evaluation,
@@ -178,8 +179,8 @@ def _read_document(path: Path) -> object:
     text = read_text(path)
     parsers: dict[str, tuple[Callable[[str], object], type[Exception], str]] = {
         ".json": (json.loads, json.JSONDecodeError, "JSON"),
-        ".yaml": (yaml.safe_load, yaml.YAMLError, "YAML"),
-        ".yml": (yaml.safe_load, yaml.YAMLError, "YAML"),
+        ".yaml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),
+        ".yml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),
     }
     if path.suffix not in parsers:
         raise InputError(path, "unknown policy file type: expected .yaml, .yml, .toml or .json")

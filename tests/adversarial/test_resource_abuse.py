@@ -3,15 +3,19 @@ are judged or refused, never a crash."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from click.testing import Result
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_attest
+from verify import untrusted_yaml
 from verify.checks.attestations import _sbom_failures
 from verify.errors import ExitCode
 from verify.policy import Sbom
@@ -80,6 +84,8 @@ def test_a_huge_lock_file_is_refused(invoke: Callable[..., Result], tmp_path: Pa
     assert f"{lock}: 100.0 MiB, over the 64 MiB limit for an input file" in result.stderr
 
 
+REQUIREMENTS = REPO / "examples" / "demo-project" / "requirements.txt"
+ADVISORIES = REPO / "examples" / "advisories"
 BOMB = """version: 1
 trust: production
 a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]
@@ -93,10 +99,14 @@ identities: [*g]
 """
 
 
+EXPANDS = "not valid YAML: the document expands to over 1,000,000 nodes (aliases)"
+
+
 def test_yaml_alias_bombs_are_refused_quickly(
     invoke: Callable[..., Result], tmp_path: Path
 ) -> None:
-    """Ten million references on paper: the schema refuses the shape before anything walks it."""
+    """Ten million references on paper, a few hundred bytes on disk: refused by size as
+    expanded, before any schema or walk sees them; a policy, a waiver file, an advisory record."""
     import time
 
     policy = tmp_path / "policy.yaml"
@@ -106,14 +116,30 @@ def test_yaml_alias_bombs_are_refused_quickly(
     start = time.perf_counter()
     result = invoke("verify", "--policy", str(policy), str(artifact))
     assert result.exit_code == ExitCode.USAGE
-    assert "invalid policy" in result.stderr
+    assert f"{policy}: {EXPANDS}" in result.stderr
     waivers = tmp_path / "waivers.yaml"
     waivers.write_text(BOMB.replace("identities", "waivers"))
-    scanned = invoke("scan", "--requirements", str(REPO / "examples" / "demo-project" / "requirements.txt"),
-                     "--db", str(REPO / "examples" / "advisories"), "--now", "2026-07-15T00:00:00Z",
-                     "--cache-dir", str(tmp_path / "cache"), "--waivers", str(waivers))  # fmt: skip
+    scanned = invoke("scan", "--requirements", str(REQUIREMENTS), "--db", str(ADVISORIES),
+                     "--now", "2026-07-15T00:00:00Z", "--cache-dir", str(tmp_path / "cache"),
+                     "--waivers", str(waivers))  # fmt: skip
     assert scanned.exit_code == ExitCode.USAGE, scanned.stderr
+    assert f"{waivers}: {EXPANDS}" in scanned.stderr
+    db = tmp_path / "db"
+    shutil.copytree(ADVISORIES, db)
+    record = next(db.rglob("*.yaml"))
+    record.write_text(record.read_text() + BOMB.split("\n", 2)[2].replace("identities", "x"))
+    scanned = invoke("scan", "--requirements", str(REQUIREMENTS), "--db", str(db),
+                     "--now", "2026-07-15T00:00:00Z", "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+    assert scanned.exit_code == ExitCode.USAGE, scanned.stderr
+    assert f"{record.relative_to(db)}: {EXPANDS}" in scanned.stderr
     assert time.perf_counter() - start < 30
+
+
+def test_a_yaml_document_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(yaml.YAMLError, match="the document contains itself"):
+        untrusted_yaml.load("version: 1\nidentities: &loop [*loop]\n")
+    shared = untrusted_yaml.load("a: &x [1, 2]\nb: *x\nc: [*x, *x]\n")  # sharing is fine
+    assert untrusted_yaml.expanded_size(shared) == 1 + 3 + 3 + (1 + 3 + 3)
 
 
 def test_deeply_nested_json_is_refused_not_a_crash(tmp_path: Path) -> None:
@@ -146,12 +172,28 @@ def test_a_symlink_at_the_output_is_replaced_not_followed(tmp_path: Path) -> Non
 def test_deeply_nested_slo_policies_and_waivers_are_refused(
     invoke: Callable[..., Result], tmp_path: Path
 ) -> None:
-    for name, text in (("waivers.yaml", "waivers: " + "[" * 100_000 + "]" * 100_000),
-                       ("waivers.json", '{"waivers": ' + "[" * 100_000 + "]" * 100_000 + "}")):  # fmt: skip
+    for name, text, reason in (
+        ("waivers.yaml", "waivers: " + "[" * 100_000 + "]" * 100_000,
+         "not valid YAML: nested too deeply (over 64 levels)"),
+        ("waivers.json", '{"waivers": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ):  # fmt: skip
         waivers = tmp_path / name
         waivers.write_text(text)
         result = invoke("scan", "--requirements", str(REPO / "examples" / "demo-project" / "requirements.txt"),
                         "--db", str(REPO / "examples" / "advisories"), "--now", "2026-07-15T00:00:00Z",
                         "--cache-dir", str(tmp_path / "cache"), "--waivers", str(waivers))  # fmt: skip
         assert result.exit_code == ExitCode.USAGE, result.stderr
-        assert f"{waivers}: nested too deeply" in result.stderr
+        assert f"{waivers}: {reason}" in result.stderr
+
+
+def test_a_deeply_nested_advisory_record_is_refused_not_a_crash(tmp_path: Path) -> None:
+    """libyaml's composer recursed in C on this record: a segmentation fault of the whole scan
+    (hence a child process here: a regression fails this test, not the suite)."""
+    db = tmp_path / "db"
+    shutil.copytree(ADVISORIES, db)
+    record = next(db.rglob("*.yaml"))
+    record.write_text(record.read_text() + "x: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    done = run_attest("scan", "--requirements", str(REQUIREMENTS), "--db", str(db),
+                      "--now", "2026-07-15T00:00:00Z", "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert f"{record.relative_to(db)}: not valid YAML: nested too deeply" in done.stderr

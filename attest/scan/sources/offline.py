@@ -18,7 +18,6 @@ import tarfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import yaml
 from packaging.version import InvalidVersion, Version
@@ -36,6 +35,7 @@ from attest.scan.interface import (
     SourceAnswer,
     VulnSource,
 )
+from verify import untrusted_yaml
 
 INDEX_FORMAT = "attest-osv-index/1"  # bump whenever the entries or their parsing change
 LATEST_KEPT = 64  # newest record times kept in the index, for the staleness guard
@@ -45,8 +45,6 @@ MAX_MEMBERS = 400_000
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
 MAX_NESTED_ZIP_BYTES = 512 * 1024 * 1024
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def default_cache_dir() -> Path:
@@ -172,7 +170,7 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
     try:
         if name.endswith(".json"):
             return json.loads(blob)
-        return yaml.load(blob, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
+        return untrusted_yaml.load(blob)
     except (ValueError, yaml.YAMLError) as e:
         kind = "JSON" if name.endswith(".json") else "YAML"
         raise AdvisoryDataError(where, f"{name}: not valid {kind}: {e}") from e
