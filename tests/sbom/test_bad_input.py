@@ -241,3 +241,47 @@ def test_an_io_error_is_operational(invoke: Callable[..., Result], tmp_path: Pat
     result = invoke("sbom", "--lock", str(path))
     assert result.exit_code == ExitCode.OPERATIONAL
     assert f"cannot read {path}: Input/output error" in result.stderr
+
+
+def _interpreter(tmp_path: Path, script: str) -> Path:
+    """A venv whose bin/python is `script` (a stand-in for a broken or hostile interpreter)."""
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!/bin/sh\n{script}\n")
+    python.chmod(0o755)
+    return python.parent.parent
+
+
+def test_a_hanging_interpreter_is_abandoned(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threat D5: a broken interpreter never hangs the stage."""
+    from attest.sbom.sources import environment
+
+    monkeypatch.setattr(environment, "TIMEOUT", 1)
+    venv = _interpreter(tmp_path, "exec sleep 30")
+    result = invoke("sbom", "--python", str(venv), "--output", str(tmp_path / "sbom.json"))
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert f"{venv / 'bin' / 'python'} did not list its packages within 1 s" in result.stderr
+    assert not (tmp_path / "sbom.json").exists()
+
+
+def test_the_interpreter_runs_isolated(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threat E7: `-I`, so PYTHONPATH (a sitecustomize planted in it) and the user's site-packages
+    of the caller's environment do not run in the interpreter being described."""
+    import sys
+
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "sitecustomize.py").write_text(
+        f"open({str(tmp_path / 'ran')!r}, 'w').write('planted code ran')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    args = tmp_path / "args"
+    venv = _interpreter(tmp_path, f'echo "$@" > {args}\nexec {sys.executable} "$@"')
+    result = invoke("sbom", "--python", str(venv))
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert args.read_text().split()[0] == "-I"
+    assert not (tmp_path / "ran").exists()

@@ -24,7 +24,7 @@ from attest.sbom.interface import (
 )
 from attest.sbom.sources import _introspect
 
-_TIMEOUT = 120  # seconds for the other interpreter to list its distributions
+TIMEOUT = 120  # seconds for the other interpreter to list its distributions
 
 
 def interpreter_for(target: Path) -> Path:
@@ -44,7 +44,7 @@ def _run_introspection(python: Path) -> dict[str, Any]:
         done = subprocess.run(
             [str(python), "-I", _introspect.__file__],
             capture_output=True,
-            timeout=_TIMEOUT,
+            timeout=TIMEOUT,
             check=False,
         )
     except PermissionError as e:
@@ -52,7 +52,7 @@ def _run_introspection(python: Path) -> dict[str, Any]:
     except OSError as e:
         raise InputError(python, f"cannot run it: {e.strerror or e}") from e
     except subprocess.TimeoutExpired as e:
-        raise OperationalError(f"{python} did not list its packages within {_TIMEOUT} s") from e
+        raise OperationalError(f"{python} did not list its packages within {TIMEOUT} s") from e
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip().splitlines()
         raise OperationalError(
