@@ -14,6 +14,7 @@ from click.testing import Result
 from attest.sbom.validate import InvalidSbom, validate
 from tests.conftest import SBOM_FIXTURES
 from tests.sbom.helpers import Sbom
+from verify.errors import ExitCode
 
 UV_LOCK = str(SBOM_FIXTURES / "uv-project" / "uv.lock")
 
@@ -105,3 +106,28 @@ def test_failure_leaves_the_previous_output_untouched(
     assert result.exit_code == 2
     assert out.read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sbom.cdx.json", "uv.lock"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_document_that_does_not_validate_is_never_written(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Threat T6: whatever goes wrong in rendering, the schema check stands between it and the
+    file (here the serializer is made to emit a broken specVersion)."""
+    from attest.sbom import build
+
+    real = build._serialize
+
+    def broken(bom: object, how: str) -> str:
+        text = real(bom, how)  # type: ignore[arg-type]
+        return text.replace('"specVersion": "1.6"', '"specVersion": 1.6').replace(
+            'xmlns="http://cyclonedx.org/schema/bom/1.6"', 'xmlns="urn:not-cyclonedx"'
+        )
+
+    monkeypatch.setattr(build, "_serialize", broken)
+    out = tmp_path / f"sbom.{fmt}"
+    lock = SBOM_FIXTURES / "uv-project" / "uv.lock"
+    result = invoke("sbom", "--lock", str(lock), "--format", fmt, "--output", str(out))
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert "the SBOM does not validate against CycloneDX 1.6" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -248,6 +248,11 @@ def test_sbom_vulns_and_slo_statements(
     overdue = sorted(f["id"] for f in slo["findings"] if f["status"] == "overdue")
     assert overdue == ["PYSEC-2026-2151", "PYSEC-2026-2275"]
     assert len(slo["policySha256"]) == 64 and slo["scannedAt"] == "2026-07-15T00:00:00Z"
+    # which advisory data decided it (threat S9): the database's content digest, signed
+    database = json.loads(scan_report.read_text())["source"]["database"]
+    assert len(database["sha256"]) == 64
+    assert slo["database"]["sha256"] == database["sha256"]
+    assert vulns["scanner"]["db"]["version"] == f"sha256:{database['sha256']}"
 
 
 def test_large_sbom_is_attested_by_reference(instance: LocalInstance, tmp_path: Path) -> None:
