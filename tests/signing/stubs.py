@@ -4,6 +4,8 @@ GitHub's OIDC token endpoint. Each binds 127.0.0.1 on an ephemeral port and stop
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import threading
 import time
@@ -64,11 +66,12 @@ def send(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
-    handler.wfile.write(body)
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that gave up
+        handler.wfile.write(body)
 
 
 def fault(path: str, kind: str, counter: list[int] | None = None) -> Respond:
-    """Misbehave on requests to `path`: 500, garbage, slow, or a corrupted log answer."""
+    """Misbehave on requests to `path`: 500, garbage, slow, or truncated."""
 
     def respond(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
         if not handler.path.startswith(path):
@@ -82,6 +85,14 @@ def fault(path: str, kind: str, counter: list[int] | None = None) -> Respond:
         elif kind == "slow":
             time.sleep(5)
             send(handler, 500, b"{}")
+        elif kind == "truncated":  # the connection drops halfway through the promised body
+            whole = b'{"code": 201, "message": "' + b"x" * 200 + b'"}'
+            handler.send_response(201)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(whole)))
+            handler.end_headers()
+            handler.wfile.write(whole[: len(whole) // 2])
+            handler.close_connection = True
         else:
             return False
         return True
@@ -89,8 +100,20 @@ def fault(path: str, kind: str, counter: list[int] | None = None) -> Respond:
     return respond
 
 
-def corrupt_log_answers(upstream: str) -> Respond:
-    """Forward log writes, then flip a byte of the signed entry timestamp in the answer."""
+def _flipped(text: str) -> str:
+    return ("0" if text[0] != "0" else "1") + text[1:]
+
+
+def _resigned(set_b64: str) -> str:
+    """The signed entry timestamp with one byte of the signature's `r` changed: wrongly signed."""
+    raw = bytearray(base64.b64decode(set_b64))
+    raw[len(raw) // 2] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def corrupt_log_answers(upstream: str, field: str = "inclusion proof") -> Respond:
+    """Forward log writes, then corrupt the answer: the inclusion proof's root hash, or the
+    signature over the entry (`signed entry timestamp`)."""
 
     def respond(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
         if handler.command != "POST" or not handler.path.startswith("/api/v1/log/entries"):
@@ -99,10 +122,15 @@ def corrupt_log_answers(upstream: str) -> Respond:
                                headers={"Content-Type": "application/json"})  # fmt: skip
         data = answer.json()
         for entry in data.values():
-            proof = entry["verification"]["inclusionProof"]
-            proof["rootHash"] = ("0" if proof["rootHash"][0] != "0" else "1") + proof["rootHash"][
-                1:
-            ]
+            verification = entry["verification"]
+            if field == "inclusion proof":
+                verification["inclusionProof"]["rootHash"] = _flipped(
+                    verification["inclusionProof"]["rootHash"]
+                )
+            else:
+                verification["signedEntryTimestamp"] = _resigned(
+                    verification["signedEntryTimestamp"]
+                )
         send(handler, answer.status_code, json.dumps(data).encode())
         return True
 

@@ -1,7 +1,7 @@
-"""Faults during sign and provenance (issue 8): the instance down or failing, and an output
-directory that refuses writes or is full (simulated: the tests run as root, who may write
-anywhere). Every case: exit 3, a message naming what failed and what to retry, no partial file,
-and the token nowhere in the output."""
+"""Faults during sign and provenance (issue 8): the instance down, failing, slow, truncating
+or answering wrongly (or wrongly signed), and an output directory that refuses writes or is full
+(simulated: the tests run as root, who may write anywhere). Every case: exit 3, a message naming
+what failed and what to retry, no partial file, and the token nowhere in the output."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from attest.sign import stage
 from tests.signing import stubs
 from tests.signing.conftest import LocalInstance
 from tests.signing.test_sign import _closed_port
@@ -79,7 +80,7 @@ def test_instance_down(
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("kind", ["500", "garbage"])
+@pytest.mark.parametrize("kind", ["500", "garbage", "truncated"])
 def test_log_failing(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, command: str, kind: str,
@@ -90,6 +91,41 @@ def test_log_failing(
         result = _run(invoke, command, config, token, tmp_path, monkeypatch)
     assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
     assert "the transparency log failed" in result.stderr and "retry later" in result.stderr
+    assert _left_behind(tmp_path) == []
+    assert token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_log_too_slow(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(stage, "DEADLINE", 1.0)
+    monkeypatch.setattr(stage, "ATTEMPTS", 1)
+    token = instance.token(CI)
+    with stubs.serve(stubs.fault("/api/v1/log/entries", "slow"), upstream=instance.url) as url:
+        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
+        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert "the transparency log did not answer within 1 s" in result.stderr
+    assert _left_behind(tmp_path) == []
+    assert token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("field", ["inclusion proof", "signed entry timestamp"])
+def test_a_wrong_or_wrongly_signed_log_answer(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str, field: str,
+) -> None:  # fmt: skip
+    """sigstore-python does not check the log's answer when signing: attest's self-check must."""
+    token = instance.token(CI)
+    corrupt = stubs.corrupt_log_answers(instance.url, field)
+    with stubs.serve(corrupt, upstream=instance.url) as url:
+        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
+        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert "does not verify" in result.stderr, result.stderr
     assert _left_behind(tmp_path) == []
     assert token not in result.stdout + result.stderr
 
