@@ -275,7 +275,8 @@ def _self_check_failed(what: object, error: Exception) -> OperationalError:
     """The self-check: sigstore-python does not check the log's answer when signing."""
     return OperationalError(
         f"the new bundle for {what} does not verify ({error}): the CA or the log answered "
-        "something wrong; nothing was written for it"
+        "something wrong; nothing was written for it: retry, and if it persists check the "
+        "--trust-config or --instance against the service"
     )
 
 

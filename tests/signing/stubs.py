@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 LIFETIME = 300.0  # seconds
 
@@ -131,6 +133,28 @@ def corrupt_log_answers(upstream: str, field: str = "inclusion proof") -> Respon
                 verification["signedEntryTimestamp"] = _resigned(
                     verification["signedEntryTimestamp"]
                 )
+        send(handler, answer.status_code, json.dumps(data).encode())
+        return True
+
+    return respond
+
+
+def wrongly_signed_certificates(upstream: str) -> Respond:
+    """Forward certificate requests, then change one byte of the leaf's signature: a certificate
+    the CA did not sign (its SCT, over the unchanged contents, still verifies)."""
+
+    def respond(handler: BaseHTTPRequestHandler, body: bytes) -> bool:
+        if handler.command != "POST" or not handler.path.startswith("/api/v2/signingCert"):
+            return False
+        headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}  # the token
+        answer = requests.post(upstream + handler.path, data=body, headers=headers, timeout=30)
+        data = answer.json()
+        chain = data["signedCertificateEmbeddedSct"]["chain"]["certificates"]
+        der = bytearray(
+            x509.load_pem_x509_certificate(chain[0].encode()).public_bytes(Encoding.DER)
+        )
+        der[-1] ^= 0x01  # the last byte of the signature's `s`
+        chain[0] = x509.load_der_x509_certificate(bytes(der)).public_bytes(Encoding.PEM).decode()
         send(handler, answer.status_code, json.dumps(data).encode())
         return True
 

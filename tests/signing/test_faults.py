@@ -125,7 +125,23 @@ def test_a_wrong_or_wrongly_signed_log_answer(
         config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
         result = _run(invoke, command, config, token, tmp_path, monkeypatch)
     assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
-    assert "does not verify" in result.stderr, result.stderr
+    assert "does not verify" in result.stderr and ": retry, and if it persists" in result.stderr
+    assert _left_behind(tmp_path) == []
+    assert token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_certificate_the_ca_did_not_sign(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str,
+) -> None:  # fmt: skip
+    token = instance.token(CI)
+    forged = stubs.wrongly_signed_certificates(instance.url)
+    with stubs.serve(forged, upstream=instance.url) as url:
+        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
+        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert "does not verify" in result.stderr and ": retry, and if it persists" in result.stderr
     assert _left_behind(tmp_path) == []
     assert token not in result.stdout + result.stderr
 
