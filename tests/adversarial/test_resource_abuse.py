@@ -99,7 +99,7 @@ identities: [*g]
 """
 
 
-EXPANDS = "not valid YAML: the document expands to over 1,000,000 nodes (aliases)"
+EXPANDS = "not valid YAML: the document expands to over 1,048,576 nodes and characters (aliases)"
 
 
 def test_yaml_alias_bombs_are_refused_quickly(
@@ -135,11 +135,34 @@ def test_yaml_alias_bombs_are_refused_quickly(
     assert time.perf_counter() - start < 30
 
 
-def test_a_yaml_document_that_contains_itself_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(yaml.YAMLError, match="the document contains itself"):
-        untrusted_yaml.load("version: 1\nidentities: &loop [*loop]\n")
-    shared = untrusted_yaml.load("a: &x [1, 2]\nb: *x\nc: [*x, *x]\n")  # sharing is fine
-    assert untrusted_yaml.expanded_size(shared) == 1 + 3 + 3 + (1 + 3 + 3)
+def test_a_yaml_document_that_contains_itself_is_refused() -> None:
+    for text in ("version: 1\nidentities: &loop [*loop]\n", "a: &x 1\nb: &x [*x]\n"):
+        with pytest.raises(yaml.YAMLError, match="the document contains itself"):
+            untrusted_yaml.load(text)
+    shared = "a: &x [1, 2]\nb: *x\nc: [*x, *x]\n"  # sharing is fine, and charged in full
+    assert untrusted_yaml.load(shared) == {"a": [1, 2], "b": [1, 2], "c": [[1, 2], [1, 2]]}
+    node = 1 + 2 + 2  # [ "1", "2" ]: the sequence and two one-character scalars
+    assert untrusted_yaml.expanded_size(shared) == 1 + 2 + node + 2 + node + 2 + 1 + 2 * node
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        # merge keys expand inside the loader itself: 10**7 merges from under 500 bytes
+        "a0: &a0 {k: v}\n"
+        + "".join(f"a{i}: &a{i} {{<<: [{', '.join([f'*a{i - 1}'] * 10)}]}}\n" for i in range(1, 8)),
+        # one 256 KiB string named 4,000 times: a gigabyte to whoever writes it out
+        "s: &s " + "x" * 262_144 + "\nwaivers: [" + ", ".join(["*s"] * 4000) + "]\n",
+    ],
+    ids=["merge keys", "long string"],
+)
+def test_yaml_that_expands_in_the_loader_or_by_long_strings_is_refused_quickly(bomb: str) -> None:
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(yaml.YAMLError, match="the document expands to over"):
+        untrusted_yaml.load(bomb)
+    assert time.perf_counter() - start < 5
 
 
 def test_deeply_nested_json_is_refused_not_a_crash(tmp_path: Path) -> None:

@@ -154,6 +154,12 @@ def test_a_bad_record_is_an_error_naming_the_file(tmp_path: Path) -> None:
     )
 
 
+def test_deeply_nested_records_are_errors_not_crashes(tmp_path: Path) -> None:
+    db = write_json_dir(tmp_path / "j", RECORDS)
+    (db / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert error(db, tmp_path) == f"{db}: deep.json: nested too deeply"
+
+
 def test_bad_yaml_and_bad_json_are_errors(tmp_path: Path) -> None:
     db = write_pypa(tmp_path / "db", RECORDS)
     (db / "vulns" / "alpha" / "PYSEC-2026-3.yaml").write_text("id: [unclosed\n")

@@ -174,6 +174,8 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
     except (ValueError, yaml.YAMLError) as e:
         kind = "JSON" if name.endswith(".json") else "YAML"
         raise AdvisoryDataError(where, f"{name}: not valid {kind}: {e}") from e
+    except RecursionError as e:  # JSON nested deeper than the interpreter's stack
+        raise AdvisoryDataError(where, f"{name}: nested too deeply") from e
 
 
 def build_index(path: Path, digest: str) -> bytes:
