@@ -89,7 +89,9 @@ def verify_bundle(
     digest = target_digest(target)
     try:
         bundle = Bundle.from_json(read_limited(bundle_path, MAX_BUNDLE, "a bundle"))
-    except (TooLarge, NotRegular) as e:
+    except NotRegular as e:
+        raise ArtifactError(str(e)) from e
+    except TooLarge as e:
         raise Refused(f"refused bundle: {e}") from e
     except OSError as e:
         raise ArtifactError(f"{bundle_path}: cannot read the bundle: {e.strerror}") from e

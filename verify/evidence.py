@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -150,12 +151,17 @@ class Collector:
         self._indexes: dict[Path, _Index] = {}
 
     def _load(self, path: Path, directory: Path) -> Bundle | Problem:
-        if not path.resolve().is_relative_to(directory.resolve()):
+        # realpath, unlike resolve, does not raise on a symlink loop; the resolved path is the
+        # one read, so the link is not followed a second time
+        resolved = Path(os.path.realpath(path))
+        if not resolved.is_relative_to(os.path.realpath(directory)):
             return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
-            return Bundle.from_json(read_limited(path, MAX_BUNDLE, "a bundle"))
+            return Bundle.from_json(read_limited(resolved, MAX_BUNDLE, "a bundle"))
         except (TooLarge, NotRegular) as e:
-            return Problem(path, f"refused bundle: {str(e).removeprefix(f'{path}: ')}")
+            return Problem(path, f"refused bundle: {str(e).removeprefix(f'{resolved}: ')}")
+        except OSError as e:  # a symlink loop, a file that vanished or that we may not read
+            return Problem(path, f"refused bundle: cannot read it: {e.strerror or e}")
         except Exception as e:  # a bundle the models refuse: deny, naming it
             return Problem(path, f"unparsable bundle: {type(e).__name__}: {without_input(e)}")
 

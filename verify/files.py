@@ -5,12 +5,14 @@ reading forever."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
 MIB = 1 << 20
+_NOT_REGULAR = "not a regular file (FIFO, socket, device)"
 
 
 class TooLarge(ValueError):
@@ -24,11 +26,16 @@ class NotRegular(ValueError):
 def open_regular(path: Path) -> BinaryIO:
     """`path` opened for reading, or NotRegular. O_NONBLOCK keeps a FIFO with no writer from
     blocking the open; it changes nothing for the regular file that is then read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # a UNIX socket cannot be opened at all
+            raise NotRegular(f"{path}: is {_NOT_REGULAR}, expected a file") from e
+        raise
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (FIFO, socket, device)"
+        kind = "a directory" if stat.S_ISDIR(mode) else _NOT_REGULAR
         raise NotRegular(f"{path}: is {kind}, expected a file")
     return os.fdopen(fd, "rb")
 

@@ -226,7 +226,10 @@ def _refuse_shared_bundles(artifacts: tuple[Path, ...], bundle_dir: Path | None)
     --bundle-dir, or one artifact named twice): the second bundle would replace the first."""
     seen: dict[Path, Path] = {}
     for artifact in artifacts:
-        target = bundle_path(artifact, bundle_dir).resolve()
+        target = bundle_path(artifact, bundle_dir)
+        # the directory resolved (two names for one directory are one), the file itself not:
+        # a symlink there is replaced, never followed
+        target = Path(os.path.realpath(target.parent)) / target.name
         if target in seen:
             raise UsageError(
                 f"{seen[target]} and {artifact} would both be signed into {target}: "

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,9 @@ def _gate(release_dist: Path, policy: Path, log: Path, *artifacts: Path) -> tupl
     return done.returncode, done.stdout + done.stderr + log.read_text()
 
 
-@pytest.mark.parametrize("plant", ["symlink out", "secret inside", "fifo", "directory"])
+@pytest.mark.parametrize(
+    "plant", ["symlink out", "secret inside", "fifo", "socket", "directory", "symlink loop"]
+)
 def test_planted_bundles_are_refused_without_reading_or_quoting_them(
     instance: LocalInstance, tmp_path: Path, plant: str
 ) -> None:
@@ -103,9 +106,17 @@ def test_planted_bundles_are_refused_without_reading_or_quoting_them(
     elif plant == "secret inside":
         planted.write_text(SECRET)
         reason = "unparsable bundle: InvalidBundle: document: Invalid JSON"
-    elif plant == "fifo":
-        os.mkfifo(planted)
+    elif plant in ("fifo", "socket"):
+        if plant == "fifo":
+            os.mkfifo(planted)
+        else:
+            listening = socket.socket(socket.AF_UNIX)
+            listening.bind(str(planted))
+            listening.close()
         reason = "refused bundle: is not a regular file (FIFO, socket, device), expected a file"
+    elif plant == "symlink loop":
+        planted.symlink_to(planted.name)
+        reason = "refused bundle: cannot read it: Too many levels of symbolic links"
     else:
         planted.mkdir()
         reason = "refused bundle: is a directory, expected a file"
@@ -129,7 +140,7 @@ def test_a_symlink_to_a_bundle_in_the_same_directory_counts(
     assert result.exit_code == ExitCode.OK, result.stderr
 
 
-@pytest.mark.parametrize("artifact", ["fifo", "/dev/zero", "directory"])
+@pytest.mark.parametrize("artifact", ["fifo", "socket", "/dev/zero", "directory"])
 def test_an_artifact_that_is_not_a_file_is_refused(
     instance: LocalInstance, tmp_path: Path, artifact: str
 ) -> None:
@@ -138,6 +149,10 @@ def test_an_artifact_that_is_not_a_file_is_refused(
     path = Path(artifact) if artifact.startswith("/") else release.dist / artifact
     if artifact == "fifo":
         os.mkfifo(path)
+    elif artifact == "socket":
+        listening = socket.socket(socket.AF_UNIX)
+        listening.bind(str(path))
+        listening.close()
     elif artifact == "directory":
         path.mkdir()
     log = tmp_path / "decisions.log"
@@ -162,6 +177,7 @@ def _sign_args(instance: LocalInstance, command: str) -> list[str]:
         ("sign", ["a/x.whl", "b/x.whl"], ["--bundle-dir", "out"],
          "a/x.whl and b/x.whl would both be signed into"),
         ("sign", ["a/x.whl", "a/../a/x.whl"], [], "would both be signed into"),
+        ("sign", ["a/x.whl", "c/x.whl"], [], "would both be signed into"),  # c -> a
         ("sign", ["fifo.whl"], [], "fifo.whl: is not a regular file"),
         ("sign", ["/dev/zero"], [], "/dev/zero: is not a regular file"),
         ("sign", [".."], [], "..: is not a regular file"),
@@ -183,6 +199,7 @@ def test_signing_refuses_names_that_would_lose_or_confuse_a_bundle(
         (tmp_path / name).mkdir()
         if name != "out":
             (tmp_path / name / "x.whl").write_text(f"{name}'s wheel")
+    (tmp_path / "c").symlink_to("a")
     os.mkfifo(tmp_path / "fifo.whl")
     (tmp_path / "sbom.json").write_text('{"bomFormat": "CycloneDX", "specVersion": "1.6"}')
     result = invoke(*_sign_args(instance, command), *extra, *artifacts)
