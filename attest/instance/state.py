@@ -162,9 +162,10 @@ def require_private(directory: Path) -> None:
         )
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
+        can = "replace" if mode & 0o022 else "read"
         raise UsageError(
-            f"{directory} has mode {mode:04o}: others can read or replace the instance's private "
-            f"keys; run `chmod 700 {directory}`"
+            f"{directory} has mode {mode:04o}: others can {can} the instance's private keys; "
+            f"run `chmod 700 {directory}`"
         )
 
 
@@ -186,10 +187,11 @@ def load_state(directory: Path) -> State:
 
 def create_state(directory: Path, port: int, now: datetime.datetime) -> State:
     """Create a new instance directory bound to `port` (URLs in the trust root name it)."""
-    if directory.exists():  # keys already in it are used: they must be ours alone
-        require_private(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = directory.stat()
+    if not stat.S_IMODE(info.st_mode) & 0o022 and not any(directory.iterdir()):
+        directory.chmod(0o700)  # an empty directory (`mkdir state`) that only we can write to
+    require_private(directory)  # keys already in it would be used: they must be ours alone
     for sub in ("keys", "ca", "log"):
         (directory / sub).mkdir(mode=0o700, exist_ok=True)
     keys = {name: _load_or_create_key(directory / "keys" / f"{name}.pem") for name in _KEYS}

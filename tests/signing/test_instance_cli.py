@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,9 +104,9 @@ def _prepared(tmp_path: Path) -> Path:
     return state
 
 
-@pytest.mark.parametrize("mode", [0o755, 0o750, 0o702], ids=oct)
+@pytest.mark.parametrize(("mode", "can"), [(0o755, "read"), (0o750, "read"), (0o702, "replace")])
 def test_a_state_directory_others_can_use_is_refused(
-    invoke: Callable[..., Result], tmp_path: Path, mode: int
+    invoke: Callable[..., Result], tmp_path: Path, mode: int, can: str
 ) -> None:
     """Threat I6: others could read the private keys or replace the CA (ssh's rule for keys)."""
     state = _prepared(tmp_path)
@@ -113,7 +114,7 @@ def test_a_state_directory_others_can_use_is_refused(
     for command in (["token", "--subject", "a@b.c"], ["status"], ["down"]):
         result = invoke("instance", command[0], "--state", str(state), *command[1:])
         assert result.exit_code == ExitCode.USAGE, result.stderr
-        assert f"{state} has mode {mode:04o}: others can read or replace" in result.stderr
+        assert f"{state} has mode {mode:04o}: others can {can} the instance's" in result.stderr
         assert f"run `chmod 700 {state}`" in result.stderr
         assert not result.stdout
     with pytest.raises(UsageError, match=re.escape(f"{state} has mode {mode:04o}")):
@@ -130,9 +131,19 @@ def test_an_open_directory_is_not_made_a_state_directory(tmp_path: Path) -> None
     state = tmp_path / "state"
     state.mkdir()
     state.chmod(0o777)
-    with pytest.raises(UsageError, match=re.escape(f"{state} has mode 0777: others can read")):
+    with pytest.raises(UsageError, match=re.escape(f"{state} has mode 0777: others can replace")):
         lifecycle.prepare(state, None)
     assert list(state.iterdir()) == []
+
+
+def test_an_empty_directory_only_we_can_write_is_made_private(tmp_path: Path) -> None:
+    """`mkdir state` (0755 under the usual umask), then `instance up`: nothing in it to distrust."""
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o755)
+    lifecycle.prepare(state, None)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert (state / "instance.json").is_file()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory away needs root")
