@@ -94,25 +94,26 @@ def _run(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
         )
     command = " ".join(("git", *args))
     try:
-        return subprocess.run(
-            [git, *args],
-            cwd=directory,
-            capture_output=True,
-            encoding="utf-8",
-            timeout=GIT_TIMEOUT,
-            check=False,
+        done = subprocess.run(
+            [git, *args], cwd=directory, capture_output=True, timeout=GIT_TIMEOUT, check=False
         )
     except subprocess.TimeoutExpired as e:
         raise OperationalError(
             f"`{command}` in {directory} did not finish within {GIT_TIMEOUT:g} s (another git "
             "holding a lock, or a stalled file system?): retry"
         ) from e
-    except UnicodeDecodeError as e:  # git allows any byte in a ref name; the statement is JSON
-        raise InputError(
-            directory, f"`{command}` printed bytes that are not UTF-8: rename that branch or tag"
-        ) from e
     except OSError as e:
         raise OperationalError(f"cannot run `{command}` in {directory}: {e.strerror or e}") from e
+    try:  # what git prints goes into the statement, which is JSON text
+        stdout = done.stdout.decode("utf-8")
+    except UnicodeDecodeError as e:  # git allows any byte in ref, remote and file names
+        raise InputError(
+            directory,
+            f"`{command}` printed bytes that are not UTF-8 (a branch, tag, remote or file name): "
+            "rename it",
+        ) from e
+    stderr = done.stderr.decode("utf-8", errors="replace")  # only ever shown, in part
+    return subprocess.CompletedProcess(done.args, done.returncode, stdout, stderr)
 
 
 def _git(directory: Path, *args: str) -> str | None:
@@ -131,6 +132,12 @@ def _checked(directory: Path, *args: str) -> str:
 
 def _unreadable(directory: Path, stderr: str) -> InputError:
     said = next(iter(stderr.strip().splitlines()), "no reason given")
+    if "safe.directory" in stderr:  # owned by another user: git's own check, not damage
+        return InputError(
+            directory,
+            f"git refuses the repository ({said}): if you trust it, "
+            f"`git config --global --add safe.directory {directory}`",
+        )
     return InputError(
         directory,
         f"git cannot read the repository ({said}): repair it (`git fsck`) or clone it again",

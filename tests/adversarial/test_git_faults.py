@@ -160,8 +160,24 @@ def test_a_malformed_remote_url_is_refused_without_repeating_it(tmp_path: Path) 
 def test_a_branch_name_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     _git(repo, "checkout", "-q", "-b", os.fsdecode(b"feat/\xff"))
-    with pytest.raises(InputError, match="printed bytes that are not UTF-8: rename that branch"):
+    with pytest.raises(InputError, match=r"printed bytes that are not UTF-8 \(a branch, tag"):
         local_checkout(repo, allow_dirty=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a repository away needs root")
+def test_a_repository_of_another_user_says_how_to_trust_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Git's own ownership check (common in containers) is not damage: no `git fsck` advice."""
+    repo = _repo(tmp_path)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-config"))
+    os.chown(repo, 65534, -1)
+    with pytest.raises(InputError) as raised:
+        local_checkout(repo, allow_dirty=False)
+    said = str(raised.value)
+    assert "git refuses the repository (fatal: detected dubious ownership" in said, said
+    assert f"`git config --global --add safe.directory {repo}`" in said
+    assert "git fsck" not in said
 
 
 @pytest.mark.parametrize(
