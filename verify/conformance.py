@@ -14,6 +14,7 @@ from pathlib import Path
 from sigstore.models import Bundle
 from sigstore.verify import Verifier
 
+from verify import bundle_form
 from verify.attestations.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.certificate import Signer, signer
 from verify.checks import rule_failures
@@ -88,7 +89,9 @@ def verify_bundle(
     trust = load_trust("production", trusted_root)
     digest = target_digest(target)
     try:
-        bundle = Bundle.from_json(read_limited(bundle_path, MAX_BUNDLE, "a bundle"))
+        raw = read_limited(bundle_path, MAX_BUNDLE, "a bundle")
+        bundle_form.check(json.loads(raw))
+        bundle = Bundle.from_json(raw)
     except NotRegular as e:
         raise ArtifactError(str(e)) from e
     except TooLarge as e:

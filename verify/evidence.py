@@ -24,6 +24,7 @@ from sigstore.models import Bundle
 from sigstore.verify import Verifier
 from sigstore_models.common.v1 import HashAlgorithm
 
+from verify import bundle_form
 from verify.attestations import InvalidAttestation, Statement
 from verify.attestations.statement import PAYLOAD_TYPE
 from verify.certificate import Signer, signer
@@ -157,7 +158,11 @@ class Collector:
         if not resolved.is_relative_to(os.path.realpath(directory)):
             return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
-            return Bundle.from_json(read_limited(resolved, MAX_BUNDLE, "a bundle"))
+            raw = read_limited(resolved, MAX_BUNDLE, "a bundle")
+            bundle_form.check(json.loads(raw))
+            return Bundle.from_json(raw)
+        except bundle_form.Malformed as e:
+            return Problem(path, f"malformed bundle: {e}")
         except (TooLarge, NotRegular) as e:
             return Problem(path, f"refused bundle: {str(e).removeprefix(f'{resolved}: ')}")
         except OSError as e:  # a symlink loop, a file that vanished or that we may not read

@@ -90,7 +90,16 @@ def _gate(release_dist: Path, policy: Path, log: Path, *artifacts: Path) -> tupl
 
 
 @pytest.mark.parametrize(
-    "plant", ["symlink out", "secret inside", "fifo", "socket", "directory", "symlink loop"]
+    "plant",
+    [
+        "symlink out",
+        "secret inside",
+        "secret in a field",
+        "fifo",
+        "socket",
+        "directory",
+        "symlink loop",
+    ],
 )
 def test_planted_bundles_are_refused_without_reading_or_quoting_them(
     instance: LocalInstance, tmp_path: Path, plant: str
@@ -105,7 +114,10 @@ def test_planted_bundles_are_refused_without_reading_or_quoting_them(
         reason = "refused bundle: a symlink that leads out of its directory"
     elif plant == "secret inside":
         planted.write_text(SECRET)
-        reason = "unparsable bundle: InvalidBundle: document: Invalid JSON"
+        reason = "unparsable bundle: JSONDecodeError: Expecting value: line 1 column 1"
+    elif plant == "secret in a field":  # the models' messages quote the value they refuse
+        planted.write_text(json.dumps({"mediaType": SECRET}))
+        reason = "unparsable bundle: InvalidBundle: mediaType: Input should be"
     elif plant in ("fifo", "socket"):
         if plant == "fifo":
             os.mkfifo(planted)

@@ -49,7 +49,7 @@ from attest.scan import stage as scan_stage
 from tests.conftest import SBOM_FIXTURES
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
-from verify import decision_log, gate, slo
+from verify import bundle_form, decision_log, gate, slo
 from verify.attestations import InvalidAttestation, Statement
 from verify.attestations.predicates import KINDS
 from verify.certificate import Signer
@@ -687,3 +687,51 @@ def test_slo_policy_days_written_as_floats_or_beyond_the_calendar() -> None:
         slo.SloPolicyError, match="windows/high: 1000000000000000000000000000000 days"
     ):
         slo.parse_policy({"windows": {"high": 10**30}}, "p")
+
+
+# --- the bundle's one spelling (verify/bundle_form.py) ----------------------------------------
+
+
+def _with_field(value: Any) -> dict[str, Any]:
+    return {"messageSignature": {"signature": value, "messageDigest": {"algorithm": "SHA2_256"}}}
+
+
+@given(st.binary(max_size=200), st.sampled_from(["standard", "url-safe", "unpadded", "lines"]))
+def test_every_protobuf_json_spelling_of_bytes_is_accepted(raw: bytes, form: str) -> None:
+    import base64
+
+    text = {
+        "standard": base64.b64encode(raw).decode(),
+        "url-safe": base64.urlsafe_b64encode(raw).decode(),
+        "unpadded": base64.b64encode(raw).decode().rstrip("="),
+        "lines": base64.encodebytes(raw).decode(),
+    }[form]
+    bundle_form.check(_with_field(text))
+    bundle_form.check(
+        {"verificationMaterial": {"tlogEntries": [{"logIndex": "12", "integratedTime": 7}]}}
+    )
+
+
+@given(st.binary(min_size=3, max_size=200), st.sampled_from(' \t%*.,!"\\\x00é'), st.data())
+def test_a_character_outside_the_alphabet_is_refused(
+    raw: bytes, junk: str, data: st.DataObject
+) -> None:
+    import base64
+
+    text = base64.b64encode(raw).decode()
+    at = data.draw(st.integers(0, len(text)))
+    with pytest.raises(bundle_form.Malformed, match=r"messageSignature\.signature: not base64"):
+        bundle_form.check(_with_field(text[:at] + junk + text[at:]))
+
+
+@pytest.mark.parametrize("value", [" 12", "12 ", "+12", "1e3", "0x1", "", True, 1.5, None])
+def test_an_int64_spelled_otherwise_is_refused(value: Any) -> None:
+    entry = {"verificationMaterial": {"tlogEntries": [{"logIndex": value}]}}
+    with pytest.raises(bundle_form.Malformed, match=r"tlogEntries\.0\.logIndex: not an integer"):
+        bundle_form.check(entry)
+
+
+def test_a_dsse_keyid_is_free_text_but_a_log_key_id_is_bytes() -> None:
+    bundle_form.check({"dsseEnvelope": {"signatures": [{"sig": "AAAA", "keyid": "my key #1"}]}})
+    with pytest.raises(bundle_form.Malformed, match=r"logId\.keyId: not base64"):
+        bundle_form.check({"tlogEntries": [{"logId": {"keyId": "my key #1"}}]})
