@@ -151,20 +151,21 @@ class Collector:
         self._lock = threading.Lock()
         self._indexes: dict[Path, _Index] = {}
 
-    def _load(self, path: Path, directory: Path) -> Bundle | Problem:
-        # realpath, unlike resolve, does not raise on a symlink loop; the resolved path is the
-        # one read, so the link is not followed a second time
-        resolved = Path(os.path.realpath(path))
-        if not resolved.is_relative_to(os.path.realpath(directory)):
+    def _load(self, path: Path, real_directory: Path, is_link: bool) -> Bundle | Problem:
+        """The bundle at `path` (a name in `real_directory`, its directory with every symlink
+        resolved). A symlink is resolved (realpath: a loop is no exception) and must stay in
+        the directory; what was not a symlink when listed is opened without following one."""
+        read = Path(os.path.realpath(path)) if is_link else real_directory / path.name
+        if is_link and not read.is_relative_to(real_directory):
             return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
-            raw = read_limited(resolved, MAX_BUNDLE, "a bundle")
+            raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
             bundle_form.check(json.loads(raw))
             return Bundle.from_json(raw)
         except bundle_form.Malformed as e:
             return Problem(path, f"malformed bundle: {e}")
         except (TooLarge, NotRegular) as e:
-            return Problem(path, f"refused bundle: {str(e).removeprefix(f'{resolved}: ')}")
+            return Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
         except OSError as e:  # a symlink loop, a file that vanished or that we may not read
             return Problem(path, f"refused bundle: cannot read it: {e.strerror or e}")
         except Exception as e:  # a bundle the models refuse: deny, naming it
@@ -185,8 +186,8 @@ class Collector:
             return frozenset(_unverified_subjects(bundle)), f"invalid attestation: {e}"
         return Attestation(path, signer(bundle.signing_certificate), _integrated(bundle), statement)
 
-    def _add(self, index: _Index, path: Path, directory: Path) -> None:
-        loaded = self._load(path, directory)
+    def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
+        loaded = self._load(path, real_directory, is_link)
         if isinstance(loaded, Problem):
             index.failed.append((frozenset(), loaded))
         elif loaded._inner.dsse_envelope is None:
@@ -204,8 +205,12 @@ class Collector:
         with self._lock:  # held while the first artifact of a directory reads it
             if directory not in self._indexes:
                 index = _Index()
-                for path in sorted(directory.glob(f"*{SUFFIX}")):
-                    self._add(index, path, directory)
+                real = Path(os.path.realpath(directory))
+                with os.scandir(directory) as listing:  # its file types come with the names
+                    found = sorted((e.name, e.is_symlink()) for e in listing)
+                for name, is_link in found:
+                    if name.endswith(SUFFIX):
+                        self._add(index, directory / name, real, is_link)
                 self._indexes[directory] = index
             return self._indexes[directory]
 
@@ -216,8 +221,9 @@ class Collector:
             return Problem(path, f"signature does not verify for this artifact: {without_input(e)}")
         return Signed(path, signer(bundle.signing_certificate), _integrated(bundle))
 
-    def collect(self, artifact: Path) -> Evidence:
-        digest = sha256_file(artifact)
+    def collect(self, artifact: Path, digest: str | None = None) -> Evidence:
+        """The evidence for `artifact`, whose sha256 is `digest` when already computed."""
+        digest = digest or sha256_file(artifact)
         directory = self._directory or artifact.parent
         if not directory.is_dir():
             raise ArtifactError(f"{directory}: attestation directory does not exist")

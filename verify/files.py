@@ -23,11 +23,13 @@ class NotRegular(ValueError):
     """The path is a FIFO, socket, device or directory, not a file."""
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
     """`path` opened for reading, or NotRegular. O_NONBLOCK keeps a FIFO with no writer from
-    blocking the open; it changes nothing for the regular file that is then read."""
+    blocking the open; it changes nothing for the regular file that is then read. Without
+    `follow_symlinks`, a symlink there is an OSError (ELOOP): it was not one when looked at."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, flags)
     except OSError as e:
         if e.errno == errno.ENXIO:  # a UNIX socket cannot be opened at all
             raise NotRegular(f"{path}: is {_NOT_REGULAR}, expected a file") from e
@@ -40,9 +42,11 @@ def open_regular(path: Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def read_limited(path: Path, limit: int, what: str = "a file") -> bytes:
+def read_limited(
+    path: Path, limit: int, what: str = "a file", follow_symlinks: bool = True
+) -> bytes:
     """The bytes of the regular file `path`, or TooLarge when there are more than `limit`."""
-    with open_regular(path) as handle:
+    with open_regular(path, follow_symlinks) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         size = path.stat().st_size

@@ -7,6 +7,7 @@ when it is first asked, and loads a plugin only when that plugin is used.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from importlib import metadata
 from typing import Generic, TypeVar, cast
 
@@ -26,15 +27,17 @@ class PluginInfo:
     version: str
 
 
+@functools.cache
+def _name_and_version(dist: metadata.Distribution) -> tuple[str, str]:
+    """Read once per distribution: each `.name` or `.version` parses its whole METADATA, and
+    every decision lists the check plugins, most of them from one distribution."""
+    found = dist.metadata
+    return found["Name"], found["Version"]
+
+
 def _describe(group: str, ep: metadata.EntryPoint) -> PluginInfo:
-    dist = ep.dist
-    return PluginInfo(
-        group=group,
-        name=ep.name,
-        target=ep.value,
-        distribution=dist.name if dist is not None else "<unknown>",
-        version=dist.version if dist is not None else "",
-    )
+    name, version = _name_and_version(ep.dist) if ep.dist is not None else ("<unknown>", "")
+    return PluginInfo(group, ep.name, ep.value, distribution=name, version=version)
 
 
 class EntryPointGroup:
