@@ -12,13 +12,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_BYTES = frozenset(
-    {
-        "rawbytes", "keyid", "canonicalizedbody", "signedentrytimestamp", "roothash", "hashes",
-        "signedtimestamp", "digest", "signature", "payload", "sig",
-    }
+
+def _both(*camel: str) -> frozenset[str]:
+    """Each field's two names in the protobuf JSON mapping: `rawBytes` and `raw_bytes`."""
+    snake = ("".join(f"_{c.lower()}" if c.isupper() else c for c in name) for name in camel)
+    return frozenset((*camel, *snake))
+
+
+_BYTES = _both(
+    "rawBytes", "canonicalizedBody", "signedEntryTimestamp", "rootHash", "hashes",
+    "signedTimestamp", "digest", "signature", "payload", "sig",
 )  # fmt: skip
-_INT64 = frozenset({"logindex", "integratedtime", "treesize"})
+_KEY_ID = _both("keyId")  # bytes in a log's `logId`; a DSSE signature's `keyid` is free text
+_LOG_ID = _both("logId")
+_INT64 = _both("logIndex", "integratedTime", "treeSize")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 _DIGITS = re.compile(r"-?[0-9]+")
 
@@ -27,50 +34,46 @@ class Malformed(ValueError):
     """A field of the bundle is not in the form its type allows; the message names it."""
 
 
-def _field(key: str) -> str:
-    """The protobuf JSON mapping reads both `rawBytes` and `raw_bytes`."""
-    return key.replace("_", "").lower()
+def _where(path: tuple[object, ...]) -> str:
+    return ".".join(map(str, path))
 
 
-def _base64(where: str, value: Any) -> None:
-    values = value if isinstance(value, list) else [value]
-    for item in values:
-        if isinstance(item, str):  # line breaks are read by Go's decoder, as by protojson's
-            item = item.replace("\r", "").replace("\n", "")
+def _base64(path: tuple[object, ...], value: Any) -> None:
+    for item in value if isinstance(value, list) else (value,):
+        if isinstance(item, str) and ("\n" in item or "\r" in item):
+            item = item.replace("\r", "").replace("\n", "")  # read by protojson (Go) too
         if not isinstance(item, str) or not _BASE64.fullmatch(item):
-            raise Malformed(f"{where}: not base64 (standard or URL-safe alphabet)")
+            raise Malformed(f"{_where(path)}: not base64 (standard or URL-safe alphabet)")
         if len(item.rstrip("=")) % 4 == 1 or ("=" in item and len(item) % 4):
-            raise Malformed(f"{where}: base64 of an impossible length")
+            raise Malformed(f"{_where(path)}: base64 of an impossible length")
 
 
-def _int64(where: str, value: Any) -> None:
+def _int64(path: tuple[object, ...], value: Any) -> None:
     if isinstance(value, bool) or not (
         isinstance(value, int) or (isinstance(value, str) and _DIGITS.fullmatch(value))
     ):
-        raise Malformed(f"{where}: not an integer (decimal digits)")
+        raise Malformed(f"{_where(path)}: not an integer (decimal digits)")
 
 
 def check(document: Any) -> None:
-    """Malformed when any field of the bundle `document` (parsed JSON) is spelled otherwise."""
-    stack: list[tuple[str, str, Any]] = [("", "", document)]
+    """Malformed when any field of the bundle `document` (parsed JSON) is spelled otherwise.
+    The path of a field is built only to name one that is wrong: this runs for every bundle."""
+    stack: list[tuple[Any, tuple[object, ...], bool]] = [(document, (), False)]
     while stack:
-        where, parent, node = stack.pop()
+        node, path, in_log_id = stack.pop()
         if isinstance(node, dict):
-            items = list(node.items())
+            pairs: Any = node.items()
         elif isinstance(node, list):
-            items = list(enumerate(node))
+            pairs = enumerate(node)
         else:
             continue
-        for key, value in items:
-            path = f"{where}.{key}" if where else str(key)
-            name = _field(key) if isinstance(key, str) else ""
-            # a DSSE signature's `keyid` is free text; a log's `keyId` is bytes
-            if name in _BYTES and not isinstance(value, dict) and (name, parent) != ("keyid", ""):
-                _base64(path, value)
-            elif name in _INT64:
-                _int64(path, value)
-            else:
-                stack.append((path, name if name == "logid" else "", value))
+        for key, value in pairs:
+            if (key in _BYTES and not isinstance(value, dict)) or (in_log_id and key in _KEY_ID):
+                _base64((*path, key), value)
+            elif key in _INT64:
+                _int64((*path, key), value)
+            elif isinstance(value, (dict, list)):
+                stack.append((value, (*path, key), key in _LOG_ID))
     _sha256_only(document)
 
 
