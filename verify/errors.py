@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import enum
 
-import pydantic
-
 
 class ExitCode(enum.IntEnum):
     """What a process exit status means, for every attest command."""
@@ -35,6 +33,8 @@ def without_input(error: BaseException, limit: int = 200) -> str:
     """Why untrusted input was refused, never quoting the input: pydantic's messages carry
     `input_value=...`, so a bundle that is a symlink to /etc/shadow would copy its first line
     into the gate's output and the decision log."""
+    import pydantic  # here, not at the top: every command imports this module, few fail
+
     link: BaseException | None = error
     while link is not None and not isinstance(link, pydantic.ValidationError):
         link = link.__cause__ or link.__context__
