@@ -10,12 +10,12 @@ import functools
 import json
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Literal, cast
-
-import jsonschema
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from verify.errors import ExitCode, VerifyError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 Level = Literal["critical", "high", "medium", "low"]
 Clock = Literal["published", "first-seen"]
@@ -78,6 +78,11 @@ def _schema() -> dict[str, Any]:
 
 
 def _validator(definition: str | None) -> jsonschema.Draft202012Validator:
+    # imported here: a scan without a policy file or waivers never validates one, and
+    # jsonschema is a quarter of the scan command's start-up
+    import jsonschema
+    from referencing import Registry, Resource
+
     schema = _schema()
     registry: Registry[Any] = Registry().with_resource(SCHEMA_ID, Resource.from_contents(schema))
     target = schema if definition is None else {"$ref": f"{SCHEMA_ID}#/$defs/{definition}"}
