@@ -9,8 +9,11 @@ and the message digest labelled SHA2_256, the one algorithm the gate computes.""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+
+from sigstore.models import Bundle
 
 
 def _both(*camel: str) -> frozenset[str]:
@@ -87,3 +90,10 @@ def _sha256_only(document: Any) -> None:
             f"messageSignature.messageDigest.algorithm: {str(algorithm)[:40]!r}, but the gate "
             "verifies SHA2_256 digests"
         )
+
+
+def parse(raw: bytes) -> Bundle:
+    """The bundle in `raw`, read by sigstore's models only once its spelling is checked:
+    Malformed, or whatever the JSON parser or the models raise."""
+    check(json.loads(raw))
+    return Bundle.from_json(raw)

@@ -90,8 +90,7 @@ def verify_bundle(
     digest = target_digest(target)
     try:
         raw = read_limited(bundle_path, MAX_BUNDLE, "a bundle")
-        bundle_form.check(json.loads(raw))
-        bundle = Bundle.from_json(raw)
+        bundle = bundle_form.parse(raw)
     except NotRegular as e:
         raise ArtifactError(str(e)) from e
     except TooLarge as e:

@@ -160,8 +160,7 @@ class Collector:
             return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
             raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
-            bundle_form.check(json.loads(raw))
-            return Bundle.from_json(raw)
+            return bundle_form.parse(raw)
         except bundle_form.Malformed as e:
             return Problem(path, f"malformed bundle: {e}")
         except (TooLarge, NotRegular) as e:
