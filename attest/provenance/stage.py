@@ -18,7 +18,7 @@ from attest.output import write_atomic
 from attest.provenance import predicates
 from attest.provenance.source import github_run, local_checkout
 from attest.provenance.subjects import attestation_name, attestation_path, subjects
-from attest.sign.stage import Instance, SigningSession, open_session
+from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
 from verify.attestations import Statement, Subject
 from verify.attestations.predicates import KINDS
 
@@ -39,10 +39,7 @@ class Signing:
         return open_session(self.trust_config, self.instance, self.identity_token)
 
     def directory(self, beside: Path) -> Path:
-        directory = self.bundle_dir or beside.parent
-        if not directory.is_dir():
-            raise InputError(directory, "bundle directory does not exist")
-        return directory
+        return require_bundle_dir(self.bundle_dir or beside.parent)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from attest.errors import InputError, UsageError
-from attest.sign.stage import hash_file
+from attest.errors import UsageError
+from attest.sign.stage import hash_file, require_file
 from verify.attestations import Subject
 
 _WHEEL = re.compile(r"^(?P<stem>[^-]+-[^-]+)-.+\.whl$")
@@ -19,10 +19,7 @@ def subjects(artifacts: tuple[Path, ...]) -> tuple[Subject, ...]:
         raise UsageError("name at least one artifact")
     named: dict[str, Path] = {}
     for artifact in artifacts:
-        if not artifact.is_file():
-            raise InputError(
-                artifact, "is not a regular file" if artifact.exists() else "no such file"
-            )
+        require_file(artifact)
         if artifact.name in named:  # the gate finds bundles by name: which one would it be?
             raise UsageError(
                 f"{named[artifact.name]} and {artifact} are both named {artifact.name!r}: "

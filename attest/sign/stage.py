@@ -207,17 +207,26 @@ def _call(call: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
+def require_file(artifact: Path) -> None:
+    """What is signed or attested must be a regular file: a FIFO would block, a device never end."""
+    if not artifact.is_file():
+        raise InputError(artifact, "is not a regular file" if artifact.exists() else "no such file")
+
+
+def require_bundle_dir(directory: Path) -> Path:
+    if not directory.is_dir():
+        problem = "is not a directory" if directory.exists() else "bundle directory does not exist"
+        raise InputError(directory, problem)
+    return directory
+
+
 def _check_artifacts(request: SignRequest) -> None:
     if not request.artifacts:
         raise UsageError("name at least one artifact to sign")
     for artifact in request.artifacts:
-        if not artifact.is_file():
-            problem = "is not a regular file" if artifact.exists() else "no such file"
-            raise InputError(artifact, problem)
-    if request.bundle_dir is not None and not request.bundle_dir.is_dir():
-        exists = request.bundle_dir.exists()
-        problem = "is not a directory" if exists else "bundle directory does not exist"
-        raise InputError(request.bundle_dir, problem)
+        require_file(artifact)
+    if request.bundle_dir is not None:
+        require_bundle_dir(request.bundle_dir)
     _refuse_shared_bundles(request.artifacts, request.bundle_dir)
 
 

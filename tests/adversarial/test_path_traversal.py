@@ -197,6 +197,8 @@ def _sign_args(instance: LocalInstance, command: str) -> list[str]:
         ("provenance", ["a/x.whl", "b/x.whl"], [],
          "a/x.whl and b/x.whl are both named 'x.whl'"),
         ("provenance", ["fifo.whl"], [], "fifo.whl: is not a regular file"),
+        ("attest", ["a/x.whl"], ["--predicate", "sbom", "--sbom", "sbom.json",
+                                  "--bundle-dir", "a/x.whl"], "a/x.whl: is not a directory"),
         ("attest", ["a/x.whl", "b/x.whl"], ["--predicate", "sbom", "--sbom", "sbom.json"],
          "are both named 'x.whl'"),
     ],
