@@ -60,6 +60,35 @@ def _run(invoke: Callable[..., Result], command: str, config: Path, token: str, 
     return invoke(*args[:1], "--trust-config", str(config), "--identity-token", token, *args[1:])
 
 
+def _failed_cleanly(result: Result, token: str, tmp_path: Path) -> None:
+    """Exit 3, no bundle or temporary file left, and the token nowhere in the output."""
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert _left_behind(tmp_path) == []
+    assert token not in result.stdout + result.stderr
+
+
+Through = Callable[[stubs.Respond], Result]
+
+
+@pytest.fixture
+def through(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str,
+) -> Through:  # fmt: skip
+    """Runs the test's `command` through a proxy in front of the instance that answers with
+    `respond`, and checks that it failed cleanly."""
+
+    def run(respond: stubs.Respond) -> Result:
+        token = instance.token(CI)
+        with stubs.serve(respond, upstream=instance.url) as url:
+            config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
+            result = _run(invoke, command, config, token, tmp_path, monkeypatch)
+        _failed_cleanly(result, token, tmp_path)
+        return result
+
+    return run
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_instance_down(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
@@ -70,80 +99,42 @@ def test_instance_down(
     )
     token = instance.token(CI)
     result = _run(invoke, command, config, token, tmp_path, monkeypatch)
-    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    _failed_cleanly(result, token, tmp_path)
     assert (
         "the CA (certificate request) failed after 3 attempt(s): ConnectionError" in result.stderr
     )
     assert "retry later" in result.stderr
-    assert _left_behind(tmp_path) == []
-    assert token not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("kind", ["500", "garbage", "truncated"])
-def test_log_failing(
-    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, command: str, kind: str,
-) -> None:  # fmt: skip
-    token = instance.token(CI)
-    with stubs.serve(stubs.fault("/api/v1/log/entries", kind), upstream=instance.url) as url:
-        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
-        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
-    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+def test_log_failing(through: Through, kind: str) -> None:
+    result = through(stubs.fault("/api/v1/log/entries", kind))
     assert "the transparency log failed" in result.stderr and "retry later" in result.stderr
-    assert _left_behind(tmp_path) == []
-    assert token not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_log_too_slow(
-    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, command: str,
-) -> None:  # fmt: skip
+def test_log_too_slow(through: Through, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stage, "DEADLINE", 1.0)
     monkeypatch.setattr(stage, "ATTEMPTS", 1)
-    token = instance.token(CI)
-    with stubs.serve(stubs.fault("/api/v1/log/entries", "slow"), upstream=instance.url) as url:
-        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
-        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
-    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    result = through(stubs.fault("/api/v1/log/entries", "slow"))
     assert "the transparency log did not answer within 1 s" in result.stderr
-    assert _left_behind(tmp_path) == []
-    assert token not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("field", ["inclusion proof", "signed entry timestamp"])
 def test_a_wrong_or_wrongly_signed_log_answer(
-    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, command: str, field: str,
-) -> None:  # fmt: skip
+    through: Through, instance: LocalInstance, field: str
+) -> None:
     """sigstore-python does not check the log's answer when signing: attest's self-check must."""
-    token = instance.token(CI)
-    corrupt = stubs.corrupt_log_answers(instance.url, field)
-    with stubs.serve(corrupt, upstream=instance.url) as url:
-        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
-        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
-    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    result = through(stubs.corrupt_log_answers(instance.url, field))
     assert "does not verify" in result.stderr and ": retry, and if it persists" in result.stderr
-    assert _left_behind(tmp_path) == []
-    assert token not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_a_certificate_the_ca_did_not_sign(
-    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, command: str,
-) -> None:  # fmt: skip
-    token = instance.token(CI)
-    forged = stubs.wrongly_signed_certificates(instance.url)
-    with stubs.serve(forged, upstream=instance.url) as url:
-        config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
-        result = _run(invoke, command, config, token, tmp_path, monkeypatch)
-    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+def test_a_certificate_the_ca_did_not_sign(through: Through, instance: LocalInstance) -> None:
+    result = through(stubs.wrongly_signed_certificates(instance.url))
     assert "does not verify" in result.stderr and ": retry, and if it persists" in result.stderr
-    assert _left_behind(tmp_path) == []
-    assert token not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -173,8 +164,6 @@ def test_output_directory_full_or_read_only(
     monkeypatch.setattr(attest.output.os, where, refuse if where == "fsync" else refuse_temporary)
     token = instance.token(CI)
     result = _run(invoke, command, instance.trust_config, token, tmp_path, monkeypatch)
-    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    _failed_cleanly(result, token, tmp_path)
     assert f"cannot write {tmp_path}" in result.stderr
     assert message in result.stderr and "then run the command again" in result.stderr
-    assert _left_behind(tmp_path) == []
-    assert token not in result.stdout + result.stderr
