@@ -216,19 +216,23 @@ def test_python_that_is_not_executable(invoke: Callable[..., Result], tmp_path: 
     assert f"{fake}: is not executable" in result.stderr
 
 
+def _script(python: Path, script: str) -> Path:
+    """`python` as a shell script: a stand-in for a broken or hostile interpreter."""
+    python.parent.mkdir(parents=True, exist_ok=True)
+    python.write_text(f"#!/bin/sh\n{script}\n")
+    python.chmod(0o755)
+    return python
+
+
 def test_python_that_fails(invoke: Callable[..., Result], tmp_path: Path) -> None:
-    broken = tmp_path / "python"
-    broken.write_text("#!/bin/sh\necho 'cannot import site' >&2\nexit 7\n")
-    broken.chmod(0o755)
+    broken = _script(tmp_path / "python", "echo 'cannot import site' >&2\nexit 7")
     result = invoke("sbom", "--python", str(broken))
     assert result.exit_code == ExitCode.OPERATIONAL
     assert "failed to list its packages (exit 7): cannot import site" in result.stderr
 
 
 def test_python_that_prints_garbage(invoke: Callable[..., Result], tmp_path: Path) -> None:
-    liar = tmp_path / "python"
-    liar.write_text("#!/bin/sh\necho 'hello'\n")
-    liar.chmod(0o755)
+    liar = _script(tmp_path / "python", "echo 'hello'")
     result = invoke("sbom", "--python", str(liar))
     assert result.exit_code == ExitCode.OPERATIONAL
     assert "printed something other than its package list" in result.stderr
@@ -243,15 +247,6 @@ def test_an_io_error_is_operational(invoke: Callable[..., Result], tmp_path: Pat
     assert f"cannot read {path}: Input/output error" in result.stderr
 
 
-def _interpreter(tmp_path: Path, script: str) -> Path:
-    """A venv whose bin/python is `script` (a stand-in for a broken or hostile interpreter)."""
-    python = tmp_path / "venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text(f"#!/bin/sh\n{script}\n")
-    python.chmod(0o755)
-    return python.parent.parent
-
-
 def test_a_hanging_interpreter_is_abandoned(
     invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,7 +254,7 @@ def test_a_hanging_interpreter_is_abandoned(
     from attest.sbom.sources import environment
 
     monkeypatch.setattr(environment, "TIMEOUT", 1)
-    venv = _interpreter(tmp_path, "exec sleep 30")
+    venv = _script(tmp_path / "venv" / "bin" / "python", "exec sleep 30").parents[1]
     result = invoke("sbom", "--python", str(venv), "--output", str(tmp_path / "sbom.json"))
     assert result.exit_code == ExitCode.OPERATIONAL
     assert f"{venv / 'bin' / 'python'} did not list its packages within 1 s" in result.stderr
@@ -280,7 +275,8 @@ def test_the_interpreter_runs_isolated(
     )
     monkeypatch.setenv("PYTHONPATH", str(planted))
     args = tmp_path / "args"
-    venv = _interpreter(tmp_path, f'echo "$@" > {args}\nexec {sys.executable} "$@"')
+    script = f'echo "$@" > {args}\nexec {sys.executable} "$@"'
+    venv = _script(tmp_path / "venv" / "bin" / "python", script).parents[1]
     result = invoke("sbom", "--python", str(venv))
     assert result.exit_code == ExitCode.OK, result.stderr
     assert args.read_text().split()[0] == "-I"
