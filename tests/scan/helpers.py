@@ -7,11 +7,9 @@ import datetime
 import io
 import json
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from packaging.version import Version
 
 from attest.scan import osv
 from tests.conftest import FIXTURES, REPO
+from tests.loopback import serving
 
 SCAN_FIXTURES = FIXTURES / "scan"
 PYPA_FIXTURE = SCAN_FIXTURES / "pypa"
@@ -192,33 +191,6 @@ class OsvApi:
         return Handler
 
 
-@contextmanager
-def serve(api: OsvApi, lifetime: float = 120.0) -> Iterator[str]:
-    """Serve `api` on 127.0.0.1 and yield its base URL; the server stops when the block ends,
-    and by itself after `lifetime` seconds at the latest."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), api.handler())
-    server.daemon_threads = True
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    deadline = threading.Timer(lifetime, server.shutdown)
-    deadline.daemon = True
-    deadline.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        deadline.cancel()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-def unused_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+def serve(api: OsvApi, lifetime: float = 120.0) -> AbstractContextManager[str]:
+    """Serve `api` on 127.0.0.1; the context yields its base URL."""
+    return serving(api.handler(), lifetime)

@@ -17,7 +17,8 @@ from attest.errors import InputError
 from attest.scan.interface import Component, SourceOptions
 from attest.scan.sources import service
 from attest.scan.sources.service import OsvSource, PypiSource
-from tests.scan.helpers import NOW, OsvApi, record, sbom, serve, unused_port
+from tests.loopback import unused_port
+from tests.scan.helpers import NOW, OsvApi, record, sbom, serve
 
 RECORDS = [
     record(

@@ -7,16 +7,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.loopback import serving
 
 LIFETIME = 300.0  # seconds
 
@@ -47,20 +48,8 @@ def serve(respond: Respond, upstream: str | None = None) -> Iterator[str]:
         do_GET = _handle
         do_POST = _handle
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.daemon = True
-    thread.start()
-    stopper = threading.Timer(LIFETIME, server.shutdown)
-    stopper.daemon = True
-    stopper.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stopper.cancel()
-        server.shutdown()
-        server.server_close()
+    with serving(Handler, LIFETIME) as url:
+        yield url
 
 
 def send(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:

@@ -14,9 +14,9 @@ import pytest
 from click.testing import Result
 
 from attest.sign import stage
+from tests.loopback import unused_port
 from tests.signing import stubs
 from tests.signing.conftest import LocalInstance
-from tests.signing.test_sign import _closed_port
 from verify.errors import ExitCode
 
 CI = "https://example.com/ci"
@@ -95,7 +95,7 @@ def test_instance_down(
     monkeypatch: pytest.MonkeyPatch, command: str,
 ) -> None:  # fmt: skip
     config = stubs.trust_config_via(
-        instance.trust_config, f"http://127.0.0.1:{_closed_port()}", tmp_path / "down.json"
+        instance.trust_config, f"http://127.0.0.1:{unused_port()}", tmp_path / "down.json"
     )
     token = instance.token(CI)
     result = _run(invoke, command, config, token, tmp_path, monkeypatch)

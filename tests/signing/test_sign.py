@@ -4,7 +4,6 @@ run, self-verification, faults that leave nothing behind, and a token that never
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from cryptography import x509
 
 from attest.instance import oidc
 from attest.sign import stage
+from tests.loopback import unused_port
 from tests.signing import stubs
 from tests.signing.conftest import LocalInstance, verify_js, verify_py
 from verify.errors import ExitCode
@@ -187,18 +187,12 @@ def test_bad_trust_config(invoke: Callable[..., Result], tmp_path: Path) -> None
     assert f"{config}: not a Sigstore ClientTrustConfig" in result.stderr
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_instance_down(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path
 ) -> None:
     [artifact] = _artifacts(tmp_path, "a.whl")
     config = stubs.trust_config_via(
-        instance.trust_config, f"http://127.0.0.1:{_closed_port()}", tmp_path / "down.json"
+        instance.trust_config, f"http://127.0.0.1:{unused_port()}", tmp_path / "down.json"
     )
     token = instance.token(CI)
     result = invoke("sign", "--trust-config", str(config), "--identity-token", token, str(artifact))
