@@ -48,7 +48,10 @@ _DELETE = object()
 def test_roundtrip() -> None:
     statement = Statement.from_dict(GOOD)
     assert Statement.from_json(statement.to_json()) == statement
-    assert statement.covers(DIGEST) and not statement.covers("cd" * 32)
+    assert ("sha256", DIGEST) in statement.digests and (
+        "sha256",
+        "cd" * 32,
+    ) not in statement.digests
 
 
 @pytest.mark.parametrize(
@@ -59,7 +62,8 @@ def test_roundtrip() -> None:
         (["predicateType"], "https://example.com/made-up/v1", "unknown predicate type"),
         (["subject"], [], "at least one subject"),
         (["subject"], "app.whl", "subject must be a list"),
-        (["subject", 0, "digest"], {"sha512": DIGEST}, "has no sha256 digest"),
+        (["subject", 0, "digest"], {"sha1": "ab" * 20}, "has no digest the gate can match"),
+        (["subject", 0, "digest"], {"sha512": DIGEST}, "malformed sha512 digest"),
         (["subject", 0, "digest", "sha256"], "xyz", "malformed sha256 digest"),
         (["subject", 0, "name"], "", "has no name"),
         (["predicate"], [], "predicate must be an object"),

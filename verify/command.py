@@ -127,6 +127,14 @@ def verify(
         )
     for decision in run.decisions:
         _render(decision, audit)
+    if run.unjudged:
+        shown = ", ".join(p.path.name for p in run.unjudged[:5])
+        more = f" and {len(run.unjudged) - 5} more" if len(run.unjudged) > 5 else ""
+        click.echo(
+            f"attest: note: {len(run.unjudged)} bundle(s) concern no artifact judged here and "
+            f"were not used: {shown}{more} (the reasons are in --json)",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(run.to_dict(), indent=2))
     denied = [d for d in run.decisions if not d.allowed]

@@ -1,7 +1,7 @@
 """`attest verify-bundle`: the Sigstore conformance suite's client protocol, flag for flag, so
 that any conformance harness can drive the gate. It is backed by the gate's own verification
-(cryptographic checks with sigstore, then the gate's exact identity and issuer match, and for
-DSSE bundles the in-toto Statement v1 subject match), not by sigstore's policy objects.
+(sigstore's verification with the gate's exact identity and issuer match as its policy, and
+for DSSE bundles the in-toto Statement v1 subject match), not by sigstore's policy objects.
 
 Managed-key verification (`--key`) is refused: the gate trusts keyless identities only."""
 
@@ -17,10 +17,10 @@ from sigstore.verify import Verifier
 from verify import bundle_form
 from verify.attestations.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.certificate import Signer, signer
-from verify.checks import rule_failures
 from verify.errors import ExitCode, VerifyError, without_input
-from verify.evidence import CRYPTO_ONLY, MAX_BUNDLE, ArtifactError, hashed_digest, sha256_file
+from verify.evidence import MAX_BUNDLE, ArtifactError, hashed_digest, sha256_file
 from verify.files import NotRegular, TooLarge, read_limited
+from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
 from verify.trust import load_trust
 
@@ -56,22 +56,25 @@ def _subjects(payload: bytes) -> set[str]:
         raise Refused(f"the statement cannot be read: {e}") from e
 
 
-def _verify_dsse(verifier: Verifier, bundle: Bundle, digest: str) -> None:
-    payload_type, payload = verifier.verify_dsse(bundle, CRYPTO_ONLY)
+def _verify_dsse(verifier: Verifier, bundle: Bundle, digest: str, who: IdentityPolicy) -> None:
+    payload_type, payload = verifier.verify_dsse(bundle, who)
     if payload_type != PAYLOAD_TYPE:
         raise Refused(f"unknown DSSE payload type {payload_type!r}")
     if digest not in _subjects(payload):
         raise Refused(f"no subject of the statement has sha256 {digest}")
 
 
-def _verified_signer(verifier: Verifier, bundle: Bundle, digest: str) -> Signer:
+def _verified_signer(
+    verifier: Verifier, bundle: Bundle, digest: str, who: IdentityPolicy
+) -> Signer:
+    """The signer, once the bundle verified for `digest` with `who` judging its certificate."""
     try:
         if bundle._inner.dsse_envelope is not None:
-            _verify_dsse(verifier, bundle, digest)
+            _verify_dsse(verifier, bundle, digest, who)
         else:
-            verifier.verify_artifact(hashed_digest(digest), bundle, CRYPTO_ONLY)
-    except Refused:
-        raise
+            verifier.verify_artifact(hashed_digest(digest), bundle, who)
+    except (Refused, NotAllowed) as e:
+        raise Refused(str(e)) from e
     except Exception as e:  # every sigstore refusal, and crashes on hostile input, deny
         raise Refused(f"the bundle does not verify: {without_input(e, 300)}") from e
     return signer(bundle.signing_certificate)
@@ -99,9 +102,7 @@ def verify_bundle(
         raise ArtifactError(f"{bundle_path}: cannot read the bundle: {e.strerror}") from e
     except Exception as e:
         raise Refused(f"unparsable bundle: {without_input(e, 300)}") from e
-    who = _verified_signer(Verifier(trusted_root=trust.root), bundle, digest)
     rule = IdentityRule(issuer, identity, None, Extensions(), identity)
-    failures = rule_failures(rule, who)
-    if failures:
-        raise Refused("; ".join(failures))
-    return who
+    return _verified_signer(
+        Verifier(trusted_root=trust.root), bundle, digest, IdentityPolicy([rule])
+    )

@@ -1,40 +1,50 @@
 """Evidence for one artifact: the signature bundles and attestations found beside it (or in a
 directory), each verified offline against the trust root before anything in it is believed.
 
-Verification here is cryptographic only (chain, SCT, log entry and inclusion, signature); who
-signed is judged by the checks, against the policy, so each refusal can be explained. A bundle
-that concerns the artifact but cannot be verified or read is kept as a `Problem`: the gate
-denies on it rather than ignoring it."""
+Verifying a bundle here means all of it: the chain, SCT, log entry and inclusion, signature,
+the signer against the policy's identity rules (a signature nobody judged is never evidence),
+and its time. An item's time is its earliest verified time (the log's integrated time, or an
+RFC 3161 timestamp); evidence from after the judging instant does not exist for the gate.
+
+Evidence is scoped: a bundle counts for the artifacts its subjects (or, for a signature, its
+file name) name. One that concerns an artifact but cannot be verified, read or believed is kept
+as a `Problem` of that artifact only: the gate denies on it rather than ignoring it. A bundle
+that names no judged artifact is listed, never fatal."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
 import hashlib
 import json
 import os
-import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
+from sigstore._internal.timestamp import TimestampVerificationResult
 from sigstore.hashes import Hashed
-from sigstore.models import Bundle
+from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier
 from sigstore_models.common.v1 import HashAlgorithm
 
 from verify import bundle_form
 from verify.attestations import InvalidAttestation, Statement
-from verify.attestations.statement import PAYLOAD_TYPE
+from verify.attestations.predicates import UnknownPredicate
+from verify.attestations.statement import DIGESTS, PAYLOAD_TYPE, PYPI_PUBLISH_V1
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
+from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
+from verify.policy import Policy
 
 SUFFIX = ".sigstore.json"
+PEP740_SUFFIX = ".publish.attestation"  # pypi-attestations' file layout
 
 MAX_BUNDLE = 64 * MIB  # a DSSE bundle carrying a 10 MiB SBOM inline is ~14 MiB
 _CHUNK = 1 << 20
+
+Digests = dict[str, str]  # algorithm -> hex, sha256 always among them
 
 
 class ArtifactError(VerifyError):
@@ -43,24 +53,13 @@ class ArtifactError(VerifyError):
     exit_code = ExitCode.USAGE
 
 
-class _CryptoOnly:
-    """A sigstore verification policy that accepts every certificate: identity is judged by
-    the gate's own anchored checks afterwards, with an explanation (never used alone)."""
-
-    def verify(self, cert: x509.Certificate) -> None:
-        return None
-
-
-CRYPTO_ONLY = _CryptoOnly()
-
-
 @dataclasses.dataclass(frozen=True)
 class Signed:
-    """A bundle that verified: who signed it and when the log integrated it."""
+    """A bundle that verified: who signed it and its verified time."""
 
     path: Path
     signer: Signer
-    integrated: datetime.datetime | None
+    time: datetime.datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,75 +80,157 @@ class Evidence:
     signatures: tuple[Signed, ...]
     attestations: tuple[Attestation, ...]
     problems: tuple[Problem, ...]
+    uncounted: tuple[Problem, ...] = ()  # co-signatures that did not verify or are not allowed
 
     def of_type(self, predicate_type: str) -> list[Attestation]:
         return [a for a in self.attestations if a.statement.predicate_type == predicate_type]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def digest_file(path: Path, algorithms: Iterable[str] = ("sha256",)) -> Digests:
+    """The artifact's digests in one read (sha256 always)."""
+    hashers = {name: hashlib.new(name) for name in {"sha256", *algorithms}}
     try:
         with open_regular(path) as handle:
             while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
+                for hasher in hashers.values():
+                    hasher.update(chunk)
     except FileNotFoundError as e:
         raise ArtifactError(f"{path}: no such artifact") from e
     except NotRegular as e:
         raise ArtifactError(str(e)) from e
-    return digest.hexdigest()
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def sha256_file(path: Path) -> str:
+    return digest_file(path)["sha256"]
 
 
 def hashed_digest(sha256: str) -> Hashed:
     return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(sha256))
 
 
-def _integrated(bundle: Bundle) -> datetime.datetime | None:
-    seconds = bundle.log_entry._inner.integrated_time
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) if seconds else None
+class TimedVerifier(Verifier):
+    """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
+    integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
+    against the trust root. `_establish_time` is private to sigstore-python 4.5 (pinned <4.6
+    in pyproject.toml); used by one thread at a time."""
+
+    last_times: tuple[datetime.datetime, ...] = ()
+
+    def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
+        results: list[TimestampVerificationResult] = super()._establish_time(bundle)
+        self.last_times = tuple(r.time for r in results)
+        return results
 
 
-def _unverified_subjects(bundle: Bundle) -> set[str]:
-    """The sha256 digests an attestation CLAIMS to cover, read without trusting it: only to
-    decide which artifact a broken attestation concerns."""
-    try:
-        envelope = bundle._inner.dsse_envelope
-        assert envelope is not None
-        statement: Any = json.loads(base64.b64decode(envelope.payload))
-        return {s["digest"]["sha256"] for s in statement["subject"]}
-    except Exception:  # anything unreadable concerns no artifact in particular
-        return set()
-
-
-def _name_prefixes(file_name: str) -> list[str]:
-    """The artifact names a signature bundle's file name can belong to: `<artifact>` in
+def _name_prefixes(file_name: str, suffix: str = SUFFIX) -> list[str]:
+    """The artifact names a bundle's file name can belong to: `<artifact>` in
     `<artifact>.sigstore.json` and `<artifact>.<anything>.sigstore.json`."""
-    stem = file_name.removesuffix(SUFFIX)
+    stem = file_name.removesuffix(suffix)
     return [stem[:i] for i, c in enumerate(stem) if c == "."] + [stem]
+
+
+def _claimed_digests(payload: bytes) -> frozenset[tuple[str, str]]:
+    """The digests an attestation CLAIMS to cover, read without trusting it: only to decide
+    which artifact a refused attestation concerns. `payload` is the envelope's decoded
+    payload (sigstore's models decode it; decoding it again read nothing, so a refused
+    attestation used to concern every artifact)."""
+    try:
+        statement: Any = json.loads(payload)
+        return frozenset(
+            (algorithm, value)
+            for subject in statement["subject"]
+            for algorithm, value in subject["digest"].items()
+            if algorithm in DIGESTS and isinstance(value, str)
+        )
+    except Exception:  # unreadable: it claims nothing by content
+        return frozenset()
+
+
+def _pep740_bundle(raw: bytes) -> bytes:
+    """A PEP 740 attestation (pypi-attestations' `<dist>.publish.attestation`) as the Sigstore
+    bundle v0.3 it is a re-spelling of, for the same verification as every other bundle."""
+    data = json.loads(raw)
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise bundle_form.Malformed("not a PEP 740 attestation (version 1)")
+    try:
+        material, envelope = data["verification_material"], data["envelope"]
+        entries = material["transparency_entries"]
+        if not isinstance(entries, list) or len(entries) != 1:
+            raise bundle_form.Malformed("a PEP 740 attestation with other than one log entry")
+        bundle = {
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {
+                "certificate": {"rawBytes": material["certificate"]},
+                "tlogEntries": entries,
+            },
+            "dsseEnvelope": {
+                "payload": envelope["statement"],
+                "payloadType": PAYLOAD_TYPE,
+                "signatures": [{"sig": envelope["signature"]}],
+            },
+        }
+    except (KeyError, TypeError) as e:
+        raise bundle_form.Malformed(f"not a PEP 740 attestation: no {e}") from e
+    return json.dumps(bundle).encode()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Claim:
+    """What a bundle concerns: the artifact names its file name can belong to, and the digests
+    its statement names."""
+
+    names: frozenset[str] = frozenset()
+    digests: frozenset[tuple[str, str]] = frozenset()
+
+    def concerns(self, name: str, digests: Digests) -> bool:
+        return name in self.names or any(d in self.digests for d in digests.items())
 
 
 @dataclasses.dataclass
 class _Index:
     """One directory's bundles, read once: signature bundles by the artifact names they may
-    belong to, verified attestations by subject digest, and the bundles that failed."""
+    belong to, verified attestations, and the bundles that were refused, each with what it
+    concerns. `used` holds the paths some judged artifact took as evidence or problem."""
 
     signatures: dict[str, list[tuple[Path, Bundle]]] = dataclasses.field(default_factory=dict)
-    attestations: dict[str, list[Attestation]] = dataclasses.field(default_factory=dict)
-    failed: list[tuple[frozenset[str], Problem]] = dataclasses.field(default_factory=list)
+    attestations: list[Attestation] = dataclasses.field(default_factory=list)
+    refused: list[tuple[_Claim, Problem]] = dataclasses.field(default_factory=list)
+    ignored: list[Problem] = dataclasses.field(default_factory=list)
+    used: set[Path] = dataclasses.field(default_factory=set)
 
-    def problems_for(self, digest: str) -> list[Problem]:
-        """Failures that concern this digest; one that claims no subject concerns them all."""
-        return [p for claimed, p in self.failed if not claimed or digest in claimed]
+    def algorithms(self) -> set[str]:
+        digests = {d for a in self.attestations for d in a.statement.digests}
+        digests |= {d for claim, _ in self.refused for d in claim.digests}
+        return {algorithm for algorithm, _ in digests}
 
 
 class Collector:
-    """Finds and verifies bundles. Each directory is read and its attestations verified once,
-    for all the artifacts; each artifact then costs its hash and its signature checks."""
+    """Finds and verifies bundles under one policy at one judging instant. Each directory is
+    read and its attestations verified once, for all the artifacts; each artifact then costs
+    its digests and its signature checks."""
 
-    def __init__(self, verifier: Verifier, directory: Path | None) -> None:
-        self._verifier = verifier
+    def __init__(
+        self,
+        root: TrustedRoot,
+        policy: Policy,
+        now: datetime.datetime,
+        directory: Path | None = None,
+    ) -> None:
+        self._verifier = TimedVerifier(trusted_root=root)
+        self._policy = policy
+        self._now = now
         self._directory = directory
-        self._lock = threading.Lock()
         self._indexes: dict[Path, _Index] = {}
+        self._signers = IdentityPolicy(policy.identities)
+        publish = policy.require.publish
+        # who may sign an attestation: the identities, and for a publish attestation also the
+        # publishing workflow that `require.publish` names
+        self._attesters = IdentityPolicy(
+            (*policy.identities, *((publish,) if publish is not None else ()))
+        )
+
+    # -- reading ---------------------------------------------------------------------------
 
     def _load(self, path: Path, real_directory: Path, is_link: bool) -> Bundle | Problem:
         """The bundle at `path` (a name in `real_directory`, its directory with every symlink
@@ -160,6 +241,8 @@ class Collector:
             return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
             raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
+            if path.name.endswith(PEP740_SUFFIX):
+                raw = _pep740_bundle(raw)
             return bundle_form.parse(raw)
         except bundle_form.Malformed as e:
             return Problem(path, f"malformed bundle: {e}")
@@ -170,77 +253,158 @@ class Collector:
         except Exception as e:  # a bundle the models refuse: deny, naming it
             return Problem(path, f"unparsable bundle: {type(e).__name__}: {without_input(e)}")
 
-    def _attestation(self, path: Path, bundle: Bundle) -> Attestation | tuple[frozenset[str], str]:
-        """The verified attestation, or (the digests it claims, why it was refused)."""
+    def _when(self, path: Path) -> datetime.datetime | Problem:
+        """The earliest verified time of the bundle just verified, or why it does not count."""
+        times = self._verifier.last_times
+        if not times:
+            return Problem(path, "refused bundle: no verified time (log or timestamp authority)")
+        when = min(times)
+        if when > self._now:
+            return Problem(
+                path,
+                f"refused bundle: signed {when.isoformat()}, after the judging instant "
+                f"{self._now.isoformat()}: it does not exist for the gate",
+            )
+        return when
+
+    def _attestation(
+        self, path: Path, bundle: Bundle
+    ) -> Attestation | tuple[frozenset[tuple[str, str]], Problem] | Problem:
+        """The believed attestation; (the digests it claims, why it was refused); or, for an
+        unknown predicate type the policy ignores, the note saying so."""
+        envelope = bundle._inner.dsse_envelope
+        assert envelope is not None
+        claimed = _claimed_digests(envelope.payload)
         try:
-            payload_type, payload = self._verifier.verify_dsse(bundle, CRYPTO_ONLY)
+            payload_type, payload = self._verifier.verify_dsse(bundle, self._attesters)
+        except NotAllowed as e:
+            return claimed, Problem(path, f"attestation refused: {e}")
         except Exception as e:
-            claimed = frozenset(_unverified_subjects(bundle))
-            return claimed, f"attestation does not verify: {without_input(e)}"
+            return claimed, Problem(path, f"attestation does not verify: {without_input(e)}")
+        when = self._when(path)
+        if isinstance(when, Problem):
+            return claimed, when
         if payload_type != PAYLOAD_TYPE:
-            return frozenset(), f"unknown DSSE payload type {payload_type!r}"
+            return claimed, Problem(path, f"unknown DSSE payload type {payload_type[:80]!r}")
         try:
             statement = Statement.from_json(payload)
+        except UnknownPredicate as e:
+            if self._policy.unknown_predicates == "ignore":
+                return Problem(path, f"ignored (unknown_predicates: ignore): {e}")
+            return claimed, Problem(path, f"invalid attestation: {e}")
         except InvalidAttestation as e:
-            return frozenset(_unverified_subjects(bundle)), f"invalid attestation: {e}"
-        return Attestation(path, signer(bundle.signing_certificate), _integrated(bundle), statement)
+            return claimed, Problem(path, f"invalid attestation: {e}")
+        who = signer(bundle.signing_certificate)
+        rules = self._policy.identities
+        if statement.predicate_type == PYPI_PUBLISH_V1 and self._policy.require.publish:
+            rules = (*rules, self._policy.require.publish)
+        if not allowed(who, rules):  # the publishing workflow signs publish attestations only
+            reason = f"signed by {who.identity!r} (issuer {who.issuer!r}), who the policy "
+            reason += f"does not allow for this predicate: {'; '.join(closest(rules, who))}"
+            return claimed, Problem(path, f"attestation refused: {reason}")
+        return Attestation(path, who, when, statement)
 
     def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
+        suffix = PEP740_SUFFIX if path.name.endswith(PEP740_SUFFIX) else SUFFIX
+        by_name = _Claim(names=frozenset(_name_prefixes(path.name, suffix)))
         loaded = self._load(path, real_directory, is_link)
         if isinstance(loaded, Problem):
-            index.failed.append((frozenset(), loaded))
+            index.refused.append((by_name, loaded))
         elif loaded._inner.dsse_envelope is None:
-            for name in _name_prefixes(path.name):
+            for name in by_name.names:
                 index.signatures.setdefault(name, []).append((path, loaded))
         else:
             outcome = self._attestation(path, loaded)
             if isinstance(outcome, Attestation):
-                for subject in {s.sha256 for s in outcome.statement.subjects}:
-                    index.attestations.setdefault(subject, []).append(outcome)
+                index.attestations.append(outcome)
+            elif isinstance(outcome, Problem):
+                index.ignored.append(outcome)
             else:
-                index.failed.append((outcome[0], Problem(path, outcome[1])))
+                index.refused.append((dataclasses.replace(by_name, digests=outcome[0]), outcome[1]))
 
     def _index(self, directory: Path) -> _Index:
-        with self._lock:  # held while the first artifact of a directory reads it
-            if directory not in self._indexes:
-                index = _Index()
-                real = Path(os.path.realpath(directory))
-                with os.scandir(directory) as listing:  # its file types come with the names
-                    found = sorted((e.name, e.is_symlink()) for e in listing)
-                for name, is_link in found:
-                    if name.endswith(SUFFIX):
-                        self._add(index, directory / name, real, is_link)
-                self._indexes[directory] = index
-            return self._indexes[directory]
+        if directory not in self._indexes:
+            if not directory.is_dir():
+                raise ArtifactError(f"{directory}: attestation directory does not exist")
+            index = _Index()
+            real = Path(os.path.realpath(directory))
+            with os.scandir(directory) as listing:  # its file types come with the names
+                found = sorted((e.name, e.is_symlink()) for e in listing)
+            for name, is_link in found:
+                if name.endswith((SUFFIX, PEP740_SUFFIX)):
+                    self._add(index, directory / name, real, is_link)
+            self._indexes[directory] = index
+        return self._indexes[directory]
+
+    def algorithms(self, artifacts: Sequence[Path]) -> set[str]:
+        """Which digests the artifacts need: sha256, and any other that a bundle names."""
+        found = {"sha256"}
+        for directory in {self._directory or artifact.parent for artifact in artifacts}:
+            if directory.is_dir():  # else `collect` says so, after the artifact is read
+                found |= self._index(directory).algorithms()
+        return found
+
+    # -- judging one artifact --------------------------------------------------------------
 
     def _signature(self, path: Path, bundle: Bundle, hashed: Hashed) -> Signed | Problem:
         try:
-            self._verifier.verify_artifact(hashed, bundle, CRYPTO_ONLY)
+            self._verifier.verify_artifact(hashed, bundle, self._signers)
+        except NotAllowed as e:
+            return Problem(path, f"signature refused: {e}")
         except Exception as e:
             return Problem(path, f"signature does not verify for this artifact: {without_input(e)}")
-        return Signed(path, signer(bundle.signing_certificate), _integrated(bundle))
+        when = self._when(path)
+        if isinstance(when, Problem):
+            return when
+        return Signed(path, signer(bundle.signing_certificate), when)
 
-    def collect(self, artifact: Path, digest: str | None = None) -> Evidence:
-        """The evidence for `artifact`, whose sha256 is `digest` when already computed."""
-        digest = digest or sha256_file(artifact)
+    def collect(self, artifact: Path, digests: Digests | None = None) -> Evidence:
+        """The evidence for `artifact`, whose digests are `digests` when already computed."""
         directory = self._directory or artifact.parent
-        if not directory.is_dir():
-            raise ArtifactError(f"{directory}: attestation directory does not exist")
         index = self._index(directory)
-        hashed = hashed_digest(digest)
+        digests = digests or digest_file(artifact, index.algorithms())
         checked = [
-            self._signature(p, b, hashed) for p, b in index.signatures.get(artifact.name, [])
+            self._signature(p, b, hashed_digest(digests["sha256"]))
+            for p, b in index.signatures.get(artifact.name, [])
         ]
         # `<artifact>.sigstore.json` must verify; a co-signature `<artifact>.<x>.sigstore.json`
         # that does not (it may be another artifact's: `a` beside `a.whl`) just does not count.
         own = artifact.name + SUFFIX
+        problems = [p for claim, p in index.refused if claim.concerns(artifact.name, digests)]
+        attestations = [
+            a for a in index.attestations if any(d in a.statement.digests for d in digests.items())
+        ]
+        signatures = [c for c in checked if isinstance(c, Signed)]
+        index.used |= {p.path for p in problems} | {a.path for a in attestations}
+        index.used |= {p for p, _ in index.signatures.get(artifact.name, [])}
         return Evidence(
             artifact,
-            digest,
-            tuple(c for c in checked if isinstance(c, Signed)),
-            tuple(index.attestations.get(digest, [])),
-            (
-                *index.problems_for(digest),
-                *(c for c in checked if isinstance(c, Problem) and c.path.name == own),
-            ),
+            digests["sha256"],
+            tuple(signatures),
+            tuple(attestations),
+            (*problems, *(c for c in checked if isinstance(c, Problem) and c.path.name == own)),
+            tuple(c for c in checked if isinstance(c, Problem) and c.path.name != own),
         )
+
+    def unjudged(self) -> list[Problem]:
+        """Bundles read that concern no artifact judged (each with why), and attestations of
+        unknown type the policy ignores: listed for people, never a reason to deny."""
+        found: list[Problem] = []
+        for index in self._indexes.values():
+            found += index.ignored
+            found += [
+                Problem(a.path, "concerns no artifact judged here")
+                for a in index.attestations
+                if a.path not in index.used
+            ]
+            found += [
+                Problem(p.path, f"concerns no artifact judged here ({p.reason})")
+                for _, p in index.refused
+                if p.path not in index.used
+            ]
+            signatures = {p for entries in index.signatures.values() for p, _ in entries}
+            found += [
+                Problem(p, "a signature of no artifact judged here")
+                for p in sorted(signatures - index.used)
+            ]
+        return sorted(found, key=lambda p: str(p.path))

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sigstore.verify import Verifier
-
 from verify import __version__
-from verify.evidence import Collector, Evidence, sha256_file
+from verify.errors import ExitCode, VerifyError
+from verify.evidence import Collector, Evidence, Problem, digest_file
 from verify.interface import Check, Context, Outcome
 from verify.plugins import ClassRegistry
 from verify.policy import Policy, human
@@ -34,7 +33,8 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
-        return all(o.passed for o in self.outcomes)
+        """An empty set never allows: no outcome is no allow (`decide` refuses to make one)."""
+        return bool(self.outcomes) and all(o.passed for o in self.outcomes)
 
     @property
     def verdict(self) -> str:
@@ -63,10 +63,11 @@ class Run:
     now: datetime.datetime
     decisions: tuple[Decision, ...]
     plugins: tuple[str, ...] = ()  # the check plugins that ran: "name (distribution version)"
+    unjudged: tuple[Problem, ...] = ()  # bundles read that concern no artifact judged
 
     @property
     def allowed(self) -> bool:
-        return all(d.allowed for d in self.decisions)
+        return bool(self.decisions) and all(d.allowed for d in self.decisions)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class Run:
             "check_plugins": list(self.plugins),
             "allowed": self.allowed,
             "decisions": [d.to_dict() for d in self.decisions],
+            "unjudged": [{"path": str(p.path), "why": p.reason} for p in self.unjudged],
         }
 
 
@@ -87,12 +89,25 @@ def check_plugins() -> tuple[str, ...]:
     return tuple(f"{p.name} ({p.distribution} {p.version})" for p in registry.describe())
 
 
+class NoChecks(VerifyError):
+    """No check is installed, or none applied to an artifact: nothing was judged, so nothing
+    may be allowed (an operational error of the installation, never an allow)."""
+
+    exit_code = ExitCode.OPERATIONAL
+
+
 def checks() -> list[Check]:
-    """Every installed check (built-ins included), in their order."""
+    """Every installed check (built-ins included), in their order; NoChecks when there is none."""
     registry: ClassRegistry[Check] = ClassRegistry(CHECKS_GROUP, Check)
-    return sorted(
+    found = sorted(
         (registry.load(name)() for name in registry.names()), key=lambda c: (c.order, c.name)
     )
+    if not found:
+        raise NoChecks(
+            f"no gate check is installed (entry-point group {CHECKS_GROUP} is empty): "
+            "nothing can be judged, so nothing is allowed; reinstall attest"
+        )
+    return found
 
 
 def trust_for(policy: Policy) -> Trust:
@@ -102,6 +117,11 @@ def trust_for(policy: Policy) -> Trust:
 
 def _decide(evidence: Evidence, context: Context, installed: list[Check]) -> Decision:
     outcomes = tuple(c.run(evidence, context) for c in installed if c.applies(context))
+    if not outcomes:
+        raise NoChecks(
+            f"no installed check applies to {evidence.artifact.name!r} under this policy: "
+            "nothing was judged, so nothing is allowed"
+        )
     signers = tuple(s.signer.to_dict() for s in evidence.signatures)
     return Decision(evidence.artifact, evidence.sha256, outcomes, signers, context.policy.mode)
 
@@ -112,25 +132,28 @@ def decide(
     now: datetime.datetime,
     attestations: Path | None = None,
 ) -> Run:
-    """One decision per artifact, in the order given; the trust root, verifier and DSSE
-    results are shared. The artifacts are hashed in parallel (hashlib lets go of the GIL, so a
-    few large files use every core); the verification after that holds the GIL throughout,
-    and threads would only contend for it (measured: one thread is about 13% faster)."""
+    """One decision per artifact, in the order given, all at the one judging instant `now`;
+    the trust root, verifier and the directories' attestations are shared. The bundles are
+    read first (they say which digests beside sha256 the artifacts need), then the artifacts
+    are hashed in parallel (hashlib lets go of the GIL, so a few large files use every core);
+    the verification after that holds the GIL throughout, and threads would only contend for
+    it (measured: one thread is about 13% faster)."""
     trust = trust_for(policy)
     context = Context(policy, trust, now)
     installed = checks()
-    collector = Collector(Verifier(trusted_root=trust.root), attestations)
+    collector = Collector(trust.root, policy, now, attestations)
+    algorithms = collector.algorithms(artifacts)
     workers = min(len(artifacts), os.cpu_count() or 1, 8)
     if workers <= 1:
-        digests = [sha256_file(a) for a in artifacts]
+        digests = [digest_file(a, algorithms) for a in artifacts]
     else:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            digests = list(pool.map(sha256_file, artifacts))
+            digests = list(pool.map(lambda a: digest_file(a, algorithms), artifacts))
     decisions = tuple(
         _decide(collector.collect(a, d), context, installed)
         for a, d in zip(artifacts, digests, strict=True)
     )
-    return Run(policy, trust, now, decisions, check_plugins())
+    return Run(policy, trust, now, decisions, check_plugins(), tuple(collector.unjudged()))
 
 
 def explain(policy: Policy) -> list[str]:
@@ -155,7 +178,14 @@ def explain(policy: Policy) -> list[str]:
         ):
             if value:
                 lines.append(f"  certificate {name} {value}")
-    lines.append(f"signers required: {policy.k_of_n} of {len(policy.identities)}")
+    lines.append(
+        f"signers required: {policy.k_of_n} distinct (issuer and identity), "
+        f"each allowed by one of the {len(policy.identities)} rule(s)"
+    )
+    lines.append(
+        f"judging instant: --now, else the wall clock; unknown predicates: "
+        f"{policy.unknown_predicates}"
+    )
     context = Context(policy, _NO_TRUST, datetime.datetime.now(datetime.timezone.utc))
     for number, check in enumerate((c for c in checks() if c.applies(context)), start=1):
         lines.append(f"check {number}: {check.name}: {check.expect(context)}")

@@ -91,11 +91,28 @@ class BuildLink:
 @dataclasses.dataclass(frozen=True)
 class Require:
     signature: bool = True
+    publish: IdentityRule | None = None  # a PEP 740 publish attestation by this workflow
     provenance: Provenance | None = None
     sbom: Sbom | None = None
     vulnerabilities: Vulnerabilities | None = None
     build_link: BuildLink | None = None
     max_attestation_age: datetime.timedelta | None = None
+
+    @property
+    def evidence_required(self) -> bool:
+        """Whether an artifact must show some signed evidence: without any, an unsigned
+        artifact would be allowed (`max_attestation_age` alone asks for none: nothing to be
+        old)."""
+        return self.signature or any(
+            rule is not None
+            for rule in (
+                self.publish,
+                self.provenance,
+                self.sbom,
+                self.vulnerabilities,
+                self.build_link,
+            )
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +132,7 @@ class Policy:
     identities: tuple[IdentityRule, ...]
     k_of_n: int
     require: Require
+    unknown_predicates: Literal["deny", "ignore"] = "deny"
 
 
 @functools.lru_cache(maxsize=1)
@@ -167,8 +185,7 @@ def _github_rule(item: dict[str, Any], origin: str, where: str) -> re.Pattern[st
     return re.compile(f"{re.escape(GITHUB + gh['repository'])}/{workflow}@(?:{ref})")
 
 
-def _identity(item: dict[str, Any], origin: str, i: int) -> IdentityRule:
-    where = f"identities/{i}"
+def _identity(item: dict[str, Any], origin: str, where: str) -> IdentityRule:
     subject, pattern = item.get("subject"), None
     if "subject_pattern" in item:
         pattern = _pattern(item["subject_pattern"], origin, f"{where}/subject_pattern")
@@ -208,12 +225,32 @@ def _optional(table: dict[str, Any], key: str) -> dict[str, Any] | None:
     return cast("dict[str, Any]", value) if isinstance(value, dict) else None
 
 
+# The issuer of GitHub Actions' OIDC tokens: who PyPI's trusted publishing trusts by default.
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def _publish(data: dict[str, Any] | None, origin: str) -> IdentityRule | None:
+    """`require.publish` as the identity rule its attestation's signer must satisfy."""
+    if data is None:
+        return None
+    workflow = data["workflow"]  # as PyPI's trusted publishers name it: the file name
+    item = {
+        "issuer": data.get("issuer", GITHUB_ACTIONS_ISSUER),
+        "github": {
+            "repository": data["repository"],
+            "workflow": workflow if "/" in workflow else f".github/workflows/{workflow}",
+        },
+    }
+    return _identity(item, origin, "require/publish")
+
+
 def _require(data: dict[str, Any], origin: str) -> Require:
     prov, sbom = _optional(data, "provenance"), _optional(data, "sbom")
     vulns, link = _optional(data, "vulnerabilities"), _optional(data, "build_link")
     where = "require/provenance"
     return Require(
         signature=data.get("signature", True),
+        publish=_publish(_optional(data, "publish"), origin),
         provenance=None
         if prov is None
         else Provenance(
@@ -263,9 +300,12 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         sha256=hashlib.sha256(raw).hexdigest(),
         mode=data.get("mode", "enforce"),
         trust=_trust(data["trust"], data.get("max_trust_root_age"), base),
-        identities=tuple(_identity(item, origin, i) for i, item in enumerate(data["identities"])),
+        identities=tuple(
+            _identity(item, origin, f"identities/{i}") for i, item in enumerate(data["identities"])
+        ),
         k_of_n=data.get("k_of_n", 1),
         require=_require(data.get("require", {}), origin),
+        unknown_predicates=data.get("unknown_predicates", "deny"),
     )
 
 

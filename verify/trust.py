@@ -4,6 +4,7 @@ development instance is recognised here so that the gate can refuse it without c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import hashlib
@@ -12,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from sigstore.models import TrustedRoot
 
 from verify.errors import ExitCode, VerifyError
@@ -63,10 +66,29 @@ def _starts(data: dict[str, Any]) -> list[datetime.datetime]:
     return found
 
 
+def _certificates(data: dict[str, Any]) -> list[x509.Certificate]:
+    """Every certificate of the root's CAs and timestamp authorities (sigstore's models have
+    already read them as DER: a certificate that does not parse makes the root unreadable)."""
+    found = []
+    for group in ("certificateAuthorities", "timestampAuthorities"):
+        for authority in data.get(group, []):
+            for item in authority.get("certChain", {}).get("certificates", []):
+                found.append(x509.load_der_x509_certificate(base64.b64decode(item["rawBytes"])))
+    return found
+
+
 def _is_development(data: dict[str, Any]) -> bool:
-    return any(
-        ca.get("subject", {}).get("organization") == DEV_ORGANIZATION
-        for ca in data.get("certificateAuthorities", [])
+    """Whether any certificate of the root, or any authority's label, names the development
+    instance. The certificates decide: the label is free text that anyone can rename."""
+    labelled = any(
+        authority.get("subject", {}).get("organization") == DEV_ORGANIZATION
+        for authority in data.get("certificateAuthorities", [])
+    )
+    return labelled or any(
+        attribute.value == DEV_ORGANIZATION
+        for cert in _certificates(data)
+        for name in (cert.subject, cert.issuer)
+        for attribute in name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     )
 
 
@@ -77,15 +99,16 @@ def load_trust(name: str, path: Path | None) -> Trust:
         raw = source.read_bytes()
         data = json.loads(raw)
         root = TrustedRoot.from_file(str(source))
+        development = _is_development(data)
     except FileNotFoundError as e:
         raise TrustError(f"{source}: no such trusted root file") from e
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, KeyError, TypeError, AttributeError) as e:
         raise TrustError(f"{source}: not a readable Sigstore trusted root: {e}") from e
     starts = _starts(data)
     return Trust(
         name=str(path) if path is not None else name,
         sha256=hashlib.sha256(raw).hexdigest(),
         root=root,
-        development=_is_development(data),
+        development=development,
         newest_start=max(starts) if starts else None,
     )

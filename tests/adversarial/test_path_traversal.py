@@ -102,13 +102,14 @@ def _gate(release_dist: Path, policy: Path, log: Path, *artifacts: Path) -> tupl
     ],
 )
 def test_planted_bundles_are_refused_without_reading_or_quoting_them(
-    instance: LocalInstance, tmp_path: Path, plant: str
+    instance: LocalInstance, tmp_path: Path, plant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = make_release(instance, tmp_path / "dist")
     policy = write_policy(tmp_path / "policy.yaml", strict_policy(instance))
     secret = tmp_path / "shadow"
     secret.write_text(SECRET)
-    planted = release.dist / "zz.sigstore.json"  # claims no subject: it concerns every artifact
+    # named after the artifact, it concerns it (one named after nothing is listed, not fatal)
+    planted = release.dist / f"{release.wheel.name}.zz.sigstore.json"
     if plant == "symlink out":
         planted.symlink_to(secret)
         reason = "refused bundle: a symlink that leads out of its directory"
@@ -123,11 +124,12 @@ def test_planted_bundles_are_refused_without_reading_or_quoting_them(
             os.mkfifo(planted)
         else:
             listening = socket.socket(socket.AF_UNIX)
-            listening.bind(str(planted))
+            monkeypatch.chdir(planted.parent)  # a socket's path is limited to 108 bytes
+            listening.bind(planted.name)
             listening.close()
         reason = "refused bundle: is not a regular file (FIFO, socket, device), expected a file"
     elif plant == "symlink loop":
-        planted.symlink_to(planted.name)
+        planted.symlink_to(planted.name)  # itself
         reason = "refused bundle: cannot read it: Too many levels of symbolic links"
     else:
         planted.mkdir()

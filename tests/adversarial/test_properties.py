@@ -203,7 +203,9 @@ def test_bundles_are_evidence_or_a_problem(
     artifact.write_bytes(b"a\n")
     (dist / "a.txt.sigstore.json").write_bytes(content)
     (dist / "other.sigstore.json").write_bytes(content)
-    evidence = Collector(verifier, None).collect(artifact)
+    policy = parse_policy(yaml.safe_dump(_strict_policy()).encode(), "policy.yaml", dist)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    evidence = Collector(verifier._trusted_root, policy, now).collect(artifact)
     assert not evidence.signatures and not evidence.attestations
     assert any(p.path.name == "a.txt.sigstore.json" for p in evidence.problems)
 

@@ -19,13 +19,19 @@ with atheris.instrument_imports():
     from verify.policy import PolicyError, parse_policy
     from verify.trust import load_trust
 
-from sigstore.verify import Verifier
+import datetime
 
 _WORK = Path(tempfile.mkdtemp(prefix="fuzz-gate-"))
 _ARTIFACT = _WORK / "artifact.whl"
 _ARTIFACT.write_bytes(b"the artifact\n")
 _BUNDLE = _WORK / "artifact.whl.sigstore.json"
-_COLLECTOR = Collector(Verifier(trusted_root=load_trust("production", None).root), _WORK)
+_ROOT = load_trust("production", None).root
+_POLICY = parse_policy(
+    b"version: 1\ntrust: production\nidentities: [{issuer: https://i.example, subject: x}]\n",
+    "fuzz.yaml",
+    _WORK,
+)
+_NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
 def one_input(data: bytes) -> None:
@@ -40,7 +46,8 @@ def one_input(data: bytes) -> None:
             Statement.from_json(body)
     else:
         _BUNDLE.write_bytes(body)
-        _COLLECTOR.collect(_ARTIFACT)  # a bad bundle is a problem to report, never an exception
+        # a new collector each time: one reads a directory once
+        Collector(_ROOT, _POLICY, _NOW, _WORK).collect(_ARTIFACT)  # a problem, never an exception
 
 
 if __name__ == "__main__":

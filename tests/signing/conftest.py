@@ -82,6 +82,21 @@ def other_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIn
     lifecycle.down(local.state_dir)
 
 
+@pytest.fixture(scope="module")
+def signed(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A release signed with the real stages (tests/signing/test_gate_support.py), once per
+    module."""
+    from tests.signing import test_gate_support as g
+
+    return g.make_release(instance, tmp_path_factory.mktemp("release") / "dist")
+
+
+@pytest.fixture
+def release(signed: Any, tmp_path: Path) -> Any:
+    """A private copy of the signed release that a test may tamper with."""
+    return signed.copy(tmp_path / "dist")
+
+
 def verify_py(
     local: LocalInstance, bundle: Path, artifact: Path, identity: str, issuer: str | None = None
 ) -> str | None:

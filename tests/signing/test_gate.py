@@ -22,17 +22,6 @@ from verify.errors import ExitCode
 Invoke = Callable[..., Result]
 
 
-@pytest.fixture(scope="module")
-def signed(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> g.Release:
-    return g.make_release(instance, tmp_path_factory.mktemp("release") / "dist")
-
-
-@pytest.fixture
-def release(signed: g.Release, tmp_path: Path) -> g.Release:
-    """A private copy of the signed release that a test may tamper with."""
-    return signed.copy(tmp_path / "dist")
-
-
 def _policy(tmp_path: Path, policy: dict[str, Any]) -> Path:
     return g.write_policy(tmp_path / "policy.yaml", policy)
 
@@ -108,7 +97,8 @@ def test_explain_policy(invoke: Invoke, instance: LocalInstance, tmp_path: Path)
     assert "whole identity must match" in result.stdout
     assert "certificate runner environment in github-hosted" in result.stdout
     assert "check 7: vulnerability SLOs" in result.stdout
-    assert "signers required: 1 of 1" in result.stdout
+    assert "signers required: 1 distinct (issuer and identity)" in result.stdout
+    assert "each allowed by one of the 1 rule(s)" in result.stdout
 
 
 # --- refused: signatures and identities ------------------------------------------------------
@@ -121,7 +111,10 @@ def test_unsigned(
     result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel)
     _denied(result, "signature", f"no verified signature bundle for {g.WHEEL}")
     assert "1 of the 1" not in result.stdout  # the identity check says 0 signed
-    assert any("0 of the 1 identities signed" in f for f in _failures(result)["signer identity"])
+    assert any(
+        "0 distinct allowed signer(s), the policy needs 1" in f
+        for f in _failures(result)["signer identity"]
+    )
 
 
 def test_tampered_artifact(
@@ -153,7 +146,17 @@ def test_unparsable_bundle(
 ) -> None:
     (release.dist / "acme_web-1.4.0.slo.sigstore.json").write_text('{"mediaType": "nope"')
     result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel)
-    _denied(result, "bundles verify", "acme_web-1.4.0.slo.sigstore.json: unparsable bundle")
+    # its file name names no artifact and its content claims none: it cannot deny the wheel
+    # (evidence is scoped), it is listed; and the wheel lacks the SLO status it replaced
+    _denied(result, "vulnerability SLOs", "no SLO status attestation")
+    assert "bundles verify" not in _failures(result)
+    unjudged = {Path(u["path"]).name: u["why"] for u in json.loads(result.stdout)["unjudged"]}
+    assert "unparsable bundle" in unjudged["acme_web-1.4.0.slo.sigstore.json"]
+    assert unjudged[f"{g.SDIST}.sigstore.json"] == "a signature of no artifact judged here"
+    # named after the artifact, the same bytes deny it
+    (release.dist / f"{g.WHEEL}.x.sigstore.json").write_text('{"mediaType": "nope"')
+    result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel)
+    _denied(result, "bundles verify", f"{g.WHEEL}.x.sigstore.json: unparsable bundle")
 
 
 def test_bundle_for_another_artifact(
@@ -176,10 +179,11 @@ def test_wrong_identity(
 ) -> None:
     _resign_wheel(instance, release, g.github_token(instance, "evil/web"))
     result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel)
-    _denied(result, "signer identity", "identity 'https://github.com/evil/web/.github/workflows/")
-    _denied(
-        result, "signer identity", "certificate source repository 'https://github.com/evil/web'"
-    )
+    _denied(result, "bundles verify", "identity 'https://github.com/evil/web/.github/workflows/")
+    _denied(result, "bundles verify", "certificate source repository 'https://github.com/evil/web'")
+    # the refused signature is no signer: identity is judged while the bundle is verified
+    _denied(result, "signer identity", "0 distinct allowed signer(s), the policy needs 1")
+    _denied(result, "bundles verify", "signature refused: signed by 'https://github.com/evil/web/")
 
 
 def test_identity_matching_only_unanchored(
@@ -194,7 +198,7 @@ def test_identity_matching_only_unanchored(
         }
     ]
     result = _verify(invoke, _policy(tmp_path, policy), release.wheel)
-    _denied(result, "signer identity", "(it matches only part of it; patterns are anchored)")
+    _denied(result, "bundles verify", "(it matches only part of it; patterns are anchored)")
 
 
 def test_exact_subject(
@@ -205,7 +209,7 @@ def test_exact_subject(
     assert _verify(invoke, _policy(tmp_path, policy), release.wheel).exit_code == 0
     policy["identities"] = [{"issuer": instance.issuer, "subject": g.WORKFLOW + "x"}]
     result = _verify(invoke, _policy(tmp_path, policy), release.wheel)
-    _denied(result, "signer identity", f"identity {g.WORKFLOW!r} is not {g.WORKFLOW + 'x'!r}")
+    _denied(result, "bundles verify", f"identity {g.WORKFLOW!r} is not {g.WORKFLOW + 'x'!r}")
 
 
 def test_wrong_issuer(
@@ -216,7 +220,7 @@ def test_wrong_issuer(
     result = _verify(invoke, _policy(tmp_path, policy), release.wheel)
     _denied(
         result,
-        "signer identity",
+        "bundles verify",
         f"issuer {instance.issuer!r} is not 'https://token.actions.githubusercontent.com'",
     )
 
@@ -226,7 +230,7 @@ def test_self_hosted_runner_denied(
 ) -> None:
     _resign_wheel(instance, release, g.github_token(instance, runner_environment="self-hosted"))
     result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel)
-    _denied(result, "signer identity", "certificate runner environment 'self-hosted' is not one of")
+    _denied(result, "bundles verify", "certificate runner environment 'self-hosted' is not one of")
 
 
 def test_trigger_and_source_ref_checked(
@@ -236,8 +240,8 @@ def test_trigger_and_source_ref_checked(
     policy = g.strict_policy(instance)
     policy["identities"][0]["extensions"]["source_ref_pattern"] = "refs/heads/main"
     result = _verify(invoke, _policy(tmp_path, policy), release.wheel)
-    _denied(result, "signer identity", "certificate trigger 'pull_request_target' is not one of")
-    _denied(result, "signer identity", "certificate source ref 'refs/tags/v1.4.0' does not match")
+    _denied(result, "bundles verify", "certificate trigger 'pull_request_target' is not one of")
+    _denied(result, "bundles verify", "certificate source ref 'refs/tags/v1.4.0' does not match")
 
 
 def test_k_of_n(
@@ -249,7 +253,7 @@ def test_k_of_n(
     policy["k_of_n"] = 2
     path = _policy(tmp_path, policy)
     _denied(_verify(invoke, path, release.wheel), "signer identity",
-            "1 of the 2 identities signed, the policy needs 2")  # fmt: skip
+            "1 distinct allowed signer(s), the policy needs 2")  # fmt: skip
     # a second signature, by the second identity, beside the first
     approvals = g.github_token(instance, "acme/release-approvals")
     signer = g.session(instance, approvals)
@@ -342,8 +346,8 @@ def test_attestation_from_a_signer_not_allowed(
     path = release.dist / "acme_web-1.4.0.slo.sigstore.json"
     g.write_statement(evil, path, [release.wheel, release.sdist], KINDS["slo"], slo)
     result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel)
-    _denied(result, "signer identity", "acme_web-1.4.0.slo.sigstore.json is signed by "
-            "https://github.com/evil/web/")  # fmt: skip
+    _denied(result, "bundles verify", "acme_web-1.4.0.slo.sigstore.json: attestation refused: "
+            "signed by 'https://github.com/evil/web/")  # fmt: skip
     _denied(result, "vulnerability SLOs", "no SLO status attestation from an allowed signer")
 
 
@@ -637,7 +641,7 @@ def test_public_sigstore_bundles_offline(
     unanchored = {"subject_pattern": "https://github.com/sigstore-conformance/"}
     refused = _verify(invoke, _public_policy(tmp_path, unanchored), public_release)
     assert refused.exit_code == ExitCode.DENIED
-    failures = _failures(refused, "a.txt")["signer identity"]
+    failures = _failures(refused, "a.txt")["bundles verify"]
     assert any("matches only part of it; patterns are anchored" in f for f in failures)
 
 
@@ -691,7 +695,9 @@ def test_evidence_newer_than_the_decision_time(
     earlier = g.stamp(release.now - g.DAY)
     result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel,
                      "--now", earlier)  # fmt: skip
-    _denied(result, "attestation age", "after the decision time")
+    _denied(result, "bundles verify", "after the judging instant")
+    _denied(result, "bundles verify", "it does not exist for the gate")
+    _denied(result, "signature", "no verified signature bundle")
 
 
 def test_a_bundle_of_a_longer_named_artifact_is_not_a_refusal(

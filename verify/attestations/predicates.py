@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from verify.attestations.statement import InvalidAttestation
+from verify.attestations.statement import PYPI_PUBLISH_V1, InvalidAttestation
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 CYCLONEDX_BOM = "https://cyclonedx.org/bom"
@@ -47,10 +47,19 @@ def _validator(predicate_type: str) -> jsonschema.Draft202012Validator:
     )
 
 
+class UnknownPredicate(InvalidAttestation):
+    """A statement of a predicate type the gate does not know: denied unless the policy says
+    `unknown_predicates: ignore`."""
+
+
 def check_predicate(predicate_type: str, predicate: dict[str, Any]) -> None:
     """Raise InvalidAttestation unless `predicate` is a valid predicate of a known type."""
+    if predicate_type == PYPI_PUBLISH_V1:
+        if predicate:
+            raise InvalidAttestation(f"a {PYPI_PUBLISH_V1} statement carries no predicate")
+        return
     if predicate_type not in SCHEMAS:
-        raise InvalidAttestation(f"unknown predicate type {predicate_type!r}")
+        raise UnknownPredicate(f"unknown predicate type {predicate_type!r}")
     error = jsonschema.exceptions.best_match(_validator(predicate_type).iter_errors(predicate))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(predicate)"

@@ -1,8 +1,9 @@
-"""in-toto Statement v1: subjects (name and sha256) and one predicate of a known type.
+"""in-toto Statement v1: subjects (name and sha256, sha384 or sha512 digests) and one
+predicate of a known type.
 
 Parsing is strict: an unknown statement type, predicate type or predicate version, a subject
-without a sha256 digest, or a predicate its model refuses is an `InvalidAttestation` — the gate
-denies on it.
+without a digest the gate can compute, or a predicate its model refuses is an
+`InvalidAttestation` — the gate denies on it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from verify.errors import ExitCode, VerifyError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+PYPI_PUBLISH_V1 = "https://docs.pypi.org/attestations/publish/v1"
+# The digests a subject may name the artifact by, and their hex lengths: sha256 and stronger.
+DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 class InvalidAttestation(VerifyError):
@@ -28,11 +32,22 @@ class InvalidAttestation(VerifyError):
 
 @dataclasses.dataclass(frozen=True)
 class Subject:
+    """A subject, by name and by every digest of an algorithm in DIGESTS it carries (other
+    digests, e.g. gitCommit, are not the artifact's and are left out)."""
+
     name: str
-    sha256: str
+    sha256: str | None
+    others: tuple[tuple[str, str], ...] = ()  # (algorithm, hex) for sha384 and sha512
+
+    @property
+    def digests(self) -> frozenset[tuple[str, str]]:
+        found = set(self.others)
+        if self.sha256 is not None:
+            found.add(("sha256", self.sha256))
+        return frozenset(found)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "digest": {"sha256": self.sha256}}
+        return {"name": self.name, "digest": dict(sorted(self.digests))}
 
 
 def _subject(data: object, where: str) -> Subject:
@@ -41,11 +56,22 @@ def _subject(data: object, where: str) -> Subject:
     name, digest = data.get("name"), data.get("digest")
     if not isinstance(name, str) or not name:
         raise InvalidAttestation(f"{where} has no name")
-    if not isinstance(digest, Mapping) or not isinstance(digest.get("sha256"), str):
-        raise InvalidAttestation(f"{where} ({name}) has no sha256 digest")
-    if not _SHA256.fullmatch(digest["sha256"]):
-        raise InvalidAttestation(f"{where} ({name}) has a malformed sha256 digest")
-    return Subject(name, digest["sha256"])
+    if not isinstance(digest, Mapping):
+        raise InvalidAttestation(f"{where} ({name}) has no digest")
+    found: dict[str, str] = {}
+    for algorithm, length in DIGESTS.items():
+        if algorithm not in digest:
+            continue
+        value = digest[algorithm]
+        if not isinstance(value, str) or len(value) != length or not _HEX.fullmatch(value):
+            raise InvalidAttestation(f"{where} ({name}) has a malformed {algorithm} digest")
+        found[algorithm] = value
+    if not found:
+        raise InvalidAttestation(
+            f"{where} ({name}) has no digest the gate can match ({', '.join(DIGESTS)})"
+        )
+    sha256 = found.pop("sha256", None)
+    return Subject(name, sha256, tuple(sorted(found.items())))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +114,8 @@ class Statement:
         predicate_type, predicate = data.get("predicateType"), data.get("predicate")
         if not isinstance(predicate_type, str):
             raise InvalidAttestation("the statement has no predicateType")
+        if predicate is None and predicate_type == PYPI_PUBLISH_V1:
+            predicate = {}  # PEP 740's publish statement has none; the model keeps an object
         if not isinstance(predicate, dict):
             raise InvalidAttestation("the statement's predicate must be an object")
         return cls(
@@ -105,6 +133,7 @@ class Statement:
         except RecursionError as e:  # nesting deeper than any statement needs
             raise InvalidAttestation("the statement is nested too deeply") from e
 
-    def covers(self, sha256: str) -> bool:
-        """Whether a subject carries this artifact digest (subject names are informative)."""
-        return any(s.sha256 == sha256 for s in self.subjects)
+    @property
+    def digests(self) -> frozenset[tuple[str, str]]:
+        """Every (algorithm, hex) digest its subjects name: what it covers (names inform)."""
+        return frozenset(d for s in self.subjects for d in s.digests)

@@ -1,13 +1,18 @@
 """Checks on the bundles themselves: every bundle that concerns the artifact verifies; the
-artifact carries a signature; its signers are ones the policy allows, k of n."""
+artifact carries a signature; k distinct signers the policy allows signed it; a publish
+attestation when the policy asks for one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from verify import identity
+from verify.attestations.statement import PYPI_PUBLISH_V1
 from verify.certificate import Signer
-from verify.checks import allowed, rule_failures
-from verify.evidence import Evidence
+from verify.checks import names
+from verify.evidence import Evidence, Signed
+from verify.identity import rule_failures
 from verify.interface import Check, Context, Outcome
-from verify.policy import IdentityRule
 
 
 class BundlesCheck(Check):
@@ -49,63 +54,67 @@ class SignatureCheck(Check):
 
 
 class IdentityCheck(Check):
-    """Signatures: at least k distinct identity rules satisfied. Attestations: every one that
-    covers the artifact is signed by an allowed identity (others are not believed)."""
+    """At least k DISTINCT signers (issuer and identity of verified certificates) that the
+    policy allows: two rules one signer satisfies, or one signer's two bundles, are one.
+    Every signature was judged by the identity policy while it was verified; judged again
+    here, so the count holds whatever evidence a caller builds."""
 
     name = "signer identity"
     order = 30
+
+    def applies(self, context: Context) -> bool:
+        return context.policy.require.signature
 
     def expect(self, context: Context) -> str:
         policy = context.policy
         if not policy.identities:
             return "an identity in the policy (it names none: every artifact is denied)"
         rules = "; ".join(r.label for r in policy.identities)
-        signatures = f"signatures by {policy.k_of_n} of: " if policy.require.signature else ""
-        return f"{signatures}{rules}; every attestation by one of them"
+        return f"signatures by {policy.k_of_n} distinct signer(s) of: {rules}"
 
     def run(self, evidence: Evidence, context: Context) -> Outcome:
         policy = context.policy
-        rules = policy.identities
-        signers = [s.signer for s in evidence.signatures]
+        allowed = [s for s in evidence.signatures if identity.allowed(s.signer, policy.identities)]
+        signers = distinct_signers(allowed)
         actual = "; ".join(f"{s.identity} (issuer {s.issuer})" for s in signers) or "no signer"
-        if not rules:
-            failures = ("the policy names no identity: nothing can be allowed",)
-            return Outcome(self.name, self.expect(context), actual, failures)
-        return Outcome(
-            self.name,
-            self.expect(context),
-            actual,
-            (
-                *self._signature_failures(signers, context),
-                *self._attestation_failures(evidence, context),
-            ),
-        )
-
-    def _signature_failures(self, signers: list[Signer], context: Context) -> list[str]:
-        policy = context.policy
-        if not policy.require.signature:
-            return []
-        rules = policy.identities
-        satisfied = [r for r in rules if any(not rule_failures(r, s) for s in signers)]
-        if len(satisfied) >= policy.k_of_n:
-            return []
-        failures = [
-            f"{len(satisfied)} of the {len(rules)} identities signed, "
-            f"the policy needs {policy.k_of_n}"
-        ]
-        return failures + [f"{s.identity}: {why}" for s in signers for why in _closest(rules, s)]
-
-    def _attestation_failures(self, evidence: Evidence, context: Context) -> list[str]:
-        return [
-            f"{a.path.name} is signed by {a.signer.identity} (issuer {a.signer.issuer}), "
-            "who the policy does not allow: "
-            + "; ".join(_closest(context.policy.identities, a.signer))
-            for a in evidence.attestations
-            if not allowed(a.signer, context)
-        ]
+        if not policy.identities:
+            failures: tuple[str, ...] = ("the policy names no identity: nothing can be allowed",)
+        elif len(signers) >= policy.k_of_n:
+            failures = ()
+        else:
+            failures = (
+                f"{len(signers)} distinct allowed signer(s), the policy needs {policy.k_of_n}",
+                *(f"{p.path.name}: {p.reason}" for p in evidence.uncounted),
+            )
+        return Outcome(self.name, self.expect(context), actual, failures)
 
 
-def _closest(rules: tuple[IdentityRule, ...], who: Signer) -> list[str]:
-    """The reasons of the rule that came closest (fewest failures): the useful explanation."""
-    reasons = [rule_failures(r, who) for r in rules]
-    return min(reasons, key=len) if reasons else []
+def distinct_signers(signatures: Iterable[Signed]) -> list[Signer]:
+    """One signer per (issuer, identity), in the order first seen."""
+    found: dict[tuple[str, str], Signer] = {}
+    for signature in signatures:
+        found.setdefault((signature.signer.issuer, signature.signer.identity), signature.signer)
+    return list(found.values())
+
+
+class PublishCheck(Check):
+    """A PEP 740 publish attestation for the artifact, signed by the publishing workflow that
+    `require.publish` names (pypi-attestations' `<dist>.publish.attestation`, or a bundle)."""
+
+    name = "publish attestation"
+    order = 35
+
+    def applies(self, context: Context) -> bool:
+        return context.policy.require.publish is not None
+
+    def expect(self, context: Context) -> str:
+        rule = context.policy.require.publish
+        assert rule is not None
+        return f"a PEP 740 publish attestation signed by {rule.label}"
+
+    def run(self, evidence: Evidence, context: Context) -> Outcome:
+        rule = context.policy.require.publish
+        assert rule is not None
+        found = [a for a in evidence.of_type(PYPI_PUBLISH_V1) if not rule_failures(rule, a.signer)]
+        failures = () if found else ("no publish attestation by the publishing workflow",)
+        return Outcome(self.name, self.expect(context), names(found), failures)
