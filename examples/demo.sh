@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 project=examples/demo-project
 out=build/demo
+# The example advisories are from July 2026: the scan judges then, the local instance's clock
+# starts then (so what it signs is dated then), and the gate judges the day after. Chapter 12
+# judges the same release today.
+scan_day=2026-07-15T00:00:00Z
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -64,9 +68,10 @@ echo "   exit code $code; output written: $([ -e "$out/never.json" ] && echo yes
 
 bash examples/demo_scan.sh
 
-step "5. A local Sigstore instance (OIDC issuer, CA with CT log, transparency log) on 127.0.0.1"
+step "5. A local Sigstore instance (OIDC issuer, CA with CT log, transparency log) on 127.0.0.1,
+   its clock starting on the scan's day"
 state="$out/instance"
-attest instance up --state "$state" --ttl 600
+attest instance up --state "$state" --ttl 600 --clock "$scan_day"
 trap 'attest instance down --state "$state" >/dev/null 2>&1 || true' EXIT
 attest instance status --state "$state"
 config="$state/trust_config.json"
@@ -110,34 +115,39 @@ if [ -n "$(git status --porcelain)" ]; then
   dirty=(--allow-dirty)
   echo "   (this checkout has changes: the provenance records it as dirty)"
 fi
-# Judged at the scan chapter's time, with its waivers (the example advisories are from July).
+# The scan judges at --now, with the scan chapter's waivers; the gate's self-check judges at the
+# signing time, on the instance's clock: the same day.
 attest release "$out"/dist/*.whl "$out"/dist/*.tar.gz --project "$project" \
   --policy "$out/policy.yaml" --db examples/advisories --cache-dir "$out/scan/cache" \
-  --now 2026-07-15T00:00:00Z --waivers "$out/scan/waivers.yaml" --out "$out/release" \
+  --now "$scan_day" --waivers "$out/scan/waivers.yaml" --out "$out/release" \
   --trust-config "$config" "${dirty[@]}" 2>&1 | grep -v '^attest: warning' | sed 's/^/   /'
 
-step "8. The evidence beside the artifacts: bundles and DSSE-signed statements"
+step "8. The evidence beside the artifacts: bundles and DSSE-signed statements, logged on the scan's day"
 python - "$out"/dist/*.sigstore.json <<'PY'
-import base64, json, sys
+import base64, datetime, json, sys
 from cryptography import x509
 for path in sorted(sys.argv[1:]):
     bundle = json.load(open(path))
     name = path.rsplit("/", 1)[-1]
+    material = bundle["verificationMaterial"]
+    entry = material["tlogEntries"][0]
+    logged = datetime.datetime.fromtimestamp(int(entry["integratedTime"]), datetime.timezone.utc)
+    assert f"{logged:%Y-%m-%d}" == "2026-07-15", f"{path} logged {logged}, not on the scan's day"
+    print(f"   {name}")
     envelope = bundle.get("dsseEnvelope")
     if envelope is None:
-        material = bundle["verificationMaterial"]
         cert = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        entry = material["tlogEntries"][0]
-        print(f"   {name}")
         print(f"     signed by {san.get_values_for_type(x509.UniformResourceIdentifier)[0]}")
-        print(f"     certificate valid {cert.not_valid_before_utc:%H:%M:%S}-{cert.not_valid_after_utc:%H:%M:%S} UTC;"
-              f" log index {entry['logIndex']}, inclusion proof of {len(entry['inclusionProof']['hashes'])} hashes")
-        continue
-    statement = json.loads(base64.b64decode(envelope["payload"]))
-    names = ", ".join(s["name"].rsplit("/", 1)[-1] for s in statement["subject"])
-    print(f"   {name}")
-    print(f"     {statement['predicateType']} over {names}")
+        print(f"     certificate valid {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} to"
+              f" {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC (the instance's clock, then"
+              " 10 minutes past the real now)")
+    else:
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        names = ", ".join(s["name"].rsplit("/", 1)[-1] for s in statement["subject"])
+        print(f"     {statement['predicateType']} over {names}")
+    print(f"     logged {logged:%Y-%m-%d %H:%M:%S} UTC at index {entry['logIndex']},"
+          f" inclusion proof of {len(entry['inclusionProof']['hashes'])} hashes")
 PY
 
 step "9. An independent check: sigstore-python's own CLI verifies the wheel's bundle"
@@ -147,7 +157,7 @@ python -m sigstore --trust-config "$config" verify identity \
 
 step "10. The deploy gate, offline: what it checks, then every check with its verdict"
 attest verify --explain-policy --policy "$out/policy.yaml" | sed 's/^/   /'
-# Judged at the scan's time: the waivers still hold.
+# Judged the day after the scan and the signatures: the waivers still hold.
 attest verify --policy "$out/policy.yaml" --now 2026-07-16T00:00:00Z \
   --decision-log "$out/decisions.jsonl" "$out"/dist/*.whl "$out"/dist/*.tar.gz 2>&1 \
   | grep -E 'ALLOW|DENY|FAIL|PASS' | sed 's/^/   /'

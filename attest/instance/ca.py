@@ -1,5 +1,13 @@
-"""The instance's Fulcio-compatible CA: a 10-minute code-signing certificate for the identity
+"""The instance's Fulcio-compatible CA: a short-lived code-signing certificate for the identity
 in a verified token, bound to the requester's key, with an embedded SCT from the local CT log.
+
+On the real clock a certificate is valid for 10 minutes. On a shifted clock (`instance up
+--clock`, for evidence dated in the past) it is valid from the instance's now until 10 minutes
+past the real now: verifiers check it at the log's integrated time (the instance's clock), but
+sigstore-python refuses to sign with a certificate whose notAfter has passed on the real clock.
+So the window spans the shift; that is the price of dating evidence in the past with an
+unmodified client, acceptable for a development instance whose root the gate refuses unless a
+policy names it.
 """
 
 from __future__ import annotations
@@ -132,8 +140,10 @@ def issue(
     claims: dict[str, Any],
     issuer: str,
     now: datetime.datetime,
+    real_now: datetime.datetime,
 ) -> list[x509.Certificate]:
-    """The chain (leaf, intermediate, root) for a verified token's claims and the key."""
+    """The chain (leaf, intermediate, root) for a verified token's claims and the key, dated
+    `now` on the instance's clock and valid until LEAF_LIFETIME past the later of the two."""
     intermediate_key = state.keys["ca-intermediate"]
     builder = (
         x509.CertificateBuilder()
@@ -142,7 +152,7 @@ def issue(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
-        .not_valid_after(now + LEAF_LIFETIME)
+        .not_valid_after(max(now, real_now) + LEAF_LIFETIME)
         .add_extension(key_usage(signing=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)

@@ -12,7 +12,7 @@ import click
 from attest.errors import UsageError
 from attest.instance import lifecycle, oidc
 from attest.instance.server import Instance, serve
-from attest.instance.state import load_state
+from attest.instance.state import load_state, stamp
 
 _STATE = click.option(
     "--state",
@@ -38,7 +38,36 @@ def _describe(current: lifecycle.Status) -> dict[str, Any]:
         "state": str(current.state_dir),
         "trust_config": str(current.trust_config),
         "trusted_root": str(current.trusted_root),
+        "clock": {
+            "now": stamp(current.now),
+            "offset_seconds": int(current.clock_offset.total_seconds()),
+            "shifted": bool(current.clock_offset),
+        },
     }
+
+
+def _shift(now: datetime.datetime, offset: datetime.timedelta) -> str:
+    """What a shifted clock says to a person: where it is, and how far behind the real one."""
+    behind = -offset
+    hours, rest = divmod(behind.seconds, 3600)
+    return (
+        f"on a shifted clock at {stamp(now)}, {behind.days} days "
+        f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d} behind the real one: "
+        "what it signs is dated in the past"
+    )
+
+
+def _parse_clock(text: str | None) -> datetime.datetime | None:
+    """`--clock`: an RFC 3339 time, or `now` for the real clock; None keeps the state's."""
+    if text is None:
+        return None
+    if text.strip() == "now":
+        return datetime.datetime.now(datetime.timezone.utc)
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise UsageError(f"--clock {text!r} is not a time (e.g. 2026-07-15T00:00:00Z)") from e
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
 @instance.command("up")
@@ -47,20 +76,34 @@ def _describe(current: lifecycle.Status) -> dict[str, Any]:
 @click.option("--foreground", is_flag=True, help="Serve in this process until interrupted.")
 @click.option("--ttl", type=click.FloatRange(min=1), help="Stop by itself after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Describe the running instance as JSON.")
+@click.option(
+    "--clock",
+    "clock_text",
+    help="Start the instance's clock at this past time (RFC 3339), advancing in real time, so "
+    "what it signs is dated then (demos, tests); kept across restarts; `now` for the real clock.",
+)
 def up(
-    state_dir: Path, port: int | None, foreground: bool, ttl: float | None, as_json: bool
+    state_dir: Path,
+    port: int | None,
+    foreground: bool,
+    ttl: float | None,
+    as_json: bool,
+    clock_text: str | None,
 ) -> None:
-    """Start the instance on 127.0.0.1 (created on first use; restarts keep keys and log)."""
+    """Start the instance on 127.0.0.1 (created on first use; restarts keep keys, log and clock)."""
+    clock = _parse_clock(clock_text)
     if foreground:
-        state = lifecycle.prepare(state_dir, port)
-        click.echo(f"attest: instance serving {state.base_url}; Ctrl-C stops it", err=True)
+        state = lifecycle.prepare(state_dir, port, clock)
+        shifted = f" {_shift(state.now(), state.clock_offset)}" if state.clock_offset else ""
+        click.echo(f"attest: instance serving {state.base_url}{shifted}; Ctrl-C stops it", err=True)
         serve(Instance(state), stop_after=ttl)
         return
-    current = lifecycle.up(state_dir, port, ttl)
+    current = lifecycle.up(state_dir, port, ttl, clock)
     if as_json:
         click.echo(json.dumps(_describe(current), indent=2))
+    shifted = f" {_shift(current.now, current.clock_offset)};" if current.clock_offset else ""
     click.echo(
-        f"attest: instance up at {current.url} (pid {current.pid}); "
+        f"attest: instance up at {current.url} (pid {current.pid});{shifted} "
         f"sign with --trust-config {current.trust_config}",
         err=True,
     )
@@ -88,6 +131,7 @@ def status(state_dir: Path, as_json: bool) -> None:
     state = "running" if current.running else "stopped"
     click.echo(
         f"{current.url} {state} entries={current.entries} trust_config={current.trust_config}"
+        + (f" ({_shift(current.now, current.clock_offset)})" if current.clock_offset else "")
     )
 
 

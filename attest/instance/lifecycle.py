@@ -1,5 +1,13 @@
 """Starting, stopping and inspecting an instance: `up` creates or reuses the state directory and
-runs the server (in the background by default), `down` stops it, `status` describes it."""
+runs the server (in the background by default), `down` stops it, `status` describes it.
+
+`up --clock T` shifts the instance's clock into the past: its time is T when it starts and then
+advances with the real clock (a fixed offset, kept in the state for restarts). It exists so that
+demos and tests can produce evidence dated in the past (the example advisories are from July
+2026); the instance is a development tool, and its root is refused by the gate unless a policy
+names it. What the instance dates follows its clock: the certificates' notBefore, the SCTs, the
+log's integrated times, and the CA and trust root of a state created on it. Identity tokens stay
+on the real clock, because the clients that carry them check them there."""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
 import signal
 import socket
@@ -18,14 +27,19 @@ import urllib.request
 from pathlib import Path
 
 from attest.errors import OperationalError, UsageError
+from attest.instance.log import newest_time
 from attest.instance.state import (
     HOST,
+    REAL_TIME,
     TRUST_CONFIG,
     TRUSTED_ROOT,
     State,
     create_state,
     load_state,
     require_private,
+    set_clock_offset,
+    stamp,
+    utcnow,
 )
 from attest.instance.trust import write_trust_files
 
@@ -40,6 +54,12 @@ class Status:
     running: bool
     pid: int | None
     entries: int | None
+    clock_offset: datetime.timedelta = REAL_TIME
+
+    @property
+    def now(self) -> datetime.datetime:
+        """The instance's time (the real time unless its clock is shifted)."""
+        return utcnow() + self.clock_offset
 
     @property
     def trust_config(self) -> Path:
@@ -57,8 +77,38 @@ def _free_port() -> int:
         return port
 
 
-def prepare(state_dir: Path, port: int | None) -> State:
-    """Load the state, or create it (bound to `port`, or a free one) on first use."""
+def clock_offset(clock: datetime.datetime) -> datetime.timedelta:
+    """The whole seconds from the real clock to `clock` (rounded up: the instance's time never
+    starts before `clock`), which must not be in the future: Sigstore clients refuse a trust
+    root that starts after their (real) now."""
+    offset = datetime.timedelta(seconds=math.ceil((clock - utcnow()).total_seconds()))
+    if offset > REAL_TIME:
+        raise UsageError(
+            f"--clock {stamp(clock)} is in the future: the shifted clock only dates "
+            "evidence in the past (clients refuse a trust root that starts after their now)"
+        )
+    return offset
+
+
+def _check_clock(state: State, offset: datetime.timedelta) -> None:
+    """An existing state's clock may not start before its own trust root (signatures dated
+    then would not chain to its CA), nor before its log's last entry (time runs forward)."""
+    start = utcnow() + offset
+    limits = [(state.valid_from, "its CA and trust root start")]
+    if (newest := newest_time(state)) is not None:
+        limits.append((newest, "its log's last entry is dated"))
+    for limit, what in limits:
+        if start < limit:
+            raise UsageError(
+                f"{state.directory}: {what} {stamp(limit)}, after --clock {stamp(start)}; "
+                "use a new state directory for an earlier clock"
+            )
+
+
+def prepare(state_dir: Path, port: int | None, clock: datetime.datetime | None = None) -> State:
+    """Load the state, or create it (bound to `port`, or a free one) on first use; `clock`
+    sets the instance's time (kept for restarts; None keeps the state's)."""
+    offset = None if clock is None else clock_offset(clock)
     if (state_dir / "instance.json").exists():
         state = load_state(state_dir)
         if port not in (None, state.port):
@@ -66,9 +116,11 @@ def prepare(state_dir: Path, port: int | None) -> State:
                 f"{state_dir} serves on port {state.port} (its trust root names that URL); "
                 f"drop --port or use a new state directory"
             )
+        if offset is not None and offset != state.clock_offset:
+            _check_clock(state, offset)
+            state = set_clock_offset(state, offset)
     else:
-        now = datetime.datetime.now(datetime.timezone.utc)
-        state = create_state(state_dir, port or _free_port(), now)
+        state = create_state(state_dir, port or _free_port(), offset or REAL_TIME)
     write_trust_files(state)
     return state
 
@@ -107,13 +159,20 @@ def status(state_dir: Path) -> Status:
     entries = health.get("entries") if health else None
     return Status(
         state_dir, state.base_url, health is not None, pid,
-        entries if isinstance(entries, int) else None,
+        entries if isinstance(entries, int) else None, state.clock_offset,
     )  # fmt: skip
 
 
-def up(state_dir: Path, port: int | None, ttl: float | None) -> Status:
+def up(
+    state_dir: Path, port: int | None, ttl: float | None, clock: datetime.datetime | None = None
+) -> Status:
     """Start the server in the background (a detached process) and wait until it answers."""
-    state = prepare(state_dir, port)
+    if clock is not None and (state_dir / "instance.json").exists() and status(state_dir).running:
+        raise UsageError(
+            f"the instance of {state_dir} is running on its clock: run `attest instance down` "
+            "first to set another"
+        )
+    state = prepare(state_dir, port, clock)
     current = status(state_dir)
     if current.running:
         return current

@@ -165,6 +165,14 @@ def canonical_body(proposed: object) -> bytes:
     return rfc8785.dumps(body)
 
 
+def newest_time(state: State) -> datetime.datetime | None:
+    """The integrated time of the log's last entry (None before the first signature)."""
+    path = state.log_dir / "entries.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    seconds = int(json.loads(lines[-1])["integratedTime"]) if lines else 0
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) if seconds else None
+
+
 class TransparencyLog:
     """The log of one instance; thread-safe; every accepted entry is on disk before it is
     answered."""

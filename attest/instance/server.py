@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from attest.instance import ca, oidc
 from attest.instance.log import DuplicateEntry, EntryError, TransparencyLog
-from attest.instance.state import HOST, State
+from attest.instance.state import HOST, State, utcnow
 
 MAX_BODY = 1 << 20  # 1 MiB: an entry or a CSR is a few KiB
 Clock = Callable[[], datetime.datetime]
@@ -30,17 +30,15 @@ class ApiError(Exception):
         self.status = status
 
 
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
 class Instance:
-    """What the handlers serve: the state, the log, and a clock (injectable for tests)."""
+    """What the handlers serve: the state, the log, and the instance's clock (the state's,
+    possibly shifted into the past; injectable for tests). Tokens are checked against the real
+    clock, on which they are minted and on which the clients check them."""
 
-    def __init__(self, state: State, clock: Clock = _utcnow) -> None:
+    def __init__(self, state: State, clock: Clock | None = None) -> None:
         self.state = state
         self.log = TransparencyLog(state)
-        self.clock = clock
+        self.clock = clock or state.now
 
     def signing_cert(self, headers: Any, request: dict[str, Any]) -> dict[str, Any]:
         token = str(headers.get("Authorization", "")).removeprefix("Bearer ").strip()
@@ -49,16 +47,16 @@ class Instance:
             token = str(credentials.get("oidcIdentityToken", ""))
         if not token:
             raise ApiError(HTTPStatus.UNAUTHORIZED, "no identity token")
-        now = self.clock()
+        now, real_now = self.clock(), utcnow()
         issuer_key = self.state.keys["issuer"].public_key()
         try:
-            claims = oidc.verify(token, issuer_key, self.state.issuer_url, now)
+            claims = oidc.verify(token, issuer_key, self.state.issuer_url, real_now)
         except oidc.TokenError as e:
             raise ApiError(HTTPStatus.UNAUTHORIZED, str(e)) from e
         try:
             csr = base64.b64decode(str(request.get("certificateSigningRequest", "")), validate=True)
             key = ca.requested_key(csr)
-            chain = ca.issue(self.state, key, claims, self.state.issuer_url, now)
+            chain = ca.issue(self.state, key, claims, self.state.issuer_url, now, real_now)
         except ValueError as e:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"bad certificate request: {e}") from e
         except ca.CertificateRequestError as e:

@@ -1,6 +1,8 @@
 """The instance's persistent state in its directory: keys, CA certificates, configuration.
 
 Everything is created once and reused, so restarts keep the same trust root, issuer and log.
+The instance's clock may be shifted into the past (`instance up --clock`): a fixed offset from the
+real clock, kept here so that restarts keep it and `status` says it.
 Private keys are written 0600 inside a 0700 directory; an existing directory that others can
 read or write, or that another user owns, is refused.
 """
@@ -29,6 +31,16 @@ TRUSTED_ROOT = "trusted_root.json"
 TRUST_CONFIG = "trust_config.json"  # a ClientTrustConfig: the trusted root and signing config
 HOST = "127.0.0.1"
 _KEYS = ("issuer", "ca-root", "ca-intermediate", "ctlog", "tlog")
+REAL_TIME = datetime.timedelta(0)
+
+
+def utcnow() -> datetime.datetime:
+    """The real clock."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def spki_der(key: ec.EllipticCurvePublicKey) -> bytes:
@@ -122,6 +134,11 @@ class State:
     keys: dict[str, ec.EllipticCurvePrivateKey]
     root: x509.Certificate
     intermediate: x509.Certificate
+    clock_offset: datetime.timedelta = REAL_TIME  # negative: the instance lives in the past
+
+    def now(self) -> datetime.datetime:
+        """The instance's time: what its certificates, SCTs and log entries are dated."""
+        return utcnow() + self.clock_offset
 
     @property
     def base_url(self) -> str:
@@ -148,6 +165,8 @@ def _read_config(path: Path) -> dict[str, object]:
         raise UsageError(f"{path}: unreadable instance configuration: {e}") from e
     if config.get("version") != STATE_VERSION or not isinstance(config.get("port"), int):
         raise UsageError(f"{path}: not an attest instance state (version {STATE_VERSION})")
+    if not isinstance(config.get("clock_offset_seconds", 0), int):
+        raise UsageError(f"{path}: clock_offset_seconds must be a whole number of seconds")
     return config
 
 
@@ -182,11 +201,33 @@ def load_state(directory: Path) -> State:
         (directory / "ca" / "intermediate.pem").read_bytes()
     )
     created = datetime.datetime.fromisoformat(str(config["created"]))
-    return State(directory, int(str(config["port"])), created, keys, root, intermediate)
+    offset = datetime.timedelta(seconds=int(str(config.get("clock_offset_seconds", 0))))
+    return State(directory, int(str(config["port"])), created, keys, root, intermediate, offset)
 
 
-def create_state(directory: Path, port: int, now: datetime.datetime) -> State:
-    """Create a new instance directory bound to `port` (URLs in the trust root name it)."""
+def _write_config(state: State) -> None:
+    config = {
+        "version": STATE_VERSION,
+        "port": state.port,
+        "created": state.created.isoformat(),
+        "development": True,
+        "clock_offset_seconds": int(state.clock_offset.total_seconds()),
+    }
+    write_atomic(state.directory / "instance.json", json.dumps(config, indent=2).encode() + b"\n")
+
+
+def set_clock_offset(state: State, offset: datetime.timedelta) -> State:
+    """The same state on another clock, persisted for restarts."""
+    shifted = dataclasses.replace(state, clock_offset=offset)
+    _write_config(shifted)
+    return shifted
+
+
+def create_state(directory: Path, port: int, clock_offset: datetime.timedelta = REAL_TIME) -> State:
+    """Create a new instance directory bound to `port` (URLs in the trust root name it). Its CA
+    and trust root start an hour before the instance's now, on its clock: a shifted clock's
+    first signature must chain to a CA already valid then."""
+    now = utcnow() + clock_offset
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     info = directory.stat()
     if not stat.S_IMODE(info.st_mode) & 0o022 and not any(directory.iterdir()):
@@ -205,11 +246,6 @@ def create_state(directory: Path, port: int, now: datetime.datetime) -> State:
         write_atomic(
             directory / "ca" / f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM)
         )
-    config = {
-        "version": STATE_VERSION,
-        "port": port,
-        "created": now.isoformat(),
-        "development": True,
-    }
-    write_atomic(directory / "instance.json", json.dumps(config, indent=2).encode() + b"\n")
-    return State(directory, port, now, keys, root, intermediate)
+    state = State(directory, port, now, keys, root, intermediate, clock_offset)
+    _write_config(state)
+    return state

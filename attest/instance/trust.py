@@ -16,6 +16,7 @@ from attest.instance.state import (
     State,
     key_id,
     spki_der,
+    stamp,
 )
 from attest.output import write_atomic
 
@@ -44,7 +45,7 @@ def _log(state: State, name: str) -> dict[str, Any]:
 
 
 def _time(state: State) -> str:
-    return state.valid_from.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp(state.valid_from)
 
 
 def trusted_root(state: State) -> dict[str, Any]:

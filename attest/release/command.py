@@ -95,7 +95,12 @@ def table(results: list[StageResult]) -> str:
 @click.option("--cache-dir", type=PATH, help="Where the scan keeps its index and cache.")
 @click.option("--slo-policy", type=PATH, help="SLO policy file (default: [tool.attest.slo]).")
 @click.option("--waivers", type=PATH, multiple=True, help="Waiver file (repeatable).")
-@click.option("--now", "now_text", help="The time to judge at (RFC 3339); default: now.")
+@click.option(
+    "--now",
+    "now_text",
+    help="The scan's clock (RFC 3339): advisories are judged then; default: now. The gate's "
+    "self-check judges at the signing time.",
+)
 @click.option(
     "--out",
     type=PATH,
@@ -126,7 +131,8 @@ def release(
     identity_token: str | None,
 ) -> None:
     """Run SBOM, scan, sign, provenance and attestations for ARTIFACTS (default: dist/*), then
-    check the result with the gate. Stops at the first failed stage and says which and why."""
+    check the result with the gate at the signing time (--now is the scan's clock). Stops at
+    the first failed stage and says which and why."""
     chosen = artifacts or tuple(
         sorted(
             p

@@ -1,6 +1,13 @@
 """The release pipeline as a library: SBOM, scan, sign, provenance and attestations, then the
 gate's own verdict on the result. Stages run in order; the first failure stops the rest and
-is reported with the stage's name and the exit code of its error."""
+is reported with the stage's name and the exit code of its error.
+
+Two clocks, each where it belongs. `now` is the scan's clock: the advisories are judged then,
+and the scan and the local provenance are dated then. The gate's self-check judges at the
+signing time, the latest verified time of the bundles this release just made (the log's
+integrated time, or an RFC 3161 timestamp): that is when the evidence came to exist, and the
+gate ignores evidence from after its judging instant. With public Sigstore that is the real
+time; with `attest instance up --clock` it is the instance's shifted clock."""
 
 from __future__ import annotations
 
@@ -12,7 +19,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from attest.errors import AttestError, InputError, PolicyFailure, UsageError
+from sigstore.errors import Error as SigstoreError
+from sigstore.models import Bundle
+
+from attest.errors import AttestError, InputError, OperationalError, PolicyFailure, UsageError
 from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
 from attest.sbom.interface import SourceKind
@@ -48,7 +58,7 @@ class ReleaseRequest:
     cache_dir: Path | None = None
     slo_policy: Path | None = None
     waivers: tuple[Path, ...] = ()
-    now: datetime.datetime = dataclasses.field(
+    now: datetime.datetime = dataclasses.field(  # the scan's clock, not the gate's: see above
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc)
     )
     trust_config: Path | None = None
@@ -86,6 +96,27 @@ def _source(request: ReleaseRequest) -> tuple[SourceKind, Path]:
     raise UsageError(
         f"no lock or requirements file in {request.project}: name one with --lock or --requirements"
     )
+
+
+def signed_at(path: Path) -> datetime.datetime:
+    """The latest verified time a bundle just made carries: its log entry's integrated time
+    and its RFC 3161 timestamps (Rekor v2 bundles have only the latter). The sign and
+    provenance stages verified each bundle, and so these times, before writing it."""
+    try:
+        bundle = Bundle.from_json(path.read_bytes())
+    except (OSError, ValueError, SigstoreError) as e:
+        raise OperationalError(f"cannot read back the bundle {path}: {e}") from e
+    data = bundle.verification_material.timestamp_verification_data
+    times = [t.tst_info.gen_time for t in data.rfc3161_timestamps] if data else []
+    if integrated := bundle.log_entry._inner.integrated_time:
+        times.append(datetime.datetime.fromtimestamp(integrated, datetime.timezone.utc))
+    if not times:
+        raise OperationalError(f"{path} carries no verified time: the gate could not date it")
+    return max(t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc) for t in times)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Pipeline:
@@ -188,13 +219,16 @@ class Pipeline:
             )
             result.detail = ", ".join(w.path.name for w in attested)
         with self._stage("gate") as result:
+            made = [s.bundle for s in signed.signed] + [written.path]
+            judged_at = max(signed_at(p) for p in made + [w.path for w in attested])
+            when = f"judged at the signing time {_stamp(judged_at)}"
             policy = load_gate_policy(request.gate_policy)
-            run = gate.decide(request.artifacts, policy, request.now, request.artifacts[0].parent)
+            run = gate.decide(request.artifacts, policy, judged_at, request.artifacts[0].parent)
             denied = [d for d in run.decisions if not d.allowed]
             if denied:
                 reasons = "; ".join(
                     f"{d.artifact.name}: " + ", ".join(o.name for o in d.outcomes if not o.passed)
                     for d in denied
                 )
-                raise PolicyFailure(f"the gate denies {reasons}")
-            result.detail = f"ALLOW {len(run.decisions)} artifact(s) under {policy.origin}"
+                raise PolicyFailure(f"the gate denies {reasons} ({when})")
+            result.detail = f"ALLOW {len(run.decisions)} artifact(s) under {policy.origin}, {when}"

@@ -4,6 +4,7 @@ by a session fixture, stopped at the end (and by itself after its TTL in any cas
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import json
 import shutil
@@ -24,6 +25,9 @@ from tests.conftest import REPO
 
 INTEROP = REPO / "tests" / "interop"
 TTL = 1800  # seconds: a forgotten instance stops by itself
+# The example advisories' month: the scan of the demo project judges at JULY, and what is
+# signed then is signed by an instance whose clock starts there (`instance up --clock`).
+JULY = datetime.datetime(2026, 7, 15, tzinfo=datetime.timezone.utc)
 
 
 @dataclasses.dataclass
@@ -62,14 +66,23 @@ class LocalInstance:
         return sum(1 for _ in (self.state_dir / "log" / "entries.jsonl").open())
 
 
-def start(state_dir: Path) -> LocalInstance:
-    lifecycle.up(state_dir, None, ttl=TTL)
+def start(state_dir: Path, clock: datetime.datetime | None = None) -> LocalInstance:
+    lifecycle.up(state_dir, None, ttl=TTL, clock=clock)
     return LocalInstance(state_dir)
 
 
 @pytest.fixture(scope="session")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
     local = start(tmp_path_factory.mktemp("instance") / "state")
+    yield local
+    lifecycle.down(local.state_dir)
+
+
+@pytest.fixture(scope="session")
+def july_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+    """An instance on a clock shifted to JULY: what it signs is dated in the example
+    advisories' month, so a scan, a signature and a gate judging in July agree."""
+    local = start(tmp_path_factory.mktemp("july") / "state", JULY)
     yield local
     lifecycle.down(local.state_dir)
 

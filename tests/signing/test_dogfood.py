@@ -1,19 +1,21 @@
 """Dogfood: attest's own release pipeline on attest's own wheel, against the local instance and
-the real PyPA advisory database; the gate must allow it."""
+the real PyPA advisory database; the gate must allow it. The instance's clock starts at the
+scan's time, so the scan, the signatures and the gate's self-check all happen that day."""
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from attest.instance import oidc
+from attest.instance import lifecycle, oidc
 from tests.conftest import REPO
-from tests.signing.conftest import LocalInstance
+from tests.signing.conftest import LocalInstance, start
 
 DATABASE = (
     REPO.parent / "shared" / "data" / "advisory-db" / "pypa-advisory-database-2026-07-23.tar.gz"
@@ -21,9 +23,20 @@ DATABASE = (
 NOW = "2026-07-24T00:00:00Z"  # the day after the database snapshot: fresh, so not stale
 
 
+@pytest.fixture
+def scan_day_instance(tmp_path: Path) -> Iterator[LocalInstance]:
+    """An instance whose clock starts at NOW: it signs on the scan's day."""
+    local = start(
+        tmp_path / "instance", datetime.datetime(2026, 7, 24, tzinfo=datetime.timezone.utc)
+    )
+    yield local
+    lifecycle.down(local.state_dir)
+
+
 def test_attest_releases_itself(
-    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path
+    invoke: Callable[..., Result], scan_day_instance: LocalInstance, tmp_path: Path
 ) -> None:
+    instance = scan_day_instance
     if not DATABASE.is_file():
         pytest.skip(f"the shared PyPA advisory database is absent ({DATABASE}); CI has it")
     dist = tmp_path / "dist"
@@ -56,6 +69,8 @@ def test_attest_releases_itself(
         env={"CI": "true"},
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert f"ALLOW 1 artifact(s) under {policy}" in result.stderr
+    assert f"ALLOW 1 artifact(s) under {policy}, judged at the signing time 2026-07-24T" in (
+        result.stderr
+    )
     assert (dist / f"{wheel.name}.sigstore.json").is_file()
     assert (dist / f"{wheel.name}.provenance.sigstore.json").is_file()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,7 +23,8 @@ from sigstore.verify.policy import Identity
 
 from attest.instance import lifecycle, oidc
 from attest.instance.merkle import leaf_hash, root_from_inclusion
-from tests.signing.conftest import LocalInstance, start, verify_js, verify_py
+from attest.instance.server import ApiError, Instance
+from tests.signing.conftest import JULY, LocalInstance, start, verify_js, verify_py
 
 ALICE = "https://example.com/alice"
 
@@ -383,3 +385,83 @@ def test_consistency_proofs(instance: LocalInstance, tmp_path: Path) -> None:
     assert not _consistent(old["treeSize"], new["treeSize"], new_root, new_root, proof)
     bad = requests.get(f"{instance.url}/api/v1/log/proof", params={"firstSize": 0}, timeout=30)
     assert bad.status_code == 400
+
+
+def _integrated(bundle: Path) -> datetime.datetime:
+    entry = json.loads(bundle.read_text())["verificationMaterial"]["tlogEntries"][0]
+    return datetime.datetime.fromtimestamp(int(entry["integratedTime"]), datetime.timezone.utc)
+
+
+def _in_july(moment: datetime.datetime) -> bool:
+    """On the July instance's clock: it started at JULY and runs no longer than a day."""
+    return JULY <= moment < JULY + datetime.timedelta(days=1)
+
+
+def test_a_july_instance_signs_in_july_and_both_clients_verify(
+    july_instance: LocalInstance, tmp_path: Path
+) -> None:
+    """Unmodified sigstore-python signs against an instance whose clock is shifted into the
+    past; what it signs is dated then, and sigstore-python and sigstore-js both verify it (they
+    check the chain at the log's integrated time, the client's expiry at the real now)."""
+    from cryptography import x509
+
+    artifact = tmp_path / "app-1.0.tar.gz"
+    artifact.write_bytes(b"signed in July\n")
+    [bundle] = _sign_files(july_instance, [artifact])
+    assert _in_july(_integrated(bundle))
+    material = json.loads(bundle.read_text())["verificationMaterial"]
+    leaf = x509.load_der_x509_certificate(base64.b64decode(material["certificate"]["rawBytes"]))
+    assert _in_july(leaf.not_valid_before_utc)
+    [sct] = leaf.extensions.get_extension_for_class(
+        x509.PrecertificateSignedCertificateTimestamps
+    ).value
+    assert _in_july(sct.timestamp.replace(tzinfo=datetime.timezone.utc))
+    # valid until past the real now: sigstore-python refuses to sign with an expired one
+    assert leaf.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc)
+    root = json.loads(july_instance.trusted_root.read_text())
+    start_ = root["certificateAuthorities"][0]["validFor"]["start"]
+    assert start_.startswith("2026-07-14T23:00:")  # an hour before the state's first moment
+    assert verify_py(july_instance, bundle, artifact, ALICE) is None
+    js = verify_js(july_instance.trusted_root, bundle, artifact, ALICE, july_instance.issuer)
+    assert js is None
+
+    built = (
+        StatementBuilder()
+        .subjects([Subject(name=artifact.name, digest={"sha256": "0" * 64})])
+        .predicate_type("https://example.com/test-predicate/v1")
+        .predicate({"built": True})
+        .build()
+    )
+    with _context(july_instance).signer(IdentityToken(july_instance.token(ALICE))) as signer:
+        dsse = signer.sign_dsse(built)
+    dsse_path = tmp_path / "statement.sigstore.json"
+    dsse_path.write_text(dsse.to_json())
+    assert _in_july(_integrated(dsse_path))
+    july_instance.verifier().verify_dsse(
+        dsse, Identity(identity=ALICE, issuer=july_instance.issuer)
+    )
+    js = verify_js(july_instance.trusted_root, dsse_path, None, ALICE, july_instance.issuer)
+    assert js is None
+
+
+def test_a_shifted_ca_dates_on_its_clock_and_checks_tokens_on_the_real_one(
+    tmp_path: Path,
+) -> None:
+    state = lifecycle.prepare(tmp_path / "state", None, JULY)
+    assert state.clock_offset < datetime.timedelta(days=-1)
+    server = Instance(state)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fresh = oidc.mint(state.keys["issuer"], state.issuer_url, ALICE)
+    csr = {"certificateSigningRequest": _csr(ec.generate_private_key(ec.SECP256R1()))}
+    answer = server.signing_cert({"Authorization": f"Bearer {fresh}"}, csr)
+    from cryptography import x509
+
+    pem = answer["signedCertificateEmbeddedSct"]["chain"]["certificates"][0]
+    leaf = x509.load_pem_x509_certificate(pem.encode())
+    assert _in_july(leaf.not_valid_before_utc)
+    window = leaf.not_valid_after_utc - now
+    assert datetime.timedelta(minutes=9) < window <= datetime.timedelta(minutes=11)
+    # a token dated on the instance's clock has expired on the real one: refused
+    july_token = oidc.mint(state.keys["issuer"], state.issuer_url, ALICE, now=state.now())
+    with pytest.raises(ApiError, match="token has expired"):
+        server.signing_cert({"Authorization": f"Bearer {july_token}"}, csr)

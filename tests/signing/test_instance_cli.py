@@ -27,6 +27,7 @@ def test_lifecycle_and_tokens(invoke: Callable[..., Result], tmp_path: Path) -> 
         described = json.loads(up.stdout)
         assert described["running"] is True
         assert described["url"].startswith("http://127.0.0.1:")
+        assert described["clock"]["shifted"] is False and "shifted clock" not in up.stderr
         root = json.loads(Path(described["trusted_root"]).read_text())
         # a development root: the gate refuses it unless a policy names it
         assert root["certificateAuthorities"][0]["subject"]["organization"] == DEV_ORGANIZATION
@@ -95,6 +96,62 @@ def test_port_taken_at_restart(invoke: Callable[..., Result], tmp_path: Path) ->
     assert result.exit_code == ExitCode.OPERATIONAL
     assert f"the instance did not start on {first['url']}" in result.stderr
     assert "Address already in use" in result.stderr
+
+
+def test_a_shifted_clock_is_said_and_kept_across_restarts(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+
+    def up(*args: str) -> Result:
+        return invoke("instance", "up", "--state", str(state), "--ttl", "120", *args)
+
+    def clock() -> dict[str, object]:
+        status = invoke("instance", "status", "--state", str(state), "--json")
+        described: dict[str, object] = json.loads(status.stdout)["clock"]
+        return described
+
+    try:
+        first = up("--clock", "2026-07-15T00:00:00Z", "--json")
+        assert first.exit_code == 0, first.stderr
+        assert json.loads(first.stdout)["clock"]["shifted"] is True
+        assert "on a shifted clock at 2026-07-15T00:00:0" in first.stderr
+        assert "behind the real one: what it signs is dated in the past" in first.stderr
+        status = invoke("instance", "status", "--state", str(state))
+        assert "running" in status.stdout and "on a shifted clock at 2026-07-15T" in status.stdout
+        offset = clock()["offset_seconds"]
+        running = up("--clock", "2026-07-20T00:00:00Z")
+        assert running.exit_code == ExitCode.USAGE
+        assert "is running on its clock: run `attest instance down` first" in running.stderr
+
+        artifact = tmp_path / "a.txt"
+        artifact.write_text("a\n")
+        token = invoke("instance", "token", "--state", str(state), "--subject", "a@b.c").stdout
+        signed = invoke("sign", "--trust-config", str(state / "trust_config.json"),
+                        "--identity-token", token.strip(), str(artifact))  # fmt: skip
+        assert signed.exit_code == 0, signed.stderr
+
+        invoke("instance", "down", "--state", str(state))
+        assert up().exit_code == 0  # a restart keeps the clock
+        assert clock()["offset_seconds"] == offset
+        assert str(clock()["now"]).startswith("2026-07-15T")
+        invoke("instance", "down", "--state", str(state))
+        refusals = {
+            "2026-07-14T00:00:00Z": "its CA and trust root start 2026-07-14T23:00:0",
+            "2026-07-14T23:30:00Z": "its log's last entry is dated 2026-07-15T00:00:",
+            "2099-01-01T00:00:00Z": "--clock 2099-01-01T00:00:00Z is in the future",
+            "yesterday": "--clock 'yesterday' is not a time",
+        }
+        for given, reason in refusals.items():
+            refused = up("--clock", given)
+            assert refused.exit_code == ExitCode.USAGE, given
+            assert reason in refused.stderr, (given, refused.stderr)
+        assert clock()["offset_seconds"] == offset  # nothing changed
+        real = up("--clock", "now")
+        assert real.exit_code == 0 and "on a shifted clock" not in real.stderr
+        assert clock() == {**clock(), "offset_seconds": 0, "shifted": False}
+    finally:
+        invoke("instance", "down", "--state", str(state))
 
 
 def _prepared(tmp_path: Path) -> Path:

@@ -3,6 +3,7 @@ ending with the gate's verdict; a failing stage stops the rest and says which an
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 import subprocess
@@ -12,11 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from attest.release.stage import signed_at
 from tests.conftest import REPO
-from tests.signing.conftest import LocalInstance
+from tests.signing.conftest import JULY, LocalInstance
 from verify.errors import ExitCode
 
 NOW = "2026-07-15T00:00:00Z"  # the example advisory set is fresh then (see examples/demo_scan.sh)
+# The tests that sign use `july_instance`, whose clock starts at NOW: the scan, the signatures
+# and the gate's self-check (at the signing time) all happen in July, as in the demo.
 WAIVERS = """waivers:
   - id: PYSEC-2026-2151
     package: flask
@@ -75,12 +79,16 @@ def _release(invoke: Callable[..., Result], instance: LocalInstance, project: Pa
     )  # fmt: skip
 
 
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_release_runs_every_stage_and_the_gate_allows(
-    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
+    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path
 ) -> None:
     waivers = tmp_path / "waivers.yaml"
     waivers.write_text(WAIVERS)
-    result = _release(invoke, instance, project, _policy(tmp_path, instance),
+    result = _release(invoke, july_instance, project, _policy(tmp_path, july_instance),
                       "--waivers", str(waivers))  # fmt: skip
     assert result.exit_code == 0, result.stderr
     table = result.stderr.split("stage ", 1)[1]
@@ -94,6 +102,29 @@ def test_release_runs_every_stage_and_the_gate_allows(
     assert "acme_web-1.4.0.tar.gz.sigstore.json" in names
     report = json.loads((tmp_path / "out" / "scan.json").read_text())
     assert report["summary"]["by_status"]["waived"] == 2
+    # the times agree: scanned at NOW, signed just after on the instance's clock, and the
+    # self-check judged at the signing time (the newest bundle's), not at --now
+    signed = [signed_at(p) for p in dist.glob("*.sigstore.json")]
+    assert len(signed) == 6 and all(JULY <= t < JULY + datetime.timedelta(days=1) for t in signed)
+    assert f"judged at the signing time {_stamp(max(signed))}" in result.stderr
+
+
+def test_release_self_check_judges_at_the_signing_time_not_at_now(
+    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """Signed today (the real clock) after a scan at --now in July: the gate judges the release
+    today, when its waivers have expired, not in July when they held."""
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(WAIVERS)
+    result = _release(invoke, instance, project, _policy(tmp_path, instance),
+                      "--waivers", str(waivers))  # fmt: skip
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    assert "scan          ok" in result.stderr  # the scan judged at --now: waivers held
+    wheel = "acme_web-1.4.0-py3-none-any.whl"
+    assert f"release stopped at gate: the gate denies {wheel}: vulnerability SLOs" in result.stderr
+    signed = max(signed_at(p) for p in (project / "dist").glob("*.sigstore.json"))
+    assert signed > datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    assert f"(judged at the signing time {_stamp(signed)})" in result.stderr
 
 
 def test_release_stops_at_the_first_failed_stage(
@@ -107,15 +138,16 @@ def test_release_stops_at_the_first_failed_stage(
 
 
 def test_release_gate_denies_out_of_policy(
-    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
+    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path
 ) -> None:
     waivers = tmp_path / "waivers.yaml"
     waivers.write_text(WAIVERS)
-    policy = _policy(tmp_path, instance, repository="someone-else/acme-web")
-    result = _release(invoke, instance, project, policy, "--waivers", str(waivers))
+    policy = _policy(tmp_path, july_instance, repository="someone-else/acme-web")
+    result = _release(invoke, july_instance, project, policy, "--waivers", str(waivers))
     assert result.exit_code == ExitCode.DENIED
     assert (
-        "release stopped at gate: the gate denies acme_web-1.4.0-py3-none-any.whl" in result.stderr
+        "release stopped at gate: the gate denies acme_web-1.4.0-py3-none-any.whl: signer identity"
+        in result.stderr
     )
 
 
