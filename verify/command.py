@@ -14,6 +14,7 @@ import click
 from verify import __version__, conformance, decision_log, gate
 from verify.errors import ExitCode, VerifyError
 from verify.policy import load_policy
+from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
 
@@ -42,18 +43,24 @@ def _now(text: str | None) -> datetime.datetime:
     return moment.astimezone(datetime.timezone.utc)
 
 
+def _say(line: str) -> None:
+    """One line for people (stderr): the names it quotes (artifacts, bundles, signers) are
+    input, escaped so that none can print a line of its own."""
+    click.echo(shown(line), err=True)
+
+
 def _render(decision: gate.Decision, audit: bool) -> None:
     verdict = decision.verdict
     if audit and not decision.allowed:
         verdict = "DENY (audit mode: would deny; allowed through)"
-    click.echo(f"attest: {verdict} {decision.artifact} (sha256 {decision.sha256})", err=True)
+    _say(f"attest: {verdict} {decision.artifact} (sha256 {decision.sha256})")
     for number, outcome in enumerate(decision.outcomes, start=1):
         result = "PASS" if outcome.passed else "FAIL"
-        click.echo(f"  {number}. {result} {outcome.name}", err=True)
-        click.echo(f"       expected: {outcome.expected}", err=True)
-        click.echo(f"       actual:   {outcome.actual}", err=True)
+        _say(f"  {number}. {result} {outcome.name}")
+        _say(f"       expected: {outcome.expected}")
+        _say(f"       actual:   {outcome.actual}")
         for failure in outcome.failures:
-            click.echo(f"       - {failure}", err=True)
+            _say(f"       - {failure}")
 
 
 def _records(run: gate.Run) -> list[dict[str, Any]]:
@@ -111,7 +118,7 @@ def verify(
     policy = load_policy(policy_path)
     if explain_policy:
         for line in gate.explain(policy):
-            click.echo(line)
+            click.echo(shown(line))
         return
     if not artifacts:
         raise UsageProblem("name at least one ARTIFACT to verify")
@@ -147,10 +154,10 @@ def verify_log(log: Path) -> None:
     edited, deleted, inserted or moved."""
     count, findings = decision_log.check(log)
     for finding in findings:
-        click.echo(f"attest: {log}: {finding}", err=True)
+        _say(f"attest: {log}: {finding}")
     if findings:
         raise Denied(f"{log}: the decision log was tampered with ({len(findings)} finding(s))")
-    click.echo(f"attest: {log}: {count} records, chain intact", err=True)
+    _say(f"attest: {log}: {count} records, chain intact")
 
 
 @click.command("verify-bundle")
@@ -178,4 +185,4 @@ def verify_bundle(
     if identity is None or issuer is None:
         raise UsageProblem("give --certificate-identity and --certificate-oidc-issuer")
     who = conformance.verify_bundle(bundle, target, identity, issuer, trusted_root)
-    click.echo(f"attest: OK: {target} signed by {who.identity} (issuer {who.issuer})", err=True)
+    _say(f"attest: OK: {target} signed by {who.identity} (issuer {who.issuer})")

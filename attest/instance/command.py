@@ -13,6 +13,7 @@ from attest.errors import UsageError
 from attest.instance import lifecycle, oidc
 from attest.instance.server import Instance, serve
 from attest.instance.state import load_state
+from verify.text import shown
 
 _STATE = click.option(
     "--state",
@@ -53,15 +54,17 @@ def up(
     """Start the instance on 127.0.0.1 (created on first use; restarts keep keys and log)."""
     if foreground:
         state = lifecycle.prepare(state_dir, port)
-        click.echo(f"attest: instance serving {state.base_url}; Ctrl-C stops it", err=True)
+        click.echo(shown(f"attest: instance serving {state.base_url}; Ctrl-C stops it"), err=True)
         serve(Instance(state), stop_after=ttl)
         return
     current = lifecycle.up(state_dir, port, ttl)
     if as_json:
         click.echo(json.dumps(_describe(current), indent=2))
     click.echo(
-        f"attest: instance up at {current.url} (pid {current.pid}); "
-        f"sign with --trust-config {current.trust_config}",
+        shown(
+            f"attest: instance up at {current.url} (pid {current.pid}); "
+            f"sign with --trust-config {current.trust_config}"
+        ),
         err=True,
     )
 
@@ -86,9 +89,8 @@ def status(state_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps(_describe(current), indent=2))
         return
     state = "running" if current.running else "stopped"
-    click.echo(
-        f"{current.url} {state} entries={current.entries} trust_config={current.trust_config}"
-    )
+    where = f"trust_config={current.trust_config}"
+    click.echo(shown(f"{current.url} {state} entries={current.entries} {where}"))
 
 
 @instance.command("token")
