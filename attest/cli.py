@@ -22,6 +22,7 @@ from attest import __version__, plugins
 from attest.errors import AttestError
 from verify.errors import ExitCode, VerifyError
 from verify.plugins import Registry
+from verify.text import shown
 
 
 class Failure(click.ClickException):
@@ -33,7 +34,7 @@ class Failure(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         if self.message:  # a reader that closed the pipe needs no message
-            click.echo(f"attest: error: {self.format_message()}", err=True)
+            click.echo(f"attest: error: {shown(self.format_message())}", err=True)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -159,7 +160,7 @@ def plugins_list(as_json: bool) -> None:
         if not infos:
             click.echo("  (none installed)")
         for p in infos:
-            click.echo(f"  {p.name:<16} {p.target}  [{p.distribution} {p.version}]")
+            click.echo(shown(f"  {p.name:<16} {p.target}  [{p.distribution} {p.version}]"))
 
 
 def main() -> None:

@@ -1,19 +1,28 @@
 """The gate's decision log: a hash chain that names every edited, deleted, inserted or
-reordered record, and appends that stay one valid chain under concurrent writers."""
+reordered record; appends that stay one valid chain under concurrent writers and are whole or
+not there at all; a torn last record told apart from tampering and repaired; a head hash that
+catches cut records and rewrites; bounded reads of regular files only."""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import multiprocessing
+import os
+import subprocess
+import sys
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
+from tests.conftest import REPO
 from verify import decision_log
 from verify.errors import ExitCode
+from verify.files import MIB
 
 WRITERS, DECISIONS = 8, 200
 
@@ -39,12 +48,12 @@ def _write(path: Path, lines: list[str]) -> None:
 
 
 def _problems(path: Path) -> list[str]:
-    return [str(f) for f in decision_log.check(path)[1]]
+    return [str(f) for f in decision_log.check(path).findings]
 
 
 def test_intact_log(log: Path) -> None:
-    count, findings = decision_log.check(log)
-    assert (count, findings) == (5, [])
+    report = decision_log.check(log)
+    assert (report.records, report.findings, report.torn) == (5, [], None)
     records = [json.loads(line) for line in _lines(log)]
     assert [r["seq"] for r in records] == [0, 1, 2, 3, 4]
     assert records[0]["prev"] == decision_log.GENESIS
@@ -132,7 +141,7 @@ def test_garbage_line(log: Path) -> None:
 
 def test_verify_log_command(invoke: Callable[..., Result], log: Path) -> None:
     intact = invoke("verify-log", str(log))
-    assert intact.exit_code == 0 and "5 records, chain intact" in intact.stderr
+    assert intact.exit_code == 0 and "5 records, chain intact, head " in intact.stderr
     lines = _lines(log)
     del lines[3]
     _write(log, lines)
@@ -158,8 +167,8 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    count, findings = decision_log.check(path)
-    assert (count, findings) == (WRITERS * DECISIONS, [])
+    report = decision_log.check(path)
+    assert (report.records, report.findings, report.torn) == (WRITERS * DECISIONS, [], None)
     names = {json.loads(line)["artifact"]["name"] for line in _lines(path)}
     assert len(names) == WRITERS * DECISIONS
 
@@ -172,4 +181,363 @@ def test_a_stuck_writer_times_out_and_denies(log: Path) -> None:
         with pytest.raises(decision_log.DecisionLogError, match="held the decision log's lock"):
             decision_log.append(log, [_record(9)], timeout=0.2)
     assert decision_log.DecisionLogError.exit_code == ExitCode.OPERATIONAL
-    assert decision_log.check(log) == (5, [])
+    assert decision_log.check(log).records == 5 and decision_log.check(log).intact
+
+
+# --- whole appends ----------------------------------------------------------------------------
+
+POLICY = REPO / "examples" / "policies" / "github-release.yaml"  # the production root: offline
+TORN = b'{"artifact":{"name":"a5.whl","sha256":"00'  # an append cut short
+
+
+def _gate(
+    invoke: Callable[..., Result], log: Path, *names: str, where: Path | None = None
+) -> Result:
+    """A real gate run that appends one (DENY) record per artifact: none is signed."""
+    where = where or log.parent
+    where.mkdir(exist_ok=True)
+    for name in names:
+        (where / name).write_bytes(b"not signed")
+    paths = [str(where / name) for name in names]
+    return invoke("verify", "--policy", str(POLICY), "--decision-log", str(log), *paths)
+
+
+def _faulty_write(log: Path, fail_at: int, calls: list[int]) -> Callable[[int, bytes], int]:
+    """os.write that, on the log's `fail_at`-th write, writes half the data, then fails."""
+    real = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        if Path(f"/proc/self/fd/{fd}").readlink() != log:
+            return real(fd, data)
+        calls.append(len(data))
+        if len(calls) < fail_at:
+            return real(fd, data)
+        real(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return write
+
+
+@pytest.mark.parametrize("fail_at", [1, 2])
+def test_a_failed_write_cuts_the_log_back_and_exits_3(
+    invoke: Callable[..., Result], log: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
+    """The disk fills up half-way through a record (the first, or the second of the run):
+    nothing of the run stays, the log is byte for byte what it was, no verdict is shown."""
+    before = log.read_bytes()
+    calls: list[int] = []
+    monkeypatch.setattr(os, "write", _faulty_write(log, fail_at, calls))
+    result = _gate(invoke, log, "a.whl", "b.whl")
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert (
+        f"{log}: cannot append to the decision log: No space left on device; nothing of this "
+        "run was kept"
+    ) in result.stderr
+    assert "DENY" not in result.stderr and "ALLOW" not in result.stderr
+    assert len(calls) == fail_at
+    assert log.read_bytes() == before
+
+
+def test_each_record_is_one_write_and_each_run_one_fsync(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[bytes] = []
+    syncs: list[int] = []
+    real_write, real_fsync = os.write, os.fsync
+
+    def write(fd: int, data: bytes) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    def fsync(fd: int) -> None:
+        syncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "fsync", fsync)
+    decision_log.append(log, [_record(5), _record(6), _record(7)])
+    assert [json.loads(w)["seq"] for w in writes] == [5, 6, 7]
+    assert all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in writes)
+    assert len(syncs) == 1
+    assert decision_log.check(log).records == 8 and decision_log.check(log).intact
+
+
+def test_a_short_write_is_completed(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel may take part of a write: the rest follows, never a torn record."""
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:7])))
+    decision_log.append(log, [_record(5)])
+    assert decision_log.check(log).records == 6 and decision_log.check(log).intact
+
+
+# --- a torn last record ---------------------------------------------------------------------
+
+
+def _repair(log: Path) -> str:
+    return f"attest verify-log --repair-torn-tail {log}"
+
+
+@pytest.mark.parametrize("tail", [TORN, b"\0" * 40, b"\0" * 40 + b"\n"])
+def test_a_torn_last_record_is_reported_as_torn_not_as_tampering(
+    invoke: Callable[..., Result], log: Path, tail: bytes
+) -> None:
+    """A crash mid-append (or, after a power loss, a tail of zeros): exit 3, not 1 (tampering),
+    and the message names the repair."""
+    log.write_bytes(log.read_bytes() + tail)
+    report = decision_log.check(log)
+    assert (report.records, report.findings) == (5, [])
+    assert str(report.torn) == (
+        "line 6: torn last record: cut short, not a whole record (a crash or a full disk while "
+        "appending, not an edit)"
+    )
+    result = invoke("verify-log", str(log))
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert "line 6: torn last record: cut short, not a whole record (a crash" in result.stderr
+    assert f"; repair with `{_repair(log)}`" in result.stderr
+    assert "tampered" not in result.stderr and "edited" not in result.stderr
+
+
+def test_a_torn_record_after_tampering_is_both(invoke: Callable[..., Result], log: Path) -> None:
+    lines = _lines(log)
+    lines[1] = lines[1].replace('"ALLOW"', '"DENY"')
+    _write(log, lines)
+    log.write_bytes(log.read_bytes() + TORN)
+    result = invoke("verify-log", str(log))
+    assert result.exit_code == ExitCode.DENIED  # tampering decides
+    assert "line 2: edited: the record does not match its own hash" in result.stderr
+    assert "line 6: torn last record: cut short" in result.stderr
+
+
+def test_the_gate_appends_nothing_after_a_torn_record(
+    invoke: Callable[..., Result], log: Path
+) -> None:
+    """Before, the next record was glued onto the torn one and every later deploy exited 3
+    with a parse error; now the gate says what happened and how to repair it."""
+    torn = log.read_bytes() + TORN
+    log.write_bytes(torn)
+    result = _gate(invoke, log, "a.whl")
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert "the last record is torn (a crash or a full disk while appending)" in result.stderr
+    assert f"run `{_repair(log)}` (it says what it removes)" in result.stderr
+    assert "DENY" not in result.stderr
+    assert log.read_bytes() == torn
+
+
+def test_repair_removes_the_torn_record_and_says_what_it_removes(
+    invoke: Callable[..., Result], log: Path
+) -> None:
+    intact = log.read_bytes()
+    tail = TORN + b"\x1b[2J"  # what a torn tail holds is shown escaped
+    log.write_bytes(intact + tail)
+    result = invoke("verify-log", "--repair-torn-tail", str(log))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"attest: {log}: torn last record: cut short, not a whole record (a crash or a full disk "
+        f"while appending, not an edit): removing the last {len(tail)} bytes "
+        f"(from byte {len(intact)}): {TORN.decode()}\\x1b[2J\n"
+    ) in result.stderr
+    assert "\x1b" not in result.stderr
+    assert "5 records, chain intact" in result.stderr
+    assert log.read_bytes() == intact
+    assert _gate(invoke, log, "a.whl").exit_code == ExitCode.DENIED  # the gate goes on
+    assert decision_log.check(log).records == 6 and decision_log.check(log).intact
+
+
+def test_a_whole_record_without_its_newline_gets_it_back(
+    invoke: Callable[..., Result], log: Path
+) -> None:
+    """An append cut just before its newline: the record is whole, so the repair keeps it."""
+    whole = log.read_bytes()
+    log.write_bytes(whole[:-1])
+    report = decision_log.check(log)
+    assert (report.records, report.findings) == (5, [])
+    assert str(report.torn) == (
+        "line 5: torn last record: a whole record without its newline (an append cut short)"
+    )
+    assert _gate(invoke, log, "a.whl").exit_code == ExitCode.OPERATIONAL  # nothing glued on
+    assert log.read_bytes() == whole[:-1]
+    result = invoke("verify-log", "--repair-torn-tail", str(log))
+    assert result.exit_code == 0, result.stderr
+    assert "a whole record without its newline (an append cut short): adding its newline" in (
+        result.stderr
+    )
+    assert log.read_bytes() == whole
+
+
+def _edited_last(log: Path, newline: bool) -> None:
+    lines = _lines(log)
+    lines[-1] = lines[-1].replace('"ALLOW"', '"DENY"')
+    log.write_text("\n".join(lines) + ("\n" if newline else ""))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda log: None,
+        lambda log: _edited_last(log, newline=True),
+        lambda log: _edited_last(log, newline=False),
+        lambda log: _write(log, [*_lines(log)[:2], "not json", *_lines(log)[3:]]),
+    ],
+    ids=["intact", "last-record-edited", "last-record-edited-no-newline", "garbage-inside"],
+)
+def test_repair_refuses_anything_but_a_torn_tail(
+    invoke: Callable[..., Result], log: Path, damage: Callable[[Path], None]
+) -> None:
+    damage(log)
+    before = log.read_bytes()
+    result = invoke("verify-log", "--repair-torn-tail", str(log))
+    assert result.exit_code == ExitCode.USAGE
+    assert f"{log}: the last record is not torn, so nothing was changed" in result.stderr
+    assert log.read_bytes() == before
+
+
+# --- the head: cut records and rewrites -------------------------------------------------------
+
+
+def test_head_prints_the_head_hash_and_count(invoke: Callable[..., Result], log: Path) -> None:
+    result = invoke("verify-log", "--head", str(log))
+    assert result.exit_code == 0
+    assert result.stdout == f"{json.loads(_lines(log)[-1])['hash']} 5\n"
+    empty = log.with_name("empty.jsonl")
+    empty.write_bytes(b"")
+    assert invoke("verify-log", "--head", str(empty)).stdout == f"{decision_log.GENESIS} 0\n"
+
+
+def test_expect_head_passes_while_the_log_extends_it(
+    invoke: Callable[..., Result], log: Path
+) -> None:
+    head = invoke("verify-log", "--head", str(log)).stdout.split()[0]
+    decision_log.append(log, [_record(5), _record(6)])
+    result = invoke("verify-log", "--json", "--expect-head", head, str(log))
+    assert result.exit_code == 0
+    assert "7 records, chain intact" in result.stderr
+    assert "extends the expected head (line 5)" in result.stderr
+    assert json.loads(result.stdout) == {
+        "log": str(log),
+        "records": 7,
+        "head": json.loads(_lines(log)[-1])["hash"],
+        "intact": True,
+        "torn_last_record": None,
+        "findings": [],
+        "expected_head": {"hash": head, "at_line": 5},
+    }
+    genesis = invoke("verify-log", "--expect-head", decision_log.GENESIS, str(log))
+    assert genesis.exit_code == 0
+
+
+def test_expect_head_catches_cut_records(invoke: Callable[..., Result], log: Path) -> None:
+    head = invoke("verify-log", "--head", str(log)).stdout.split()[0]
+    _write(log, _lines(log)[:3])  # the newest two records cut: an intact chain of 3
+    assert decision_log.check(log).intact
+    result = invoke("verify-log", "--expect-head", head, str(log))
+    assert result.exit_code == ExitCode.DENIED
+    assert (
+        f"{log}: the decision log no longer holds the expected head {head}: records were cut "
+        "from its end, or it was rewritten"
+    ) in result.stderr
+
+
+def test_expect_head_catches_a_rewritten_log(invoke: Callable[..., Result], log: Path) -> None:
+    """Every record re-chained after one was changed: an intact chain, but not the one."""
+    head = invoke("verify-log", "--head", str(log)).stdout.split()[0]
+    records = [json.loads(line) for line in _lines(log)]
+    records[1]["decision"] = "DENY"
+    log.unlink()
+    decision_log.append(log, [{k: r[k] for k in ("artifact", "decision")} for r in records])
+    assert decision_log.check(log).intact
+    result = invoke("verify-log", "--json", "--expect-head", head, str(log))
+    assert result.exit_code == ExitCode.DENIED
+    assert "no longer holds the expected head" in result.stderr
+    assert json.loads(result.stdout)["expected_head"] == {"hash": head, "at_line": None}
+
+
+def test_expect_head_must_be_a_hash(invoke: Callable[..., Result], log: Path) -> None:
+    result = invoke("verify-log", "--expect-head", "abc", str(log))
+    assert result.exit_code == ExitCode.USAGE
+    assert "--expect-head takes a head hash as --head prints it (64 hex digits)" in result.stderr
+
+
+# --- bounded reads, regular files only --------------------------------------------------------
+
+
+def _peak(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_huge_line_is_a_finding_read_in_bounded_memory(log: Path) -> None:
+    lines = _lines(log)
+    with log.open("wb") as handle:
+        handle.write(f"{lines[0]}\n{lines[1]}\n".encode())
+        handle.write(b"x" * (32 * MIB) + b"\n")  # in place of record 2
+        handle.write(f"{lines[3]}\n{lines[4]}\n".encode())
+    report: list[decision_log.Report] = []
+    peak = _peak(lambda: report.append(decision_log.check(log)))
+    assert [str(f) for f in report[0].findings] == [
+        "line 3: over the 1 MiB limit for a record: not a record the gate wrote"
+    ]
+    assert peak < 4 * MIB
+
+
+def test_a_huge_last_line_is_refused_when_appending_in_bounded_memory(log: Path) -> None:
+    with log.open("ab") as handle:
+        handle.write(b"x" * (32 * MIB))
+    before = log.stat().st_size
+
+    def append() -> None:
+        with pytest.raises(decision_log.DecisionLogError, match="over the 1 MiB limit") as e:
+            decision_log.append(log, [_record(5)])
+        assert e.value.exit_code == ExitCode.OPERATIONAL
+
+    assert _peak(append) < 4 * MIB
+    assert log.stat().st_size == before
+    assert [str(f) for f in decision_log.check(log).findings] == [
+        "line 6: over the 1 MiB limit for a record: not a record the gate wrote"
+    ]
+
+
+def test_a_long_log_is_normal(tmp_path: Path) -> None:
+    """An intact log is checked in constant memory, however long."""
+    path = tmp_path / "decisions.jsonl"
+    decision_log.append(path, [{**_record(n), "detail": "x" * 2000} for n in range(4000)])
+    report: list[decision_log.Report] = []
+    peak = _peak(lambda: report.append(decision_log.check(path)))
+    assert report[0].records == 4000 and report[0].intact
+    assert peak < MIB < path.stat().st_size / 8
+
+
+def test_only_a_regular_file_is_a_log(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    """A FIFO (or a device, or a directory) is exit 2, never a hang: verify-log read it whole
+    before, and a FIFO without a writer blocked it forever (so: a child with a deadline)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for log in (fifo, Path("/dev/null"), tmp_path):
+        checked = subprocess.run(
+            [sys.executable, "-m", "attest", "verify-log", str(log)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert checked.returncode == ExitCode.USAGE, checked.stderr
+        assert f"{log}: the decision log must be a regular file" in checked.stderr
+        appended = _gate(invoke, log, "a.whl", where=tmp_path / "artifacts")
+        assert appended.exit_code == ExitCode.USAGE, appended.stderr
+        assert f"{log}: the decision log must be a regular file" in appended.stderr
+
+
+def test_an_append_in_progress_is_waited_for_not_called_torn(log: Path) -> None:
+    """A writer holds the lock while its record is half written: the check waits for it (here
+    past its timeout: exit 3) instead of calling the half record torn."""
+    import fcntl
+
+    with log.open("ab") as writing:
+        fcntl.flock(writing, fcntl.LOCK_EX)
+        writing.write(TORN)
+        writing.flush()
+        with pytest.raises(decision_log.DecisionLogError, match="nothing was checked"):
+            decision_log.check(log, timeout=0.2)

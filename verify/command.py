@@ -4,8 +4,10 @@ to exit codes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import click
 from verify import __version__, conformance, decision_log, gate
 from verify.errors import ExitCode, VerifyError
 from verify.policy import load_policy
+from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
 
@@ -42,18 +45,24 @@ def _now(text: str | None) -> datetime.datetime:
     return moment.astimezone(datetime.timezone.utc)
 
 
+def _say(line: str) -> None:
+    """One line for people (stderr): the names it quotes (artifacts, bundles, signers) are
+    input, escaped so that none can print a line of its own."""
+    click.echo(shown(line), err=True)
+
+
 def _render(decision: gate.Decision, audit: bool) -> None:
     verdict = decision.verdict
     if audit and not decision.allowed:
         verdict = "DENY (audit mode: would deny; allowed through)"
-    click.echo(f"attest: {verdict} {decision.artifact} (sha256 {decision.sha256})", err=True)
+    _say(f"attest: {verdict} {decision.artifact} (sha256 {decision.sha256})")
     for number, outcome in enumerate(decision.outcomes, start=1):
         result = "PASS" if outcome.passed else "FAIL"
-        click.echo(f"  {number}. {result} {outcome.name}", err=True)
-        click.echo(f"       expected: {outcome.expected}", err=True)
-        click.echo(f"       actual:   {outcome.actual}", err=True)
+        _say(f"  {number}. {result} {outcome.name}")
+        _say(f"       expected: {outcome.expected}")
+        _say(f"       actual:   {outcome.actual}")
         for failure in outcome.failures:
-            click.echo(f"       - {failure}", err=True)
+            _say(f"       - {failure}")
 
 
 def _records(run: gate.Run) -> list[dict[str, Any]]:
@@ -111,7 +120,7 @@ def verify(
     policy = load_policy(policy_path)
     if explain_policy:
         for line in gate.explain(policy):
-            click.echo(line)
+            click.echo(shown(line))
         return
     if not artifacts:
         raise UsageProblem("name at least one ARTIFACT to verify")
@@ -128,11 +137,13 @@ def verify(
     for decision in run.decisions:
         _render(decision, audit)
     if run.unjudged:
-        shown = ", ".join(p.path.name for p in run.unjudged[:5])
+        listed = ", ".join(p.path.name for p in run.unjudged[:5])
         more = f" and {len(run.unjudged) - 5} more" if len(run.unjudged) > 5 else ""
         click.echo(
-            f"attest: note: {len(run.unjudged)} bundle(s) concern no artifact judged here and "
-            f"were not used: {shown}{more} (the reasons are in --json)",
+            shown(
+                f"attest: note: {len(run.unjudged)} bundle(s) concern no artifact judged here "
+                f"and were not used: {listed}{more} (the reasons are in --json)"
+            ),
             err=True,
         )
     if as_json:
@@ -148,17 +159,72 @@ def verify(
         raise Denied(f"denied {len(denied)} of {len(run.decisions)} artifact(s)")
 
 
+_HASH = re.compile("[0-9a-f]{64}")
+
+
+def _log_json(log: Path, report: decision_log.Report, expect_head: str | None) -> str:
+    data: dict[str, Any] = {
+        "log": str(log),
+        "records": report.records,
+        "head": report.head,
+        "intact": report.intact,
+        "torn_last_record": dataclasses.asdict(report.torn) if report.torn else None,
+        "findings": [dataclasses.asdict(f) for f in report.findings],
+    }
+    if expect_head is not None:
+        data["expected_head"] = {"hash": expect_head, "at_line": report.anchor}
+    return json.dumps(data, indent=2)
+
+
 @click.command("verify-log")
 @click.argument("log", type=_PATH)
-def verify_log(log: Path) -> None:
+@click.option("--head", "show_head", is_flag=True, help="Print `HEAD_HASH RECORDS` on stdout.")
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    help="Fail unless the log still holds this head (from an earlier --head): catches cut "
+    "records and rewrites.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout.")
+@click.option(
+    "--repair-torn-tail",
+    "repair",
+    is_flag=True,
+    help="First remove a torn last record (crash, full disk); refuses to change anything else.",
+)
+def verify_log(
+    log: Path, show_head: bool, expect_head: str | None, as_json: bool, repair: bool
+) -> None:
     """Check a decision log's hash chain: exit 0 when intact, 1 naming each record that was
-    edited, deleted, inserted or moved."""
-    count, findings = decision_log.check(log)
-    for finding in findings:
-        click.echo(f"attest: {log}: {finding}", err=True)
-    if findings:
-        raise Denied(f"{log}: the decision log was tampered with ({len(findings)} finding(s))")
-    click.echo(f"attest: {log}: {count} records, chain intact", err=True)
+    edited, deleted, inserted or moved (or when it no longer holds --expect-head), 3 when only
+    its last record is torn (repair it with --repair-torn-tail)."""
+    if expect_head is not None and not _HASH.fullmatch(expect_head):
+        raise UsageProblem("--expect-head takes a head hash as --head prints it (64 hex digits)")
+    if repair:
+        decision_log.repair_torn_tail(log, lambda said: _say(f"attest: {log}: {said}"))
+    report = decision_log.check(log, expect_head)
+    for finding in report.findings:
+        _say(f"attest: {log}: {finding}")
+    if report.torn is not None:
+        _say(f"attest: {log}: {report.torn}; repair with `{decision_log.repair_command(log)}`")
+    if as_json:
+        click.echo(_log_json(log, report, expect_head))
+    why = [f"was tampered with ({len(report.findings)} finding(s))"] if report.findings else []
+    if expect_head is not None and report.anchor is None:
+        why.append(
+            f"no longer holds the expected head {expect_head}: records were cut from its end, "
+            "or it was rewritten"
+        )
+    if why:
+        raise Denied(f"{log}: the decision log {' and '.join(why)}")
+    if report.torn is not None:
+        raise decision_log.TornTail(
+            f"{log}: the last record is torn; the gate appends nothing after it"
+        )
+    if show_head and not as_json:
+        click.echo(f"{report.head} {report.records}")
+    extends = f", extends the expected head (line {report.anchor})" if expect_head else ""
+    _say(f"attest: {log}: {report.records} records, chain intact, head {report.head}{extends}")
 
 
 @click.command("verify-bundle")
@@ -186,4 +252,4 @@ def verify_bundle(
     if identity is None or issuer is None:
         raise UsageProblem("give --certificate-identity and --certificate-oidc-issuer")
     who = conformance.verify_bundle(bundle, target, identity, issuer, trusted_root)
-    click.echo(f"attest: OK: {target} signed by {who.identity} (issuer {who.issuer})", err=True)
+    _say(f"attest: OK: {target} signed by {who.identity} (issuer {who.issuer})")

@@ -13,6 +13,7 @@ from attest.errors import UsageError
 from attest.instance import lifecycle, oidc
 from attest.instance.server import Instance, serve
 from attest.instance.state import load_state, stamp
+from verify.text import shown
 
 _STATE = click.option(
     "--state",
@@ -95,7 +96,10 @@ def up(
     if foreground:
         state = lifecycle.prepare(state_dir, port, clock)
         shifted = f" {_shift(state.now(), state.clock_offset)}" if state.clock_offset else ""
-        click.echo(f"attest: instance serving {state.base_url}{shifted}; Ctrl-C stops it", err=True)
+        click.echo(
+            shown(f"attest: instance serving {state.base_url}{shifted}; Ctrl-C stops it"),
+            err=True,
+        )
         serve(Instance(state), stop_after=ttl)
         return
     current = lifecycle.up(state_dir, port, ttl, clock)
@@ -103,8 +107,10 @@ def up(
         click.echo(json.dumps(_describe(current), indent=2))
     shifted = f" {_shift(current.now, current.clock_offset)};" if current.clock_offset else ""
     click.echo(
-        f"attest: instance up at {current.url} (pid {current.pid});{shifted} "
-        f"sign with --trust-config {current.trust_config}",
+        shown(
+            f"attest: instance up at {current.url} (pid {current.pid});{shifted} "
+            f"sign with --trust-config {current.trust_config}"
+        ),
         err=True,
     )
 
@@ -129,10 +135,9 @@ def status(state_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps(_describe(current), indent=2))
         return
     state = "running" if current.running else "stopped"
-    click.echo(
-        f"{current.url} {state} entries={current.entries} trust_config={current.trust_config}"
-        + (f" ({_shift(current.now, current.clock_offset)})" if current.clock_offset else "")
-    )
+    shift = f" ({_shift(current.now, current.clock_offset)})" if current.clock_offset else ""
+    where = f"trust_config={current.trust_config}"
+    click.echo(shown(f"{current.url} {state} entries={current.entries} {where}{shift}"))
 
 
 @instance.command("token")

@@ -15,6 +15,7 @@ from attest.provenance import stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
 from attest.sign.options import PATH as _PATH
 from attest.sign.options import instance_of, signing_options
+from verify.text import shown
 
 
 def _signing(options: dict[str, Any]) -> stage.Signing:
@@ -30,7 +31,9 @@ def _report(written: list[stage.Written], as_json: bool) -> None:
     for item in written:
         subjects = ", ".join(s.name for s in item.statement.subjects)
         click.echo(
-            f"attest: wrote {item.path} ({item.kind} of {subjects}; log index {item.log_index})",
+            shown(
+                f"attest: wrote {item.path} ({item.kind} of {subjects}; log index {item.log_index})"
+            ),
             err=True,
         )
     if as_json:

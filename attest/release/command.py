@@ -14,6 +14,7 @@ from attest.release.stage import STAGES, Pipeline, ReleaseRequest, StageResult
 from attest.sbom.interface import SourceKind
 from attest.scan.command import parse_now
 from attest.sign.options import PATH, instance_of
+from verify.text import shown
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pending": " "}
 
@@ -27,8 +28,10 @@ class PlainProgress:
     def __call__(self, result: StageResult) -> None:
         if result.status in ("ok", "failed"):
             click.echo(
-                f"attest: release: {result.stage} {result.status} ({result.seconds:.2f} s)"
-                + (f": {result.detail}" if result.detail else ""),
+                shown(
+                    f"attest: release: {result.stage} {result.status} ({result.seconds:.2f} s)"
+                    + (f": {result.detail}" if result.detail else "")
+                ),
                 err=True,
             )
 
@@ -55,7 +58,7 @@ class RichProgress:
             style = {"ok": "green", "failed": "bold red", "running": "yellow"}.get(status, "dim")
             lines.append(f"{_MARK[status]} {stage:<13}", style=style)
             if result and result.status in ("ok", "failed"):
-                lines.append(f" {result.seconds:5.2f} s  {result.detail}")
+                lines.append(f" {result.seconds:5.2f} s  {shown(result.detail)}")
             lines.append("\n")
         return lines
 
@@ -72,7 +75,7 @@ def table(results: list[StageResult]) -> str:
     lines = [f"{'stage':<{width}}  result   time    detail"]
     for r in results:
         seconds = f"{r.seconds:5.2f} s" if r.status in ("ok", "failed") else "      -"
-        lines.append(f"{r.stage:<{width}}  {r.status:<7}  {seconds}  {r.detail}")
+        lines.append(f"{r.stage:<{width}}  {r.status:<7}  {seconds}  {shown(r.detail)}")
     return "\n".join(lines)
 
 

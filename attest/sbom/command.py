@@ -12,6 +12,7 @@ from attest.errors import UsageError
 from attest.output import emit
 from attest.sbom.interface import SourceKind
 from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
+from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
 
@@ -74,11 +75,13 @@ def sbom(
         )
     )
     for warning in result.warnings:
-        click.echo(f"attest: warning: {warning}", err=True)
+        click.echo(shown(f"attest: warning: {warning}"), err=True)
     emit(result.document, output)
     where = f" to {output}" if output else ""
     click.echo(
-        f"attest: SBOM of {len(result.inventory.packages)} components from "
-        f"{result.inventory.description}{where}",
+        shown(
+            f"attest: SBOM of {len(result.inventory.packages)} components from "
+            f"{result.inventory.description}{where}"
+        ),
         err=True,
     )

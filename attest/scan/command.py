@@ -23,6 +23,7 @@ from attest.scan.stage import (
 )
 from attest.scan.stage import scan as run_scan
 from verify.slo import SloResult
+from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
 
@@ -68,7 +69,7 @@ def _github(result: ScanResult) -> None:
     summary appended to the step summary."""
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in workflow_commands(result):
-            click.echo(line, err=True)
+            click.echo(shown(line), err=True)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:
@@ -163,20 +164,24 @@ def scan(
         click.echo("attest: warning: --allow-skips: unchecked components will pass", err=True)
     result = run_scan(request)
     for warning in result.warnings:
-        click.echo(f"attest: warning: {warning}", err=True)
+        click.echo(shown(f"attest: warning: {warning}"), err=True)
     for warning in check_skips(result, allow_skips):
-        click.echo(f"attest: warning: {warning}", err=True)
+        click.echo(shown(f"attest: warning: {warning}"), err=True)
     for waiver in result.evaluation.expired_waivers:
         click.echo(
-            f"attest: warning: waiver for {waiver.id} ({waiver.origin}) expired "
-            f"{waiver.expires.isoformat()}: it no longer applies",
+            shown(
+                f"attest: warning: waiver for {waiver.id} ({waiver.origin}) expired "
+                f"{waiver.expires.isoformat()}: it no longer applies"
+            ),
             err=True,
         )
     for judged in evaluation_of(result, "due-soon"):
         click.echo(
-            f"attest: warning: {judged.finding.package} {judged.finding.version} "
-            f"{judged.finding.id} is due in {judged.days_left} days "
-            f"({_day(judged.due)}): fix it before it fails the stage",
+            shown(
+                f"attest: warning: {judged.finding.package} {judged.finding.version} "
+                f"{judged.finding.id} is due in {judged.days_left} days "
+                f"({_day(judged.due)}): fix it before it fails the stage"
+            ),
             err=True,
         )
     emit(render(result, chosen), output)
@@ -187,8 +192,11 @@ def scan(
     )
     where = f"; report to {output}" if output else ""
     click.echo(
-        f"attest: scanned {len(result.components)} components from {result.input_description} "
-        f"with {name}: {len(result.findings)} findings ({counts}){where}",
+        shown(
+            f"attest: scanned {len(result.components)} components from "
+            f"{result.input_description} with {name}: {len(result.findings)} findings "
+            f"({counts}){where}"
+        ),
         err=True,
     )
     enforce_slo(result)

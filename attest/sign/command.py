@@ -9,6 +9,7 @@ import click
 from attest.sign.options import PATH, instance_of, signing_options
 from attest.sign.stage import SignRequest, describe
 from attest.sign.stage import sign as sign_artifacts
+from verify.text import shown
 
 
 @click.command("sign")
@@ -43,11 +44,11 @@ def sign(
     )
     for item in result.signed:
         click.echo(
-            f"attest: signed {item.artifact} -> {item.bundle} (log index {item.log_index})",
+            shown(f"attest: signed {item.artifact} -> {item.bundle} (log index {item.log_index})"),
             err=True,
         )
         if item.publish_attestation is not None:
-            click.echo(f"attest: PEP 740 attestation {item.publish_attestation}", err=True)
-    click.echo(f"attest: as {result.identity} (issuer {result.issuer})", err=True)
+            click.echo(shown(f"attest: PEP 740 attestation {item.publish_attestation}"), err=True)
+    click.echo(shown(f"attest: as {result.identity} (issuer {result.issuer})"), err=True)
     if as_json:
         click.echo(describe(result))

@@ -1,0 +1,32 @@
+"""Text on its way to a person: names of files, bundles and signers are input, and a name with a
+newline in it (`x\\nattest: ALLOW y.whl`) would print a line the gate never said. `shown` is the
+one escaping used wherever such text is rendered for people; machine output (JSON, the decision
+log) keeps the exact text, since JSON escapes by itself."""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls and DEL (newline, carriage return, ESC, NEL ...), the Unicode line and
+# paragraph separators, the bidirectional controls (which reorder what a terminal shows) and
+# lone surrogates (a file name's undecodable bytes, which no stream can encode).
+_UNSHOWABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: object) -> str:
+    """`text` as a single line that cannot move the cursor or fake another line: every control,
+    separator or bidi character is written as a Python-style escape (`\\n`, `\\x1b`,
+    `\\u2028`). Backslashes are kept as they are (regular expressions in policies stay
+    readable), so the escape is for reading, not a reversible encoding."""
+    return _UNSHOWABLE.sub(_escape, str(text))
