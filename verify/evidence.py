@@ -122,6 +122,14 @@ class TimedVerifier(Verifier):
         self.last_times = tuple(r.time for r in results)
         return results
 
+    def verify_artifact(self, *args: Any, **kwargs: Any) -> None:
+        self.last_times = ()  # never a time left over from another bundle
+        super().verify_artifact(*args, **kwargs)
+
+    def verify_dsse(self, *args: Any, **kwargs: Any) -> tuple[str, bytes]:
+        self.last_times = ()
+        return super().verify_dsse(*args, **kwargs)
+
 
 def _name_prefixes(file_name: str, suffix: str = SUFFIX) -> list[str]:
     """The artifact names a bundle's file name can belong to: `<artifact>` in
