@@ -14,7 +14,7 @@ from typing import Any
 
 from sigstore.verify import Verifier
 
-from verify import __version__
+from verify import __version__, deadline
 from verify.evidence import Collector, Evidence, sha256_file
 from verify.interface import Check, Context, Outcome
 from verify.plugins import ClassRegistry
@@ -111,6 +111,7 @@ def decide(
     policy: Policy,
     now: datetime.datetime,
     attestations: Path | None = None,
+    decision_limit: float = deadline.DECISION_LIMIT,
 ) -> Run:
     """One decision per artifact, in the order given; the trust root, verifier and DSSE
     results are shared. The artifacts are hashed in parallel (hashlib lets go of the GIL, so a
@@ -126,11 +127,11 @@ def decide(
     else:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             digests = list(pool.map(sha256_file, artifacts))
-    decisions = tuple(
-        _decide(collector.collect(a, d), context, installed)
-        for a, d in zip(artifacts, digests, strict=True)
-    )
-    return Run(policy, trust, now, decisions, check_plugins())
+    decisions = []
+    for artifact, digest in zip(artifacts, digests, strict=True):
+        with deadline.limit(decision_limit, artifact.name):  # exit 3 naming it, never a verdict
+            decisions.append(_decide(collector.collect(artifact, digest), context, installed))
+    return Run(policy, trust, now, tuple(decisions), check_plugins())
 
 
 def explain(policy: Policy) -> list[str]:
