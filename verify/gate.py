@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from verify import __version__
+from verify import __version__, deadline
 from verify.errors import ExitCode, VerifyError
 from verify.evidence import Collector, Evidence, Problem, digest_file
 from verify.interface import Check, Context, Outcome
@@ -131,6 +131,7 @@ def decide(
     policy: Policy,
     now: datetime.datetime,
     attestations: Path | None = None,
+    decision_limit: float = deadline.DECISION_LIMIT,
 ) -> Run:
     """One decision per artifact, in the order given, all at the one judging instant `now`;
     the trust root, verifier and the directories' attestations are shared. The bundles are
@@ -149,11 +150,11 @@ def decide(
     else:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             digests = list(pool.map(lambda a: digest_file(a, algorithms), artifacts))
-    decisions = tuple(
-        _decide(collector.collect(a, d), context, installed)
-        for a, d in zip(artifacts, digests, strict=True)
-    )
-    return Run(policy, trust, now, decisions, check_plugins(), tuple(collector.unjudged()))
+    decisions = []
+    for artifact, digest in zip(artifacts, digests, strict=True):
+        with deadline.limit(decision_limit, artifact.name):  # exit 3 naming it, never a verdict
+            decisions.append(_decide(collector.collect(artifact, digest), context, installed))
+    return Run(policy, trust, now, tuple(decisions), check_plugins(), tuple(collector.unjudged()))
 
 
 def explain(policy: Policy) -> list[str]:

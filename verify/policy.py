@@ -1,6 +1,8 @@
 """The gate's policy file (YAML, version 1): validated against `policy.schema.json` shipped
-beside this module (unknown keys are errors), then turned into frozen models. Identity patterns
-are compiled here, once, and always match the WHOLE identity."""
+beside this module (unknown keys are errors), then turned into frozen models. Patterns are
+compiled here, once, by RE2 (linear time in the text, whatever the pattern), and identity patterns
+always match the WHOLE identity. A policy under which an unsigned artifact with no evidence would
+pass is refused."""
 
 from __future__ import annotations
 
@@ -12,14 +14,19 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import jsonschema
+import re2
 import yaml
+from packaging.utils import canonicalize_name
 
 from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
 from verify.files import MIB, NotRegular, TooLarge, read_limited
+
+if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
 
 GITHUB = "https://github.com/"
 Mode = Literal["enforce", "audit"]
@@ -36,11 +43,36 @@ class PolicyError(VerifyError):
 
 
 @dataclasses.dataclass(frozen=True)
+class Pattern:
+    """A regular expression of the policy, compiled by RE2: matching takes time linear in the
+    text, so no pattern can hang the gate (Python's `re` takes exponential time on `(a+)+$`)."""
+
+    pattern: str
+    compiled: Any = dataclasses.field(repr=False, compare=False)
+
+    def fullmatch(self, text: str) -> object | None:
+        """A match of the WHOLE text, or None."""
+        return self._run(self.compiled.fullmatch, text)
+
+    def search(self, text: str) -> object | None:
+        """A match anywhere in the text, or None (for hints only: policies match whole)."""
+        return self._run(self.compiled.search, text)
+
+    @staticmethod
+    def _run(method: Any, text: str) -> object | None:
+        try:
+            found: object | None = method(text)
+        except UnicodeEncodeError:  # a lone surrogate (JSON allows "\ud800"): not text RE2 reads
+            return None
+        return found
+
+
+@dataclasses.dataclass(frozen=True)
 class Extensions:
     """Checks on the certificate's GitHub workflow extensions (absent means not checked)."""
 
     source_repository: str | None = None
-    source_ref_pattern: re.Pattern[str] | None = None
+    source_ref_pattern: Pattern | None = None
     trigger: tuple[str, ...] = ()
     runner_environment: tuple[str, ...] = ()
 
@@ -51,7 +83,7 @@ class IdentityRule:
 
     issuer: str
     subject: str | None
-    subject_pattern: re.Pattern[str] | None
+    subject_pattern: Pattern | None
     extensions: Extensions
     label: str  # how the rule is shown in explanations
 
@@ -65,16 +97,45 @@ class IdentityRule:
 @dataclasses.dataclass(frozen=True)
 class Provenance:
     builder_id: str | None = None
-    builder_id_pattern: re.Pattern[str] | None = None
+    builder_id_pattern: Pattern | None = None
     source_repository: str | None = None
-    ref_pattern: re.Pattern[str] | None = None
+    ref_pattern: Pattern | None = None
     build_type: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
+class DeniedPackage:
+    """A `denied_packages` entry: a project name (canonical) and the versions denied, a PEP 440
+    specifier set (empty: every version). `name@version`, the older form, reads as
+    `name==version`, so `requests@2.31` denies 2.31.0 as PEP 440 says."""
+
+    text: str  # as the policy wrote it
+    name: str
+    versions: SpecifierSet
+
+    @classmethod
+    def parse(cls, text: str) -> DeniedPackage:
+        """ValueError saying why when `text` is not a name with an optional specifier."""
+        # here, not at the top: it costs every gate run some 15 ms, few policies need it
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        name, at, version = text.partition("@")
+        try:
+            requirement = Requirement(f"{name}=={version}" if at else text)
+        except InvalidRequirement as e:
+            raise ValueError(
+                f"not a package name with an optional PEP 440 version specifier "
+                f"(e.g. pyyaml<5.4, PyYAML==5.3, requests): {e}"
+            ) from e
+        if requirement.extras or requirement.marker or requirement.url:
+            raise ValueError("give a name and a version specifier only: no extras, markers or URL")
+        return cls(text, canonicalize_name(requirement.name), requirement.specifier)
+
+
+@dataclasses.dataclass(frozen=True)
 class Sbom:
-    denied_licenses: tuple[str, ...] = ()
-    denied_packages: tuple[str, ...] = ()  # a name, or name@version
+    denied_licenses: tuple[str, ...] = ()  # SPDX ids, matched without regard to case
+    denied_packages: tuple[DeniedPackage, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,9 +161,10 @@ class Require:
 
     @property
     def evidence_required(self) -> bool:
-        """Whether an artifact must show some signed evidence: without any, an unsigned
-        artifact would be allowed (`max_attestation_age` alone asks for none: nothing to be
-        old)."""
+        """Whether an artifact must prove something to pass: a signature, or an attestation
+        (which counts only from a signer the policy allows). Without it an unsigned artifact
+        would be allowed; an age limit alone proves nothing: with no evidence there is
+        nothing to be old."""
         return self.signature or any(
             rule is not None
             for rule in (
@@ -158,12 +220,17 @@ def human(span: datetime.timedelta) -> str:
     return " ".join(p for p in parts if p) or "0m"
 
 
-def _pattern(text: str, origin: str, where: str) -> re.Pattern[str]:
+def _pattern(text: str, origin: str, where: str) -> Pattern:
+    options = re2.Options()
+    options.log_errors = False  # the error is ours to report, once
     try:
-        return re.compile(text)
-    except re.error as e:
+        return Pattern(text, re2.compile(text, options))
+    except re2.error as e:
+        why = e.args[0] if e.args else ""
+        why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
         raise PolicyError(
-            f"{origin}: {where}: {text!r} is not a valid regular expression: {e}"
+            f"{origin}: {where}: {text!r} is not a valid regular expression: {why} (patterns are "
+            "RE2 syntax, matched in linear time: no backreferences, lookahead or lookbehind)"
         ) from e
 
 
@@ -176,13 +243,15 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
-def _github_rule(item: dict[str, Any], origin: str, where: str) -> re.Pattern[str]:
+def _github_rule(item: dict[str, Any], origin: str, where: str) -> Pattern:
     """The shorthand as one anchored pattern over the workflow identity Fulcio writes."""
     gh = item["github"]
     workflow = re.escape(gh["workflow"]) if "workflow" in gh else r"[^@]+"
     ref = gh.get("ref_pattern", r".+")
-    _pattern(ref, origin, f"{where}/github/ref_pattern")
-    return re.compile(f"{re.escape(GITHUB + gh['repository'])}/{workflow}@(?:{ref})")
+    _pattern(ref, origin, f"{where}/github/ref_pattern")  # its own errors, named as written
+    # re.escape's escapes are RE2 syntax too, and keep the rule readable in explanations
+    rule = f"{re.escape(GITHUB + gh['repository'])}/{workflow}@(?:{ref})"
+    return _pattern(rule, origin, f"{where}/github")
 
 
 def _identity(item: dict[str, Any], origin: str, where: str) -> IdentityRule:
@@ -264,9 +333,7 @@ def _require(data: dict[str, Any], origin: str) -> Require:
             else None,
             build_type=prov.get("build_type"),
         ),
-        sbom=None
-        if sbom is None
-        else Sbom(tuple(sbom.get("denied_licenses", ())), tuple(sbom.get("denied_packages", ()))),
+        sbom=None if sbom is None else _sbom(sbom, origin),
         vulnerabilities=None
         if vulns is None
         else Vulnerabilities(
@@ -278,6 +345,16 @@ def _require(data: dict[str, Any], origin: str) -> Require:
         if "max_attestation_age" in data
         else None,
     )
+
+
+def _sbom(data: dict[str, Any], origin: str) -> Sbom:
+    packages = []
+    for i, text in enumerate(data.get("denied_packages", ())):
+        try:
+            packages.append(DeniedPackage.parse(text))
+        except ValueError as e:
+            raise PolicyError(f"{origin}: require/sbom/denied_packages/{i}: {text!r}: {e}") from e
+    return Sbom(tuple(data.get("denied_licenses", ())), tuple(packages))
 
 
 def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
@@ -295,7 +372,7 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
     if errors:
         problems = "; ".join(_describe(e) for e in errors[:5])
         raise PolicyError(f"{origin}: invalid policy: {problems}")
-    return Policy(
+    policy = Policy(
         origin=origin,
         sha256=hashlib.sha256(raw).hexdigest(),
         mode=data.get("mode", "enforce"),
@@ -307,6 +384,13 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         require=_require(data.get("require", {}), origin),
         unknown_predicates=data.get("unknown_predicates", "deny"),
     )
+    if not policy.require.evidence_required:
+        raise PolicyError(
+            f"{origin}: this policy would allow anything: with require.signature false and no "
+            "attestation required, an unsigned artifact with no evidence would pass; require a "
+            "signature, publish, provenance, sbom, vulnerabilities or build_link"
+        )
+    return policy
 
 
 def load_policy(path: Path) -> Policy:

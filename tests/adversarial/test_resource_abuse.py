@@ -18,7 +18,7 @@ from tests.conftest import REPO, run_attest
 from verify import untrusted_yaml
 from verify.checks.attestations import _sbom_failures
 from verify.errors import ExitCode
-from verify.policy import Sbom
+from verify.policy import DeniedPackage, Sbom
 
 
 def test_a_deeply_nested_sbom_is_judged_not_a_crash() -> None:
@@ -31,7 +31,8 @@ def test_a_deeply_nested_sbom_is_judged_not_a_crash() -> None:
         holder["components"].append(child)
         holder = child
     holder["components"].append({"type": "library", "name": "pycrypto", "version": "2.6.1"})
-    failures = _sbom_failures(Sbom(denied_licenses=(), denied_packages=("pycrypto",)), root)
+    rule = Sbom(denied_packages=(DeniedPackage.parse("pycrypto"),))
+    failures = _sbom_failures(rule, root)
     assert any("pycrypto" in failure for failure in failures), failures
 
 

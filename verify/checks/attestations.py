@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from verify.attestations.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1
 from verify.checks import names, trusted
 from verify.evidence import Evidence, Signed
 from verify.interface import Check, Context, Outcome
-from verify.policy import Provenance, Sbom, human
+from verify.policy import DeniedPackage, Provenance, Sbom, human
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -143,10 +146,6 @@ def _children(holder: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     if not (rule.denied_licenses or rule.denied_packages):
         return []
@@ -160,18 +159,35 @@ def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
 
 def _component_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     failures = []
-    denied = {_normal(d.split("@")[0]): d for d in rule.denied_packages}
+    licenses = {spdx.casefold() for spdx in rule.denied_licenses}  # SPDX ids ignore case
     for component in _components(predicate):
         if not all(isinstance(component.get(k, ""), str) for k in ("name", "version")):
             raise _Malformed(f"component {component.get('name')!r}: name or version is not text")
         name, version = str(component.get("name", "")), str(component.get("version", ""))
-        entry = denied.get(_normal(name))
-        if entry is not None and ("@" not in entry or entry.split("@", 1)[1] == version):
-            failures.append(f"denied package {name} {version} (policy: {entry})")
-        bad = _licenses(component) & set(rule.denied_licenses)
+        failures += [
+            f"denied package {name} {version} (policy: {entry.text}{why})"
+            for entry in rule.denied_packages
+            if (why := _denial(entry, name, version)) is not None
+        ]
+        bad = sorted(found for found in _licenses(component) if found.casefold() in licenses)
         if bad:
-            failures.append(f"{name} {version} has denied license {', '.join(sorted(bad))}")
+            failures.append(f"{name} {version} has denied license {', '.join(bad)}")
     return failures
+
+
+def _denial(entry: DeniedPackage, name: str, version: str) -> str | None:
+    """None when `entry` does not deny this component; else what to add to the reason. A
+    version that is not PEP 440 cannot be shown to lie outside the denied ones: denied."""
+    if canonicalize_name(name) != entry.name:
+        return None
+    if not entry.versions:
+        return ""
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        shown = f"version {version!r}" if version else "no version"
+        return f"; {shown} is not a PEP 440 version, so it cannot be shown outside {entry.versions}"
+    return "" if entry.versions.contains(parsed, prereleases=True) else None
 
 
 class SbomCheck(Check):
@@ -198,7 +214,7 @@ class SbomCheck(Check):
         assert rule is not None
         expected = "a signed CycloneDX SBOM"
         if rule.denied_packages:
-            expected += ", no package " + ", ".join(rule.denied_packages)
+            expected += ", no package " + ", ".join(p.text for p in rule.denied_packages)
         if rule.denied_licenses:
             expected += ", no license " + ", ".join(rule.denied_licenses)
         return expected
