@@ -29,9 +29,9 @@ from tests.scan.helpers import record, write_pypa
 from tests.scan.test_offline import RECORDS, error
 from verify import deadline, untrusted_yaml
 from verify.certificate import Signer
-from verify.identity import rule_failures
 from verify.checks.attestations import _provenance_failures, _sbom_failures
 from verify.errors import ExitCode
+from verify.identity import rule_failures
 from verify.policy import DeniedPackage, Policy, PolicyError, Sbom, parse_policy
 
 ISSUER = "https://token.actions.githubusercontent.com"
