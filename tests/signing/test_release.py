@@ -146,8 +146,8 @@ def test_release_gate_denies_out_of_policy(
     result = _release(invoke, july_instance, project, policy, "--waivers", str(waivers))
     assert result.exit_code == ExitCode.DENIED
     assert (
-        "release stopped at gate: the gate denies acme_web-1.4.0-py3-none-any.whl: signer identity"
-        in result.stderr
+        "release stopped at gate: the gate denies acme_web-1.4.0-py3-none-any.whl: bundles verify, "
+        "signature, signer identity" in result.stderr
     )
 
 
