@@ -640,8 +640,11 @@ PROVENANCE = PREDICATES[KINDS["provenance"]]
          "sbom", "denied package evil-pkg"),
         (KINDS["slo"], _with(PREDICATES[KINDS["slo"]], ("scannedAt",), "2026-13-45T00:00:00Z"),
          "vulnerability SLOs", "month must be in 1..12"),
+        # the producer's window is evidence only: the deployer's (30 days) decides, no overflow
         (KINDS["slo"], _with(PREDICATES[KINDS["slo"]], ("policy", "windows", "high"), 10**30),
-         "vulnerability SLOs", "OverflowError"),
+         "vulnerability SLOs", "PYSEC-1 in requests 2.31.0 (high) was due 2026-10-31"),
+        (KINDS["slo"], _with(PREDICATES[KINDS["slo"]], ("findings", 0, "published"), "9999-12-31T00:00:00Z"),
+         "vulnerability SLOs", "publication 9999-12-31T00:00:00+00:00 is dated after the judging instant"),
     ],
 )  # fmt: skip
 def test_checks_refuse_what_used_to_crash_them(
