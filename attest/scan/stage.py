@@ -27,8 +27,8 @@ from attest.scan.interface import (
     SourceOptions,
     VulnSource,
 )
-from attest.scan.severity import Severity, severity_of
 from verify import untrusted_yaml
+from verify.osv.severity import Severity, severity_of
 from verify.plugins import ClassRegistry
 from verify.slo import (
     Evaluation,

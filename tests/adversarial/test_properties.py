@@ -44,7 +44,6 @@ from attest.sbom.sources.poetrylock import PoetryLockSource
 from attest.sbom.sources.pylock import PyLockSource
 from attest.sbom.sources.requirements import RequirementsSource
 from attest.sbom.sources.uvlock import UvLockSource
-from attest.scan import osv
 from attest.scan import stage as scan_stage
 from tests.conftest import SBOM_FIXTURES
 from tests.signing import test_gate_support as g
@@ -56,6 +55,7 @@ from verify.certificate import Signer
 from verify.errors import ExitCode, VerifyError
 from verify.evidence import Attestation, Collector, Evidence, Signed
 from verify.interface import Context
+from verify.osv import records as osv
 from verify.policy import parse_policy
 from verify.trust import load_trust
 
