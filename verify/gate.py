@@ -10,7 +10,7 @@ import datetime
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigstore.verify import Verifier
 
@@ -20,6 +20,9 @@ from verify.interface import Check, Context, Outcome
 from verify.plugins import ClassRegistry
 from verify.policy import Policy, human
 from verify.trust import Trust, load_trust
+
+if TYPE_CHECKING:
+    from verify.osv.database import Database
 
 CHECKS_GROUP = "verify.checks"
 
@@ -111,13 +114,15 @@ def decide(
     policy: Policy,
     now: datetime.datetime,
     attestations: Path | None = None,
+    *,
+    advisories: Database | None = None,
 ) -> Run:
     """One decision per artifact, in the order given; the trust root, verifier and DSSE
     results are shared. The artifacts are hashed in parallel (hashlib lets go of the GIL, so a
     few large files use every core); the verification after that holds the GIL throughout,
     and threads would only contend for it (measured: one thread is about 13% faster)."""
     trust = trust_for(policy)
-    context = Context(policy, trust, now)
+    context = Context(policy, trust, now, advisories)
     installed = checks()
     collector = Collector(Verifier(trusted_root=trust.root), attestations)
     workers = min(len(artifacts), os.cpu_count() or 1, 8)

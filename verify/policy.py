@@ -82,8 +82,9 @@ class Sbom:
 @dataclasses.dataclass(frozen=True)
 class Vulnerabilities:
     """The deployer's own SLO rules (`rules`: windows, unknown_severity, clock,
-    no_fix_pauses_clock, max_waiver_span, waiver_approvers; verify.slo's defaults where the
-    policy names none), by which the signed findings are judged: the producer's are evidence."""
+    no_fix_pauses_clock, max_waiver_span, waiver_approvers, and max_db_age for `--db`;
+    verify.slo's defaults where the policy names none), by which the signed findings are
+    judged: the producer's are evidence."""
 
     slo: bool = True
     max_scan_age: datetime.timedelta | None = None
@@ -255,6 +256,7 @@ _SLO_KEYS = (
     "no_fix_pauses_clock",
     "max_waiver_span",
     "waiver_approvers",
+    "max_db_age",
 )
 
 

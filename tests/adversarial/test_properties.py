@@ -465,6 +465,7 @@ OSV_TEMPLATE: Json = {
 
 @QUICK
 @given(record=JSON | mutated(OSV_TEMPLATE))
+@example(record={**OSV_TEMPLATE, "affected": [{**OSV_TEMPLATE["affected"][0], "ranges": 1}]})
 def test_osv_records_parse_or_are_record_errors(record: Json) -> None:
     try:
         found = list(osv.entries(record))

@@ -186,6 +186,24 @@ def test_missing_empty_and_unknown_databases(tmp_path: Path) -> None:
     assert "cut.tar.gz: " in error(tmp_path / "cut.tar.gz", tmp_path)
 
 
+def test_directory_records_must_be_regular_files_within_the_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO among the records would block the reader forever; a huge file, fill memory."""
+    db = write_pypa(tmp_path / "db", RECORDS)
+    fifo = db / "vulns" / "alpha" / "PYSEC-2026-5.yaml"
+    os.mkfifo(fifo)
+    assert error(db, tmp_path) == (
+        f"{db}: vulns/alpha/PYSEC-2026-5.yaml: is not a regular file (FIFO, socket, device), "
+        "expected a file"
+    )
+    fifo.unlink()
+    limit = max(f.stat().st_size for f in db.rglob("*.yaml"))  # the real records fit
+    monkeypatch.setattr(database, "MAX_RECORD_BYTES", limit)
+    (db / "vulns" / "alpha" / "PYSEC-2026-6.yaml").write_text("id: X\n" + "#" * limit)
+    assert error(db, tmp_path) == (f"{db}: vulns/alpha/PYSEC-2026-6.yaml: more than {limit} bytes")
+
+
 def test_archive_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(database, "MAX_RECORD_BYTES", 100)
     big = record("PYSEC-2026-9", "alpha", versions=["1.0"], details="x" * 500)

@@ -17,6 +17,7 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.scan.helpers import record, write_pypa
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import slo
@@ -233,6 +234,109 @@ def test_explain_policy_shows_the_deployers_rules(
         "windows (critical 3d, high 30d, medium 90d, low 180d), waivers of at most 30d approved "
         "by nobody, scanned within 7d" in result.stdout
     )
+
+
+# --- --db: advisories newer than the scan -----------------------------------------------------
+
+CRITICAL = [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]
+
+
+def _db(
+    tmp_path: Path, release: g.Release, published_days_ago: int, modified_days_ago: int
+) -> Path:
+    """The deployer's database: a critical advisory for requests 2.31.0."""
+    advisory = record(
+        "PYSEC-2099-1",
+        "requests",
+        versions=["2.31.0"],
+        aliases=["CVE-2099-0001"],
+        published=g.stamp(release.now - published_days_ago * g.DAY),
+        modified=g.stamp(release.now - modified_days_ago * g.DAY),
+        severity=CRITICAL,
+        events=[{"introduced": "0"}, {"fixed": "2.32.4"}],
+    )
+    return write_pypa(tmp_path / "advisories", [advisory])
+
+
+def test_db_judges_advisories_published_since_the_scan(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """Scanned clean: allowed on the signed scan alone; with the deployer's database, the
+    critical published 10 days ago is 3 days overdue under the 7-day window."""
+    _sign_slo(instance, release, SLO_FILE, g.slo_predicate(release.now - 20 * g.DAY, []))
+    policy = g.strict_policy(instance)
+    del policy["require"]["vulnerabilities"]["max_scan_age"]
+    assert _verify(invoke, tmp_path, policy, release).exit_code == 0
+    db = _db(tmp_path, release, 10, 1)
+    result = _verify(invoke, tmp_path, policy, release, "--db", str(db))
+    _denied_for(
+        result,
+        "PYSEC-2099-1 in requests 2.31.0 (critical) was due "
+        f"{_date(release.now - 3 * g.DAY)}, 3 days ago (advisory database, --db); fixed in "
+        "2.32.4",
+    )
+    assert "judged against" in result.stderr and str(db) in result.stderr
+
+
+def test_db_severity_and_waivers(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """The producer's scan calls it low (180 days): the database's CVSS says critical. A
+    waiver the deployer honours still covers it, by id or alias."""
+    low = g.finding("CVE-2099-0001", "low", release.now - 10 * g.DAY)
+    _sign_slo(instance, release, SLO_FILE, g.slo_predicate(release.now - g.DAY, [low]))
+    db = _db(tmp_path, release, 10, 1)
+    policy = g.strict_policy(instance)
+    assert _verify(invoke, tmp_path, policy, release).exit_code == 0
+    _denied_for(
+        _verify(invoke, tmp_path, policy, release, "--db", str(db)),
+        "PYSEC-2099-1 in requests 2.31.0 (critical) was due",
+    )
+    waiver = {"id": "CVE-2099-0001", "reason": "r", "expires": _date(release.now + 5 * g.DAY)}
+    waived = dict(low, waiver=waiver, status="waived")
+    _sign_slo(instance, release, SLO_FILE, g.slo_predicate(release.now - g.DAY, [waived]))
+    assert _verify(invoke, tmp_path, policy, release, "--db", str(db)).exit_code == 0
+
+
+def test_db_without_a_signed_sbom_denies(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    (release.dist / "acme_web-1.4.0.sbom.sigstore.json").unlink()
+    policy = g.strict_policy(instance)
+    del policy["require"]["sbom"]
+    db = _db(tmp_path, release, 100, 1)
+    _denied_for(
+        _verify(invoke, tmp_path, policy, release, "--db", str(db)),
+        "--db: no CycloneDX SBOM attestation from an allowed signer covers it",
+    )
+
+
+def test_a_stale_db_denies(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    db = _db(tmp_path, release, 100, 30)
+    policy = g.strict_policy(instance)
+    _denied_for(
+        _verify(invoke, tmp_path, policy, release, "--db", str(db)),
+        f"the advisory database {db} is 30 days old; the policy's max_db_age is 7 days",
+    )
+    policy["require"]["vulnerabilities"]["max_db_age"] = 45
+    assert "max_db_age" not in " ".join(_failures(_verify(invoke, tmp_path, policy, release,
+                                                            "--db", str(db))))  # fmt: skip
+
+
+def test_db_usage_errors(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    policy = g.strict_policy(instance)
+    missing = _verify(invoke, tmp_path, policy, release, "--db", str(tmp_path / "nowhere"))
+    assert missing.exit_code == ExitCode.USAGE
+    assert f"{tmp_path / 'nowhere'}: no such file or directory" in missing.stderr
+    del policy["require"]["vulnerabilities"]
+    db = _db(tmp_path, release, 10, 1)
+    without = _verify(invoke, tmp_path, policy, release, "--db", str(db))
+    assert without.exit_code == ExitCode.USAGE
+    assert "--db judges advisories under require.vulnerabilities" in without.stderr
 
 
 # --- the policy's rules -----------------------------------------------------------------------

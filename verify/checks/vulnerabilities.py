@@ -3,23 +3,32 @@ judging instant under the DEPLOYER's SLO rules (`require.vulnerabilities`). The 
 windows and waivers are evidence, never the rule: a finding is judged by the deployer's window
 for its severity, and a waiver applies only when the deployer's waiver rules allow it (span,
 approver) and it has not expired. Evidence dated after the judging instant does not exist for
-the gate: such an attestation, or finding, is refused; such a waiver is not honoured."""
+the gate: such an attestation, or finding, is refused; such a waiver is not honoured.
+
+With the deployer's advisory database (`attest verify --db`), the components of the signed
+SBOM are matched against it too, so an advisory published since the scan is judged as well."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verify import slo
-from verify.attestations.predicates import SLO_STATUS_V1
+from verify.attestations.predicates import CYCLONEDX_BOM, SLO_STATUS_V1
 from verify.checks import trusted
+from verify.checks.attestations import _components, _Malformed
 from verify.evidence import Attestation, Evidence
 from verify.interface import Check, Context, Outcome
 from verify.policy import Vulnerabilities, human
 
+if TYPE_CHECKING:  # the OSV machinery is imported only with --db (the gate's start-up)
+    from verify.osv.database import Database
+    from verify.osv.records import Advisory
+
 _LATER = "dated after the judging instant"
+_FROM_DB = " (advisory database, --db)"
 
 
 def _time(text: str | None) -> datetime.datetime | None:
@@ -107,23 +116,31 @@ def honoured(
 
 
 def reevaluate(
-    scans: Sequence[Scan], rules: slo.Policy, now: datetime.datetime
+    scans: Sequence[Scan],
+    rules: slo.Policy,
+    now: datetime.datetime,
+    extra: Sequence[slo.SloFinding] = (),
 ) -> tuple[slo.Evaluation, dict[slo.Waiver, str]]:
-    """The findings of every scan judged at `now` under the deployer's `rules`, with the waivers
-    of all of them that the rules allow (a renewal in a later scan counts for an earlier one's
-    finding); also the waivers not honoured, with the reason."""
+    """The findings of every scan (then the `extra` ones) judged at `now` under the deployer's
+    `rules`, with the waivers of all the scans that the rules allow (a renewal in a later scan
+    counts for an earlier one's finding); also the waivers not honoured, with the reason."""
     first = recorded(scans)
     kept, refused = honoured([w for s in scans for w in s.waivers], rules, now, first)
     policy = dataclasses.replace(rules, waivers=kept)
-    findings = [f for s in scans for f in s.findings]
+    findings = [*(f for s in scans for f in s.findings), *extra]
     return slo.evaluate(findings, policy, now, first), refused
 
 
 def _overdue(
-    evaluation: slo.Evaluation, refused: dict[slo.Waiver, str], now: datetime.datetime
+    evaluation: slo.Evaluation,
+    refused: dict[slo.Waiver, str],
+    now: datetime.datetime,
+    from_db: int,
 ) -> list[str]:
+    """A failure per overdue finding; the last `from_db` results came from the database."""
     failures = []
-    for result in evaluation.results:
+    first_db = len(evaluation.results) - from_db
+    for number, result in enumerate(evaluation.results):
         if result.status != "overdue" or result.due is None:
             continue
         f = result.finding
@@ -131,6 +148,7 @@ def _overdue(
         failures.append(
             f"{f.id} in {f.package} {f.version} ({result.counts_as}) was due "
             f"{result.due.date().isoformat()}, {days} days ago"
+            + (_FROM_DB if number >= first_db else "")
             + (f"; fixed in {', '.join(f.fix_versions)}" if f.fix_versions else "")
             + _waiver_notes(evaluation, refused, f)
         )
@@ -181,14 +199,132 @@ def _read(found: list[Attestation]) -> tuple[list[Scan], list[str]]:
     return scans, failures
 
 
+def _sbom_components(sboms: list[Attestation]) -> tuple[set[tuple[str, str]], list[str]]:
+    """(PEP 503 name, version) of every PyPI component of the signed SBOMs, and why any
+    component or SBOM cannot be matched (each a refusal: what cannot be checked is not clean)."""
+    from verify.osv.records import normalize
+
+    found: set[tuple[str, str]] = set()
+    failures: list[str] = []
+    for sbom in sboms:
+        predicate = sbom.statement.predicate
+        if "attestByReference" in predicate:
+            failures.append(f"{sbom.path.name}: the SBOM is attested by reference: --db needs it")
+            continue
+        try:
+            components = _components(predicate)
+        except _Malformed as e:
+            failures.append(f"{sbom.path.name}: malformed SBOM: {e}")
+            continue
+        for component in components:
+            purl, name, version = (component.get(k) for k in ("purl", "name", "version"))
+            if isinstance(purl, str) and not purl.startswith("pkg:pypi/"):
+                continue  # not a PyPI package: the PyPI advisories say nothing of it
+            if not (isinstance(name, str) and name and isinstance(version, str) and version):
+                failures.append(
+                    f"{sbom.path.name}: component {name!r} has no name or version: it cannot be "
+                    "matched against the advisory database"
+                )
+                continue
+            found.add((normalize(name), version))
+    return found, failures
+
+
+def _first_seen(
+    advisory: Advisory, package: str, scans: Sequence[Scan]
+) -> datetime.datetime | None:
+    """The earliest clock start a signed scan gives the same vulnerability in the same
+    package; else its publication (it could be seen from then on)."""
+    from verify.osv.records import normalize
+
+    names = {n.upper() for n in (advisory.id, *advisory.aliases)}
+    starts = [
+        f.first_seen
+        for s in scans
+        for f in s.findings
+        if f.first_seen is not None
+        and normalize(f.package) == package
+        and names & {n.upper() for n in (f.id, *f.aliases)}
+    ]
+    return min(starts, default=advisory.published or advisory.modified)
+
+
+def database_findings(
+    database: Database,
+    evidence: Evidence,
+    context: Context,
+    scans: Sequence[Scan],
+) -> tuple[list[slo.SloFinding], list[str]]:
+    """The findings the deployer's database gives for the components of the artifact's signed
+    SBOM, severity scored from the database; and the refusals (no SBOM, a stale database, a
+    component that cannot be matched)."""
+    from packaging.version import InvalidVersion
+
+    from verify.osv.database import matches
+    from verify.osv.severity import severity_of
+
+    rules = context.policy.require.vulnerabilities
+    assert rules is not None
+    failures = _staleness(database, rules.rules, context.now)
+    sboms = trusted(evidence, context, CYCLONEDX_BOM)
+    if not sboms:
+        failures.append(
+            "--db: no CycloneDX SBOM attestation from an allowed signer covers it, so the "
+            "advisory database cannot be matched against its components"
+        )
+    components, problems = _sbom_components(sboms)
+    failures += problems
+    findings = []
+    for package, version in sorted(components):
+        try:
+            advisories = matches(database.index, package, version)
+        except InvalidVersion:
+            failures.append(
+                f"component {package} {version}: not a PEP 440 version: it cannot be matched "
+                "against the advisory database"
+            )
+            continue
+        for advisory in advisories:
+            findings.append(
+                slo.SloFinding(
+                    package=package,
+                    version=version,
+                    id=advisory.id,
+                    aliases=advisory.aliases,
+                    severity=severity_of(advisory).level,
+                    published=advisory.published,
+                    first_seen=_first_seen(advisory, package, scans),
+                    fix_versions=advisory.fix_versions,
+                )
+            )
+    return findings, failures
+
+
+def _staleness(database: Database, rules: slo.Policy, now: datetime.datetime) -> list[str]:
+    """A database whose newest record (misdated ones after now apart) is older than the
+    policy's max_db_age would make new advisories look absent."""
+    newest = database.newest(now)
+    if newest is not None and now - newest <= datetime.timedelta(days=rules.max_db_age):
+        return []
+    age = "has no dated record" if newest is None else f"is {(now - newest).days} days old"
+    return [
+        f"the advisory database {database.location} {age}; the policy's max_db_age is "
+        f"{rules.max_db_age} days: update it"
+    ]
+
+
 def _windows(rules: slo.Policy) -> str:
     return ", ".join(f"{level} {rules.windows[level]}d" for level in slo.LEVELS)
 
 
 def _judge(
-    rule: Vulnerabilities, scans: list[Scan], now: datetime.datetime
+    rule: Vulnerabilities,
+    scans: list[Scan],
+    now: datetime.datetime,
+    extra: Sequence[slo.SloFinding] = (),
 ) -> tuple[list[str], str]:
-    """Failures of the scans dated at or before `now`, and a summary of the judgement."""
+    """Failures of the scans dated at or before `now` (and of the `extra` findings, from the
+    database), and a summary of the judgement."""
     newest = max(scans, key=lambda s: s.scanned)
     failures = []
     if rule.max_scan_age is not None and now - newest.scanned > rule.max_scan_age:
@@ -198,8 +334,8 @@ def _judge(
         )
     if not rule.slo:
         return failures, ""
-    evaluation, refused = reevaluate(scans, rule.rules, now)
-    failures += _overdue(evaluation, refused, now)
+    evaluation, refused = reevaluate(scans, rule.rules, now, extra)
+    failures += _overdue(evaluation, refused, now, len(extra))
     summary = f"{evaluation.count('overdue')} overdue at {now.isoformat()}"
     if refused:
         summary += f", {len(refused)} waiver(s) not honoured"
@@ -227,6 +363,11 @@ class VulnerabilitiesCheck(Check):
                 expected += f" approved by {', '.join(rules.waiver_approvers) or 'nobody'}"
         if rule.max_scan_age is not None:
             expected += f", scanned within {human(rule.max_scan_age)}"
+        if context.advisories is not None and rule.slo:
+            expected += (
+                f"; and the signed SBOM's components judged against {context.advisories.location}"
+                f" (updated within {rule.rules.max_db_age}d)"
+            )
         return expected
 
     def run(self, evidence: Evidence, context: Context) -> Outcome:
@@ -241,10 +382,14 @@ class VulnerabilitiesCheck(Check):
         for scan in scans:
             failures += _future(scan, now)
         current = [s for s in scans if s.scanned <= now]
+        extra: list[slo.SloFinding] = []
+        if context.advisories is not None and rule.slo:
+            extra, refused = database_findings(context.advisories, evidence, context, current)
+            failures += refused
         summary = ""
         if current:
             try:
-                judged, summary = _judge(rule, current, now)
+                judged, summary = _judge(rule, current, now, extra)
                 failures += judged
             except (ValueError, OverflowError) as e:  # a due date past the calendar's end
                 failures.append(f"cannot be evaluated: {type(e).__name__}: {e}")

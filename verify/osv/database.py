@@ -129,11 +129,14 @@ def _dir_files(root: Path) -> list[Path]:
 
 
 def _read(file: Path, root: Path) -> bytes:
-    """A record file of a directory database: a regular file, at most a record's size."""
+    """A record file of a database: a regular file, at most a record's size."""
+    name = file.name if file == root else file.relative_to(root).as_posix()
     try:
         return read_limited(file, MAX_RECORD_BYTES, "an advisory record")
-    except (TooLarge, NotRegular) as e:
-        raise DatabaseError(root, str(e).replace(f"{file}: ", "", 1)) from e
+    except TooLarge as e:
+        raise DatabaseError(root, f"{name}: more than {MAX_RECORD_BYTES} bytes") from e
+    except NotRegular as e:
+        raise DatabaseError(root, f"{name}: {str(e).removeprefix(f'{file}: ')}") from e
 
 
 def records(path: Path) -> Iterator[tuple[str, bytes]]:

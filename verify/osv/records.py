@@ -110,7 +110,10 @@ def _severity(value: object, field: str) -> list[list[str]]:
 
 def _ranges(affected: Mapping[str, Any], field: str) -> list[list[list[str]]]:
     found: list[list[list[str]]] = []
-    for i, item in enumerate(affected.get("ranges") or []):
+    ranges = affected.get("ranges") or []
+    if not isinstance(ranges, list):
+        raise RecordError(f"{field}.ranges: expected a list")
+    for i, item in enumerate(ranges):
         rng = _mapping(item, f"{field}.ranges[{i}]")
         if rng.get("type") != "ECOSYSTEM":
             continue  # GIT and SEMVER ranges do not speak PEP 440
