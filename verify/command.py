@@ -101,6 +101,13 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
     "--decision-log", "log_path", type=_PATH, help="Append one chained JSON record per decision."
 )
 @click.option("--now", "now_text", help="Decide as of this time (ISO 8601), e.g. for audits.")
+@click.option(
+    "--db",
+    "db",
+    type=_PATH,
+    help="An offline OSV database: also judge the signed SBOM's components against it "
+    "(advisories newer than the scan) under require.vulnerabilities.",
+)
 @click.option("--explain-policy", is_flag=True, help="Print what the policy checks, then stop.")
 def verify(
     artifacts: tuple[Path, ...],
@@ -109,6 +116,7 @@ def verify(
     as_json: bool,
     log_path: Path | None,
     now_text: str | None,
+    db: Path | None,
     explain_policy: bool,
 ) -> None:
     """Allow or deny each ARTIFACT for deployment, offline, against the policy.
@@ -124,7 +132,17 @@ def verify(
         return
     if not artifacts:
         raise UsageProblem("name at least one ARTIFACT to verify")
-    run = gate.decide(artifacts, policy, _now(now_text), attestations)
+    now = _now(now_text)
+    if db is not None and policy.require.vulnerabilities is None:
+        raise UsageProblem(
+            "--db judges advisories under require.vulnerabilities, which the policy does not have"
+        )
+    advisories = None
+    if db is not None:
+        from verify.osv import database  # only with --db: the gate starts without it
+
+        advisories = database.load(db)
+    run = gate.decide(artifacts, policy, now, attestations, advisories=advisories)
     if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
         decision_log.append(log_path, _records(run))
     audit = policy.mode == "audit"

@@ -10,7 +10,7 @@ import datetime
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verify import __version__, deadline
 from verify.errors import ExitCode, VerifyError
@@ -19,6 +19,9 @@ from verify.interface import Check, Context, Outcome
 from verify.plugins import ClassRegistry
 from verify.policy import Policy, human
 from verify.trust import Trust, load_trust
+
+if TYPE_CHECKING:
+    from verify.osv.database import Database
 
 CHECKS_GROUP = "verify.checks"
 
@@ -131,7 +134,9 @@ def decide(
     policy: Policy,
     now: datetime.datetime,
     attestations: Path | None = None,
+    *,
     decision_limit: float = deadline.DECISION_LIMIT,
+    advisories: Database | None = None,
 ) -> Run:
     """One decision per artifact, in the order given, all at the one judging instant `now`;
     the trust root, verifier and the directories' attestations are shared. The bundles are
@@ -140,7 +145,7 @@ def decide(
     the verification after that holds the GIL throughout, and threads would only contend for
     it (measured: one thread is about 13% faster)."""
     trust = trust_for(policy)
-    context = Context(policy, trust, now)
+    context = Context(policy, trust, now, advisories)
     installed = checks()
     collector = Collector(trust.root, policy, now, attestations)
     algorithms = collector.algorithms(artifacts)

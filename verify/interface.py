@@ -10,20 +10,25 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verify.evidence import Evidence
 from verify.policy import Policy
 from verify.trust import Trust
 
+if TYPE_CHECKING:  # read only with `--db`: the gate starts without the OSV machinery
+    from verify.osv.database import Database
+
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What every check sees: the policy, the trust root and the moment of the decision."""
+    """What every check sees: the policy, the trust root and the moment of the decision; and
+    the deployer's advisory database when one was given (`attest verify --db`)."""
 
     policy: Policy
     trust: Trust
     now: datetime.datetime
+    advisories: Database | None = None
 
 
 @dataclasses.dataclass(frozen=True)

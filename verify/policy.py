@@ -20,10 +20,12 @@ import jsonschema
 import re2
 import yaml
 from packaging.utils import canonicalize_name
+from referencing import Registry, Resource
 
 from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
 from verify.files import MIB, NotRegular, TooLarge, read_limited
+from verify.slo import policy as slo_policy
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
@@ -140,8 +142,14 @@ class Sbom:
 
 @dataclasses.dataclass(frozen=True)
 class Vulnerabilities:
+    """The deployer's own SLO rules (`rules`: windows, unknown_severity, clock,
+    no_fix_pauses_clock, max_waiver_span, waiver_approvers, and max_db_age for `--db`;
+    verify.slo's defaults where the policy names none), by which the signed findings are
+    judged: the producer's are evidence."""
+
     slo: bool = True
     max_scan_age: datetime.timedelta | None = None
+    rules: slo_policy.Policy = dataclasses.field(default_factory=slo_policy.Policy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +208,9 @@ class Policy:
 @functools.lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
     text = resources.files("verify").joinpath("policy.schema.json").read_text("utf-8")
-    return jsonschema.Draft202012Validator(json.loads(text))
+    slo_schema = Resource.from_contents(slo_policy.schema())  # require/vulnerabilities uses it
+    registry: Registry[Any] = Registry().with_resource(slo_policy.SCHEMA_ID, slo_schema)
+    return jsonschema.Draft202012Validator(json.loads(text), registry=registry)
 
 
 def duration(text: str) -> datetime.timedelta:
@@ -334,12 +344,7 @@ def _require(data: dict[str, Any], origin: str) -> Require:
             build_type=prov.get("build_type"),
         ),
         sbom=None if sbom is None else _sbom(sbom, origin),
-        vulnerabilities=None
-        if vulns is None
-        else Vulnerabilities(
-            slo=vulns.get("slo", True),
-            max_scan_age=duration(vulns["max_scan_age"]) if "max_scan_age" in vulns else None,
-        ),
+        vulnerabilities=None if vulns is None else _vulnerabilities(vulns, origin),
         build_link=None if link is None else BuildLink(link.get("step")),
         max_attestation_age=duration(data["max_attestation_age"])
         if "max_attestation_age" in data
@@ -355,6 +360,31 @@ def _sbom(data: dict[str, Any], origin: str) -> Sbom:
         except ValueError as e:
             raise PolicyError(f"{origin}: require/sbom/denied_packages/{i}: {text!r}: {e}") from e
     return Sbom(tuple(data.get("denied_licenses", ())), tuple(packages))
+
+
+# The keys of require.vulnerabilities that are verify.slo's policy, parsed by it.
+_SLO_KEYS = (
+    "windows",
+    "unknown_severity",
+    "clock",
+    "no_fix_pauses_clock",
+    "max_waiver_span",
+    "waiver_approvers",
+    "max_db_age",
+)
+
+
+def _vulnerabilities(data: dict[str, Any], origin: str) -> Vulnerabilities:
+    rules = {k: v for k, v in data.items() if k in _SLO_KEYS}
+    try:
+        parsed = slo_policy.parse_policy(rules, f"{origin}: require/vulnerabilities")
+    except slo_policy.SloPolicyError as e:  # e.g. a window over 1000 years
+        raise PolicyError(str(e)) from e
+    return Vulnerabilities(
+        slo=data.get("slo", True),
+        max_scan_age=duration(data["max_scan_age"]) if "max_scan_age" in data else None,
+        rules=parsed,
+    )
 
 
 def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:

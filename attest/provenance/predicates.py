@@ -273,7 +273,8 @@ def slo_predicate(report: dict[str, Any]) -> dict[str, Any]:
                 "waiver": None
                 if waiver is None
                 else {
-                    key: waiver[key] for key in ("id", "package", "reason", "expires", "approver")
+                    key: waiver[key]
+                    for key in ("id", "package", "reason", "expires", "granted", "approver")
                 },
             }
         )

@@ -16,6 +16,8 @@ from typing import ClassVar
 
 from attest.errors import AttestError, InputError
 from verify.errors import ExitCode
+from verify.osv.records import Advisory as Advisory  # the OSV models live in verify: the
+from verify.osv.records import SeverityVector as SeverityVector  # gate reads advisories too
 
 
 class ScanError(AttestError):
@@ -36,28 +38,6 @@ class Component:
     name: str
     version: str | None
     purl: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class SeverityVector:
-    """An OSV `severity` entry: `kind` is CVSS_V2, CVSS_V3 or CVSS_V4."""
-
-    kind: str
-    vector: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Advisory:
-    """One OSV record as it concerns one package."""
-
-    id: str
-    aliases: tuple[str, ...]
-    summary: str
-    published: datetime.datetime | None
-    modified: datetime.datetime | None
-    severity: tuple[SeverityVector, ...] = ()
-    database_severity: str | None = None  # database_specific.severity (GHSA: LOW..CRITICAL)
-    fix_versions: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

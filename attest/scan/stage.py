@@ -27,17 +27,19 @@ from attest.scan.interface import (
     SourceOptions,
     VulnSource,
 )
-from attest.scan.severity import Severity, severity_of
 from verify import untrusted_yaml
+from verify.osv.severity import Severity, severity_of
 from verify.plugins import ClassRegistry
 from verify.slo import (
     Evaluation,
     Policy,
     SloFinding,
     Waiver,
+    WaiverKey,
     evaluate,
     parse_policy,
     parse_waivers,
+    waiver_key,
     with_waivers,
 )
 
@@ -219,41 +221,90 @@ def _ledger_key(package: str, ident: str) -> str:
     return f"{package} {ident}"
 
 
-def read_ledger(path: Path) -> dict[str, str]:
-    """`{"<package> <id>": first-seen time}`; a missing file is an empty ledger (first run)."""
+@dataclasses.dataclass
+class Ledger:
+    """What this project's scans saw first, and when (UTC, ISO text): findings by
+    `"<package> <id>"`, and waivers without `granted` by `"<ID> <package or *>"` (their
+    `max_waiver_span` runs from the first scan that recorded them)."""
+
+    first_seen: dict[str, str] = dataclasses.field(default_factory=dict)
+    waivers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _timestamps(data: dict[str, Any], key: str, path: Path) -> dict[str, str]:
+    found = data.get(key, {})
+    if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+        raise InputError(path, f"{key}: expected an object of timestamps")
+    return {str(k): str(v) for k, v in found.items()}
+
+
+def read_ledger(path: Path) -> Ledger:
+    """The ledger at `path`; a missing file is an empty ledger (first run)."""
     if not path.exists():
-        return {}
+        return Ledger()
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise InputError(path, f"ledger is not valid JSON: {e}") from e
     if not isinstance(data, dict) or data.get("format") != LEDGER_FORMAT:
         raise InputError(path, f'not a first-seen ledger (expected "format": "{LEDGER_FORMAT}")')
-    seen = data.get("first_seen")
-    if not isinstance(seen, dict) or not all(isinstance(v, str) for v in seen.values()):
+    if not isinstance(data.get("first_seen"), dict):
         raise InputError(path, "first_seen: expected an object of timestamps")
-    return {str(k): str(v) for k, v in seen.items()}
+    return Ledger(_timestamps(data, "first_seen", path), _timestamps(data, "waivers", path))
+
+
+def _recorded(text: str, now: datetime.datetime, path: Path, what: str) -> datetime.datetime:
+    """A ledger time, which must not be after `now`: what a later scan recorded did not exist
+    yet at this scan's instant (re-running an old scan needs the ledger of its day)."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise InputError(path, f"{what}: bad timestamp {text!r}") from e
+    if moment.tzinfo is None:
+        raise InputError(path, f"{what}: timestamp {text!r} has no time zone")
+    if moment > now:
+        raise InputError(
+            path,
+            f"{what}: first seen {text}, after this scan's instant {_iso(now)}: the ledger is "
+            "from a later scan; use the ledger as it was then",
+        )
+    return moment
 
 
 def _first_seen(
-    ledger: dict[str, str], package: str, advisory: Advisory, now: datetime.datetime, path: Path
+    ledger: Ledger, package: str, advisory: Advisory, now: datetime.datetime, path: Path
 ) -> datetime.datetime:
     """When this project first saw the vulnerability (under its id or any alias); records now
     when never seen. Keyed by package, not version: an upgrade to another affected version does
     not restart the clock."""
     for ident in (advisory.id, *advisory.aliases):
-        text = ledger.get(_ledger_key(package, ident))
+        text = ledger.first_seen.get(_ledger_key(package, ident))
         if text is not None:
-            try:
-                return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError as e:
-                raise InputError(path, f"{package} {ident}: bad timestamp {text!r}") from e
-    ledger[_ledger_key(package, advisory.id)] = _iso(now)
+            return _recorded(text, now, path, f"{package} {ident}")
+    ledger.first_seen[_ledger_key(package, advisory.id)] = _iso(now)
     return now
 
 
-def write_ledger(path: Path, ledger: dict[str, str]) -> None:
-    body = {"format": LEDGER_FORMAT, "first_seen": dict(sorted(ledger.items()))}
+def _waivers_recorded(
+    ledger: Ledger, waivers: Sequence[Waiver], now: datetime.datetime, path: Path
+) -> dict[WaiverKey, datetime.date]:
+    """When each waiver without `granted` was first recorded; records now when never."""
+    recorded: dict[WaiverKey, datetime.date] = {}
+    for waiver in waivers:
+        if waiver.granted is not None:
+            continue
+        key = waiver_key(waiver)
+        text = ledger.waivers.setdefault(f"{key[0]} {key[1] or '*'}", _iso(now))
+        recorded[key] = _recorded(text, now, path, f"waiver {waiver.id}").date()
+    return recorded
+
+
+def write_ledger(path: Path, ledger: Ledger) -> None:
+    body = {
+        "format": LEDGER_FORMAT,
+        "first_seen": dict(sorted(ledger.first_seen.items())),
+        "waivers": dict(sorted(ledger.waivers.items())),
+    }
     write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
 
 
@@ -316,7 +367,7 @@ def scan(request: ScanRequest) -> ScanResult:
     answer = source.check(components)
     warnings = [*notes, *answer.notes]
     check_staleness(answer, request, warnings)
-    ledger = read_ledger(request.ledger) if request.ledger is not None else {}
+    ledger = read_ledger(request.ledger) if request.ledger is not None else Ledger()
     findings = []
     for match in sorted(answer.matches, key=lambda m: (m.component, m.advisory.id)):
         first_seen = (
@@ -329,7 +380,12 @@ def scan(request: ScanRequest) -> ScanResult:
                 match.component, match.advisory, severity_of(match.advisory, warnings), first_seen
             )
         )
-    evaluation = evaluate([f.for_slo() for f in findings], request.policy, request.now)
+    recorded = (
+        _waivers_recorded(ledger, request.policy.waivers, request.now, request.ledger)
+        if request.ledger is not None
+        else None
+    )
+    evaluation = evaluate([f.for_slo() for f in findings], request.policy, request.now, recorded)
     if request.ledger is not None:
         write_ledger(request.ledger, ledger)
     return ScanResult(

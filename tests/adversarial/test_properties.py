@@ -44,7 +44,6 @@ from attest.sbom.sources.poetrylock import PoetryLockSource
 from attest.sbom.sources.pylock import PyLockSource
 from attest.sbom.sources.requirements import RequirementsSource
 from attest.sbom.sources.uvlock import UvLockSource
-from attest.scan import osv
 from attest.scan import stage as scan_stage
 from tests.conftest import SBOM_FIXTURES
 from tests.signing import test_gate_support as g
@@ -56,6 +55,7 @@ from verify.certificate import Signer
 from verify.errors import ExitCode, VerifyError
 from verify.evidence import Attestation, Collector, Evidence, Signed
 from verify.interface import Context
+from verify.osv import records as osv
 from verify.policy import parse_policy
 from verify.trust import load_trust
 
@@ -467,6 +467,7 @@ OSV_TEMPLATE: Json = {
 
 @QUICK
 @given(record=JSON | mutated(OSV_TEMPLATE))
+@example(record={**OSV_TEMPLATE, "affected": [{**OSV_TEMPLATE["affected"][0], "ranges": 1}]})
 def test_osv_records_parse_or_are_record_errors(record: Json) -> None:
     try:
         found = list(osv.entries(record))
@@ -642,8 +643,11 @@ PROVENANCE = PREDICATES[KINDS["provenance"]]
          "sbom", "denied package evil-pkg"),
         (KINDS["slo"], _with(PREDICATES[KINDS["slo"]], ("scannedAt",), "2026-13-45T00:00:00Z"),
          "vulnerability SLOs", "month must be in 1..12"),
+        # the producer's window is evidence only: the deployer's (30 days) decides, no overflow
         (KINDS["slo"], _with(PREDICATES[KINDS["slo"]], ("policy", "windows", "high"), 10**30),
-         "vulnerability SLOs", "OverflowError"),
+         "vulnerability SLOs", "PYSEC-1 in requests 2.31.0 (high) was due 2026-10-31"),
+        (KINDS["slo"], _with(PREDICATES[KINDS["slo"]], ("findings", 0, "published"), "9999-12-31T00:00:00Z"),
+         "vulnerability SLOs", "publication 9999-12-31T00:00:00+00:00 is dated after the judging instant"),
     ],
 )  # fmt: skip
 def test_checks_refuse_what_used_to_crash_them(

@@ -31,7 +31,7 @@ the artifact digest. A few mutants do not change meaning and MAY be allowed; eac
   artifacts by digest; names are informative), a duplicated subject, a finding's `status` or
   `countsAs` or `due` (the gate re-evaluates them from severity, clock and policy), `clockStart`
   while the policy's clock is `published` and the advisory has a publication date, a more
-  lenient `due_soon`.
+  lenient `due_soon`, the producer's own SLO windows (evidence: the deployer's policy judges).
 Nothing here weakens a check: a mutant that the gate allows and that is not in the list above
 fails the test.
 
@@ -78,6 +78,7 @@ SIG = f"{g.WHEEL}.sigstore.json"
 PROVENANCE = "acme_web-1.4.0.provenance.sigstore.json"
 SBOM = "acme_web-1.4.0.sbom.sigstore.json"
 SLO = "acme_web-1.4.0.slo.sigstore.json"
+PRODUCER_POLICY = "the producer's SLO windows are evidence, not the rule: the deployer's judge"
 LINK = "build.build.sigstore.json"
 TLOG: Path_ = ("verificationMaterial", "tlogEntries", 0)
 FLIPS = 6  # positions flipped per field: first, last, middle and 3 more, seeded
@@ -732,6 +733,7 @@ class Builder:
             SLO,
             "policy: high window 5 days",
             put(st, ("predicate", "policy", "windows", "high"), 5),
+            PRODUCER_POLICY,
         )
         self.both(
             c,
@@ -744,6 +746,7 @@ class Builder:
             SLO,
             "policy: high window 10**30",
             put(st, ("predicate", "policy", "windows", "high"), 10**30),
+            PRODUCER_POLICY,
         )
         self.both(
             c,

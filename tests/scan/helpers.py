@@ -17,9 +17,9 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from attest.scan import osv
 from tests.conftest import FIXTURES, REPO
 from tests.loopback import serving
+from verify.osv import records as osv
 
 SCAN_FIXTURES = FIXTURES / "scan"
 PYPA_FIXTURE = SCAN_FIXTURES / "pypa"

@@ -154,6 +154,75 @@ def test_a_waiver_beyond_the_maximum_span_is_a_configuration_error(
     )
 
 
+def test_a_waiver_span_runs_from_the_first_scan_that_recorded_it(
+    scan: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Without `granted`, the ledger remembers the first scan that carried the waiver: pushing
+    its expiry back scan after scan does not renew it."""
+    ledger = tmp_path / "ledger.json"
+    waiver = "waivers:\n  - id: PYSEC-2025-3\n    reason: r\n    expires: {}\n"
+    first = write(tmp_path / "w.yaml", waiver.format("2026-09-30"))  # 87 days after NOW
+    assert (
+        scan("--sbom", str(SBOM), "--waivers", str(first), "--ledger", str(ledger)).exit_code == 1
+    )
+    assert json.loads(ledger.read_text())["waivers"] == {"PYSEC-2025-3 *": NOW}
+    later = write(tmp_path / "w.yaml", waiver.format("2026-10-30"))  # 86 days after 08-05
+    args = ("--sbom", str(SBOM), "--waivers", str(later), "--allow-stale-db")
+    result = scan(*args, "--ledger", str(ledger), "--now", "2026-08-05T00:00:00Z")
+    assert result.exit_code == 2
+    assert (
+        "waiver for PYSEC-2025-3 expires 2026-10-30, 117 days after the first scan that recorded "
+        "it (2026-07-05); the policy allows at most 90 days (max_waiver_span)" in result.stderr
+    )
+    without = scan(*args, "--now", "2026-08-05T00:00:00Z")  # no ledger: measured from today
+    assert "max_waiver_span" not in without.stderr
+
+
+def test_a_waiver_granted_after_the_scan_instant_is_refused(
+    scan: Callable[..., Result], tmp_path: Path
+) -> None:
+    text = (
+        "waivers:\n  - id: X-1\n    reason: r\n    expires: 2026-07-30\n    granted: 2026-07-06\n"
+    )
+    result = scan("--sbom", str(SBOM), "--waivers", str(write(tmp_path / "w.yaml", text)))
+    assert result.exit_code == 2
+    assert (
+        "waiver for X-1 was granted 2026-07-06, after the judging instant 2026-07-05: it does "
+        "not exist yet" in result.stderr
+    )
+
+
+def test_a_ledger_entry_after_the_scan_instant_is_refused(
+    scan: Callable[..., Result], tmp_path: Path
+) -> None:
+    ledger = write(
+        tmp_path / "ledger.json",
+        json.dumps(
+            {
+                "format": "attest-first-seen/1",
+                "first_seen": {"toyparser PYSEC-2024-1": "2026-08-01T00:00:00Z"},
+            }
+        ),
+    )
+    result = scan("--sbom", str(SBOM), "--ledger", str(ledger))
+    assert result.exit_code == 2
+    assert (
+        "toyparser PYSEC-2024-1: first seen 2026-08-01T00:00:00Z, after this scan's instant "
+        "2026-07-05T00:00:00Z: the ledger is from a later scan" in result.stderr
+    )
+
+
+def test_only_the_listed_approvers_may_waive(scan: Callable[..., Result], tmp_path: Path) -> None:
+    policy = write(tmp_path / "p.yaml", "waiver_approvers: [sec@example.org]\n")
+    waivers = write(tmp_path / "w.yaml", WAIVERS)
+    result = scan("--sbom", str(SBOM), "--policy", str(policy), "--waivers", str(waivers))
+    assert result.exit_code == 2
+    assert (
+        "waiver for PYSEC-2025-3 names no approver; the policy's waiver_approvers are "
+        "sec@example.org" in result.stderr
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "text"),
     [
@@ -489,6 +558,7 @@ def test_first_seen_clock_keeps_a_ledger(scan: Callable[..., Result], tmp_path: 
         "first_seen": {
             "toyparser PYSEC-2024-1": NOW, "toyparser PYSEC-2026-7": NOW, "toyweb PYSEC-2025-3": NOW,
         },
+        "waivers": {},
     }  # fmt: skip
     later = scan(
         "--sbom",

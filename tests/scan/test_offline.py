@@ -22,6 +22,7 @@ from tests.scan.helpers import (
     write_pypa,
     zip_bytes,
 )
+from verify.osv import database
 
 RECORDS = [
     record("PYSEC-2026-1", "alpha", events=[{"introduced": "0"}, {"fixed": "2.0"}]),
@@ -185,16 +186,34 @@ def test_missing_empty_and_unknown_databases(tmp_path: Path) -> None:
     assert "cut.tar.gz: " in error(tmp_path / "cut.tar.gz", tmp_path)
 
 
+def test_directory_records_must_be_regular_files_within_the_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO among the records would block the reader forever; a huge file, fill memory."""
+    db = write_pypa(tmp_path / "db", RECORDS)
+    fifo = db / "vulns" / "alpha" / "PYSEC-2026-5.yaml"
+    os.mkfifo(fifo)
+    assert error(db, tmp_path) == (
+        f"{db}: vulns/alpha/PYSEC-2026-5.yaml: is not a regular file (FIFO, socket, device), "
+        "expected a file"
+    )
+    fifo.unlink()
+    limit = max(f.stat().st_size for f in db.rglob("*.yaml"))  # the real records fit
+    monkeypatch.setattr(database, "MAX_RECORD_BYTES", limit)
+    (db / "vulns" / "alpha" / "PYSEC-2026-6.yaml").write_text("id: X\n" + "#" * limit)
+    assert error(db, tmp_path) == (f"{db}: vulns/alpha/PYSEC-2026-6.yaml: more than {limit} bytes")
+
+
 def test_archive_bombs_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(offline, "MAX_RECORD_BYTES", 100)
+    monkeypatch.setattr(database, "MAX_RECORD_BYTES", 100)
     big = record("PYSEC-2026-9", "alpha", versions=["1.0"], details="x" * 500)
     db = tar_gz(
         tmp_path / "big.tar.gz", {"vulns/alpha/PYSEC-2026-9.json": json.dumps(big).encode()}
     )
     assert "vulns/alpha/PYSEC-2026-9.json: " in error(db, tmp_path)
     assert "more than a record may be" in error(db, tmp_path)
-    monkeypatch.setattr(offline, "MAX_RECORD_BYTES", 10_000)
-    monkeypatch.setattr(offline, "MAX_MEMBERS", 1)
+    monkeypatch.setattr(database, "MAX_RECORD_BYTES", 10_000)
+    monkeypatch.setattr(database, "MAX_MEMBERS", 1)
     zipped = tmp_path / "all.zip"
     zipped.write_bytes(zip_bytes(RECORDS))
     assert "more than 1 members" in error(zipped, tmp_path)
@@ -209,9 +228,9 @@ def _plant_forged_index(db: Path, cache: Path, tmp_path: Path) -> Path:
     """What another user with write access to the cache can do: an index that passes every
     check of its own (format, database digest, body digest) and answers "no advisories"."""
     harmless = write_pypa(tmp_path / "harmless", [record("PYSEC-2026-8", "zeta", versions=["1"])])
-    digest = offline.content_digest(db)
+    digest = database.content_digest(db)
     forged = cache / f"{digest}.idx"
-    forged.write_bytes(offline.build_index(harmless, digest))
+    forged.write_bytes(database.build_index(harmless, digest))
     return forged
 
 

@@ -8,10 +8,10 @@ import datetime
 import pytest
 from packaging.version import Version
 
-from attest.scan import osv
-from attest.scan.interface import Advisory, SeverityVector
-from attest.scan.severity import score_vector, severity_of
 from tests.scan.helpers import record
+from verify.osv import records as osv
+from verify.osv.records import Advisory, SeverityVector
+from verify.osv.severity import score_vector, severity_of
 
 UTC = datetime.timezone.utc
 

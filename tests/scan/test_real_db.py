@@ -11,9 +11,9 @@ import pytest
 from click.testing import Result
 
 from attest.scan.interface import Component, SourceAnswer, SourceOptions
-from attest.scan.severity import severity_of
 from attest.scan.sources.offline import OfflineSource
 from tests.scan.helpers import sbom, shared_db
+from verify.osv.severity import severity_of
 
 NOW = "2026-07-24T00:00:00Z"  # the day after the snapshot
 

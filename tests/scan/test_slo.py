@@ -18,6 +18,8 @@ from verify.slo import (
     evaluate,
     parse_policy,
     parse_waivers,
+    waiver_key,
+    waiver_refusal,
 )
 
 UTC = datetime.timezone.utc
@@ -159,6 +161,48 @@ def test_a_waiver_reaching_past_the_maximum_span_is_a_configuration_error() -> N
         evaluate([finding()], granted, NOW)
     wide = dataclasses.replace(policy, max_waiver_span=200)
     assert evaluate([finding(published=days_ago(100))], wide, NOW).results[0].status == "waived"
+
+
+def test_a_waiver_span_runs_from_granted_else_from_its_first_record_else_today() -> None:
+    far = waiver(expires=datetime.date(2026, 10, 1))  # 78 days after NOW
+    assert waiver_refusal(far, Policy(), NOW) is None
+    first = datetime.date(2026, 6, 1)  # 122 days before it expires
+    assert waiver_refusal(far, Policy(), NOW, first) == (
+        "expires 2026-10-01, 122 days after the first scan that recorded it (2026-06-01); the "
+        "policy allows at most 90 days (max_waiver_span)"
+    )
+    with pytest.raises(SloPolicyError, match="the first scan that recorded it"):
+        evaluate([finding()], Policy(waivers=(far,)), NOW, {waiver_key(far): first})
+    granted = dataclasses.replace(far, granted=datetime.date(2026, 7, 10))
+    assert waiver_refusal(granted, Policy(), NOW, first) is None  # granted wins
+
+
+def test_a_waiver_granted_after_now_does_not_exist_yet() -> None:
+    later = waiver(granted=datetime.date(2026, 7, 16))
+    assert waiver_refusal(later, Policy(), NOW) == (
+        "was granted 2026-07-16, after the judging instant 2026-07-15: it does not exist yet"
+    )
+    assert waiver_refusal(later, Policy(), NOW + datetime.timedelta(days=1)) is None
+
+
+@pytest.mark.parametrize(
+    ("approvers", "approver", "refused"),
+    [
+        (None, None, False),
+        (("sec@example.org",), "sec@example.org", False),
+        (("sec@example.org",), "dev@example.org", True),
+        (("sec@example.org",), None, True),
+        ((), "sec@example.org", True),  # an empty list: nobody may waive
+    ],
+)
+def test_only_listed_approvers_may_waive(
+    approvers: tuple[str, ...] | None, approver: str | None, refused: bool
+) -> None:
+    policy = Policy(waiver_approvers=approvers)
+    why = waiver_refusal(waiver(approver=approver), policy, NOW)
+    assert (why is not None) == refused
+    if refused:
+        assert why is not None and "waiver_approvers are" in why
 
 
 def test_naive_times_are_refused() -> None:

@@ -1,25 +1,48 @@
-"""Check: the signed SLO attestation, re-evaluated NOW (deploy time) with the same pure rules
-the scan used: a finding that was within its window at scan time may be overdue today, and a
-waiver that has expired since no longer applies."""
+"""Check: every signed SLO status attestation that covers the artifact, re-evaluated at the
+judging instant under the DEPLOYER's SLO rules (`require.vulnerabilities`). The producer's
+windows and waivers are evidence, never the rule: a finding is judged by the deployer's window
+for its severity, and a waiver applies only when the deployer's waiver rules allow it (span,
+approver) and it has not expired. Evidence dated after the judging instant does not exist for
+the gate: such an attestation, or finding, is refused; such a waiver is not honoured.
+
+With the deployer's advisory database (`attest verify --db`), the components of the signed
+SBOM are matched against it too, so an advisory published since the scan is judged as well."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from verify import slo
-from verify.attestations.predicates import SLO_STATUS_V1
+from verify.attestations.predicates import CYCLONEDX_BOM, SLO_STATUS_V1
 from verify.checks import trusted
+from verify.checks.attestations import _components, _Malformed
 from verify.evidence import Attestation, Evidence
 from verify.interface import Check, Context, Outcome
-from verify.policy import human
+from verify.policy import Vulnerabilities, human
 
-# The scan already judged the waivers' spans; the gate only re-checks their expiry.
-_NO_SPAN_LIMIT = 10**6
+if TYPE_CHECKING:  # the OSV machinery is imported only with --db (the gate's start-up)
+    from verify.osv.database import Database
+    from verify.osv.records import Advisory
+
+_LATER = "dated after the judging instant"
+_FROM_DB = " (advisory database, --db)"
 
 
 def _time(text: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Scan:
+    """One SLO status attestation, read: what the producer's scan found, and its waivers."""
+
+    name: str  # the bundle's file name, for messages
+    scanned: datetime.datetime
+    findings: tuple[slo.SloFinding, ...]
+    waivers: tuple[slo.Waiver, ...]
 
 
 def _finding(item: dict[str, Any]) -> slo.SloFinding:
@@ -35,45 +58,89 @@ def _finding(item: dict[str, Any]) -> slo.SloFinding:
     )
 
 
-def _waivers(findings: list[dict[str, Any]]) -> tuple[slo.Waiver, ...]:
-    found: dict[tuple[str, str | None], slo.Waiver] = {}
+def _waivers(findings: list[dict[str, Any]], origin: str) -> tuple[slo.Waiver, ...]:
+    found: dict[tuple[str, str | None, str], slo.Waiver] = {}
     for item in findings:
         waiver = item.get("waiver")
         if waiver:
-            found[(waiver["id"], waiver.get("package"))] = slo.Waiver(
+            found[(waiver["id"], waiver.get("package"), waiver["expires"])] = slo.Waiver(
                 id=waiver["id"],
                 reason=waiver["reason"],
                 expires=datetime.date.fromisoformat(waiver["expires"]),
                 package=waiver.get("package"),
                 approver=waiver.get("approver"),
-                origin="the SLO attestation",
+                granted=(
+                    datetime.date.fromisoformat(waiver["granted"])
+                    if waiver.get("granted")
+                    else None
+                ),
+                origin=origin,
             )
     return tuple(found.values())
 
 
-def _policy(predicate: dict[str, Any]) -> slo.Policy:
-    policy = predicate["policy"]
-    return slo.Policy(
-        windows=dict(policy["windows"]),
-        unknown_severity=policy["unknown_severity"],
-        clock=policy["clock"],
-        due_soon=policy["due_soon"],
-        no_fix_pauses_clock=policy["no_fix_pauses_clock"],
-        max_waiver_span=_NO_SPAN_LIMIT,
-        waivers=_waivers(predicate["findings"]),
-        origin="the SLO attestation",
-    )
+def read_scan(name: str, predicate: dict[str, Any]) -> Scan:
+    """The scan in an SLO status predicate (schema-valid); ValueError for an impossible date."""
+    scanned = _time(predicate["scannedAt"])
+    assert scanned is not None  # required by the predicate's schema
+    findings = predicate["findings"]
+    return Scan(name, scanned, tuple(_finding(f) for f in findings), _waivers(findings, name))
 
 
-def reevaluate(predicate: dict[str, Any], now: datetime.datetime) -> slo.Evaluation:
-    findings = [_finding(f) for f in predicate["findings"]]
-    return slo.evaluate(findings, _policy(predicate), now)
+def recorded(scans: Sequence[Scan]) -> dict[slo.WaiverKey, datetime.date]:
+    """When each waiver was first recorded: the earliest scan that carries it."""
+    first: dict[slo.WaiverKey, datetime.date] = {}
+    for scan in scans:
+        for waiver in scan.waivers:
+            key = slo.waiver_key(waiver)
+            first[key] = min(first.get(key, scan.scanned.date()), scan.scanned.date())
+    return first
 
 
-def _overdue(evaluation: slo.Evaluation, now: datetime.datetime) -> list[str]:
-    expired = {w.id.upper(): w for w in evaluation.expired_waivers}
+def honoured(
+    waivers: Sequence[slo.Waiver],
+    rules: slo.Policy,
+    now: datetime.datetime,
+    first: dict[slo.WaiverKey, datetime.date],
+) -> tuple[tuple[slo.Waiver, ...], dict[slo.Waiver, str]]:
+    """The producer's waivers the deployer's rules allow, and why each other one is not."""
+    kept: list[slo.Waiver] = []
+    refused: dict[slo.Waiver, str] = {}
+    for waiver in waivers:
+        why = slo.waiver_refusal(waiver, rules, now, first.get(slo.waiver_key(waiver)))
+        if why is None:
+            kept.append(waiver)
+        else:
+            refused[waiver] = why
+    return tuple(kept), refused
+
+
+def reevaluate(
+    scans: Sequence[Scan],
+    rules: slo.Policy,
+    now: datetime.datetime,
+    extra: Sequence[slo.SloFinding] = (),
+) -> tuple[slo.Evaluation, dict[slo.Waiver, str]]:
+    """The findings of every scan (then the `extra` ones) judged at `now` under the deployer's
+    `rules`, with the waivers of all the scans that the rules allow (a renewal in a later scan
+    counts for an earlier one's finding); also the waivers not honoured, with the reason."""
+    first = recorded(scans)
+    kept, refused = honoured([w for s in scans for w in s.waivers], rules, now, first)
+    policy = dataclasses.replace(rules, waivers=kept)
+    findings = [*(f for s in scans for f in s.findings), *extra]
+    return slo.evaluate(findings, policy, now, first), refused
+
+
+def _overdue(
+    evaluation: slo.Evaluation,
+    refused: dict[slo.Waiver, str],
+    now: datetime.datetime,
+    from_db: int,
+) -> list[str]:
+    """A failure per overdue finding; the last `from_db` results came from the database."""
     failures = []
-    for result in evaluation.results:
+    first_db = len(evaluation.results) - from_db
+    for number, result in enumerate(evaluation.results):
         if result.status != "overdue" or result.due is None:
             continue
         f = result.finding
@@ -81,18 +148,198 @@ def _overdue(evaluation: slo.Evaluation, now: datetime.datetime) -> list[str]:
         failures.append(
             f"{f.id} in {f.package} {f.version} ({result.counts_as}) was due "
             f"{result.due.date().isoformat()}, {days} days ago"
+            + (_FROM_DB if number >= first_db else "")
             + (f"; fixed in {', '.join(f.fix_versions)}" if f.fix_versions else "")
-            + _lapsed(expired, f)
+            + _waiver_notes(evaluation, refused, f)
         )
     return failures
 
 
-def _lapsed(expired: dict[str, slo.Waiver], finding: slo.SloFinding) -> str:
-    for key in (finding.id, *finding.aliases):
-        waiver = expired.get(key.upper())
-        if waiver is not None:
-            return f"; its waiver expired {waiver.expires.isoformat()}"
-    return ""
+def _waiver_notes(
+    evaluation: slo.Evaluation, refused: dict[slo.Waiver, str], finding: slo.SloFinding
+) -> str:
+    notes = [
+        f"; its waiver expired {w.expires.isoformat()}"
+        for w in evaluation.expired_waivers
+        if slo.waiver_matches(w, finding)
+    ][:1]
+    notes += [
+        f"; its waiver (from {w.origin}) is not honoured: it {why}"
+        for w, why in refused.items()
+        if slo.waiver_matches(w, finding)
+    ]
+    return "".join(notes)
+
+
+def _future(scan: Scan, now: datetime.datetime) -> list[str]:
+    """The scan's dates after the judging instant: each a refusal."""
+    if scan.scanned > now:
+        return [
+            f"{scan.name}: scanned {scan.scanned.isoformat()}, {_LATER} {now.isoformat()}: "
+            "it does not exist for the gate"
+        ]
+    return [
+        f"{scan.name}: {f.id} in {f.package} {f.version}: {what} {moment.isoformat()} is {_LATER} "
+        f"{now.isoformat()}: refused"
+        for f in scan.findings
+        for what, moment in (("clock start", f.first_seen), ("publication", f.published))
+        if moment is not None and moment > now
+    ]
+
+
+def _read(found: list[Attestation]) -> tuple[list[Scan], list[str]]:
+    scans, failures = [], []
+    for attestation in sorted(found, key=lambda a: a.path.name):
+        try:
+            scans.append(read_scan(attestation.path.name, attestation.statement.predicate))
+        except (ValueError, OverflowError) as e:  # 2026-13-45T...
+            failures.append(
+                f"{attestation.path.name}: cannot be evaluated: {type(e).__name__}: {e}"
+            )
+    return scans, failures
+
+
+def _sbom_components(sboms: list[Attestation]) -> tuple[set[tuple[str, str]], list[str]]:
+    """(PEP 503 name, version) of every PyPI component of the signed SBOMs, and why any
+    component or SBOM cannot be matched (each a refusal: what cannot be checked is not clean)."""
+    from verify.osv.records import normalize
+
+    found: set[tuple[str, str]] = set()
+    failures: list[str] = []
+    for sbom in sboms:
+        predicate = sbom.statement.predicate
+        if "attestByReference" in predicate:
+            failures.append(f"{sbom.path.name}: the SBOM is attested by reference: --db needs it")
+            continue
+        try:
+            components = _components(predicate)
+        except _Malformed as e:
+            failures.append(f"{sbom.path.name}: malformed SBOM: {e}")
+            continue
+        for component in components:
+            purl, name, version = (component.get(k) for k in ("purl", "name", "version"))
+            if isinstance(purl, str) and not purl.startswith("pkg:pypi/"):
+                continue  # not a PyPI package: the PyPI advisories say nothing of it
+            if not (isinstance(name, str) and name and isinstance(version, str) and version):
+                failures.append(
+                    f"{sbom.path.name}: component {name!r} has no name or version: it cannot be "
+                    "matched against the advisory database"
+                )
+                continue
+            found.add((normalize(name), version))
+    return found, failures
+
+
+def _first_seen(
+    advisory: Advisory, package: str, scans: Sequence[Scan]
+) -> datetime.datetime | None:
+    """The earliest clock start a signed scan gives the same vulnerability in the same
+    package; else its publication (it could be seen from then on)."""
+    from verify.osv.records import normalize
+
+    names = {n.upper() for n in (advisory.id, *advisory.aliases)}
+    starts = [
+        f.first_seen
+        for s in scans
+        for f in s.findings
+        if f.first_seen is not None
+        and normalize(f.package) == package
+        and names & {n.upper() for n in (f.id, *f.aliases)}
+    ]
+    return min(starts, default=advisory.published or advisory.modified)
+
+
+def database_findings(
+    database: Database,
+    evidence: Evidence,
+    context: Context,
+    scans: Sequence[Scan],
+) -> tuple[list[slo.SloFinding], list[str]]:
+    """The findings the deployer's database gives for the components of the artifact's signed
+    SBOM, severity scored from the database; and the refusals (no SBOM, a stale database, a
+    component that cannot be matched)."""
+    from packaging.version import InvalidVersion
+
+    from verify.osv.database import matches
+    from verify.osv.severity import severity_of
+
+    rules = context.policy.require.vulnerabilities
+    assert rules is not None
+    failures = _staleness(database, rules.rules, context.now)
+    sboms = trusted(evidence, context, CYCLONEDX_BOM)
+    if not sboms:
+        failures.append(
+            "--db: no CycloneDX SBOM attestation from an allowed signer covers it, so the "
+            "advisory database cannot be matched against its components"
+        )
+    components, problems = _sbom_components(sboms)
+    failures += problems
+    findings = []
+    for package, version in sorted(components):
+        try:
+            advisories = matches(database.index, package, version)
+        except InvalidVersion:
+            failures.append(
+                f"component {package} {version}: not a PEP 440 version: it cannot be matched "
+                "against the advisory database"
+            )
+            continue
+        for advisory in advisories:
+            findings.append(
+                slo.SloFinding(
+                    package=package,
+                    version=version,
+                    id=advisory.id,
+                    aliases=advisory.aliases,
+                    severity=severity_of(advisory).level,
+                    published=advisory.published,
+                    first_seen=_first_seen(advisory, package, scans),
+                    fix_versions=advisory.fix_versions,
+                )
+            )
+    return findings, failures
+
+
+def _staleness(database: Database, rules: slo.Policy, now: datetime.datetime) -> list[str]:
+    """A database whose newest record (misdated ones after now apart) is older than the
+    policy's max_db_age would make new advisories look absent."""
+    newest = database.newest(now)
+    if newest is not None and now - newest <= datetime.timedelta(days=rules.max_db_age):
+        return []
+    age = "has no dated record" if newest is None else f"is {(now - newest).days} days old"
+    return [
+        f"the advisory database {database.location} {age}; the policy's max_db_age is "
+        f"{rules.max_db_age} days: update it"
+    ]
+
+
+def _windows(rules: slo.Policy) -> str:
+    return ", ".join(f"{level} {rules.windows[level]}d" for level in slo.LEVELS)
+
+
+def _judge(
+    rule: Vulnerabilities,
+    scans: list[Scan],
+    now: datetime.datetime,
+    extra: Sequence[slo.SloFinding] = (),
+) -> tuple[list[str], str]:
+    """Failures of the scans dated at or before `now` (and of the `extra` findings, from the
+    database), and a summary of the judgement."""
+    newest = max(scans, key=lambda s: s.scanned)
+    failures = []
+    if rule.max_scan_age is not None and now - newest.scanned > rule.max_scan_age:
+        failures.append(
+            f"the newest scan ({newest.name}) is from {newest.scanned.isoformat()}, older than "
+            f"{human(rule.max_scan_age)}"
+        )
+    if not rule.slo:
+        return failures, ""
+    evaluation, refused = reevaluate(scans, rule.rules, now, extra)
+    failures += _overdue(evaluation, refused, now, len(extra))
+    summary = f"{evaluation.count('overdue')} overdue at {now.isoformat()}"
+    if refused:
+        summary += f", {len(refused)} waiver(s) not honoured"
+    return failures, summary
 
 
 class VulnerabilitiesCheck(Check):
@@ -102,42 +349,50 @@ class VulnerabilitiesCheck(Check):
     def applies(self, context: Context) -> bool:
         return context.policy.require.vulnerabilities is not None
 
-    def _judge(self, newest: Attestation, context: Context) -> tuple[list[str], str]:
-        rule = context.policy.require.vulnerabilities
-        assert rule is not None
-        predicate = newest.statement.predicate
-        scanned = _time(predicate["scannedAt"])
-        assert scanned is not None
-        failures = []
-        if rule.max_scan_age is not None and context.now - scanned > rule.max_scan_age:
-            failures.append(
-                f"the scan is from {predicate['scannedAt']}, older than {human(rule.max_scan_age)}"
-            )
-        actual = f"{newest.path.name}, scanned {predicate['scannedAt']}"
-        if rule.slo:
-            evaluation = reevaluate(predicate, context.now)
-            failures += _overdue(evaluation, context.now)
-            actual += f", {evaluation.count('overdue')} overdue at {context.now.isoformat()}"
-        return failures, actual
-
     def expect(self, context: Context) -> str:
         rule = context.policy.require.vulnerabilities
         assert rule is not None
-        expected = "a signed SLO status" + (", no finding overdue now" if rule.slo else "")
+        expected = "a signed SLO status"
+        if rule.slo:
+            rules = rule.rules
+            expected += (
+                f", no finding overdue now under this policy's windows ({_windows(rules)}), "
+                f"waivers of at most {rules.max_waiver_span}d"
+            )
+            if rules.waiver_approvers is not None:
+                expected += f" approved by {', '.join(rules.waiver_approvers) or 'nobody'}"
         if rule.max_scan_age is not None:
             expected += f", scanned within {human(rule.max_scan_age)}"
+        if context.advisories is not None and rule.slo:
+            expected += (
+                f"; and the signed SBOM's components judged against {context.advisories.location}"
+                f" (updated within {rule.rules.max_db_age}d)"
+            )
         return expected
 
     def run(self, evidence: Evidence, context: Context) -> Outcome:
-        expected = self.expect(context)
+        rule = context.policy.require.vulnerabilities
+        assert rule is not None
+        expected, now = self.expect(context), context.now
         found = trusted(evidence, context, SLO_STATUS_V1)
         if not found:
             missing = ("no SLO status attestation from an allowed signer",)
             return Outcome(self.name, expected, "none", missing)
-        newest = max(found, key=lambda a: str(a.statement.predicate["scannedAt"]))
-        try:
-            failures, actual = self._judge(newest, context)
-        except (ValueError, OverflowError) as e:  # 2026-13-45T..., a 10**30-day window
-            failures = [f"{newest.path.name}: cannot be evaluated: {type(e).__name__}: {e}"]
-            actual = newest.path.name
-        return Outcome(self.name, expected, actual, tuple(failures))
+        scans, failures = _read(found)
+        for scan in scans:
+            failures += _future(scan, now)
+        current = [s for s in scans if s.scanned <= now]
+        extra: list[slo.SloFinding] = []
+        if context.advisories is not None and rule.slo:
+            extra, refused = database_findings(context.advisories, evidence, context, current)
+            failures += refused
+        summary = ""
+        if current:
+            try:
+                judged, summary = _judge(rule, current, now, extra)
+                failures += judged
+            except (ValueError, OverflowError) as e:  # a due date past the calendar's end
+                failures.append(f"cannot be evaluated: {type(e).__name__}: {e}")
+        scanned = [f"{s.name}, scanned {s.scanned.isoformat()}" for s in scans]
+        actual = "; ".join([*scanned, summary] if summary else scanned)
+        return Outcome(self.name, expected, actual or "none readable", tuple(failures))

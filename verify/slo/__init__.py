@@ -6,8 +6,12 @@ from verify.slo.evaluate import (
     SloFinding,
     SloResult,
     Status,
+    WaiverKey,
     check_waiver_spans,
     evaluate,
+    waiver_key,
+    waiver_matches,
+    waiver_refusal,
 )
 from verify.slo.policy import (
     LEVELS,
@@ -31,9 +35,13 @@ __all__ = [
     "SloResult",
     "Status",
     "Waiver",
+    "WaiverKey",
     "check_waiver_spans",
     "evaluate",
     "parse_policy",
     "parse_waivers",
+    "waiver_key",
+    "waiver_matches",
+    "waiver_refusal",
     "with_waivers",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from verify.slo.policy import Level, Policy, SloPolicyError, Waiver
@@ -61,7 +61,7 @@ def _utc(moment: datetime.datetime) -> datetime.datetime:
     return moment.astimezone(datetime.timezone.utc)
 
 
-def _matches(waiver: Waiver, finding: SloFinding) -> bool:
+def waiver_matches(waiver: Waiver, finding: SloFinding) -> bool:
     if waiver.package is not None and _normal(waiver.package) != finding.package:
         return False
     wanted = waiver.id.upper()
@@ -76,19 +76,56 @@ def _expired(waiver: Waiver, now: datetime.datetime) -> bool:
     return now.date() > waiver.expires
 
 
-def check_waiver_spans(policy: Policy, now: datetime.datetime) -> None:
-    """A waiver may not reach further than `max_waiver_span` days from when it was granted
-    (or from now when it does not say): long waivers are how risks become permanent."""
+WaiverKey = tuple[str, str | None]
+
+
+def waiver_key(waiver: Waiver) -> WaiverKey:
+    """What makes two scans' waivers the same waiver: its id and package. Not its expiry: a
+    waiver pushed back scan after scan is still the one first recorded."""
+    return waiver.id.upper(), (_normal(waiver.package) if waiver.package else None)
+
+
+def waiver_refusal(
+    waiver: Waiver, policy: Policy, now: datetime.datetime, recorded: datetime.date | None = None
+) -> str | None:
+    """Why `waiver` may not apply under `policy` at `now` (None: it may). Its span runs from
+    `granted`, else from `recorded` (the first scan that carried it), else from today."""
     today = _utc(now).date()
+    if waiver.granted is not None and waiver.granted > today:
+        return (
+            f"was granted {waiver.granted.isoformat()}, after the judging instant "
+            f"{today.isoformat()}: it does not exist yet"
+        )
+    approvers = policy.waiver_approvers
+    if approvers is not None and waiver.approver not in approvers:
+        who = f"is approved by {waiver.approver!r}" if waiver.approver else "names no approver"
+        return f"{who}; the policy's waiver_approvers are {', '.join(approvers) or 'none'}"
+    start, since = today, "today"
+    if waiver.granted is not None:
+        start, since = waiver.granted, "it was granted"
+    elif recorded is not None:
+        start, since = recorded, f"the first scan that recorded it ({recorded.isoformat()})"
+    span = (waiver.expires - start).days
+    if span > policy.max_waiver_span:
+        return (
+            f"expires {waiver.expires.isoformat()}, {span} days after {since}; the policy "
+            f"allows at most {policy.max_waiver_span} days (max_waiver_span)"
+        )
+    return None
+
+
+def check_waiver_spans(
+    policy: Policy,
+    now: datetime.datetime,
+    recorded: Mapping[WaiverKey, datetime.date] | None = None,
+) -> None:
+    """Every waiver must be allowed by the policy: granted by now, by a listed approver, and
+    reaching no further than `max_waiver_span` days (long waivers are how risks become
+    permanent). `recorded`: when each waiver without `granted` was first recorded."""
     for waiver in policy.waivers:
-        start = waiver.granted or today
-        span = (waiver.expires - start).days
-        if span > policy.max_waiver_span:
-            raise SloPolicyError(
-                f"{waiver.origin}: waiver for {waiver.id} expires {waiver.expires.isoformat()}, "
-                f"{span} days after {'it was granted' if waiver.granted else 'today'}; the policy "
-                f"allows at most {policy.max_waiver_span} days (max_waiver_span)"
-            )
+        why = waiver_refusal(waiver, policy, now, (recorded or {}).get(waiver_key(waiver)))
+        if why is not None:
+            raise SloPolicyError(f"{waiver.origin}: waiver for {waiver.id} {why}")
 
 
 def _clock_start(finding: SloFinding, policy: Policy, now: datetime.datetime) -> datetime.datetime:
@@ -114,18 +151,24 @@ def _judge(finding: SloFinding, policy: Policy, now: datetime.datetime) -> SloRe
     return SloResult(finding, status, counts_as, start, due, days_left, None)
 
 
-def evaluate(findings: Sequence[SloFinding], policy: Policy, now: datetime.datetime) -> Evaluation:
+def evaluate(
+    findings: Sequence[SloFinding],
+    policy: Policy,
+    now: datetime.datetime,
+    recorded: Mapping[WaiverKey, datetime.date] | None = None,
+) -> Evaluation:
     """Judge every finding against the policy at `now` (timezone-aware). Waivers apply through
-    their expiry day; expired ones that would have matched are reported, not applied."""
+    their expiry day; expired ones that would have matched are reported, not applied; one the
+    policy does not allow (`check_waiver_spans`) is an error."""
     now = _utc(now)
-    check_waiver_spans(policy, now)
+    check_waiver_spans(policy, now, recorded)
     live = [w for w in policy.waivers if not _expired(w, now)]
     dead = [w for w in policy.waivers if _expired(w, now)]
     results: list[SloResult] = []
     used: set[int] = set()
     for finding in findings:
         result = _judge(finding, policy, now)
-        waiver = next((w for w in live if _matches(w, finding)), None)
+        waiver = next((w for w in live if waiver_matches(w, finding)), None)
         if waiver is not None:
             used.add(id(waiver))
             result = dataclasses.replace(result, status="waived", waiver=waiver)

@@ -54,6 +54,9 @@ class Policy:
     no_fix_pauses_clock: bool = False
     max_waiver_span: int = 90
     max_db_age: int = 7
+    # Who may waive: None, anyone; otherwise a waiver applies only with an approver listed here
+    # (an empty list: no waiver applies).
+    waiver_approvers: tuple[str, ...] | None = None
     waivers: tuple[Waiver, ...] = ()
     origin: str = "defaults"
 
@@ -67,12 +70,16 @@ class Policy:
             "no_fix_pauses_clock": self.no_fix_pauses_clock,
             "max_waiver_span": self.max_waiver_span,
             "max_db_age": self.max_db_age,
+            "waiver_approvers": (
+                None if self.waiver_approvers is None else list(self.waiver_approvers)
+            ),
             "origin": self.origin,
         }
 
 
 @functools.lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
+def schema() -> dict[str, Any]:
+    """The policy's JSON Schema (the gate's `require.vulnerabilities` refers to its parts)."""
     text = resources.files("verify.slo").joinpath("policy.schema.json").read_text("utf-8")
     return cast("dict[str, Any]", json.loads(text))
 
@@ -83,9 +90,9 @@ def _validator(definition: str | None) -> jsonschema.Draft202012Validator:
     import jsonschema
     from referencing import Registry, Resource
 
-    schema = _schema()
-    registry: Registry[Any] = Registry().with_resource(SCHEMA_ID, Resource.from_contents(schema))
-    target = schema if definition is None else {"$ref": f"{SCHEMA_ID}#/$defs/{definition}"}
+    document = schema()
+    registry: Registry[Any] = Registry().with_resource(SCHEMA_ID, Resource.from_contents(document))
+    target = document if definition is None else {"$ref": f"{SCHEMA_ID}#/$defs/{definition}"}
     return jsonschema.Draft202012Validator(target, registry=registry)
 
 
@@ -172,6 +179,11 @@ def parse_policy(data: object, origin: str) -> Policy:
         no_fix_pauses_clock=table.get("no_fix_pauses_clock", defaults.no_fix_pauses_clock),
         max_waiver_span=_days(table.get("max_waiver_span", defaults.max_waiver_span)),
         max_db_age=_days(table.get("max_db_age", defaults.max_db_age)),
+        waiver_approvers=(
+            tuple(a.strip() for a in table["waiver_approvers"])
+            if "waiver_approvers" in table
+            else None
+        ),
         waivers=_waivers(table.get("waivers", []), origin, "waivers"),
         origin=origin,
     )

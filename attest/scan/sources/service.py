@@ -33,9 +33,9 @@ from pip_audit._service import (  # type: ignore[import-untyped]
 )
 from urllib3.util.retry import Retry
 
-from attest.scan import osv
 from attest.scan.interface import Advisory, Component, Match, Skip, SourceAnswer, VulnSource
 from attest.scan.sources.offline import default_cache_dir, private_dir
+from verify.osv import records as osv
 
 # pip-audit turns requests' ConnectTimeout into the built-in ConnectionError
 _UNREACHABLE = (requests.ConnectionError, requests.Timeout, ConnectionError)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from cvss import CVSS2, CVSS3, CVSS4, CVSSError  # type: ignore[import-untyped]
 
-from attest.scan.interface import Advisory, SeverityVector
+from verify.osv.records import Advisory, SeverityVector
 
 SeverityLevel = Literal["critical", "high", "medium", "low", "unknown"]
 

@@ -1,4 +1,5 @@
-"""OSV records: parsing them into compact per-package entries, and matching versions.
+"""OSV records: parsing them into compact per-package entries, matching versions, and the
+advisory model the scan's sources and the gate share.
 
 Matching follows OSV for PyPI: a version is affected when it is in the explicit `versions` list
 OR inside an ECOSYSTEM range (events evaluated in PEP 440 order). The PyPA database has records
@@ -8,15 +9,13 @@ union is what the data means. Entries are plain JSON so the offline index can st
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from packaging.utils import canonicalize_version
+from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
-
-from attest.sbom.interface import normalize
-from attest.scan.interface import Advisory, SeverityVector
 
 Entry = dict[str, Any]  # one record as it concerns one package; see `entries`
 _EVENT_ORDER = {"introduced": 0, "fixed": 1, "last_affected": 2, "limit": 3}
@@ -26,6 +25,33 @@ _FIRST = Version("0.dev0")  # "introduced: 0" means from the very first version
 
 class RecordError(ValueError):
     """An OSV record that does not follow the schema (the message says where)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SeverityVector:
+    """An OSV `severity` entry: `kind` is CVSS_V2, CVSS_V3 or CVSS_V4."""
+
+    kind: str
+    vector: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Advisory:
+    """One OSV record as it concerns one package."""
+
+    id: str
+    aliases: tuple[str, ...]
+    summary: str
+    published: datetime.datetime | None
+    modified: datetime.datetime | None
+    severity: tuple[SeverityVector, ...] = ()
+    database_severity: str | None = None  # database_specific.severity (GHSA: LOW..CRITICAL)
+    fix_versions: tuple[str, ...] = ()
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalized name, as packages are keyed in the entries."""
+    return str(canonicalize_name(name))
 
 
 def timestamp(value: object, field: str) -> str | None:
@@ -84,7 +110,10 @@ def _severity(value: object, field: str) -> list[list[str]]:
 
 def _ranges(affected: Mapping[str, Any], field: str) -> list[list[list[str]]]:
     found: list[list[list[str]]] = []
-    for i, item in enumerate(affected.get("ranges") or []):
+    ranges = affected.get("ranges") or []
+    if not isinstance(ranges, list):
+        raise RecordError(f"{field}.ranges: expected a list")
+    for i, item in enumerate(ranges):
         rng = _mapping(item, f"{field}.ranges[{i}]")
         if rng.get("type") != "ECOSYSTEM":
             continue  # GIT and SEMVER ranges do not speak PEP 440
