@@ -8,7 +8,7 @@ project=examples/demo-project
 out=build/demo
 # The example advisories are from July 2026: the scan judges then, the local instance's clock
 # starts then (so what it signs is dated then), and the gate judges the day after. Chapter 12
-# judges the same release today.
+# judges the day before (nothing signed yet), chapter 14 the same release today.
 scan_day=2026-07-15T00:00:00Z
 rm -rf "$out"
 mkdir -p "$out"
@@ -174,7 +174,27 @@ set -e
 echo "   exit code $code (1: denied)"
 [ "$code" -eq 1 ]
 
-step "12. The same release, judged today: its waivers have expired, fixes are overdue: refused"
+step "12. Judged the day before it was signed: evidence from after the judging instant does not exist"
+set +e
+attest verify --policy "$out/policy.yaml" --now 2026-07-14T12:00:00Z \
+  --decision-log "$out/decisions.jsonl" "$out"/dist/*.whl 2>&1 | failures
+code=${PIPESTATUS[0]}
+set -e
+echo "   exit code $code (1: denied)"
+[ "$code" -eq 1 ]
+
+step "13. The deployer's SLO rules decide, not the producer's: high-severity fixes within 7 days"
+sed 's/^    slo: true$/    slo: true\n    windows: {high: 7}/' "$out/policy.yaml" > "$out/policy-strict-slo.yaml"
+grep -A2 'vulnerabilities:' "$out/policy-strict-slo.yaml" | sed 's/^/   /'
+set +e
+attest verify --policy "$out/policy-strict-slo.yaml" --now 2026-07-16T00:00:00Z \
+  --decision-log "$out/decisions.jsonl" "$out"/dist/*.whl 2>&1 | failures
+code=${PIPESTATUS[0]}
+set -e
+echo "   exit code $code (1: denied)"
+[ "$code" -eq 1 ]
+
+step "14. The same release, judged today: its waivers have expired, fixes are overdue: refused"
 set +e
 attest verify --policy "$out/policy.yaml" --decision-log "$out/decisions.jsonl" \
   "$out"/dist/*.whl 2>&1 | failures
@@ -183,7 +203,7 @@ set -e
 echo "   exit code $code (1: denied)"
 [ "$code" -eq 1 ]
 
-step "13. The decision log is hash-chained: any edit is found"
+step "15. The decision log is hash-chained: any edit is found"
 attest verify-log "$out/decisions.jsonl"
 sed -i '1s/"ALLOW"/"DENY"/' "$out/decisions.jsonl"
 set +e
