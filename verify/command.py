@@ -42,7 +42,10 @@ def _now(text: str | None) -> datetime.datetime:
         raise UsageProblem(f"--now {text!r} is not an ISO 8601 time") from e
     if moment.tzinfo is None:
         raise UsageProblem(f"--now {text!r} needs a time zone (e.g. 2026-11-23T12:00:00Z)")
-    return moment.astimezone(datetime.timezone.utc)
+    try:
+        return moment.astimezone(datetime.timezone.utc)
+    except OverflowError as e:  # 0001-01-01T00:00:00+01:00 is before the calendar starts
+        raise UsageProblem(f"--now {text!r} is outside the years 1 to 9999 in UTC") from e
 
 
 def _say(line: str) -> None:

@@ -62,7 +62,10 @@ class NothingTorn(DecisionLogError):
 
 
 def _canonical(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """UTF-8 JSON; a lone surrogate (a file name that is not UTF-8 reaches Python as one) is
+    written as its JSON escape `\\udcXX`, which reads back to the same text and hash."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
 
 
 def record_hash(record: dict[str, Any]) -> str:

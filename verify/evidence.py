@@ -13,6 +13,7 @@ that names no judged artifact is listed, never fatal."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import hashlib
@@ -155,6 +156,22 @@ def _claimed_digests(payload: bytes) -> frozenset[tuple[str, str]]:
         return frozenset()
 
 
+def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
+    """The digests a bundle (or PEP 740 attestation) that the models refused claims to cover,
+    dug out of its JSON without trusting anything: only to scope its refusal."""
+    try:
+        data: Any = json.loads(raw)
+        payload = (
+            data["dsseEnvelope"]["payload"]
+            if "dsseEnvelope" in data
+            else data["envelope"]["statement"]
+        )
+        text = str(payload).translate(str.maketrans("-_", "+/"))  # either alphabet
+        return _claimed_digests(base64.b64decode(text + "=="))
+    except Exception:  # nothing readable: it claims nothing by content
+        return frozenset()
+
+
 def _pep740_bundle(raw: bytes) -> bytes:
     """A PEP 740 attestation (pypi-attestations' `<dist>.publish.attestation`) as the Sigstore
     bundle v0.3 it is a re-spelling of, for the same verification as every other bundle."""
@@ -240,26 +257,32 @@ class Collector:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _load(self, path: Path, real_directory: Path, is_link: bool) -> Bundle | Problem:
+    def _load(
+        self, path: Path, real_directory: Path, is_link: bool
+    ) -> Bundle | tuple[frozenset[tuple[str, str]], Problem]:
         """The bundle at `path` (a name in `real_directory`, its directory with every symlink
-        resolved). A symlink is resolved (realpath: a loop is no exception) and must stay in
-        the directory; what was not a symlink when listed is opened without following one."""
+        resolved), or (the digests it claims, read without trusting it; why it is refused). A
+        symlink is resolved (realpath: a loop is no exception) and must stay in the directory;
+        what was not a symlink when listed is opened without following one."""
         read = Path(os.path.realpath(path)) if is_link else real_directory / path.name
         if is_link and not read.is_relative_to(real_directory):
-            return Problem(path, "refused bundle: a symlink that leads out of its directory")
+            reason = "refused bundle: a symlink that leads out of its directory"
+            return frozenset(), Problem(path, reason)
         try:
             raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
+        except (TooLarge, NotRegular) as e:
+            return frozenset(), Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
+        except OSError as e:  # a symlink loop, a file that vanished or that we may not read
+            return frozenset(), Problem(path, f"refused bundle: cannot read it: {e.strerror or e}")
+        try:
             if path.name.endswith(PEP740_SUFFIX):
                 raw = _pep740_bundle(raw)
             return bundle_form.parse(raw)
         except bundle_form.Malformed as e:
-            return Problem(path, f"malformed bundle: {e}")
-        except (TooLarge, NotRegular) as e:
-            return Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
-        except OSError as e:  # a symlink loop, a file that vanished or that we may not read
-            return Problem(path, f"refused bundle: cannot read it: {e.strerror or e}")
+            return _raw_claims(raw), Problem(path, f"malformed bundle: {e}")
         except Exception as e:  # a bundle the models refuse: deny, naming it
-            return Problem(path, f"unparsable bundle: {type(e).__name__}: {without_input(e)}")
+            reason = f"unparsable bundle: {type(e).__name__}: {without_input(e)}"
+            return _raw_claims(raw), Problem(path, reason)
 
     def _when(self, path: Path) -> datetime.datetime | Problem:
         """The earliest verified time of the bundle just verified, or why it does not count."""
@@ -314,21 +337,21 @@ class Collector:
 
     def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
         suffix = PEP740_SUFFIX if path.name.endswith(PEP740_SUFFIX) else SUFFIX
-        by_name = _Claim(names=frozenset(_name_prefixes(path.name, suffix)))
+        names = frozenset(_name_prefixes(path.name, suffix))
         loaded = self._load(path, real_directory, is_link)
-        if isinstance(loaded, Problem):
-            index.refused.append((by_name, loaded))
-        elif loaded._inner.dsse_envelope is None:
-            for name in by_name.names:
+        if isinstance(loaded, Bundle) and loaded._inner.dsse_envelope is None:
+            for name in names:
                 index.signatures.setdefault(name, []).append((path, loaded))
-        else:
-            outcome = self._attestation(path, loaded)
-            if isinstance(outcome, Attestation):
-                index.attestations.append(outcome)
-            elif isinstance(outcome, Problem):
-                index.ignored.append(outcome)
-            else:
-                index.refused.append((dataclasses.replace(by_name, digests=outcome[0]), outcome[1]))
+            return
+        outcome = self._attestation(path, loaded) if isinstance(loaded, Bundle) else loaded
+        if isinstance(outcome, Attestation):
+            index.attestations.append(outcome)
+        elif isinstance(outcome, Problem):
+            index.ignored.append(outcome)
+        else:  # refused: it concerns the subjects it claims; with none readable, its file name
+            claimed, problem = outcome
+            claim = _Claim(digests=claimed) if claimed else _Claim(names=names)
+            index.refused.append((claim, problem))
 
     def _index(self, directory: Path) -> _Index:
         if directory not in self._indexes:

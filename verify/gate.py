@@ -148,7 +148,9 @@ def decide(
     context = Context(policy, trust, now, advisories)
     installed = checks()
     collector = Collector(trust.root, policy, now, attestations)
-    algorithms = collector.algorithms(artifacts)
+    # reading and verifying the directories' bundles, shared by all: the limit per artifact
+    with deadline.limit(decision_limit * max(1, len(artifacts)), "the evidence directories"):
+        algorithms = collector.algorithms(artifacts)
     workers = min(len(artifacts), os.cpu_count() or 1, 8)
     if workers <= 1:
         digests = [digest_file(a, algorithms) for a in artifacts]

@@ -213,8 +213,16 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(text), registry=registry)
 
 
-def duration(text: str) -> datetime.timedelta:
-    return datetime.timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+MAX_DURATION = datetime.timedelta(days=365_000)  # 1000 years: longer is a typo, and overflows
+
+
+def duration(text: str, where: str = "a duration") -> datetime.timedelta:
+    """`30d`, `12h`, `90m` (the schema checked the form); PolicyError past MAX_DURATION."""
+    amount, unit = int(text[:-1]), _UNITS[text[-1]]
+    limit = MAX_DURATION // datetime.timedelta(**{unit: 1})
+    if amount > limit:
+        raise PolicyError(f"{where}: {text} is over 1000 years")
+    return datetime.timedelta(**{unit: amount})
 
 
 def human(span: datetime.timedelta) -> str:
@@ -287,8 +295,8 @@ def _identity(item: dict[str, Any], origin: str, where: str) -> IdentityRule:
     )
 
 
-def _trust(data: str | dict[str, Any], max_age: str | None, base: Path) -> TrustSpec:
-    age = duration(max_age) if max_age is not None else None
+def _trust(data: str | dict[str, Any], max_age: str | None, base: Path, origin: str) -> TrustSpec:
+    age = duration(max_age, f"{origin}: max_trust_root_age") if max_age is not None else None
     if isinstance(data, str):
         return TrustSpec(data, max_age=age)
     return TrustSpec(
@@ -346,7 +354,9 @@ def _require(data: dict[str, Any], origin: str) -> Require:
         sbom=None if sbom is None else _sbom(sbom, origin),
         vulnerabilities=None if vulns is None else _vulnerabilities(vulns, origin),
         build_link=None if link is None else BuildLink(link.get("step")),
-        max_attestation_age=duration(data["max_attestation_age"])
+        max_attestation_age=duration(
+            data["max_attestation_age"], f"{origin}: require/max_attestation_age"
+        )
         if "max_attestation_age" in data
         else None,
     )
@@ -382,7 +392,11 @@ def _vulnerabilities(data: dict[str, Any], origin: str) -> Vulnerabilities:
         raise PolicyError(str(e)) from e
     return Vulnerabilities(
         slo=data.get("slo", True),
-        max_scan_age=duration(data["max_scan_age"]) if "max_scan_age" in data else None,
+        max_scan_age=(
+            duration(data["max_scan_age"], f"{origin}: require/vulnerabilities/max_scan_age")
+            if "max_scan_age" in data
+            else None
+        ),
         rules=parsed,
     )
 
@@ -406,7 +420,7 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         origin=origin,
         sha256=hashlib.sha256(raw).hexdigest(),
         mode=data.get("mode", "enforce"),
-        trust=_trust(data["trust"], data.get("max_trust_root_age"), base),
+        trust=_trust(data["trust"], data.get("max_trust_root_age"), base, origin),
         identities=tuple(
             _identity(item, origin, f"identities/{i}") for i, item in enumerate(data["identities"])
         ),
@@ -414,6 +428,12 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         require=_require(data.get("require", {}), origin),
         unknown_predicates=data.get("unknown_predicates", "deny"),
     )
+    if policy.k_of_n > 1 and not policy.require.signature:
+        raise PolicyError(
+            f"{origin}: k_of_n: {policy.k_of_n} counts the signers of signature bundles, and "
+            "require.signature is false: nothing would be counted; require signatures or drop "
+            "k_of_n"
+        )
     if not policy.require.evidence_required:
         raise PolicyError(
             f"{origin}: this policy would allow anything: with require.signature false and no "

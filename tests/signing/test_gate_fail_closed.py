@@ -384,3 +384,121 @@ def test_the_publishing_workflow_attests_nothing_else(
     result = _verify(invoke, tmp_path, policy, release.wheel)
     _has(result, "bundles verify", "p.sbom.sigstore.json: attestation refused")
     _has(result, "bundles verify", "who the policy does not allow for this predicate")
+
+
+# --- found by the outside attack on this change ----------------------------------------------
+
+
+def test_k_of_n_without_required_signatures_is_refused(
+    invoke: Invoke, instance: LocalInstance, tmp_path: Path
+) -> None:
+    """k_of_n counts signature bundles: with `signature: false` it would count nothing, and the
+    identity check (which counts) would not run at all."""
+    policy = {**g.strict_policy(instance), "k_of_n": 2}
+    policy["require"] = {**policy["require"], "signature": False}
+    result = invoke("verify", "--policy", str(g.write_policy(tmp_path / "p.yaml", policy)), "x")
+    assert result.exit_code == ExitCode.USAGE
+    assert "k_of_n: 2 counts the signers of signature bundles" in result.stderr
+
+
+def test_a_malformed_attestation_denies_what_its_subjects_name(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """A bundle the models refuse (a `!` in its signature) still names its subjects: it denies
+    the wheel it claims to cover, whatever its file name, instead of vanishing."""
+    signer = g.session(instance, g.github_token(instance))
+    path = g.write_statement(signer, release.dist / "second.slo.sigstore.json", [release.wheel],
+                             KINDS["slo"], g.slo_predicate(release.now, []))  # fmt: skip
+    bundle = json.loads(path.read_text())
+    sig = bundle["dsseEnvelope"]["signatures"][0]["sig"]
+    bundle["dsseEnvelope"]["signatures"][0]["sig"] = "!" + sig[1:]
+    path.write_text(json.dumps(bundle))
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel, release.sdist)
+    assert _decisions(result)[g.WHEEL]["decision"] == "DENY"
+    _has(result, "bundles verify", "second.slo.sigstore.json: malformed bundle")
+    assert _decisions(result)[g.SDIST]["decision"] == "ALLOW", _failures(result, g.SDIST)
+
+
+def test_a_refused_attestation_is_scoped_by_its_subjects_not_its_file_name(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """A stranger's statement about the sdist, named like one of the wheel's bundles."""
+    evil = g.session(instance, g.github_token(instance, "evil/web"))
+    g.write_statement(evil, release.dist / f"{g.WHEEL}.note.sigstore.json", [release.sdist],
+                      KINDS["sbom"], g.SBOM)  # fmt: skip
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel, release.sdist)
+    assert _decisions(result)[g.WHEEL]["decision"] == "ALLOW", _failures(result)
+    _has(result, "bundles verify", f"{g.WHEEL}.note.sigstore.json: attestation refused", g.SDIST)
+
+
+def test_one_workflow_on_two_refs_is_one_signer(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """Fulcio puts the ref into a workflow's identity; whoever may push a tag could otherwise
+    make k signers of one workflow."""
+    other_tag = g.session(instance, g.github_token(instance, ref="refs/tags/v1.4.0.1"))
+    bundle = other_tag.sign_file(sign_stage.hash_file(release.wheel), release.wheel)
+    (release.dist / f"{g.WHEEL}.again.sigstore.json").write_text(bundle.to_json())
+    policy = {**g.strict_policy(instance), "k_of_n": 2}
+    result = _verify(invoke, tmp_path, policy, release.wheel)
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    _has(result, "signer identity", "1 distinct allowed signer(s), the policy needs 2")
+
+
+def test_a_co_signature_alone_is_no_signature(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    own = release.dist / f"{g.WHEEL}.sigstore.json"
+    own.rename(release.dist / f"{g.WHEEL}.second.sigstore.json")
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    assert result.exit_code == ExitCode.DENIED
+    _has(result, "signature", f"{g.WHEEL}.sigstore.json is missing or refused")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"max_trust_root_age": "99999999999999m"}, "max_trust_root_age: 99999999999999m is over"),
+        ({"require": {"signature": True, "max_attestation_age": "9999999999d"}},
+         "require/max_attestation_age: 9999999999d is over 1000 years"),
+    ],
+)  # fmt: skip
+def test_durations_past_the_calendar_are_policy_errors(
+    invoke: Invoke, instance: LocalInstance, tmp_path: Path, change: dict[str, Any], reason: str
+) -> None:
+    policy = {**g.strict_policy(instance), **change}
+    result = invoke("verify", "--policy", str(g.write_policy(tmp_path / "p.yaml", policy)), "x")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert reason in result.stderr
+
+
+def test_a_now_before_the_calendar_is_a_usage_error(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel,
+                     "--now", "0001-01-01T00:00:00+01:00")  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE
+    assert "is outside the years 1 to 9999 in UTC" in result.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_logged_and_chained(
+    instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """The decision log writes such a name as a JSON escape: a record, not an internal error."""
+    import os
+    import subprocess
+    import sys
+
+    name = os.fsencode(release.dist) + b"/caf\xff.whl"
+    Path(os.fsdecode(name)).write_bytes(b"unsigned")
+    policy = g.write_policy(tmp_path / "p.yaml", g.strict_policy(instance))
+    log = tmp_path / "decisions.jsonl"
+    args = [sys.executable, "-m", "attest", "verify", "--policy", str(policy),
+            "--decision-log", str(log)]  # fmt: skip
+    done = subprocess.run([*map(os.fsencode, args), name], capture_output=True, timeout=120)
+    assert done.returncode == ExitCode.DENIED, done.stderr
+    assert b"\\udcff" in log.read_bytes()
+    checked = subprocess.run(
+        [sys.executable, "-m", "attest", "verify-log", str(log)], capture_output=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stderr

@@ -7,6 +7,7 @@ ignore case. The rules one by one: tests/test_policy_rules.py."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,16 +105,29 @@ def test_a_catastrophic_identity_pattern_gets_a_verdict(
 
 
 def test_a_decision_over_its_time_limit_is_exit_3_naming_the_artifact(
-    instance: LocalInstance, signed: g.Release, tmp_path: Path
+    instance: LocalInstance, signed: g.Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Verifying a real bundle takes milliseconds: a 1 ms limit cannot be met. No Run (so no
-    verdict, no log record) comes back, only the operational error."""
+    """Verifying a real bundle takes milliseconds: a 1 ms limit cannot be met, by the reading
+    of the evidence directories first. A decision made slow (here, sleeping) is stopped naming
+    its artifact. No Run (so no verdict, no log record) comes back, only the operational
+    error."""
     policy = load_policy(g.write_policy(tmp_path / "policy.yaml", g.strict_policy(instance)))
     with pytest.raises(deadline.DecisionTimeout) as caught:
         gate.decide([signed.wheel], policy, signed.now, decision_limit=0.001)
     assert caught.value.exit_code == ExitCode.OPERATIONAL
-    assert f"deciding on {g.WHEEL!r} took longer than 0.001 s" in str(caught.value)
+    assert "deciding on 'the evidence directories' took longer than 0.001 s" in str(caught.value)
     assert gate.decide([signed.wheel], policy, signed.now).allowed  # the default limit: met
+
+    real = gate._decide
+
+    def slow(*args: Any) -> gate.Decision:
+        time.sleep(3)
+        return real(*args)
+
+    monkeypatch.setattr(gate, "_decide", slow)
+    with pytest.raises(deadline.DecisionTimeout) as caught:
+        gate.decide([signed.wheel], policy, signed.now, decision_limit=1.0)
+    assert f"deciding on {g.WHEEL!r} took longer than 1 s" in str(caught.value)
 
 
 def test_denied_packages_and_licenses_as_deployers_write_them(

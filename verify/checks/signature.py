@@ -4,6 +4,7 @@ attestation when the policy asks for one."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from verify import identity
@@ -47,15 +48,24 @@ class SignatureCheck(Check):
         )
 
     def run(self, evidence: Evidence, context: Context) -> Outcome:
+        own = f"{evidence.artifact.name}.sigstore.json"
         found = ", ".join(s.path.name for s in evidence.signatures)
-        failures = () if found else (f"no verified signature bundle for {evidence.artifact.name}",)
-        expected = f"a verified {evidence.artifact.name}.sigstore.json"
-        return Outcome(self.name, expected, found or "none", failures)
+        # the artifact's own bundle: a co-signature alone is no signature (k_of_n counts those)
+        failures = (
+            ()
+            if any(s.path.name == own for s in evidence.signatures)
+            else (
+                f"no verified signature bundle for {evidence.artifact.name}: {own} is missing "
+                "or refused (a co-signature alone is no signature)",
+            )
+        )
+        return Outcome(self.name, f"a verified {own}", found or "none", failures)
 
 
 class IdentityCheck(Check):
-    """At least k DISTINCT signers (issuer and identity of verified certificates) that the
-    policy allows: two rules one signer satisfies, or one signer's two bundles, are one.
+    """At least k DISTINCT signers (issuer and identity of verified certificates, a workflow's
+    ref aside) that the policy allows: two rules one signer satisfies, one signer's two
+    bundles, or one workflow run on two refs, are one.
     Every signature was judged by the identity policy while it was verified; judged again
     here, so the count holds whatever evidence a caller builds."""
 
@@ -89,11 +99,21 @@ class IdentityCheck(Check):
         return Outcome(self.name, self.expect(context), actual, failures)
 
 
+# A CI workflow's identity ends with the ref it ran on (`…/release.yml@refs/tags/v1`): the same
+# workflow run on two refs (anyone who may push a tag can make one) is one signer.
+_REF = re.compile(r"@refs/[^@]*\Z")
+
+
+def signer_key(who: Signer) -> tuple[str, str]:
+    """Who a signer is, for counting: the issuer and the identity without a workflow's ref."""
+    return who.issuer, _REF.sub("", who.identity)
+
+
 def distinct_signers(signatures: Iterable[Signed]) -> list[Signer]:
-    """One signer per (issuer, identity), in the order first seen."""
+    """One signer per `signer_key`, in the order first seen."""
     found: dict[tuple[str, str], Signer] = {}
     for signature in signatures:
-        found.setdefault((signature.signer.issuer, signature.signer.identity), signature.signer)
+        found.setdefault(signer_key(signature.signer), signature.signer)
     return list(found.values())
 
 
