@@ -200,6 +200,11 @@ def _pep740_bundle(raw: bytes) -> bytes:
     return json.dumps(bundle).encode()
 
 
+# What one bundle file came to: a signature bundle, a believed attestation, an ignored one
+# (a note), or (the digests it claims, why it was refused).
+_Outcome = Bundle | Attestation | Problem | tuple[frozenset[tuple[str, str]], Problem]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Claim:
     """What a bundle concerns: the artifact names its file name can belong to, and the digests
@@ -223,6 +228,9 @@ class _Index:
     refused: list[tuple[_Claim, Problem]] = dataclasses.field(default_factory=list)
     ignored: list[Problem] = dataclasses.field(default_factory=list)
     used: set[Path] = dataclasses.field(default_factory=set)
+    # what each file read came to, by its resolved path: a file reached through many symlinks
+    # is read, parsed and verified once (70 links to one 60 MiB bundle cost 70 times over)
+    seen: dict[Path, _Outcome] = dataclasses.field(default_factory=dict)
 
     def algorithms(self) -> set[str]:
         digests = {d for a in self.attestations for d in a.statement.digests}
@@ -335,23 +343,31 @@ class Collector:
             return claimed, Problem(path, f"attestation refused: {reason}")
         return Attestation(path, who, when, statement)
 
+    def _outcome(self, path: Path, real_directory: Path, is_link: bool) -> _Outcome:
+        """A signature bundle (verified per artifact later), or what an attestation came to."""
+        loaded = self._load(path, real_directory, is_link)
+        if isinstance(loaded, Bundle) and loaded._inner.dsse_envelope is not None:
+            return self._attestation(path, loaded)
+        return loaded
+
     def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
         suffix = PEP740_SUFFIX if path.name.endswith(PEP740_SUFFIX) else SUFFIX
         names = frozenset(_name_prefixes(path.name, suffix))
-        loaded = self._load(path, real_directory, is_link)
-        if isinstance(loaded, Bundle) and loaded._inner.dsse_envelope is None:
+        real = Path(os.path.realpath(path))
+        if real not in index.seen:
+            index.seen[real] = self._outcome(path, real_directory, is_link)
+        outcome = index.seen[real]
+        if isinstance(outcome, Bundle):
             for name in names:
-                index.signatures.setdefault(name, []).append((path, loaded))
-            return
-        outcome = self._attestation(path, loaded) if isinstance(loaded, Bundle) else loaded
-        if isinstance(outcome, Attestation):
-            index.attestations.append(outcome)
+                index.signatures.setdefault(name, []).append((path, outcome))
+        elif isinstance(outcome, Attestation):
+            index.attestations.append(dataclasses.replace(outcome, path=path))
         elif isinstance(outcome, Problem):
-            index.ignored.append(outcome)
+            index.ignored.append(dataclasses.replace(outcome, path=path))
         else:  # refused: it concerns the subjects it claims; with none readable, its file name
             claimed, problem = outcome
             claim = _Claim(digests=claimed) if claimed else _Claim(names=names)
-            index.refused.append((claim, problem))
+            index.refused.append((claim, dataclasses.replace(problem, path=path)))
 
     def _index(self, directory: Path) -> _Index:
         if directory not in self._indexes:

@@ -4,23 +4,23 @@ development instance is recognised here so that the gate can refuse it without c
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
 import hashlib
-import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from sigstore.models import TrustedRoot
+from sigstore_models.trustroot import v1 as trustroot_v1
 
-from verify.errors import ExitCode, VerifyError
+from verify.errors import ExitCode, VerifyError, without_input
+from verify.files import MIB, NotRegular, TooLarge, read_limited
 
 # The CA organization of `attest instance`: a root naming it is for development only.
 DEV_ORGANIZATION = "attest development instance (not for production)"
+MAX_TRUST_ROOT = 4 * MIB  # public Sigstore's root is ~10 KB
 _EMBEDDED = {
     "production": "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
     "staging": "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev",
@@ -50,61 +50,63 @@ def embedded_path(name: str) -> Path:
     return Path(str(store.joinpath("trusted_root.json")))
 
 
-def _starts(data: dict[str, Any]) -> list[datetime.datetime]:
-    found = []
-    for group, key in (
-        ("certificateAuthorities", None),
-        ("tlogs", "publicKey"),
-        ("ctlogs", "publicKey"),
-        ("timestampAuthorities", None),
-    ):
-        for item in data.get(group, []):
-            holder = item.get(key, {}) if key else item
-            start = holder.get("validFor", {}).get("start")
-            if isinstance(start, str):
-                found.append(datetime.datetime.fromisoformat(start.replace("Z", "+00:00")))
-    return found
+def _starts(root: trustroot_v1.TrustedRoot) -> list[datetime.datetime]:
+    """Every validFor.start of the root, as the verifier reads it."""
+    periods = [
+        *(ca.valid_for for ca in root.certificate_authorities or ()),
+        *(log.public_key.valid_for for log in (*(root.tlogs or ()), *(root.ctlogs or ()))),
+        *(tsa.valid_for for tsa in root.timestamp_authorities or ()),
+    ]
+    return [p.start for p in periods if p is not None and p.start is not None]
 
 
-def _certificates(data: dict[str, Any]) -> list[x509.Certificate]:
-    """Every certificate of the root's CAs and timestamp authorities (sigstore's models have
-    already read them as DER: a certificate that does not parse makes the root unreadable)."""
-    found = []
-    for group in ("certificateAuthorities", "timestampAuthorities"):
-        for authority in data.get(group, []):
-            for item in authority.get("certChain", {}).get("certificates", []):
-                found.append(x509.load_der_x509_certificate(base64.b64decode(item["rawBytes"])))
-    return found
+def _certificates(root: trustroot_v1.TrustedRoot) -> list[x509.Certificate]:
+    """Every certificate of the root's CAs and timestamp authorities."""
+    authorities = [*(root.certificate_authorities or ()), *(root.timestamp_authorities or ())]
+    return [
+        x509.load_der_x509_certificate(cert.raw_bytes)
+        for authority in authorities
+        for cert in authority.cert_chain.certificates
+    ]
 
 
-def _is_development(data: dict[str, Any]) -> bool:
-    """Whether any certificate of the root, or any authority's label, names the development
-    instance. The certificates decide: the label is free text that anyone can rename."""
+def _is_development(root: trustroot_v1.TrustedRoot) -> bool:
+    """Whether any certificate of the root, or any CA's label, names the development instance.
+    The certificates decide: the label is free text that anyone can rename."""
     labelled = any(
-        authority.get("subject", {}).get("organization") == DEV_ORGANIZATION
-        for authority in data.get("certificateAuthorities", [])
+        ca.subject is not None and ca.subject.organization == DEV_ORGANIZATION
+        for ca in root.certificate_authorities or ()
     )
     return labelled or any(
         attribute.value == DEV_ORGANIZATION
-        for cert in _certificates(data)
+        for cert in _certificates(root)
         for name in (cert.subject, cert.issuer)
         for attribute in name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     )
 
 
 def load_trust(name: str, path: Path | None) -> Trust:
-    """The root named `production` or `staging` (embedded), or the pinned file at `path`."""
+    """The root named `production` or `staging` (embedded), or the pinned file at `path`: read
+    once (a regular file, at most MAX_TRUST_ROOT), so the digest logged, the development check
+    and the keys verified with are all of the same bytes."""
     source = path if path is not None else embedded_path(name)
     try:
-        raw = source.read_bytes()
-        data = json.loads(raw)
-        root = TrustedRoot.from_file(str(source))
-        development = _is_development(data)
+        raw = read_limited(source, MAX_TRUST_ROOT, "a trusted root")
     except FileNotFoundError as e:
         raise TrustError(f"{source}: no such trusted root file") from e
-    except (ValueError, OSError, KeyError, TypeError, AttributeError) as e:
-        raise TrustError(f"{source}: not a readable Sigstore trusted root: {e}") from e
-    starts = _starts(data)
+    except (TooLarge, NotRegular) as e:
+        raise TrustError(str(e)) from e
+    except OSError as e:
+        raise TrustError(f"{source}: cannot read the trusted root: {e.strerror or e}") from e
+    try:
+        inner = trustroot_v1.TrustedRoot.from_json(raw)
+        root = TrustedRoot(inner)
+        development = _is_development(inner)
+        starts = _starts(inner)
+    except Exception as e:  # the models' and parsers' refusals: never quoting the file
+        raise TrustError(
+            f"{source}: not a readable Sigstore trusted root: {without_input(e)}"
+        ) from e
     return Trust(
         name=str(path) if path is not None else name,
         sha256=hashlib.sha256(raw).hexdigest(),

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.signing.conftest import instance
+from tests.signing.conftest import instance, release, signed
 
-__all__ = ["instance"]
+__all__ = ["instance", "release", "signed"]

@@ -26,7 +26,7 @@ from packaging.version import Version
 
 from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
-from verify.files import NotRegular, TooLarge, read_limited
+from verify.files import NotRegular, TooLarge, open_regular, read_limited
 from verify.osv import records as osv
 
 INDEX_FORMAT = "attest-osv-index/1"  # bump whenever the entries or their parsing change
@@ -129,8 +129,11 @@ def _dir_files(root: Path) -> list[Path]:
 
 
 def _read(file: Path, root: Path) -> bytes:
-    """A record file of a database: a regular file, at most a record's size."""
+    """A record file of a database: a regular file, at most a record's size, and, through a
+    symlink, one inside the database (a link to ~/.ssh/id_rsa is no record to read)."""
     name = file.name if file == root else file.relative_to(root).as_posix()
+    if file != root and not Path(os.path.realpath(file)).is_relative_to(os.path.realpath(root)):
+        raise DatabaseError(root, f"{name}: a symlink that leads out of the database")
     try:
         return read_limited(file, MAX_RECORD_BYTES, "an advisory record")
     except TooLarge as e:
@@ -168,7 +171,11 @@ def content_digest(path: Path) -> str:
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(_read(file, path)).digest())
     else:
-        with path.open("rb") as handle:
+        try:
+            handle = open_regular(path)  # a FIFO or device is refused, never read forever
+        except NotRegular as e:
+            raise DatabaseError(path, str(e).removeprefix(f"{path}: ")) from e
+        with handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -280,7 +287,7 @@ def load(path: Path) -> Database:
     if not path.exists():
         raise DatabaseError(path, "no such file or directory")
     try:
-        digest = content_digest(path)
+        digest = content_digest(path)  # first: a FIFO or device is refused before it is read
         return Database(str(path), digest, Index(build_index(path, digest), digest))
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise DatabaseError(path, f"cannot read the database: {e}") from e

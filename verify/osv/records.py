@@ -65,7 +65,7 @@ def timestamp(value: object, field: str) -> str | None:
         try:
             moment = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError as e:
-            raise RecordError(f"{field}: {value!r} is not an RFC 3339 timestamp") from e
+            raise RecordError(f"{field}: not an RFC 3339 timestamp") from e  # never quoted
     else:
         raise RecordError(f"{field}: expected a timestamp, got {type(value).__name__}")
     if moment.tzinfo is None:
