@@ -225,6 +225,7 @@ class _Index:
 
     signatures: dict[str, list[tuple[Path, Bundle]]] = dataclasses.field(default_factory=dict)
     attestations: list[Attestation] = dataclasses.field(default_factory=list)
+    by_digest: dict[tuple[str, str], list[Attestation]] = dataclasses.field(default_factory=dict)
     refused: list[tuple[_Claim, Problem]] = dataclasses.field(default_factory=list)
     ignored: list[Problem] = dataclasses.field(default_factory=list)
     used: set[Path] = dataclasses.field(default_factory=set)
@@ -232,10 +233,22 @@ class _Index:
     # is read, parsed and verified once (70 links to one 60 MiB bundle cost 70 times over)
     seen: dict[Path, _Outcome] = dataclasses.field(default_factory=dict)
 
+    def add(self, attestation: Attestation) -> None:
+        self.attestations.append(attestation)
+        for digest in attestation.statement.digests:
+            self.by_digest.setdefault(digest, []).append(attestation)
+
     def algorithms(self) -> set[str]:
-        digests = {d for a in self.attestations for d in a.statement.digests}
-        digests |= {d for claim, _ in self.refused for d in claim.digests}
+        digests = {*self.by_digest, *(d for claim, _ in self.refused for d in claim.digests)}
         return {algorithm for algorithm, _ in digests}
+
+    def covering(self, digests: Digests) -> list[Attestation]:
+        """The attestations whose subjects name one of the artifact's digests, each once."""
+        found: dict[int, Attestation] = {}
+        for digest in digests.items():
+            for attestation in self.by_digest.get(digest, ()):
+                found.setdefault(id(attestation), attestation)
+        return list(found.values())
 
 
 class Collector:
@@ -361,7 +374,7 @@ class Collector:
             for name in names:
                 index.signatures.setdefault(name, []).append((path, outcome))
         elif isinstance(outcome, Attestation):
-            index.attestations.append(dataclasses.replace(outcome, path=path))
+            index.add(dataclasses.replace(outcome, path=path))
         elif isinstance(outcome, Problem):
             index.ignored.append(dataclasses.replace(outcome, path=path))
         else:  # refused: it concerns the subjects it claims; with none readable, its file name
@@ -418,9 +431,7 @@ class Collector:
         # that does not (it may be another artifact's: `a` beside `a.whl`) just does not count.
         own = artifact.name + SUFFIX
         problems = [p for claim, p in index.refused if claim.concerns(artifact.name, digests)]
-        attestations = [
-            a for a in index.attestations if any(d in a.statement.digests for d in digests.items())
-        ]
+        attestations = index.covering(digests)
         signatures = [c for c in checked if isinstance(c, Signed)]
         index.used |= {p.path for p in problems} | {a.path for a in attestations}
         index.used |= {p for p, _ in index.signatures.get(artifact.name, [])}
