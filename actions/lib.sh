@@ -46,30 +46,97 @@ attest_output() {
   } >> "$GITHUB_OUTPUT"
 }
 
+# attest_python ARGS...: the Python that the attest on PATH runs on (it has attest's modules,
+# e.g. verify.text), whatever python a later setup step put first on PATH.
+attest_python() {
+  local bin
+  bin=$(dirname "$(command -v attest)")
+  if [ -x "$bin/python" ]; then "$bin/python" "$@"; else python "$@"; fi
+}
+
 attest_summary() {
   printf '%s\n' "$@" >> "$GITHUB_STEP_SUMMARY"
 }
 
-# attest_expand PATTERNS: the files that whitespace-separated glob PATTERNS match, one per line
-# in ATTEST_FILES; a pattern that matches nothing is an error (exit 2, as attest would).
+# attest_md TEXT: TEXT as inline Markdown for the step summary that renders as itself, on one
+# line: a control character written as \n, \r, \t or \xNN, and a backslash before each
+# character that could end a table cell or open a code span, emphasis, a link, HTML, an
+# entity or math (\ ` * _ ~ [ ] < > | & $). The same rule as verify/text.py markdown_text
+# (which also escapes the Unicode controls shown() names); text of attest's own is not passed.
+attest_md() {
+  local text=$1 out="" char code i
+  local LC_ALL=C # byte by byte: a multibyte character passes through unchanged
+  for ((i = 0; i < ${#text}; i++)); do
+    char=${text:i:1}
+    case $char in
+      [\\\`*_~\[\]\<\>\|\&\$]) out+="\\$char" ;;
+      $'\n') out+='\\n' ;;
+      $'\r') out+='\\r' ;;
+      $'\t') out+='\\t' ;;
+      [[:cntrl:]])
+        printf -v code '\\\\x%02x' "'$char"
+        out+=$code
+        ;;
+      *) out+=$char ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
+# attest_fenced TEXT: TEXT (which may hold names) as a fenced code block for the step summary,
+# its fence longer than any run of backticks in TEXT, so that no line of TEXT closes it.
+attest_fenced() {
+  local fence='```'
+  while [[ $1 == *"$fence"* ]]; do fence+='`'; done
+  printf '%s\n%s\n%s' "$fence" "$1" "$fence"
+}
+
+# attest_unshowable NAME: true when NAME holds a control character (C0, DEL or, UTF-8
+# encoded, C1): a newline would split it in any line-based list, and none belongs in the name
+# of a file to release.
+attest_unshowable() {
+  local LC_ALL=C
+  [[ $1 == *[[:cntrl:]]* ]] && return 0
+  [[ $1 == *$'\xc2'[$'\x80'-$'\x9f']* ]]
+}
+
+# attest_expand PATTERNS: the files that whitespace-separated glob PATTERNS match, in the array
+# ATTEST_FILES, each name whole: matches are globbed straight into an array, never read back
+# as lines. A pattern that matches nothing, or a match whose name holds a control character
+# (a newline in it could hide another file behind a copy of a signed name) is an error (exit
+# 2, as attest would), naming it quoted. Pass ATTEST_FILES after `--`: a name may start with
+# a dash, and must not be read as an option.
 attest_expand() {
-  local pattern matches
-  local -a patterns
+  local IFS=$' \t\n' pattern match nullglob found
+  local -a patterns matches
   ATTEST_FILES=()
   read -r -d '' -a patterns <<< "$1" || true
   if [ "${#patterns[@]}" -eq 0 ]; then
     attest_annotate error "attest: no artifacts" "the artifacts input is empty"
     return 2
   fi
+  nullglob=$(shopt -p nullglob || true)
   for pattern in "${patterns[@]}"; do
-    matches=$(compgen -G "$pattern" || true)
-    if [ -z "$matches" ]; then
+    shopt -s nullglob
+    # shellcheck disable=SC2206 # globbed on purpose; the pattern holds no IFS character
+    matches=($pattern)
+    $nullglob
+    found=0
+    for match in "${matches[@]}"; do
+      # a pattern without glob characters stays itself, file or not
+      if [ ! -e "$match" ] && [ ! -L "$match" ]; then continue; fi
+      if attest_unshowable "$match"; then
+        attest_annotate error "attest: refused artifact name" \
+          "$(printf '%q' "$match") (matched by $pattern) holds a control character; rename the file"
+        return 2
+      fi
+      ATTEST_FILES+=("$match")
+      found=$((found + 1))
+    done
+    if [ "$found" -eq 0 ]; then
       attest_annotate error "attest: no artifacts" "nothing matches $pattern"
       return 2
     fi
-    while IFS= read -r match; do
-      ATTEST_FILES+=("$match")
-    done <<< "$matches"
   done
 }
 

@@ -30,3 +30,15 @@ def shown(text: object) -> str:
     `\\u2028`). Backslashes are kept as they are (regular expressions in policies stay
     readable), so the escape is for reading, not a reversible encoding."""
     return _UNSHOWABLE.sub(_escape, str(text))
+
+
+# What could end a table cell or open a code span, emphasis, a link, HTML, an entity or math.
+_MARKDOWN = re.compile(r"([\\`*_~\[\]<>|&$])")
+
+
+def markdown_text(text: object) -> str:
+    """`text` as inline Markdown (a table cell, a sentence of a step summary) that renders as
+    itself: `shown` first (so no newline ends the row), then a backslash before each character
+    that could change the structure (`\\ ` * _ ~ [ ] < > | & $`). actions/lib.sh `attest_md`
+    applies the same rule in bash."""
+    return _MARKDOWN.sub(r"\\\1", shown(text))

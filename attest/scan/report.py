@@ -13,6 +13,7 @@ from typing import Any, Literal
 from attest import __version__
 from attest.scan.stage import Finding, ScanResult
 from verify.slo import STATUSES, SloResult, Waiver
+from verify.text import markdown_text as md
 
 Format = Literal["json", "markdown", "sarif", "vex"]
 REPORT_TYPE = "urn:attest:scan-report:v1"
@@ -118,10 +119,6 @@ def report(result: ScanResult) -> dict[str, Any]:
     }
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _severity_text(finding: Finding, judged: SloResult) -> str:
     sev = finding.severity
     text = sev.level if sev.score is None else f"{sev.level} {sev.score:.1f}"
@@ -141,8 +138,8 @@ def markdown(result: ScanResult) -> str:
     lines = [
         f"## attest scan: {verdict}",
         "",
-        f"{len(result.components)} components from {result.input_description}, checked against "
-        f"`{result.request.source}` at {_iso(result.request.now)}: "
+        f"{len(result.components)} components from {md(result.input_description)}, checked "
+        f"against {md(result.request.source)} at {_iso(result.request.now)}: "
         f"{len(result.findings)} findings{f' ({counts})' if counts else ''}.",
         "",
     ]
@@ -156,18 +153,19 @@ def markdown(result: ScanResult) -> str:
         for finding, judged in rows:
             due = (_iso(judged.due) or "")[:10]
             lines.append(
-                f"| {judged.status} | {_cell(finding.component.name)} | "
-                f"{_cell(finding.component.version or '')} | {_cell(finding.advisory.id)} | "
-                f"{_severity_text(finding, judged)} | {due} | {_days(judged)} | "
-                f"{_cell(', '.join(finding.advisory.fix_versions) or 'none')} |"
+                f"| {judged.status} | {md(finding.component.name)} | "
+                f"{md(finding.component.version or '')} | {md(finding.advisory.id)} | "
+                f"{md(_severity_text(finding, judged))} | {due} | {_days(judged)} | "
+                f"{md(', '.join(finding.advisory.fix_versions) or 'none')} |"
             )
     for waiver in evaluation.expired_waivers:
         lines.append(
-            f"\n- expired waiver (no longer applies): {waiver.id}, expired {waiver.expires}"
+            f"\n- expired waiver (no longer applies): {md(waiver.id)}, expired {md(waiver.expires)}"
         )
     for skip in result.skips:
         lines.append(
-            f"\n- not checked: {skip.component.name} {skip.component.version}: {skip.reason}"
+            f"\n- not checked: {md(skip.component.name)} {md(skip.component.version)}: "
+            f"{md(skip.reason)}"
         )
     return "\n".join(lines) + "\n"
 

@@ -217,9 +217,10 @@ def test_the_workflow_succeeds_in_time(act_run: ActRun) -> None:
     assert act_run.code == 0, act_run.log[-6000:]
     assert "🏁  Job succeeded" in act_run.log
     assert act_run.seconds < ACT_TIMEOUT
-    # every step that has an id ran; only the tampered gate failed (continue-on-error)
+    # every step that has an id ran; only the steps meant to fail failed (continue-on-error)
     outcomes = {step: data["outcome"] for step, data in act_run.steps.items()}
     assert outcomes.pop("tampered") == "failure"
+    assert outcomes.pop("split") == "failure"
     assert outcomes.pop("breach-fails") == "failure"
     assert set(outcomes.values()) == {"success"}, outcomes
 
@@ -319,6 +320,15 @@ def test_the_gate_allows_the_release_and_denies_a_tampered_copy(act_run: ActRun)
     )
 
 
+def test_the_gate_refuses_a_name_that_would_split(act_run: ActRun) -> None:
+    split = act_run.outputs("split")
+    assert (split["decision"], split["exit-code"]) == ("error", "2")
+    assert (
+        "::error title=attest%3A refused artifact name::$'split/acme_web-1.4.0.tar.gz\\n"
+        "acme_web-1.4.0.tar.gz' (matched by split/*.tar.gz) holds a control character"
+    ) in act_run.log
+
+
 def test_step_summaries_and_no_token_in_the_log(act_run: ActRun) -> None:
     # act echoes each step's $GITHUB_STEP_SUMMARY as "Summary - ..." lines
     summary = "\n".join(
@@ -328,6 +338,9 @@ def test_step_summaries_and_no_token_in_the_log(act_run: ActRun) -> None:
                     "## attest scan: passed", "### attest sign", "### attest provenance",
                     "### attest verify: allow", "### attest verify: deny"):  # fmt: skip
         assert heading in summary, heading
+    # input is escaped for Markdown (the injection step's output name; act prints a summary's
+    # later lines as they are)
+    assert "written to release/\\$(touch pwned)\\`touch pwned\\`.json (sha256" in act_run.log
     assert act_run.minted
     for secret in (*act_run.minted, REQUEST_TOKEN):
         assert secret not in act_run.log
