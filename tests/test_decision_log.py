@@ -1,7 +1,9 @@
 """The gate's decision log: a hash chain that names every edited, deleted, inserted or
-reordered record; appends that stay one valid chain under concurrent writers and are whole or
-not there at all; a torn last record told apart from tampering and repaired; a head hash that
-catches cut records and rewrites; bounded reads of regular files only."""
+reordered record, and every line that is not the bytes the gate wrote; appends that stay one
+valid chain under concurrent writers and are whole or not there at all; a torn last record (only
+a last line without its newline) told apart from tampering and repaired; a head hash that
+catches cut records and rewrites; bounded reads of regular files only, and a check whose memory
+is bounded by its findings."""
 
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from attest.cli import cli
 from tests.conftest import REPO
 from verify import decision_log
 from verify.errors import ExitCode
@@ -113,7 +118,7 @@ def test_inserted_forged_record(log: Path) -> None:
     forged = {**json.loads(lines[1]), "seq": 2, "prev": json.loads(lines[1])["hash"]}
     forged["artifact"] = {"name": "evil.whl", "sha256": "f" * 64}
     forged["hash"] = decision_log.record_hash(forged)
-    lines.insert(2, json.dumps(forged))
+    lines.insert(2, json.dumps(forged, sort_keys=True, separators=(",", ":")))  # as the gate would
     _write(log, lines)
     assert _problems(log) == [  # the forged line 3 is named twice
         "line 4: record 2 appears again (first at line 3): one was inserted",
@@ -136,7 +141,111 @@ def test_garbage_line(log: Path) -> None:
     lines = _lines(log)
     lines[3] = "not json"
     _write(log, lines)
-    assert _problems(log) == ["line 4: edited: the record does not match its own hash"]
+    assert _problems(log) == ["line 4: edited: not the bytes the gate wrote"]
+
+
+# --- one spelling: the bytes the gate wrote ---------------------------------------------------
+
+RESPELLINGS: dict[str, Callable[[str], str]] = {
+    # Python's json keeps the last of a key given twice; grep and other readers see the first
+    "key-given-twice": lambda line: '{"decision":"DENY",' + line[1:],
+    "white-space": lambda line: "  " + line.replace(",", " , ", 1),
+    "carriage-return": lambda line: line + "\r",
+    "key-order": lambda line: json.dumps(
+        dict(reversed(json.loads(line).items())), separators=(",", ":")
+    ),
+    "escape": lambda line: line.replace('"ALLOW"', '"\\u0041LLOW"'),
+}
+
+
+@pytest.mark.parametrize("at", [1, 4], ids=["inside", "last"])
+@pytest.mark.parametrize("respell", RESPELLINGS.values(), ids=RESPELLINGS.keys())
+def test_a_record_spelled_otherwise_is_an_edit(
+    invoke: Callable[..., Result], log: Path, at: int, respell: Callable[[str], str]
+) -> None:
+    """The same record in other bytes: before, the chain hashed the parsed record, so these
+    kept `chain intact` and --expect-head passing."""
+    head = invoke("verify-log", "--head", str(log)).stdout.split()[0]
+    lines = _lines(log)
+    original, lines[at] = lines[at], respell(lines[at])
+    assert json.loads(lines[at]) == json.loads(original)  # the same record, other bytes
+    _write(log, lines)
+    finding = f"line {at + 1}: edited: not the bytes the gate wrote"
+    assert _problems(log) == [finding]
+    result = invoke("verify-log", "--expect-head", head, str(log))
+    assert result.exit_code == ExitCode.DENIED
+    assert f"attest: {log}: {finding}\n" in result.stderr
+    assert "chain intact" not in result.stderr and "torn" not in result.stderr
+
+
+TEXT = st.text(  # lone surrogates: a file name that is not UTF-8 reaches the gate as them
+    st.characters() | st.sampled_from(["\ud83d", "\ude00", "\udcff", "é", "\x1b", "\\", '"']),
+    max_size=12,
+)
+SEPARATORS = st.sampled_from([(",", ":"), (", ", ": "), (" ,", ":"), (",", " : ")])
+
+
+@st.composite
+def _respelled(draw: st.DrawFn, line: bytes) -> bytes:
+    """The same record in other bytes: key order, separators, escapes, white space, CR, a
+    key given twice."""
+    record = json.loads(line)
+    items = draw(st.permutations(list(record.items())))
+    text = json.dumps(dict(items), separators=draw(SEPARATORS), ensure_ascii=draw(st.booleans()))
+    key = draw(st.sampled_from(sorted(record)))
+    twice = f"{{{json.dumps(key)}:{json.dumps(draw(TEXT))}," if draw(st.booleans()) else "{"
+    space = st.sampled_from(["", " ", "\t", "\r", "\r\r"])
+    text = draw(space) + twice + text[1:] + draw(space)
+    return text.encode("utf-8", "backslashreplace")
+
+
+@st.composite
+def _changed(draw: st.DrawFn, line: bytes) -> bytes:
+    """Any byte-level change of the line: a splice of random bytes, or a respelling."""
+    if draw(st.booleans()):
+        return draw(_respelled(line))
+    start = draw(st.integers(0, len(line)))
+    end = draw(st.integers(start, min(len(line), start + 8)))
+    return line[:start] + draw(st.binary(max_size=8)) + line[end:]
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(names=st.lists(TEXT, min_size=1, max_size=4), at=st.integers(0, 3), data=st.data())
+def test_any_change_of_a_record_line_is_reported(
+    tmp_path_factory: pytest.TempPathFactory, names: list[str], at: int, data: st.DataObject
+) -> None:
+    """For a log the gate wrote (intact, whatever its records' text), any change of a record's
+    line (the file still ending in a newline, so never a torn tail) is a finding: exit 1."""
+    path = tmp_path_factory.mktemp("log") / "decisions.jsonl"
+    decision_log.append(path, [{"artifact": {"name": n}, "decision": "ALLOW"} for n in names])
+    written = decision_log.check(path)
+    assert written.intact and written.records == len(names)
+    lines = path.read_bytes().split(b"\n")[:-1]
+    at %= len(lines)
+    changed = data.draw(_changed(lines[at]))
+    assume(changed != lines[at])
+    lines[at] = changed
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    report = decision_log.check(path)
+    assert report.findings and report.torn is None, report
+    result = CliRunner().invoke(cli, ["verify-log", "--expect-head", written.head, str(path)])
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    assert "was tampered with" in result.stderr and "chain intact" not in result.stderr
+
+
+def test_the_gate_writes_a_record_as_it_reads_back(tmp_path: Path) -> None:
+    """Two lone surrogates that form a pair are written as the JSON escapes of a pair, which
+    read back as one character: the record is written as that, else its line would be an edit
+    (before, it did not match its own hash)."""
+    path = tmp_path / "decisions.jsonl"
+    decision_log.append(path, [{"artifact": {"name": "\ud83d\ude00.whl \udcff"}}])
+    assert decision_log.check(path).intact
+    assert json.loads(path.read_bytes())["artifact"]["name"] == "\U0001f600.whl \udcff"
 
 
 def test_verify_log_command(invoke: Callable[..., Result], log: Path) -> None:
@@ -277,7 +386,7 @@ def _repair(log: Path) -> str:
     return f"attest verify-log --repair-torn-tail {log}"
 
 
-@pytest.mark.parametrize("tail", [TORN, b"\0" * 40, b"\0" * 40 + b"\n"])
+@pytest.mark.parametrize("tail", [TORN, b"\0" * 40])
 def test_a_torn_last_record_is_reported_as_torn_not_as_tampering(
     invoke: Callable[..., Result], log: Path, tail: bytes
 ) -> None:
@@ -295,6 +404,65 @@ def test_a_torn_last_record_is_reported_as_torn_not_as_tampering(
     assert "line 6: torn last record: cut short, not a whole record (a crash" in result.stderr
     assert f"; repair with `{_repair(log)}`" in result.stderr
     assert "tampered" not in result.stderr and "edited" not in result.stderr
+
+
+LAST_LINES = {
+    "text": b"this record said DENY\n",  # the outside attack's replacement for the last record
+    "cut-record": TORN + b"\n",
+    "zeros": b"\0" * 40 + b"\n",
+    "blank": b"\n",
+}
+
+
+@pytest.mark.parametrize("replace", [True, False], ids=["replacing-the-last", "after-the-last"])
+@pytest.mark.parametrize("last", LAST_LINES.values(), ids=LAST_LINES.keys())
+def test_a_last_line_with_its_newline_is_never_torn(
+    invoke: Callable[..., Result], log: Path, last: bytes, replace: bool
+) -> None:
+    """An append is one write ending in its newline, so a crash cannot leave a line that has
+    one: such a line that is not a record was edited (exit 1). Before, it was called torn (exit
+    3), --repair-torn-tail deleted it and then said "chain intact"; a blank line blocked every
+    later deploy as torn. The gate still appends nothing after it (exit 3): it neither chains
+    onto nor glues onto what is not a record, and there is nothing to repair."""
+    kept = b"".join(line + b"\n" for line in log.read_bytes().split(b"\n")[: 4 if replace else 5])
+    log.write_bytes(kept + last)
+    number = 5 if replace else 6
+    report = decision_log.check(log)
+    assert [str(f) for f in report.findings] == [
+        f"line {number}: edited: not the bytes the gate wrote"
+    ]
+    assert report.torn is None
+    checked = invoke("verify-log", str(log))
+    assert checked.exit_code == ExitCode.DENIED
+    assert f"{log}: the decision log was tampered with (1 finding(s))" in checked.stderr
+    assert "torn" not in checked.stderr
+    before = log.read_bytes()
+    repair = invoke("verify-log", "--repair-torn-tail", str(log))
+    assert repair.exit_code == ExitCode.USAGE
+    assert f"{log}: the last record is not torn, so nothing was changed" in repair.stderr
+    gate = _gate(invoke, log, "a.whl")
+    assert gate.exit_code == ExitCode.OPERATIONAL
+    assert (
+        f"{log}: the last line is not a record as the gate wrote it (edited: not the bytes the "
+        f"gate wrote), and nothing is chained onto it: check the log with `attest verify-log "
+        f"{log}`; nothing was decided"
+    ) in gate.stderr
+    assert "DENY" not in gate.stderr
+    assert log.read_bytes() == before
+
+
+def test_the_gate_chains_nothing_onto_an_edited_last_record(
+    invoke: Callable[..., Result], log: Path
+) -> None:
+    """Before, the next record chained onto the edited one's content."""
+    _edited_last(log, newline=True)
+    before = log.read_bytes()
+    result = _gate(invoke, log, "a.whl")
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert "the last line is not a record as the gate wrote it (edited: the record does not " in (
+        result.stderr
+    )
+    assert log.read_bytes() == before
 
 
 def test_a_torn_record_after_tampering_is_both(invoke: Callable[..., Result], log: Path) -> None:
@@ -419,6 +587,7 @@ def test_expect_head_passes_while_the_log_extends_it(
         "intact": True,
         "torn_last_record": None,
         "findings": [],
+        "stopped_at_line": None,
         "expected_head": {"hash": head, "at_line": 5},
     }
     genesis = invoke("verify-log", "--expect-head", decision_log.GENESIS, str(log))
@@ -508,6 +677,50 @@ def test_a_long_log_is_normal(tmp_path: Path) -> None:
     peak = _peak(lambda: report.append(decision_log.check(path)))
     assert report[0].records == 4000 and report[0].intact
     assert peak < MIB < path.stat().st_size / 8
+
+
+def test_a_log_of_newlines_is_checked_in_bounded_memory(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Before, a log not in order kept every line: 4 MB of newlines took 1.4 GB and 107 s, and
+    a MemoryError under a 1 GB limit. Now the check stops after MAX_FINDINGS findings."""
+    path = tmp_path / "decisions.jsonl"
+    path.write_bytes(b"\n" * (3 * MIB))
+    report: list[decision_log.Report] = []
+    peak = _peak(lambda: report.append(decision_log.check(path)))
+    assert peak < 4 * MIB
+    assert report[0].stopped_at == decision_log.MAX_FINDINGS == len(report[0].findings) == 1000
+    assert str(report[0].findings[-1]) == "line 1000: edited: not the bytes the gate wrote"
+    result = invoke("verify-log", "--json", "--expect-head", "a" * 64, str(path))
+    assert result.exit_code == ExitCode.DENIED
+    assert result.stderr.count("edited: not the bytes the gate wrote") == 1000
+    assert (
+        f"attest: {path}: … and more: the check stops after 1000 findings, at line 1000; the "
+        "rest of the log is not checked"
+    ) in result.stderr
+    assert f"{path}: the decision log was tampered with (1000+ finding(s))" in result.stderr
+    assert "no longer holds the expected head" not in result.stderr  # the rest was not read
+    assert json.loads(result.stdout)["stopped_at_line"] == 1000
+
+
+def test_a_damaged_long_log_is_checked_in_memory_bounded_by_its_findings(tmp_path: Path) -> None:
+    """A long log with a record deleted and two swapped is read once, keeping only what is out
+    of place: before, every line of a log not in order was kept."""
+    path = tmp_path / "decisions.jsonl"
+    decision_log.append(path, [_record(n) for n in range(10000)])
+    lines = _lines(path)
+    lines[7000], lines[7001] = lines[7001], lines[7000]
+    del lines[100]
+    _write(path, lines)
+    report: list[decision_log.Report] = []
+    peak = _peak(lambda: report.append(decision_log.check(path)))
+    assert [str(f) for f in report[0].findings] == [
+        "line 101: record(s) 100 deleted before record 101",
+        "line 7000: records out of order: record 7001 comes before record 7000",
+        "line 7001: records out of order: record 7000 comes after record 7001",
+    ]
+    assert report[0].stopped_at is None
+    assert peak < MIB < path.stat().st_size / 2
 
 
 def test_only_a_regular_file_is_a_log(invoke: Callable[..., Result], tmp_path: Path) -> None:

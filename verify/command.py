@@ -191,6 +191,7 @@ def _log_json(log: Path, report: decision_log.Report, expect_head: str | None) -
         "intact": report.intact,
         "torn_last_record": dataclasses.asdict(report.torn) if report.torn else None,
         "findings": [dataclasses.asdict(f) for f in report.findings],
+        "stopped_at_line": report.stopped_at,
     }
     if expect_head is not None:
         data["expected_head"] = {"hash": expect_head, "at_line": report.anchor}
@@ -217,8 +218,8 @@ def verify_log(
     log: Path, show_head: bool, expect_head: str | None, as_json: bool, repair: bool
 ) -> None:
     """Check a decision log's hash chain: exit 0 when intact, 1 naming each record that was
-    edited, deleted, inserted or moved (or when it no longer holds --expect-head), 3 when only
-    its last record is torn (repair it with --repair-torn-tail)."""
+    edited, deleted, inserted or moved (the first 1000) or when it no longer holds
+    --expect-head, 3 when only its last record is torn (repair it with --repair-torn-tail)."""
     if expect_head is not None and not _HASH.fullmatch(expect_head):
         raise UsageProblem("--expect-head takes a head hash as --head prints it (64 hex digits)")
     if repair:
@@ -226,12 +227,20 @@ def verify_log(
     report = decision_log.check(log, expect_head)
     for finding in report.findings:
         _say(f"attest: {log}: {finding}")
+    if report.stopped_at is not None:
+        _say(
+            f"attest: {log}: … and more: the check stops after {decision_log.MAX_FINDINGS} "
+            f"findings, at line {report.stopped_at}; the rest of the log is not checked"
+        )
     if report.torn is not None:
         _say(f"attest: {log}: {report.torn}; repair with `{decision_log.repair_command(log)}`")
     if as_json:
         click.echo(_log_json(log, report, expect_head))
-    why = [f"was tampered with ({len(report.findings)} finding(s))"] if report.findings else []
-    if expect_head is not None and report.anchor is None:
+    more = "+" if report.stopped_at is not None else ""
+    why = (
+        [f"was tampered with ({len(report.findings)}{more} finding(s))"] if report.findings else []
+    )
+    if expect_head is not None and report.anchor is None and not more:  # unread lines may hold it
         why.append(
             f"no longer holds the expected head {expect_head}: records were cut from its end, "
             "or it was rewritten"

@@ -2,17 +2,25 @@
 number and the SHA-256 of the previous line, appended under an exclusive file lock so that
 concurrent gates never interleave or fork the chain.
 
+A record's line is exactly the bytes the gate writes (`_encode`): any other spelling of the same
+JSON (a key given twice, white space, `\r`, key order, escapes) is an edit.
+
 Appends are whole: each record goes out in one `write`, the file is fsynced once per run, and a
 failed or short write cuts the file back to its length before the run. A crash or a full disk can
-still leave a torn last record; it is reported as that (not as an edit), the gate appends nothing
-after it, and `repair_torn_tail` removes it and nothing else.
+still leave a torn last record, and only that: a last line without its newline that is not JSON
+(an append cut short) or a whole record missing its newline. It is reported as torn (not as an
+edit), the gate appends nothing after it, and `repair_torn_tail` removes it and nothing else. A
+last line with its newline that is not a record was edited: the gate appends nothing after it
+either, and there is nothing to repair.
 
-`check` walks the chain, streamed record by record, and names every record that was edited,
-deleted, inserted or moved. Cutting the newest records or rewriting the whole log is detectable
-only against a head hash kept elsewhere: `check(path, expect_head=...)`."""
+`check` walks the chain once, streamed, in memory bounded by its findings (at most
+MAX_FINDINGS), and names every record that was edited, deleted, inserted or moved. Cutting the
+newest records or rewriting the whole log is detectable only against a head hash kept elsewhere:
+`check(path, expect_head=...)`."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import errno
 import fcntl
@@ -36,6 +44,11 @@ MAX_RECORD = MIB
 REPAIR = "attest verify-log --repair-torn-tail"
 _TAIL = 1 << 16  # bytes first read back from the end to find the last record
 _EXCERPT = 60  # bytes of a torn record shown when it is removed
+# Findings before `check` stops reading: a log this damaged needs a person, not a longer list,
+# and what is kept about the log grows with its findings only.
+MAX_FINDINGS = 1000
+EDITED = "edited: the record does not match its own hash"
+RESPELLED = "edited: not the bytes the gate wrote"
 
 
 class DecisionLogError(VerifyError):
@@ -74,6 +87,8 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 def _encode(record: dict[str, Any]) -> tuple[bytes, str]:
+    # What reads back: two lone surrogates that form a pair read back as one character.
+    record = json.loads(_canonical(record))
     digest = record_hash(record)
     return _canonical({**record, "hash": digest}) + b"\n", digest
 
@@ -93,13 +108,29 @@ def _json(raw: bytes) -> Any:
         raise ValueError("nested too deeply") from e
 
 
-def _is_whole(raw: bytes) -> bool:
-    """Whether the line is a record that matches its own hash."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Line:
+    seq: int | None
+    prev: str | None
+    digest: str  # the hash it claims: what the next record chains to
+    problem: str | None  # why it is not a record as the gate wrote it; None: it is one
+
+
+def _parse(raw: bytes | None) -> _Line:
+    if raw is None:  # over MAX_RECORD: not read
+        limit = f"over the {MAX_RECORD // MIB} MiB limit for a record"
+        return _Line(None, None, GENESIS, f"{limit}: not a record the gate wrote")
     try:
         record = _json(raw)
-        return bool(record_hash(record) == record["hash"])
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return False
+        stored = str(record["hash"])
+        seq, prev = int(record["seq"]), str(record["prev"])
+        if record_hash(record) != stored:
+            return _Line(seq, prev, stored, EDITED)
+        # The chain hashes the parsed record: the bytes must be the one spelling the gate writes.
+        return _Line(seq, prev, stored, None if _canonical(record) == raw else RESPELLED)
+    # OverflowError: "seq": Infinity; RecursionError: hashing what json.loads could just nest
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
+        return _Line(None, None, hashlib.sha256(raw).hexdigest(), RESPELLED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,14 +149,18 @@ class Torn:
 
 
 def _torn(raw: bytes, newline: bool) -> Torn | None:
-    """Whether the last line is torn. A strict prefix of a JSON object is never JSON, so a
-    line that is not JSON is what an interrupted append leaves; a JSON line without its newline
-    is torn only when it is a whole record (else it was edited)."""
+    """Whether the last line is torn. An append is one write ending in its newline, so a line
+    that has its newline was written whole: if it is not a record, it was edited. Without it, a
+    line that is not JSON is what an interrupted append leaves (a strict prefix of a record is
+    never JSON; nor are the zeros a power loss can leave); a JSON line is torn only when it is
+    a whole record (else it was edited)."""
+    if newline:
+        return None
     try:
         _json(raw)
     except ValueError:
         return Torn(whole=False)
-    return Torn(whole=True) if not newline and _is_whole(raw) else None
+    return Torn(whole=True) if _parse(raw).problem is None else None
 
 
 # --- appending ------------------------------------------------------------------------------
@@ -204,14 +239,14 @@ def _chain_end(fd: int, size: int, path: Path) -> tuple[str, int]:
             f"nothing is appended after it; nothing was decided: run `{repair_command(path)}` "
             "(it says what it removes), then run the gate again"
         )
-    check_it = f"check the log with `attest verify-log {path}`; nothing was decided"
-    if not tail.newline:
-        raise DecisionLogError(f"{path}: the last line has no newline and was edited: {check_it}")
-    try:
-        last = _json(tail.raw)
-        return record_hash(last), int(last["seq"]) + 1
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
-        raise DecisionLogError(f"{path}: the last line is not a record: {check_it}") from None
+    last = _parse(tail.raw)  # not torn, so it has its newline: a record, or it was edited
+    if last.problem is not None or last.seq is None:
+        raise DecisionLogError(
+            f"{path}: the last line is not a record as the gate wrote it ({last.problem}), and "
+            f"nothing is chained onto it: check the log with `attest verify-log {path}`; "
+            "nothing was decided"
+        )
+    return last.digest, last.seq + 1
 
 
 def _write_whole(fd: int, line: bytes) -> None:
@@ -323,27 +358,6 @@ class Finding:
         return f"line {self.line}: {self.problem}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Line:
-    seq: int | None
-    prev: str | None
-    digest: str  # the hash it claims: what the next record chains to
-    edited: bool  # its stored hash does not match its content
-    oversized: bool = False
-
-
-def _parse(raw: bytes | None) -> _Line:
-    if raw is None:  # over MAX_RECORD: not read
-        return _Line(None, None, GENESIS, True, oversized=True)
-    try:
-        record = _json(raw)
-        stored = str(record["hash"])
-        return _Line(int(record["seq"]), str(record["prev"]), stored, record_hash(record) != stored)
-    # OverflowError: "seq": Infinity; RecursionError: hashing what json.loads could just nest
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
-        return _Line(None, None, hashlib.sha256(raw).hexdigest(), True)
-
-
 def _read_lines(handle: BinaryIO) -> Iterator[tuple[bytes | None, bool]]:
     """(each line without its newline, or None when over MAX_RECORD; whether a newline ended
     it), one at a time, in bounded memory however long the log or a line is."""
@@ -357,35 +371,6 @@ def _read_lines(handle: BinaryIO) -> Iterator[tuple[bytes | None, bool]]:
         yield line.removesuffix(b"\n"), newline
 
 
-def _position(seq: int, top: int, first: dict[int, int], number: int) -> str | None:
-    """What is wrong with record `seq` at line `number`, after records up to `top`."""
-    if first[seq] != number:
-        return f"record {seq} appears again (first at line {first[seq]}): one was inserted"
-    if seq <= top:
-        return f"records out of order: record {seq} comes after record {top}"
-    if seq > top + 1 and top + 1 in first:
-        return f"records out of order: record {seq} comes before record {top + 1}"
-    if seq > top + 1:
-        gone = f"{top + 1}" if seq == top + 2 else f"{top + 1}-{seq - 1}"
-        return f"record(s) {gone} deleted before record {seq}"
-    return None
-
-
-def _chain(line: _Line, lines: list[_Line], first: dict[int, int]) -> str | None:
-    """Whether the record chains to its predecessor (the first record with the seq before)."""
-    assert line.seq is not None
-    if line.seq == 0:
-        ok = line.prev == GENESIS
-        return None if ok else "record 0 does not start the chain: it was edited or inserted"
-    at = first.get(line.seq - 1)
-    if at is None or line.prev == lines[at - 1].digest:
-        return None  # a missing predecessor is reported as a deletion
-    return (
-        f"record {line.seq} does not chain to record {line.seq - 1} (line {at}): "
-        f"line {at} was edited, replaced or inserted"
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class Report:
     """What `check` found: an intact log has no findings and no torn last record."""
@@ -395,96 +380,154 @@ class Report:
     torn: Finding | None  # a torn last record (a crash or a full disk, not tampering)
     head: str  # the hash of the last record (GENESIS for an empty log)
     anchor: int | None = None  # the line holding `expect_head` (0: GENESIS), None: not there
+    stopped_at: int | None = None  # the line after which MAX_FINDINGS stopped the check
 
     @property
     def intact(self) -> bool:
         return not self.findings and self.torn is None
 
 
-def _findings(lines: list[_Line]) -> list[Finding]:
-    first: dict[int, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if line.seq is not None:
-            first.setdefault(line.seq, number)
-    findings: list[Finding] = []
-    top = -1
-    for number, line in enumerate(lines, start=1):
-        if line.oversized:
-            limit = f"over the {MAX_RECORD // MIB} MiB limit for a record"
-            findings.append(Finding(number, f"{limit}: not a record the gate wrote"))
-        elif line.edited:
-            findings.append(Finding(number, "edited: the record does not match its own hash"))
+@dataclasses.dataclass
+class _Run:
+    """Records first seen one after the other: `low`..`high` on the lines from `line` on."""
+
+    low: int
+    high: int
+    line: int
+    digest: str  # of record `high`: what record `high + 1` chains to
+
+
+_PROBLEM, _POSITION, _CHAIN = range(3)  # the order of one line's findings
+
+
+class _Walk:
+    """The chain, one line at a time. What it keeps grows with the findings only: a run of
+    records in order is one `_Run`, and every record out of place (a finding) adds at most one
+    run, one chain to check once its predecessor shows up, and one gap to name."""
+
+    def __init__(self) -> None:
+        self.runs: list[_Run] = []  # sorted by `low`, disjoint: every seq seen, and where
+        self.lows: list[int] = []
+        self.current: _Run | None = None  # the run the line before extended
+        self.top = -1  # the highest seq so far
+        self.found: list[tuple[int, int, str]] = []  # (line, order, problem)
+        self.chains: dict[int, tuple[int, str]] = {}  # seq awaited: (line, the prev it claims)
+        self.gaps: dict[int, tuple[int, int]] = {}  # seq awaited: (line, the seq that came)
+
+    def count(self) -> int:
+        return len(self.found) + len(self.gaps)
+
+    def _first(self, seq: int) -> _Run | None:
+        at = bisect.bisect_right(self.lows, seq) - 1
+        return self.runs[at] if at >= 0 and self.runs[at].high >= seq else None
+
+    def add(self, number: int, line: _Line) -> None:
+        if line.problem is not None:
+            self.found.append((number, _PROBLEM, line.problem))
         if line.seq is None:
-            top += 1  # unreadable: assume it held the next record
-            continue
-        for problem in (_position(line.seq, top, first, number), _chain(line, lines, first)):
-            if problem is not None:
-                findings.append(Finding(number, problem))
-        top = max(top, line.seq)
-    return findings
+            self.top += 1  # unreadable: assume it held the next record
+            self.current = None
+            return
+        seq = line.seq
+        seen = self._first(seq)
+        if seen is not None:  # named as inserted; its chain is not checked again
+            first = seen.line + seq - seen.low
+            problem = f"record {seq} appears again (first at line {first}): one was inserted"
+            self.found.append((number, _POSITION, problem))
+            self.current = None
+            return
+        self._position(number, seq)
+        self._chain(number, line)
+        self._seen(number, line)
+        self.top = max(self.top, seq)
+
+    def _position(self, number: int, seq: int) -> None:
+        if seq <= self.top:
+            problem = f"records out of order: record {seq} comes after record {self.top}"
+            self.found.append((number, _POSITION, problem))
+        elif seq > self.top + 1:  # deleted, or moved later: known when it shows up, or never
+            self.gaps[self.top + 1] = (number, seq)
+        if (gap := self.gaps.pop(seq, None)) is not None:
+            problem = f"records out of order: record {gap[1]} comes before record {seq}"
+            self.found.append((gap[0], _POSITION, problem))
+
+    def _chain(self, number: int, line: _Line) -> None:
+        """Whether the record chains to its predecessor (the first record with the seq before);
+        one seen later is checked when it shows up, a missing one is named as deleted."""
+        assert line.seq is not None
+        if line.seq == 0:
+            if line.prev != GENESIS:
+                problem = "record 0 does not start the chain: it was edited or inserted"
+                self.found.append((number, _CHAIN, problem))
+            return
+        before = self._first(line.seq - 1)
+        if before is None:
+            self.chains[line.seq - 1] = (number, str(line.prev))
+        elif line.prev != before.digest:  # a first sighting: its predecessor ends a run
+            self._broken(number, line.seq, before.line + before.high - before.low)
+
+    def _broken(self, number: int, seq: int, at: int) -> None:
+        problem = (
+            f"record {seq} does not chain to record {seq - 1} (line {at}): "
+            f"line {at} was edited, replaced or inserted"
+        )
+        self.found.append((number, _CHAIN, problem))
+
+    def _seen(self, number: int, line: _Line) -> None:
+        assert line.seq is not None
+        run = self.current
+        if run is not None and run.high + 1 == line.seq:
+            run.high, run.digest = line.seq, line.digest
+        else:
+            run = self.current = _Run(line.seq, line.seq, number, line.digest)
+            at = bisect.bisect(self.lows, line.seq)
+            self.lows.insert(at, line.seq)
+            self.runs.insert(at, run)
+        if (waiting := self.chains.pop(line.seq, None)) is not None and waiting[1] != line.digest:
+            self._broken(waiting[0], line.seq + 1, number)
+
+    def findings(self, complete: bool) -> list[Finding]:
+        """Every finding in line order; a gap still open is a deletion if the whole log was
+        read."""
+        found = list(self.found)
+        for missing, (number, seq) in self.gaps.items():
+            gone = f"{missing}" if seq == missing + 1 else f"{missing}-{seq - 1}"
+            why = "deleted" if complete else "missing (deleted, or past the lines checked)"
+            found.append((number, _POSITION, f"record(s) {gone} {why} before record {seq}"))
+        found.sort(key=lambda f: f[:2])
+        return [Finding(number, problem) for number, _, problem in found[:MAX_FINDINGS]]
 
 
-def _in_order(handle: BinaryIO, expect_head: str | None) -> Report | None:
-    """The usual case in constant memory: every record whole and chained to the one before
-    (but for a torn last record). None at the first that is not: `_every_line` says why."""
-    count, head = 0, GENESIS
+def _walk(handle: BinaryIO, expect_head: str | None) -> Report:
+    walk = _Walk()
+    count, head, torn, stopped = 0, GENESIS, None, None
     anchor = 0 if expect_head == GENESIS else None
-    last: tuple[bytes, bool] | None = None
-    unread: tuple[bytes, bool] | None = None  # not a record: fine only as a torn last one
     for raw, newline in _read_lines(handle):
-        if raw is None or unread is not None:
-            return None
+        why = None if raw is None else _torn(raw, newline)  # only the last line lacks a newline
+        if why is not None:
+            torn = Finding(count + 1, str(why))
+            if not why.whole:
+                break  # no record, so nothing to chain
         line = _parse(raw)
-        if line.seq is None:
-            unread = (raw, newline)
-            continue
-        if line.edited or line.seq != count or line.prev != head:
-            return None
-        count, head, last = count + 1, line.digest, (raw, newline)
+        count, head = count + 1, line.digest
+        walk.add(count, line)
         if anchor is None and head == expect_head:
             anchor = count
-    why = _torn(*unread) if unread is not None else _torn(*last) if last is not None else None
-    if unread is not None and why is None:
-        return None
-    torn = None if why is None else Finding(count if why.whole else count + 1, str(why))
-    return Report(count, [], torn, head, anchor)
-
-
-def _every_line(handle: BinaryIO, expect_head: str | None) -> Report:
-    """What is wrong with a log that is not in order, from every line's number and hashes."""
-    lines: list[_Line] = []
-    last: bytes | None = None
-    ended = True
-    for raw, newline in _read_lines(handle):
-        lines.append(_parse(raw))
-        last, ended = raw, newline
-    torn = None
-    why = None if last is None else _torn(last, ended)  # None: empty, or an oversized line
-    if why is not None:
-        torn = Finding(len(lines), str(why))
-        if not why.whole:
-            lines.pop()  # no record, so nothing to chain
-    anchor = None
-    if expect_head == GENESIS:
-        anchor = 0
-    elif expect_head is not None:
-        anchor = next((n for n, x in enumerate(lines, 1) if x.digest == expect_head), None)
-    head = lines[-1].digest if lines else GENESIS
-    return Report(len(lines), _findings(lines), torn, head, anchor)
+        if walk.count() >= MAX_FINDINGS:
+            stopped = count
+            break
+    findings = walk.findings(complete=stopped is None)
+    return Report(count, findings, torn, head, anchor, stopped)
 
 
 def check(path: Path, expect_head: str | None = None, timeout: float = LOCK_TIMEOUT) -> Report:
-    """Walk the chain, streamed, under a shared lock (an append in progress is not a torn
+    """Walk the chain once, streamed, under a shared lock (an append in progress is not a torn
     record); `expect_head`: a head hash kept from earlier, which an intact log still holds
     unless records were cut from its end or it was rewritten."""
     try:
         with open_regular(path) as handle:
             _lock(handle.fileno(), path, timeout, fcntl.LOCK_SH, "nothing was checked")
-            report = _in_order(handle, expect_head)
-            if report is None:
-                handle.seek(0)
-                report = _every_line(handle, expect_head)
-            return report
+            return _walk(handle, expect_head)
     except NotRegular as e:
         raise NotALog(f"{path}: the decision log must be a regular file") from e
     except OSError as e:

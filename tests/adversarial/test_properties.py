@@ -562,7 +562,7 @@ def _records(count: int) -> list[bytes]:
         chained = {**record, "seq": seq, "prev": prev}
         chained["hash"] = decision_log.record_hash(chained)
         prev = chained["hash"]
-        lines.append(json.dumps(chained).encode())
+        lines.append(json.dumps(chained, sort_keys=True, separators=(",", ":")).encode())
     return lines
 
 
