@@ -101,10 +101,73 @@ def test_a_key_given_twice_anywhere_is_refused(text: str, where: str) -> None:
         untrusted_yaml.load(text)
 
 
-def test_keys_that_differ_as_values_and_merge_overrides_are_not_duplicates() -> None:
+def test_keys_that_differ_as_values_and_merges_of_other_keys_are_not_duplicates() -> None:
     assert untrusted_yaml.load("'1': a\n1: b\n") == {"1": "a", 1: "b"}
-    merged = "base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  a: 3\n"  # YAML's override of a merge
-    assert untrusted_yaml.load(merged) == {"base": {"a": 1, "b": 2}, "x": {"a": 3, "b": 2}}
+    merged = "a: &a {x: 1}\nb: &b {<<: *a, y: 2}\nc: {<<: [*b, {z: 3}], w: 4}\n"
+    assert untrusted_yaml.load(merged)["c"] == {"x": 1, "y": 2, "z": 3, "w": 4}
+
+
+TWO_SIGNERS = f"""\
+version: 1
+trust: production
+identities:
+  - <<: {{issuer: "{ISSUER}", subject: "{IDENTITY}"}}
+    <<: {{issuer: "{ISSUER}", subject: mallory@evil.example}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        # two merge keys in one mapping: the second won (the attack's policy)
+        (TWO_SIGNERS, "the key 'issuer' is given twice, on line 4 and on line 5"),
+        # merged mappings sharing a key: the first of the list won
+        ("a: &a {s: r}\nb: &b {s: m}\nc: {<<: [*a, *b]}\n", "'s' is given twice, on line 1 and on line 2"),
+        # the mapping's own key over a merged one: YAML's override, silent too
+        ("a: &a {s: r}\nc:\n  <<: *a\n  s: m\n", "'s' is given twice, on line 1 and on line 4"),
+        ("a: &a {s: r}\nc: {<<: [*a, *a]}\n", "'s' is given twice, on line 1, merged twice"),
+        # through a merge nested in what is merged
+        ("a: &a {s: r}\nb: &b {<<: *a}\nc: {<<: *b, s: m}\n", "'s' is given twice, on line 1 and on line 3"),
+    ],
+)  # fmt: skip
+def test_a_key_given_twice_through_merge_keys_is_refused(text: str, where: str) -> None:
+    """Before: each loaded, one of the two values kept silently (which one depends on how the
+    merge was written)."""
+    with pytest.raises(untrusted_yaml.DuplicateKey, match=re.escape(where)) as caught:
+        untrusted_yaml.load(text)
+    assert str(caught.value).endswith("YAML would silently keep only one")
+
+
+def test_a_policy_merging_two_signers_into_one_identity_is_refused() -> None:
+    message = _refusal(TWO_SIGNERS)
+    assert message.startswith("policy.yaml: not valid YAML: the key 'issuer' is given twice")
+
+
+def test_merge_keys_nested_past_the_depth_bound_are_refused_not_a_crash() -> None:
+    """A chain of 1,100 mappings each merging the one before: PyYAML's merging recursed once per
+    link (RecursionError, exit 3, before); the text is padded so the expansion bound allows it."""
+    links = ", ".join(["&m0 {a: 1}", *(f"&m{i} {{<<: *m{i - 1}}}" for i in range(1, 1100))])
+    text = "#" + "x" * 400_000 + f"\nk: [{links}]\nx: {{<<: *m1099}}\n"
+    with pytest.raises(untrusted_yaml.YAMLBomb, match="merge keys nested too deeply"):
+        untrusted_yaml.load(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("token: !!int AKIAIOSFODNN7EXAMPLE\n", "'int'"),
+        ("a: 1\nexpires: 2026-13-45\n", "'timestamp'"),
+        ("a: 1\nb: " + "9" * 5000 + "\n", "'int'"),  # int() refuses over 4,300 digits
+    ],
+)
+def test_a_value_its_tag_cannot_build_is_a_yaml_error_naming_its_line(text: str, kind: str) -> None:
+    """Before: ValueError from inside the loader (exit 3), its text quoting the value."""
+    with pytest.raises(yaml.YAMLError) as caught:
+        untrusted_yaml.load(text)
+    message = str(caught.value)
+    assert message.startswith(f"this value cannot be loaded as {kind}")
+    assert f"line {text.count(chr(10))}," in message
+    assert "AKIA" not in message and "99999" not in message
 
 
 def test_a_repeated_key_is_shown_escaped_and_short() -> None:
@@ -329,13 +392,34 @@ def test_a_version_that_is_not_pep_440_is_denied_with_the_reason(version: str) -
     ("spec", "why"),
     [
         ("pyyaml<<5", "not a package name with an optional PEP 440 version specifier"),
-        ("requests@latest", "not a package name with an optional PEP 440 version specifier"),
+        ("requests@latest", "name@version takes a PEP 440 version after the @"),
         ("py yaml", "not a package name"),
         ("pyyaml[c]<5", "no extras, markers or URL"),
         ('pyyaml<5; python_version < "3.9"', "no extras, markers or URL"),
     ],
 )
 def test_a_bad_specifier_is_a_policy_error_naming_it(spec: str, why: str) -> None:
+    message = _refusal(_policy({"sbom": {"denied_packages": ["ok", spec]}}))
+    assert f"policy.yaml: require/sbom/denied_packages/1: {spec!r}: " in message
+    assert why in message
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        # before: read as requests====2.31.0, an arbitrary equality with "=2.31.0": no match
+        ("requests@==2.31.0", "name@version takes a PEP 440 version after the @ (requests@2.31.0)"),
+        ("requests@=2.31.0", "name@version takes a PEP 440 version after the @"),
+        ("requests@>=2", "write a specifier without the @ (requests==2.31.0, requests<2.32)"),
+        ("requests===2.31", "=== compares the text of versions, not versions (===2.31 is not 2.31.0)"),
+        ("requests>2.32,<2.0", "no version is both >2.32 and <2.0: this entry would deny nothing"),
+        ("requests>=2.0,<2.0", "no version is both >=2.0 and <2.0"),
+        ("requests>2.0,<=2.0", "no version is both >2.0 and <=2.0"),
+        ("requests==1.0,>=1.1,<3", "no version is both >=1.1 and ==1.0"),
+        ("requests~=2.2,<2.1", "no version is both ~=2.2 and <2.1"),
+    ],
+)  # fmt: skip
+def test_a_denied_package_that_would_deny_nothing_meant_is_refused(spec: str, why: str) -> None:
     message = _refusal(_policy({"sbom": {"denied_packages": ["ok", spec]}}))
     assert f"policy.yaml: require/sbom/denied_packages/1: {spec!r}: " in message
     assert why in message
@@ -414,6 +498,27 @@ def test_a_denied_package_parses_once_at_load_time() -> None:
     entry = DeniedPackage.parse("Py_YAML<5.4")
     assert (entry.name, str(entry.versions), entry.text) == ("py-yaml", "<5.4", "Py_YAML<5.4")
     assert _sbom_rule(("Py_YAML<5.4",)).denied_packages == (entry,)
+
+
+BOUND = st.sampled_from(["<", "<=", ">", ">=", "==", "~="])
+NEAR = ["", ".post1", ".dev0", "rc1", "+local", ".0", ".0.1"]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(bounds=st.lists(st.tuples(BOUND, VERSION), min_size=1, max_size=4))
+def test_a_specifier_set_refused_as_empty_is_empty(bounds: list[tuple[str, str]]) -> None:
+    """For random sets of bounds: refused as denying nothing implies that no version near any
+    bound (itself, its pre-, post-, dev- and local releases) is in the set; the oracle is
+    packaging's own `contains`, pre-releases included."""
+    from packaging.specifiers import SpecifierSet
+
+    specs = ",".join(f"{op}{v}" for op, v in bounds if op != "~=" or "." in v) or "==1"
+    try:
+        DeniedPackage.parse(f"pkg{specs}")
+    except ValueError as e:
+        assert "no version is both" in str(e)
+        near = [Version(v + suffix) for _, v in bounds for suffix in NEAR]
+        assert [v for v in near if SpecifierSet(specs).contains(v, prereleases=True)] == []
 
 
 # --- a bounded time per decision ------------------------------------------------------------

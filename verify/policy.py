@@ -109,7 +109,11 @@ class Provenance:
 class DeniedPackage:
     """A `denied_packages` entry: a project name (canonical) and the versions denied, a PEP 440
     specifier set (empty: every version). `name@version`, the older form, reads as
-    `name==version`, so `requests@2.31` denies 2.31.0 as PEP 440 says."""
+    `name==version`, so `requests@2.31` denies 2.31.0 as PEP 440 says; after the `@` comes a
+    version, never an operator (`requests@==2.31.0` would read as `===`). Refused as well, since
+    they would deny nothing the writer meant: `===`, which compares the text of versions
+    (`===2.31` is not 2.31.0), and a set no version satisfies (`>2.32,<2.0`), when its bounds
+    alone show it."""
 
     text: str  # as the policy wrote it
     name: str
@@ -120,8 +124,17 @@ class DeniedPackage:
         """ValueError saying why when `text` is not a name with an optional specifier."""
         # here, not at the top: it costs every gate run some 15 ms, few policies need it
         from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.version import InvalidVersion, Version
 
         name, at, version = text.partition("@")
+        if at:
+            try:
+                Version(version)
+            except InvalidVersion as e:
+                raise ValueError(
+                    "name@version takes a PEP 440 version after the @ (requests@2.31.0); "
+                    "write a specifier without the @ (requests==2.31.0, requests<2.32)"
+                ) from e
         try:
             requirement = Requirement(f"{name}=={version}" if at else text)
         except InvalidRequirement as e:
@@ -131,7 +144,42 @@ class DeniedPackage:
             ) from e
         if requirement.extras or requirement.marker or requirement.url:
             raise ValueError("give a name and a version specifier only: no extras, markers or URL")
+        if any(spec.operator == "===" for spec in requirement.specifier):
+            raise ValueError(
+                "=== compares the text of versions, not versions (===2.31 is not 2.31.0): "
+                "use == instead"
+            )
+        if clash := _unsatisfiable(requirement.specifier):
+            raise ValueError(f"no version is both {clash}: this entry would deny nothing")
         return cls(text, canonicalize_name(requirement.name), requirement.specifier)
+
+
+def _unsatisfiable(versions: SpecifierSet) -> str | None:
+    """Two specifiers of `versions` no version satisfies together, as seen from their bounds: the
+    highest lower bound (>, >=, ~=, ==) above the lowest upper bound (<, <=, ==), or at it with
+    either exclusive. Wildcards, != and local versions are left out, so a set refused here is
+    empty indeed (PEP 440's exclusions of pre-, post- and local releases only narrow it)."""
+    from packaging.version import Version
+
+    lower: tuple[Version, bool, str] | None = None  # (version, exclusive, as written)
+    upper: tuple[Version, bool, str] | None = None  # (version, inclusive, as written)
+    for spec in versions:
+        version = None if spec.version.endswith(".*") else Version(spec.version)
+        if version is None or version.local is not None:
+            continue
+        if spec.operator in (">", ">=", "~=", "==") and (
+            lower is None or (version, spec.operator == ">") > lower[:2]
+        ):
+            lower = (version, spec.operator == ">", str(spec))
+        if spec.operator in ("<", "<=", "==") and (
+            upper is None or (version, spec.operator != "<") < upper[:2]
+        ):
+            upper = (version, spec.operator != "<", str(spec))
+    if lower is None or upper is None:
+        return None
+    if lower[0] > upper[0] or (lower[0] == upper[0] and (lower[1] or not upper[1])):
+        return f"{lower[2]} and {upper[2]}"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,23 +254,31 @@ class Policy:
 
 
 @functools.lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator() -> jsonschema.protocols.Validator:
     text = resources.files("verify").joinpath("policy.schema.json").read_text("utf-8")
     slo_schema = Resource.from_contents(slo_policy.schema())  # require/vulnerabilities uses it
     registry: Registry[Any] = Registry().with_resource(slo_policy.SCHEMA_ID, slo_schema)
-    return jsonschema.Draft202012Validator(json.loads(text), registry=registry)
+    return slo_policy.validator_class()(json.loads(text), registry=registry)
 
 
 MAX_DURATION = datetime.timedelta(days=365_000)  # 1000 years: longer is a typo, and overflows
 
 
+_DURATION = re.compile(r"([0-9]+)([dhm])")  # matched whole: no "30d\n"
+
+
 def duration(text: str, where: str = "a duration") -> datetime.timedelta:
-    """`30d`, `12h`, `90m` (the schema checked the form); PolicyError past MAX_DURATION."""
-    amount, unit = int(text[:-1]), _UNITS[text[-1]]
+    """`30d`, `12h`, `90m`; PolicyError naming `where` for another form or past MAX_DURATION."""
+    found = _DURATION.fullmatch(text)
+    if found is None:
+        raise PolicyError(f"{where}: not a duration such as 30d, 12h or 90m")
+    digits, unit = found[1].lstrip("0"), _UNITS[found[2]]
     limit = MAX_DURATION // datetime.timedelta(**{unit: 1})
-    if amount > limit:
-        raise PolicyError(f"{where}: {text} is over 1000 years")
-    return datetime.timedelta(**{unit: amount})
+    # the length first: int() refuses a string of over 4,300 digits
+    if len(digits) > len(str(limit)) or int(digits or 0) > limit:
+        shown = text if len(text) <= 40 else f"{text[:12]}...{unit[0]}"
+        raise PolicyError(f"{where}: {shown} is over 1000 years")
+    return datetime.timedelta(**{unit: int(digits or 0)})
 
 
 def human(span: datetime.timedelta) -> str:
@@ -253,12 +309,11 @@ def _pattern(text: str, origin: str, where: str) -> Pattern:
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        return f"{where}: {error.message} (unknown keys are errors)"
+    """Said from the schema's side, never quoting the value (see slo_policy.describe)."""
     if error.validator == "oneOf" and "identities" in error.absolute_path:
+        where = slo_policy.error_path(error)
         return f"{where}: give exactly one of subject, subject_pattern or github"
-    return f"{where}: {error.message}"
+    return slo_policy.describe(error)
 
 
 def _github_rule(item: dict[str, Any], origin: str, where: str) -> Pattern:
@@ -414,7 +469,7 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
     except RecursionError as e:
         raise PolicyError(f"{origin}: the policy is nested too deeply") from e
     if errors:
-        problems = "; ".join(_describe(e) for e in errors[:5])
+        problems = "; ".join(dict.fromkeys(_describe(e) for e in errors[:5]))
         raise PolicyError(f"{origin}: invalid policy: {problems}")
     policy = Policy(
         origin=origin,

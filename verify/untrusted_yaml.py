@@ -14,14 +14,21 @@ times the text. It costs about half the time of the load itself.
 A key given twice in one mapping is refused too, naming the key and both lines: PyYAML keeps the
 last silently, so a second `identities:` in a policy, or a second `affected:` in an advisory
 record, would replace the first unseen (none of the 7,080 records of the PyPA database repeats a
-key). Keys compare as the values they load as (`1` and `0x1` are one key); a merge key (`<<`)
-may still be overridden by the mapping's own keys, as YAML intends."""
+key). Keys compare as the values they load as (`1` and `0x1` are one key), and a mapping's keys
+include those its merge keys (`<<`) bring in: a key that the mapping gives and also merges, or
+that two merges bring, is given twice too. YAML would keep one silently (the mapping's own over
+a merged one, the first of `<<: [*a, *b]`, the second of two `<<:` entries), so a reader of the
+file could not tell which rule applies; each key is written once.
+
+A scalar its tag cannot build (a date that does not exist, an integer of thousands of digits) is
+a YAML error naming its line, not a crash."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 MAX_DEPTH = 64  # an advisory record or a policy nests under 10 levels
@@ -44,33 +51,54 @@ class _Loader(_BASE):  # type: ignore[misc]
     """The safe loader (libyaml's parser when installed), refusing a key given twice."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self._check_unique(node)
+        self._keys(node, 0)
         mapping: dict[Any, Any] = super().construct_mapping(node, deep)
         return mapping
 
-    def _check_unique(self, node: MappingNode) -> None:
-        seen: dict[object, Node] = {}
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as e:  # its text may quote the value: `!!int <a secret>`
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise ConstructorError(
+                None, None, f"this value cannot be loaded as {kind!r}", node.start_mark
+            ) from e
+
+    def _keys(self, node: MappingNode, depth: int) -> dict[object, Node]:
+        """The keys `node` defines, its own and those its merge keys bring in, each with the
+        node giving it; DuplicateKey when one is given twice."""
+        if depth > MAX_DEPTH:  # PyYAML's merging recurses as deep
+            raise YAMLBomb(f"merge keys nested too deeply (over {MAX_DEPTH} levels)")
+        keys: dict[object, Node] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:  # check what is merged in; its keys may be overridden
+            if key_node.tag == _MERGE:
                 merged = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-                for part in merged:
-                    if isinstance(part, MappingNode):
-                        self._check_unique(part)
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.setdefault(key, key_node)
-            except TypeError:  # an unhashable key: the loader itself refuses it
-                continue
-            if first is not key_node:
-                raise DuplicateKey(
-                    f"the key {_excerpt(key)} is given twice, {_where(first, key_node)}: "
-                    "YAML would silently keep only the second"
-                )
+                given = [
+                    pair
+                    for part in merged
+                    if isinstance(part, MappingNode)  # else the loader refuses the merge
+                    for pair in self._keys(part, depth + 1).items()
+                ]
+            else:
+                given = [(self.construct_object(key_node, deep=True), key_node)]
+            for key, where in given:
+                try:
+                    first = keys.get(key)
+                except TypeError:  # an unhashable key: the loader itself refuses it
+                    continue
+                if first is not None:
+                    raise DuplicateKey(
+                        f"the key {_excerpt(key)} is given twice, {_where(first, where)}: "
+                        "YAML would silently keep only one"
+                    )
+                keys[key] = where
+        return keys
 
 
 def _where(first: Node, second: Node) -> str:
     a, b = first.start_mark, second.start_mark
+    if first is second:  # one mapping merged twice
+        return f"on line {a.line + 1}, merged twice"
     if a.line != b.line:
         return f"on line {a.line + 1} and on line {b.line + 1}"
     return f"both on line {a.line + 1} (columns {a.column + 1} and {b.column + 1})"

@@ -267,7 +267,7 @@ def test_the_projects_pyproject_policy_is_found_in_the_working_directory(
         (
             "p.yaml",
             "clock: sometimes\n",
-            "p.yaml: invalid SLO policy: clock: 'sometimes' is not one of ['published', 'first-seen']",
+            "p.yaml: invalid SLO policy: clock: must be 'published' or 'first-seen'",
         ),
         ("p.yaml", "windows: [1\n", "p.yaml: not valid YAML: "),
         ("p.toml", "windows = \n", "p.toml: not valid TOML: "),

@@ -241,32 +241,23 @@ def test_policy_defaults() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (
-            {"windows": {"severe": 3}},
-            r"windows: Additional properties are not allowed \('severe' was unexpected\) \(unknown keys are errors\)",
-        ),
-        (
-            {"clok": "published"},
-            "(top level): Additional properties are not allowed ('clok' was unexpected)",
-        ),
-        ({"clock": "yesterday"}, "clock: 'yesterday' is not one of ['published', 'first-seen']"),
+        ({"windows": {"severe": 3}}, "windows: unknown key 'severe' (unknown keys are errors)"),
+        ({"clok": "published"}, "(top level): unknown key 'clok' (unknown keys are errors)"),
+        ({"clock": "yesterday"}, "clock: must be 'published' or 'first-seen'"),
         (
             {"windows": {"high": "30 days"}},
-            "windows/high: '30 days' is not valid under any of the given schemas",
+            "windows/high: must be an integer of at least 0 or a string matching '^[0-9]+d$'",
         ),
-        ({"windows": {"high": -1}}, "windows/high: -1 is not valid under any of the given schemas"),
-        ({"unknown_severity": "unknown"}, "unknown_severity: 'unknown' is not one of"),
-        (["a", "list"], "(top level): ['a', 'list'] is not of type 'object'"),
+        ({"windows": {"high": -1}}, "windows/high: must be an integer of at least 0 or a string"),
+        ({"unknown_severity": "unknown"}, "unknown_severity: must be 'critical' or 'high' or"),
+        (["a", "list"], "(top level): must be a mapping"),
     ],
 )
 def test_bad_policies_name_the_file_and_the_problem(data: object, message: str) -> None:
     with pytest.raises(SloPolicyError) as caught:
         parse_policy(data, "policy.yaml")
     assert str(caught.value).startswith("policy.yaml: invalid SLO policy: ")
-    if message.startswith("windows: Additional"):
-        assert caught.match(message)
-    else:
-        assert message in str(caught.value)
+    assert message in str(caught.value)
     assert caught.value.exit_code == 2
 
 
@@ -281,7 +272,7 @@ def test_bad_policies_name_the_file_and_the_problem(data: object, message: str) 
         ),
         (
             {"id": "X-1", "reason": "ok", "expires": "next week"},
-            "waivers/0/expires: 'next week' does not match",
+            "waivers/0/expires: must match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'",
         ),
         (
             {"id": "X-1", "reason": "ok", "expires": "2026-02-30"},
@@ -289,7 +280,7 @@ def test_bad_policies_name_the_file_and_the_problem(data: object, message: str) 
         ),
         (
             {"id": "X-1", "reason": "ok", "expires": "2026-08-01", "by": "me"},
-            "('by' was unexpected)",
+            "waivers/0: unknown key 'by' (unknown keys are errors)",
         ),
     ],
 )
