@@ -230,3 +230,21 @@ def test_unknown_keys_are_named_escaped_and_cut_short() -> None:
         "invalid policy: (top level): unknown key 'evil\\n\\x1b[2J\\u202ekkkkkkkkkkkk..., "
         "'other' (unknown keys are errors)"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("p.json", '{"windows": {"critical": ' + "9" * 5000 + "}}"),
+        ("p.toml", "windows = { critical = " + "9" * 5000 + " }\n"),
+    ],
+)
+def test_a_number_past_the_digit_limit_is_an_input_error(
+    invoke: Callable[..., Result], tmp_path: Path, name: str, text: str
+) -> None:
+    """JSON and TOML raise a plain ValueError for an integer of 5,000 digits: exit 2, not an
+    internal error (YAML: the loader refuses it by line)."""
+    (tmp_path / name).write_text(text)
+    result = _scan(invoke, tmp_path, "--policy", str(tmp_path / name))
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "Exceeds the limit (4300 digits)" in result.stderr

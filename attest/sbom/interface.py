@@ -121,7 +121,7 @@ def read_toml(path: Path) -> dict[str, object]:
     """A TOML input file as a table, with errors that name it."""
     try:
         data: dict[str, object] = tomllib.loads(read_text(path))
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # TOMLDecodeError, and an integer past the digit limit
         raise InputError(path, f"not valid TOML: {e}") from e
     return data
 

@@ -121,7 +121,7 @@ def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
     component in `metadata` is the project itself and is not scanned)."""
     try:
         data = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, and an integer past the digit limit
         raise InputError(path, f"not valid JSON (CycloneDX JSON expected): {e}") from e
     if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
         raise InputError(path, 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")')
@@ -180,7 +180,7 @@ def _read_document(path: Path) -> object:
         return data
     text = read_text(path)
     parsers: dict[str, tuple[Callable[[str], object], type[Exception], str]] = {
-        ".json": (json.loads, json.JSONDecodeError, "JSON"),
+        ".json": (json.loads, ValueError, "JSON"),  # JSONDecodeError, or past the digit limit
         ".yaml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),
         ".yml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),
     }
@@ -244,7 +244,7 @@ def read_ledger(path: Path) -> Ledger:
         return Ledger()
     try:
         data = json.loads(read_text(path))
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, and an integer past the digit limit
         raise InputError(path, f"ledger is not valid JSON: {e}") from e
     if not isinstance(data, dict) or data.get("format") != LEDGER_FORMAT:
         raise InputError(path, f'not a first-seen ledger (expected "format": "{LEDGER_FORMAT}")')
