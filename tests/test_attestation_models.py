@@ -68,8 +68,12 @@ def test_roundtrip() -> None:
         (["subject", 0, "name"], "", "has no name"),
         (["predicate"], [], "predicate must be an object"),
         (["predicate", "runDetails"], _DELETE, "'runDetails' is a required property"),
-        (["predicate", "buildDefinition", "buildType"], 3, "3 is not of type 'string'"),
-        (["predicate", "surprise"], 1, "Additional properties are not allowed"),
+        (
+            ["predicate", "buildDefinition", "buildType"],
+            3,
+            "buildDefinition/buildType: must be a string",
+        ),
+        (["predicate", "surprise"], 1, "unknown key 'surprise' \\(unknown keys are errors\\)"),
         (["extra"], 1, "unknown statement fields: extra"),
     ],
 )

@@ -92,8 +92,22 @@ def _sha256_only(document: Any) -> None:
         )
 
 
+# A bundle is a few dozen JSON objects and lists (its payload and certificates are base64
+# strings): far more brackets than this is no bundle, and `[{},{},...]` of 64 MiB would build
+# 22 million objects (5 GB) before anything could refuse it.
+MAX_CONTAINERS = 10_000
+
+
+def bounded(raw: bytes) -> None:
+    """Malformed when `raw` holds more JSON objects and lists than a bundle does: counted in
+    the bytes, before anything is built."""
+    if raw.count(b"{") + raw.count(b"[") > MAX_CONTAINERS:
+        raise Malformed(f"more than {MAX_CONTAINERS:,} JSON objects and lists: not a bundle")
+
+
 def parse(raw: bytes) -> Bundle:
     """The bundle in `raw`, read by sigstore's models only once its spelling is checked:
     Malformed, or whatever the JSON parser or the models raise."""
+    bounded(raw)
     check(json.loads(raw))
     return Bundle.from_json(raw)

@@ -32,7 +32,12 @@ from sigstore_models.common.v1 import HashAlgorithm
 from verify import bundle_form
 from verify.attestations import InvalidAttestation, Statement
 from verify.attestations.predicates import UnknownPredicate
-from verify.attestations.statement import DIGESTS, PAYLOAD_TYPE, PYPI_PUBLISH_V1
+from verify.attestations.statement import (
+    DIGESTS,
+    PAYLOAD_TYPE,
+    PYPI_PUBLISH_V1,
+    too_many_containers,
+)
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
@@ -144,6 +149,8 @@ def _claimed_digests(payload: bytes) -> frozenset[tuple[str, str]]:
     which artifact a refused attestation concerns. `payload` is the envelope's decoded
     payload (sigstore's models decode it; decoding it again read nothing, so a refused
     attestation used to concern every artifact)."""
+    if too_many_containers(payload):
+        return frozenset()
     try:
         statement: Any = json.loads(payload)
         return frozenset(
@@ -160,6 +167,7 @@ def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
     """The digests a bundle (or PEP 740 attestation) that the models refused claims to cover,
     dug out of its JSON without trusting anything: only to scope its refusal."""
     try:
+        bundle_form.bounded(raw)
         data: Any = json.loads(raw)
         payload = (
             data["dsseEnvelope"]["payload"]
@@ -175,6 +183,7 @@ def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
 def _pep740_bundle(raw: bytes) -> bytes:
     """A PEP 740 attestation (pypi-attestations' `<dist>.publish.attestation`) as the Sigstore
     bundle v0.3 it is a re-spelling of, for the same verification as every other bundle."""
+    bundle_form.bounded(raw)
     data = json.loads(raw)
     if not isinstance(data, dict) or data.get("version") != 1:
         raise bundle_form.Malformed("not a PEP 740 attestation (version 1)")
@@ -377,9 +386,11 @@ class Collector:
             index.add(dataclasses.replace(outcome, path=path))
         elif isinstance(outcome, Problem):
             index.ignored.append(dataclasses.replace(outcome, path=path))
-        else:  # refused: it concerns the subjects it claims; with none readable, its file name
+        else:  # refused: it concerns the subjects it claims; with none readable, the artifact
+            # it is named for (`<artifact>.sigstore.json`), not every name its name starts with
             claimed, problem = outcome
-            claim = _Claim(digests=claimed) if claimed else _Claim(names=names)
+            own = frozenset({path.name.removesuffix(suffix)})
+            claim = _Claim(digests=claimed) if claimed else _Claim(names=own)
             index.refused.append((claim, dataclasses.replace(problem, path=path)))
 
     def _index(self, directory: Path) -> _Index:

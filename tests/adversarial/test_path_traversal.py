@@ -108,8 +108,9 @@ def test_planted_bundles_are_refused_without_reading_or_quoting_them(
     policy = write_policy(tmp_path / "policy.yaml", strict_policy(instance))
     secret = tmp_path / "shadow"
     secret.write_text(SECRET)
-    # named after the artifact, it concerns it (one named after nothing is listed, not fatal)
-    planted = release.dist / f"{release.wheel.name}.zz.sigstore.json"
+    # the artifact's own bundle name: it concerns it (one named after nothing is listed)
+    planted = release.dist / f"{release.wheel.name}.sigstore.json"
+    planted.unlink()
     if plant == "symlink out":
         planted.symlink_to(secret)
         reason = "refused bundle: a symlink that leads out of its directory"

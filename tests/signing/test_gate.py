@@ -153,10 +153,10 @@ def test_unparsable_bundle(
     unjudged = {Path(u["path"]).name: u["why"] for u in json.loads(result.stdout)["unjudged"]}
     assert "unparsable bundle" in unjudged["acme_web-1.4.0.slo.sigstore.json"]
     assert unjudged[f"{g.SDIST}.sigstore.json"] == "a signature of no artifact judged here"
-    # named after the artifact, the same bytes deny it
-    (release.dist / f"{g.WHEEL}.x.sigstore.json").write_text('{"mediaType": "nope"')
+    # named for the artifact, the same bytes deny it
+    (release.dist / f"{g.WHEEL}.sigstore.json").write_text('{"mediaType": "nope"')
     result = _verify(invoke, _policy(tmp_path, g.strict_policy(instance)), release.wheel)
-    _denied(result, "bundles verify", f"{g.WHEEL}.x.sigstore.json: unparsable bundle")
+    _denied(result, "bundles verify", f"{g.WHEEL}.sigstore.json: unparsable bundle")
 
 
 def test_bundle_for_another_artifact(

@@ -502,3 +502,59 @@ def test_a_file_name_that_is_not_utf8_is_logged_and_chained(
         [sys.executable, "-m", "attest", "verify-log", str(log)], capture_output=True, timeout=60
     )
     assert checked.returncode == 0, checked.stderr
+
+
+# --- found by the second outside attack ------------------------------------------------------
+
+
+def test_a_ref_holding_at_refs_is_still_one_workflow(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """Tag `v1@refs/x` is a valid git ref: cutting only a final `@refs/...` left two keys."""
+    odd = g.session(instance, g.github_token(instance, ref="refs/tags/v1@refs/x"))
+    bundle = odd.sign_file(sign_stage.hash_file(release.wheel), release.wheel)
+    (release.dist / f"{g.WHEEL}.odd.sigstore.json").write_text(bundle.to_json())
+    policy = {**g.strict_policy(instance), "k_of_n": 2}
+    policy["identities"] = [{"issuer": instance.issuer, "github": {"repository": g.REPOSITORY}}]
+    result = _verify(invoke, tmp_path, policy, release.wheel)
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    _has(result, "signer identity", "1 distinct allowed signer(s), the policy needs 2")
+
+
+def test_an_unreadable_bundle_concerns_only_the_artifact_it_is_named_for(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """`app.tar.gz.sigstore.json`, cut short, is no reason to deny `app.tar`."""
+    short = release.dist / g.WHEEL.removesuffix(".whl")
+    short.write_bytes(b"another artifact\n")
+    g.sign_files(instance, g.github_token(instance), short)
+    (release.dist / f"{g.WHEEL}.sigstore.json").write_text('{"mediaType": "cut sho')
+    policy = {**g.strict_policy(instance), "require": {"signature": True}}
+    result = _verify(invoke, tmp_path, policy, short, release.wheel)
+    assert _decisions(result)[short.name]["decision"] == "ALLOW", _failures(result, short.name)
+    _has(result, "bundles verify", f"{g.WHEEL}.sigstore.json: unparsable bundle")
+
+
+def test_a_bundle_of_millions_of_objects_is_refused_before_it_is_built(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """`[{},{},...]` just under the size limit built 22 million objects (5 GB) and ran out the
+    time bound; it is counted in the bytes first, refused, and, naming no artifact, listed."""
+    (release.dist / "x.sigstore.json").write_bytes(b"[" + b"{}," * 700_000 + b"{}]")
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    assert result.exit_code == 0, result.stderr
+    unjudged = {Path(u["path"]).name: u["why"] for u in json.loads(result.stdout)["unjudged"]}
+    assert "more than 10,000 JSON objects and lists: not a bundle" in unjudged["x.sigstore.json"]
+
+
+def test_a_signed_predicate_is_never_quoted(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    secret = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY" * 100
+    signer = g.session(instance, g.github_token(instance))
+    g.write_statement(signer, release.dist / "odd.build.sigstore.json", [release.wheel],
+                      KINDS["build"], {"name": "build", "command": secret, "materials": []})  # fmt: skip
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    assert result.exit_code == ExitCode.DENIED
+    _has(result, "bundles verify", "predicate at command: must be a list")
+    assert "wJalrXUtnFEMI" not in result.stdout + result.stderr

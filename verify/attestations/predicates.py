@@ -10,7 +10,8 @@ from typing import Any
 
 import jsonschema
 
-from verify.attestations.statement import PYPI_PUBLISH_V1, InvalidAttestation
+from verify.attestations.statement import PYPI_PUBLISH_V1, InvalidAttestation, short
+from verify.slo.policy import describe
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 CYCLONEDX_BOM = "https://cyclonedx.org/bom"
@@ -59,8 +60,7 @@ def check_predicate(predicate_type: str, predicate: dict[str, Any]) -> None:
             raise InvalidAttestation(f"a {PYPI_PUBLISH_V1} statement carries no predicate")
         return
     if predicate_type not in SCHEMAS:
-        raise UnknownPredicate(f"unknown predicate type {predicate_type!r}")
+        raise UnknownPredicate(f"unknown predicate type {short(predicate_type)}")
     error = jsonschema.exceptions.best_match(_validator(predicate_type).iter_errors(predicate))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(predicate)"
-        raise InvalidAttestation(f"invalid {predicate_type} predicate at {where}: {error.message}")
+    if error is not None:  # said from the schema's side: a signed value is never quoted
+        raise InvalidAttestation(f"invalid {predicate_type} predicate at {describe(error)}")

@@ -24,6 +24,22 @@ DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
 
 
+# A statement's objects and lists, at most: a 10 MiB inline SBOM has a few hundred thousand;
+# counted in the bytes before parsing, so `[{},{},...]` never builds millions of objects.
+MAX_CONTAINERS = 1_000_000
+
+
+def too_many_containers(payload: bytes) -> bool:
+    return payload.count(b"{") + payload.count(b"[") > MAX_CONTAINERS
+
+
+def short(value: object, limit: int = 80) -> str:
+    """A signer's text as a refusal may show it: at most `limit` characters, quoted (the gate
+    escapes what it prints; here the size of a message is bounded, whatever was signed)."""
+    text = str(value)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
+
+
 class InvalidAttestation(VerifyError):
     """A statement or predicate that does not follow its format: deny."""
 
@@ -57,18 +73,18 @@ def _subject(data: object, where: str) -> Subject:
     if not isinstance(name, str) or not name:
         raise InvalidAttestation(f"{where} has no name")
     if not isinstance(digest, Mapping):
-        raise InvalidAttestation(f"{where} ({name}) has no digest")
+        raise InvalidAttestation(f"{where} ({short(name)}) has no digest")
     found: dict[str, str] = {}
     for algorithm, length in DIGESTS.items():
         if algorithm not in digest:
             continue
         value = digest[algorithm]
         if not isinstance(value, str) or len(value) != length or not _HEX.fullmatch(value):
-            raise InvalidAttestation(f"{where} ({name}) has a malformed {algorithm} digest")
+            raise InvalidAttestation(f"{where} ({short(name)}) has a malformed {algorithm} digest")
         found[algorithm] = value
     if not found:
         raise InvalidAttestation(
-            f"{where} ({name}) has no digest the gate can match ({', '.join(DIGESTS)})"
+            f"{where} ({short(name)}) has no digest the gate can match ({', '.join(DIGESTS)})"
         )
     sha256 = found.pop("sha256", None)
     return Subject(name, sha256, tuple(sorted(found.items())))
@@ -104,10 +120,11 @@ class Statement:
         if not isinstance(data, Mapping):
             raise InvalidAttestation("a statement must be a JSON object")
         if data.get("_type") != STATEMENT_TYPE:
-            raise InvalidAttestation(f"unknown statement type {data.get('_type')!r}")
+            raise InvalidAttestation(f"unknown statement type {short(data.get('_type'))}")
         unknown = set(data) - {"_type", "subject", "predicateType", "predicate"}
         if unknown:
-            raise InvalidAttestation(f"unknown statement fields: {', '.join(sorted(unknown))}")
+            names = ", ".join(short(k, 32).strip("'\"") for k in sorted(unknown)[:5])
+            raise InvalidAttestation(f"unknown statement fields: {names}")
         subjects = data.get("subject")
         if not isinstance(subjects, list):
             raise InvalidAttestation("the statement's subject must be a list")
@@ -126,6 +143,10 @@ class Statement:
 
     @classmethod
     def from_json(cls, payload: bytes) -> Statement:
+        if too_many_containers(payload):
+            raise InvalidAttestation(
+                f"the statement holds more than {MAX_CONTAINERS:,} JSON objects and lists"
+            )
         try:
             return cls.from_dict(json.loads(payload))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -4,7 +4,6 @@ attestation when the policy asks for one."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from verify import identity
@@ -99,14 +98,13 @@ class IdentityCheck(Check):
         return Outcome(self.name, self.expect(context), actual, failures)
 
 
-# A CI workflow's identity ends with the ref it ran on (`…/release.yml@refs/tags/v1`): the same
-# workflow run on two refs (anyone who may push a tag can make one) is one signer.
-_REF = re.compile(r"@refs/[^@]*\Z")
-
-
 def signer_key(who: Signer) -> tuple[str, str]:
-    """Who a signer is, for counting: the issuer and the identity without a workflow's ref."""
-    return who.issuer, _REF.sub("", who.identity)
+    """Who a signer is, for counting: the issuer and the identity up to a workflow's ref. A CI
+    workflow's identity ends with the ref it ran on (`…/release.yml@refs/tags/v1`), and a ref
+    may itself hold `@refs/` (tag `v1@refs/x` is valid): everything from the FIRST `@refs/` is
+    cut, so one workflow on any refs is one signer (a name that merely contains `@refs/` can
+    only be counted as fewer signers, never more)."""
+    return who.issuer, who.identity.split("@refs/", 1)[0]
 
 
 def distinct_signers(signatures: Iterable[Signed]) -> list[Signer]:

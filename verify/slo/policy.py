@@ -144,7 +144,7 @@ def _check(data: object, origin: str, definition: str | None) -> dict[str, Any]:
 
 def error_path(error: jsonschema.ValidationError) -> str:
     """Where in the document the error is, as a path of keys and indexes."""
-    return "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    return "/".join(str(p)[:32] for p in error.absolute_path) or "(top level)"  # keys: input
 
 
 def describe(error: jsonschema.ValidationError) -> str:
