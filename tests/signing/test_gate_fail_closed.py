@@ -558,3 +558,17 @@ def test_a_signed_predicate_is_never_quoted(
     assert result.exit_code == ExitCode.DENIED
     _has(result, "bundles verify", "predicate at command: must be a list")
     assert "wJalrXUtnFEMI" not in result.stdout + result.stderr
+
+
+def test_a_malformed_sbom_is_no_sbom_even_with_nothing_denied(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    (release.dist / "acme_web-1.4.0.sbom.sigstore.json").unlink()
+    signer = g.session(instance, g.github_token(instance))
+    g.write_statement(signer, release.dist / "odd.sbom.sigstore.json", [release.wheel],
+                      KINDS["sbom"], {**g.SBOM, "components": "not a list"})  # fmt: skip
+    policy = g.strict_policy(instance)
+    policy["require"]["sbom"] = {}
+    result = _verify(invoke, tmp_path, policy, release.wheel)
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    _has(result, "sbom", "malformed SBOM: components is not a list of objects")

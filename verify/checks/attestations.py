@@ -10,6 +10,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from verify.attestations.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1
+from verify.attestations.statement import short
 from verify.checks import names, trusted
 from verify.evidence import Evidence, Signed
 from verify.interface import Check, Context, Outcome
@@ -107,18 +108,22 @@ def _licenses(component: dict[str, Any]) -> set[str]:
     found = set()
     entries = component.get("licenses", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise _Malformed(f"component {component.get('name')!r}: licenses is not a list of objects")
+        raise _Malformed(
+            f"component {short(component.get('name'))}: licenses is not a list of objects"
+        )
     for entry in entries:
         if "expression" in entry:
             if not isinstance(entry["expression"], str):
-                raise _Malformed(f"component {component.get('name')!r}: a non-text expression")
+                raise _Malformed(f"component {short(component.get('name'))}: a non-text expression")
             found |= set(re.findall(r"[A-Za-z0-9.+-]+", entry["expression"])) - {
                 "AND",
                 "OR",
                 "WITH",
             }
         if "license" in entry and not isinstance(entry["license"], dict):
-            raise _Malformed(f"component {component.get('name')!r}: a license is not an object")
+            raise _Malformed(
+                f"component {short(component.get('name'))}: a license is not an object"
+            )
         for key in ("id", "name"):
             value = _get(entry, "license", key)
             if isinstance(value, str):
@@ -147,11 +152,11 @@ def _children(holder: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
-    if not (rule.denied_licenses or rule.denied_packages):
-        return []
     if "attestByReference" in predicate:
+        if not (rule.denied_licenses or rule.denied_packages):
+            return []
         return ["the SBOM is attested by reference: its components cannot be checked here"]
-    try:
+    try:  # its components are read even with nothing denied: a malformed SBOM is no SBOM
         return _component_failures(rule, predicate)
     except _Malformed as e:
         return [f"malformed SBOM: {e}"]
@@ -162,7 +167,9 @@ def _component_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     licenses = {spdx.casefold() for spdx in rule.denied_licenses}  # SPDX ids ignore case
     for component in _components(predicate):
         if not all(isinstance(component.get(k, ""), str) for k in ("name", "version")):
-            raise _Malformed(f"component {component.get('name')!r}: name or version is not text")
+            raise _Malformed(
+                f"component {short(component.get('name'))}: name or version is not text"
+            )
         name, version = str(component.get("name", "")), str(component.get("version", ""))
         failures += [
             f"denied package {name} {version} (policy: {entry.text}{why})"
