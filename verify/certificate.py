@@ -4,6 +4,7 @@ OIDC issuer and Fulcio's GitHub workflow extensions (OIDs 1.3.6.1.4.1.57264.1.N)
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
@@ -75,6 +76,7 @@ def _issuer(cert: x509.Certificate) -> str:
     return legacy.decode(errors="replace") if legacy is not None else ""
 
 
+@functools.lru_cache(maxsize=256)  # a release's bundles share one certificate; read it once
 def signer(cert: x509.Certificate) -> Signer:
     found = {}
     for name, number in EXTENSIONS.items():
