@@ -80,6 +80,11 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Ignored(Problem):
+    """An attestation the policy ignores (`unknown_predicates: ignore`): listed, never used."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Evidence:
     artifact: Path
     sha256: str
@@ -330,31 +335,38 @@ class Collector:
 
     def _attestation(
         self, path: Path, bundle: Bundle
-    ) -> Attestation | tuple[frozenset[tuple[str, str]], Problem] | Problem:
+    ) -> Attestation | tuple[frozenset[tuple[str, str]], Problem] | _Ignored:
         """The believed attestation; (the digests it claims, why it was refused); or, for an
-        unknown predicate type the policy ignores, the note saying so."""
-        envelope = bundle._inner.dsse_envelope
-        assert envelope is not None
-        claimed = _claimed_digests(envelope.payload)
+        unknown predicate type the policy ignores, the note saying so. What a refused one
+        claims is read from its payload only then: a believed one's is parsed once."""
+        outcome = self._believe(path, bundle)
+        if isinstance(outcome, Problem) and not isinstance(outcome, _Ignored):
+            envelope = bundle._inner.dsse_envelope
+            assert envelope is not None
+            return _claimed_digests(envelope.payload), outcome
+        return outcome
+
+    def _believe(self, path: Path, bundle: Bundle) -> Attestation | Problem:
+        """The attestation, verified and judged, or why it is refused (or ignored)."""
         try:
             payload_type, payload = self._verifier.verify_dsse(bundle, self._attesters)
         except NotAllowed as e:
-            return claimed, Problem(path, f"attestation refused: {e}")
+            return Problem(path, f"attestation refused: {e}")
         except Exception as e:
-            return claimed, Problem(path, f"attestation does not verify: {without_input(e)}")
+            return Problem(path, f"attestation does not verify: {without_input(e)}")
         when = self._when(path)
         if isinstance(when, Problem):
-            return claimed, when
+            return when
         if payload_type != PAYLOAD_TYPE:
-            return claimed, Problem(path, f"unknown DSSE payload type {payload_type[:80]!r}")
+            return Problem(path, f"unknown DSSE payload type {payload_type[:80]!r}")
         try:
             statement = Statement.from_json(payload)
         except UnknownPredicate as e:
             if self._policy.unknown_predicates == "ignore":
-                return Problem(path, f"ignored (unknown_predicates: ignore): {e}")
-            return claimed, Problem(path, f"invalid attestation: {e}")
+                return _Ignored(path, f"ignored (unknown_predicates: ignore): {e}")
+            return Problem(path, f"invalid attestation: {e}")
         except InvalidAttestation as e:
-            return claimed, Problem(path, f"invalid attestation: {e}")
+            return Problem(path, f"invalid attestation: {e}")
         who = signer(bundle.signing_certificate)
         rules = self._policy.identities
         if statement.predicate_type == PYPI_PUBLISH_V1 and self._policy.require.publish:
@@ -362,7 +374,7 @@ class Collector:
         if not allowed(who, rules):  # the publishing workflow signs publish attestations only
             reason = f"signed by {who.identity!r} (issuer {who.issuer!r}), who the policy "
             reason += f"does not allow for this predicate: {'; '.join(closest(rules, who))}"
-            return claimed, Problem(path, f"attestation refused: {reason}")
+            return Problem(path, f"attestation refused: {reason}")
         return Attestation(path, who, when, statement)
 
     def _outcome(self, path: Path, real_directory: Path, is_link: bool) -> _Outcome:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from verify import identity
 from verify.attestations.statement import PYPI_PUBLISH_V1
 from verify.certificate import Signer
-from verify.checks import names
+from verify.checks import allowed, names
 from verify.evidence import Evidence, Signed
 from verify.identity import rule_failures
 from verify.interface import Check, Context, Outcome
@@ -83,8 +82,7 @@ class IdentityCheck(Check):
 
     def run(self, evidence: Evidence, context: Context) -> Outcome:
         policy = context.policy
-        allowed = [s for s in evidence.signatures if identity.allowed(s.signer, policy.identities)]
-        signers = distinct_signers(allowed)
+        signers = distinct_signers(s for s in evidence.signatures if allowed(s.signer, context))
         actual = "; ".join(f"{s.identity} (issuer {s.issuer})" for s in signers) or "no signer"
         if not policy.identities:
             failures: tuple[str, ...] = ("the policy names no identity: nothing can be allowed",)
