@@ -160,12 +160,9 @@ def verify(
     if run.unjudged:
         listed = ", ".join(p.path.name for p in run.unjudged[:5])
         more = f" and {len(run.unjudged) - 5} more" if len(run.unjudged) > 5 else ""
-        click.echo(
-            shown(
-                f"attest: note: {len(run.unjudged)} bundle(s) concern no artifact judged here "
-                f"and were not used: {listed}{more} (the reasons are in --json)"
-            ),
-            err=True,
+        _say(
+            f"attest: note: {len(run.unjudged)} bundle(s) concern no artifact judged here "
+            f"and were not used: {listed}{more} (the reasons are in --json)"
         )
     if as_json:
         click.echo(json.dumps(run.to_dict(), indent=2))
