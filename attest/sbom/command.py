@@ -10,7 +10,7 @@ import click
 
 from attest.errors import UsageError
 from attest.output import emit
-from attest.sbom.interface import SourceKind
+from attest.sbom.interface import ReadOptions, SourceKind
 from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
 from verify.text import shown
 
@@ -33,6 +33,16 @@ _PATH = click.Path(path_type=Path)
     help="Project directory whose pyproject.toml gives the root component "
     "(default: beside the input file, or the working directory).",
 )
+@click.option(
+    "--python-version",
+    help="Evaluate the environment markers of a requirements or lock file for this Python "
+    "(3.12 or 3.12.4) on this platform; default: the Python attest runs under.",
+)
+@click.option(
+    "--allow-includes-outside",
+    is_flag=True,
+    help="Let -r includes leave the requirements file's directory tree (never /proc, /sys, /dev).",
+)
 @click.option("--format", "fmt", type=click.Choice(["json", "xml"]), default="json")
 @click.option(
     "--reproducible",
@@ -46,6 +56,8 @@ def sbom(
     lock: Path | None,
     source_name: str | None,
     project: Path | None,
+    python_version: str | None,
+    allow_includes_outside: bool,
     fmt: str,
     reproducible: bool,
     output: Path | None,
@@ -63,6 +75,7 @@ def sbom(
     if len(given) > 1:
         raise UsageError("give at most one of --python, --requirements and --lock")
     kind, target = given[0] if given else ("environment", Path(sys.executable))
+    reading = ReadOptions.for_input(kind, python_version, allow_includes_outside)
     result = generate(
         SbomRequest(
             kind=kind,
@@ -72,6 +85,7 @@ def sbom(
             reproducible=reproducible,
             source_date_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
             source_name=source_name,
+            options=reading,
         )
     )
     for warning in result.warnings:

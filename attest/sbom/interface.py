@@ -10,12 +10,14 @@ import abc
 import dataclasses
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from packaging.utils import canonicalize_name
 
-from attest.errors import InputError, OperationalError
+from attest.errors import InputError, OperationalError, UsageError
+from attest.sbom.markers import TargetPython
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 
 if sys.version_info >= (3, 11):
@@ -77,18 +79,42 @@ class Inventory:
     warnings: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+    """How a source reads its input: the interpreter environment markers are evaluated for
+    (requirements and lock files; an environment has its own), and whether `-r` includes may
+    leave the directory tree of the named file."""
+
+    python: TargetPython = dataclasses.field(default_factory=TargetPython)
+    includes_outside: bool = False
+
+    @classmethod
+    def for_input(
+        cls, kind: str, python_version: str | None, includes_outside: bool
+    ) -> ReadOptions:
+        """From `--python-version` and `--allow-includes-outside`, refused where they would
+        mean nothing (an environment's markers are its own interpreter's; an SBOM has none)."""
+        if python_version is not None and kind not in ("requirements", "lock"):
+            raise UsageError("--python-version is for --requirements and --lock")
+        if includes_outside and kind != "requirements":
+            raise UsageError("--allow-includes-outside is for --requirements")
+        return cls(TargetPython.parse(python_version), includes_outside)
+
+
 class SbomSource(abc.ABC):
     """Reads one input into an `Inventory`. Registered in the `attest.sbom_sources` group.
 
     `kind` says which command-line option selects the source; lock-file sources also say which
     file names they understand (`accepts`). Errors: `InputError` (exit 2) for a missing or
-    malformed input, `OperationalError` (exit 3) for trouble reading it.
+    malformed input, `OperationalError` (exit 3) for trouble reading it. An error quotes at
+    most a short excerpt of the input (`excerpt`), and nothing of a file the user did not name.
     """
 
     kind: ClassVar[SourceKind]
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, options: ReadOptions | None = None) -> None:
         self.target = target
+        self.options = options or ReadOptions()
 
     @classmethod
     def accepts(cls, path: Path) -> bool:
@@ -101,10 +127,48 @@ class SbomSource(abc.ABC):
 
 
 MAX_INPUT = 64 * MIB  # lock files, requirements, SBOMs, scan reports, pyproject.toml
+EXCERPT = 40  # characters of input an error message may quote
+
+Quote = Callable[[str], str]
+
+
+def excerpt(text: str) -> str:
+    """Input as an error may quote it: the first EXCERPT characters, escaped (`repr`), and an
+    ellipsis when there were more. The CLI's `shown` then escapes what `repr` leaves."""
+    return repr(text[:EXCERPT]) + ("…" if len(text) > EXCERPT else "")
+
+
+def unquoted(text: str) -> str:
+    """The `Quote` for a file the user did not name: none of it is shown."""
+    return "(not shown: from an included file)"
+
+
+# Kernel pseudo file systems: `/proc/self/environ` is, to stat, a regular file of size 0 that
+# holds the process environment; nothing there is an input.
+PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def pseudo_root(resolved: Path) -> Path | None:
+    """The pseudo file system the resolved path `resolved` lies in, if any."""
+    return next((root for root in PSEUDO_ROOTS if resolved.is_relative_to(root)), None)
+
+
+def resolved_input(path: Path) -> Path:
+    """`path` with symlinks resolved; InputError when it cannot be, or leads into /proc, /sys
+    or /dev (a symlink into them too)."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise InputError(path, "cannot be resolved (a symlink loop?)") from e
+    root = pseudo_root(resolved)
+    if root is not None:
+        raise InputError(path, f"is in {root}, a kernel pseudo file system: never read as input")
+    return resolved
 
 
 def read_text(path: Path) -> str:
     """The text of an input file (at most MAX_INPUT bytes), with errors that name it."""
+    resolved_input(path)
     try:
         return read_limited(path, MAX_INPUT, "an input file").decode("utf-8")
     except (TooLarge, NotRegular) as e:
@@ -117,12 +181,23 @@ def read_text(path: Path) -> str:
         raise OperationalError(f"cannot read {path}: {e.strerror or e}") from e
 
 
+_TOML_WHERE = re.compile(r" \((?:at line \d+, column \d+|at end of document)\)$")
+
+
 def read_toml(path: Path) -> dict[str, object]:
-    """A TOML input file as a table, with errors that name it."""
+    """A TOML input file as a table, with errors that name it. tomllib's messages quote keys,
+    so only an excerpt of the message is shown, with the place it gives."""
+    text = read_text(path)
     try:
-        data: dict[str, object] = tomllib.loads(read_text(path))
+        data: dict[str, object] = tomllib.loads(text)
     except ValueError as e:  # TOMLDecodeError, and an integer past the digit limit
-        raise InputError(path, f"not valid TOML: {e}") from e
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        where = _TOML_WHERE.search(message)
+        problem = message[: where.start()] if where else message
+        shown = problem if len(problem) <= EXCERPT * 2 else problem[: EXCERPT * 2] + "…"
+        raise InputError(path, f"not valid TOML: {shown}{where.group() if where else ''}") from e
+    except RecursionError as e:  # tomllib recurses once per nested array or inline table
+        raise InputError(path, "not valid TOML: arrays or inline tables nested too deeply") from e
     return data
 
 
@@ -130,18 +205,23 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
 
 
-def parse_digest(text: str, path: Path, *, separator: str = ":") -> Digest:
+def parse_digest(
+    text: str, path: Path, *, separator: str = ":", quote: Quote = excerpt, where: str = ""
+) -> Digest:
     """`sha256:<hex>` (or with another separator) as a `Digest`; InputError when malformed."""
     algorithm, sep, value = text.partition(separator)
-    return make_digest(algorithm, value if sep else "", path)
+    return make_digest(algorithm, value if sep else "", path, quote=quote, where=where)
 
 
-def make_digest(algorithm: str, value: str, path: Path) -> Digest:
+def make_digest(
+    algorithm: str, value: str, path: Path, *, quote: Quote = excerpt, where: str = ""
+) -> Digest:
+    """A `Digest` from its parts; InputError naming `where` (`line 3: `) when malformed."""
     algorithm = algorithm.strip().lower()
     value = value.strip()
     expected = _HEX_LENGTHS.get(algorithm)
     if expected is None:
-        raise InputError(path, f"unsupported hash algorithm {algorithm!r} in {algorithm}:{value}")
+        raise InputError(path, f"{where}unsupported hash algorithm {quote(algorithm)}")
     if len(value) != expected or not _HEX.fullmatch(value):
-        raise InputError(path, f"malformed {algorithm} digest {value!r}")
+        raise InputError(path, f"{where}malformed {algorithm} digest {quote(value)}")
     return Digest(algorithm, value.lower())

@@ -8,7 +8,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from attest.errors import InputError
-from attest.sbom.interface import normalize, read_toml
+from attest.sbom.interface import excerpt, normalize, read_toml
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,11 +41,12 @@ def _requirement_names(values: object, path: Path) -> tuple[str, ...]:
     names: set[str] = set()
     for value in values:
         if not isinstance(value, str):
-            raise InputError(path, f"dependency {value!r} is not a string")
+            raise InputError(path, f"a dependency is a {type(value).__name__}, not a string")
         try:
             names.add(normalize(Requirement(value).name))
-        except InvalidRequirement as e:
-            raise InputError(path, f"invalid dependency {value!r}: {e}") from e
+        except InvalidRequirement as e:  # its message quotes the whole requirement
+            reason = str(e).splitlines()[0][:100] if str(e) else "unreadable"
+            raise InputError(path, f"invalid dependency {excerpt(value)}: {reason}") from e
     return tuple(sorted(names))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from attest.errors import InputError, UsageError
 from attest.plugins import SBOM_SOURCES
 from attest.sbom.build import Format, Reproducibility, render
-from attest.sbom.interface import Inventory, SbomSource, SourceKind
+from attest.sbom.interface import Inventory, ReadOptions, SbomSource, SourceKind
 from attest.sbom.project import Project, read_project
 from verify.plugins import ClassRegistry
 
@@ -26,6 +26,7 @@ class SbomRequest:
     reproducible: bool = False
     source_date_epoch: str | None = None
     source_name: str | None = None  # a plugin chosen by name instead of by kind / file name
+    options: ReadOptions = dataclasses.field(default_factory=ReadOptions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +41,9 @@ def sources() -> ClassRegistry[SbomSource]:
     return ClassRegistry(SBOM_SOURCES, SbomSource)
 
 
-def select_source(kind: SourceKind, target: Path, name: str | None = None) -> SbomSource:
+def select_source(
+    kind: SourceKind, target: Path, name: str | None = None, options: ReadOptions | None = None
+) -> SbomSource:
     """The source plugin for this input: the one named, else the one whose kind (and, for lock
     files, whose file name) matches."""
     registry = sources()
@@ -48,7 +51,7 @@ def select_source(kind: SourceKind, target: Path, name: str | None = None) -> Sb
         chosen = registry.load(name)
         if chosen.kind != kind:
             raise UsageError(f"source {name!r} reads {chosen.kind} input, not {kind}")
-        return chosen(target)
+        return chosen(target, options)
     candidates = [registry.load(n) for n in registry.names()]
     matching = [c for c in candidates if c.kind == kind and (kind != "lock" or c.accepts(target))]
     if not matching:
@@ -58,7 +61,7 @@ def select_source(kind: SourceKind, target: Path, name: str | None = None) -> Sb
     if len(matching) > 1:
         names = ", ".join(sorted(c.__name__ for c in matching))
         raise UsageError(f"several sources read {target} ({names}): choose one with --source")
-    return matching[0](target)
+    return matching[0](target, options)
 
 
 def _reproducibility(request: SbomRequest) -> Reproducibility:
@@ -90,7 +93,8 @@ def _project(request: SbomRequest, warnings: list[str]) -> Project | None:
 def generate(request: SbomRequest) -> SbomResult:
     """Build the validated SBOM; raise an `AttestError` naming the input when it is bad."""
     reproducibility = _reproducibility(request)
-    inventory = select_source(request.kind, request.target, request.source_name).read()
+    source = select_source(request.kind, request.target, request.source_name, request.options)
+    inventory = source.read()
     warnings = list(inventory.warnings)
     project = _project(request, warnings)
     document, notes = render(inventory, project, request.fmt, reproducibility)

@@ -11,6 +11,7 @@ import click
 
 from attest.errors import OperationalError, UsageError
 from attest.output import emit
+from attest.sbom.interface import ReadOptions
 from attest.scan.interface import SourceOptions
 from attest.scan.report import Format, markdown, render, workflow_commands
 from attest.scan.stage import (
@@ -87,6 +88,16 @@ def _github(result: ScanResult) -> None:
 @click.option("--requirements", type=_PATH, help="Scan a pip requirements file.")
 @click.option("--lock", type=_PATH, help="Scan a lock file (uv.lock, pylock.toml, poetry.lock).")
 @click.option(
+    "--python-version",
+    help="Evaluate the environment markers of a requirements or lock file for this Python "
+    "(3.12 or 3.12.4) on this platform; default: the Python attest runs under.",
+)
+@click.option(
+    "--allow-includes-outside",
+    is_flag=True,
+    help="Let -r includes leave the requirements file's directory tree (never /proc, /sys, /dev).",
+)
+@click.option(
     "--vuln-source",
     "source",
     help="Vulnerability source plugin: offline, osv, pypi (default: offline with --db, else osv).",
@@ -123,6 +134,8 @@ def scan(
     python: Path | None,
     requirements: Path | None,
     lock: Path | None,
+    python_version: str | None,
+    allow_includes_outside: bool,
     source: str | None,
     db: Path | None,
     service_url: str | None,
@@ -159,6 +172,7 @@ def scan(
         now=parse_now(now_text),
         allow_stale_db=allow_stale_db,
         ledger=ledger,
+        reading=ReadOptions.for_input(kind, python_version, allow_includes_outside),
     )
     if allow_skips:
         click.echo("attest: warning: --allow-skips: unchecked components will pass", err=True)

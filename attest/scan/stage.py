@@ -4,6 +4,7 @@ same pure function the deploy gate runs)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import json
@@ -17,7 +18,14 @@ from packageurl import PackageURL
 from attest.errors import InputError, PolicyFailure, UsageError
 from attest.output import write_atomic
 from attest.plugins import VULN_SOURCES
-from attest.sbom.interface import SourceKind, normalize, read_text, read_toml
+from attest.sbom.interface import (
+    ReadOptions,
+    SourceKind,
+    excerpt,
+    normalize,
+    read_text,
+    read_toml,
+)
 from attest.scan.interface import (
     Advisory,
     Component,
@@ -57,6 +65,7 @@ class ScanRequest:
     now: datetime.datetime  # timezone-aware; injected, never read from the clock here
     allow_stale_db: bool = False
     ledger: Path | None = None
+    reading: ReadOptions = dataclasses.field(default_factory=ReadOptions)  # requirements, locks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,16 +111,16 @@ def _sbom_component(item: dict[str, Any], path: Path, notes: list[str]) -> Compo
     if isinstance(purl_text, str) and purl_text:
         try:
             purl = PackageURL.from_string(purl_text)
-        except ValueError as e:
-            raise InputError(path, f"component purl {purl_text!r} is malformed: {e}") from e
+        except ValueError as e:  # its message quotes the whole purl: said here in short
+            raise InputError(path, f"component purl {excerpt(purl_text)} is malformed") from e
         if purl.type != "pypi":
-            notes.append(f"{purl_text}: not a PyPI package; not scanned")
+            notes.append(f"{excerpt(purl_text)}: not a PyPI package; not scanned")
             return None
         version = purl.version or item.get("version")
         return Component(normalize(purl.name), str(version) if version else None, purl_text)
     name = item.get("name")
     if not isinstance(name, str) or not name:
-        raise InputError(path, f"a component has neither a purl nor a name: {item!r}"[:300])
+        raise InputError(path, "a component has neither a purl nor a name")
     version = item.get("version")
     return Component(normalize(name), str(version) if version else None)
 
@@ -121,32 +130,35 @@ def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
     component in `metadata` is the project itself and is not scanned)."""
     try:
         data = json.loads(read_text(path))
-    except ValueError as e:  # JSONDecodeError, and an integer past the digit limit
+    except ValueError as e:  # JSONDecodeError (its message quotes nothing), a long integer
         raise InputError(path, f"not valid JSON (CycloneDX JSON expected): {e}") from e
+    except RecursionError as e:  # the decoder recurses once per nested array or object
+        raise InputError(path, "not valid JSON: arrays or objects nested too deeply") from e
     if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
         raise InputError(path, 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")')
     notes: list[str] = []
     found: list[Component] = []
-    pending = data.get("components", [])
+    pending: collections.deque[object] = collections.deque()
+    nested: object = data.get("components", [])
     while True:
-        if not isinstance(pending, list):
+        if not isinstance(nested, list):
             raise InputError(path, "components: expected a list")
+        pending.extend(nested)
         if not pending:
             break
-        item, pending = pending[0], pending[1:]
+        item = pending.popleft()
         if not isinstance(item, dict):
             raise InputError(path, f"components: expected objects, got {type(item).__name__}")
         component = _sbom_component(item, path, notes)
         if component is not None:
             found.append(component)
         nested = item.get("components", [])
-        if not isinstance(nested, list):
-            raise InputError(path, "components: expected a list")
-        pending = [*pending, *nested]
     return found, notes
 
 
-def read_components(kind: InputKind, target: Path) -> tuple[list[Component], str, list[str]]:
+def read_components(
+    kind: InputKind, target: Path, reading: ReadOptions | None = None
+) -> tuple[list[Component], str, list[str]]:
     """Components to scan, a description of where they came from, and warnings."""
     if kind == "sbom":
         components, notes = read_sbom(target)
@@ -155,7 +167,7 @@ def read_components(kind: InputKind, target: Path) -> tuple[list[Component], str
     from attest.sbom.stage import select_source
 
     source_kind: SourceKind = kind
-    inventory = select_source(source_kind, target).read()
+    inventory = select_source(source_kind, target, options=reading).read()
     components = [
         Component(p.key, p.version, f"pkg:pypi/{p.key}@{p.version}" if p.version else None)
         for p in inventory.packages
@@ -361,7 +373,7 @@ def scan(request: ScanRequest) -> ScanResult:
         raise UsageError("the scan time must carry a timezone (e.g. 2026-07-24T00:00:00Z)")
     if request.policy.clock == "first-seen" and request.ledger is None:
         raise UsageError('the policy\'s clock is "first-seen": give the ledger file with --ledger')
-    found, description, notes = read_components(request.kind, request.target)
+    found, description, notes = read_components(request.kind, request.target, request.reading)
     components = _dedupe(found)
     source = vuln_sources().load(request.source)(request.options)
     answer = source.check(components)

@@ -3,6 +3,8 @@ traceback, and no output file."""
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,11 +82,11 @@ def test_malformed_lock_files(
 REQUIREMENTS_CASES = [
     ("requests==2.0 --hash=sha256:abc\n", "malformed sha256 digest 'abc'"),
     ("requests==2.0 --hash=md4:" + "a" * 32 + "\n", "unsupported hash algorithm 'md4'"),
-    ("requests==2.0 --frobnicate\n", "line 1: unknown option --frobnicate"),
-    ("--frobnicate\n", "line 1: unknown option --frobnicate"),
+    ("requests==2.0 --frobnicate\n", "line 1: unknown option '--frobnicate'"),
+    ("--frobnicate\n", "line 1: unknown option '--frobnicate'"),
     ("requests>>2.0\n", "line 1: not a valid requirement 'requests>>2.0'"),
     ("-r\n", "line 1: -r needs a file name"),
-    ("-r missing.txt\n", "missing.txt: no such file"),
+    ("-r missing.txt\n", "line 1: -r 'missing.txt': no such file"),
     ("-e ../somewhere\n", "cannot tell the name of editable '../somewhere'"),
     ("ok==1 \\\n  --hash\n", "line 1: --hash needs a value"),
 ]
@@ -107,7 +109,8 @@ def test_requirements_include_cycle(invoke: Callable[..., Result], tmp_path: Pat
     (tmp_path / "b.txt").write_text("--requirement=a.txt\n")
     result = invoke("sbom", "--requirements", str(tmp_path / "a.txt"))
     assert result.exit_code == ExitCode.USAGE
-    assert "a.txt: includes itself through -r (a cycle)" in result.stderr
+    assert "b.txt: line 1: -r (not shown: from an included file): " in result.stderr
+    assert "includes a file that includes it (a cycle)" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -238,10 +241,17 @@ def test_python_that_prints_garbage(invoke: Callable[..., Result], tmp_path: Pat
     assert "printed something other than its package list" in result.stderr
 
 
-def test_an_io_error_is_operational(invoke: Callable[..., Result], tmp_path: Path) -> None:
-    # Reading /proc/self/mem from offset 0 fails with EIO: a real I/O error, even for root.
+def test_an_io_error_is_operational(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The device reporting EIO (/proc/self/mem did, but /proc is no longer read at all).
     path = tmp_path / "uv.lock"
-    path.symlink_to("/proc/self/mem")
+    path.write_text("version = 1\n")
+
+    def failing(*args: object, **kwargs: object) -> bytes:
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+
+    monkeypatch.setattr("attest.sbom.interface.read_limited", failing)
     result = invoke("sbom", "--lock", str(path))
     assert result.exit_code == ExitCode.OPERATIONAL
     assert f"cannot read {path}: Input/output error" in result.stderr

@@ -19,6 +19,7 @@ from attest.sbom.interface import (
     Origin,
     Package,
     SbomSource,
+    excerpt,
     make_digest,
     normalize,
 )
@@ -78,7 +79,8 @@ def _dependencies(
             if req.marker is None or req.marker.evaluate(environment):
                 names.add(normalize(req.name))
         except (InvalidRequirement, UndefinedEnvironmentName) as e:
-            warnings.append(f"{where}: ignored requirement {text!r}: {e}")
+            reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+            warnings.append(f"{where}: ignored requirement {excerpt(text)}: {reason}")
     return tuple(sorted(names))
 
 

@@ -14,7 +14,16 @@ from attest.sbom.interface import (
     parse_digest,
     read_toml,
 )
-from attest.sbom.sources._locks import optional_text, registry_origin, tables, text
+from attest.sbom.sources._locks import (
+    kept,
+    optional_text,
+    package_where,
+    registry_origin,
+    shown_value,
+    skipped_note,
+    tables,
+    text,
+)
 
 
 def _origin(entry: dict[str, object], path: Path, where: str) -> Origin | None:
@@ -34,7 +43,7 @@ def _origin(entry: dict[str, object], path: Path, where: str) -> Origin | None:
         return Origin("path", url)
     if kind == "legacy":
         return registry_origin(url)
-    raise InputError(path, f"{where}: unknown source type {kind!r}")
+    raise InputError(path, f"{where}: unknown source type {shown_value(kind)}")
 
 
 class PoetryLockSource(SbomSource):
@@ -51,10 +60,15 @@ class PoetryLockSource(SbomSource):
         data = read_toml(path)
         if "package" not in data:
             raise InputError(path, "has no [[package]] entries: not a poetry.lock file")
+        target = self.options.python
         packages: list[Package] = []
+        skipped: list[str] = []
         for index, entry in enumerate(tables(data, "package", path), start=1):
             name = text(entry, "name", path, f"package #{index}")
-            where = f"package {name!r}"
+            where = package_where(name)
+            if not kept(entry.get("markers"), target):  # a string, or one per group
+                skipped.append(name)
+                continue
             dependencies = entry.get("dependencies", {})
             if not isinstance(dependencies, dict):
                 raise InputError(path, f"{where}: 'dependencies' must be a table")
@@ -72,4 +86,8 @@ class PoetryLockSource(SbomSource):
                     origin=_origin(entry, path, where),
                 )
             )
-        return Inventory(description=f"Poetry lock file {path}", packages=tuple(packages))
+        return Inventory(
+            description=f"Poetry lock file {path} (for {target.label})",
+            packages=tuple(packages),
+            warnings=skipped_note(skipped, target),
+        )

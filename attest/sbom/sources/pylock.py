@@ -16,7 +16,16 @@ from attest.sbom.interface import (
     normalize,
     read_toml,
 )
-from attest.sbom.sources._locks import optional_text, registry_origin, tables, text
+from attest.sbom.sources._locks import (
+    kept,
+    optional_text,
+    package_where,
+    registry_origin,
+    shown_value,
+    skipped_note,
+    tables,
+    text,
+)
 
 _FILE_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 
@@ -27,7 +36,12 @@ def _hashes(table: object, path: Path, where: str) -> set[Digest]:
     hashes = table.get("hashes", {})
     if not isinstance(hashes, dict):
         raise InputError(path, f"{where}: 'hashes' must be a table")
-    return {make_digest(alg, str(value), path) for alg, value in hashes.items()}
+    digests = set()
+    for algorithm, value in hashes.items():
+        if not isinstance(value, str):
+            raise InputError(path, f"{where}: a hash is {shown_value(value)}, not a string")
+        digests.add(make_digest(algorithm, value, path))
+    return digests
 
 
 def _origin(entry: dict[str, object], path: Path, where: str) -> Origin | None:
@@ -60,11 +74,17 @@ class PyLockSource(SbomSource):
         data = read_toml(path)
         lock_version = data.get("lock-version")
         if not isinstance(lock_version, str) or lock_version.split(".")[0] != "1":
-            raise InputError(path, f"unsupported lock-version {lock_version!r} (expected 1.x)")
+            shown = shown_value(lock_version)
+            raise InputError(path, f"unsupported lock-version {shown} (expected 1.x)")
+        target = self.options.python
         packages: list[Package] = []
+        skipped: list[str] = []
         for index, entry in enumerate(tables(data, "packages", path), start=1):
             name = text(entry, "name", path, f"package #{index}")
-            where = f"package {name!r}"
+            where = package_where(name)
+            if not kept(entry.get("marker"), target):  # PEP 751: installed where it holds
+                skipped.append(name)
+                continue
             digests = _hashes(entry.get("sdist"), path, where) | _hashes(
                 entry.get("archive"), path, where
             )
@@ -83,4 +103,8 @@ class PyLockSource(SbomSource):
                     origin=_origin(entry, path, where),
                 )
             )
-        return Inventory(description=f"PEP 751 lock file {path}", packages=tuple(packages))
+        return Inventory(
+            description=f"PEP 751 lock file {path} (for {target.label})",
+            packages=tuple(packages),
+            warnings=skipped_note(skipped, target),
+        )

@@ -1,5 +1,10 @@
 """A pip requirements file: pinned requirements, their `--hash` values, `-r` includes, and the
-dependency graph that pip-compile's `# via` annotations record."""
+dependency graph that pip-compile's `# via` annotations record.
+
+Includes are confined to the named file's directory tree (unless `includes_outside`), never read
+from /proc, /sys or /dev, and nested at most MAX_INCLUDE_DEPTH deep. Errors quote at most a
+short excerpt of the named file and nothing of the files it includes: an included file may be
+anything in the tree (`.git/config` holds the checkout's token)."""
 
 from __future__ import annotations
 
@@ -15,12 +20,20 @@ from attest.sbom.interface import (
     Inventory,
     Origin,
     Package,
+    Quote,
     SbomSource,
+    excerpt,
     normalize,
     parse_digest,
+    pseudo_root,
     read_text,
+    resolved_input,
+    unquoted,
 )
+from attest.sbom.markers import MarkerError, holds
 from attest.sbom.project import read_project
+
+MAX_INCLUDE_DEPTH = 32  # files nested through -r; real projects nest two or three
 
 # Options pip accepts in a requirements file that do not change what is installed.
 _IGNORED_OPTIONS = {
@@ -39,6 +52,18 @@ _VIA_ITEM = re.compile(r"^#\s{2,}(?P<item>\S.*)$")
 class _Entry:
     package: Package
     via: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class _State:
+    """What one read has gathered, and where it may read."""
+
+    root: Path  # the named file's directory, resolved: includes stay under it
+    entries: dict[tuple[str, str | None], _Entry] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)  # by their markers
+    reading: set[Path] = dataclasses.field(default_factory=set)  # the chain of includes
+    done: set[Path] = dataclasses.field(default_factory=set)  # read already: nothing new there
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -79,9 +104,17 @@ class RequirementsSource(SbomSource):
     kind = "requirements"
 
     def read(self) -> Inventory:
-        entries: dict[tuple[str, str | None], _Entry] = {}
-        warnings: list[str] = []
-        self._read_file(self.target, entries, warnings, seen=set())
+        state = _State(root=resolved_input(self.target).parent)
+        self._read_file(self.target, state, excerpt, depth=0)
+        entries, warnings = state.entries, state.warnings
+        target = self.options.python.label
+        if state.skipped:
+            more = len(state.skipped) - 5
+            warnings.append(
+                f"{len(state.skipped)} requirement(s) skipped, their environment markers do not "
+                f"hold for {target}: {', '.join(state.skipped[:5])}"
+                + (f" and {more} more" if more > 0 else "")
+            )
         annotated = any(entry.via for entry in entries.values())
         listed = {entry.package.key for entry in entries.values()}
         children: dict[str, set[str]] = {}
@@ -102,23 +135,17 @@ class RequirementsSource(SbomSource):
             for entry in entries.values()
         )
         return Inventory(
-            description=f"requirements file {self.target}",
+            description=f"requirements file {self.target} (for {target})",
             packages=packages,
             direct=tuple(sorted(direct)),
             warnings=tuple(warnings),
         )
 
-    def _read_file(
-        self,
-        path: Path,
-        entries: dict[tuple[str, str | None], _Entry],
-        warnings: list[str],
-        seen: set[Path],
-    ) -> None:
+    def _read_file(self, path: Path, state: _State, quote: Quote, depth: int) -> None:
+        """Read `path` into `state`. `quote` shows its text in errors: an excerpt for the named
+        file, nothing for an included one."""
         resolved = path.resolve()
-        if resolved in seen:
-            raise InputError(path, "includes itself through -r (a cycle)")
-        seen.add(resolved)
+        state.reading.add(resolved)
         current: _Entry | None = None
         in_via_block = False
         for number, line in _logical_lines(read_text(path)):
@@ -134,24 +161,63 @@ class RequirementsSource(SbomSource):
                 try:
                     words = shlex.split(content)
                 except ValueError as e:
-                    raise InputError(path, f"{where}: cannot split {content!r}: {e}") from e
+                    raise InputError(path, f"{where}: cannot split {quote(content)}: {e}") from e
                 option, _, value = words[0].partition("=")
                 arguments = ([value] if value else []) + words[1:]
                 if option in _INCLUDE_OPTIONS:
                     if not arguments:
                         raise InputError(path, f"{where}: {option} needs a file name")
-                    self._read_file(path.parent / arguments[0], entries, warnings, seen)
+                    included = path.parent / arguments[0]
+                    what = f"{where}: -r {quote(arguments[0])}"
+                    if self._may_include(path, what, included, state, depth + 1):
+                        self._read_file(included, state, unquoted, depth + 1)
                 elif option in _EDITABLE_OPTIONS:
-                    current = self._add(entries, self._editable(path, where, arguments), path)
+                    editable = self._editable(path, where, arguments, state, quote)
+                    current = self._add(state.entries, editable, path)
                 elif option not in _IGNORED_OPTIONS:
-                    raise InputError(path, f"{where}: unknown option {option}")
+                    raise InputError(path, f"{where}: unknown option {quote(option)}")
                 continue
-            package = self._requirement(path, where, content)
+            package = self._requirement(path, where, content, state, quote)
+            if package is None:
+                continue
             if package.version is None:
-                warnings.append(f"{path} {where}: {package.name} is not pinned to one version")
-            current = self._add(entries, package, path)
+                unpinned = f"{package.name} is not pinned to one version"
+                state.warnings.append(f"{path} {where}: {unpinned}")
+            current = self._add(state.entries, package, path)
             if comment:
                 in_via_block = self._read_via(comment, current, False)
+        state.reading.discard(resolved)
+        state.done.add(resolved)
+
+    def _may_include(
+        self, path: Path, what: str, included: Path, state: _State, depth: int
+    ) -> bool:
+        """Whether to read the file `path` includes (False: read already); InputError unless it
+        is a file in the tree (or anywhere with `includes_outside`), outside /proc, /sys and
+        /dev, not including itself, and at most MAX_INCLUDE_DEPTH deep."""
+        try:
+            resolved = included.resolve()
+        except (OSError, RuntimeError) as e:
+            raise InputError(path, f"{what}: cannot be resolved (a symlink loop?)") from e
+        root = pseudo_root(resolved)
+        if root is not None:
+            raise InputError(path, f"{what}: is in {root}, a kernel pseudo file system: never read")
+        if not self.options.includes_outside and not resolved.is_relative_to(state.root):
+            raise InputError(
+                path,
+                f"{what}: outside {state.root}, the directory of {self.target} "
+                "(--allow-includes-outside reads it)",
+            )
+        if resolved in state.reading:
+            raise InputError(path, f"{what}: includes a file that includes it (a cycle)")
+        if not resolved.is_file():
+            raise InputError(path, f"{what}: no such file")
+        if resolved in state.done:
+            return False
+        if depth > MAX_INCLUDE_DEPTH:
+            limit = f"more than {MAX_INCLUDE_DEPTH} files deep (the limit)"
+            raise InputError(path, f"{what}: includes nested {limit}")
+        return True
 
     @staticmethod
     def _add(entries: dict[tuple[str, str | None], _Entry], package: Package, path: Path) -> _Entry:
@@ -179,19 +245,34 @@ class RequirementsSource(SbomSource):
             return True
         return False
 
-    @staticmethod
-    def _requirement(path: Path, where: str, content: str) -> Package:
-        digests = [parse_digest(value, path) for value in _HASH_OPTION.findall(content)]
+    def _requirement(
+        self, path: Path, where: str, content: str, state: _State, quote: Quote
+    ) -> Package | None:
+        """The package `content` requires; None when its marker does not hold for the target."""
+        digests = [
+            parse_digest(value, path, quote=quote, where=f"{where}: ")
+            for value in _HASH_OPTION.findall(content)
+        ]
         text = _HASH_OPTION.sub(" ", f" {content}").strip()
         unknown = _OPTION.search(f" {text}")
         if unknown and unknown.group(1) == "--hash":
             raise InputError(path, f"{where}: --hash needs a value")
         if unknown:
-            raise InputError(path, f"{where}: unknown option {unknown.group(1)}")
+            raise InputError(path, f"{where}: unknown option {quote(unknown.group(1))}")
         try:
             req = Requirement(text)
         except InvalidRequirement as e:
-            raise InputError(path, f"{where}: not a valid requirement {text!r}: {e}") from e
+            reason = str(e).splitlines()[0][:100] if str(e) else "unreadable"
+            problem = f"not a valid requirement {quote(text)}: {reason}"
+            raise InputError(path, f"{where}: {problem}") from e
+        if req.marker is not None:
+            try:
+                wanted = holds(req.marker, self.options.python)
+            except MarkerError as e:
+                raise InputError(path, f"{where}: {e} in {quote(text)}") from e
+            if not wanted:
+                state.skipped.append(f"{excerpt(req.name)} ({path} {where})")
+                return None
         origin = Origin("url", req.url) if req.url else None
         if req.url and req.url.startswith(("git+", "hg+", "svn+", "bzr+")):
             origin = Origin("vcs", req.url)
@@ -202,18 +283,29 @@ class RequirementsSource(SbomSource):
             origin=origin,
         )
 
-    @staticmethod
-    def _editable(path: Path, where: str, arguments: list[str]) -> Package:
+    def _editable(
+        self, path: Path, where: str, arguments: list[str], state: _State, quote: Quote
+    ) -> Package:
         if not arguments:
             raise InputError(path, f"{where}: -e needs a path or URL")
         target = arguments[0]
         egg = re.search(r"[#&]egg=([A-Za-z0-9._-]+)", target)
         if egg:
             name = egg.group(1)
-        elif "://" not in target and (path.parent / target / "pyproject.toml").is_file():
+        elif "://" not in target and self._in_tree(path.parent / target, state):
             name = read_project(path.parent / target).name
         else:
-            raise InputError(path, f"{where}: cannot tell the name of editable {target!r}")
+            raise InputError(path, f"{where}: cannot tell the name of editable {quote(target)}")
         scheme = target.split("://")[0] if "://" in target else ""
         origin = Origin("vcs", target) if "+" in scheme else Origin("path", target)
         return Package(name=name, version=None, origin=origin)
+
+    def _in_tree(self, directory: Path, state: _State) -> bool:
+        """Whether an editable's `pyproject.toml` may be read for its name: in the tree (or
+        anywhere with `includes_outside`), never in a pseudo file system."""
+        try:
+            resolved = (directory / "pyproject.toml").resolve()
+        except (OSError, RuntimeError):
+            return False
+        inside = self.options.includes_outside or resolved.is_relative_to(state.root)
+        return inside and pseudo_root(resolved) is None and resolved.is_file()

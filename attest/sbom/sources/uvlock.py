@@ -12,11 +12,20 @@ from attest.sbom.interface import (
     OriginKind,
     Package,
     SbomSource,
+    excerpt,
     normalize,
     parse_digest,
     read_toml,
 )
-from attest.sbom.sources._locks import registry_origin, tables, text
+from attest.sbom.sources._locks import (
+    kept,
+    package_where,
+    registry_origin,
+    shown_value,
+    skipped_note,
+    tables,
+    text,
+)
 
 _ROOT_SOURCES = ("editable", "virtual")
 _ORIGINS: tuple[tuple[str, OriginKind], ...] = (
@@ -38,7 +47,8 @@ def _origin(source: object, path: Path, where: str) -> Origin | None:
             return Origin(kind, location)
     if isinstance(source.get("registry"), str):
         return registry_origin(source["registry"])
-    raise InputError(path, f"{where}: unknown source {source!r}")
+    keys = ", ".join(str(key) for key in source)
+    raise InputError(path, f"{where}: unknown source (keys {excerpt(keys)})")
 
 
 def _digests(package: dict[str, object], path: Path) -> tuple[Digest, ...]:
@@ -87,17 +97,24 @@ class UvLockSource(SbomSource):
         data = read_toml(path)
         version = data.get("version")
         if version != 1:
-            raise InputError(path, f"unsupported uv.lock version {version!r} (expected 1)")
+            shown = shown_value(version)
+            raise InputError(path, f"unsupported uv.lock version {shown} (expected 1)")
+        target = self.options.python
         packages: list[Package] = []
+        skipped: list[str] = []
         direct: set[str] | None = None  # stays None when the lock has no root project
         for index, entry in enumerate(tables(data, "package", path), start=1):
             where = f"package #{index}"
             name = text(entry, "name", path, where)
-            where = f"package {name!r}"
+            where = package_where(name)
             source = entry.get("source", {"registry": "https://pypi.org/simple"})
             dependencies = _dependency_names(entry, path, where)
             if isinstance(source, dict) and any(source.get(k) == "." for k in _ROOT_SOURCES):
                 direct = (direct or set()) | dependencies  # the project itself: the root
+                continue
+            # A fork of a universal resolution: this version is chosen where one of these holds.
+            if not kept(entry.get("resolution-markers"), target):
+                skipped.append(name)
                 continue
             version_value = entry.get("version")
             if version_value is not None and not isinstance(version_value, str):
@@ -112,7 +129,8 @@ class UvLockSource(SbomSource):
                 )
             )
         return Inventory(
-            description=f"uv lock file {path}",
+            description=f"uv lock file {path} (for {target.label})",
             packages=tuple(packages),
             direct=None if direct is None else tuple(sorted(direct)),
+            warnings=skipped_note(skipped, target),
         )

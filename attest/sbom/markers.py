@@ -1,0 +1,86 @@
+"""The interpreter a requirements or lock file is read for: environment markers
+(`django<2 ; python_version < "3"`) are evaluated for it, so a requirement that would not be
+installed there is not listed."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from packaging.markers import (
+    InvalidMarker,
+    Marker,
+    UndefinedComparison,
+    UndefinedEnvironmentName,
+    default_environment,
+)
+
+from attest.errors import UsageError
+
+_VERSION = re.compile(r"(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetPython:
+    """A Python version on this host's platform: `python_version` and `python_full_version` are
+    the target's, every other marker variable (sys_platform, platform_machine, ...) this host's.
+    `version` None: the interpreter attest runs under."""
+
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> TargetPython:
+        """`--python-version`: `3.12` (read as 3.12.0) or `3.12.4`; None: this interpreter."""
+        if text is None:
+            return cls()
+        match = _VERSION.fullmatch(text.strip())
+        if match is None:
+            raise UsageError(
+                f"--python-version {text[:32]!r} is not a Python version (e.g. 3.12 or 3.12.4)"
+            )
+        major, minor, micro = match.groups()
+        return cls(f"{int(major)}.{int(minor)}.{int(micro or 0)}")
+
+    def environment(self) -> dict[str, str]:
+        """The marker environment; `extra` is empty, as pip evaluates a requirements file."""
+        environment = {key: str(value) for key, value in default_environment().items()}
+        environment["extra"] = ""
+        if self.version is not None:
+            environment["python_full_version"] = self.version
+            environment["python_version"] = ".".join(self.version.split(".")[:2])
+        return environment
+
+    @property
+    def label(self) -> str:
+        """How reports name the target: `Python 3.12.0 on linux`."""
+        environment = self.environment()
+        return f"Python {environment['python_full_version']} on {environment['sys_platform']}"
+
+
+class MarkerError(ValueError):
+    """A marker that cannot be parsed or evaluated; the message quotes none of it."""
+
+
+def holds(marker: Marker | str, target: TargetPython) -> bool:
+    """Whether `marker` holds for `target`; MarkerError when it cannot be read or evaluated."""
+    try:
+        parsed = Marker(marker) if isinstance(marker, str) else marker
+        return parsed.evaluate(target.environment())
+    except InvalidMarker as e:
+        raise MarkerError("not a valid environment marker") from e
+    except UndefinedEnvironmentName as e:
+        raise MarkerError("the marker names an unknown variable") from e
+    except UndefinedComparison as e:
+        raise MarkerError("the marker compares values that cannot be compared") from e
+
+
+def kept_by_lock_marker(marker: object, target: TargetPython) -> bool:
+    """Whether a lock file's package marker keeps the package for `target`. Conservative: a
+    marker that is not a string, cannot be evaluated, or depends on extras or dependency groups
+    (which the lock alone cannot tell) keeps it; only one that surely fails drops it."""
+    if not isinstance(marker, str) or "extra" in marker or "group" in marker:
+        return True
+    try:
+        return holds(marker, target)
+    except MarkerError:
+        return True
