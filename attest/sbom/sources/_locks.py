@@ -31,8 +31,8 @@ def package_where(name: str) -> str:
 def kept(markers: object, target: TargetPython) -> bool:
     """Whether a package whose lock entry carries `markers` (one marker, a list of them, or a
     table of them by group; None: none) is installed for `target`: when any of them may hold."""
-    if markers is None:
-        return True
+    if isinstance(markers, str):
+        markers = [markers]
     if isinstance(markers, dict):
         markers = list(markers.values())
     if not isinstance(markers, list) or not markers:

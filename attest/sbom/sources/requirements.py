@@ -211,7 +211,8 @@ class RequirementsSource(SbomSource):
         if resolved in state.reading:
             raise InputError(path, f"{what}: includes a file that includes it (a cycle)")
         if not resolved.is_file():
-            raise InputError(path, f"{what}: no such file")
+            missing = "no such file" if not resolved.exists() else "not a regular file"
+            raise InputError(path, f"{what}: {missing}")
         if resolved in state.done:
             return False
         if depth > MAX_INCLUDE_DEPTH:
