@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 import sys
 from pathlib import Path
 
@@ -18,8 +19,13 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the whole new one.
 
     A temporary file in the same directory is written, flushed to disk and renamed over `path`;
-    on any failure it is removed and nothing is left behind.
+    on any failure it is removed and nothing is left behind. A stream named as the output
+    (`/dev/null`, `/dev/stdout`, a FIFO) is written to as it is: renaming over it would replace
+    the device with a file (as root, `-o /dev/null` once did).
     """
+    if _is_stream(path):
+        _write_stream(path, data)
+        return
     directory = path.parent if str(path.parent) else Path()
     fd, tmp = _create_temporary(path, directory)
     try:
@@ -38,6 +44,25 @@ def write_atomic(path: Path, data: bytes) -> None:
                 "or fix the permission, then run the command again"
             ) from e
         raise
+
+
+def _is_stream(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _write_stream(path: Path, data: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OperationalError(f"cannot write {path}: {e.strerror or e}") from e
 
 
 def _create_temporary(path: Path, directory: Path) -> tuple[int, Path]:

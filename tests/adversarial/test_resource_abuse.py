@@ -3,7 +3,9 @@ are judged or refused, never a crash."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -191,6 +193,26 @@ def test_a_symlink_at_the_output_is_replaced_not_followed(tmp_path: Path) -> Non
     write_atomic(target, b"{}\n")
     assert not target.is_symlink() and target.read_bytes() == b"{}\n"
     assert outside.read_text() == "precious\n"
+
+
+def test_a_stream_named_as_the_output_is_written_not_replaced(tmp_path: Path) -> None:
+    """`-o /dev/null` as root once renamed a file over the device: a stream (a character device,
+    a FIFO) named as the output is written to as it is. A FIFO stands in for /dev/null here, so
+    the test cannot damage the machine when it fails."""
+    import threading
+
+    from attest.output import write_atomic
+
+    fifo = tmp_path / "stream"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    write_atomic(fifo, b"{}\n")
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode), "the FIFO was replaced by a file"
+    assert received == [b"{}\n"]
+    assert [p.name for p in tmp_path.iterdir()] == ["stream"]  # no temporary left
 
 
 def test_deeply_nested_slo_policies_and_waivers_are_refused(
