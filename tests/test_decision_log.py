@@ -220,7 +220,9 @@ def test_any_change_of_a_record_line_is_reported(
     tmp_path_factory: pytest.TempPathFactory, names: list[str], at: int, data: st.DataObject
 ) -> None:
     """For a log the gate wrote (intact, whatever its records' text), any change of a record's
-    line (the file still ending in a newline, so never a torn tail) is a finding: exit 1."""
+    line (the file still ending in a newline, so never a torn tail) is a finding: exit 1. The
+    one exception: when no line of it reads as a record any more (the only record mangled), the
+    file is not a decision log at all: exit 2, one line."""
     path = tmp_path_factory.mktemp("log") / "decisions.jsonl"
     decision_log.append(path, [{"artifact": {"name": n}, "decision": "ALLOW"} for n in names])
     written = decision_log.check(path)
@@ -231,9 +233,13 @@ def test_any_change_of_a_record_line_is_reported(
     assume(changed != lines[at])
     lines[at] = changed
     path.write_bytes(b"".join(line + b"\n" for line in lines))
+    result = CliRunner().invoke(cli, ["verify-log", "--expect-head", written.head, str(path)])
+    if len(lines) == 1 and decision_log._parse(changed).seq is None:
+        assert result.exit_code == ExitCode.USAGE, result.stderr
+        assert f"{path}: not a decision log: none of its lines is a record" in result.stderr
+        return
     report = decision_log.check(path)
     assert report.findings and report.torn is None, report
-    result = CliRunner().invoke(cli, ["verify-log", "--expect-head", written.head, str(path)])
     assert result.exit_code == ExitCode.DENIED, result.stderr
     assert "was tampered with" in result.stderr and "chain intact" not in result.stderr
 
@@ -258,8 +264,8 @@ def test_verify_log_command(invoke: Callable[..., Result], log: Path) -> None:
     assert broken.exit_code == ExitCode.DENIED
     assert "line 4: record(s) 3 deleted before record 4" in broken.stderr
     missing = invoke("verify-log", str(log.with_name("nope.jsonl")))
-    assert missing.exit_code == ExitCode.OPERATIONAL
-    assert "cannot read the decision log" in missing.stderr
+    assert missing.exit_code == ExitCode.USAGE  # was 3: nothing to retry, name the right file
+    assert missing.stderr == f"attest: error: {log.with_name('nope.jsonl')}: no such decision log\n"
 
 
 def _writer(path: str, writer: int) -> None:
@@ -683,24 +689,27 @@ def test_a_log_of_newlines_is_checked_in_bounded_memory(
     invoke: Callable[..., Result], tmp_path: Path
 ) -> None:
     """Before, a log not in order kept every line: 4 MB of newlines took 1.4 GB and 107 s, and
-    a MemoryError under a 1 GB limit. Now the check stops after MAX_FINDINGS findings."""
+    a MemoryError under a 1 GB limit. Now the check stops after MAX_FINDINGS findings. (A
+    file of newlines alone is not a log at all: the first line here is a record.)"""
     path = tmp_path / "decisions.jsonl"
-    path.write_bytes(b"\n" * (3 * MIB))
+    decision_log.append(path, [_record(0)])
+    path.write_bytes(path.read_bytes() + b"\n" * (3 * MIB))
     report: list[decision_log.Report] = []
     peak = _peak(lambda: report.append(decision_log.check(path)))
     assert peak < 4 * MIB
-    assert report[0].stopped_at == decision_log.MAX_FINDINGS == len(report[0].findings) == 1000
-    assert str(report[0].findings[-1]) == "line 1000: edited: not the bytes the gate wrote"
+    assert decision_log.MAX_FINDINGS == len(report[0].findings) == 1000
+    assert report[0].stopped_at == 1001
+    assert str(report[0].findings[-1]) == "line 1001: edited: not the bytes the gate wrote"
     result = invoke("verify-log", "--json", "--expect-head", "a" * 64, str(path))
     assert result.exit_code == ExitCode.DENIED
     assert result.stderr.count("edited: not the bytes the gate wrote") == 1000
     assert (
-        f"attest: {path}: … and more: the check stops after 1000 findings, at line 1000; the "
+        f"attest: {path}: … and more: the check stops after 1000 findings, at line 1001; the "
         "rest of the log is not checked"
     ) in result.stderr
     assert f"{path}: the decision log was tampered with (1000+ finding(s))" in result.stderr
     assert "no longer holds the expected head" not in result.stderr  # the rest was not read
-    assert json.loads(result.stdout)["stopped_at_line"] == 1000
+    assert json.loads(result.stdout)["stopped_at_line"] == 1001
 
 
 def test_a_damaged_long_log_is_checked_in_memory_bounded_by_its_findings(tmp_path: Path) -> None:
@@ -728,7 +737,7 @@ def test_only_a_regular_file_is_a_log(invoke: Callable[..., Result], tmp_path: P
     before, and a FIFO without a writer blocked it forever (so: a child with a deadline)."""
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for log in (fifo, Path("/dev/null"), tmp_path):
+    for log in (fifo, Path("/dev/zero"), tmp_path):
         checked = subprocess.run(
             [sys.executable, "-m", "attest", "verify-log", str(log)],
             capture_output=True,

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from verify import __version__, conformance, decision_log, gate
+from verify import __version__, conformance, decision_log, gate, instant
 from verify.errors import ExitCode, VerifyError
 from verify.policy import load_policy
 from verify.text import shown
@@ -37,15 +37,9 @@ def _now(text: str | None) -> datetime.datetime:
     if text is None:
         return datetime.datetime.now(datetime.timezone.utc)
     try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise UsageProblem(f"--now {text!r} is not an ISO 8601 time") from e
-    if moment.tzinfo is None:
-        raise UsageProblem(f"--now {text!r} needs a time zone (e.g. 2026-11-23T12:00:00Z)")
-    try:
-        return moment.astimezone(datetime.timezone.utc)
-    except OverflowError as e:  # 0001-01-01T00:00:00+01:00 is before the calendar starts
-        raise UsageProblem(f"--now {text!r} is outside the years 1 to 9999 in UTC") from e
+        return instant.parse(text)
+    except instant.BadInstant as e:
+        raise UsageProblem(str(e)) from e
 
 
 def _say(line: str) -> None:
@@ -216,7 +210,8 @@ def verify_log(
 ) -> None:
     """Check a decision log's hash chain: exit 0 when intact, 1 naming each record that was
     edited, deleted, inserted or moved (the first 1000) or when it no longer holds
-    --expect-head, 3 when only its last record is torn (repair it with --repair-torn-tail)."""
+    --expect-head, 2 when it is missing or not a decision log at all, 3 when only its last
+    record is torn (repair it with --repair-torn-tail)."""
     if expect_head is not None and not _HASH.fullmatch(expect_head):
         raise UsageProblem("--expect-head takes a head hash as --head prints it (64 hex digits)")
     if repair:

@@ -16,7 +16,8 @@ either, and there is nothing to repair.
 `check` walks the chain once, streamed, in memory bounded by its findings (at most
 MAX_FINDINGS), and names every record that was edited, deleted, inserted or moved. Cutting the
 newest records or rewriting the whole log is detectable only against a head hash kept elsewhere:
-`check(path, expect_head=...)`."""
+`check(path, expect_head=...)`. A file none of whose lines is a record of the gate's (a policy,
+2 GiB of NULs) is not a log at all: exit 2, said in one line, and never appended to."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class DecisionLogError(VerifyError):
 
 
 class NotALog(DecisionLogError):
-    """The path is a FIFO, device, socket or directory: name a regular file."""
+    """The path is not a decision log: missing (when checked), a FIFO, device, socket or
+    directory, or a file none of whose lines is a record the gate writes (`_not_a_log`)."""
 
     exit_code = ExitCode.USAGE
 
@@ -151,16 +153,45 @@ class Torn:
 def _torn(raw: bytes, newline: bool) -> Torn | None:
     """Whether the last line is torn. An append is one write ending in its newline, so a line
     that has its newline was written whole: if it is not a record, it was edited. Without it, a
-    line that is not JSON is what an interrupted append leaves (a strict prefix of a record is
-    never JSON; nor are the zeros a power loss can leave); a JSON line is torn only when it is
-    a whole record (else it was edited)."""
-    if newline:
+    line that is not JSON is what an interrupted append leaves if it starts as a record does
+    (a strict prefix of a record is never JSON) or with the zeros a power loss can leave; a JSON
+    line is torn only when it is a whole record (else it was edited). Any other line was never
+    written by the gate, and the repair must not cut a file that is not a log."""
+    if newline or raw[:1] not in (b"{", b"\0"):
         return None
     try:
         _json(raw)
     except ValueError:
         return Torn(whole=False)
     return Torn(whole=True) if _parse(raw).problem is None else None
+
+
+def _ours(raw: bytes | None, newline: bool) -> bool:
+    """Whether a line is a record of the gate's (edited or not: a JSON object with an integer
+    `seq`, a `prev` and a `hash`) or what a torn append of one leaves."""
+    return raw is not None and (_parse(raw).seq is not None or _torn(raw, newline) is not None)
+
+
+def _not_a_log(path: Path, which: str) -> NotALog:
+    """What tells a log that was tampered with (its findings, exit 1) from a file that is not a
+    decision log at all (a policy, a file of zeros, 2 GiB of NULs on one line): none of its
+    lines is a record of the gate's, so it is exit 2, said once, and nothing is appended."""
+    return NotALog(
+        f"{path}: not a decision log: {which} a record the gate writes (name a new file or an "
+        "existing decision log)"
+    )
+
+
+def _first_line(fd: int) -> tuple[bytes | None, bool]:
+    """The file's first line (None: over MAX_RECORD), and whether a newline ends it."""
+    for window in (_TAIL, MAX_RECORD + 1):
+        data = os.pread(fd, window, 0)
+        cut = data.find(b"\n")
+        if cut >= 0:
+            return data[:cut], True
+        if len(data) < window:
+            return data, False
+    return None, False
 
 
 # --- appending ------------------------------------------------------------------------------
@@ -229,7 +260,18 @@ def _tail(fd: int, size: int, path: Path) -> _Tail | None:
 
 
 def _chain_end(fd: int, size: int, path: Path) -> tuple[str, int]:
-    """(the hash the next record chains to, its sequence number)."""
+    """(the hash the next record chains to, its sequence number). Nothing is chained onto a last
+    line that is not a record: exit 3 for a log's (`verify-log` says why), exit 2 when the
+    first line is not a record of the gate's either: then the file is not a log."""
+    try:
+        return _chained_onto(fd, size, path)
+    except DecisionLogError as e:
+        if not _ours(*_first_line(fd)):
+            raise _not_a_log(path, "neither its first nor its last line is") from e
+        raise
+
+
+def _chained_onto(fd: int, size: int, path: Path) -> tuple[str, int]:
     tail = _tail(fd, size, path)
     if tail is None:
         return GENESIS, 0
@@ -239,7 +281,7 @@ def _chain_end(fd: int, size: int, path: Path) -> tuple[str, int]:
             f"nothing is appended after it; nothing was decided: run `{repair_command(path)}` "
             "(it says what it removes), then run the gate again"
         )
-    last = _parse(tail.raw)  # not torn, so it has its newline: a record, or it was edited
+    last = _parse(tail.raw)  # not torn: a record, or it was edited
     if last.problem is not None or last.seq is None:
         raise DecisionLogError(
             f"{path}: the last line is not a record as the gate wrote it ({last.problem}), and "
@@ -313,11 +355,15 @@ def repair_torn_tail(path: Path, say: Callable[[str], None], timeout: float = LO
     `say` is told what is removed before it is. Anything else is NothingTorn: no change."""
     try:
         fd = _open_log(path, 0)
+    except FileNotFoundError as e:
+        raise NotALog(f"{path}: no such decision log") from e
     except OSError as e:
         raise DecisionLogError(f"{path}: cannot open the decision log: {e.strerror}") from e
     try:
         _lock(fd, path, timeout, then="nothing was changed")
         try:
+            if not _ours(*_first_line(fd)):  # the repair cuts nothing off a file that is no log
+                raise _not_a_log(path, "its first line is not")
             size = os.fstat(fd).st_size
             tail = _tail(fd, size, path)
             torn = None if tail is None else _torn(tail.raw, tail.newline)
@@ -364,11 +410,24 @@ def _read_lines(handle: BinaryIO) -> Iterator[tuple[bytes | None, bool]]:
     while line := handle.readline(MAX_RECORD + 1):
         newline = line.endswith(b"\n")
         if not newline and len(line) > MAX_RECORD:
-            while (rest := handle.readline(_TAIL)) and not rest.endswith(b"\n"):
-                pass  # skip the rest of an oversized line
-            yield None, bool(rest)
+            yield None, _skip_line(handle)
             continue
         yield line.removesuffix(b"\n"), newline
+
+
+def _skip_line(handle: BinaryIO) -> bool:
+    """Past the rest of an oversized line, in bounded memory; whether a newline ends
+    it. A sparse file's holes read as NULs, never a newline, so they are stepped over unread
+    (`truncate -s 2G` made a 2 GiB line that took seconds to read)."""
+    while rest := handle.readline(_TAIL):
+        if rest.endswith(b"\n"):
+            return True
+        try:
+            handle.seek(os.lseek(handle.fileno(), handle.tell(), os.SEEK_DATA))
+        except OSError as e:  # ENXIO: a hole up to the end; else no SEEK_DATA: read on
+            if e.errno == errno.ENXIO:
+                handle.seek(0, os.SEEK_END)
+    return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -498,24 +557,31 @@ class _Walk:
         return [Finding(number, problem) for number, _, problem in found[:MAX_FINDINGS]]
 
 
-def _walk(handle: BinaryIO, expect_head: str | None) -> Report:
+def _walk(handle: BinaryIO, expect_head: str | None, path: Path) -> Report:
     walk = _Walk()
     count, head, torn, stopped = 0, GENESIS, None, None
     anchor = 0 if expect_head == GENESIS else None
+    ours = False  # whether any line read is a record of the gate's, or a torn one
     for raw, newline in _read_lines(handle):
         why = None if raw is None else _torn(raw, newline)  # only the last line lacks a newline
         if why is not None:
-            torn = Finding(count + 1, str(why))
+            torn, ours = Finding(count + 1, str(why)), True
             if not why.whole:
                 break  # no record, so nothing to chain
         line = _parse(raw)
         count, head = count + 1, line.digest
+        ours = ours or line.seq is not None
         walk.add(count, line)
         if anchor is None and head == expect_head:
             anchor = count
         if walk.count() >= MAX_FINDINGS:
             stopped = count
             break
+    if count and not ours:
+        raise _not_a_log(
+            path,
+            "none of its lines is" if stopped is None else f"none of its first {count} lines is",
+        )
     findings = walk.findings(complete=stopped is None)
     return Report(count, findings, torn, head, anchor, stopped)
 
@@ -527,8 +593,10 @@ def check(path: Path, expect_head: str | None = None, timeout: float = LOCK_TIME
     try:
         with open_regular(path) as handle:
             _lock(handle.fileno(), path, timeout, fcntl.LOCK_SH, "nothing was checked")
-            return _walk(handle, expect_head)
+            return _walk(handle, expect_head, path)
     except NotRegular as e:
         raise NotALog(f"{path}: the decision log must be a regular file") from e
+    except FileNotFoundError as e:
+        raise NotALog(f"{path}: no such decision log") from e
     except OSError as e:
         raise DecisionLogError(f"{path}: cannot read the decision log: {e.strerror}") from e

@@ -23,6 +23,7 @@ from attest.scan.stage import (
     load_policy,
 )
 from attest.scan.stage import scan as run_scan
+from verify import instant
 from verify.slo import SloResult
 from verify.text import shown
 
@@ -30,16 +31,14 @@ _PATH = click.Path(path_type=Path)
 
 
 def parse_now(text: str | None) -> datetime.datetime:
-    """`--now`: an RFC 3339 time or a date (midnight UTC); the clock only when not given."""
+    """`--now`: an RFC 3339 time or a date (midnight UTC), in verify.instant's range; the clock
+    only when not given."""
     if text is None:
         return datetime.datetime.now(datetime.timezone.utc)
     try:
-        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as e:
-        raise UsageError(f"--now {text!r} is not a time (e.g. 2026-07-24T12:00:00Z)") from e
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment
+        return instant.parse(text, assume_utc=True)
+    except instant.BadInstant as e:
+        raise UsageError(str(e)) from e
 
 
 def _input(

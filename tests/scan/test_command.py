@@ -424,7 +424,7 @@ def test_a_bad_database_record_is_a_usage_error(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--now", "soon"], "--now 'soon' is not a time (e.g. 2026-07-24T12:00:00Z)"),
+        (["--now", "soon"], "--now 'soon' is not a time (ISO 8601, e.g. 2026-11-23T12:00:00Z)"),
         (["--json", "--format", "sarif"], "--json and --format are exclusive"),
         (["--lock", "uv.lock"], "give at most one of --sbom, --python, --requirements and --lock"),
         (["--vuln-source", "osv"], "--db is for the offline source, not 'osv'"),

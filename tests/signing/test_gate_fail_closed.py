@@ -478,7 +478,7 @@ def test_a_now_before_the_calendar_is_a_usage_error(
     result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel,
                      "--now", "0001-01-01T00:00:00+01:00")  # fmt: skip
     assert result.exit_code == ExitCode.USAGE
-    assert "is outside the years 1 to 9999 in UTC" in result.stderr
+    assert "is outside the years 1970 to 8999 (UTC)" in result.stderr
 
 
 def test_a_file_name_that_is_not_utf8_is_logged_and_chained(
