@@ -1,7 +1,8 @@
 """Reading untrusted input files: only regular files, and with a size limit, so a 100 MB file
 where a few KB are expected is refused after reading at most the limit, and a FIFO or a device
 (`/dev/zero`) named as an artifact or planted among bundles is refused instead of blocking or
-reading forever."""
+reading forever. Nothing in /proc, /sys or /dev is read either: `/proc/self/environ` is, to
+`fstat`, a regular file of size 0 that holds the process environment (tokens included)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,26 @@ class TooLarge(ValueError):
 
 
 class NotRegular(ValueError):
-    """The path is a FIFO, socket, device or directory, not a file."""
+    """The path is a FIFO, socket, device or directory, not a file, or lies in a kernel pseudo
+    file system."""
+
+
+PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def pseudo_root(resolved: Path) -> Path | None:
+    """The kernel pseudo file system the resolved path `resolved` lies in, if any."""
+    return next((root for root in PSEUDO_ROOTS if resolved.is_relative_to(root)), None)
+
+
+def _opened_in_pseudo_root(fd: int, path: Path) -> Path | None:
+    """Where the open file `fd` really is (its /proc/self/fd link: no race with a symlink
+    swapped after the open), else `path` resolved, checked against PSEUDO_ROOTS."""
+    try:
+        real = Path(f"/proc/self/fd/{fd}").readlink()
+    except OSError:
+        real = Path(os.path.realpath(path))
+    return pseudo_root(real)
 
 
 def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
@@ -39,6 +59,10 @@ def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
         os.close(fd)
         kind = "a directory" if stat.S_ISDIR(mode) else _NOT_REGULAR
         raise NotRegular(f"{path}: is {kind}, expected a file")
+    root = _opened_in_pseudo_root(fd, path)
+    if root is not None:
+        os.close(fd)
+        raise NotRegular(f"{path}: is in {root}, a kernel pseudo file system: never read as input")
     return os.fdopen(fd, "rb")
 
 

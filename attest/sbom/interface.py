@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 
 from attest.errors import InputError, OperationalError, UsageError
 from attest.sbom.markers import TargetPython
-from verify.files import MIB, NotRegular, TooLarge, read_limited
+from verify.files import MIB, NotRegular, TooLarge, pseudo_root, read_limited
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -141,16 +141,6 @@ def excerpt(text: str) -> str:
 def unquoted(text: str) -> str:
     """The `Quote` for a file the user did not name: none of it is shown."""
     return "(not shown: from an included file)"
-
-
-# Kernel pseudo file systems: `/proc/self/environ` is, to stat, a regular file of size 0 that
-# holds the process environment; nothing there is an input.
-PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
-
-
-def pseudo_root(resolved: Path) -> Path | None:
-    """The pseudo file system the resolved path `resolved` lies in, if any."""
-    return next((root for root in PSEUDO_ROOTS if resolved.is_relative_to(root)), None)
 
 
 def resolved_input(path: Path) -> Path:

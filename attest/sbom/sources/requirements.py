@@ -25,13 +25,13 @@ from attest.sbom.interface import (
     excerpt,
     normalize,
     parse_digest,
-    pseudo_root,
     read_text,
     resolved_input,
     unquoted,
 )
 from attest.sbom.markers import MarkerError, holds
 from attest.sbom.project import read_project
+from verify.files import pseudo_root
 
 MAX_INCLUDE_DEPTH = 32  # files nested through -r; real projects nest two or three
 
