@@ -27,6 +27,7 @@ from packaging.version import Version
 from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
 from verify.files import NotRegular, TooLarge, open_regular, read_limited
+from verify.osv import plain_yaml
 from verify.osv import records as osv
 
 INDEX_FORMAT = "attest-osv-index/1"  # bump whenever the entries or their parsing change
@@ -187,7 +188,8 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
     try:
         if name.endswith(".json"):
             return json.loads(blob)
-        return untrusted_yaml.load(blob)
+        fast = plain_yaml.load(blob)  # most records; the rest through the bounded full loader
+        return fast if fast is not None else untrusted_yaml.load(blob)
     except (ValueError, yaml.YAMLError) as e:
         kind = "JSON" if name.endswith(".json") else "YAML"
         raise DatabaseError(where, f"{name}: not valid {kind}: {e}") from e

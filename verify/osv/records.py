@@ -79,10 +79,18 @@ def parse_time(text: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+_CANONICAL: dict[str, str] = {}  # memo: the PyPA database lists 580,000 versions, 60,000 distinct
+
+
 def canonical_version(text: str) -> str:
     """PEP 440 canonical form (1.9.0 and 1.9 are one version), so `versions` lists can be matched
     by string; unparsable versions stay as written."""
-    return str(canonicalize_version(text))
+    found = _CANONICAL.get(text)
+    if found is None:
+        found = str(canonicalize_version(text))
+        if len(_CANONICAL) < 1_000_000:
+            _CANONICAL[text] = found
+    return found
 
 
 def _strings(value: object, field: str) -> list[str]:
@@ -162,7 +170,7 @@ def entries(record: object) -> Iterator[tuple[str, Entry]]:
         entry = merged.setdefault(
             normalize(str(package["name"])), {**common, "versions": [], "ranges": []}
         )
-        entry["versions"] += [canonical_version(v) for v in _strings(aff.get("versions"), field)]
+        entry["versions"] += map(canonical_version, _strings(aff.get("versions"), field))
         entry["ranges"] += _ranges(aff, field)
         if not common["severity"]:
             entry["severity"] = _severity(aff.get("severity"), f"{field}.severity")
