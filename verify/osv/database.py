@@ -30,7 +30,7 @@ from verify.files import NotRegular, TooLarge, open_regular, read_limited
 from verify.osv import plain_yaml
 from verify.osv import records as osv
 
-INDEX_FORMAT = "attest-osv-index/1"  # bump whenever the entries or their parsing change
+INDEX_FORMAT = "attest-osv-index/2"  # bump whenever the entries or their parsing change
 LATEST_KEPT = 64  # newest record times kept in the index, for the staleness guard
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
 # Bounds against archive bombs (THREAT_MODEL D3): far above the real databases' sizes.
@@ -279,8 +279,14 @@ def matches(index: Index, package: str, version: str) -> list[osv.Advisory]:
     """The advisories affecting `package` (PEP 503 name) at `version`, one per vulnerability
     (records sharing an alias merged). InvalidVersion when `version` is not PEP 440."""
     wanted = Version(version)
-    hits = [osv.advisory(e) for e in index.entries(package) if osv.affects(e, wanted)]
+    hits = [osv.advisory(package, e) for e in index.entries(package) if osv.affects(e, wanted)]
     return osv.merge_aliases(hits)
+
+
+def unreadable(index: Index, package: str) -> list[osv.Unreadable]:
+    """What the advisories of `package` hold that cannot be read, affecting the version or not:
+    each was judged on the safe side, and a report lists them."""
+    return [u for e in index.entries(package) for u in osv.unreadable(package, e)]
 
 
 def load(path: Path) -> Database:

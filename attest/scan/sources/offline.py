@@ -28,7 +28,14 @@ from attest.scan.interface import (
     SourceAnswer,
     VulnSource,
 )
-from verify.osv.database import DatabaseError, Index, build_index, content_digest, matches
+from verify.osv.database import (
+    DatabaseError,
+    Index,
+    build_index,
+    content_digest,
+    matches,
+    unreadable,
+)
 from verify.osv.records import parse_time
 
 
@@ -116,10 +123,20 @@ class OfflineSource(VulnSource):
                 skips.append(Skip(component, f"version {component.version!r} is not PEP 440"))
                 continue
             found += [Match(component, a) for a in hits]
+        odd = tuple(
+            u for name in sorted({c.name for c in components}) for u in unreadable(index, name)
+        )
+        if odd:
+            notes.append(
+                f"{len({u.id for u in odd})} advisories of the scanned packages hold data that "
+                "cannot be read; judged on the safe side (affected) and listed in the report"
+            )
         database = Database(
             location=str(self.options.db),
             digest=digest,
             records=index.records,
             latest=tuple(t for t in map(parse_time, index.latest) if t is not None),
         )
-        return SourceAnswer(tuple(found), tuple(skips), database=database, notes=tuple(notes))
+        return SourceAnswer(
+            tuple(found), tuple(skips), database=database, notes=tuple(notes), unreadable=odd
+        )
