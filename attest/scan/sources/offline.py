@@ -34,6 +34,7 @@ from verify.osv.database import (
     build_index,
     content_digest,
     matches,
+    read_database,
     unreadable,
 )
 from verify.osv.records import parse_time
@@ -81,7 +82,8 @@ def _load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str
     if not db.exists():
         raise AdvisoryDataError(db, "no such file or directory")
     try:
-        digest = content_digest(db)
+        blob = None if db.is_dir() else read_database(db)  # once: the digest is of what is read
+        digest = content_digest(db, blob)
     except OSError as e:
         raise ScanError(f"cannot read the advisory database {db}: {e.strerror or e}") from e
     private_dir(cache_dir)  # before anything in it is read
@@ -92,7 +94,7 @@ def _load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str
         except (ValueError, KeyError, OSError) as e:
             notes.append(f"advisory index {cached} unusable ({e}); rebuilding it")
     try:
-        raw = build_index(db, digest)
+        raw = build_index(db, digest, blob)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise AdvisoryDataError(db, f"cannot read the database: {e}") from e
     write_atomic(cached, raw)
