@@ -8,9 +8,10 @@ pins have findings. attest scans a CycloneDX SBOM of those pins against the whol
 in-process as the library call and as a whole `attest scan` process. pip-audit audits a
 requirements file of the same pins with `--no-deps --disable-pip` (no resolution) and
 `--osv-url` pointing at a loopback OSV server that serves the same database. Each warm
-measurement is the median of 5 runs, pip-audit's of 3; the script prints the figures, the
-ratios, and whether the goals are met (warm scan at most 0.5 s; at least 5x faster than that
-pip-audit run).
+measurement is the median of 5 runs, pip-audit's of 3; cold ones are single runs on an empty
+cache, in-process and as a whole process. The script prints the figures, the ratios, and
+whether the goals are met (issue 14: a cold scan under 2 s and no slower than pip-audit; the
+warm scan at least 5x faster than pip-audit).
 
 Run: `.venv/bin/python benchmarks/bench_scan.py` from the repository root. Inputs and caches
 are written under build/bench/scan/.
@@ -150,6 +151,8 @@ def main() -> None:
     cli = [str(BIN / "attest"), "scan", "--sbom", str(sbom), "--db", str(SHARED_DB)]
     cli += ["--cache-dir", str(cache), "--now", NOW, "--output", str(OUT / "attest.json")]
     warm_cli = statistics.median(timed(cli) for _ in range(RUNS))
+    shutil.rmtree(cache, ignore_errors=True)
+    cold_cli = timed(cli)  # a whole process on an empty cache
 
     audit_out = OUT / "pip-audit.json"
     with serve(OsvApi(raw), lifetime=1800) as base:
@@ -161,21 +164,21 @@ def main() -> None:
     peer_count = pip_audit_findings(audit_out)
 
     print(f"attest scan, cold (index build), library call : {cold:7.3f} s  ({count} findings)")
+    print(f"attest scan, cold, whole CLI process            : {cold_cli:7.3f} s")
     print(f"attest scan, warm, library call (median of {RUNS}) : {warm:7.3f} s")
     print(f"attest scan, warm, whole CLI process (median)   : {warm_cli:7.3f} s")
     print(
         f"pip-audit -r, loopback OSV server (median of 3): {peer:7.3f} s  ({peer_count} findings)"
     )
-    print(f"ratio pip-audit / attest warm (library)          : {peer / warm:7.1f}x")
+    print(f"ratio pip-audit / attest cold (CLI process)      : {peer / cold_cli:7.2f}x")
     print(f"ratio pip-audit / attest warm (CLI process)      : {peer / warm_cli:7.1f}x")
-    print(f"ratio pip-audit / attest cold (library)          : {peer / cold:7.1f}x")
+    print(f"ratio pip-audit / attest warm (library)          : {peer / warm:7.1f}x")
     agree = "yes" if count == peer_count else "NO"
     print(f"same number of findings from both tools          : {agree}")
-    print(
-        f"goal warm scan <= 0.5 s                          : {'met' if warm <= 0.5 else 'NOT met'}"
-    )
-    fast = "met" if peer / warm_cli >= 5 else "NOT met"
-    print(f"goal >= 5x faster than pip-audit (warm CLI)      : {fast}")
+    met = {True: "met", False: "NOT met"}
+    print(f"goal cold scan < 2 s (CLI process)               : {met[cold_cli < 2]}")
+    print(f"goal cold scan no slower than pip-audit          : {met[cold_cli <= peer]}")
+    print(f"goal warm >= 5x faster than pip-audit (CLI)      : {met[peer / warm_cli >= 5]}")
 
 
 if __name__ == "__main__":

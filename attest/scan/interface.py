@@ -18,6 +18,7 @@ from attest.errors import AttestError, InputError
 from verify.errors import ExitCode
 from verify.osv.records import Advisory as Advisory  # the OSV models live in verify: the
 from verify.osv.records import SeverityVector as SeverityVector  # gate reads advisories too
+from verify.osv.records import Unreadable as Unreadable
 
 
 class ScanError(AttestError):
@@ -81,6 +82,8 @@ class SourceAnswer:
     database: Database | None = None
     service: str | None = None  # the online service's URL
     notes: tuple[str, ...] = ()  # warnings for people
+    # Advisory data of the components' packages that could not be read, judged on the safe side
+    unreadable: tuple[Unreadable, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

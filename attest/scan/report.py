@@ -65,7 +65,21 @@ def _finding(finding: Finding, judged: SloResult) -> dict[str, Any]:
         "days_left": judged.days_left,
         "status": judged.status,
         "waiver": _waiver(judged.waiver),
+        "judged_on_safe_side": bool(finding.advisory.unreadable),
     }
+
+
+def _unreadable(result: ScanResult) -> list[dict[str, str]]:
+    return [
+        {
+            "id": u.id,
+            "package": u.package,
+            "field": u.field,
+            "excerpt": u.excerpt,
+            "judged": u.judged,
+        }
+        for u in result.answer.unreadable
+    ]
 
 
 def _pairs(result: ScanResult) -> list[tuple[Finding, SloResult]]:
@@ -116,6 +130,7 @@ def report(result: ScanResult) -> dict[str, Any]:
             "unused": [_waiver(w) for w in evaluation.unused_waivers],
         },
         "warnings": list(result.warnings),
+        "unreadable_advisories": _unreadable(result),
     }
 
 
@@ -154,7 +169,8 @@ def markdown(result: ScanResult) -> str:
             due = (_iso(judged.due) or "")[:10]
             lines.append(
                 f"| {judged.status} | {md(finding.component.name)} | "
-                f"{md(finding.component.version or '')} | {md(finding.advisory.id)} | "
+                f"{md(finding.component.version or '')} | "
+                f"{md(finding.advisory.id)}{_marked(finding)} | "
                 f"{md(_severity_text(finding, judged))} | {due} | {_days(judged)} | "
                 f"{md(', '.join(finding.advisory.fix_versions) or 'none')} |"
             )
@@ -167,7 +183,14 @@ def markdown(result: ScanResult) -> str:
             f"\n- not checked: {md(skip.component.name)} {md(skip.component.version)}: "
             f"{md(skip.reason)}"
         )
+    if result.answer.unreadable:
+        lines.append("\nAdvisory data that cannot be read, judged on the safe side (affected):\n")
+        lines += [f"- {md(u.describe())}" for u in result.answer.unreadable]
     return "\n".join(lines) + "\n"
+
+
+def _marked(finding: Finding) -> str:
+    return " (unreadable data: judged affected)" if finding.advisory.unreadable else ""
 
 
 def _message(finding: Finding, judged: SloResult) -> str:
@@ -177,6 +200,12 @@ def _message(finding: Finding, judged: SloResult) -> str:
         f"{finding.advisory.id} ({_severity_text(finding, judged)}): {judged.status}, due "
         f"{(_iso(judged.due) or 'never (clock paused)')[:10]}; fixed in {fix}. "
         f"{finding.advisory.summary}"
+        + (
+            " Its advisory data cannot all be read, so it was judged on the safe side: "
+            + "; ".join(f"{u.field} {u.excerpt}: {u.judged}" for u in finding.advisory.unreadable)
+            if finding.advisory.unreadable
+            else ""
+        )
     ).strip()
 
 
@@ -223,6 +252,7 @@ def sarif(result: ScanResult) -> dict[str, Any]:
                 "status": judged.status,
                 "due": _iso(judged.due),
                 "days_left": judged.days_left,
+                "judged_on_safe_side": bool(adv.unreadable),
             },
         }
         if judged.waiver is not None:

@@ -473,8 +473,8 @@ def test_osv_records_parse_or_are_record_errors(record: Json) -> None:
         found = list(osv.entries(record))
     except osv.RecordError:
         return
-    for _, entry in found:  # what the scan then does with each entry
-        osv.advisory(entry)
+    for package, entry in found:  # what the scan then does with each entry
+        osv.advisory(package, entry)
         osv.affects(entry, Version("2.31.0"))
         osv.fix_versions(entry)
 

@@ -71,12 +71,19 @@ def test_versions_list_alone() -> None:
     assert not affected(record("X-1", "pkg", versions=["1.0"]), "1.1")
 
 
-def test_an_unparsable_bound_is_passed_over() -> None:
+def test_an_unparsable_fix_leaves_the_range_open_and_is_noted() -> None:
     data = record(
         "X-1", "pkg", events=[{"introduced": "0"}, {"fixed": "not a version"}], versions=["1.0"]
     )
     assert affected(data, "3.0")  # introduced 0 with no usable fix
-    assert osv.fix_versions(entry(data)) == ("not a version",)
+    assert osv.fix_versions(entry(data)) == ("not a version",)  # a fix exists: the clock runs
+    assert entry(data)["unreadable"] == [
+        [
+            "affected[0].ranges[0].events[1].fixed",
+            "'not a version'",
+            "left out: the version may not be fixed",
+        ]
+    ]
 
 
 def test_timestamps_quoted_or_unquoted_are_the_same() -> None:
@@ -116,30 +123,6 @@ def test_withdrawn_records_affect_nothing() -> None:
         ({"affected": []}, "id: missing"),
         ({"id": "X-1"}, "X-1: affected: expected a list"),
         ({"id": "X-1", "affected": ["pkg"]}, "X-1: affected[0]: expected a mapping, got str"),
-        (
-            {
-                "id": "X-1",
-                "affected": [
-                    {
-                        "package": {"name": "p", "ecosystem": "PyPI"},
-                        "ranges": [{"type": "ECOSYSTEM", "events": []}],
-                    }
-                ],
-            },
-            "X-1: affected[0].ranges[0].events: expected a non-empty list",
-        ),
-        (
-            {
-                "id": "X-1",
-                "affected": [
-                    {
-                        "package": {"name": "p", "ecosystem": "PyPI"},
-                        "ranges": [{"type": "ECOSYSTEM", "events": [{"broken": "1"}]}],
-                    }
-                ],
-            },
-            "X-1: affected[0].ranges[0].events[0]: unknown event {'broken': '1'}",
-        ),
         (
             {"id": "X-1", "published": 5, "affected": []},
             "X-1: published: expected a timestamp, got int",
@@ -239,3 +222,103 @@ def test_summary_falls_back_to_the_first_line_of_details_kept_short() -> None:
     data["details"] = "word " * 100 + "\nsecond line"
     text = entry(data)["summary"]
     assert len(text) <= osv.SUMMARY_MAX and text.endswith("…") and "second" not in text
+
+
+# --- unreadable range data: kept on the safe side and noted, never dropped or left open quietly
+
+
+ODD = "judged affected at every version: "
+
+
+@pytest.mark.parametrize(
+    ("events", "affected_at", "clean_at", "field", "judged"),
+    [
+        # pip-audit and the OSV walk leave such a range open silently (or drop it)
+        (
+            [{"introduced": "4.0"}, {"last_affected": "4.1.0-NA"}],
+            ["4.0", "4.2", "9.0"],
+            ["3.9"],
+            "events[1].last_affected",
+            "left out: the version may not be fixed",
+        ),
+        (
+            [{"introduced": "not-a-version"}, {"fixed": "2.0"}],
+            ["0.1", "1.9"],
+            ["2.0", "3.0"],
+            "events[0].introduced",
+            "read as 0: affected from the first version",
+        ),
+        (
+            [{"introduced": "1.0"}, {"fixed": "1.5"}, {"introduced": "2.x"}, {"fixed": "3.0"}],
+            ["0.1", "1.7", "2.5", "9.0"],
+            [],
+            "events[2].introduced",
+            ODD + "one of several introduced events",
+        ),
+        ([], ["0.1", "99"], [], "events", ODD + "the range has no events"),
+        ([{"fixed": "2.0"}], ["0.1", "3.0"], [], "events", ODD + "the range never opens"),
+        ([{"broken": "1"}], ["0.1"], [], "events[0]", ODD + "an unknown event"),
+        (
+            [{"introduced": "0"}, {"fixed": 1.1}],  # YAML read `fixed: 1.10` as the float 1.1
+            ["1.1", "5.0"],
+            [],
+            "events[1].fixed",
+            "left out: the version may not be fixed",
+        ),
+    ],
+)
+def test_unreadable_events_are_judged_affected_and_noted(
+    events: list[dict[str, object]],
+    affected_at: list[str],
+    clean_at: list[str],
+    field: str,
+    judged: str,
+) -> None:
+    data = record("X-1", "pkg", events=events)  # type: ignore[arg-type]
+    for version in affected_at:
+        assert affected(data, version), version
+    for version in clean_at:
+        assert not affected(data, version), version
+    ((where, excerpt, how),) = entry(data)["unreadable"]
+    assert (where, how) == (f"affected[0].ranges[0].{field}", judged)
+    assert len(excerpt) <= 40
+
+
+def test_an_unknown_range_type_covers_every_version_and_git_ranges_are_not_versions() -> None:
+    data = record("X-1", "pkg", versions=["1.0"])
+    data["affected"][0]["ranges"] = [
+        {"type": "GIT", "repo": "https://example.org/x", "events": [{"introduced": "abc123"}]},
+        {"type": "PEP440ISH", "events": [{"introduced": "1.0"}]},
+    ]
+    assert affected(data, "7.0")
+    ((where, excerpt, how),) = entry(data)["unreadable"]
+    assert (where, excerpt) == ("affected[0].ranges[1].type", "'PEP440ISH'")
+    assert how == ODD + "an unknown range type"
+    git_only = record("X-2", "pkg", versions=["1.0"])
+    git_only["affected"][0]["ranges"] = data["affected"][0]["ranges"][:1]
+    assert not affected(git_only, "7.0")
+    assert entry(git_only)["unreadable"] == []
+
+
+def test_excerpts_of_unreadable_values_are_short_and_escaped() -> None:
+    data = record("X-1", "pkg", events=[{"introduced": "0"}, {"fixed": "1\n\x1b[31m" + "A" * 500}])
+    ((_, excerpt, _),) = entry(data)["unreadable"]
+    assert "\n" not in excerpt and "\x1b" not in excerpt
+    assert excerpt.startswith("'1\\n\\x1b[31mAAA") and len(excerpt) <= 40
+
+
+def test_merged_advisories_keep_every_unreadable_note() -> None:
+    bad = record("PYSEC-1", "pkg", events=[{"introduced": "0"}, {"fixed": "x"}], aliases=["CVE-1"])
+    good = record(
+        "GHSA-1", "pkg", events=[{"introduced": "0"}, {"fixed": "2.0"}], aliases=["CVE-1"]
+    )
+    found = [
+        osv.advisory("pkg", e)
+        for data in (bad, good)
+        for _, e in osv.entries(data)
+        if osv.affects(e, Version("1.0"))
+    ]
+    (merged,) = osv.merge_aliases(found)
+    assert [(u.id, u.package, u.field) for u in merged.unreadable] == [
+        ("PYSEC-1", "pkg", "affected[0].ranges[0].events[1].fixed")
+    ]

@@ -522,3 +522,30 @@ def test_the_verdict_is_the_slo_evaluation_under_the_deployers_rules(
     assert outcome.passed == expected.passed, outcome.failures
     overdue = {r.finding.id for r in expected.results if r.status == "overdue"}
     assert {f.split(" ", 1)[0] for f in outcome.failures} == overdue
+
+
+def test_db_judges_unreadable_advisory_data_on_the_safe_side(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """A fix the deployer's database names as `2.32.4-NA` cannot be compared: requests 2.33.0
+    is not known to be fixed, so it is judged affected (as the scan does), and the refusal says
+    why. The OSV walk would leave the range open quietly, or pip-audit crash."""
+    _sign_slo(instance, release, SLO_FILE, g.slo_predicate(release.now - 20 * g.DAY, []))
+    advisory = record(
+        "PYSEC-2099-2",
+        "requests",
+        published=g.stamp(release.now - 10 * g.DAY),
+        modified=g.stamp(release.now - g.DAY),
+        severity=CRITICAL,
+        events=[{"introduced": "2.0"}, {"last_affected": "2.30.0-NA"}],
+    )
+    db = write_pypa(tmp_path / "advisories", [advisory])
+    policy = g.strict_policy(instance)
+    del policy["require"]["vulnerabilities"]["max_scan_age"]
+    _denied_for(
+        _verify(invoke, tmp_path, policy, release, "--db", str(db)),
+        "PYSEC-2099-2 in requests 2.31.0 (critical) was due",
+        "(advisory database, --db); judged affected on the safe side: "
+        "affected[0].ranges[0].events[1].last_affected '2.30.0-NA' left out: the version may "
+        "not be fixed",
+    )

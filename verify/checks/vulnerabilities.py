@@ -136,8 +136,10 @@ def _overdue(
     refused: dict[slo.Waiver, str],
     now: datetime.datetime,
     from_db: int,
+    marked: dict[tuple[str, str], str],
 ) -> list[str]:
-    """A failure per overdue finding; the last `from_db` results came from the database."""
+    """A failure per overdue finding; the last `from_db` results came from the database, and
+    `marked` says which of those were judged on the safe side (unreadable advisory data)."""
     failures = []
     first_db = len(evaluation.results) - from_db
     for number, result in enumerate(evaluation.results):
@@ -149,6 +151,7 @@ def _overdue(
             f"{f.id} in {f.package} {f.version} ({result.counts_as}) was due "
             f"{result.due.date().isoformat()}, {days} days ago"
             + (_FROM_DB if number >= first_db else "")
+            + (marked.get((f.package, f.id), "") if number >= first_db else "")
             + (f"; fixed in {', '.join(f.fix_versions)}" if f.fix_versions else "")
             + _waiver_notes(evaluation, refused, f)
         )
@@ -254,10 +257,11 @@ def database_findings(
     evidence: Evidence,
     context: Context,
     scans: Sequence[Scan],
-) -> tuple[list[slo.SloFinding], list[str]]:
+) -> tuple[list[slo.SloFinding], list[str], dict[tuple[str, str], str]]:
     """The findings the deployer's database gives for the components of the artifact's signed
-    SBOM, severity scored from the database; and the refusals (no SBOM, a stale database, a
-    component that cannot be matched)."""
+    SBOM, severity scored from the database; the refusals (no SBOM, a stale database, a
+    component that cannot be matched); and a note for each finding whose advisory holds data
+    that cannot be read (matched on the safe side, as the scan does: `verify.osv.records`)."""
     from packaging.version import InvalidVersion
 
     from verify.osv.database import matches
@@ -275,6 +279,7 @@ def database_findings(
     components, problems = _sbom_components(sboms)
     failures += problems
     findings = []
+    marked: dict[tuple[str, str], str] = {}
     for package, version in sorted(components):
         try:
             advisories = matches(database.index, package, version)
@@ -285,6 +290,10 @@ def database_findings(
             )
             continue
         for advisory in advisories:
+            if advisory.unreadable:
+                marked[(package, advisory.id)] = "; judged affected on the safe side: " + "; ".join(
+                    f"{u.field} {u.excerpt} {u.judged}" for u in advisory.unreadable
+                )
             findings.append(
                 slo.SloFinding(
                     package=package,
@@ -297,7 +306,7 @@ def database_findings(
                     fix_versions=advisory.fix_versions,
                 )
             )
-    return findings, failures
+    return findings, failures, marked
 
 
 def _staleness(database: Database, rules: slo.Policy, now: datetime.datetime) -> list[str]:
@@ -322,6 +331,7 @@ def _judge(
     scans: list[Scan],
     now: datetime.datetime,
     extra: Sequence[slo.SloFinding] = (),
+    marked: dict[tuple[str, str], str] | None = None,
 ) -> tuple[list[str], str]:
     """Failures of the scans dated at or before `now` (and of the `extra` findings, from the
     database), and a summary of the judgement."""
@@ -335,7 +345,7 @@ def _judge(
     if not rule.slo:
         return failures, ""
     evaluation, refused = reevaluate(scans, rule.rules, now, extra)
-    failures += _overdue(evaluation, refused, now, len(extra))
+    failures += _overdue(evaluation, refused, now, len(extra), marked or {})
     summary = f"{evaluation.count('overdue')} overdue at {now.isoformat()}"
     if refused:
         summary += f", {len(refused)} waiver(s) not honoured"
@@ -383,13 +393,16 @@ class VulnerabilitiesCheck(Check):
             failures += _future(scan, now)
         current = [s for s in scans if s.scanned <= now]
         extra: list[slo.SloFinding] = []
+        marked: dict[tuple[str, str], str] = {}
         if context.advisories is not None and rule.slo:
-            extra, refused = database_findings(context.advisories, evidence, context, current)
+            extra, refused, marked = database_findings(
+                context.advisories, evidence, context, current
+            )
             failures += refused
         summary = ""
         if current:
             try:
-                judged, summary = _judge(rule, current, now, extra)
+                judged, summary = _judge(rule, current, now, extra, marked)
                 failures += judged
             except (ValueError, OverflowError) as e:  # a due date past the calendar's end
                 failures.append(f"cannot be evaluated: {type(e).__name__}: {e}")

@@ -26,16 +26,20 @@ from packaging.version import Version
 
 from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
-from verify.files import NotRegular, TooLarge, open_regular, read_limited
+from verify.files import NotRegular, TooLarge, read_limited
+from verify.osv import plain_yaml
 from verify.osv import records as osv
+from verify.text import shown
 
-INDEX_FORMAT = "attest-osv-index/1"  # bump whenever the entries or their parsing change
+INDEX_FORMAT = "attest-osv-index/2"  # bump whenever the entries or their parsing change
 LATEST_KEPT = 64  # newest record times kept in the index, for the staleness guard
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
-# Bounds against archive bombs (THREAT_MODEL D3): far above the real databases' sizes.
-MAX_MEMBERS = 400_000
+# Bounds against archive bombs (THREAT_MODEL D3): far above the real databases' sizes (the
+# PyPA database: 3.8 MB as .tar.gz, 7,080 records, 21 MB unpacked, the largest record 90 KB).
+MAX_DATABASE_BYTES = 512 * 1024 * 1024  # a database file (.tar.gz, .zip), read once, whole
+MAX_MEMBERS = 400_000  # archive members or directory records
 MAX_RECORD_BYTES = 16 * 1024 * 1024
-MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # unpacked: every member of a tar is decompressed to pass
 MAX_NESTED_ZIP_BYTES = 512 * 1024 * 1024
 
 
@@ -52,21 +56,26 @@ class DatabaseError(VerifyError):
 
 
 class _Budget:
-    """Counts members and bytes read from an archive; refuses bombs."""
+    """Counts members and unpacked bytes of a database; refuses bombs. Sizes are counted as
+    declared, before reading: a tar member holds exactly its declared size, and zipfile stops
+    a zip member at its declared size (a larger one is a CRC error)."""
 
     def __init__(self, where: Path) -> None:
         self.where = where
         self.members = 0
         self.total = 0
 
-    def take(self, name: str, size: int) -> None:
+    def take(self, name: str, size: int, limit: int | None = None) -> None:
         self.members += 1
         self.total += size
-        if size > MAX_RECORD_BYTES:
-            raise DatabaseError(self.where, f"{name}: {size} bytes, more than a record may be")
+        limit = MAX_RECORD_BYTES if limit is None else limit
+        if size > limit:
+            raise DatabaseError(self.where, f"{shown(name)[:200]}: more than {limit} bytes")
         if self.members > MAX_MEMBERS or self.total > MAX_TOTAL_BYTES:
             raise DatabaseError(
-                self.where, f"more than {MAX_MEMBERS} members or {MAX_TOTAL_BYTES} bytes: refused"
+                self.where,
+                f"more than {MAX_MEMBERS} members or {MAX_TOTAL_BYTES} bytes unpacked: refused "
+                "(an archive bomb?)",
             )
 
 
@@ -83,6 +92,8 @@ def _zip_records(
     data: zipfile.ZipFile, budget: _Budget, prefix: str
 ) -> Iterator[tuple[str, bytes]]:
     infos = [i for i in data.infolist() if not i.is_dir()]
+    if len(infos) > MAX_MEMBERS:
+        raise DatabaseError(budget.where, f"more than {MAX_MEMBERS} members: refused")
     has_vulns = any("vulns" in PurePosixPath(i.filename).parts[:-1] for i in infos)
     for info in infos:
         if _wanted(info.filename, has_vulns):
@@ -92,28 +103,30 @@ def _zip_records(
             yield f"{prefix}{info.filename}", blob
 
 
-def _tar_records(path: Path, budget: _Budget) -> Iterator[tuple[str, bytes]]:
-    with tarfile.open(path, "r:*") as archive:
-        members = [m for m in archive.getmembers() if m.isfile()]
-        has_vulns = any("vulns" in PurePosixPath(m.name).parts[:-1] for m in members)
-        for member in members:
-            if member.name.endswith(".zip") and not PurePosixPath(member.name).name.startswith("."):
-                if member.size > MAX_NESTED_ZIP_BYTES:
-                    raise DatabaseError(path, f"{member.name}: nested zip too large")
-                blob = _member_bytes(archive, member, MAX_NESTED_ZIP_BYTES)
-                with zipfile.ZipFile(io.BytesIO(blob)) as inner:
-                    yield from _zip_records(inner, budget, f"{member.name}!")
-            elif _wanted(member.name, has_vulns):
-                budget.take(member.name, member.size)
-                yield member.name, _member_bytes(archive, member, MAX_RECORD_BYTES)
-
-
-def _member_bytes(archive: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
-    handle = archive.extractfile(member)
-    if handle is None:
-        return b""
-    with handle:
-        return handle.read(limit + 1)
+def _tar_records(blob: bytes, budget: _Budget) -> Iterator[tuple[str, bytes]]:
+    """One pass over the stream (`r|*`): a member skipped is still decompressed, so every
+    member counts against the budget, by its declared size, before the stream moves past it."""
+    kept: list[tuple[str, bytes]] = []
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as archive:
+        for member in archive:
+            nested = member.name.endswith(".zip") and not PurePosixPath(
+                member.name
+            ).name.startswith(".")
+            if not member.isfile() or not (nested or _wanted(member.name, False)):
+                budget.take(member.name, member.size, MAX_TOTAL_BYTES)
+                continue
+            budget.take(
+                member.name, member.size, MAX_NESTED_ZIP_BYTES if nested else MAX_RECORD_BYTES
+            )
+            handle = archive.extractfile(member)
+            data = handle.read(member.size) if handle is not None else b""
+            if nested:
+                with zipfile.ZipFile(io.BytesIO(data)) as inner:
+                    kept += _zip_records(inner, budget, f"{member.name}!")
+            else:
+                kept.append((member.name, data))
+    has_vulns = any("vulns" in PurePosixPath(n).parts[:-1] for n, _ in kept if "!" not in n)
+    yield from ((n, b) for n, b in kept if "!" in n or _wanted(n, has_vulns))
 
 
 def _dir_files(root: Path) -> list[Path]:
@@ -142,42 +155,65 @@ def _read(file: Path, root: Path) -> bytes:
         raise DatabaseError(root, f"{name}: {str(e).removeprefix(f'{file}: ')}") from e
 
 
-def records(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(name, raw bytes) of every record file in the database at `path`."""
+def read_database(path: Path) -> bytes:
+    """The bytes of a database file: a regular file (a FIFO, a device such as /dev/zero, is
+    refused unread) of at most MAX_DATABASE_BYTES, counted as read (st_size can lie; a size
+    over the limit is refused before reading, without the 512 MiB read)."""
+    too_large = DatabaseError(path, f"more than {MAX_DATABASE_BYTES} bytes: refused")
+    try:
+        if path.stat().st_size > MAX_DATABASE_BYTES:
+            raise too_large
+        return read_limited(path, MAX_DATABASE_BYTES, "an advisory database")
+    except TooLarge as e:
+        raise too_large from e
+    except NotRegular as e:
+        raise DatabaseError(path, str(e).removeprefix(f"{path}: ")) from e
+
+
+def records(path: Path, blob: bytes | None = None) -> Iterator[tuple[str, bytes]]:
+    """(name, raw bytes) of every record file in the database at `path`; `blob`: the bytes of
+    a database file, when already read."""
     budget = _Budget(path)
     if path.is_dir():
         for file in _dir_files(path):
-            yield file.relative_to(path).as_posix(), _read(file, path)
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
+            data = _read(file, path)
+            budget.take(file.name, len(data))
+            yield file.relative_to(path).as_posix(), data
+        return
+    blob = read_database(path) if blob is None else blob
+    if zipfile.is_zipfile(io.BytesIO(blob)):
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             yield from _zip_records(archive, budget, "")
-    elif tarfile.is_tarfile(path):
-        yield from _tar_records(path, budget)
+    elif _is_tar(blob):
+        yield from _tar_records(blob, budget)
     elif path.name.endswith(RECORD_SUFFIXES):
-        yield path.name, _read(path, path)
+        if len(blob) > MAX_RECORD_BYTES:
+            raise DatabaseError(path, f"more than {MAX_RECORD_BYTES} bytes")
+        yield path.name, blob
     else:
         raise DatabaseError(
             path, "not an OSV database: expected a directory, a .zip, a .tar.gz or a record file"
         )
 
 
-def content_digest(path: Path) -> str:
+def _is_tar(blob: bytes) -> bool:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as archive:
+            return archive.next() is not None
+    except (tarfile.TarError, EOFError, OSError):
+        return False
+
+
+def content_digest(path: Path, blob: bytes | None = None) -> str:
     """sha256 of the database: the file's bytes, or for a directory its record files' names and
     contents. The index is keyed by it, so an edited database is never answered from a stale
     index."""
+    if not path.is_dir():
+        return hashlib.sha256(read_database(path) if blob is None else blob).hexdigest()
     digest = hashlib.sha256()
-    if path.is_dir():
-        for file in _dir_files(path):
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(_read(file, path)).digest())
-    else:
-        try:
-            handle = open_regular(path)  # a FIFO or device is refused, never read forever
-        except NotRegular as e:
-            raise DatabaseError(path, str(e).removeprefix(f"{path}: ")) from e
-        with handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+    for file in _dir_files(path):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(_read(file, path)).digest())
     return digest.hexdigest()
 
 
@@ -187,7 +223,8 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
     try:
         if name.endswith(".json"):
             return json.loads(blob)
-        return untrusted_yaml.load(blob)
+        fast = plain_yaml.load(blob)  # most records; the rest through the bounded full loader
+        return fast if fast is not None else untrusted_yaml.load(blob)
     except (ValueError, yaml.YAMLError) as e:
         kind = "JSON" if name.endswith(".json") else "YAML"
         raise DatabaseError(where, f"{name}: not valid {kind}: {e}") from e
@@ -195,13 +232,18 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
         raise DatabaseError(where, f"{name}: nested too deeply") from e
 
 
-def build_index(path: Path, digest: str) -> bytes:
-    """Read every record once and lay out the index file."""
+def build_index(path: Path, digest: str, blob: bytes | None = None) -> bytes:
+    """Read every record once and lay out the index file; `blob`: the database file's bytes,
+    when `digest` was taken of them (else the file is read again, and must not have changed)."""
+    if blob is None and not path.is_dir():
+        blob = read_database(path)
+        if hashlib.sha256(blob).hexdigest() != digest:
+            raise DatabaseError(path, "the database changed while it was read: try again")
     packages: dict[str, list[osv.Entry]] = {}
     count = 0
     stamps: list[str] = []
-    for name, blob in records(path):
-        data = _parse(name, blob, path)
+    for name, raw in records(path, blob):
+        data = _parse(name, raw, path)
         count += 1
         try:
             for package, entry in osv.entries(data):
@@ -277,8 +319,14 @@ def matches(index: Index, package: str, version: str) -> list[osv.Advisory]:
     """The advisories affecting `package` (PEP 503 name) at `version`, one per vulnerability
     (records sharing an alias merged). InvalidVersion when `version` is not PEP 440."""
     wanted = Version(version)
-    hits = [osv.advisory(e) for e in index.entries(package) if osv.affects(e, wanted)]
+    hits = [osv.advisory(package, e) for e in index.entries(package) if osv.affects(e, wanted)]
     return osv.merge_aliases(hits)
+
+
+def unreadable(index: Index, package: str) -> list[osv.Unreadable]:
+    """What the advisories of `package` hold that cannot be read, affecting the version or not:
+    each was judged on the safe side, and a report lists them."""
+    return [u for e in index.entries(package) for u in osv.unreadable(package, e)]
 
 
 def load(path: Path) -> Database:
@@ -287,7 +335,8 @@ def load(path: Path) -> Database:
     if not path.exists():
         raise DatabaseError(path, "no such file or directory")
     try:
-        digest = content_digest(path)  # first: a FIFO or device is refused before it is read
-        return Database(str(path), digest, Index(build_index(path, digest), digest))
+        blob = None if path.is_dir() else read_database(path)  # a FIFO or device: refused unread
+        digest = content_digest(path, blob)
+        return Database(str(path), digest, Index(build_index(path, digest, blob), digest))
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise DatabaseError(path, f"cannot read the database: {e}") from e

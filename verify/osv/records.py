@@ -17,6 +17,8 @@ from typing import Any
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
+from verify.text import shown
+
 Entry = dict[str, Any]  # one record as it concerns one package; see `entries`
 _EVENT_ORDER = {"introduced": 0, "fixed": 1, "last_affected": 2, "limit": 3}
 SUMMARY_MAX = 160
@@ -36,6 +38,21 @@ class SeverityVector:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unreadable:
+    """Data of an advisory that cannot be read as written, and how it was judged instead: always
+    on the safe side (the version counts as affected), never dropped in silence."""
+
+    id: str  # the record
+    package: str
+    field: str  # where in the record, e.g. affected[0].ranges[0].events[1].fixed
+    excerpt: str  # a short escaped excerpt of the value
+    judged: str
+
+    def describe(self) -> str:
+        return f"{self.id} ({self.package}): {self.field} {self.excerpt}: {self.judged}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Advisory:
     """One OSV record as it concerns one package."""
 
@@ -47,6 +64,7 @@ class Advisory:
     severity: tuple[SeverityVector, ...] = ()
     database_severity: str | None = None  # database_specific.severity (GHSA: LOW..CRITICAL)
     fix_versions: tuple[str, ...] = ()
+    unreadable: tuple[Unreadable, ...] = ()  # data judged on the safe side
 
 
 def normalize(name: str) -> str:
@@ -79,10 +97,18 @@ def parse_time(text: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+_CANONICAL: dict[str, str] = {}  # memo: the PyPA database lists 580,000 versions, 60,000 distinct
+
+
 def canonical_version(text: str) -> str:
     """PEP 440 canonical form (1.9.0 and 1.9 are one version), so `versions` lists can be matched
     by string; unparsable versions stay as written."""
-    return str(canonicalize_version(text))
+    found = _CANONICAL.get(text)
+    if found is None:
+        found = str(canonicalize_version(text))
+        if len(_CANONICAL) < 1_000_000:
+            _CANONICAL[text] = found
+    return found
 
 
 def _strings(value: object, field: str) -> list[str]:
@@ -108,27 +134,90 @@ def _severity(value: object, field: str) -> list[list[str]]:
     return [[str(m.get("type", "")), str(m.get("score", ""))] for m in items]
 
 
-def _ranges(affected: Mapping[str, Any], field: str) -> list[list[list[str]]]:
+_EXCERPT = 32
+_ALL = [["introduced", "0"]]  # a range that covers every version
+_OPEN = "judged affected at every version: "
+
+
+def _excerpt(value: object) -> str:
+    text = shown(value if isinstance(value, str) else repr(value))
+    return "'" + (text if len(text) <= _EXCERPT else text[: _EXCERPT - 1] + "…") + "'"
+
+
+def _bound(value: object) -> str | None:
+    """An event's version as text, or None when it is not a PEP 440 version ("0" is)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None  # a YAML float (1.10 read as 1.1), a date, a list: not what was meant
+    text = str(value)
+    return text if text == "0" or _version(text) is not None else None
+
+
+def _events(rng: Mapping[str, Any], field: str, bad: list[list[str]]) -> list[list[str]]:
+    """A range's events as [kind, version] pairs, read on the safe side: an unreadable `fixed`,
+    `last_affected` or `limit` is left out (the version may not be fixed: it stays affected);
+    an unreadable `introduced` counts as `0`, or, beside other `introduced` events, makes the
+    range cover every version (where its gap lies cannot be told); a range of no events, of an
+    unknown event, or without `introduced` covers every version. Each case is noted in `bad`."""
+    events = rng.get("events")
+    if not isinstance(events, list) or not events:
+        bad.append([f"{field}.events", _excerpt(events), _OPEN + "the range has no events"])
+        return _ALL
+    pairs: list[list[str]] = []
+    opened = sum(1 for e in events if isinstance(e, Mapping) and "introduced" in e)
+    for j, event in enumerate(events):
+        kind = (
+            next((k for k in event if k in _EVENT_ORDER), None)
+            if isinstance(event, Mapping)
+            else None
+        )
+        if kind is None or len(event) != 1:
+            bad.append([f"{field}.events[{j}]", _excerpt(event), _OPEN + "an unknown event"])
+            return _ALL
+        text = _bound(event[kind])
+        where = f"{field}.events[{j}].{kind}"
+        if text is not None:
+            pairs.append([kind, text])
+        elif kind != "introduced":
+            bad.append([where, _excerpt(event[kind]), "left out: the version may not be fixed"])
+        elif opened == 1:
+            bad.append([where, _excerpt(event[kind]), "read as 0: affected from the first version"])
+            pairs.append(["introduced", "0"])
+        else:
+            bad.append([where, _excerpt(event[kind]), _OPEN + "one of several introduced events"])
+            return _ALL
+    if opened == 0:
+        bad.append([f"{field}.events", "(no introduced)", _OPEN + "the range never opens"])
+        return _ALL
+    return pairs
+
+
+def _ranges(
+    affected: Mapping[str, Any], field: str, bad: list[list[str]]
+) -> tuple[list[list[list[str]]], list[str]]:
+    """The ranges the matching walks, and every `fixed` version as written (readable or not: a
+    fix the record names exists, so the SLO clock runs)."""
     found: list[list[list[str]]] = []
+    fixes: list[str] = []
     ranges = affected.get("ranges") or []
     if not isinstance(ranges, list):
         raise RecordError(f"{field}.ranges: expected a list")
     for i, item in enumerate(ranges):
         rng = _mapping(item, f"{field}.ranges[{i}]")
-        if rng.get("type") != "ECOSYSTEM":
-            continue  # GIT and SEMVER ranges do not speak PEP 440
+        kind = rng.get("type")
+        if kind == "GIT":
+            continue  # commits, not versions: the record's `versions` list stands for them
+        if kind not in ("ECOSYSTEM", "SEMVER"):
+            bad.append(
+                [f"{field}.ranges[{i}].type", _excerpt(kind), _OPEN + "an unknown range type"]
+            )
+            found.append(_ALL)
+            continue
         events = rng.get("events")
-        if not isinstance(events, list) or not events:
-            raise RecordError(f"{field}.ranges[{i}].events: expected a non-empty list")
-        pairs = []
-        for j, event in enumerate(events):
-            ev = _mapping(event, f"{field}.ranges[{i}].events[{j}]")
-            kind = next((k for k in ev if k in _EVENT_ORDER), None)
-            if kind is None:
-                raise RecordError(f"{field}.ranges[{i}].events[{j}]: unknown event {dict(ev)}")
-            pairs.append([kind, str(ev[kind])])
-        found.append(pairs)
-    return found
+        for event in events if isinstance(events, list) else []:
+            if isinstance(event, Mapping) and isinstance(event.get("fixed"), (str, int)):
+                fixes.append(str(event["fixed"]))
+        found.append(_events(rng, f"{field}.ranges[{i}]", bad))
+    return found, fixes
 
 
 def entries(record: object) -> Iterator[tuple[str, Entry]]:
@@ -160,10 +249,13 @@ def entries(record: object) -> Iterator[tuple[str, Entry]]:
         if package.get("ecosystem") != "PyPI" or not package.get("name"):
             continue
         entry = merged.setdefault(
-            normalize(str(package["name"])), {**common, "versions": [], "ranges": []}
+            normalize(str(package["name"])),
+            {**common, "versions": [], "ranges": [], "fixes": [], "unreadable": []},
         )
-        entry["versions"] += [canonical_version(v) for v in _strings(aff.get("versions"), field)]
-        entry["ranges"] += _ranges(aff, field)
+        entry["versions"] += map(canonical_version, _strings(aff.get("versions"), field))
+        ranges, fixes = _ranges(aff, f"affected[{i}]", entry["unreadable"])
+        entry["ranges"] += ranges
+        entry["fixes"] += fixes
         if not common["severity"]:
             entry["severity"] = _severity(aff.get("severity"), f"{field}.severity")
     yield from merged.items()
@@ -195,7 +287,7 @@ def _in_range(events: list[list[str]], version: Version) -> bool:
     for kind, text in events:
         at = _FIRST if kind == "introduced" and text == "0" else _version(text)
         if at is None:
-            continue  # an unparsable bound cannot be compared; the versions list still counts
+            continue  # not in entries built by `_events`, which reads every bound or notes it
         keyed.append((at, _EVENT_ORDER[kind], kind))
     affected = False
     for at, _, kind in sorted(keyed):
@@ -213,11 +305,14 @@ def affects(entry: Entry, version: Version) -> bool:
 
 
 def fix_versions(entry: Entry) -> tuple[str, ...]:
-    fixed = {text for events in entry["ranges"] for kind, text in events if kind == "fixed"}
-    return tuple(sorted(fixed, key=lambda t: (_version(t) or Version("0"), t)))
+    return tuple(sorted(set(entry["fixes"]), key=lambda t: (_version(t) or Version("0"), t)))
 
 
-def advisory(entry: Entry) -> Advisory:
+def unreadable(package: str, entry: Entry) -> tuple[Unreadable, ...]:
+    return tuple(Unreadable(entry["id"], package, *item) for item in entry["unreadable"])
+
+
+def advisory(package: str, entry: Entry) -> Advisory:
     return Advisory(
         id=entry["id"],
         aliases=tuple(entry["aliases"]),
@@ -227,6 +322,7 @@ def advisory(entry: Entry) -> Advisory:
         severity=tuple(SeverityVector(kind, vector) for kind, vector in entry["severity"]),
         database_severity=entry["db_severity"],
         fix_versions=fix_versions(entry),
+        unreadable=unreadable(package, entry),
     )
 
 
@@ -269,4 +365,5 @@ def _merge(group: list[Advisory]) -> Advisory:
         severity=tuple(dict.fromkeys(s for a in group for s in a.severity)),
         database_severity=next((a.database_severity for a in group if a.database_severity), None),
         fix_versions=tuple(sorted(fixes, key=lambda t: (_version(t) or Version("0"), t))),
+        unreadable=tuple(dict.fromkeys(u for a in group for u in a.unreadable)),
     )

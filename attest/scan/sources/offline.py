@@ -28,7 +28,15 @@ from attest.scan.interface import (
     SourceAnswer,
     VulnSource,
 )
-from verify.osv.database import DatabaseError, Index, build_index, content_digest, matches
+from verify.osv.database import (
+    DatabaseError,
+    Index,
+    build_index,
+    content_digest,
+    matches,
+    read_database,
+    unreadable,
+)
 from verify.osv.records import parse_time
 
 
@@ -74,7 +82,8 @@ def _load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str
     if not db.exists():
         raise AdvisoryDataError(db, "no such file or directory")
     try:
-        digest = content_digest(db)
+        blob = None if db.is_dir() else read_database(db)  # once: the digest is of what is read
+        digest = content_digest(db, blob)
     except OSError as e:
         raise ScanError(f"cannot read the advisory database {db}: {e.strerror or e}") from e
     private_dir(cache_dir)  # before anything in it is read
@@ -85,7 +94,7 @@ def _load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str
         except (ValueError, KeyError, OSError) as e:
             notes.append(f"advisory index {cached} unusable ({e}); rebuilding it")
     try:
-        raw = build_index(db, digest)
+        raw = build_index(db, digest, blob)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise AdvisoryDataError(db, f"cannot read the database: {e}") from e
     write_atomic(cached, raw)
@@ -116,10 +125,20 @@ class OfflineSource(VulnSource):
                 skips.append(Skip(component, f"version {component.version!r} is not PEP 440"))
                 continue
             found += [Match(component, a) for a in hits]
+        odd = tuple(
+            u for name in sorted({c.name for c in components}) for u in unreadable(index, name)
+        )
+        if odd:
+            notes.append(
+                f"{len({u.id for u in odd})} advisories of the scanned packages hold data that "
+                "cannot be read; judged on the safe side (affected) and listed in the report"
+            )
         database = Database(
             location=str(self.options.db),
             digest=digest,
             records=index.records,
             latest=tuple(t for t in map(parse_time, index.latest) if t is not None),
         )
-        return SourceAnswer(tuple(found), tuple(skips), database=database, notes=tuple(notes))
+        return SourceAnswer(
+            tuple(found), tuple(skips), database=database, notes=tuple(notes), unreadable=odd
+        )

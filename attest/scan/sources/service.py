@@ -222,7 +222,7 @@ class OsvSource(_ServiceSource):
                     entry = dict(osv.entries(record)).get(component.name)
                 except osv.RecordError:
                     entry = None
-            found.append(_from_osv(entry, result))
+            found.append(_from_osv(component.name, entry, result))
         return found
 
     def _raw_records(self) -> dict[str, Any]:
@@ -234,10 +234,10 @@ class OsvSource(_ServiceSource):
         return {str(v.get("id")): v for v in vulns if isinstance(v, dict)}
 
 
-def _from_osv(entry: osv.Entry | None, result: VulnerabilityResult) -> Advisory:
+def _from_osv(package: str, entry: osv.Entry | None, result: VulnerabilityResult) -> Advisory:
     if entry is None:
         return _from_result(result)
-    return osv.advisory(entry)
+    return osv.advisory(package, entry)
 
 
 class PypiSource(_ServiceSource):

@@ -1,0 +1,126 @@
+"""The fast reader of advisory YAML (verify/osv/plain_yaml.py) gives exactly what PyYAML gives,
+or declines: on every record of the PyPA database, on generated records, and on mutated ones
+(where PyYAML refuses a document, the fast reader must decline it too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.scan.helpers import shared_db
+from verify import untrusted_yaml
+from verify.osv import plain_yaml
+from verify.osv.database import records
+
+
+def agrees(text: str) -> bool:
+    """The fast reader declined, or read what the full loader reads (and the loader accepts)."""
+    fast = plain_yaml.load(text)
+    if fast is None:
+        return True
+    try:
+        full = untrusted_yaml.load(text)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return False  # accepted what PyYAML refuses
+    return bool(fast == full and _types(fast) == _types(full))
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value).__name__
+
+
+def test_it_reads_the_whole_pypa_database_as_pyyaml_does() -> None:
+    read = 0
+    for name, blob in records(shared_db()):
+        fast = plain_yaml.load(blob)
+        if fast is not None:
+            assert fast == untrusted_yaml.load(blob), name
+            read += 1
+    assert read > 6000  # most records take the fast way (the point of it)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id: X\nid: Y\n",  # a key given twice: the full loader names it
+        "id: &a X\nalias: *a\n",
+        "id: !!python/object X\n",
+        "id: X # comment\n",
+        "id: {a: 1}\n",
+        "id: 1.0\n",
+        "id: 2024-01-01\n",
+        "id: yes\n",
+        "id:\n",
+        "id: X\n\tsummary: Y\n",
+        "id: X\r\nsummary: Y\r\n",
+        "id: 'unclosed\n",
+        '"id": X\n',
+        "- id\n",
+        "id: |+\n  X\n",
+    ],
+)
+def test_what_it_does_not_read_is_left_to_the_full_loader(text: str) -> None:
+    assert plain_yaml.load(text) is None
+
+
+def test_it_reads_the_shapes_dumpers_write() -> None:
+    text = (
+        "id: PYSEC-1\n"
+        'details: "line\\none \\"quoted\\" \\u00e9\\\n'
+        '  \\ folded"\n'
+        "summary: a long plain\n  scalar\n\n  with a break\n"
+        "literal: |\n  a\n\n  b\n"
+        "affected:\n- package:\n    name: x\n  versions:\n  - 1.0.0\n  - '2.0'\n  - \"3.0\"\n"
+        "aliases: []\n"
+        "url:\n  https://example.org/a\n"
+    )
+    assert agrees(text)
+    assert plain_yaml.load(text) == untrusted_yaml.load(text)
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_VALUE = st.one_of(_TEXT, st.sampled_from(["0", "1.0", "1.2.3", "yes", "null", "~", "a: b", "#"]))
+_RECORD = st.dictionaries(
+    st.from_regex(r"[a-z_]{1,8}", fullmatch=True),
+    st.one_of(
+        _VALUE,
+        st.lists(_VALUE, max_size=5),
+        st.lists(st.dictionaries(st.sampled_from(["type", "url", "name"]), _VALUE), max_size=3),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _RECORD,
+    st.sampled_from([None, '"', "'", "|"]),
+    st.sampled_from([20, 80, 10_000]),
+    st.booleans(),
+)
+def test_generated_records_read_as_pyyaml_reads_them(
+    record: dict[str, Any], style: str | None, width: int, indent_lists: bool
+) -> None:
+    text = yaml.safe_dump(record, default_style=style, width=width, allow_unicode=True)
+    if indent_lists:
+        text = text.replace("\n- ", "\n  - ")  # may well be invalid: then it must decline
+    assert agrees(text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(_RECORD, st.integers(min_value=0), st.sampled_from([" ", "\n", "-", ":", "'", '"', "#"]))
+def test_mutated_records_are_read_as_pyyaml_reads_them_or_declined(
+    record: dict[str, Any], where: int, insert: str
+) -> None:
+    text = yaml.safe_dump(record, allow_unicode=True, width=30)
+    at = where % (len(text) + 1)
+    assert agrees(text[:at] + insert + text[at:])

@@ -1,0 +1,304 @@
+"""A fast reader for the plain block YAML that advisory records are written in, or nothing.
+
+Loading the 7,080 records of the PyPA database with PyYAML took 7 of the 10.5 s of a cold index
+build: its constructor is Python, and most records list hundreds of versions. The records are
+written by a dumper in a small part of YAML: block mappings with word keys, block sequences,
+plain, single- or double-quoted one-line scalars and literal block scalars (`|`, `|-`). This
+reader reads exactly that part, giving what PyYAML gives, and returns None for anything else
+(an anchor, a tag, a flow collection, a comment, a folded or multi-line quoted scalar, a plain
+scalar that is not a string, a key given twice, a tab, an odd indentation): the caller then
+loads the record with `untrusted_yaml`, whose bounds and errors apply. Nothing is expanded and
+nesting follows the lines, so a document costs what its text costs. tests/scan/test_plain_yaml.py
+checks that it agrees with PyYAML on every record of the PyPA database and on generated ones."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from verify.untrusted_yaml import MAX_DEPTH
+
+_STR = "tag:yaml.org,2002:str"
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _tag(text: str) -> str:
+    """The tag PyYAML gives a plain scalar (str, int, float, bool, null, timestamp...)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+# Line breaks other than \n, tabs, a byte order mark and what PyYAML's reader refuses.
+_REFUSED = re.compile(
+    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
+_RUNS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- plain scalar` lines
+_ESCAPE = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0abt\tnvfre "\\/N_LP])')
+_REPLACEMENTS = {
+    "0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
+    "f": "\x0c", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "\\": "\\", "/": "/", "N": "\x85",
+    "_": "\xa0", "L": "\u2028", "P": "\u2029",
+}  # fmt: skip
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_PLAIN: dict[str, str] = {}  # a plain scalar's text -> the string it is (memo)
+
+
+class _Declined(Exception):
+    """Not in the part of YAML this reader reads."""
+
+
+def load(text: str | bytes) -> Any:
+    """The document in `text` as PyYAML's safe loader gives it, or None when it is not plain
+    block YAML of the kind described above (the caller then uses the full loader)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not text.endswith("\n"):
+        if "|" in text:
+            return None  # a literal block at the end keeps no final newline
+        text += "\n"
+    if _REFUSED.search(text):
+        return None
+    try:
+        value, end = _mapping(text, 0, 0, 0)
+    except _Declined:
+        return None
+    return value if end == len(text) and value else None
+
+
+def _line(text: str, pos: int) -> tuple[str, int]:
+    """The line at `pos` (the text ends with a newline) and where the next one starts."""
+    end = text.index("\n", pos)
+    return text[pos:end], end + 1
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _mapping(
+    text: str, pos: int, indent: int, depth: int, first: str | None = None
+) -> tuple[dict[str, Any], int]:
+    """A block mapping whose keys stand at `indent`; `first`: its first line, after `- `."""
+    if depth > MAX_DEPTH:
+        raise _Declined
+    found: dict[str, Any] = {}
+    while pos < len(text):
+        line, after = _line(text, pos)
+        if first is not None:
+            line, first = first, None
+        else:
+            at = _indent(line)
+            if at < indent:
+                break
+            if at > indent or line.startswith("- ", indent):
+                raise _Declined  # deeper than a key of this mapping, or a stray item
+            line = line[indent:]
+        match = _KEY.match(line)
+        if match is None:
+            raise _Declined
+        key, rest = match.group(1), match.group(2)
+        if key in found or _plain(key) != key:
+            raise _Declined  # given twice (the full loader says so), or not a string
+        if not rest:
+            found[key], pos = _child(text, after, indent, depth)
+        elif rest[:1] == "|":
+            found[key], pos = _literal(text, after, indent, rest)
+        elif rest[:1] == '"' and not _closed(rest):
+            found[key], pos = _quoted_lines(text, after, indent, rest)
+        elif rest[:1] in "'\"" or rest in ("[]", "{}"):
+            found[key], pos = _scalar(rest), after
+        else:
+            found[key], pos = _plain_lines(text, after, indent, rest)
+    return found, pos
+
+
+def _child(text: str, pos: int, indent: int, depth: int) -> tuple[Any, int]:
+    """The collection under `key:`: deeper lines, or a sequence at the key's own indent."""
+    if pos >= len(text):
+        raise _Declined  # `key:` alone is null
+    line, after = _line(text, pos)
+    at = _indent(line)
+    is_item = line.startswith("- ", at)
+    if at == indent and is_item:
+        return _sequence(text, pos, at, depth + 1)
+    if at <= indent:
+        raise _Declined
+    if is_item:
+        return _sequence(text, pos, at, depth + 1)
+    if _KEY.match(line, at) is None:  # a long scalar the dumper began on the next line
+        return _plain_lines(text, after, indent, line[at:])
+    return _mapping(text, pos, at, depth + 1)
+
+
+def _run(indent: int) -> re.Pattern[str]:
+    run = _RUNS.get(indent)
+    if run is None:
+        start = r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]"
+        run = _RUNS[indent] = re.compile(f"(?: {{{indent}}}- {start}[^\\n]*\\n)+")
+    return run
+
+
+def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], int]:
+    if depth > MAX_DEPTH:
+        raise _Declined
+    run = _run(indent)
+    found: list[Any] = []
+    while pos < len(text):
+        line, after = _line(text, pos)
+        at = _indent(line)
+        if at != indent or not line.startswith("- ", indent):
+            if at > indent:
+                raise _Declined  # a scalar continued on the next line
+            break
+        rest = line[indent + 2 :]
+        if _KEY.match(rest) is not None:  # `- key: ...` opens a mapping two columns in
+            item, pos = _mapping(text, pos, indent + 2, depth + 1, rest)
+            found.append(item)
+            continue
+        items = run.match(text, pos)
+        if items is None:
+            found.append(_scalar(rest))
+            pos = after
+            continue
+        # A run of plain scalars (the bulk of the versions lists), read in one go.
+        lines = items.group().split("\n")
+        lines.pop()
+        cut = indent + 2
+        found += [_PLAIN.get(item) or _plain(item) for item in (x[cut:] for x in lines)]
+        pos = items.end()
+    return found, pos
+
+
+def _plain(text: str) -> str:
+    """A plain scalar that PyYAML reads as this very string, else _Declined."""
+    value = _PLAIN.get(text)
+    if value is not None:
+        return value
+    if (
+        text[0] in _INDICATORS
+        or text != text.strip(" ")
+        or ": " in text
+        or " #" in text
+        or text.endswith(":")
+        or _tag(text) != _STR
+    ):
+        raise _Declined  # an indicator, a comment, a key, or a number, date, bool or null
+    if len(text) < 200 and len(_PLAIN) < 1_000_000:
+        _PLAIN[text] = text
+    return text
+
+
+def _plain_lines(text: str, pos: int, indent: int, first: str) -> tuple[Any, int]:
+    """A plain scalar folded over the lines indented past its key: a line break is a space,
+    blank lines are line breaks."""
+    value = first
+    while pos < len(text):
+        line, after = _line(text, pos)
+        blanks = 0
+        while line == "" and after < len(text):
+            blanks += 1
+            line, after = _line(text, after)
+        if _indent(line) <= indent:
+            break
+        piece = line.strip(" ")
+        if not piece or piece[0] == "#":
+            raise _Declined  # a line of spaces, or a comment
+        value += ("\n" * blanks if blanks else " ") + piece
+        pos = after
+    return _plain(value), pos
+
+
+def _scalar(text: str) -> Any:
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    if text == "":
+        raise _Declined  # `key: ` is null
+    if text[0] not in "'\"":
+        return _plain(text)
+    quote = text[0]
+    if len(text) < 2 or text[-1] != quote:
+        raise _Declined  # continued on the next line, or followed by a comment
+    body = text[1:-1]
+    if quote == "'":
+        if "'" in body.replace("''", ""):
+            raise _Declined
+        return body.replace("''", "'")
+    if '"' in _ESCAPE.sub("", body).replace("\\", '"'):
+        raise _Declined  # an unescaped quote, or an escape PyYAML does not know
+    return _ESCAPE.sub(_unescape, body) if "\\" in body else body
+
+
+def _closed(text: str) -> bool:
+    """Whether the double-quoted scalar starting `text` ends on its line."""
+    return len(text) > 1 and text.endswith('"') and not _escaped(text[:-1])
+
+
+def _quoted_lines(text: str, pos: int, indent: int, first: str) -> tuple[str, int]:
+    """A double-quoted scalar over several lines, as a dumper folds it: a line break is a
+    space, blank lines are line breaks, and after a `\\` nothing (the text goes on)."""
+    value = first[1:]
+    while True:
+        if pos >= len(text):
+            raise _Declined
+        line, pos = _line(text, pos)
+        blanks = 0
+        while line == "" and pos < len(text):
+            blanks += 1
+            line, pos = _line(text, pos)
+        if _indent(line) <= indent or value.endswith(" "):
+            raise _Declined  # a line PyYAML may read otherwise, or spaces it would drop
+        piece = line.lstrip(" ")
+        if _escaped(value):
+            value = value[:-1] + "\n" * blanks
+        else:
+            value += "\n" * blanks if blanks else " "
+        value += piece
+        if _closed(" " + piece):
+            return _scalar('"' + value), pos
+
+
+def _escaped(text: str) -> bool:
+    """Whether `text` ends with an escaping backslash."""
+    return (len(text) - len(text.rstrip("\\"))) % 2 == 1
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if len(code) > 1:
+        return chr(int(code[1:], 16))
+    return _REPLACEMENTS[code]
+
+
+def _literal(text: str, pos: int, indent: int, header: str) -> tuple[str, int]:
+    """A literal block scalar (`|` keeps one final newline, `|-` none): its lines are those
+    indented past the key, the first one setting the indentation."""
+    if header not in ("|", "|-") or pos >= len(text):
+        raise _Declined  # an indentation or keep indicator, or a comment
+    line, _ = _line(text, pos)
+    at = _indent(line)
+    if at <= indent or at == len(line):
+        raise _Declined  # empty, or starting with a blank line
+    body = []
+    while pos < len(text):
+        line, after = _line(text, pos)
+        if line == "":
+            body.append("")
+        elif _indent(line) >= at:
+            body.append(line[at:])
+        elif line.strip(" ") == "" or _indent(line) > indent:
+            raise _Declined  # a blank line of spaces, or a line between the two indentations
+        else:
+            break
+        pos = after
+    while body and body[-1] == "":
+        body.pop()
+    value = "\n".join(body)
+    return (value + "\n" if header == "|" else value), pos
