@@ -15,13 +15,14 @@ from typing import Any
 
 import rfc8785
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from attest.instance.merkle import MerkleTree, leaf_hash
 from attest.instance.state import HOST, State, key_id
+from verify.attestations.statement import short
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256,
@@ -68,7 +69,10 @@ def _pem(certificate: x509.Certificate) -> str:
 
 
 def _ec_key(certificate: x509.Certificate) -> ec.EllipticCurvePublicKey:
-    key = certificate.public_key()
+    try:
+        key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise EntryError("the certificate's key cannot be read") from e
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise EntryError("only ECDSA certificates are supported")
     return key
@@ -85,7 +89,7 @@ def _hashedrekord(spec: dict[str, Any]) -> dict[str, Any]:
     algorithm = str(_field(spec, "data", "hash", "algorithm"))
     value = str(_field(spec, "data", "hash", "value"))
     if algorithm not in _HASHES:
-        raise EntryError(f"unsupported hash algorithm {algorithm!r}")
+        raise EntryError(f"unsupported hash algorithm {short(algorithm, 32)}")
     try:
         digest = bytes.fromhex(value)
     except ValueError as e:
@@ -113,14 +117,19 @@ def _pae(payload_type: str, payload: bytes) -> bytes:
 
 def _dsse(spec: dict[str, Any]) -> dict[str, Any]:
     envelope_text = str(_field(spec, "proposedContent", "envelope"))
-    verifiers = [_certificate(v) for v in _field(spec, "proposedContent", "verifiers")]
+    listed = _field(spec, "proposedContent", "verifiers")
+    if not isinstance(listed, list):
+        raise EntryError("proposedContent.verifiers must be a list")
+    verifiers = [_certificate(v) for v in listed]
     try:
         envelope = json.loads(envelope_text)
         payload = _decode(envelope["payload"], "payload")
         payload_type = str(envelope["payloadType"])
         signatures = [_decode(s["sig"], "signature") for s in envelope["signatures"]]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise EntryError(f"malformed DSSE envelope: {e}") from e
+        envelope_hash = hashlib.sha256(rfc8785.dumps(envelope)).hexdigest()
+    # ValueError: not JSON, a number too long, or one JSON canonicalization cannot write
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise EntryError(f"malformed DSSE envelope: {short(e)}") from e
     if not signatures or not verifiers:
         raise EntryError("a DSSE entry needs signatures and verifiers")
     stored = []
@@ -135,10 +144,7 @@ def _dsse(spec: dict[str, Any]) -> dict[str, Any]:
         "apiVersion": "0.0.1",
         "kind": "dsse",
         "spec": {
-            "envelopeHash": {
-                "algorithm": "sha256",
-                "value": hashlib.sha256(rfc8785.dumps(envelope)).hexdigest(),
-            },
+            "envelopeHash": {"algorithm": "sha256", "value": envelope_hash},
             "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
             "signatures": stored,
         },
@@ -159,7 +165,7 @@ def canonical_body(proposed: object) -> bytes:
         raise EntryError("an entry must be a JSON object")
     kind, version = proposed.get("kind"), proposed.get("apiVersion")
     if version != "0.0.1" or kind not in ("hashedrekord", "dsse"):
-        raise EntryError(f"unsupported entry type {kind!r} {version!r}")
+        raise EntryError(f"unsupported entry type {short(kind, 32)} {short(version, 32)}")
     spec = _field(proposed, "spec")
     body = _hashedrekord(spec) if kind == "hashedrekord" else _dsse(spec)
     return rfc8785.dumps(body)
@@ -274,7 +280,5 @@ class TransparencyLog:
         }
 
     def consistency(self, first: int, last: int) -> dict[str, Any]:
-        return {
-            "rootHash": self._tree.root(last).hex(),
-            "hashes": [h.hex() for h in self._tree.consistency_proof(first, last)],
-        }
+        hashes = self._tree.consistency_proof(first, last)  # checks the sizes: ValueError
+        return {"rootHash": self._tree.root(last).hex(), "hashes": [h.hex() for h in hashes]}
