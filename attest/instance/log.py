@@ -11,6 +11,9 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -20,15 +23,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from attest.errors import UsageError
 from attest.instance.merkle import MerkleTree, leaf_hash
 from attest.instance.state import HOST, State, key_id
 from verify.attestations.statement import short
+from verify.files import MIB, NotRegular, open_regular
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
+MAX_RECORD = 4 * MIB  # bytes in a line of the log: a body from a request of at most 1 MiB
 _GENESIS: dict[str, Any] = {"apiVersion": "0.0.1", "kind": "attest-dev-genesis", "spec": {}}
 
 
@@ -171,11 +177,35 @@ def canonical_body(proposed: object) -> bytes:
     return rfc8785.dumps(body)
 
 
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of the log file, read one line at a time (a regular file, each line at most
+    MAX_RECORD bytes): a long log is normal, a FIFO or a 2 GiB line is not."""
+    try:
+        handle = open_regular(path)
+    except FileNotFoundError:
+        return
+    except NotRegular as e:
+        raise UsageError(str(e)) from e
+    with handle:
+        for number, line in enumerate(iter(partial(handle.readline, MAX_RECORD + 1), b""), 1):
+            if len(line) > MAX_RECORD:
+                raise UsageError(f"{path}: line {number} is over the {MAX_RECORD // MIB} MiB limit")
+            try:
+                record = json.loads(line)
+                base64.b64decode(record["body"], validate=True)
+                valid = isinstance(record["integratedTime"], int)
+            except (ValueError, RecursionError, KeyError, TypeError):
+                valid = False
+            if not valid:
+                raise UsageError(f"{path}: line {number} is not a record of the log")
+            yield record
+
+
 def newest_time(state: State) -> datetime.datetime | None:
     """The integrated time of the log's last entry (None before the first signature)."""
-    path = state.log_dir / "entries.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    seconds = int(json.loads(lines[-1])["integratedTime"]) if lines else 0
+    seconds = 0
+    for record in _records(state.log_dir / "entries.jsonl"):
+        seconds = int(record["integratedTime"])
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) if seconds else None
 
 
@@ -195,9 +225,8 @@ class TransparencyLog:
         self._load()
 
     def _load(self) -> None:
-        if self._path.exists():
-            for line in self._path.read_text().splitlines():
-                self._remember(json.loads(line))
+        for record in _records(self._path):
+            self._remember(record)
         if not self._entries:  # index 0 holds a placeholder: see the wire notes
             self._append(rfc8785.dumps(_GENESIS), 0)
 
