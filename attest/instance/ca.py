@@ -18,6 +18,7 @@ import struct
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
@@ -180,9 +181,12 @@ def requested_key(csr_pem: bytes) -> ec.EllipticCurvePublicKey:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as e:
         raise CertificateRequestError(f"malformed certificate signing request: {e}") from e
-    if not csr.is_signature_valid:
+    try:
+        valid, key = csr.is_signature_valid, csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as e:  # a key or signature of unknown kind
+        raise CertificateRequestError(f"unsupported certificate signing request: {e}") from e
+    if not valid:
         raise CertificateRequestError("the CSR's signature does not prove possession of the key")
-    key = csr.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise CertificateRequestError("only ECDSA keys are supported")
     return key

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from attest.errors import AttestError
 from attest.instance.server import Instance, serve
 from attest.instance.state import load_state
 
@@ -22,9 +23,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ttl", type=float, default=None, help="stop after this many seconds")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
-    state = load_state(args.state)
+    try:
+        state = load_state(args.state)
+        instance = Instance(state)
+    except AttestError as e:  # a line for `instance up` to show, not a traceback
+        print(f"attest instance: {e}", file=sys.stderr)
+        raise SystemExit(int(e.exit_code)) from e
     print(f"attest instance serving {state.base_url} from {args.state}", file=sys.stderr)
-    serve(Instance(state), stop_after=args.ttl)
+    serve(instance, stop_after=args.ttl)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from attest.instance.state import (
     utcnow,
 )
 from attest.instance.trust import write_trust_files
+from verify.files import open_regular, read_limited
 
 START_TIMEOUT = 15.0  # seconds for a background server to answer its health check
 STOP_TIMEOUT = 10.0
@@ -131,8 +132,8 @@ def _pid_file(state_dir: Path) -> Path:
 
 def _running_pid(state_dir: Path) -> int | None:
     try:
-        pid = int(_pid_file(state_dir).read_text().strip())
-    except (OSError, ValueError):
+        pid = int(read_limited(_pid_file(state_dir), 64, "a pid file").strip())
+    except (OSError, ValueError):  # ValueError: not a number, not a regular file, too large
         return None
     try:
         os.kill(pid, 0)
@@ -146,9 +147,9 @@ def _running_pid(state_dir: Path) -> int | None:
 def _health(url: str) -> dict[str, object] | None:
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:  # noqa: S310 - loopback
-            data: dict[str, object] = json.loads(answer.read())
+            data: dict[str, object] = json.loads(answer.read(1 << 16))  # maybe not ours
             return data
-    except (OSError, urllib.error.URLError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # URLError is an OSError
         return None
 
 
@@ -194,11 +195,18 @@ def up(
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         process.kill()
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+    tail = _tail(log_path).strip().splitlines()[-3:]
     raise OperationalError(
         f"the instance did not start on {state.base_url}: {' | '.join(tail) or 'no output'} "
         f"(see {log_path})"
     )
+
+
+def _tail(log_path: Path, size: int = 1 << 16) -> str:
+    """The end of the instance's log, however long it has grown."""
+    with open_regular(log_path) as handle:
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - size))
+        return handle.read(size).decode(errors="replace")
 
 
 def down(state_dir: Path) -> bool:

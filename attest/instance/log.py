@@ -11,23 +11,30 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import rfc8785
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from attest.errors import UsageError
 from attest.instance.merkle import MerkleTree, leaf_hash
 from attest.instance.state import HOST, State, key_id
+from verify.attestations.statement import short
+from verify.files import MIB, NotRegular, open_regular
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
 }
+MAX_RECORD = 4 * MIB  # bytes in a line of the log: a body from a request of at most 1 MiB
 _GENESIS: dict[str, Any] = {"apiVersion": "0.0.1", "kind": "attest-dev-genesis", "spec": {}}
 
 
@@ -68,7 +75,10 @@ def _pem(certificate: x509.Certificate) -> str:
 
 
 def _ec_key(certificate: x509.Certificate) -> ec.EllipticCurvePublicKey:
-    key = certificate.public_key()
+    try:
+        key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise EntryError("the certificate's key cannot be read") from e
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise EntryError("only ECDSA certificates are supported")
     return key
@@ -85,7 +95,7 @@ def _hashedrekord(spec: dict[str, Any]) -> dict[str, Any]:
     algorithm = str(_field(spec, "data", "hash", "algorithm"))
     value = str(_field(spec, "data", "hash", "value"))
     if algorithm not in _HASHES:
-        raise EntryError(f"unsupported hash algorithm {algorithm!r}")
+        raise EntryError(f"unsupported hash algorithm {short(algorithm, 32)}")
     try:
         digest = bytes.fromhex(value)
     except ValueError as e:
@@ -113,14 +123,19 @@ def _pae(payload_type: str, payload: bytes) -> bytes:
 
 def _dsse(spec: dict[str, Any]) -> dict[str, Any]:
     envelope_text = str(_field(spec, "proposedContent", "envelope"))
-    verifiers = [_certificate(v) for v in _field(spec, "proposedContent", "verifiers")]
+    listed = _field(spec, "proposedContent", "verifiers")
+    if not isinstance(listed, list):
+        raise EntryError("proposedContent.verifiers must be a list")
+    verifiers = [_certificate(v) for v in listed]
     try:
         envelope = json.loads(envelope_text)
         payload = _decode(envelope["payload"], "payload")
         payload_type = str(envelope["payloadType"])
         signatures = [_decode(s["sig"], "signature") for s in envelope["signatures"]]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise EntryError(f"malformed DSSE envelope: {e}") from e
+        envelope_hash = hashlib.sha256(rfc8785.dumps(envelope)).hexdigest()
+    # ValueError: not JSON, a number too long, or one JSON canonicalization cannot write
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise EntryError(f"malformed DSSE envelope: {short(e)}") from e
     if not signatures or not verifiers:
         raise EntryError("a DSSE entry needs signatures and verifiers")
     stored = []
@@ -135,10 +150,7 @@ def _dsse(spec: dict[str, Any]) -> dict[str, Any]:
         "apiVersion": "0.0.1",
         "kind": "dsse",
         "spec": {
-            "envelopeHash": {
-                "algorithm": "sha256",
-                "value": hashlib.sha256(rfc8785.dumps(envelope)).hexdigest(),
-            },
+            "envelopeHash": {"algorithm": "sha256", "value": envelope_hash},
             "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
             "signatures": stored,
         },
@@ -159,17 +171,41 @@ def canonical_body(proposed: object) -> bytes:
         raise EntryError("an entry must be a JSON object")
     kind, version = proposed.get("kind"), proposed.get("apiVersion")
     if version != "0.0.1" or kind not in ("hashedrekord", "dsse"):
-        raise EntryError(f"unsupported entry type {kind!r} {version!r}")
+        raise EntryError(f"unsupported entry type {short(kind, 32)} {short(version, 32)}")
     spec = _field(proposed, "spec")
     body = _hashedrekord(spec) if kind == "hashedrekord" else _dsse(spec)
     return rfc8785.dumps(body)
 
 
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of the log file, read one line at a time (a regular file, each line at most
+    MAX_RECORD bytes): a long log is normal, a FIFO or a 2 GiB line is not."""
+    try:
+        handle = open_regular(path)
+    except FileNotFoundError:
+        return
+    except NotRegular as e:
+        raise UsageError(str(e)) from e
+    with handle:
+        for number, line in enumerate(iter(partial(handle.readline, MAX_RECORD + 1), b""), 1):
+            if len(line) > MAX_RECORD:
+                raise UsageError(f"{path}: line {number} is over the {MAX_RECORD // MIB} MiB limit")
+            try:
+                record = json.loads(line)
+                base64.b64decode(record["body"], validate=True)
+                valid = isinstance(record["integratedTime"], int)
+            except (ValueError, RecursionError, KeyError, TypeError):
+                valid = False
+            if not valid:
+                raise UsageError(f"{path}: line {number} is not a record of the log")
+            yield record
+
+
 def newest_time(state: State) -> datetime.datetime | None:
     """The integrated time of the log's last entry (None before the first signature)."""
-    path = state.log_dir / "entries.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    seconds = int(json.loads(lines[-1])["integratedTime"]) if lines else 0
+    seconds = 0
+    for record in _records(state.log_dir / "entries.jsonl"):
+        seconds = int(record["integratedTime"])
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) if seconds else None
 
 
@@ -189,9 +225,8 @@ class TransparencyLog:
         self._load()
 
     def _load(self) -> None:
-        if self._path.exists():
-            for line in self._path.read_text().splitlines():
-                self._remember(json.loads(line))
+        for record in _records(self._path):
+            self._remember(record)
         if not self._entries:  # index 0 holds a placeholder: see the wire notes
             self._append(rfc8785.dumps(_GENESIS), 0)
 
@@ -274,7 +309,5 @@ class TransparencyLog:
         }
 
     def consistency(self, first: int, last: int) -> dict[str, Any]:
-        return {
-            "rootHash": self._tree.root(last).hex(),
-            "hashes": [h.hex() for h in self._tree.consistency_proof(first, last)],
-        }
+        hashes = self._tree.consistency_proof(first, last)  # checks the sizes: ValueError
+        return {"rootHash": self._tree.root(last).hex(), "hashes": [h.hex() for h in hashes]}

@@ -117,8 +117,10 @@ def verify(
         header = json.loads(_unb64url(header_b64))
         claims: dict[str, Any] = json.loads(_unb64url(payload_b64))
         signature = _unb64url(signature_b64)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RecursionError) as e:
         raise TokenError("malformed token") from e
+    if not isinstance(claims, dict):
+        raise TokenError("malformed token: its claims are not a JSON object")
     if not isinstance(header, dict) or header.get("alg") != "ES256" or len(signature) != 64:
         raise TokenError("token is not ES256-signed")
     der = encode_dss_signature(

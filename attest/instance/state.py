@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from attest.errors import UsageError
+from attest.errors import OperationalError, UsageError
 from attest.output import write_atomic
+from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.trust import DEV_ORGANIZATION as DEV_ORGANIZATION  # the gate owns the name
 
 STATE_VERSION = 1
@@ -32,6 +33,7 @@ TRUST_CONFIG = "trust_config.json"  # a ClientTrustConfig: the trusted root and 
 HOST = "127.0.0.1"
 _KEYS = ("issuer", "ca-root", "ca-intermediate", "ctlog", "tlog")
 REAL_TIME = datetime.timedelta(0)
+MAX_STATE_FILE = MIB  # a key, a certificate or the configuration: a few KB
 
 
 def utcnow() -> datetime.datetime:
@@ -68,9 +70,25 @@ def key_usage(*, signing: bool = False, cert_sign: bool = False) -> x509.KeyUsag
     )
 
 
+def read_own(path: Path, limit: int = MAX_STATE_FILE) -> bytes:
+    """A file of the state: private, but a FIFO or a huge file there must not hang or fill
+    memory. A regular file of at most `limit` bytes, else an error naming it."""
+    try:
+        return read_limited(path, limit, "a file of the instance's state")
+    except FileNotFoundError as e:
+        raise UsageError(f"{path}: missing from the instance's state") from e
+    except (TooLarge, NotRegular) as e:
+        raise UsageError(str(e)) from e
+    except OSError as e:
+        raise OperationalError(f"cannot read {path}: {e.strerror or e}") from e
+
+
 def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(read_own(path), password=None)
+        except (ValueError, TypeError) as e:  # never quoting the file: it holds a key
+            raise UsageError(f"{path}: not a PEM private key without a password") from e
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise UsageError(f"{path}: not an EC private key")
         return key
@@ -160,9 +178,11 @@ class State:
 
 def _read_config(path: Path) -> dict[str, object]:
     try:
-        config: dict[str, object] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        config = json.loads(read_own(path))
+    except (ValueError, RecursionError) as e:  # not JSON, or nested past the parser's depth
         raise UsageError(f"{path}: unreadable instance configuration: {e}") from e
+    if not isinstance(config, dict):
+        raise UsageError(f"{path}: not an attest instance state (version {STATE_VERSION})")
     if config.get("version") != STATE_VERSION or not isinstance(config.get("port"), int):
         raise UsageError(f"{path}: not an attest instance state (version {STATE_VERSION})")
     if not isinstance(config.get("clock_offset_seconds", 0), int):
@@ -188,6 +208,16 @@ def require_private(directory: Path) -> None:
         )
 
 
+_CA = ("root", "intermediate")
+
+
+def _certificate(path: Path) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(read_own(path))
+    except ValueError as e:
+        raise UsageError(f"{path}: not a PEM certificate") from e
+
+
 def load_state(directory: Path) -> State:
     """Load an existing instance directory."""
     config_path = directory / "instance.json"
@@ -196,10 +226,7 @@ def load_state(directory: Path) -> State:
     require_private(directory)
     config = _read_config(config_path)
     keys = {name: _load_or_create_key(directory / "keys" / f"{name}.pem") for name in _KEYS}
-    root = x509.load_pem_x509_certificate((directory / "ca" / "root.pem").read_bytes())
-    intermediate = x509.load_pem_x509_certificate(
-        (directory / "ca" / "intermediate.pem").read_bytes()
-    )
+    root, intermediate = (_certificate(directory / "ca" / f"{n}.pem") for n in _CA)
     created = datetime.datetime.fromisoformat(str(config["created"]))
     offset = datetime.timedelta(seconds=int(str(config.get("clock_offset_seconds", 0))))
     return State(directory, int(str(config["port"])), created, keys, root, intermediate, offset)

@@ -126,18 +126,23 @@ def local_provenance(
     }
 
 
-def read_json(path: Path, what: str) -> dict[str, Any]:
+def read_json(path: Path, what: str, text: str | None = None) -> dict[str, Any]:
+    """The JSON object in `path` (or `text`, already read from it)."""
     try:
-        data = json.loads(read_text(path))
+        data = json.loads(read_text(path) if text is None else text)
     except json.JSONDecodeError as e:
         raise InputError(path, f"{what} is not JSON: {e}") from e
+    except RecursionError as e:
+        raise InputError(path, f"{what} is not JSON: nested too deeply") from e
+    except ValueError as e:  # an integer past Python's digit limit
+        raise InputError(path, f"{what} is not JSON: a number too long to read") from e
     if not isinstance(data, dict):
         raise InputError(path, f"{what} must be a JSON object")
     return data
 
 
-def read_sbom(path: Path) -> dict[str, Any]:
-    bom = read_json(path, "the SBOM")
+def read_sbom(path: Path, text: str | None = None) -> dict[str, Any]:
+    bom = read_json(path, "the SBOM", text)
     if bom.get("bomFormat") != "CycloneDX":
         raise InputError(path, "not a CycloneDX JSON SBOM (bomFormat is not 'CycloneDX')")
     return bom
@@ -171,23 +176,19 @@ def sbom_dependencies(path: Path) -> list[dict[str, Any]]:
 
 
 def sbom_predicate(path: Path, max_inline: int = MAX_INLINE_SBOM) -> dict[str, Any]:
-    """The SBOM itself, or a reference to it (name, digest, size) when it is over the limit."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError as e:
-        raise InputError(path, "no such file") from e
-    if size <= max_inline:
-        return read_sbom(path)
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
+    """The SBOM itself, or a reference to it (name, digest, size) when it is over `max_inline`
+    bytes. Read once, as every input is (a regular file, at most MAX_INPUT bytes): the size
+    and digest are of the bytes read, not of what `stat` said before."""
+    text = read_text(path)
+    raw = text.encode()  # the file's bytes: read_text decoded them as strict UTF-8
+    if len(raw) <= max_inline:
+        return read_sbom(path, text)
     return {
         "attestByReference": {
             "name": path.name,
-            "digest": {"sha256": digest.hexdigest()},
+            "digest": {"sha256": hashlib.sha256(raw).hexdigest()},
             "mediaType": "application/vnd.cyclonedx+json",
-            "size": size,
+            "size": len(raw),
         }
     }
 

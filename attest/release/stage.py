@@ -25,15 +25,15 @@ from sigstore.models import Bundle
 from attest.errors import AttestError, InputError, OperationalError, PolicyFailure, UsageError
 from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
-from attest.sbom.interface import SourceKind
+from attest.sbom.interface import SourceKind, read_text
 from attest.sbom.stage import SbomRequest, generate
 from attest.scan.interface import SourceOptions
 from attest.scan.report import render
 from attest.scan.stage import ScanRequest, check_skips, enforce_slo, load_policy
 from attest.scan.stage import scan as run_scan
-from attest.sign.stage import Instance, SignRequest, sign
+from attest.sign.stage import Instance, SignRequest, require_file, sign
 from verify import gate
-from verify.errors import ExitCode, VerifyError
+from verify.errors import ExitCode, VerifyError, without_input
 from verify.policy import load_policy as load_gate_policy
 
 STAGES = ("sbom", "scan", "sign", "provenance", "attestations", "gate")
@@ -102,10 +102,11 @@ def signed_at(path: Path) -> datetime.datetime:
     """The latest verified time a bundle just made carries: its log entry's integrated time
     and its RFC 3161 timestamps (Rekor v2 bundles have only the latter). The sign and
     provenance stages verified each bundle, and so these times, before writing it."""
+    text = read_text(path)  # a regular file, with a size limit: it could have been replaced
     try:
-        bundle = Bundle.from_json(path.read_bytes())
-    except (OSError, ValueError, SigstoreError) as e:
-        raise OperationalError(f"cannot read back the bundle {path}: {e}") from e
+        bundle = Bundle.from_json(text)
+    except (ValueError, SigstoreError) as e:  # never quoting the file
+        raise InputError(path, f"not a Sigstore bundle: {without_input(e)}") from e
     data = bundle.verification_material.timestamp_verification_data
     times = [t.tst_info.gen_time for t in data.rfc3161_timestamps] if data else []
     if integrated := bundle.log_entry._inner.integrated_time:
@@ -151,8 +152,7 @@ class Pipeline:
         if not request.artifacts:
             raise UsageError("no artifacts: build them first (e.g. python -m build) or name them")
         for artifact in request.artifacts:
-            if not artifact.is_file():
-                raise InputError(artifact, "no such file")
+            require_file(artifact)
         request.out.mkdir(parents=True, exist_ok=True)
         sbom_path, report_path = request.out / "sbom.cdx.json", request.out / "scan.json"
         signing = provenance_stage.Signing(

@@ -31,7 +31,9 @@ from sigstore_models.common.v1 import HashAlgorithm
 from attest.errors import InputError, OperationalError, UsageError
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
+from attest.sbom.interface import read_text
 from attest.sign import forked, identity, pep740
+from verify.errors import without_input
 from verify.evidence import sha256_file
 
 Instance = Literal["production", "staging"]
@@ -85,13 +87,12 @@ def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTr
     if trust_config is not None and instance is not None:
         raise UsageError("give --trust-config or --instance, not both")
     if trust_config is not None:
-        path = trust_config
+        text = read_text(trust_config)  # a regular file, with a size limit; errors name it
         try:
-            return ClientTrustConfig.from_json(path.read_text())
-        except FileNotFoundError as e:
-            raise InputError(path, "no such file") from e
-        except (ValueError, SigstoreError) as e:
-            raise InputError(path, f"not a Sigstore ClientTrustConfig: {e}") from e
+            return ClientTrustConfig.from_json(text)
+        except Exception as e:  # the models' and parsers' refusals: never quoting the file
+            problem = f"not a Sigstore ClientTrustConfig: {without_input(e)}"
+            raise InputError(trust_config, problem) from e
     try:
         if instance == "staging":
             return ClientTrustConfig.staging()

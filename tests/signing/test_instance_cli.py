@@ -16,6 +16,7 @@ from attest.errors import UsageError
 from attest.identity import unverified_claims
 from attest.instance import lifecycle
 from attest.instance.state import DEV_ORGANIZATION
+from tests.conftest import run_attest
 from verify.errors import ExitCode
 
 
@@ -213,3 +214,51 @@ def test_a_state_directory_of_another_user_is_refused(
     assert result.exit_code == ExitCode.USAGE, result.stderr
     assert f"{state} belongs to uid 65534, not to you (uid 0)" in result.stderr
     assert not result.stdout
+
+
+@pytest.mark.parametrize(
+    ("plant", "command", "reason"),
+    [
+        ("instance.json", "status", "is not a regular file (FIFO, socket, device)"),
+        ("keys/issuer.pem", "status", "is not a regular file (FIFO, socket, device)"),
+        ("ca/root.pem", "token", "is a directory, expected a file"),
+        ("log/entries.jsonl", "up", "is not a regular file (FIFO, socket, device)"),
+        ("log/entries.jsonl", "up", "line 1 is over the 4 MiB limit"),
+        ("log/entries.jsonl", "up", "line 2 is not a record of the log"),
+    ],
+)
+def test_the_state_files_are_read_as_regular_files_within_limits(
+    tmp_path: Path, plant: str, command: str, reason: str
+) -> None:
+    """The state is private, but a FIFO, a device, a directory or a 2 GiB line there is one
+    line naming the file (exit 2), never a hang or the whole file in memory."""
+    state_dir = tmp_path / "state"
+    lifecycle.prepare(state_dir, None)
+    path = state_dir / plant
+    path.unlink(missing_ok=True)  # the log is made by the first start
+    if "directory" in reason:
+        path.mkdir()
+    elif "over the" in reason:
+        with path.open("wb") as handle:
+            handle.truncate(2 << 30)  # one line of 2 GiB, taking no disk
+    elif "not a record" in reason:
+        path.write_text('{"body": "", "integratedTime": 1}\n["not", "a", "record"]\n')
+    elif plant.endswith(".pem"):
+        path.symlink_to("/dev/zero")
+    else:
+        os.mkfifo(path)
+    args = {"status": [], "token": ["--subject", "a@example.com"]}.get(command, [
+        "--clock", "2020-01-01T00:00:00Z", "--ttl", "5"])  # fmt: skip
+    done = run_attest("instance", command, "--state", str(state_dir), *args)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"attest: error: {path}: {reason}"), line
+
+
+def test_a_pid_file_that_is_a_fifo_does_not_hang_status(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    lifecycle.prepare(state_dir, None)
+    os.mkfifo(state_dir / "instance.pid")
+    done = run_attest("instance", "status", "--state", str(state_dir), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["running"] is False
