@@ -30,8 +30,8 @@ def hostile(tmp_path: Path, kind: str) -> tuple[Path, str]:
     if kind == "fifo":
         os.mkfifo(path)
         return path, NOT_REGULAR
-    if kind == "device":
-        return Path("/dev/zero"), NOT_REGULAR
+    if kind == "device":  # refused by where it lies, before what it is
+        return Path("/dev/zero"), "is in /dev, a kernel pseudo file system: never read as input"
     if kind == "directory":
         path.mkdir()
         return path, "is a directory, expected a file"
