@@ -8,6 +8,12 @@ median, min and max wall time, the ratio attest/peer, whether the goal "attest t
 0.5x the peer's time" is met, and how many components each tool reported. It exits non-zero
 if either tool fails or writes no readable JSON.
 
+A second part measures growth: `attest sbom --requirements` on generated hash-pinned files of
+1,000, 2,000, 4,000 and 10,000 entries, flat (each `# via -r requirements.in`) and as one
+`# via` chain (each entry via the one before, pip-compile's longest graph). It prints each
+time, the time per entry relative to 1,000 entries (1.0 is linear; a quadratic cost doubles it
+with each doubling), and whether 10,000 entries take under 10 s.
+
 The peer runs from its own venv (hash-pinned from benchmarks/peer.lock). Both venvs live under
 build/bench/ and are reused while their stamp file matches their lock file, so a second run
 only measures.
@@ -32,6 +38,8 @@ BENCH_DIR = ROOT / "build" / "bench"
 ATTEST = ROOT / ".venv" / "bin" / "attest"
 RUNS = 5
 GOAL = 0.5
+SIZES = (1_000, 2_000, 4_000, 10_000)
+LARGE_GOAL = 10.0  # seconds for 10,000 entries
 
 
 def ensure_venv(venv: Path, lock: Path) -> None:
@@ -70,6 +78,43 @@ def describe(sbom: Path) -> tuple[int, int]:
     components = bom.get("components", [])
     refs = sum(len(c.get("externalReferences", [])) for c in components)
     return len(components), refs
+
+
+def requirements(path: Path, count: int, chain: bool) -> Path:
+    """`count` hash-pinned entries; with `chain`, each is `# via` the one before."""
+    lines = []
+    for i in range(count):
+        digest = hashlib.sha256(str(i).encode()).hexdigest()
+        via = f"pkg{i - 1:05d}" if chain and i else "-r requirements.in"
+        lines.append(f"pkg{i:05d}==1.{i} \\\n    --hash=sha256:{digest}\n    # via {via}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def growth(work: Path) -> None:
+    """Time `attest sbom --requirements` at each size, flat and chained, and print the growth."""
+    print("\nGrowth: attest sbom --requirements on generated files (one run each):")
+    for chain in (False, True):
+        label = "# via chain" if chain else "flat"
+        per_entry: dict[int, float] = {}
+        for count in SIZES:
+            source = requirements(work / f"r{count}.txt", count, chain)
+            out = work / f"r{count}.json"
+            cmd = [str(ATTEST), "sbom", "--requirements", str(source), "--output", str(out)]
+            seconds = run_once(cmd, work)
+            components, _ = describe(out)
+            if components != count:
+                sys.exit(f"{label} {count}: {components} components written, {count} expected")
+            per_entry[count] = seconds / count
+            growth_ratio = per_entry[count] / per_entry[SIZES[0]]
+            print(
+                f"  {label:11} {count:6} entries {seconds:7.2f} s"
+                f"  per entry {1000 * per_entry[count]:.3f} ms  growth {growth_ratio:.2f}x",
+                flush=True,
+            )
+        large = per_entry[SIZES[-1]] * SIZES[-1]
+        verdict = "MET" if large < LARGE_GOAL else "NOT MET"
+        print(f"  {label}: {SIZES[-1]} entries in {large:.2f} s, goal < {LARGE_GOAL} s: {verdict}")
 
 
 def main() -> int:
@@ -112,6 +157,8 @@ def main() -> int:
     print(f"  ratio attest/peer: {ratio:.3f}  goal <= {GOAL}x: {verdict}")
     if counts["attest"][0] != counts["peer"][0]:
         print("  note: the tools report different numbers of components")
+    with tempfile.TemporaryDirectory(prefix="bench-sbom-growth-") as tmp:
+        growth(Path(tmp))
     return 0
 
 
