@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +17,23 @@ from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
 from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reading_options(command: F) -> F:
+    """The options of how a requirements or lock file is read (`ReadOptions`), shared by the
+    commands that read one (sbom, scan)."""
+    command = click.option(
+        "--allow-includes-outside",
+        is_flag=True,
+        help="Let -r includes leave the requirements file's directory tree "
+        "(never /proc, /sys, /dev).",
+    )(command)
+    return click.option(
+        "--python-version",
+        help="Evaluate the environment markers of a requirements or lock file for this Python "
+        "(3.12 or 3.12.4) on this platform; default: the Python attest runs under.",
+    )(command)
 
 
 @click.command("sbom")
@@ -33,16 +52,7 @@ _PATH = click.Path(path_type=Path)
     help="Project directory whose pyproject.toml gives the root component "
     "(default: beside the input file, or the working directory).",
 )
-@click.option(
-    "--python-version",
-    help="Evaluate the environment markers of a requirements or lock file for this Python "
-    "(3.12 or 3.12.4) on this platform; default: the Python attest runs under.",
-)
-@click.option(
-    "--allow-includes-outside",
-    is_flag=True,
-    help="Let -r includes leave the requirements file's directory tree (never /proc, /sys, /dev).",
-)
+@reading_options
 @click.option("--format", "fmt", type=click.Choice(["json", "xml"]), default="json")
 @click.option(
     "--reproducible",

@@ -11,6 +11,7 @@ import click
 
 from attest.errors import OperationalError, UsageError
 from attest.output import emit
+from attest.sbom.command import reading_options
 from attest.sbom.interface import ReadOptions
 from attest.scan.interface import SourceOptions
 from attest.scan.report import Format, markdown, render, workflow_commands
@@ -86,16 +87,7 @@ def _github(result: ScanResult) -> None:
 )
 @click.option("--requirements", type=_PATH, help="Scan a pip requirements file.")
 @click.option("--lock", type=_PATH, help="Scan a lock file (uv.lock, pylock.toml, poetry.lock).")
-@click.option(
-    "--python-version",
-    help="Evaluate the environment markers of a requirements or lock file for this Python "
-    "(3.12 or 3.12.4) on this platform; default: the Python attest runs under.",
-)
-@click.option(
-    "--allow-includes-outside",
-    is_flag=True,
-    help="Let -r includes leave the requirements file's directory tree (never /proc, /sys, /dev).",
-)
+@reading_options
 @click.option(
     "--vuln-source",
     "source",
