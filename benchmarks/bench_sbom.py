@@ -10,9 +10,10 @@ if either tool fails or writes no readable JSON.
 
 A second part measures growth: `attest sbom --requirements` on generated hash-pinned files of
 1,000, 2,000, 4,000 and 10,000 entries, flat (each `# via -r requirements.in`) and as one
-`# via` chain (each entry via the one before, pip-compile's longest graph). It prints each
-time, the time per entry relative to 1,000 entries (1.0 is linear; a quadratic cost doubles it
-with each doubling), and whether 10,000 entries take under 10 s.
+`# via` chain (each entry via the one before, pip-compile's longest graph), written as JSON and
+as XML (`--format xml`). It prints each time, the time per entry relative to 1,000 entries (1.0
+is linear; a quadratic cost doubles it with each doubling), and whether 10,000 entries take
+under 10 s.
 
 The peer runs from its own venv (hash-pinned from benchmarks/peer.lock). Both venvs live under
 build/bench/ and are reused while their stamp file matches their lock file, so a second run
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +82,16 @@ def describe(sbom: Path) -> tuple[int, int]:
     return len(components), refs
 
 
+def xml_components(sbom: Path) -> int:
+    """Components in a CycloneDX XML file."""
+    try:
+        root = ET.parse(sbom).getroot()
+    except (OSError, ET.ParseError) as e:
+        sys.exit(f"cannot read {sbom}: {e}")
+    ns = {"c": "http://cyclonedx.org/schema/bom/1.6"}
+    return len(root.findall("c:components/c:component", ns))
+
+
 def requirements(path: Path, count: int, chain: bool) -> Path:
     """`count` hash-pinned entries; with `chain`, each is `# via` the one before."""
     lines = []
@@ -92,29 +104,33 @@ def requirements(path: Path, count: int, chain: bool) -> Path:
 
 
 def growth(work: Path) -> None:
-    """Time `attest sbom --requirements` at each size, flat and chained, and print the growth."""
+    """Time `attest sbom --requirements` at each size, flat and chained, as JSON and as XML,
+    and print the growth."""
     print("\nGrowth: attest sbom --requirements on generated files (one run each):")
-    for chain in (False, True):
-        label = "# via chain" if chain else "flat"
-        per_entry: dict[int, float] = {}
-        for count in SIZES:
-            source = requirements(work / f"r{count}.txt", count, chain)
-            out = work / f"r{count}.json"
-            cmd = [str(ATTEST), "sbom", "--requirements", str(source), "--output", str(out)]
-            seconds = run_once(cmd, work)
-            components, _ = describe(out)
-            if components != count:
-                sys.exit(f"{label} {count}: {components} components written, {count} expected")
-            per_entry[count] = seconds / count
-            growth_ratio = per_entry[count] / per_entry[SIZES[0]]
+    for fmt in ("json", "xml"):
+        for chain in (False, True):
+            label = f"{fmt} " + ("# via chain" if chain else "flat")
+            per_entry: dict[int, float] = {}
+            for count in SIZES:
+                source = requirements(work / f"r{count}.txt", count, chain)
+                out = work / f"r{count}.{fmt}"
+                cmd = [str(ATTEST), "sbom", "--requirements", str(source), "--format", fmt]
+                seconds = run_once([*cmd, "--output", str(out)], work)
+                components = describe(out)[0] if fmt == "json" else xml_components(out)
+                if components != count:
+                    sys.exit(f"{label} {count}: {components} components written, {count} expected")
+                per_entry[count] = seconds / count
+                growth_ratio = per_entry[count] / per_entry[SIZES[0]]
+                print(
+                    f"  {label:16} {count:6} entries {seconds:7.2f} s"
+                    f"  per entry {1000 * per_entry[count]:.3f} ms  growth {growth_ratio:.2f}x",
+                    flush=True,
+                )
+            large = per_entry[SIZES[-1]] * SIZES[-1]
+            verdict = "MET" if large < LARGE_GOAL else "NOT MET"
             print(
-                f"  {label:11} {count:6} entries {seconds:7.2f} s"
-                f"  per entry {1000 * per_entry[count]:.3f} ms  growth {growth_ratio:.2f}x",
-                flush=True,
+                f"  {label}: {SIZES[-1]} entries in {large:.2f} s, goal < {LARGE_GOAL} s: {verdict}"
             )
-        large = per_entry[SIZES[-1]] * SIZES[-1]
-        verdict = "MET" if large < LARGE_GOAL else "NOT MET"
-        print(f"  {label}: {SIZES[-1]} entries in {large:.2f} s, goal < {LARGE_GOAL} s: {verdict}")
 
 
 def main() -> int:

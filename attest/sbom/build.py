@@ -10,35 +10,22 @@ import json
 import re
 import urllib.parse
 import uuid
-import warnings
 from collections.abc import Iterable
 from typing import Any, Literal
 
 from cyclonedx.contrib.license.factories import LicenseFactory
-from cyclonedx.model import (
-    ExternalReference,
-    ExternalReferenceType,
-    HashAlgorithm,
-    HashType,
-    Property,
-    XsUri,
-)
-from cyclonedx.model.bom import Bom, BomMetaData
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.model.dependency import Dependency
+from cyclonedx.model import ExternalReferenceType, HashAlgorithm, XsUri
 from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
-from cyclonedx.output import make_outputter
-from cyclonedx.schema import OutputFormat, SchemaVersion
 from packageurl import PackageURL
 
 from attest import __version__
-from attest.sbom import iri
-from attest.sbom.interface import Inventory, Package, normalize
+from attest.errors import UsageError
+from attest.sbom import iri, xmlwriter
+from attest.sbom.interface import Inventory, Package, excerpt, normalize
 from attest.sbom.project import Project
 from attest.sbom.validate import InvalidSbom, validate
 
 Format = Literal["json", "xml"]
-SCHEMA = SchemaVersion.V1_6
 _ALGORITHMS = {
     "md5": HashAlgorithm.MD5,
     "sha1": HashAlgorithm.SHA_1,
@@ -130,51 +117,6 @@ def _links(package: Package) -> list[_Link]:
     return references
 
 
-def _external_references(package: Package) -> list[ExternalReference]:
-    return [
-        ExternalReference(type=kind, url=XsUri(url), comment=comment)
-        for kind, url, comment in _links(package)
-    ]
-
-
-def _component(package: Package) -> Component:
-    purl = purl_for(package)
-    return Component(
-        name=package.name,
-        version=package.version,
-        type=ComponentType.LIBRARY,
-        bom_ref=purl.to_string(),
-        purl=purl,
-        description=package.description,
-        hashes=[HashType(alg=_ALGORITHMS[d.algorithm], content=d.value) for d in package.digests],
-        licenses=_licenses(package.licenses),
-        external_references=_external_references(package),
-    )
-
-
-def _root_component(project: Project) -> Component:
-    package = Package(name=project.name, version=project.version)
-    return Component(
-        name=project.name,
-        version=project.version,
-        type=ComponentType.APPLICATION,
-        bom_ref=f"root:{purl_for(package).to_string()}",
-        purl=purl_for(package),
-        description=project.description,
-        licenses=_licenses(project.licenses),
-    )
-
-
-def _tool() -> Component:
-    return Component(
-        name="attest",
-        version=__version__,
-        type=ComponentType.APPLICATION,
-        group="attest-pipeline",
-        bom_ref=f"attest@{__version__}",
-    )
-
-
 def _direct_names(
     packages: list[Package], recorded: tuple[str, ...] | None, project: Project | None
 ) -> set[str]:
@@ -230,41 +172,12 @@ def _graph(
     return packages, depends, [r for name in direct for r in by_name[name]]
 
 
-def build_bom(
-    inventory: Inventory, project: Project | None, reproducibility: Reproducibility
-) -> Bom:
-    """The document as cyclonedx-python-lib's model (for XML output)."""
-    packages, depends, direct = _graph(inventory, project)
-    root = _root_component(project) if project is not None else None
-    metadata = BomMetaData(
-        component=root,
-        properties=[Property(name="attest:sbom:source", value=inventory.description)],
-    )
-    # None (reproducible without SOURCE_DATE_EPOCH) leaves the timestamp out of the document.
-    metadata.timestamp = reproducibility.timestamp if reproducibility.enabled else _now()  # type: ignore[assignment]
-    metadata.tools.components.add(_tool())
-    bom = Bom(
-        components=[_component(package) for package in packages],
-        metadata=metadata,
-        serial_number=uuid.UUID(int=0) if reproducibility.enabled else uuid.uuid4(),
-    )
-    graph = dict(depends)
-    refs = {str(c.bom_ref): c.bom_ref for c in bom.components}
-    if root is not None and direct is not None:
-        graph[str(root.bom_ref)] = direct
-        refs[str(root.bom_ref)] = root.bom_ref
-    # Set as a whole: Bom.register_dependency scans every entry registered so far.
-    bom.dependencies = [
-        Dependency(ref=refs[ref], dependencies=[Dependency(ref=refs[d]) for d in targets])
-        for ref, targets in graph.items()
-    ]
-    return bom
-
-
-# The JSON document is written here rather than by cyclonedx-python-lib, whose Bom scans its
-# dependency list once per component (quadratic) and whose serializer costs about 1 ms per
-# component. The output is the library's, byte for byte (keys and lists in its order); the
-# tests compare the two on random inventories.
+# The document is written here rather than by cyclonedx-python-lib, whose Bom sorts its
+# components with a costly comparison and scans its dependency list once per component
+# (quadratic), and whose serializers cost about 1 ms per component. The JSON is the library's,
+# byte for byte (keys and lists in its order); the XML is written from the same dict
+# (`xmlwriter`) and equals the library's as canonical XML. The tests compare both with the
+# library on random inventories (tests/sbom/library.py).
 
 
 def _hashes(package: Package) -> list[dict[str, str]]:
@@ -413,12 +326,6 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
-def _serialize(bom: Bom, fmt: Format) -> str:
-    output_format = OutputFormat.JSON if fmt == "json" else OutputFormat.XML
-    text: str = make_outputter(bom, output_format, SCHEMA).output_as_string(indent=2)
-    return text if text.endswith("\n") else text + "\n"
-
-
 def _serialize_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
@@ -426,14 +333,23 @@ def _serialize_json(document: dict[str, Any]) -> str:
 def _render_xml(
     inventory: Inventory, project: Project | None, reproducibility: Reproducibility
 ) -> tuple[str, tuple[str, ...]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bom = build_bom(inventory, project, reproducibility)
-        if reproducibility.enabled:
-            digest = hashlib.sha256(_serialize(bom, "xml").encode()).hexdigest()
-            bom.serial_number = uuid.uuid5(_SERIAL_NAMESPACE, digest)
-        text = _serialize(bom, "xml")
-    return text, tuple(dict.fromkeys(str(w.message) for w in caught))
+    """The XML document written from the JSON document's dict (see `xmlwriter`)."""
+    document, notes = _document(inventory, project, reproducibility)
+    try:
+        text = xmlwriter.write(document)
+    except xmlwriter.Unwritable as e:
+        where = f"the <{e.tag}>" + (f" of {excerpt(e.owner)}" if e.owner is not None else "")
+        raise UsageError(
+            f"{inventory.description}: cannot write the SBOM as XML: {where} holds "
+            f"U+{e.code:04X}, which XML 1.0 cannot carry (--format json can)"
+        ) from e
+    if reproducibility.enabled:
+        serial = uuid.uuid5(_SERIAL_NAMESPACE, hashlib.sha256(text.encode()).hexdigest())
+        # The root element's start tag comes before any content: the first match is its own.
+        text = text.replace(
+            f'serialNumber="{uuid.UUID(int=0).urn}"', f'serialNumber="{serial.urn}"', 1
+        )
+    return text, notes
 
 
 def _render_json(

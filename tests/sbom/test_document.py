@@ -116,17 +116,17 @@ def test_a_document_that_does_not_validate_is_never_written(
     file (here the serializer is made to emit a broken specVersion)."""
     from attest.sbom import build
 
-    real_json, real_xml = build._serialize_json, build._serialize
+    real_json, real_xml = build._serialize_json, build.xmlwriter.write
 
     def broken_json(document: dict[str, object]) -> str:
         return real_json(document).replace('"specVersion": "1.6"', '"specVersion": 1.6')
 
-    def broken_xml(bom: object, how: str) -> str:
-        text = real_xml(bom, how)  # type: ignore[arg-type]
+    def broken_xml(document: dict[str, object]) -> str:
+        text = real_xml(document)
         return text.replace('xmlns="http://cyclonedx.org/schema/bom/1.6"', 'xmlns="urn:not-x"')
 
     monkeypatch.setattr(build, "_serialize_json", broken_json)
-    monkeypatch.setattr(build, "_serialize", broken_xml)
+    monkeypatch.setattr(build.xmlwriter, "write", broken_xml)
     out = tmp_path / f"sbom.{fmt}"
     lock = SBOM_FIXTURES / "uv-project" / "uv.lock"
     result = invoke("sbom", "--lock", str(lock), "--format", fmt, "--output", str(out))
