@@ -4,8 +4,9 @@ The pins are real package names and versions taken from the shared PyPA advisory
 (../shared/data/advisory-db): for each of the first 1,000 packages (by name), alternately a
 version an advisory lists as affected and the newest fixed version it names, so about half the
 pins have findings. attest scans a CycloneDX SBOM of those pins against the whole database
-(7,080 records): cold (the content-keyed index is built) and warm (the index is reused), timed
-in-process as the library call and as a whole `attest scan` process. pip-audit audits a
+(7,080 records): cold (the content-keyed index is built, the scanned packages' records parsed)
+and warm (the index is reused), timed in-process as the library call and as a whole `attest
+scan` process. pip-audit audits a
 requirements file of the same pins with `--no-deps --disable-pip` (no resolution) and
 `--osv-url` pointing at a loopback OSV server that serves the same database. Each warm
 measurement is the median of 5 runs, pip-audit's of 3; cold ones are single runs on an empty

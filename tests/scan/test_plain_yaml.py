@@ -56,7 +56,6 @@ def test_it_reads_the_whole_pypa_database_as_pyyaml_does() -> None:
         "id: X # comment\n",
         "id: {a: 1}\n",
         "id: 1.0\n",
-        "id: 2024-01-01\n",
         "id: yes\n",
         "id:\n",
         "id: X\n\tsummary: Y\n",
@@ -69,6 +68,23 @@ def test_it_reads_the_whole_pypa_database_as_pyyaml_does() -> None:
 )
 def test_what_it_does_not_read_is_left_to_the_full_loader(text: str) -> None:
     assert plain_yaml.load(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "modified: 2024-01-01\n",
+        "modified: 2023-07-24T14:58:05.562874Z\n",
+        "modified: 2001-12-14 21:59:43.10 -5\n",
+        'versions:\n- 1.0.1\n- "0.1"\n- 2.0.0\n',
+    ],
+)
+def test_timestamps_and_quoted_items_read_as_pyyaml_reads_them(text: str) -> None:
+    """Unquoted timestamps (536 PyPA records) and quoted versions amid plain ones take the fast
+    way too, as the datetime, date or string PyYAML gives."""
+    fast = plain_yaml.load(text)
+    assert fast is not None
+    assert fast == yaml.safe_load(text) and _types(fast) == _types(yaml.safe_load(text))
 
 
 def test_it_reads_the_shapes_dumpers_write() -> None:

@@ -4,7 +4,8 @@
 disk; directory records are read only as regular files, with the same size limit; YAML only
 through `untrusted_yaml`. The index is one blob: a JSON header line (the database digest,
 record count, newest record, per-package offsets, the body's own sha256) and a body of
-per-package JSON blobs, so a lookup parses only the packages it is asked about.
+per-package JSON blobs, so a lookup parses only the packages it is asked about, then the text of
+the records not parsed yet (a scan's index parses only the packages it asks about: `_glance`).
 
 The scan's offline source keeps such an index in its cache; the gate builds it in memory."""
 
@@ -16,10 +17,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import yaml
 from packaging.version import Version
@@ -31,7 +34,7 @@ from verify.osv import plain_yaml
 from verify.osv import records as osv
 from verify.text import shown
 
-INDEX_FORMAT = "attest-osv-index/2"  # bump whenever the entries or their parsing change
+INDEX_FORMAT = "attest-osv-index/3"  # bump whenever the entries or their parsing change
 LATEST_KEPT = 64  # newest record times kept in the index, for the staleness guard
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
 # Bounds against archive bombs (THREAT_MODEL D3): far above the real databases' sizes (the
@@ -232,36 +235,185 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
         raise DatabaseError(where, f"{name}: nested too deeply") from e
 
 
-def build_index(path: Path, digest: str, blob: bytes | None = None) -> bytes:
+# A glance at a YAML record files it under its packages and dates it without parsing it, by a
+# few searches of its text. Whatever the parse makes of the record, a key `name` is spelled out
+# in it (`name`, `'name'`, `"name"`, after a tag or a `?`...), unless an escape (`\x6e`), an
+# escaped line break or an alias (`*a`, of an anchored `name`) writes it; and the top-level keys
+# of a mapping that starts at column 0 stand at column 0, unless tagged, anchored, quoted or
+# complex (`?`). The glance gives up (the record is parsed now, as before) on any of these, on
+# a `name` key not alone at the start of its line, and on a value not written on its line alone.
+_ODD_CHARS = "\r\t\x85\u2028\u2029\ufeff"  # line breaks other than \n, a tab, a byte order mark
+_ODD_MARKS = re.compile(r"""\n["'?{\[&*!%]|\\[xuU\n]""")
+_SAFE_LINE = (  # a line that leaves no quoted scalar or flow collection open
+    r""" *(?:- +)*(?:[\w.-]+ *:(?= |\n))? *(?:\[\]|\{\}|'(?:[^'\n]|'')*'|"(?:[^"\\\n]|\\.)*"|"""
+    r"""[^'"{\[&*!?|>%@`#\s](?:(?!: +['"{\[&*!?|>%@`])[^\n])*)? *"""
+)
+_SAFE_LINE_RE = re.compile(_SAFE_LINE)
+_OPENERS = re.compile(r"""['"{\[]""")  # what may open a quoted scalar or a flow collection
+_ALIAS = re.compile(r"\*(?![\s*])(?<=[\s{,\[?]\*)")  # an alias that may stand for a key
+_NAME = re.compile(r"""name(?<![^\s{,\[\]'"?!&*]name)['"]?\s*:""")
+_INDENT = re.compile(r" *(?:- +)*")
+_TOP_KEY = re.compile(r"\n[A-Za-z_][A-Za-z0-9_]*:(?: |\n)")
+_QUOTED = re.compile(r"""'(?:[^'\n]|'')*'|"[^"\\\n]*\"""")
+_NEXT = re.compile(r"(?: *\n)*( *)\S")  # the indentation of the next line with text
+
+
+class _Unsure(Exception):
+    """The record needs a parse to be read for sure."""
+
+
+def _value(text: str, start: int, column: int) -> object:
+    """The scalar written on the line from `start` on, under a key at `column`: a quoted one,
+    or a plain one on that line alone (the next line with text is no deeper)."""
+    end = text.index("\n", start)
+    raw = text[start:end].strip(" ")
+    if not raw or " #" in raw:
+        raise _Unsure
+    if raw[0] in "'\"":
+        if _QUOTED.fullmatch(raw) is None:
+            raise _Unsure  # continued on the next line, or followed by more
+        return raw[1:-1].replace("''", "'") if raw[0] == "'" else raw[1:-1]
+    following = _NEXT.match(text, end + 1)
+    if following is not None and len(following[1]) > column:
+        raise _Unsure  # continued on the next line
+    found = plain_yaml.plain_value(raw)
+    if found is None:
+        raise _Unsure  # a number, a bool, a null...: what the parse makes of it decides
+    return found
+
+
+def _closed_before(text: str, at: int) -> bool:
+    """Whether no quoted scalar or flow collection is open at `at` (a line's start)."""
+    checked = -1
+    for opener in _OPENERS.finditer(text, 0, at):
+        start = text.rfind("\n", 0, opener.start()) + 1
+        if start != checked:
+            checked = start
+            if not _SAFE_LINE_RE.fullmatch(text, start, text.index("\n", start)):
+                return False
+    return True
+
+
+def _top_value(text: str, key: str) -> object:
+    """The value of the top-level `key`, or None when it has none."""
+    at = text.find(f"\n{key}:")
+    if at < 0:
+        if f"\n{key} " in text:
+            raise _Unsure
+        return None
+    if text.find(f"\n{key}:", at + 1) >= 0 or not _closed_before(text, at):
+        raise _Unsure  # given twice, or maybe inside a quoted scalar begun above
+    return _value(text, at + len(key) + 2, 0)
+
+
+def _glance(raw: bytes) -> tuple[set[str], str | None] | None:
+    """The packages a YAML record may concern (a superset: the parse decides) and its time,
+    or None when only a parse can tell."""
+    try:
+        text = "\n" + raw.decode() + "\n"  # a blank line more is no change
+    except UnicodeDecodeError:
+        return None
+    if (
+        any(c in text for c in _ODD_CHARS)
+        or _ODD_MARKS.search(text)
+        or not _TOP_KEY.match(text)
+        or "\nid:" not in text
+        or "\naffected:" not in text
+        or _ALIAS.search(text)
+    ):
+        return None
+    try:
+        moment = _top_value(text, "modified") or _top_value(text, "published")
+        stamp = osv.timestamp(moment, "modified")
+        names = set()
+        for m in _NAME.finditer(text):
+            line = text.rindex("\n", 0, m.start()) + 1
+            plain_key = m[0][:-1].rstrip(" ") == "name"  # no quote, no line break
+            if not plain_key or _INDENT.fullmatch(text, line, m.start()) is None:
+                raise _Unsure  # not a plain key alone at the start of its line
+            found = _value(text, m.end(), m.start() - line)
+            if found is not None:
+                names.add(osv.normalize(str(found)))
+    except (_Unsure, osv.RecordError):
+        return None
+    return (names, stamp) if names else None  # a record of no package: odd, parse it
+
+
+def _folder(name: str) -> list[str]:
+    """The package a record's path names in the PyPA layout (`vulns/<package>/<ID>.yaml`)."""
+    parts = PurePosixPath(name).parts
+    return [osv.normalize(parts[-2])] if len(parts) > 2 and parts[-3] == "vulns" else []
+
+
+def _read_record(name: str, raw: bytes, where: Path) -> list[tuple[str, osv.Entry]]:
+    """The entries of one record, bounded and validated; DatabaseError naming it."""
+    data = _parse(name, raw, where)
+    try:
+        return list(osv.entries(data))
+    except osv.RecordError as e:
+        raise DatabaseError(where, f"{name}: bad OSV record: {e}") from e
+
+
+def _stamp(name: str, data: object, where: Path) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return osv.timestamp(data.get("modified") or data.get("published"), "modified")
+    except osv.RecordError as e:
+        raise DatabaseError(where, f"{name}: bad OSV record: {e}") from e
+
+
+def build_index(
+    path: Path, digest: str, blob: bytes | None = None, wanted: Collection[str] | None = None
+) -> bytes:
     """Read every record once and lay out the index file; `blob`: the database file's bytes,
-    when `digest` was taken of them (else the file is read again, and must not have changed)."""
+    when `digest` was taken of them (else the file is read again, and must not have changed).
+    `wanted`: the packages to parse now (None: all); the YAML records a glance files under
+    other packages only are kept as text, parsed when their package is first asked about."""
     if blob is None and not path.is_dir():
         blob = read_database(path)
         if hashlib.sha256(blob).hexdigest() != digest:
             raise DatabaseError(path, "the database changed while it was read: try again")
-    packages: dict[str, list[osv.Entry]] = {}
-    count = 0
+    parsed: dict[str, list[list[Any]]] = {}  # package -> [record number, entry]
+    later: dict[str, list[int]] = {}  # package -> the numbers of its records kept as text
+    kept: list[tuple[str, int, bytes]] = []
+    asked = None if wanted is None else set(wanted)
     stamps: list[str] = []
+    count = 0
     for name, raw in records(path, blob):
-        data = _parse(name, raw, path)
-        count += 1
-        try:
-            for package, entry in osv.entries(data):
-                packages.setdefault(package, []).append(entry)
-        except osv.RecordError as e:
-            raise DatabaseError(path, f"{name}: bad OSV record: {e}") from e
-        if isinstance(data, dict):
-            stamp = osv.timestamp(data.get("modified") or data.get("published"), "modified")
+        glance = None if asked is None or name.endswith(".json") else _glance(raw)
+        if glance is not None and asked is not None:
+            glance[0].update(_folder(name))  # where the PyPA database files it, too
+        if glance is not None and asked is not None and not glance[0] & asked:
+            for package in glance[0]:
+                later.setdefault(package, []).append(len(kept))
+            kept.append((name, count, raw))
+            if glance[1] is not None:
+                stamps.append(glance[1])
+        else:
+            data = _parse(name, raw, path)
+            try:
+                found = list(osv.entries(data))
+            except osv.RecordError as e:
+                raise DatabaseError(path, f"{name}: bad OSV record: {e}") from e
+            for package, entry in found:
+                parsed.setdefault(package, []).append([count, entry])
+            stamp = _stamp(name, data, path)
             if stamp is not None:
                 stamps.append(stamp)
+        count += 1
     if count == 0:
         raise DatabaseError(path, "no OSV records found (.json or .yaml files)")
     body = io.BytesIO()
     offsets: dict[str, list[int]] = {}
-    for package in sorted(packages):
-        blob = json.dumps(packages[package], separators=(",", ":")).encode()
+    for package in sorted(parsed):
+        blob = json.dumps(parsed[package], separators=(",", ":")).encode()
         offsets[package] = [body.tell(), len(blob)]
         body.write(blob)
+    texts: list[list[Any]] = []
+    for name, number, raw in kept:
+        texts.append([name, number, body.tell(), len(raw)])
+        body.write(raw)
     data_bytes = body.getvalue()
     header = {
         "format": INDEX_FORMAT,
@@ -270,14 +422,17 @@ def build_index(path: Path, digest: str, blob: bytes | None = None) -> bytes:
         "latest": sorted(stamps, reverse=True)[:LATEST_KEPT],
         "body_sha256": hashlib.sha256(data_bytes).hexdigest(),
         "packages": offsets,
+        "later": later,
+        "texts": texts,
     }
     return json.dumps(header, separators=(",", ":")).encode() + b"\n" + data_bytes
 
 
 class Index:
-    """A loaded index: the header parsed, package blobs parsed on demand."""
+    """A loaded index: the header parsed, package blobs parsed on demand, and the records kept
+    as text parsed (bounded and validated as any record) when their package is asked about."""
 
-    def __init__(self, raw: bytes, digest: str) -> None:
+    def __init__(self, raw: bytes, digest: str, where: Path | str = "the advisory index") -> None:
         head, _, self._body = raw.partition(b"\n")
         header = json.loads(head)
         if header.get("format") != INDEX_FORMAT or header.get("digest") != digest:
@@ -287,14 +442,34 @@ class Index:
         self.records: int = header["records"]
         self.latest: list[str] = header["latest"]
         self._offsets: dict[str, list[int]] = header["packages"]
+        self._later: dict[str, list[int]] = header["later"]
+        self._texts: list[list[Any]] = header["texts"]
+        self._where = where
+        self._read: dict[str, list[osv.Entry]] = {}  # package -> its entries, once read
 
     def entries(self, package: str) -> list[osv.Entry]:
+        """The entries of `package`, in the order of their records; DatabaseError when a
+        record of it kept as text is malformed."""
+        known = self._read.get(package)
+        if known is None:
+            known = self._read[package] = self._entries(package)
+        return known
+
+    def _entries(self, package: str) -> list[osv.Entry]:
+        found: list[list[Any]] = []
         where = self._offsets.get(package)
-        if where is None:
-            return []
-        start, length = where
-        found: list[osv.Entry] = json.loads(self._body[start : start + length])
-        return found
+        if where is not None:
+            start, length = where
+            found = json.loads(self._body[start : start + length])
+        later = self._later.get(package, ())
+        for text in later:
+            name, number, start, length = self._texts[text]
+            raw = self._body[start : start + length]
+            read = _read_record(name, raw, Path(self._where))
+            found += [[number, e] for p, e in read if p == package]
+        if later:
+            found.sort(key=lambda pair: int(pair[0]))  # as a parse of every record orders them
+        return [entry for _, entry in found]
 
 
 @dataclasses.dataclass(frozen=True)

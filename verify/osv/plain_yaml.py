@@ -13,6 +13,7 @@ checks that it agrees with PyYAML on every record of the PyPA database and on ge
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -21,6 +22,8 @@ import yaml
 from verify.untrusted_yaml import MAX_DEPTH
 
 _STR = "tag:yaml.org,2002:str"
+_TIME = "tag:yaml.org,2002:timestamp"
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _RESOLVER = yaml.resolver.Resolver()
 
 
@@ -53,6 +56,19 @@ class _Declined(Exception):
 def load(text: str | bytes) -> Any:
     """The document in `text` as PyYAML's safe loader gives it, or None when it is not plain
     block YAML of the kind described above (the caller then uses the full loader)."""
+    readable = _text(text)
+    if readable is None:
+        return None
+    try:
+        value, end = _mapping(readable, 0, 0, 0)
+    except _Declined:
+        return None
+    return value if end == len(readable) and value else None
+
+
+def _text(text: str | bytes) -> str | None:
+    """The text of a document ending with a newline, or None when it holds what this reader
+    declines at once (no UTF-8, a tab, a line break other than \\n...)."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -62,13 +78,32 @@ def load(text: str | bytes) -> Any:
         if "|" in text:
             return None  # a literal block at the end keeps no final newline
         text += "\n"
-    if _REFUSED.search(text):
-        return None
+    return None if _REFUSED.search(text) else text
+
+
+def text(raw: bytes) -> str | None:
+    """`raw` as text this reader reads, or None (see `load`)."""
+    return _text(raw)
+
+
+def plain_value(text: str) -> str | datetime.date | None:
+    """The value of a plain scalar written on one line: a string or a timestamp (a datetime or
+    a date), as PyYAML gives it, or None when it is another kind or not one plain scalar."""
     try:
-        value, end = _mapping(text, 0, 0, 0)
-    except _Declined:
+        return _value(text)
+    except (_Declined, ValueError):
         return None
-    return value if end == len(text) and value else None
+
+
+def _value(text: str) -> str | datetime.date:
+    """A plain scalar as a mapping's value: a string, or a timestamp (records date themselves)."""
+    try:
+        return _plain(text)
+    except _Declined:
+        if _tag(text) != _TIME or _odd(text):
+            raise
+        moment: datetime.date = _CONSTRUCTOR.construct_yaml_timestamp(yaml.ScalarNode(_TIME, text))
+        return moment
 
 
 def _line(text: str, pos: int) -> tuple[str, int]:
@@ -140,7 +175,8 @@ def _run(indent: int) -> re.Pattern[str]:
     run = _RUNS.get(indent)
     if run is None:
         start = r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]"
-        run = _RUNS[indent] = re.compile(f"(?: {{{indent}}}- {start}[^\\n]*\\n)+")
+        item = f'(?:{start}[^\\n]*|"[^"\\\\\\n]*")'  # plain, or double-quoted without escapes
+        run = _RUNS[indent] = re.compile(f"(?: {{{indent}}}- {item}\\n)+")
     return run
 
 
@@ -170,7 +206,10 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
         lines = items.group().split("\n")
         lines.pop()
         cut = indent + 2
-        found += [_PLAIN.get(item) or _plain(item) for item in (x[cut:] for x in lines)]
+        found += [
+            _PLAIN.get(item) or (item[1:-1] if item[0] == '"' else _plain(item))
+            for item in (x[cut:] for x in lines)
+        ]
         pos = items.end()
     return found, pos
 
@@ -180,18 +219,22 @@ def _plain(text: str) -> str:
     value = _PLAIN.get(text)
     if value is not None:
         return value
-    if (
+    if _odd(text) or _tag(text) != _STR:
+        raise _Declined  # an indicator, a comment, a key, or a number, date, bool or null
+    if len(text) < 200 and len(_PLAIN) < 1_000_000:
+        _PLAIN[text] = text
+    return text
+
+
+def _odd(text: str) -> bool:
+    """An indicator, a comment, a key, surrounding spaces: not one plain scalar."""
+    return (
         text[0] in _INDICATORS
         or text != text.strip(" ")
         or ": " in text
         or " #" in text
         or text.endswith(":")
-        or _tag(text) != _STR
-    ):
-        raise _Declined  # an indicator, a comment, a key, or a number, date, bool or null
-    if len(text) < 200 and len(_PLAIN) < 1_000_000:
-        _PLAIN[text] = text
-    return text
+    )
 
 
 def _plain_lines(text: str, pos: int, indent: int, first: str) -> tuple[Any, int]:
@@ -211,7 +254,7 @@ def _plain_lines(text: str, pos: int, indent: int, first: str) -> tuple[Any, int
             raise _Declined  # a line of spaces, or a comment
         value += ("\n" * blanks if blanks else " ") + piece
         pos = after
-    return _plain(value), pos
+    return _value(value), pos
 
 
 def _scalar(text: str) -> Any:

@@ -11,7 +11,7 @@ import os
 import stat
 import tarfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from packaging.version import InvalidVersion
@@ -70,15 +70,20 @@ def private_dir(path: Path) -> None:
         )
 
 
-def load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str]:
-    """The index of `db`, built into `cache_dir` the first time its content is seen."""
+def load_index(
+    db: Path, cache_dir: Path, notes: list[str], wanted: Collection[str] | None = None
+) -> tuple[Index, str]:
+    """The index of `db`, built into `cache_dir` the first time its content is seen, with the
+    records of the `wanted` packages parsed (the others when first asked about)."""
     try:
-        return _load_index(db, cache_dir, notes)
+        return _load_index(db, cache_dir, notes, wanted)
     except DatabaseError as e:
         raise AdvisoryDataError(e.where, e.problem) from e
 
 
-def _load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str]:
+def _load_index(
+    db: Path, cache_dir: Path, notes: list[str], wanted: Collection[str] | None
+) -> tuple[Index, str]:
     if not db.exists():
         raise AdvisoryDataError(db, "no such file or directory")
     try:
@@ -90,15 +95,15 @@ def _load_index(db: Path, cache_dir: Path, notes: list[str]) -> tuple[Index, str
     cached = cache_dir / f"{digest}.idx"
     if cached.is_file():
         try:
-            return Index(cached.read_bytes(), digest), digest
+            return Index(cached.read_bytes(), digest, db), digest
         except (ValueError, KeyError, OSError) as e:
             notes.append(f"advisory index {cached} unusable ({e}); rebuilding it")
     try:
-        raw = build_index(db, digest, blob)
+        raw = build_index(db, digest, blob, wanted)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise AdvisoryDataError(db, f"cannot read the database: {e}") from e
     write_atomic(cached, raw)
-    return Index(raw, digest), digest
+    return Index(raw, digest, db), digest
 
 
 class OfflineSource(VulnSource):
@@ -110,9 +115,17 @@ class OfflineSource(VulnSource):
         if self.options.db is None:
             raise AdvisoryDataError("--db", "the offline source needs a database: give --db PATH")
         notes: list[str] = []
-        index, digest = load_index(
-            self.options.db, self.options.cache_dir or default_cache_dir(), notes
-        )
+        db, cache = self.options.db, self.options.cache_dir or default_cache_dir()
+        index, digest = load_index(db, cache, notes, {c.name for c in components})
+        try:
+            return self._answer(components, index, db, digest, notes)
+        except DatabaseError as e:  # a record parsed now, as its package is asked about
+            raise AdvisoryDataError(e.where, e.problem) from e
+
+    @staticmethod
+    def _answer(
+        components: Sequence[Component], index: Index, db: Path, digest: str, notes: list[str]
+    ) -> SourceAnswer:
         found: list[Match] = []
         skips: list[Skip] = []
         for component in components:
@@ -134,7 +147,7 @@ class OfflineSource(VulnSource):
                 "cannot be read; judged on the safe side (affected) and listed in the report"
             )
         database = Database(
-            location=str(self.options.db),
+            location=str(db),
             digest=digest,
             records=index.records,
             latest=tuple(t for t in map(parse_time, index.latest) if t is not None),
