@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from verify import slo
@@ -22,6 +23,7 @@ from verify.checks.attestations import _components, _Malformed
 from verify.evidence import Attestation, Evidence
 from verify.interface import Check, Context, Outcome
 from verify.policy import Vulnerabilities, human
+from verify.text import shown
 
 if TYPE_CHECKING:  # the OSV machinery is imported only with --db (the gate's start-up)
     from verify.osv.database import Database
@@ -43,6 +45,7 @@ class Scan:
     scanned: datetime.datetime
     findings: tuple[slo.SloFinding, ...]
     waivers: tuple[slo.Waiver, ...]
+    copies: tuple[str, ...] = ()  # other bundles of the same statement, judged with this one
 
 
 def _finding(item: dict[str, Any]) -> slo.SloFinding:
@@ -125,10 +128,19 @@ def reevaluate(
     `rules`, with the waivers of all the scans that the rules allow (a renewal in a later scan
     counts for an earlier one's finding); also the waivers not honoured, with the reason."""
     first = recorded(scans)
-    kept, refused = honoured([w for s in scans for w in s.waivers], rules, now, first)
+    kept, refused = honoured(_distinct(w for s in scans for w in s.waivers), rules, now, first)
     policy = dataclasses.replace(rules, waivers=kept)
-    findings = [*(f for s in scans for f in s.findings), *extra]
+    findings = [*dict.fromkeys(f for s in scans for f in s.findings), *extra]
     return slo.evaluate(findings, policy, now, first), refused
+
+
+def _distinct(waivers: Iterable[slo.Waiver]) -> list[slo.Waiver]:
+    """Each waiver once, the first scan's that carries it: the same waiver in every scan of a
+    history is one waiver, not one per scan to try on every finding."""
+    found: dict[slo.Waiver, slo.Waiver] = {}
+    for waiver in waivers:
+        found.setdefault(dataclasses.replace(waiver, origin=""), waiver)
+    return list(found.values())
 
 
 def _overdue(
@@ -137,41 +149,70 @@ def _overdue(
     now: datetime.datetime,
     from_db: int,
     marked: dict[tuple[str, str], str],
+    named: set[slo.Waiver],
 ) -> list[str]:
     """A failure per overdue finding; the last `from_db` results came from the database, and
-    `marked` says which of those were judged on the safe side (unreadable advisory data)."""
+    `marked` says which of those were judged on the safe side (unreadable advisory data). The
+    waivers not honoured that a failure names are added to `named`."""
     failures = []
     first_db = len(evaluation.results) - from_db
+    expired = slo.WaiverIndex(evaluation.expired_waivers)
+    not_honoured = slo.WaiverIndex(refused, loose=True)  # a malformed one is named too
     for number, result in enumerate(evaluation.results):
         if result.status != "overdue" or result.due is None:
             continue
         f = result.finding
         days = (now - result.due).days
+        not_covering = not_honoured.matching(f)
+        named.update(not_covering)
         failures.append(
-            f"{f.id} in {f.package} {f.version} ({result.counts_as}) was due "
+            f"{_cut(f.id)} in {_cut(f.package)} {_cut(f.version)} ({result.counts_as}) was due "
             f"{result.due.date().isoformat()}, {days} days ago"
             + (_FROM_DB if number >= first_db else "")
             + (marked.get((f.package, f.id), "") if number >= first_db else "")
-            + (f"; fixed in {', '.join(f.fix_versions)}" if f.fix_versions else "")
-            + _waiver_notes(evaluation, refused, f)
+            + _fixes(f.fix_versions)
+            + "".join(
+                f"; its waiver expired {w.expires.isoformat()}" for w in expired.matching(f)[:1]
+            )
+            + "".join(
+                f"; its waiver (from {w.origin}) is not honoured: it {refused[w]}"
+                for w in not_covering
+            )
         )
     return failures
 
 
-def _waiver_notes(
-    evaluation: slo.Evaluation, refused: dict[slo.Waiver, str], finding: slo.SloFinding
-) -> str:
-    notes = [
-        f"; its waiver expired {w.expires.isoformat()}"
-        for w in evaluation.expired_waivers
-        if slo.waiver_matches(w, finding)
-    ][:1]
-    notes += [
-        f"; its waiver (from {w.origin}) is not honoured: it {why}"
-        for w, why in refused.items()
-        if slo.waiver_matches(w, finding)
-    ]
-    return "".join(notes)
+_CUT = 40  # characters of an id, package or version in a message: ids are shorter than 40
+_FIXES_SHOWN = 5
+
+
+def _cut(text: str, limit: int = _CUT) -> str:
+    """A finding's text as a refusal shows it: escaped, and cut short (an advisory database
+    or a signer may write an id of 3,000 characters)."""
+    return shown(text[:limit]) + ("…" if len(text) > limit else "")
+
+
+def _fixes(versions: Sequence[str]) -> str:
+    """The versions that fix it; one that is not a PEP 440 version is unreadable, and is never
+    shown as if it were a version to upgrade to."""
+    from packaging.version import InvalidVersion, Version
+
+    readable, unreadable = [], []
+    for text in versions:
+        try:
+            Version(text)
+            readable.append(text)
+        except InvalidVersion:
+            unreadable.append(text)
+    said = ""
+    if readable:
+        more = len(readable) - _FIXES_SHOWN
+        said += "; fixed in " + ", ".join(_cut(v) for v in readable[:_FIXES_SHOWN])
+        said += f" and {more} more" if more > 0 else ""
+    if unreadable:
+        said += f"; a fix is named but unreadable ('{_cut(unreadable[0], 20)}'"
+        said += f" and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ")"
+    return said
 
 
 def _future(scan: Scan, now: datetime.datetime) -> list[str]:
@@ -191,15 +232,29 @@ def _future(scan: Scan, now: datetime.datetime) -> list[str]:
 
 
 def _read(found: list[Attestation]) -> tuple[list[Scan], list[str]]:
-    scans, failures = [], []
+    """The scans, each statement once (by its digest): copies of one signed statement under
+    other names are the same evidence, judged once, not once more per copy."""
+    same: dict[bytes, list[Attestation]] = {}
     for attestation in sorted(found, key=lambda a: a.path.name):
+        digest = hashlib.sha256(attestation.statement.to_json()).digest()
+        same.setdefault(digest, []).append(attestation)
+    scans, failures = [], []
+    for first, *copies in same.values():
         try:
-            scans.append(read_scan(attestation.path.name, attestation.statement.predicate))
+            scan = read_scan(first.path.name, first.statement.predicate)
         except (ValueError, OverflowError) as e:  # 2026-13-45T...
-            failures.append(
-                f"{attestation.path.name}: cannot be evaluated: {type(e).__name__}: {e}"
-            )
+            failures.append(f"{first.path.name}: cannot be evaluated: {type(e).__name__}: {e}")
+            continue
+        scans.append(dataclasses.replace(scan, copies=tuple(c.path.name for c in copies)))
     return scans, failures
+
+
+def _named(scan: Scan) -> str:
+    """The scan's bundle, and how many others hold the same statement (a few named)."""
+    if not scan.copies:
+        return scan.name
+    some = ", ".join(scan.copies[:3]) + (", …" if len(scan.copies) > 3 else "")
+    return f"{scan.name} (and {len(scan.copies)} bundle(s) of the same statement: {some})"
 
 
 def _sbom_components(sboms: list[Attestation]) -> tuple[set[tuple[str, str]], list[str]]:
@@ -233,23 +288,29 @@ def _sbom_components(sboms: list[Attestation]) -> tuple[set[tuple[str, str]], li
     return found, failures
 
 
-def _first_seen(
-    advisory: Advisory, package: str, scans: Sequence[Scan]
-) -> datetime.datetime | None:
-    """The earliest clock start a signed scan gives the same vulnerability in the same
-    package; else its publication (it could be seen from then on)."""
+_Starts = dict[tuple[str, str], datetime.datetime]
+
+
+def _clock_starts(scans: Sequence[Scan]) -> _Starts:
+    """The earliest clock start the signed scans give each (package, id or alias), read once
+    for all the database's findings."""
     from verify.osv.records import normalize
 
+    starts: _Starts = {}
+    for f in (f for s in scans for f in s.findings):
+        if (start := f.first_seen) is not None:
+            for name in (f.id, *f.aliases):
+                key = (normalize(f.package), name.upper())
+                starts[key] = min(starts.get(key, start), start)
+    return starts
+
+
+def _first_seen(advisory: Advisory, package: str, starts: _Starts) -> datetime.datetime | None:
+    """The earliest clock start a signed scan gives the same vulnerability in the same
+    package; else its publication (it could be seen from then on)."""
     names = {n.upper() for n in (advisory.id, *advisory.aliases)}
-    starts = [
-        f.first_seen
-        for s in scans
-        for f in s.findings
-        if f.first_seen is not None
-        and normalize(f.package) == package
-        and names & {n.upper() for n in (f.id, *f.aliases)}
-    ]
-    return min(starts, default=advisory.published or advisory.modified)
+    found = [starts[(package, n)] for n in names if (package, n) in starts]
+    return min(found, default=advisory.published or advisory.modified)
 
 
 def database_findings(
@@ -280,6 +341,7 @@ def database_findings(
     failures += problems
     findings = []
     marked: dict[tuple[str, str], str] = {}
+    starts = _clock_starts(scans)
     for package, version in sorted(components):
         try:
             advisories = matches(database.index, package, version)
@@ -302,7 +364,7 @@ def database_findings(
                     aliases=advisory.aliases,
                     severity=severity_of(advisory).level,
                     published=advisory.published,
-                    first_seen=_first_seen(advisory, package, scans),
+                    first_seen=_first_seen(advisory, package, starts),
                     fix_versions=advisory.fix_versions,
                 )
             )
@@ -345,11 +407,21 @@ def _judge(
     if not rule.slo:
         return failures, ""
     evaluation, refused = reevaluate(scans, rule.rules, now, extra)
-    failures += _overdue(evaluation, refused, now, len(extra), marked or {})
+    named: set[slo.Waiver] = set()
+    failures += _overdue(evaluation, refused, now, len(extra), marked or {}, named)
     summary = f"{evaluation.count('overdue')} overdue at {now.isoformat()}"
     if refused:
-        summary += f", {len(refused)} waiver(s) not honoured"
+        summary += f", {len(refused)} waiver(s) not honoured" + _unnamed(refused, named)
     return failures, summary
+
+
+def _unnamed(refused: dict[slo.Waiver, str], named: set[slo.Waiver]) -> str:
+    """The waivers not honoured that no failure names (they would have covered no overdue
+    finding, or one whose names they only resemble): each is named somewhere, with why."""
+    left = [w for w in refused if w not in named]
+    notes = [f"{_cut(w.id)} (from {w.origin}): it {refused[w]}" for w in left[:_FIXES_SHOWN]]
+    more = f"; and {len(left) - _FIXES_SHOWN} more" if len(left) > _FIXES_SHOWN else ""
+    return (": " + "; ".join(notes) + more) if notes else ""
 
 
 class VulnerabilitiesCheck(Check):
@@ -406,6 +478,6 @@ class VulnerabilitiesCheck(Check):
                 failures += judged
             except (ValueError, OverflowError) as e:  # a due date past the calendar's end
                 failures.append(f"cannot be evaluated: {type(e).__name__}: {e}")
-        scanned = [f"{s.name}, scanned {s.scanned.isoformat()}" for s in scans]
+        scanned = [f"{_named(s)}, scanned {s.scanned.isoformat()}" for s in scans]
         actual = "; ".join([*scanned, summary] if summary else scanned)
         return Outcome(self.name, expected, actual or "none readable", tuple(failures))

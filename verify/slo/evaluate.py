@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
-from collections.abc import Mapping, Sequence
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from verify.slo.policy import Level, Policy, SloPolicyError, Waiver
+from verify.text import shown
 
 Status = Literal["ok", "due-soon", "overdue", "waived", "no-fix"]
 STATUSES: tuple[Status, ...] = ("overdue", "due-soon", "no-fix", "waived", "ok")
@@ -68,6 +70,84 @@ def waiver_matches(waiver: Waiver, finding: SloFinding) -> bool:
     return any(wanted == i.upper() for i in (finding.id, *finding.aliases))
 
 
+class WaiverIndex:
+    """Waivers by what they match (id, package), so each finding looks up its own instead of
+    trying every waiver: the gate judges the findings of many scans with the waivers of all of
+    them, and every finding against every waiver grew with the square of the scans. `loose`
+    also files each waiver under its id and package without white space, controls and
+    invisible characters (NFKC): to name a malformed waiver on the finding it was meant for,
+    never to apply one."""
+
+    def __init__(self, waivers: Iterable[Waiver], loose: bool = False) -> None:
+        self._forms = (_exact, _visible) if loose else (_exact,)
+        self._by_key: dict[tuple[str, str | None], list[tuple[int, Waiver]]] = {}
+        for position, waiver in enumerate(waivers):
+            for form in self._forms:
+                package = None if waiver.package is None else _normal(form(waiver.package))
+                key = (form(waiver.id).upper(), package)
+                self._by_key.setdefault(key, []).append((position, waiver))
+
+    def _keys(self, finding: SloFinding) -> set[tuple[str, str | None]]:
+        """Where the waivers of `finding` are filed: its package is PEP 503 already (taken as
+        it is, as `waiver_matches` does), or none named."""
+        return {
+            (form(name).upper(), package)
+            for form in self._forms
+            for name in (finding.id, *finding.aliases)
+            for package in (
+                None,
+                finding.package if form is _exact else _normal(form(finding.package)),
+            )
+        }
+
+    def matching(self, finding: SloFinding) -> list[Waiver]:
+        """The waivers that match `finding` (`loose`: or would, but for characters that do not
+        show), in the order given, each once."""
+        found: dict[int, Waiver] = {}
+        for key in self._keys(finding):
+            found.update(self._by_key.get(key, ()))
+        loose = len(self._forms) > 1
+        return [w for _, w in sorted(found.items()) if loose or waiver_matches(w, finding)]
+
+    def first(self, finding: SloFinding) -> Waiver | None:
+        """The first waiver (in the order given) that matches `finding`."""
+        firsts = [entries[0] for key in self._keys(finding) if (entries := self._by_key.get(key))]
+        firsts.sort(key=lambda entry: entry[0])
+        return next((w for _, w in firsts if waiver_matches(w, finding)), None)
+
+
+def _exact(text: str) -> str:
+    return text
+
+
+def _visible(text: str) -> str:
+    """`text` in NFKC without white space, controls and format characters (bidi, zero width)."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c)[0] not in "CZ"
+    )
+
+
+_SHOWN = 32  # characters of a malformed waiver's field
+
+
+def malformed(waiver: Waiver) -> str | None:
+    """Why the waiver's id or package is not a name (None: both are). White space, a control,
+    bidi or other invisible character, or text not in NFC, makes a waiver that looks like the
+    finding's and silently matches nothing: it is refused and named, never cleaned up (what
+    was signed is what counts)."""
+    for field, text in (("id", waiver.id), ("package", waiver.package)):
+        if text is None:
+            continue
+        bad = next((c for c in text if unicodedata.category(c)[0] in "CZ"), None)
+        what = f"U+{ord(bad):04X}, a white-space, control or invisible character" if bad else None
+        if what is None and not unicodedata.is_normalized("NFC", text):
+            what = "text not in Unicode NFC form"
+        if what is not None:
+            cut = shown(text[:_SHOWN]) + ("…" if len(text) > _SHOWN else "")
+            return f"is malformed: its {field} '{cut}' holds {what} (refused, not cleaned up)"
+    return None
+
+
 def _normal(name: str) -> str:
     return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
 
@@ -91,6 +171,9 @@ def waiver_refusal(
     """Why `waiver` may not apply under `policy` at `now` (None: it may). Its span runs from
     `granted`, else from `recorded` (the first scan that carried it), else from today."""
     today = _utc(now).date()
+    broken = malformed(waiver)
+    if broken is not None:
+        return broken
     if waiver.granted is not None and waiver.granted > today:
         return (
             f"was granted {waiver.granted.isoformat()}, after the judging instant "
@@ -166,9 +249,10 @@ def evaluate(
     dead = [w for w in policy.waivers if _expired(w, now)]
     results: list[SloResult] = []
     used: set[int] = set()
+    index = WaiverIndex(live)
     for finding in findings:
         result = _judge(finding, policy, now)
-        waiver = next((w for w in live if waiver_matches(w, finding)), None)
+        waiver = index.first(finding)
         if waiver is not None:
             used.add(id(waiver))
             result = dataclasses.replace(result, status="waived", waiver=waiver)
