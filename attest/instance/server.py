@@ -31,6 +31,9 @@ MAX_BODY = 1 << 20  # 1 MiB: an entry or a CSR is a few KiB
 REQUEST_TIMEOUT = 10.0
 MAX_DEPTH = 32  # levels of JSON in a body: an entry nests 6 deep
 _LENGTH = re.compile(r"[0-9]+")  # ASCII digits only: int() also takes "-1", "+1", "1_0"
+# A number in a query (logIndex, firstSize, lastSize): ASCII, and short enough to be a size.
+_MAX_DIGITS = 18
+_INTEGER = re.compile(rf"-?[0-9]{{1,{_MAX_DIGITS}}}")
 _MAX_LINE = 65536  # bytes in a request line, as the standard library reads the first one
 _EXCERPT = 60  # characters of a client's input a message may quote
 Clock = Callable[[], datetime.datetime]
@@ -95,21 +98,36 @@ class Instance:
     def get_entry(self, uuid: str | None, index: str | None) -> dict[str, Any]:
         position = self.log.index_of(uuid) if uuid else None
         if index is not None:
-            try:
-                position = int(index)
-            except ValueError as e:
-                raise ApiError(HTTPStatus.BAD_REQUEST, "logIndex must be an integer") from e
+            position = _integer("logIndex", index)
         if position is None or not 0 <= position < len(self.log):
             raise ApiError(HTTPStatus.NOT_FOUND, "no such entry")
         return self.log.entry(position)
 
     def proof(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        first = _integer("firstSize", query.get("firstSize", ["1"])[0])
+        last = _integer("lastSize", query.get("lastSize", [str(len(self.log))])[0])
         try:
-            first = int(query.get("firstSize", ["1"])[0])
-            last = int(query.get("lastSize", [str(len(self.log))])[0])
             return self.log.consistency(first, last)
         except ValueError as e:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(e)) from e
+
+
+def _integer(name: str, text: str) -> int:
+    """A query's number; 400 with our message for anything else (int() would take " 1_0 " and
+    refuse 5,000 digits with its own text)."""
+    if not _INTEGER.fullmatch(text):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, f"{name} must be an integer of at most {_MAX_DIGITS} digits"
+        )
+    return int(text)
+
+
+class _NotJsonNumber(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON (RFC 8259) has no such value."""
+
+
+def _no_constant(name: str) -> object:
+    raise _NotJsonNumber(name)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -186,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _has_body(self) -> bool:
         length = self.headers.get("Content-Length", "0").strip()
-        return "Transfer-Encoding" in self.headers or length != "0"
+        return "Transfer-Encoding" in self.headers or length.lstrip("0") != ""
 
     def _body(self) -> bytes:
         """The request's body: exactly Content-Length bytes, at most MAX_BODY."""
@@ -194,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
             message = "Transfer-Encoding is not accepted: send a Content-Length"
             raise ApiError(HTTPStatus.LENGTH_REQUIRED, message)
         values = [v.strip() for v in self.headers.get_all("Content-Length") or []]
+        # RFC 9110 allows leading zeros (1*DIGIT): a length is judged by its value.
+        values = [(v.lstrip("0") or "0") if _LENGTH.fullmatch(v) else v for v in values]
         if not values:
             raise ApiError(HTTPStatus.LENGTH_REQUIRED, "a POST needs a Content-Length")
         if len(set(values)) > 1 or not _LENGTH.fullmatch(values[0]):
@@ -225,13 +245,17 @@ class Handler(BaseHTTPRequestHandler):
     def _json_body(self) -> dict[str, Any]:
         data = self._body()
         try:
-            body = json.loads(data.decode() or "null")
+            body = json.loads(data.decode() or "null", parse_constant=_no_constant)
         except UnicodeDecodeError as e:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"body is not UTF-8 (byte {e.start})") from e
         except json.JSONDecodeError as e:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {e}") from e
         except RecursionError as e:
             raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON: nested too deeply") from e
+        except _NotJsonNumber as e:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, f"body is not JSON: {e} is no JSON number"
+            ) from e
         except ValueError as e:  # an integer past Python's digit limit
             raise ApiError(HTTPStatus.BAD_REQUEST, "body is not JSON: a number too long") from e
         if not isinstance(body, dict):

@@ -46,14 +46,27 @@ class Reproducibility:
     timestamp: datetime.datetime | None
 
 
+# The fragment keys pip defines (the name, a subdirectory, a hash): the rest may be anything.
+_FRAGMENT_KEYS = frozenset(
+    {"egg", "subdirectory", "md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
+)
+
+
 def without_credentials(url: str) -> str:
-    """The URL with any user and password removed: lock files and requirements may carry an
-    index token in a URL, and the SBOM is published."""
+    """The URL without what may carry a credential: the user and password, the whole query
+    (signed URLs carry theirs there: X-Amz-Signature, token=, sig=) and every fragment key pip
+    does not define. Lock files and requirements may hold such URLs, and the SBOM is published."""
     parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
     host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+    kept = [
+        item
+        for item in parts.fragment.split("&")
+        if item.partition("=")[0].strip().lower() in _FRAGMENT_KEYS
+    ]
+    public = parts._replace(netloc=host, query="", fragment="&".join(kept))
+    if public == parts:
+        return url  # as written: urlunsplit would drop an empty `?` or `#`
+    return urllib.parse.urlunsplit(public)
 
 
 def purl_for(package: Package) -> PackageURL:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from attest.errors import InputError, OperationalError, UsageError
 from attest.sbom.markers import TargetPython
@@ -140,7 +141,7 @@ def excerpt(text: str) -> str:
 
 def unquoted(text: str) -> str:
     """The `Quote` for a file the user did not name: none of it is shown."""
-    return "(not shown: from an included file)"
+    return "(not shown: from a file not named)"
 
 
 def resolved_input(path: Path) -> Path:
@@ -171,12 +172,42 @@ def read_text(path: Path) -> str:
         raise OperationalError(f"cannot read {path}: {e.strerror or e}") from e
 
 
+MAX_VERSION = 1024  # characters: CycloneDX 1.6's limit for a version (the schema's maxLength)
+_NAME = re.compile(r"[A-Z0-9](?:[A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)  # PEP 508
+
+
+def checked_name(name: str, path: Path, *, quote: Quote = excerpt, where: str = "") -> str:
+    """`name` when it is a PEP 508 distribution name; InputError naming `where` otherwise."""
+    if not _NAME.fullmatch(name):
+        raise InputError(path, f"{where}invalid package name {quote(name)}: not a PEP 508 name")
+    return name
+
+
+def checked_version(
+    version: str, path: Path, *, quote: Quote = excerpt, where: str = "", pep440: bool = True
+) -> str:
+    """`version` when the SBOM can carry it (at most MAX_VERSION characters) and, with `pep440`,
+    it is a PEP 440 version; InputError naming `where` otherwise. The length is checked first:
+    a longer one never reaches `int()` (which refuses over 4,300 digits with its own error)."""
+    if len(version) > MAX_VERSION:
+        limit = f"over {MAX_VERSION} characters (CycloneDX's limit for a version)"
+        raise InputError(path, f"{where}version {quote(version)} is {limit}")
+    if pep440:
+        try:
+            Version(version)
+        except InvalidVersion as e:
+            problem = f"invalid version {quote(version)}: not a PEP 440 version"
+            raise InputError(path, f"{where}{problem}") from e
+    return version
+
+
 _TOML_WHERE = re.compile(r" \((?:at line \d+, column \d+|at end of document)\)$")
 
 
-def read_toml(path: Path) -> dict[str, object]:
+def read_toml(path: Path, quote: Quote = excerpt) -> dict[str, object]:
     """A TOML input file as a table, with errors that name it. tomllib's messages quote keys,
-    so only an excerpt of the message is shown, with the place it gives."""
+    so only an excerpt of the message is shown, with the place it gives; for a file the user
+    did not name (`quote` is `unquoted`), only the place."""
     text = read_text(path)
     try:
         data: dict[str, object] = tomllib.loads(text)
@@ -185,7 +216,8 @@ def read_toml(path: Path) -> dict[str, object]:
         where = _TOML_WHERE.search(message)
         problem = message[: where.start()] if where else message
         shown = problem if len(problem) <= EXCERPT * 2 else problem[: EXCERPT * 2] + "…"
-        raise InputError(path, f"not valid TOML: {shown}{where.group() if where else ''}") from e
+        said = "" if quote is unquoted else f": {shown}"
+        raise InputError(path, f"not valid TOML{said}{where.group() if where else ''}") from e
     except RecursionError as e:  # tomllib recurses once per nested array or inline table
         raise InputError(path, "not valid TOML: arrays or inline tables nested too deeply") from e
     return data

@@ -75,12 +75,20 @@ def holds(marker: Marker | str, target: TargetPython) -> bool:
 
 
 def kept_by_lock_marker(marker: object, target: TargetPython) -> bool:
-    """Whether a lock file's package marker keeps the package for `target`. Conservative: a
-    marker that is not a string, cannot be evaluated, or depends on extras or dependency groups
-    (which the lock alone cannot tell) keeps it; only one that surely fails drops it."""
-    if not isinstance(marker, str) or "extra" in marker or "group" in marker:
+    """Whether a lock file's package marker keeps the package for `target`. A marker that is
+    not PEP 508 is a MarkerError: the lock is malformed (uv and Poetry refuse it too), and
+    guessing could drop a package from the SBOM. Otherwise conservative: a marker that is not a
+    string, cannot be evaluated, or depends on extras or dependency groups (which the lock alone
+    cannot tell) keeps it; only one that surely fails drops it."""
+    if not isinstance(marker, str):
         return True
     try:
-        return holds(marker, target)
+        parsed = Marker(marker)
+    except InvalidMarker as e:
+        raise MarkerError("not a valid environment marker") from e
+    if "extra" in marker or "group" in marker:
+        return True
+    try:
+        return holds(parsed, target)
     except MarkerError:
         return True

@@ -8,7 +8,14 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from attest.errors import InputError
-from attest.sbom.interface import excerpt, normalize, read_toml
+from attest.sbom.interface import (
+    Quote,
+    checked_name,
+    checked_version,
+    excerpt,
+    normalize,
+    read_toml,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +42,7 @@ def _license(project: dict[str, object]) -> tuple[str, ...]:
     return ()
 
 
-def _requirement_names(values: object, path: Path) -> tuple[str, ...]:
+def _requirement_names(values: object, path: Path, quote: Quote) -> tuple[str, ...]:
     if not isinstance(values, list):
         return ()
     names: set[str] = set()
@@ -46,18 +53,19 @@ def _requirement_names(values: object, path: Path) -> tuple[str, ...]:
             names.add(normalize(Requirement(value).name))
         except InvalidRequirement as e:  # its message quotes the whole requirement
             reason = str(e).splitlines()[0][:100] if str(e) else "unreadable"
-            raise InputError(path, f"invalid dependency {excerpt(value)}: {reason}") from e
+            raise InputError(path, f"invalid dependency {quote(value)}: {reason}") from e
     return tuple(sorted(names))
 
 
-def read_project(directory: Path) -> Project:
-    """Read `directory/pyproject.toml`: PEP 621 `[project]`, else Poetry's `[tool.poetry]`."""
+def read_project(directory: Path, quote: Quote = excerpt) -> Project:
+    """Read `directory/pyproject.toml`: PEP 621 `[project]`, else Poetry's `[tool.poetry]`.
+    `quote` shows its text in errors: `unquoted` when the user did not name the directory."""
     path = directory / "pyproject.toml"
-    data = read_toml(path)
+    data = read_toml(path, quote)
     project = _table(data, "project")
     poetry = _table(_table(data, "tool"), "poetry")
     if project.get("name"):
-        dependencies = _requirement_names(project.get("dependencies", []), path)
+        dependencies = _requirement_names(project.get("dependencies", []), path, quote)
         source = project
     elif poetry.get("name"):
         dependencies = tuple(
@@ -73,6 +81,9 @@ def read_project(directory: Path) -> Project:
     )
     if not isinstance(name, str):
         raise InputError(path, "project name is not a string")
+    checked_name(name, path, quote=quote, where="project: ")
+    if isinstance(version, str):
+        checked_version(version, path, quote=quote, where="project: ")
     return Project(
         name=name,
         version=version if isinstance(version, str) else None,

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 from pathlib import Path
 
 from attest.errors import InputError, UsageError
 from attest.plugins import SBOM_SOURCES
 from attest.sbom.build import Format, Reproducibility, render
-from attest.sbom.interface import Inventory, ReadOptions, SbomSource, SourceKind
+from attest.sbom.interface import (
+    Inventory,
+    ReadOptions,
+    SbomSource,
+    SourceKind,
+    resolved_input,
+    unquoted,
+)
 from attest.sbom.project import Project, read_project
 from verify.plugins import ClassRegistry
 
@@ -81,13 +89,29 @@ def _project(request: SbomRequest, warnings: list[str]) -> Project | None:
             raise InputError(request.project_dir, "project directory does not exist")
         return read_project(request.project_dir)
     guess = request.target.parent if request.kind != "environment" else Path()
-    if (guess / "pyproject.toml").is_file():
-        return read_project(guess)
+    found = guess / "pyproject.toml"
+    if os.path.lexists(found):  # whatever it is: a FIFO or a directory is refused, as --project
+        _confined(found, guess, request)
+        return read_project(guess, unquoted)
     warnings.append(
         f"no pyproject.toml in {guess.resolve()}: the SBOM has no root component "
         "(name the project with --project DIR)"
     )
     return None
+
+
+def _confined(found: Path, directory: Path, request: SbomRequest) -> None:
+    """A pyproject.toml the user did not name is read only from the input file's directory tree
+    (the working directory's for an environment), as -r includes are: a symlink out of it could
+    put any TOML file's name and version into the SBOM."""
+    resolved = resolved_input(found)
+    tree = directory.resolve()
+    if request.options.includes_outside or resolved.is_relative_to(tree):
+        return
+    allow = " or --allow-includes-outside" if request.kind == "requirements" else ""
+    raise InputError(
+        found, f"leads outside {tree}: not read (name its directory with --project DIR{allow})"
+    )
 
 
 def generate(request: SbomRequest) -> SbomResult:

@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT7
 
 from attest.errors import AttestError
 from attest.sbom import iri
+from attest.sbom.interface import EXCERPT
 
 # Resource files inside cyclonedx-python-lib (pinned <12): the schema and what it references.
 _SCHEMAS = resources.files("cyclonedx.schema._res")
@@ -124,16 +125,31 @@ def _json_validator() -> Draft7Validator:
     return validator
 
 
+_SAID = 120  # characters of a validator's message shown
+
+
+def _problem(error: ValidationError) -> str:
+    """jsonschema's message, which begins with the value whole (a 5,000-character version,
+    say), with the value cut to an excerpt, and the whole cut to _SAID characters."""
+    message, whole = error.message, repr(error.instance)
+    if message.startswith(whole) and len(whole) > EXCERPT:
+        message = f"{whole[:EXCERPT]}…{message[len(whole) :]}"
+    return message if len(message) <= _SAID else f"{message[:_SAID]}…"
+
+
 def validate(text: str, fmt: str) -> None:
     """Raise `InvalidSbom` naming the first problem when `text` does not validate."""
     if fmt == "json":
         error = next(_json_validator().iter_errors(json.loads(text)), None)
         if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(document)"
+            where = "/".join(str(p) for p in error.absolute_path)  # attest's own keys
             raise InvalidSbom(
-                f"the SBOM does not validate against CycloneDX 1.6 at {where}: {error.message}"
+                f"the SBOM does not validate against CycloneDX 1.6 at {where or '(document)'}: "
+                f"{_problem(error)}"
             )
         return
     problem = make_schemabased_validator(OutputFormat.XML, SchemaVersion.V1_6).validate_str(text)
     if problem is not None:
-        raise InvalidSbom(f"the SBOM does not validate against CycloneDX 1.6: {problem}")
+        said = str(problem)  # lxml quotes the value whole: cut, as an excerpt is
+        said = said if len(said) <= _SAID else f"{said[:_SAID]}…"
+        raise InvalidSbom(f"the SBOM does not validate against CycloneDX 1.6: {said}")

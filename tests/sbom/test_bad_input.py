@@ -109,7 +109,7 @@ def test_requirements_include_cycle(invoke: Callable[..., Result], tmp_path: Pat
     (tmp_path / "b.txt").write_text("--requirement=a.txt\n")
     result = invoke("sbom", "--requirements", str(tmp_path / "a.txt"))
     assert result.exit_code == ExitCode.USAGE
-    assert "b.txt: line 1: -r (not shown: from an included file): " in result.stderr
+    assert "b.txt: line 1: -r (not shown: from a file not named): " in result.stderr
     assert "includes a file that includes it (a cycle)" in result.stderr
 
 

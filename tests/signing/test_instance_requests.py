@@ -114,6 +114,19 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(instance: LocalInsta
     healthy(port)
 
 
+def test_a_length_with_leading_zeros_is_judged_by_its_value(instance: LocalInstance) -> None:
+    """RFC 9110 allows leading zeros: 37 digits whose value is 2 are a body of 2 bytes (it was
+    refused as "a body of 000…2 bytes is over the limit")."""
+    port = _port(instance.url)
+    answer = exchange(port, post(ENTRIES, f"Content-Length: {'0' * 36}2\r\n", b"[]"))
+    assert answer.refusal() == (400, "body must be a JSON object")
+    answer = exchange(port, post(ENTRIES, f"Content-Length: {'0' * 40}{MAX_BODY + 1}\r\n"))
+    assert answer.refusal() == (
+        413, f"a body of {MAX_BODY + 1} bytes is over the limit of {MAX_BODY} bytes"
+    )  # fmt: skip
+    healthy(port)
+
+
 @pytest.mark.parametrize(
     ("headers", "message"),
     [
@@ -139,6 +152,8 @@ def test_a_post_without_a_length_is_refused(
         (b"[" * 200_000 + b"]" * 200_000, "body is not JSON: nested too deeply"),
         (b'{"a":' * 40 + b"1" + b"}" * 40, f"body nests over {MAX_DEPTH} levels"),
         (b'{"a": ' + b"9" * 5000 + b"}", "body is not JSON: a number too long"),
+        (b'{"a": NaN}', "body is not JSON: NaN is no JSON number"),  # accepted before
+        (b'{"a": [-Infinity]}', "body is not JSON: -Infinity is no JSON number"),
         (b"[]", "body must be a JSON object"),
         (b"", "body must be a JSON object"),
     ],
@@ -228,7 +243,15 @@ def test_a_body_that_never_arrives_times_out_and_frees_its_thread(quick: int) ->
          "no consistency proof from 1 to -3"),  # dropped the connection before
         ("GET /api/v1/log/proof?firstSize=1&lastSize=99999999999 HTTP/1.1", 400,
          "no consistency proof from 1 to 99999999999"),
-        ("GET /api/v1/log/entries?logIndex=x HTTP/1.1", 400, "logIndex must be an integer"),
+        ("GET /api/v1/log/entries?logIndex=x HTTP/1.1", 400,
+         "logIndex must be an integer of at most 18 digits"),
+        # int() refused these with its own text ("Exceeds the limit (4300 digits)...")
+        ("GET /api/v1/log/proof?firstSize=1&lastSize=" + "9" * 5000 + " HTTP/1.1", 400,
+         "lastSize must be an integer of at most 18 digits"),
+        ("GET /api/v1/log/entries?logIndex=" + "9" * 5000 + " HTTP/1.1", 400,
+         "logIndex must be an integer of at most 18 digits"),
+        ("GET /api/v1/log/proof?firstSize=1_0&lastSize=1 HTTP/1.1", 400,
+         "firstSize must be an integer of at most 18 digits"),
     ],
 )  # fmt: skip
 def test_what_the_instance_cannot_route_is_refused(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from attest.errors import InputError
-from attest.sbom.interface import EXCERPT, Origin, excerpt
-from attest.sbom.markers import TargetPython, kept_by_lock_marker
+from attest.sbom.interface import EXCERPT, Origin, checked_name, checked_version, excerpt
+from attest.sbom.markers import MarkerError, TargetPython, kept_by_lock_marker
 
 
 def shown_value(value: object) -> str:
@@ -28,16 +28,31 @@ def package_where(name: str) -> str:
     return f"package {excerpt(name)}"
 
 
-def kept(markers: object, target: TargetPython) -> bool:
+def kept(markers: object, target: TargetPython, path: Path, where: str) -> bool:
     """Whether a package whose lock entry carries `markers` (one marker, a list of them, or a
-    table of them by group; None: none) is installed for `target`: when any of them may hold."""
+    table of them by group; None: none) is installed for `target`: when any of them may hold.
+    InputError naming `where` when one is not a PEP 508 marker (every one is read)."""
     if isinstance(markers, str):
         markers = [markers]
     if isinstance(markers, dict):
         markers = list(markers.values())
     if not isinstance(markers, list) or not markers:
         return True
-    return any(kept_by_lock_marker(marker, target) for marker in markers)
+    try:
+        return any([kept_by_lock_marker(marker, target) for marker in markers])
+    except MarkerError as e:
+        raise InputError(path, f"{where}: {e}") from e
+
+
+def package_name(table: dict[str, object], path: Path, where: str) -> str:
+    """The entry's `name`, a PEP 508 name; InputError naming `where` otherwise."""
+    return checked_name(text(table, "name", path, where), path, where=f"{where}: ")
+
+
+def package_version(table: dict[str, object], path: Path, where: str) -> str | None:
+    """The entry's `version` (None when absent), a PEP 440 version the SBOM can carry."""
+    value = optional_text(table, "version", path, where)
+    return None if value is None else checked_version(value, path, where=f"{where}: ")
 
 
 def skipped_note(names: list[str], target: TargetPython) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from attest.sbom.interface import (
     Origin,
     Package,
     SbomSource,
+    checked_version,
     excerpt,
     make_digest,
     normalize,
@@ -139,6 +140,9 @@ class EnvironmentSource(SbomSource):
         warnings: list[str] = []
         packages = []
         for dist in data["distributions"]:
+            if isinstance(dist["version"], str):  # installed metadata holds any text
+                name = f"distribution {excerpt(str(dist['name']))}: "
+                checked_version(dist["version"], self.target, where=name, pep440=False)
             where = f"{dist['name']} {dist['version']}"
             origin, digests = _direct_url(dist.get("direct_url"), where, warnings)
             packages.append(

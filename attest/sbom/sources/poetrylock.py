@@ -10,6 +10,7 @@ from attest.sbom.interface import (
     Origin,
     Package,
     SbomSource,
+    checked_version,
     normalize,
     parse_digest,
     read_toml,
@@ -17,6 +18,7 @@ from attest.sbom.interface import (
 from attest.sbom.sources._locks import (
     kept,
     optional_text,
+    package_name,
     package_where,
     registry_origin,
     shown_value,
@@ -64,9 +66,9 @@ class PoetryLockSource(SbomSource):
         packages: list[Package] = []
         skipped: list[str] = []
         for index, entry in enumerate(tables(data, "package", path), start=1):
-            name = text(entry, "name", path, f"package #{index}")
+            name = package_name(entry, path, f"package #{index}")
             where = package_where(name)
-            if not kept(entry.get("markers"), target):  # a string, or one per group
+            if not kept(entry.get("markers"), target, path, where):  # a string, or one per group
                 skipped.append(name)
                 continue
             dependencies = entry.get("dependencies", {})
@@ -79,7 +81,9 @@ class PoetryLockSource(SbomSource):
             packages.append(
                 Package(
                     name=name,
-                    version=text(entry, "version", path, where),
+                    version=checked_version(
+                        text(entry, "version", path, where), path, where=f"{where}: "
+                    ),
                     digests=tuple(sorted(digests)),
                     description=optional_text(entry, "description", path, where),
                     dependencies=tuple(sorted(normalize(n) for n in dependencies)),

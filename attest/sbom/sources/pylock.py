@@ -19,6 +19,8 @@ from attest.sbom.interface import (
 from attest.sbom.sources._locks import (
     kept,
     optional_text,
+    package_name,
+    package_version,
     package_where,
     registry_origin,
     shown_value,
@@ -80,9 +82,11 @@ class PyLockSource(SbomSource):
         packages: list[Package] = []
         skipped: list[str] = []
         for index, entry in enumerate(tables(data, "packages", path), start=1):
-            name = text(entry, "name", path, f"package #{index}")
+            name = package_name(entry, path, f"package #{index}")
             where = package_where(name)
-            if not kept(entry.get("marker"), target):  # PEP 751: installed where it holds
+            if not kept(
+                entry.get("marker"), target, path, where
+            ):  # PEP 751: installed where it holds
                 skipped.append(name)
                 continue
             digests = _hashes(entry.get("sdist"), path, where) | _hashes(
@@ -97,7 +101,7 @@ class PyLockSource(SbomSource):
             packages.append(
                 Package(
                     name=name,
-                    version=optional_text(entry, "version", path, where),
+                    version=package_version(entry, path, where),
                     digests=tuple(sorted(digests)),
                     dependencies=tuple(sorted(dependencies)),
                     origin=_origin(entry, path, where),

@@ -22,6 +22,7 @@ from attest.sbom.interface import (
     Package,
     Quote,
     SbomSource,
+    checked_version,
     excerpt,
     normalize,
     parse_digest,
@@ -64,6 +65,7 @@ class _State:
     skipped: list[str] = dataclasses.field(default_factory=list)  # by their markers
     reading: set[Path] = dataclasses.field(default_factory=set)  # the chain of includes
     done: set[Path] = dataclasses.field(default_factory=set)  # read already: nothing new there
+    pins: dict[str, str] = dataclasses.field(default_factory=dict)  # name: where it is pinned
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -183,6 +185,7 @@ class RequirementsSource(SbomSource):
             if package.version is None:
                 unpinned = f"{package.name} is not pinned to one version"
                 state.warnings.append(f"{path} {where}: {unpinned}")
+            self._one_pin(package, path, where, state, quote)
             current = self._add(state.entries, package, path)
             if comment:
                 in_via_block = self._read_via(comment, current, False)
@@ -219,6 +222,21 @@ class RequirementsSource(SbomSource):
             limit = f"more than {MAX_INCLUDE_DEPTH} files deep (the limit)"
             raise InputError(path, f"{what}: includes nested {limit}")
         return True
+
+    @staticmethod
+    def _one_pin(package: Package, path: Path, where: str, state: _State, quote: Quote) -> None:
+        """InputError when `package` is pinned to another version elsewhere in the files read:
+        pip refuses such a file ("Double requirement given"), and the SBOM would list both."""
+        if package.version is None:
+            return
+        here = f"{path} {where}"
+        first = state.pins.setdefault(package.key, here)
+        if first != here and (package.key, package.version) not in state.entries:
+            raise InputError(
+                path,
+                f"{where}: {quote(package.name)} is pinned to another version at {first} "
+                "(pip refuses a double requirement)",
+            )
 
     @staticmethod
     def _add(entries: dict[tuple[str, str | None], _Entry], package: Package, path: Path) -> _Entry:
@@ -274,12 +292,15 @@ class RequirementsSource(SbomSource):
             if not wanted:
                 state.skipped.append(f"{excerpt(req.name)} ({path} {where})")
                 return None
+        version = _pinned_version(req)
+        if version is not None:  # `===` takes any text: only the SBOM's limit applies
+            checked_version(version, path, quote=quote, where=f"{where}: ", pep440=False)
         origin = Origin("url", req.url) if req.url else None
         if req.url and req.url.startswith(("git+", "hg+", "svn+", "bzr+")):
             origin = Origin("vcs", req.url)
         return Package(
             name=req.name,
-            version=_pinned_version(req),
+            version=version,
             digests=tuple(sorted(set(digests))),
             origin=origin,
         )
@@ -294,7 +315,7 @@ class RequirementsSource(SbomSource):
         if egg:
             name = egg.group(1)
         elif "://" not in target and self._in_tree(path.parent / target, state):
-            name = read_project(path.parent / target).name
+            name = read_project(path.parent / target, unquoted).name
         else:
             raise InputError(path, f"{where}: cannot tell the name of editable {quote(target)}")
         scheme = target.split("://")[0] if "://" in target else ""

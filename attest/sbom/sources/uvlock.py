@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 
 from attest.errors import InputError
@@ -19,12 +20,13 @@ from attest.sbom.interface import (
 )
 from attest.sbom.sources._locks import (
     kept,
+    package_name,
+    package_version,
     package_where,
     registry_origin,
     shown_value,
     skipped_note,
     tables,
-    text,
 )
 
 _ROOT_SOURCES = ("editable", "virtual")
@@ -38,13 +40,29 @@ _ORIGINS: tuple[tuple[str, OriginKind], ...] = (
 )
 
 
+def _git(location: str) -> str:
+    """uv's git source (`https://host/repo?rev=v1&subdirectory=d#<commit>`) in pip's form,
+    `git+https://host/repo@<commit>#subdirectory=d`: the SBOM keeps no query (it may carry a
+    credential), so the commit (else the rev, tag or branch) moves into the path."""
+    parts = urllib.parse.urlsplit(location)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    pinned = parts.fragment or query.get("rev") or query.get("tag") or query.get("branch")
+    subdirectory = query.get("subdirectory")
+    url = urllib.parse.urlunsplit(parts._replace(query="", fragment=""))
+    return (
+        f"git+{url}"
+        + (f"@{pinned}" if pinned else "")
+        + (f"#subdirectory={subdirectory}" if subdirectory else "")
+    )
+
+
 def _origin(source: object, path: Path, where: str) -> Origin | None:
     if not isinstance(source, dict):
         raise InputError(path, f"{where}: 'source' must be a table")
     for key, kind in _ORIGINS:
         location = source.get(key)
         if isinstance(location, str):
-            return Origin(kind, location)
+            return Origin(kind, _git(location) if key == "git" else location)
     if isinstance(source.get("registry"), str):
         return registry_origin(source["registry"])
     keys = ", ".join(str(key) for key in source)
@@ -105,7 +123,7 @@ class UvLockSource(SbomSource):
         direct: set[str] | None = None  # stays None when the lock has no root project
         for index, entry in enumerate(tables(data, "package", path), start=1):
             where = f"package #{index}"
-            name = text(entry, "name", path, where)
+            name = package_name(entry, path, where)
             where = package_where(name)
             source = entry.get("source", {"registry": "https://pypi.org/simple"})
             dependencies = _dependency_names(entry, path, where)
@@ -113,16 +131,13 @@ class UvLockSource(SbomSource):
                 direct = (direct or set()) | dependencies  # the project itself: the root
                 continue
             # A fork of a universal resolution: this version is chosen where one of these holds.
-            if not kept(entry.get("resolution-markers"), target):
+            if not kept(entry.get("resolution-markers"), target, path, where):
                 skipped.append(name)
                 continue
-            version_value = entry.get("version")
-            if version_value is not None and not isinstance(version_value, str):
-                raise InputError(path, f"{where}: 'version' is not a string")
             packages.append(
                 Package(
                     name=name,
-                    version=version_value,
+                    version=package_version(entry, path, where),
                     digests=_digests(entry, path),
                     dependencies=tuple(sorted(dependencies)),
                     origin=_origin(source, path, where),
