@@ -378,6 +378,22 @@ def test_denied_packages_are_pep_440_specifiers_on_canonical_names(
     assert failures == [f"denied package {name} {v} (policy: {spec})" for v in denied]
 
 
+@pytest.mark.parametrize("spec", ["requests<1." + "9" * 5000, "requests@" + "9" * 5000])
+def test_a_denied_version_python_cannot_read_is_a_policy_error(spec: str) -> None:
+    """A number of more than 4,300 digits: packaging raises Python's ValueError, not
+    InvalidVersion, when the gate compares it (exit 3 before); now refused as the policy loads."""
+    message = _refusal(_policy({"sbom": {"denied_packages": [spec]}}))
+    assert message.endswith(
+        ": a version holds a number of more than 4,300 digits, which Python cannot read"
+    )
+
+
+def test_a_component_version_python_cannot_read_is_denied_with_a_short_excerpt() -> None:
+    [failure] = _sbom_failures(_sbom_rule(("pyyaml<5.4",)), _bom(("PyYAML", "1." + "9" * 5000)))
+    assert "(policy: pyyaml<5.4; version '1.999" in failure
+    assert failure.endswith("'… is not a PEP 440 version, so it cannot be shown outside <5.4)")
+
+
 @pytest.mark.parametrize("version", ["latest", "1.0-custom+a+b", ""])
 def test_a_version_that_is_not_pep_440_is_denied_with_the_reason(version: str) -> None:
     [failure] = _sbom_failures(_sbom_rule(("pyyaml<5.4",)), _bom(("PyYAML", version)))

@@ -105,6 +105,9 @@ class Provenance:
     build_type: str | None = None
 
 
+_TOO_LONG = "a version holds a number of more than 4,300 digits, which Python cannot read"
+
+
 @dataclasses.dataclass(frozen=True)
 class DeniedPackage:
     """A `denied_packages` entry: a project name (canonical) and the versions denied, a PEP 440
@@ -135,6 +138,8 @@ class DeniedPackage:
                     "name@version takes a PEP 440 version after the @ (requests@2.31.0); "
                     "write a specifier without the @ (requests==2.31.0, requests<2.32)"
                 ) from e
+            except ValueError as e:  # the integer-string limit
+                raise ValueError(_TOO_LONG) from e
         try:
             requirement = Requirement(f"{name}=={version}" if at else text)
         except InvalidRequirement as e:
@@ -149,6 +154,11 @@ class DeniedPackage:
                 "=== compares the text of versions, not versions (===2.31 is not 2.31.0): "
                 "use == instead"
             )
+        for spec in requirement.specifier:
+            try:
+                spec.contains("0", prereleases=True)  # reads its version, as the gate will
+            except ValueError as e:
+                raise ValueError(_TOO_LONG) from e
         if clash := _unsatisfiable(requirement.specifier):
             raise ValueError(f"no version is both {clash}: this entry would deny nothing")
         return cls(text, canonicalize_name(requirement.name), requirement.specifier)

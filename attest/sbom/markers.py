@@ -72,6 +72,8 @@ def holds(marker: Marker | str, target: TargetPython) -> bool:
         raise MarkerError("the marker names an unknown variable") from e
     except UndefinedComparison as e:
         raise MarkerError("the marker compares values that cannot be compared") from e
+    except ValueError as e:  # a version holding a number past Python's 4,300 digits
+        raise MarkerError("the marker holds a version Python cannot read") from e
 
 
 def kept_by_lock_marker(marker: object, target: TargetPython) -> bool:

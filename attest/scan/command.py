@@ -20,6 +20,7 @@ from attest.scan.stage import (
     ScanRequest,
     ScanResult,
     check_skips,
+    cut,
     enforce_slo,
     load_policy,
 )
@@ -183,7 +184,7 @@ def scan(
     for judged in evaluation_of(result, "due-soon"):
         click.echo(
             shown(
-                f"attest: warning: {judged.finding.package} {judged.finding.version} "
+                f"attest: warning: {judged.finding.package} {cut(judged.finding.version)} "
                 f"{judged.finding.id} is due in {judged.days_left} days "
                 f"({_day(judged.due)}): fix it before it fails the stage"
             ),

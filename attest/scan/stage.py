@@ -14,11 +14,13 @@ from typing import Any, Literal
 
 import yaml
 from packageurl import PackageURL
+from packaging.version import InvalidVersion, Version
 
 from attest.errors import InputError, PolicyFailure, UsageError
 from attest.output import write_atomic
 from attest.plugins import VULN_SOURCES
 from attest.sbom.interface import (
+    EXCERPT,
     ReadOptions,
     SourceKind,
     excerpt,
@@ -271,9 +273,13 @@ def _recorded(text: str, now: datetime.datetime, path: Path, what: str) -> datet
     try:
         moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as e:
-        raise InputError(path, f"{what}: bad timestamp {text!r}") from e
+        raise InputError(path, f"{what}: bad timestamp {excerpt(text)}") from e
     if moment.tzinfo is None:
-        raise InputError(path, f"{what}: timestamp {text!r} has no time zone")
+        raise InputError(path, f"{what}: timestamp {excerpt(text)} has no time zone")
+    try:
+        moment = moment.astimezone(datetime.timezone.utc)
+    except OverflowError as e:  # 0001-01-01T00:00:00+01:00 is before the calendar starts
+        raise InputError(path, f"{what}: timestamp {excerpt(text)} is outside the calendar") from e
     if moment > now:
         raise InputError(
             path,
@@ -366,6 +372,23 @@ def _dedupe(components: list[Component]) -> tuple[Component, ...]:
     return tuple(sorted(set(components), key=lambda c: (c.name, c.version or "", c.purl or "")))
 
 
+def _check_versions(components: Sequence[Component], target: Path) -> None:
+    """A version holding a number of more than 4,300 digits is PEP 440 in form, but Python will
+    not read the number, so it cannot be compared: bad input (exit 2), never a crash in a
+    source. A version that is not PEP 440 at all is the source's to skip."""
+    for component in components:
+        try:
+            Version(component.version or "0")
+        except InvalidVersion:
+            continue
+        except ValueError as e:  # the integer-string limit
+            raise InputError(
+                target,
+                f"{excerpt(component.name)} version {excerpt(component.version or '')} holds a "
+                "number of more than 4,300 digits: it cannot be compared with advisories",
+            ) from e
+
+
 def scan(request: ScanRequest) -> ScanResult:
     """Scan and judge. Skips and overdue findings are data here: `enforce` turns them into
     exits, after the caller has written the report."""
@@ -375,6 +398,7 @@ def scan(request: ScanRequest) -> ScanResult:
         raise UsageError('the policy\'s clock is "first-seen": give the ledger file with --ledger')
     found, description, notes = read_components(request.kind, request.target, request.reading)
     components = _dedupe(found)
+    _check_versions(components, request.target)
     source = vuln_sources().load(request.source)(request.options)
     answer = source.check(components)
     warnings = [*notes, *answer.notes]
@@ -405,6 +429,12 @@ def scan(request: ScanRequest) -> ScanResult:
     )
 
 
+def cut(text: str) -> str:
+    """A component's version as a message line shows it: at most EXCERPT characters (it may
+    hold thousands of digits; the report carries it whole)."""
+    return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
+
+
 def check_skips(result: ScanResult, allow_skips: bool) -> list[str]:
     """Never a silent skip: unchecked components fail the scan (exit 3) unless allowed, and are
     then still listed as warnings."""
@@ -413,7 +443,7 @@ def check_skips(result: ScanResult, allow_skips: bool) -> list[str]:
     by_reason: dict[str, list[str]] = {}
     for skip in result.skips:
         by_reason.setdefault(skip.reason, []).append(
-            f"{skip.component.name} {skip.component.version or '?'}"
+            f"{skip.component.name} {cut(skip.component.version or '?')}"
         )
     listing = "; ".join(f"{reason} ({', '.join(names)})" for reason, names in by_reason.items())
     count = len(result.skips)
@@ -431,7 +461,7 @@ def enforce_slo(result: ScanResult) -> None:
     overdue = [r for r in result.evaluation.results if r.status == "overdue"]
     if overdue:
         names = ", ".join(
-            f"{r.finding.package} {r.finding.version} {r.finding.id} "
+            f"{r.finding.package} {cut(r.finding.version)} {r.finding.id} "
             f"({-(r.days_left or 0)} days late)"
             for r in overdue
         )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime
 import json
 import os
@@ -657,6 +658,39 @@ def test_checks_refuse_what_used_to_crash_them(
     deny); now the check fails with a reason."""
     failures = _outcomes(context, predicate_type, predicate)[check]
     assert any(reason in f for f in failures), failures
+
+
+def test_db_matching_refuses_a_component_version_python_cannot_read(
+    context: Context, tmp_path: Path
+) -> None:
+    """A signed SBOM component whose version holds 5,000 digits: packaging raises Python's
+    ValueError, not InvalidVersion, and `--db` matching ended in exit 3; now a refusal."""
+    from tests.scan.helpers import record, write_json_dir
+    from verify.osv import database
+
+    db = write_json_dir(
+        tmp_path / "db", [record("PYSEC-1", "requests", events=[{"introduced": "0"}])]
+    )
+    judged = dataclasses.replace(context, advisories=database.load(db))
+    when = datetime.datetime(2026, 11, 9, tzinfo=datetime.timezone.utc)
+    bom = {**g.SBOM, "components": [{"name": "requests", "version": "1." + "9" * 5000}]}
+    attestations = tuple(
+        Attestation(
+            Path(f"x{i}.sigstore.json"), ALLOWED, when, Statement.from_dict(_statement(kind, p))
+        )
+        for i, (kind, p) in enumerate(
+            ((KINDS["sbom"], bom), (KINDS["slo"], PREDICATES[KINDS["slo"]]))
+        )
+    )
+    evidence = Evidence(Path(g.WHEEL), "ab" * 32, (), attestations, ())
+    check = next(c for c in gate.checks() if c.name == "vulnerability SLOs")
+    failures = check.run(evidence, judged).failures
+    assert "component 'requests' '1.9999" in " ".join(failures)
+    assert any(
+        f.endswith("…: not a PEP 440 version: it cannot be matched against the advisory database")
+        and len(f) < 300
+        for f in failures
+    ), failures
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from verify.attestations.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1
 from verify.attestations.statement import short
@@ -191,8 +191,8 @@ def _denial(entry: DeniedPackage, name: str, version: str) -> str | None:
         return ""
     try:
         parsed = Version(version)
-    except InvalidVersion:
-        shown = f"version {version!r}" if version else "no version"
+    except ValueError:  # InvalidVersion, or a number past Python's 4,300 digits
+        shown = f"version {short(version)}" if version else "no version"
         return f"; {shown} is not a PEP 440 version, so it cannot be shown outside {entry.versions}"
     return "" if entry.versions.contains(parsed, prereleases=True) else None
 

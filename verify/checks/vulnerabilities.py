@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from verify import slo
 from verify.attestations.predicates import CYCLONEDX_BOM, SLO_STATUS_V1
+from verify.attestations.statement import short
 from verify.checks import trusted
 from verify.checks.attestations import _components, _Malformed
 from verify.evidence import Attestation, Evidence
@@ -34,6 +35,7 @@ _FROM_DB = " (advisory database, --db)"
 
 
 def _time(text: str | None) -> datetime.datetime | None:
+    # the predicate's schema admits UTC only ("Z"): no offset can carry it out of the calendar
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
@@ -323,8 +325,6 @@ def database_findings(
     SBOM, severity scored from the database; the refusals (no SBOM, a stale database, a
     component that cannot be matched); and a note for each finding whose advisory holds data
     that cannot be read (matched on the safe side, as the scan does: `verify.osv.records`)."""
-    from packaging.version import InvalidVersion
-
     from verify.osv.database import matches
     from verify.osv.severity import severity_of
 
@@ -345,10 +345,10 @@ def database_findings(
     for package, version in sorted(components):
         try:
             advisories = matches(database.index, package, version)
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a number past Python's 4,300 digits
             failures.append(
-                f"component {package} {version}: not a PEP 440 version: it cannot be matched "
-                "against the advisory database"
+                f"component {short(package)} {short(version)}: not a PEP 440 version: it cannot "
+                "be matched against the advisory database"
             )
             continue
         for advisory in advisories:

@@ -15,8 +15,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from packaging.utils import canonicalize_name, canonicalize_version
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from verify.instant import LATEST
 from verify.text import shown
 
 Entry = dict[str, Any]  # one record as it concerns one package; see `entries`
@@ -88,7 +89,16 @@ def timestamp(value: object, field: str) -> str | None:
         raise RecordError(f"{field}: expected a timestamp, got {type(value).__name__}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        moment = moment.astimezone(datetime.timezone.utc)
+    except OverflowError as e:  # 0001-01-01T00:00:00+01:00 is before the calendar starts
+        raise RecordError(f"{field}: {_OUTSIDE}") from e
+    if moment >= LATEST:  # a due date is it plus a window of up to 1000 years
+        raise RecordError(f"{field}: {_OUTSIDE}")
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+_OUTSIDE = f"outside the calendar years 1 to {LATEST.year - 1} (UTC)"
 
 
 def parse_time(text: str | None) -> datetime.datetime | None:
@@ -105,7 +115,10 @@ def canonical_version(text: str) -> str:
     by string; unparsable versions stay as written."""
     found = _CANONICAL.get(text)
     if found is None:
-        found = str(canonicalize_version(text))
+        try:
+            found = str(canonicalize_version(text))
+        except ValueError:  # a number past Python's 4,300 digits: no version equals it
+            found = text
         if len(_CANONICAL) < 1_000_000:
             _CANONICAL[text] = found
     return found
@@ -274,9 +287,11 @@ def _db_severity(value: object) -> str | None:
 
 
 def _version(text: str) -> Version | None:
+    """`text` as a PEP 440 version; None when it is not one, or holds a number too long for
+    Python to read (4,300 digits): both are unreadable, judged as `_events` says."""
     try:
         return Version(text)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or the integer-string limit
         return None
 
 
@@ -334,18 +349,29 @@ def _rank(ident: str) -> tuple[int, str]:
 
 
 def merge_aliases(found: list[Advisory]) -> list[Advisory]:
-    """One advisory per vulnerability: records for the same package that share an id or alias
-    (a PYSEC and a GHSA record of one CVE) become one, with the earliest `published` (PYSEC
-    records can be created years after the disclosure)."""
-    groups: list[list[Advisory]] = []
-    for adv in sorted(found, key=lambda a: _rank(a.id)):
-        names = {adv.id, *adv.aliases}
-        home = next((g for g in groups if names & {n for a in g for n in (a.id, *a.aliases)}), None)
-        if home is None:
-            groups.append([adv])
-        else:
-            home.append(adv)
-    return [_merge(g) for g in groups]
+    """One advisory per vulnerability: records for the same package that share an id or alias,
+    directly or through other records (a PYSEC and a GHSA record of one CVE), become one, named
+    by its best-ranked record, with the earliest `published` (PYSEC records can be created years
+    after the disclosure). Linear: each name points at the first record that bore it, and
+    records are joined as a union-find forest (thousands of records can share aliases)."""
+    ordered = sorted(found, key=lambda a: _rank(a.id))
+    parent = list(range(len(ordered)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]  # path halving
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, adv in enumerate(ordered):
+        for name in (adv.id, *adv.aliases):
+            a, b = root(i), root(owner.setdefault(name, i))
+            parent[max(a, b)] = min(a, b)  # the better-ranked record stays the root
+    groups: dict[int, list[Advisory]] = {}
+    for i, adv in enumerate(ordered):
+        groups.setdefault(root(i), []).append(adv)  # a group starts at its root, in rank order
+    return [_merge(g) for g in groups.values()]
 
 
 def _merge(group: list[Advisory]) -> Advisory:
