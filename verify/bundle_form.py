@@ -15,6 +15,9 @@ from typing import Any
 
 from sigstore.models import Bundle
 
+from verify.errors import library_warnings
+from verify.text import excerpt
+
 
 def _both(*camel: str) -> frozenset[str]:
     """Each field's two names in the protobuf JSON mapping: `rawBytes` and `raw_bytes`."""
@@ -38,7 +41,8 @@ class Malformed(ValueError):
 
 
 def _where(path: tuple[object, ...]) -> str:
-    return ".".join(map(str, path))
+    """The field's path; its keys are the bundle's, so each is shown as an excerpt."""
+    return ".".join(excerpt(part) if isinstance(part, str) else str(part) for part in path)
 
 
 def _base64(path: tuple[object, ...], value: Any) -> None:
@@ -87,7 +91,7 @@ def _sha256_only(document: Any) -> None:
         return  # a DSSE bundle, or one the models will refuse
     if algorithm != "SHA2_256":
         raise Malformed(
-            f"messageSignature.messageDigest.algorithm: {str(algorithm)[:40]!r}, but the gate "
+            f"messageSignature.messageDigest.algorithm: {excerpt(algorithm)}, but the gate "
             "verifies SHA2_256 digests"
         )
 
@@ -110,4 +114,7 @@ def parse(raw: bytes) -> Bundle:
     Malformed, or whatever the JSON parser or the models raise."""
     bounded(raw)
     check(json.loads(raw))
-    return Bundle.from_json(raw)
+    # sigstore warns of a root CA in an x509CertificateChain; only the leaf is used, and it is
+    # verified against the trust root, so the warning is dropped rather than printed unprefixed
+    with library_warnings():
+        return Bundle.from_json(raw)

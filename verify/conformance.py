@@ -12,16 +12,16 @@ import re
 from pathlib import Path
 
 from sigstore.models import Bundle
-from sigstore.verify import Verifier
 
 from verify import bundle_form
 from verify.attestations.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
-from verify.evidence import MAX_BUNDLE, ArtifactError, hashed_digest, sha256_file
+from verify.evidence import MAX_BUNDLE, ArtifactError, TimedVerifier, hashed_digest, sha256_file
 from verify.files import NotRegular, TooLarge, read_limited
 from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
+from verify.text import excerpt
 from verify.trust import load_trust
 
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
@@ -50,22 +50,22 @@ def _subjects(payload: bytes) -> set[str]:
     try:
         data = json.loads(payload)
         if data.get("_type") != STATEMENT_TYPE:
-            raise Refused(f"unknown statement type {data.get('_type')!r}")
+            raise Refused(f"unknown statement type {excerpt(data.get('_type'))}")
         return {s["digest"]["sha256"] for s in data["subject"] if "sha256" in s["digest"]}
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise Refused(f"the statement cannot be read: {e}") from e
+        raise Refused(f"the statement cannot be read ({type(e).__name__})") from e
 
 
-def _verify_dsse(verifier: Verifier, bundle: Bundle, digest: str, who: IdentityPolicy) -> None:
+def _verify_dsse(verifier: TimedVerifier, bundle: Bundle, digest: str, who: IdentityPolicy) -> None:
     payload_type, payload = verifier.verify_dsse(bundle, who)
     if payload_type != PAYLOAD_TYPE:
-        raise Refused(f"unknown DSSE payload type {payload_type!r}")
+        raise Refused(f"unknown DSSE payload type {excerpt(payload_type)}")
     if digest not in _subjects(payload):
         raise Refused(f"no subject of the statement has sha256 {digest}")
 
 
 def _verified_signer(
-    verifier: Verifier, bundle: Bundle, digest: str, who: IdentityPolicy
+    verifier: TimedVerifier, bundle: Bundle, digest: str, who: IdentityPolicy
 ) -> Signer:
     """The signer, once the bundle verified for `digest` with `who` judging its certificate."""
     try:
@@ -104,5 +104,5 @@ def verify_bundle(
         raise Refused(f"unparsable bundle: {without_input(e, 300)}") from e
     rule = IdentityRule(issuer, identity, None, Extensions(), identity)
     return _verified_signer(
-        Verifier(trusted_root=trust.root), bundle, digest, IdentityPolicy([rule])
+        TimedVerifier(trusted_root=trust.root), bundle, digest, IdentityPolicy([rule])
     )

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sigstore._internal.timestamp import TimestampVerificationResult
+from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
+from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier
@@ -43,6 +44,8 @@ from verify.errors import ExitCode, VerifyError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
 from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
+from verify.text import excerpt
+from verify.trust import log_periods, log_valid_at
 
 SUFFIX = ".sigstore.json"
 PEP740_SUFFIX = ".publish.attestation"  # pypi-attestations' file layout
@@ -92,6 +95,7 @@ class Evidence:
     attestations: tuple[Attestation, ...]
     problems: tuple[Problem, ...]
     uncounted: tuple[Problem, ...] = ()  # co-signatures that did not verify or are not allowed
+    unread: tuple[Problem, ...] = ()  # co-signatures by name that could not be read at all
 
     def of_type(self, predicate_type: str) -> list[Attestation]:
         return [a for a in self.attestations if a.statement.predicate_type == predicate_type]
@@ -123,13 +127,26 @@ def hashed_digest(sha256: str) -> Hashed:
 class TimedVerifier(Verifier):
     """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
     integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
-    against the trust root. `_establish_time` is private to sigstore-python 4.5 (pinned <4.6
-    in pyproject.toml); used by one thread at a time."""
+    against the trust root; the log's time only when the root's log key was valid then (its
+    validFor, which sigstore does not check). `_establish_time` is private to sigstore-python
+    4.5 (pinned <4.6 in pyproject.toml); used by one thread at a time."""
 
     last_times: tuple[datetime.datetime, ...] = ()
 
+    def __init__(self, *, trusted_root: TrustedRoot) -> None:
+        super().__init__(trusted_root=trusted_root)
+        self._log_periods = log_periods(trusted_root)
+
     def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
         results: list[TimestampVerificationResult] = super()._establish_time(bundle)
+        key_id = bundle.log_entry._inner.log_id.key_id
+        for result in results:
+            logged = result.source is TimestampSource.TRANSPARENCY_SERVICE
+            if logged and not log_valid_at(self._log_periods, key_id, result.time):
+                raise VerificationError(
+                    "the integrated time of the log entry is outside the validFor of the log "
+                    "key in the trusted root"
+                )
         self.last_times = tuple(r.time for r in results)
         return results
 
@@ -142,10 +159,17 @@ class TimedVerifier(Verifier):
         return super().verify_dsse(*args, **kwargs)
 
 
-def _name_prefixes(file_name: str, suffix: str = SUFFIX) -> list[str]:
+def _stem(file_name: str) -> str:
+    """The artifact name a bundle file is named for: `<artifact>` of `<artifact>.sigstore.json`
+    or `<artifact>.publish.attestation`."""
+    suffix = PEP740_SUFFIX if file_name.endswith(PEP740_SUFFIX) else SUFFIX
+    return file_name.removesuffix(suffix)
+
+
+def _name_prefixes(file_name: str) -> list[str]:
     """The artifact names a bundle's file name can belong to: `<artifact>` in
     `<artifact>.sigstore.json` and `<artifact>.<anything>.sigstore.json`."""
-    stem = file_name.removesuffix(suffix)
+    stem = _stem(file_name)
     return [stem[:i] for i, c in enumerate(stem) if c == "."] + [stem]
 
 
@@ -358,7 +382,7 @@ class Collector:
         if isinstance(when, Problem):
             return when
         if payload_type != PAYLOAD_TYPE:
-            return Problem(path, f"unknown DSSE payload type {payload_type[:80]!r}")
+            return Problem(path, f"unknown DSSE payload type {excerpt(payload_type)}")
         try:
             statement = Statement.from_json(payload)
         except UnknownPredicate as e:
@@ -385,8 +409,7 @@ class Collector:
         return loaded
 
     def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
-        suffix = PEP740_SUFFIX if path.name.endswith(PEP740_SUFFIX) else SUFFIX
-        names = frozenset(_name_prefixes(path.name, suffix))
+        names = frozenset(_name_prefixes(path.name))
         real = Path(os.path.realpath(path))
         if real not in index.seen:
             index.seen[real] = self._outcome(path, real_directory, is_link)
@@ -398,11 +421,10 @@ class Collector:
             index.add(dataclasses.replace(outcome, path=path))
         elif isinstance(outcome, Problem):
             index.ignored.append(dataclasses.replace(outcome, path=path))
-        else:  # refused: it concerns the subjects it claims; with none readable, the artifact
-            # it is named for (`<artifact>.sigstore.json`), not every name its name starts with
+        else:  # refused: it concerns the subjects it claims; with none readable, the names
+            # its file name can belong to (`collect` denies only on the artifact's own bundle)
             claimed, problem = outcome
-            own = frozenset({path.name.removesuffix(suffix)})
-            claim = _Claim(digests=claimed) if claimed else _Claim(names=own)
+            claim = _Claim(digests=claimed) if claimed else _Claim(names=names)
             index.refused.append((claim, dataclasses.replace(problem, path=path)))
 
     def _index(self, directory: Path) -> _Index:
@@ -451,12 +473,15 @@ class Collector:
             for p, b in index.signatures.get(artifact.name, [])
         ]
         # `<artifact>.sigstore.json` must verify; a co-signature `<artifact>.<x>.sigstore.json`
-        # that does not (it may be another artifact's: `a` beside `a.whl`) just does not count.
+        # that does not (it may be another artifact's: `a` beside `a.whl`) just does not count;
+        # one that cannot be read does not either, and is named for the artifact.
         own = artifact.name + SUFFIX
-        problems = [p for claim, p in index.refused if claim.concerns(artifact.name, digests)]
+        refused = [(c, p) for c, p in index.refused if c.concerns(artifact.name, digests)]
+        problems = [p for c, p in refused if c.digests or _stem(p.path.name) == artifact.name]
+        unread = [p for c, p in refused if not c.digests and p not in problems]
         attestations = index.covering(digests)
         signatures = [c for c in checked if isinstance(c, Signed)]
-        index.used |= {p.path for p in problems} | {a.path for a in attestations}
+        index.used |= {p.path for _, p in refused} | {a.path for a in attestations}
         index.used |= {p for p, _ in index.signatures.get(artifact.name, [])}
         return Evidence(
             artifact,
@@ -465,6 +490,7 @@ class Collector:
             tuple(attestations),
             (*problems, *(c for c in checked if isinstance(c, Problem) and c.path.name == own)),
             tuple(c for c in checked if isinstance(c, Problem) and c.path.name != own),
+            tuple(unread),
         )
 
     def unjudged(self) -> list[Problem]:

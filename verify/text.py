@@ -42,3 +42,13 @@ def markdown_text(text: object) -> str:
     that could change the structure (`\\ ` * _ ~ [ ] < > | & $`). actions/lib.sh `attest_md`
     applies the same rule in bash."""
     return _MARKDOWN.sub(r"\\\1", shown(text))
+
+
+EXCERPT = 32  # the policy's limit for a key name: what an excerpt of input may show
+
+
+def excerpt(text: object, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of input, escaped by `shown`, with an ellipsis when there
+    were more: the most of a file, a bundle or a root any message may quote."""
+    text = str(text)
+    return shown(text[:limit]) + ("…" if len(text) > limit else "")

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from sigstore._internal.trust import Key
 from sigstore.models import TrustedRoot
+from sigstore_models.common import v1 as common_v1
 from sigstore_models.trustroot import v1 as trustroot_v1
 
-from verify.errors import ExitCode, VerifyError, without_input
+from verify.errors import ExitCode, VerifyError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 
 # The CA organization of `attest instance`: a root naming it is for development only.
@@ -24,6 +26,14 @@ MAX_TRUST_ROOT = 4 * MIB  # public Sigstore's root is ~10 KB
 _EMBEDDED = {
     "production": "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
     "staging": "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev",
+}
+
+
+_SNAKE = {
+    "certificateAuthorities": "certificate_authorities",
+    "timestampAuthorities": "timestamp_authorities",
+    "tlogs": "tlogs",
+    "ctlogs": "ctlogs",
 }
 
 
@@ -70,6 +80,45 @@ def _certificates(root: trustroot_v1.TrustedRoot) -> list[x509.Certificate]:
     ]
 
 
+class _Malformed(ValueError):
+    """A part of the trusted root that the verifier could not use; the message names it."""
+
+
+def _authority(where: str, authority: trustroot_v1.CertificateAuthority) -> None:
+    certificates = authority.cert_chain.certificates
+    if not certificates:
+        raise _Malformed(f"{where}.certChain: no certificate")
+    for i, certificate in enumerate(certificates):
+        try:
+            x509.load_der_x509_certificate(certificate.raw_bytes)
+        except ValueError as e:
+            raise _Malformed(f"{where}.certChain.certificates[{i}]: not a DER certificate") from e
+
+
+def _key(where: str, key: common_v1.PublicKey) -> None:
+    try:
+        Key(key)  # sigstore's own reading: a key it cannot read is only logged, then left out
+    except Exception as e:  # "public key is empty", "invalid key format: not one of (...)"
+        reason = unquoted(str(e).partition(":")[0])
+        raise _Malformed(f"{where}: not a key sigstore can use ({reason})") from e
+
+
+def _check(root: trustroot_v1.TrustedRoot) -> None:
+    """Every certificate and key of `root` loads, and it has what every verification needs:
+    a CA, a transparency log and a CT log. sigstore reads each only when a bundle is verified,
+    and skips a key it cannot load with a log line: the root would deny everything, or fail as
+    an internal error, instead of being refused when it is loaded."""
+    for kind in ("certificateAuthorities", "tlogs", "ctlogs"):
+        if not getattr(root, _SNAKE[kind]):
+            raise _Malformed(f"{kind}: empty, but every verification needs one")
+    for kind in ("certificateAuthorities", "timestampAuthorities"):
+        for i, authority in enumerate(getattr(root, _SNAKE[kind]) or ()):
+            _authority(f"{kind}[{i}]", authority)
+    for kind in ("tlogs", "ctlogs"):
+        for i, log in enumerate(getattr(root, _SNAKE[kind])):
+            _key(f"{kind}[{i}].publicKey", log.public_key)
+
+
 def _is_development(root: trustroot_v1.TrustedRoot) -> bool:
     """Whether any certificate of the root, or any CA's label, names the development instance.
     The certificates decide: the label is free text that anyone can rename."""
@@ -99,10 +148,16 @@ def load_trust(name: str, path: Path | None) -> Trust:
     except OSError as e:
         raise TrustError(f"{source}: cannot read the trusted root: {e.strerror or e}") from e
     try:
-        inner = trustroot_v1.TrustedRoot.from_json(raw)
-        root = TrustedRoot(inner)
-        development = _is_development(inner)
-        starts = _starts(inner)
+        with library_warnings() as warnings:
+            inner = trustroot_v1.TrustedRoot.from_json(raw)
+            root = TrustedRoot(inner)
+            _check(inner)
+            development = _is_development(inner)
+            starts = _starts(inner)
+        if warnings:
+            raise _Malformed(f"sigstore cannot use it: {unquoted(warnings[0].getMessage())}")
+    except _Malformed as e:
+        raise TrustError(f"{source}: a malformed Sigstore trusted root: {e}") from e
     except Exception as e:  # the models' and parsers' refusals: never quoting the file
         raise TrustError(
             f"{source}: not a readable Sigstore trusted root: {without_input(e)}"
@@ -113,4 +168,26 @@ def load_trust(name: str, path: Path | None) -> Trust:
         root=root,
         development=development,
         newest_start=max(starts) if starts else None,
+    )
+
+
+LogPeriods = dict[bytes, list[common_v1.TimeRange | None]]
+
+
+def log_periods(root: TrustedRoot) -> LogPeriods:
+    """The validFor of every transparency log key of `root`, by the key id a log entry names
+    (sigstore's: the SHA-256 of the key's DER encoding). Read once per verifier."""
+    periods: LogPeriods = {}
+    for log in root._inner.tlogs:
+        periods.setdefault(Key(log.public_key).key_id, []).append(log.public_key.valid_for)
+    return periods
+
+
+def log_valid_at(periods: LogPeriods, key_id: bytes, when: datetime.datetime) -> bool:
+    """Whether a log key with `key_id` was valid at `when`, its validFor a closed range.
+    sigstore-python only drops a key whose start is after the wall clock, so a key the root
+    retired in 1971 would still vouch for an entry it says was integrated in 2026."""
+    return any(
+        period is None or (period.start <= when and (period.end is None or when <= period.end))
+        for period in periods.get(key_id, ())
     )

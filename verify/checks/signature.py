@@ -57,7 +57,18 @@ class SignatureCheck(Check):
                 "or refused (a co-signature alone is no signature)",
             )
         )
-        return Outcome(self.name, f"a verified {own}", found or "none", failures)
+        actual = (found or "none") + _unread(evidence)
+        return Outcome(self.name, f"a verified {own}", actual, failures)
+
+
+def _unread(evidence: Evidence) -> str:
+    """The co-signatures that could not be read, named (their reasons are the identity check's
+    when the count falls short): a note, never a denial."""
+    names = [p.path.name for p in evidence.unread]
+    if not names:
+        return ""
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return f"; not counted: {', '.join(names[:5])}{more}"
 
 
 class IdentityCheck(Check):
@@ -91,7 +102,7 @@ class IdentityCheck(Check):
         else:
             failures = (
                 f"{len(signers)} distinct allowed signer(s), the policy needs {policy.k_of_n}",
-                *(f"{p.path.name}: {p.reason}" for p in evidence.uncounted),
+                *(f"{p.path.name}: {p.reason}" for p in (*evidence.uncounted, *evidence.unread)),
             )
         return Outcome(self.name, self.expect(context), actual, failures)
 
