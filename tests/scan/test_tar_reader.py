@@ -1,8 +1,7 @@
 """The tar reader of verify/osv/database.py (`_members`): it reads what tarfile writes (ustar,
 pax and GNU headers; gzip, bzip2, xz or no compression) into the same members, refuses what
 is malformed with a one-line message naming the database, and counts every header against the
-budget before reading what follows it. The sorting of the records on two cores (`_sort_all`)
-builds the very index a serial sort builds."""
+budget before reading what follows it."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scan.helpers import record, shared_db, tar_gz
+from tests.scan.helpers import record
 from verify.osv import database
 
 LONG = "vulns/" + "a" * 120 + "/PYSEC-2026-1.json"  # past ustar's 100 characters
@@ -79,30 +78,3 @@ def test_a_sparse_member_is_refused(tmp_path: Path) -> None:
     raw[148:156] = b"%06o\0 " % (sum(raw[:148]) + 8 * 32 + sum(raw[156:512]))
     plain.write_bytes(bytes(raw))
     assert error(plain) == f"{plain}: not a readable tar archive: v/a.json: a sparse member"
-
-
-def test_sorting_on_two_cores_builds_the_same_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    db = shared_db()
-    blob = database.read_database(db)
-    digest = database.content_digest(db, blob)
-    wanted = {"django", "jinja2", "requests", "aiohttp", "urllib3"}
-    monkeypatch.setattr(database.threading, "active_count", lambda: 1)
-    monkeypatch.setattr(database.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
-    forked = database.build_index(db, digest, blob, wanted)
-    monkeypatch.setattr(database, "PARALLEL_FROM", 10**9)
-    assert forked == database.build_index(db, digest, blob, wanted)
-
-
-def test_a_bad_record_met_on_two_cores_is_the_first_one_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(database, "PARALLEL_FROM", 2)
-    monkeypatch.setattr(database.threading, "active_count", lambda: 1)
-    monkeypatch.setattr(database.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
-    members = {f"vulns/alpha/PYSEC-2026-{i}.json": BLOB for i in range(6)}
-    members["vulns/alpha/PYSEC-2026-3.json"] = b"{"  # the child's share: every other record
-    members["vulns/alpha/PYSEC-2026-4.json"] = b"["  # the parent's
-    db = tar_gz(tmp_path / "db.tar.gz", members)
-    blob = db.read_bytes()
-    with pytest.raises(database.DatabaseError, match=r"PYSEC-2026-3.json: not valid JSON"):
-        database.build_index(db, database.content_digest(db, blob), blob)

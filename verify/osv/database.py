@@ -20,8 +20,6 @@ import json
 import lzma
 import os
 import re
-import signal
-import threading
 import zipfile
 import zlib
 from collections.abc import Collection, Iterator
@@ -522,108 +520,6 @@ def _stamp(name: str, data: object, where: Path) -> str | None:
         raise DatabaseError(where, f"{name}: bad OSV record: {e}") from e
 
 
-# What sorting some records gives: package -> [[record number, entry]], the records kept as text
-# ([record number, the packages a glance files it under]), their times; or the first error met.
-_Sorted = tuple[dict[str, list[list[Any]]], list[tuple[int, list[str]]], list[str]]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Failed:
-    """A DatabaseError met while sorting: its record's number, then what it says."""
-
-    number: int
-    where: Path | str
-    problem: str
-
-
-PARALLEL_FROM = 1000  # records: fewer are sorted in this process alone (a fork costs ~10 ms)
-
-
-def _sort(
-    items: list[tuple[int, str, bytes]], asked: set[str] | None, where: Path
-) -> _Sorted | _Failed:
-    """Parse the records of `items` that the `asked` packages need (all when None) and glance
-    at the others; the first DatabaseError is returned, with its record's number."""
-    parsed: dict[str, list[list[Any]]] = {}
-    later: list[tuple[int, list[str]]] = []
-    stamps: list[str] = []
-    for number, name, raw in items:
-        try:
-            glance = None if asked is None or name.endswith(".json") else _glance(raw)
-            if glance is not None and asked is not None:
-                glance[0].update(_folder(name))  # where the PyPA database files it, too
-            if glance is not None and asked is not None and not glance[0] & asked:
-                later.append((number, list(glance[0])))
-                if glance[1] is not None:
-                    stamps.append(glance[1])
-                continue
-            data = _parse(name, raw, where)
-            try:
-                found = list(osv.entries(data))
-            except osv.RecordError as e:
-                raise DatabaseError(where, f"{name}: bad OSV record: {e}") from e
-            for package, entry in found:
-                parsed.setdefault(package, []).append([number, entry])
-            stamp = _stamp(name, data, where)
-            if stamp is not None:
-                stamps.append(stamp)
-        except DatabaseError as e:
-            return _Failed(number, e.where, e.problem)
-    return parsed, later, stamps
-
-
-def _sort_all(
-    items: list[tuple[int, str, bytes]], asked: set[str] | None, where: Path
-) -> list[_Sorted | _Failed]:
-    """`_sort` over `items`, on both cores when there are many: a forked child sorts every
-    other record and sends its result back through a pipe, as JSON. Serial where fork is
-    missing, with one core, or with threads running (a fork copies only the calling thread, and
-    locks other threads hold stay held in the child). A child that fails in any other way than
-    a DatabaseError has its share sorted again here."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if len(items) < PARALLEL_FROM or cores < 2 or threading.active_count() > 1:
-        return [_sort(items, asked, where)]
-    theirs, mine = items[1::2], items[0::2]  # interleaved: the asked packages may be adjacent
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into the caller's code
-        code = 1
-        try:
-            os.close(reader)
-            with os.fdopen(writer, "wb") as pipe:
-                pipe.write(_dumps(_sort(theirs, asked, where)))
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(writer)
-    try:
-        first = _sort(mine, asked, where)
-        with os.fdopen(reader, "rb") as pipe:
-            sent = pipe.read()
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise
-    _, status = os.waitpid(pid, 0)
-    second = _loads(sent) if status == 0 and sent else _sort(theirs, asked, where)
-    return [first, second]
-
-
-def _dumps(result: _Sorted | _Failed) -> bytes:
-    if isinstance(result, _Failed):
-        return json.dumps({"failed": [result.number, str(result.where), result.problem]}).encode()
-    return json.dumps({"sorted": result}).encode()
-
-
-def _loads(sent: bytes) -> _Sorted | _Failed:
-    """What a child sorted, as `_sort` returned it (JSON: the entries are JSON data)."""
-    data = json.loads(sent)
-    if "failed" in data:
-        return _Failed(*data["failed"])
-    parsed, later, stamps = data["sorted"]
-    return parsed, [(number, packages) for number, packages in later], stamps
-
-
 def build_index(
     path: Path, digest: str, blob: bytes | None = None, wanted: Collection[str] | None = None
 ) -> bytes:
@@ -635,31 +531,34 @@ def build_index(
         blob = read_database(path)
         if hashlib.sha256(blob).hexdigest() != digest:
             raise DatabaseError(path, "the database changed while it was read: try again")
-    items = [(number, name, raw) for number, (name, raw) in enumerate(records(path, blob))]
-    count = len(items)
-    results = _sort_all(items, None if wanted is None else set(wanted), path)
-    failed = [r for r in results if isinstance(r, _Failed)]
-    if failed:  # the first bad record, as a serial read would meet it
-        first = min(failed, key=lambda f: f.number)
-        raise DatabaseError(first.where, first.problem)
     parsed: dict[str, list[list[Any]]] = {}  # package -> [record number, entry]
-    kept_at: list[tuple[int, list[str]]] = []
-    stamps: list[str] = []
-    for part, later_part, stamps_part in (r for r in results if not isinstance(r, _Failed)):
-        for package, pairs in part.items():
-            parsed.setdefault(package, []).extend(pairs)
-        kept_at += later_part
-        stamps += stamps_part
-    if len(results) > 1:
-        for pairs in parsed.values():
-            pairs.sort(key=lambda pair: int(pair[0]))
-        kept_at.sort(key=lambda k: k[0])
     later: dict[str, list[int]] = {}  # package -> the numbers of its records kept as text
     kept: list[tuple[str, int, bytes]] = []
-    for number, packages in kept_at:
-        for package in packages:
-            later.setdefault(package, []).append(len(kept))
-        kept.append((items[number][1], number, items[number][2]))
+    asked = None if wanted is None else set(wanted)
+    stamps: list[str] = []
+    count = 0
+    for name, raw in records(path, blob):
+        glance = None if asked is None or name.endswith(".json") else _glance(raw)
+        if glance is not None and asked is not None:
+            glance[0].update(_folder(name))  # where the PyPA database files it, too
+        if glance is not None and asked is not None and not glance[0] & asked:
+            for package in glance[0]:
+                later.setdefault(package, []).append(len(kept))
+            kept.append((name, count, raw))
+            if glance[1] is not None:
+                stamps.append(glance[1])
+        else:
+            data = _parse(name, raw, path)
+            try:
+                found = list(osv.entries(data))
+            except osv.RecordError as e:
+                raise DatabaseError(path, f"{name}: bad OSV record: {e}") from e
+            for package, entry in found:
+                parsed.setdefault(package, []).append([count, entry])
+            stamp = _stamp(name, data, path)
+            if stamp is not None:
+                stamps.append(stamp)
+        count += 1
     if count == 0:
         raise DatabaseError(path, "no OSV records found (.json or .yaml files)")
     body = io.BytesIO()
