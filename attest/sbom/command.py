@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from attest.errors import UsageError
 from attest.output import emit
 from attest.sbom.interface import ReadOptions, SourceKind
+from attest.sbom.options import reading_options
 from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
 from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def reading_options(command: F) -> F:
-    """The options of how a requirements or lock file is read (`ReadOptions`), shared by the
-    commands that read one (sbom, scan)."""
-    command = click.option(
-        "--allow-includes-outside",
-        is_flag=True,
-        help="Let -r includes leave the requirements file's directory tree "
-        "(never /proc, /sys, /dev).",
-    )(command)
-    return click.option(
-        "--python-version",
-        help="Evaluate the environment markers of a requirements or lock file for this Python "
-        "(3.12 or 3.12.4) on this platform; default: the Python attest runs under.",
-    )(command)
 
 
 @click.command("sbom")

@@ -11,8 +11,8 @@ import click
 
 from attest.errors import OperationalError, UsageError
 from attest.output import emit
-from attest.sbom.command import reading_options
 from attest.sbom.interface import ReadOptions
+from attest.sbom.options import reading_options
 from attest.scan.interface import SourceOptions
 from attest.scan.report import Format, markdown, render, workflow_commands
 from attest.scan.stage import (

@@ -11,15 +11,17 @@ The scan's offline source keeps such an index in its cache; the gate builds it i
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
 import datetime
 import hashlib
 import io
 import json
+import lzma
 import os
 import re
-import tarfile
 import zipfile
+import zlib
 from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -82,11 +84,18 @@ class _Budget:
             )
 
 
+def _parts(name: str) -> list[str]:
+    """The parts of a member's name that matter here, as PurePosixPath(name).parts but faster."""
+    return [p for p in name.split("/") if p not in ("", ".")]
+
+
 def _wanted(name: str, has_vulns_dir: bool) -> bool:
     """Record files only: hidden files and folders (.github, .id-allocator) are not records,
     and in the PyPA layout only vulns/ holds them."""
-    parts = PurePosixPath(name).parts
-    if any(p.startswith(".") for p in parts) or not name.endswith(RECORD_SUFFIXES):
+    if not name.endswith(RECORD_SUFFIXES):
+        return False
+    parts = _parts(name)
+    if any(p.startswith(".") for p in parts):
         return False
     return not has_vulns_dir or "vulns" in parts[:-1]
 
@@ -106,29 +115,176 @@ def _zip_records(
             yield f"{prefix}{info.filename}", blob
 
 
+class _Unpacked:
+    """The decompressed bytes of a tar stream (gzip, bzip2, xz or none), unpacked only as far as
+    they are read: a member's size is counted against the budget before its bytes are."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, blob: bytes) -> None:
+        self._blob = blob
+        self._at = 0
+        self._codec: Any = None
+        self._zlib = blob.startswith(b"\x1f\x8b")  # zlib keeps the input it has not used yet
+        if self._zlib:
+            self._codec = zlib.decompressobj(wbits=31)
+        elif blob.startswith(b"BZh"):
+            self._codec = bz2.BZ2Decompressor()
+        elif blob.startswith(b"\xfd7zXZ\x00"):
+            self._codec = lzma.LZMADecompressor()
+
+    def read(self, size: int) -> bytes:
+        """`size` bytes, fewer only at the end of the stream."""
+        if self._codec is None:
+            self._at += size
+            return self._blob[self._at - size : self._at]
+        parts = []
+        while size > 0 and (piece := self._more(min(size, 1 << 20))):
+            parts.append(piece)
+            size -= len(piece)
+        return b"".join(parts)
+
+    def skip(self, size: int) -> int:
+        """Pass `size` bytes (in pieces: a member skipped is never held whole); how many were."""
+        passed = 0
+        while passed < size and (piece := self.read(min(size - passed, 1 << 20))):
+            passed += len(piece)
+        return passed
+
+    def _more(self, limit: int) -> bytes:
+        codec = self._codec
+        while not codec.eof:
+            if self._zlib:
+                data = codec.unconsumed_tail or self._input()
+            else:  # bz2 and lzma buffer it, and say when they need more
+                data = self._input() if codec.needs_input else b""
+            if not data and (self._zlib or codec.needs_input):
+                return b""  # the stream ends early: the caller finds the archive cut
+            out: bytes = codec.decompress(data, limit)
+            if out:
+                return out
+        return b""
+
+    def _input(self) -> bytes:
+        self._at += self.CHUNK
+        return self._blob[self._at - self.CHUNK : self._at]
+
+
+_REGULAR = (b"0", b"\0", b"7")
+_NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, folders, FIFOs
+_EXTENSIONS = (b"x", b"g", b"L", b"K")  # pax headers, GNU long names: what the next one is
+
+
+def _field(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _number(raw: bytes) -> int:
+    """A header's number: octal text, or base-256 (a first byte 0x80) for large ones."""
+    if raw[:1] == b"\x80":
+        return int.from_bytes(raw[1:], "big")
+    text = raw.split(b"\0", 1)[0].strip(b" ")
+    if text.strip(b"01234567"):
+        raise ValueError("a number in a header is not octal")
+    return int(text or b"0", 8)
+
+
+def _header(block: bytes) -> tuple[str, int, bytes]:
+    """(name, size, type) of a ustar, pax or GNU header block; ValueError when it is none."""
+    checksum = _number(block[148:156])
+    unsigned = sum(block) - sum(block[148:156]) + 8 * 32  # the checksum field counts as spaces
+    high = block[:148] + block[156:]  # some tars sum the bytes as signed: computed only then
+    if checksum != unsigned and checksum != unsigned - 256 * sum(b > 127 for b in high):
+        raise ValueError("bad header checksum")
+    name, kind, prefix = _field(block[:100]), block[156:157], _field(block[345:500])
+    if kind == b"\0" and name.endswith("/"):
+        kind = b"5"  # an old tar's folder
+    if prefix and kind not in (b"L", b"K", b"S"):
+        name = f"{prefix}/{name}"
+    return name, _number(block[124:136]), kind
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    """The records of a pax header: `<length> <key>=<value>\\n`."""
+    found, at = {}, 0
+    while at < len(data):
+        space = data.index(b" ", at)
+        end = at + int(data[at:space])
+        key, equals, value = data[space + 1 : end].partition(b"=")
+        if end <= space or data[end - 1 : end] != b"\n" or not equals:
+            raise ValueError("bad pax header")
+        found[key.decode(errors="surrogateescape")] = value[:-1].decode(errors="surrogateescape")
+        at = end
+    return found
+
+
+def _members(blob: bytes, budget: _Budget) -> Iterator[tuple[str, int, bytes, _Unpacked]]:
+    """(name, size, type, stream) of each member of a tar; the stream is at the member's data,
+    which the caller reads or skips (padding is passed here). Every member counts against the
+    budget, by its declared size, before the stream moves into it."""
+    stream = _Unpacked(blob)
+    pax_global: dict[str, str] = {}
+    pax: dict[str, str] = {}
+    long_name: str | None = None
+    while True:
+        block = stream.read(512)
+        if not block:
+            return  # no end-of-archive blocks: the members so far are all there is
+        if len(block) < 512:
+            raise ValueError("cut inside a header")
+        if not block.strip(b"\0"):
+            return  # the end of the archive
+        name, size, kind = _header(block)
+        if kind == b"S" or any(k.startswith("GNU.sparse") for k in pax):
+            raise ValueError(f"{shown(name)[:200]}: a sparse member")
+        if kind in _EXTENSIONS:
+            budget.take(name, size)
+            data = stream.read(size)
+            if len(data) < size:
+                raise ValueError("cut inside a header")
+            stream.skip(-size % 512)
+            if kind in (b"x", b"g"):
+                (pax_global if kind == b"g" else pax).update(_pax(data))
+            elif kind == b"L":
+                long_name = _field(data)
+            continue
+        headers = {**pax_global, **pax}
+        name = headers.get("path", long_name if long_name is not None else name)
+        if not headers.get("size", "0").isdigit():
+            raise ValueError("a pax size that is no number")
+        size = int(headers.get("size", size))
+        pax, long_name = {}, None
+        yield name, (0 if kind in _NO_DATA else size), kind, stream
+        if kind in _NO_DATA:
+            continue
+        if stream.skip(-size % 512) < -size % 512:
+            raise ValueError("cut inside a member")
+
+
 def _tar_records(blob: bytes, budget: _Budget) -> Iterator[tuple[str, bytes]]:
-    """One pass over the stream (`r|*`): a member skipped is still decompressed, so every
-    member counts against the budget, by its declared size, before the stream moves past it."""
+    """One pass over the stream: a member skipped is still decompressed, so every member counts
+    against the budget, by its declared size, before the stream moves past it."""
     kept: list[tuple[str, bytes]] = []
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as archive:
-        for member in archive:
-            nested = member.name.endswith(".zip") and not PurePosixPath(
-                member.name
-            ).name.startswith(".")
-            if not member.isfile() or not (nested or _wanted(member.name, False)):
-                budget.take(member.name, member.size, MAX_TOTAL_BYTES)
+    try:
+        for name, size, kind, stream in _members(blob, budget):
+            nested = name.endswith(".zip") and not PurePosixPath(name).name.startswith(".")
+            if kind not in _REGULAR or not (nested or _wanted(name, False)):
+                budget.take(name, size, MAX_TOTAL_BYTES)
+                if stream.skip(size) < size:
+                    raise ValueError("cut inside a member")
                 continue
-            budget.take(
-                member.name, member.size, MAX_NESTED_ZIP_BYTES if nested else MAX_RECORD_BYTES
-            )
-            handle = archive.extractfile(member)
-            data = handle.read(member.size) if handle is not None else b""
+            budget.take(name, size, MAX_NESTED_ZIP_BYTES if nested else MAX_RECORD_BYTES)
+            data = stream.read(size)
+            if len(data) < size:
+                raise ValueError("cut inside a member")
             if nested:
                 with zipfile.ZipFile(io.BytesIO(data)) as inner:
-                    kept += _zip_records(inner, budget, f"{member.name}!")
+                    kept += _zip_records(inner, budget, f"{name}!")
             else:
-                kept.append((member.name, data))
-    has_vulns = any("vulns" in PurePosixPath(n).parts[:-1] for n, _ in kept if "!" not in n)
+                kept.append((name, data))
+    except (ValueError, zlib.error, lzma.LZMAError, OSError, EOFError) as e:
+        raise DatabaseError(budget.where, f"not a readable tar archive: {e}") from e
+    has_vulns = any("vulns" in _parts(n)[:-1] for n, _ in kept if "!" not in n)
     yield from ((n, b) for n, b in kept if "!" in n or _wanted(n, has_vulns))
 
 
@@ -200,10 +356,11 @@ def records(path: Path, blob: bytes | None = None) -> Iterator[tuple[str, bytes]
 
 
 def _is_tar(blob: bytes) -> bool:
+    """Whether `blob` starts with a tar header, compressed or not."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as archive:
-            return archive.next() is not None
-    except (tarfile.TarError, EOFError, OSError):
+        block = _Unpacked(blob).read(512)
+        return len(block) == 512 and bool(block.strip(b"\0")) and bool(_header(block))
+    except (ValueError, zlib.error, lzma.LZMAError, OSError, EOFError):
         return False
 
 
@@ -513,5 +670,5 @@ def load(path: Path) -> Database:
         blob = None if path.is_dir() else read_database(path)  # a FIFO or device: refused unread
         digest = content_digest(path, blob)
         return Database(str(path), digest, Index(build_index(path, digest, blob), digest))
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise DatabaseError(path, f"cannot read the database: {e}") from e

@@ -38,6 +38,8 @@ _REFUSED = re.compile(
     "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
+_KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: ([^\n]*))?\n")
+_STARTERS = frozenset("|'\"[{")  # what makes a value more than one plain scalar on its line
 _RUNS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- plain scalar` lines
 _ESCAPE = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0abt\tnvfre "\\/N_LP])')
 _REPLACEMENTS = {
@@ -123,7 +125,18 @@ def _mapping(
     if depth > MAX_DEPTH:
         raise _Declined
     found: dict[str, Any] = {}
+    deeper = " " * (indent + 1)
     while pos < len(text):
+        simple = _KEY_LINE.match(text, pos) if first is None else None
+        if simple is not None and len(simple[1]) == indent:
+            # The common line, `key: plain scalar` alone on its line, in one match.
+            key, rest, after = simple[2], simple[3], simple.end()
+            if rest and rest[0] not in _STARTERS and text[after : after + 1] != "\n":
+                if key in found or _plain(key) != key:
+                    raise _Declined
+                if not text.startswith(deeper, after):  # not continued on the next line
+                    found[key], pos = _value(rest), after
+                    continue
         line, after = _line(text, pos)
         if first is not None:
             line, first = first, None
