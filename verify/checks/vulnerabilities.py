@@ -24,7 +24,7 @@ from verify.checks.attestations import _components, _Malformed
 from verify.evidence import Attestation, Evidence
 from verify.interface import Check, Context, Outcome
 from verify.policy import Vulnerabilities, human
-from verify.text import shown
+from verify.text import excerpt
 
 if TYPE_CHECKING:  # the OSV machinery is imported only with --db (the gate's start-up)
     from verify.osv.database import Database
@@ -189,9 +189,9 @@ _FIXES_SHOWN = 5
 
 
 def _cut(text: str, limit: int = _CUT) -> str:
-    """A finding's text as a refusal shows it: escaped, and cut short (an advisory database
-    or a signer may write an id of 3,000 characters)."""
-    return shown(text[:limit]) + ("…" if len(text) > limit else "")
+    """A finding's text as a refusal shows it (an advisory database or a signer may write an id
+    of 3,000 characters)."""
+    return excerpt(text, limit)
 
 
 def _fixes(versions: Sequence[str]) -> str:
