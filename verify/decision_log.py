@@ -3,21 +3,24 @@ number and the SHA-256 of the previous line, appended under an exclusive file lo
 concurrent gates never interleave or fork the chain.
 
 A record's line is exactly the bytes the gate writes (`_encode`): any other spelling of the same
-JSON (a key given twice, white space, `\r`, key order, escapes) is an edit.
+JSON (a key given twice, white space, `\r`, key order, escapes) is an edit. It is strict UTF-8
+JSON: a lone surrogate is written as U+FFFD (`_strict`).
 
 Appends are whole: each record goes out in one `write`, the file is fsynced once per run, and a
 failed or short write cuts the file back to its length before the run. A crash or a full disk can
 still leave a torn last record, and only that: a last line without its newline that is not JSON
-(an append cut short) or a whole record missing its newline. It is reported as torn (not as an
-edit), the gate appends nothing after it, and `repair_torn_tail` removes it and nothing else. A
-last line with its newline that is not a record was edited: the gate appends nothing after it
-either, and there is nothing to repair.
+(an append cut short) or a whole record missing its newline; after a power loss, such a line
+followed by NULs, any number of them (`_torn_long`: past one record's bytes, only NULs). It is
+reported as torn (not as an edit), the gate appends nothing after it, and `repair_torn_tail`
+removes it and nothing else. A last line with its newline that is not a record was edited: the
+gate appends nothing after it either, and there is nothing to repair.
 
 `check` walks the chain once, streamed, in memory bounded by its findings (at most
 MAX_FINDINGS), and names every record that was edited, deleted, inserted or moved. Cutting the
 newest records or rewriting the whole log is detectable only against a head hash kept elsewhere:
 `check(path, expect_head=...)`. A file none of whose lines is a record of the gate's (a policy,
-2 GiB of NULs) is not a log at all: exit 2, said in one line, and never appended to."""
+2 GiB of NULs) is not a log at all: exit 2, said in one line, and never appended to. Nothing in
+/proc, /sys or /dev is ever opened as a log."""
 
 from __future__ import annotations
 
