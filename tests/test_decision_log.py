@@ -244,14 +244,39 @@ def test_any_change_of_a_record_line_is_reported(
     assert "was tampered with" in result.stderr and "chain intact" not in result.stderr
 
 
-def test_the_gate_writes_a_record_as_it_reads_back(tmp_path: Path) -> None:
-    """Two lone surrogates that form a pair are written as the JSON escapes of a pair, which
-    read back as one character: the record is written as that, else its line would be an edit
-    (before, it did not match its own hash)."""
+def _strict_json(line: bytes) -> object:
+    """The line as a strict JSON reader reads it: UTF-8, and no lone surrogate (which Python's
+    json accepts and others refuse)."""
+    value = json.loads(line.decode("utf-8"))
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError: a surrogate
+    return value
+
+
+def test_the_gate_writes_strict_json_that_reads_back(tmp_path: Path) -> None:
+    """Lone surrogates (a file name's undecodable bytes) were written as `\\udcff` escapes,
+    which strict JSON readers refuse (and two that form a pair read back as one character):
+    each is written as U+FFFD, and the record as it reads back."""
     path = tmp_path / "decisions.jsonl"
-    decision_log.append(path, [{"artifact": {"name": "\ud83d\ude00.whl \udcff"}}])
+    decision_log.append(path, [{"artifact": {"name": "\ud83d\ude00.whl \udcff"}, "\udc80": 1}])
     assert decision_log.check(path).intact
-    assert json.loads(path.read_bytes())["artifact"]["name"] == "\U0001f600.whl \udcff"
+    record = _strict_json(path.read_bytes())
+    assert record["artifact"] == {"name": "\ufffd\ufffd.whl \ufffd"}  # type: ignore[index]
+    assert b"\\ud" not in path.read_bytes() and "\ufffd" in record  # type: ignore[operator]
+
+
+def test_records_of_an_older_gate_holding_lone_surrogates_still_verify(tmp_path: Path) -> None:
+    """An older gate wrote a name that is not UTF-8 as `\\udcff` escapes: such a log stays
+    intact, and the gate chains onto it."""
+    path = tmp_path / "decisions.jsonl"
+    old = {"artifact": {"name": "caf\udcff.whl"}, "decision": "DENY", "seq": 0}
+    old["prev"] = decision_log.GENESIS
+    line = decision_log._canonical({**old, "hash": decision_log.record_hash(old)}) + b"\n"
+    assert b"caf\\udcff.whl" in line
+    path.write_bytes(line)
+    assert decision_log.check(path).intact
+    decision_log.append(path, [_record(1)])
+    report = decision_log.check(path)
+    assert report.intact and report.records == 2
 
 
 def test_verify_log_command(invoke: Callable[..., Result], log: Path) -> None:
@@ -763,3 +788,152 @@ def test_an_append_in_progress_is_waited_for_not_called_torn(log: Path) -> None:
         writing.flush()
         with pytest.raises(decision_log.DecisionLogError, match="nothing was checked"):
             decision_log.check(log, timeout=0.2)
+
+
+# --- pseudo files: never a log, never opened for writing ------------------------------------
+
+
+def _writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths `os.open` is asked to open for writing from here on."""
+    opened: list[str] = []
+    real = os.open
+
+    def spy(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND):
+            opened.append(str(path))
+        return real(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", spy)
+    return opened
+
+
+PSEUDO_SPELLINGS = {
+    "environ": ("/proc/self/environ", "/proc"),
+    "comm": ("/proc/thread-self/comm", "/proc"),
+    "writable-sys": ("/sys/kernel/mm/transparent_hugepage/enabled", "/sys"),
+    "dev-dotdot": ("/dev/shm/../../proc/self/environ", "/dev"),
+    "fd-of-a-regular-file": ("/proc/self/fd/{fd}", "/proc"),
+    "dev-fd": ("/dev/fd/{fd}", "/dev"),
+    "relative": ("{up}proc/self/comm", "/proc"),
+}
+
+
+@pytest.mark.parametrize("via_link", [False, True], ids=["named", "through-a-symlink"])
+@pytest.mark.parametrize(("spelling", "root"), PSEUDO_SPELLINGS.values(), ids=PSEUDO_SPELLINGS)
+def test_a_pseudo_file_is_never_a_decision_log_and_never_opened_to_write(
+    invoke: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    spelling: str,
+    root: str,
+    via_link: bool,
+) -> None:
+    """Before: `--decision-log /proc/self/environ` (size 0 to `fstat`, so its first and last
+    lines went unchecked) was opened to append (exit 3 "Invalid argument"; a writable /proc/sys
+    file would have been written as root), and /proc/self/fd/N, whose file is a regular one
+    elsewhere, was appended to and checked. Every spelling is refused by name, exit 2."""
+    victim = tmp_path / "victim.jsonl"  # a regular file reached through /proc/self/fd/N
+    with victim.open("ab") as handle:
+        up = "../" * len(Path.cwd().parts)
+        named = spelling.format(fd=handle.fileno(), up=up)
+        if via_link:
+            (tmp_path / "link").symlink_to(named)
+            named = str(tmp_path / "link")
+        said = (
+            f"{named}: the decision log must be a regular file, not a FIFO or device: it is in "
+            f"{root}, a kernel pseudo file system, never written or read"
+        )
+        writes = _writes(monkeypatch)
+        for args in (
+            ["verify-log", named],
+            ["verify-log", "--repair-torn-tail", named],
+            ["verify", "--policy", str(POLICY), "--decision-log", named, str(victim)],
+        ):
+            result = invoke(*args)
+            assert result.exit_code == ExitCode.USAGE, (args, result.stderr)
+            assert result.stderr == f"attest: error: {said}\n"
+        assert writes == []
+    assert victim.read_bytes() == b""
+
+
+def test_a_file_holding_more_than_its_size_says_is_not_a_log(tmp_path: Path) -> None:
+    """What the name check would miss (procfs mounted elsewhere): a file whose size says 0 is
+    still read for its first and last lines, so its content is never taken for an empty log."""
+    fd = os.open("/proc/self/environ", os.O_RDONLY)
+    try:
+        with pytest.raises(decision_log.NotALog, match=r"holds more than its size \(0 bytes\)"):
+            decision_log._size(fd, tmp_path / "x")
+    finally:
+        os.close(fd)
+
+
+# --- a torn last record over 1 MiB: what a crash can leave ----------------------------------
+
+LONG_TAILS = {  # (what follows the last whole record, torn: what a crash can leave)
+    "2MB-of-NULs": (b"\0" * (2 * MIB), True),
+    "torn-record-then-NULs": (TORN + b"\0" * (2 * MIB), True),
+    "a-record's-worth-then-NULs": (b"{" + b"x" * (MIB - 1) + b"\0" * MIB, True),
+    "one-byte-more-than-a-record": (b"{" + b"x" * MIB + b"\0" * MIB, False),
+    "1.1MB-torn-record": (b'{"x":"' + b"A" * 1_100_000, False),
+    "NULs-then-text": (b"\0" * (2 * MIB) + b"tail", False),
+    "text-then-NULs": (b"x" * 10 + b"\0" * (2 * MIB), False),
+}
+
+
+@pytest.mark.parametrize(("tail", "torn"), LONG_TAILS.values(), ids=LONG_TAILS)
+def test_a_last_line_over_a_record_is_torn_exactly_when_a_crash_could_leave_it(
+    invoke: Callable[..., Result], log: Path, tail: bytes, torn: bool
+) -> None:
+    """One append is one write of at most MAX_RECORD bytes, and a power loss can extend the
+    file with NULs, as many as it likes: so a torn last line is at most a record's bytes (a
+    prefix of one), then only NULs. Before: any last line over 1 MiB made the repair exit 3,
+    pointing to verify-log, which said "tampered": such a log could never be repaired. Now
+    the check, the gate and the repair agree: torn (repaired, saying how many bytes) or an
+    edit (exit 2 from the repair, saying a crash does not leave it; exit 1 from verify-log)."""
+    intact = log.read_bytes()
+    log.write_bytes(intact + tail)
+    assert (decision_log.check(log).torn is not None) == torn
+    checked = invoke("verify-log", str(log))
+    appended = _gate(invoke, log, "a.whl")
+    assert appended.exit_code == ExitCode.OPERATIONAL  # nothing is chained onto either
+    repaired = invoke("verify-log", "--repair-torn-tail", str(log))
+    if torn:
+        assert checked.exit_code == ExitCode.OPERATIONAL, checked.stderr
+        assert "torn last record" in checked.stderr and "tampered" not in checked.stderr
+        assert f"run `{_repair(log)}`" in appended.stderr
+        assert repaired.exit_code == 0, repaired.stderr
+        assert f": removing the last {len(tail)} bytes (from byte {len(intact)}): " in (
+            repaired.stderr
+        )
+        assert log.read_bytes() == intact
+        assert _gate(invoke, log, "a.whl").exit_code == ExitCode.DENIED  # the gate goes on
+        return
+    assert checked.exit_code == ExitCode.DENIED, checked.stderr
+    assert "line 6: over the 1 MiB limit for a record: not a record the gate wrote" in (
+        checked.stderr
+    )
+    assert repaired.exit_code == ExitCode.USAGE, repaired.stderr
+    assert repaired.stderr == (
+        f"attest: error: {log}: the last line is over the 1 MiB a record takes and not a record "
+        "cut short followed by NULs, which is all a crash leaves: it was not torn but written "
+        f"so (an edit), so nothing was changed; `attest verify-log {log}` names it\n"
+    )
+    assert log.read_bytes() == intact + tail
+
+
+def test_a_2_gib_torn_tail_of_a_power_loss_is_repaired_in_bounded_memory(log: Path) -> None:
+    """A sparse 2 GiB run of NULs after the last record (`truncate -s 2G`): its holes are
+    stepped over unread, by the check and by the repair."""
+    intact = log.read_bytes()
+    with log.open("ab") as handle:
+        handle.truncate(2 << 30)
+    report: list[decision_log.Report] = []
+    assert _peak(lambda: report.append(decision_log.check(log))) < 4 * MIB
+    assert str(report[0].torn) == (
+        "line 6: torn last record: cut short and followed by NULs, over the 1 MiB a record "
+        "takes (a power loss while appending), not an edit"
+    )
+    said: list[str] = []
+    assert _peak(lambda: decision_log.repair_torn_tail(log, said.append)) < 4 * MIB
+    assert f"removing the last {(2 << 30) - len(intact)} bytes" in said[0]
+    assert log.read_bytes() == intact

@@ -248,3 +248,137 @@ def test_a_number_past_the_digit_limit_is_an_input_error(
     result = _scan(invoke, tmp_path, "--policy", str(tmp_path / name))
     assert result.exit_code == ExitCode.USAGE, result.stderr
     assert "Exceeds the limit (4300 digits)" in result.stderr
+
+
+# --- values quoted in short -----------------------------------------------------------------
+
+SECRET = "ghp_SEKRETSEKRET0123456789abcdef"
+PAD = "S" * 40  # the secret lies past any excerpt
+
+
+def _one_short_line(message: str) -> None:
+    assert "\n" not in message and SECRET not in message
+    assert len(message) < 400, len(message)
+
+
+@pytest.mark.parametrize(
+    ("where", "pattern", "says"),
+    [
+        ("identities/0/subject_pattern", "(?=x)" + PAD + SECRET + "S" * 400_000,
+         "'(?=x)SSSSSSSSSSSSSSSSSSSSSSSSSSS'… is not a valid regular expression: invalid perl "
+         "operator: (?= (patterns are RE2 syntax"),
+        ("identities/0/subject_pattern", "[" + PAD + SECRET, "is not a valid regular expression: "
+         "missing ] (patterns are RE2 syntax"),
+        ("identities/0/subject_pattern", "(" + PAD + SECRET, "is not a valid regular expression: "
+         "missing ) (patterns are RE2 syntax"),
+        ("require/provenance", "(?<=a)" + PAD + SECRET, "invalid perl operator: (?<="),
+        ("require/provenance", PAD + SECRET + "\\", "trailing \\ (patterns are RE2 syntax"),
+    ],
+)  # fmt: skip
+def test_a_pattern_re2_refuses_is_quoted_once_in_short(where: str, pattern: str, says: str) -> None:
+    """Before: the pattern was quoted whole, and again by RE2's own message (`missing ):
+    <pattern>`): a 400 KB pattern made an 800 KB error line. Now: the key, 32 characters of
+    the pattern escaped, and RE2's reason without the pattern."""
+    if where.startswith("identities"):
+        policy = _policy(identities=[{"issuer": ISSUER, "subject_pattern": pattern}])
+    else:
+        key = "ref_pattern" if pattern.endswith("\\") else "builder_id_pattern"
+        policy = _at(f"require/provenance/{key}", pattern)
+    message = _refusal(policy)
+    _one_short_line(message)
+    assert f"policy.yaml: {where}: {pattern[:32]!r}… is not a valid regular expression: " in (
+        message
+    )
+    assert says in message
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (PAD + SECRET + "!!" + "x" * 200_000, "not a package name with an optional PEP 440 "
+         "version specifier (e.g. pyyaml<5.4, PyYAML==5.3, requests): Expected semicolon (after "
+         "name with no version specifier) or end (at character 73)"),
+        ("pyyaml===" + PAD + SECRET + "x" * 200_000, "=== compares the text of versions"),
+        ("pyyaml@" + PAD + SECRET + "x" * 200_000, "name@version takes a PEP 440 version"),
+        ("pyyaml>2,<1" + PAD + SECRET, "Expected comma (within version specifier)"),
+        ("pyyaml>2.0" + "0" * 4000 + "," + "<1.0" + "0" * 4000,
+         f"no version is both >2.0{'0' * 28}… and <1.0{'0' * 28}…: this entry would deny"),
+    ],
+)  # fmt: skip
+def test_a_denied_package_entry_is_quoted_once_in_short(entry: str, says: str) -> None:
+    """Before: a 200 KB entry was quoted whole up to three times (the entry, then packaging's
+    message quoting it on two more lines)."""
+    message = _refusal(_at("require/sbom/denied_packages", ["ok", entry]))
+    _one_short_line(message)
+    assert f"policy.yaml: require/sbom/denied_packages/1: {entry[:32]!r}…: " in message
+    assert says in message
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (f"version: 1\na: !{PAD}{SECRET} x\n",
+         f"not valid YAML: could not determine a constructor for the tag '!{PAD[:31]}…' (line 2, "
+         "column 4)"),
+        (f"version: 1\n{PAD}{SECRET}: 1\n{PAD}{SECRET}: 2\n",
+         f"not valid YAML: the key '{PAD[:31]}… is given twice, on line 2 and on line 3"),
+    ],
+)  # fmt: skip
+def test_yaml_errors_quote_the_file_only_in_short(text: str, says: str) -> None:
+    """PyYAML's messages quote a tag or an alias name whole, over several lines."""
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text.encode(), "policy.yaml", Path())
+    _one_short_line(str(caught.value))
+    assert says in str(caught.value)
+
+
+def test_a_policy_file_with_huge_values_is_one_short_line_through_the_cli(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """The whole way: a 400 KB pattern and a 200 KB denied_packages entry, each holding a
+    secret past its first 32 characters."""
+    pattern = "(?=x)" + PAD + SECRET + "S" * 400_000
+    entry = "pyyaml===" + PAD + SECRET + "x" * 200_000
+    for policy in (
+        _policy(identities=[{"issuer": ISSUER, "subject_pattern": pattern}]),
+        _at("require/sbom/denied_packages", [entry]),
+    ):
+        (tmp_path / "p.yaml").write_text(yaml.safe_dump(policy))
+        result = invoke("verify", "--policy", str(tmp_path / "p.yaml"), str(tmp_path / "a.whl"))
+        assert result.exit_code == ExitCode.USAGE
+        assert result.stderr.count("\n") == 1 and len(result.stderr) < 400, result.stderr
+        assert SECRET not in result.stdout + result.stderr
+
+
+# --- k_of_n that can never be met -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("identities", "k", "says"),
+    [
+        ([{"issuer": ISSUER, "subject": "a"}, {"issuer": ISSUER, "subject": "b"}], 3,
+         "k_of_n: '3' signers could never sign: the identities allow 2 distinct signer(s) "
+         "(exact subjects, refs aside)"),
+        ([{"issuer": ISSUER, "subject": "w@refs/tags/v1"},
+          {"issuer": ISSUER, "subject": "w@refs/tags/v2"}], 2,
+         "the identities allow 1 distinct signer(s)"),
+        ([{"issuer": ISSUER, "subject_pattern": ".+"}], 10**26,
+         "k_of_n: '100000000000000000000000000' signers could never sign: at most 100 are "
+         "counted"),
+    ],
+)  # fmt: skip
+def test_a_k_of_n_that_can_never_be_met_is_refused_at_load(
+    identities: list[dict[str, Any]], k: int, says: str
+) -> None:
+    """Before: `k_of_n: 99999999999999999999999999` loaded, and denied every artifact for ever.
+    A rule of one exact subject allows one signer (a workflow's refs are one signer); a
+    pattern may allow many, up to a bound."""
+    message = _refusal(_policy(identities=identities, k_of_n=k))
+    assert says in message and "a policy that can never allow is refused" in message
+
+
+def test_a_k_of_n_that_can_be_met_loads() -> None:
+    two = [{"issuer": ISSUER, "subject": "a"}, {"issuer": ISSUER, "subject": "b"}]
+    assert parse_policy(yaml.safe_dump(_policy(identities=two, k_of_n=2)).encode(), "p", Path())
+    team = [{"issuer": ISSUER, "subject_pattern": ".+@acme.example"}]  # one rule, many signers
+    assert parse_policy(yaml.safe_dump(_policy(identities=team, k_of_n=3)).encode(), "p", Path())

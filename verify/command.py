@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import click
 
 from verify import __version__, conformance, decision_log, gate, instant
 from verify.errors import ExitCode, VerifyError
+from verify.files import in_pseudo_root, named_pseudo_root
 from verify.policy import load_policy
 from verify.text import shown
 
@@ -62,12 +65,27 @@ def _render(decision: gate.Decision, audit: bool) -> None:
             _say(f"       - {failure}")
 
 
+def _logged_name(name: str) -> dict[str, str]:
+    """An artifact's name as the decision log (strict UTF-8 JSON) keeps it: a name that is not
+    UTF-8 (its undecodable bytes reach Python as lone surrogates) is kept with U+FFFD for each
+    such byte in `name`, and its exact bytes in `name_bytes_hex`."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            exact = os.fsencode(name)
+        except UnicodeEncodeError:  # a surrogate no file name's byte gives (not from the OS)
+            exact = name.encode("utf-8", "surrogatepass")
+        return {"name": exact.decode("utf-8", "replace"), "name_bytes_hex": exact.hex()}
+    return {"name": name}
+
+
 def _records(run: gate.Run) -> list[dict[str, Any]]:
     """What the decision log keeps: no bundle, token or certificate, only the judgement."""
     return [
         {
             "time": run.now.isoformat(),
-            "artifact": {"name": d.artifact.name, "sha256": d.sha256},
+            "artifact": {**_logged_name(d.artifact.name), "sha256": d.sha256},
             "policy_sha256": run.policy.sha256,
             "trust_root_sha256": run.trust.sha256,
             "signers": [{"identity": s["identity"], "issuer": s["issuer"]} for s in d.signers],
@@ -139,6 +157,8 @@ def verify(
         from verify.osv import database  # only with --db: the gate starts without it
 
         advisories = database.load(db)
+    if attestations is not None:
+        _attestation_directory(attestations)
     run = gate.decide(artifacts, policy, now, attestations, advisories=advisories)
     if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
         decision_log.append(log_path, _records(run))
@@ -169,6 +189,24 @@ def verify(
         )
     elif denied:
         raise Denied(f"denied {len(denied)} of {len(run.decisions)} artifact(s)")
+
+
+def _attestation_directory(directory: Path) -> None:
+    """UsageProblem unless `directory` is one (or is missing: the gate says so): a file or a
+    FIFO is named as what it is, and nothing is read from /proc, /sys or /dev."""
+    root = named_pseudo_root(directory)
+    if root is not None:
+        raise UsageProblem(f"{directory}: --attestations {in_pseudo_root(root)}: never read")
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISDIR(mode):
+        kind = "a regular file" if stat.S_ISREG(mode) else "a FIFO, socket or device"
+        raise UsageProblem(
+            f"{directory}: is not a directory but {kind}: --attestations names the directory "
+            "the bundles are in"
+        )
 
 
 _HASH = re.compile("[0-9a-f]{64}")

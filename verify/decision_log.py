@@ -3,21 +3,24 @@ number and the SHA-256 of the previous line, appended under an exclusive file lo
 concurrent gates never interleave or fork the chain.
 
 A record's line is exactly the bytes the gate writes (`_encode`): any other spelling of the same
-JSON (a key given twice, white space, `\r`, key order, escapes) is an edit.
+JSON (a key given twice, white space, `\r`, key order, escapes) is an edit. It is strict UTF-8
+JSON: a lone surrogate is written as U+FFFD (`_strict`).
 
 Appends are whole: each record goes out in one `write`, the file is fsynced once per run, and a
 failed or short write cuts the file back to its length before the run. A crash or a full disk can
 still leave a torn last record, and only that: a last line without its newline that is not JSON
-(an append cut short) or a whole record missing its newline. It is reported as torn (not as an
-edit), the gate appends nothing after it, and `repair_torn_tail` removes it and nothing else. A
-last line with its newline that is not a record was edited: the gate appends nothing after it
-either, and there is nothing to repair.
+(an append cut short) or a whole record missing its newline; after a power loss, such a line
+followed by NULs, any number of them (`_torn_long`: past one record's bytes, only NULs). It is
+reported as torn (not as an edit), the gate appends nothing after it, and `repair_torn_tail`
+removes it and nothing else. A last line with its newline that is not a record was edited: the
+gate appends nothing after it either, and there is nothing to repair.
 
 `check` walks the chain once, streamed, in memory bounded by its findings (at most
 MAX_FINDINGS), and names every record that was edited, deleted, inserted or moved. Cutting the
 newest records or rewriting the whole log is detectable only against a head hash kept elsewhere:
 `check(path, expect_head=...)`. A file none of whose lines is a record of the gate's (a policy,
-2 GiB of NULs) is not a log at all: exit 2, said in one line, and never appended to."""
+2 GiB of NULs) is not a log at all: exit 2, said in one line, and never appended to. Nothing in
+/proc, /sys or /dev is ever opened as a log."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import stat
 import time
@@ -36,7 +40,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from verify.errors import ExitCode, VerifyError
-from verify.files import MIB, NotRegular, open_regular
+from verify.files import (
+    MIB,
+    NotRegular,
+    in_pseudo_root,
+    named_pseudo_root,
+    open_regular,
+    opened_in_pseudo_root,
+)
 
 GENESIS = "0" * 64
 LOCK_TIMEOUT = 30.0  # seconds: a stuck writer must not block every deploy forever
@@ -77,8 +88,9 @@ class NothingTorn(DecisionLogError):
 
 
 def _canonical(record: dict[str, Any]) -> bytes:
-    """UTF-8 JSON; a lone surrogate (a file name that is not UTF-8 reaches Python as one) is
-    written as its JSON escape `\\udcXX`, which reads back to the same text and hash."""
+    """UTF-8 JSON. The gate writes no lone surrogate (`_strict`); a record of an older gate
+    holding one (a file name that is not UTF-8 reaches Python as one) has it as its JSON escape
+    `\\udcXX`, which reads back to the same text and hash, so it still verifies."""
     text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8", "backslashreplace")
 
@@ -88,9 +100,24 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _strict(value: Any) -> Any:
+    """`value` with every lone surrogate in its text (keys too) as U+FFFD: the log is strict
+    JSON, which no reader rejects (`\\udcff` is refused by strict parsers). The exact bytes of
+    a name that is not UTF-8 are the caller's to keep (`name_bytes_hex`)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_strict(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
 def _encode(record: dict[str, Any]) -> tuple[bytes, str]:
-    # What reads back: two lone surrogates that form a pair read back as one character.
-    record = json.loads(_canonical(record))
+    record = json.loads(_canonical(_strict(record)))
     digest = record_hash(record)
     return _canonical({**record, "hash": digest}) + b"\n", digest
 
@@ -140,10 +167,16 @@ class Torn:
     """A torn last record: an append cut short by a crash or a full disk, not an edit."""
 
     whole: bool  # a whole record that only lacks its newline (the repair adds it)
+    padded: bool = False  # over MAX_RECORD: at most a record's bytes, then only NULs
 
     def __str__(self) -> str:
         if self.whole:
             return "torn last record: a whole record without its newline (an append cut short)"
+        if self.padded:
+            return (
+                f"torn last record: cut short and followed by NULs, over the {MAX_RECORD // MIB} "
+                "MiB a record takes (a power loss while appending), not an edit"
+            )
         return (
             "torn last record: cut short, not a whole record (a crash or a full disk while "
             "appending, not an edit)"
@@ -164,6 +197,18 @@ def _torn(raw: bytes, newline: bool) -> Torn | None:
     except ValueError:
         return Torn(whole=False)
     return Torn(whole=True) if _parse(raw).problem is None else None
+
+
+def _torn_long(start: bytes, newline: bool, padded: bool) -> Torn | None:
+    """Whether a last line over MAX_RECORD is torn. One append is one write of a record of at
+    most MAX_RECORD bytes, so a crash cuts one short, never makes one longer; but a power loss
+    can leave the file extended by NULs, as many as that run was writing (records or file
+    system blocks). So such a line is torn when it starts as `_torn` says and, past its first
+    MAX_RECORD bytes, holds only NULs (`padded`); any other long line was never written by the
+    gate (an edit), and the repair leaves it to a person."""
+    if newline or not padded or start[:1] not in (b"{", b"\0"):
+        return None
+    return Torn(whole=False, padded=True)
 
 
 def _ours(raw: bytes | None, newline: bool) -> bool:
@@ -197,8 +242,20 @@ def _first_line(fd: int) -> tuple[bytes | None, bool]:
 # --- appending ------------------------------------------------------------------------------
 
 
+_REGULAR = "the decision log must be a regular file, not a FIFO or device"
+
+
+def _pseudo(path: Path, root: Path) -> NotALog:
+    return NotALog(f"{path}: {_REGULAR}: it {in_pseudo_root(root)}, never written or read")
+
+
 def _open_log(path: Path, flags: int) -> int:
-    """A descriptor of the regular file `path`, or NotALog (O_NONBLOCK: a FIFO never hangs)."""
+    """A descriptor of the regular file `path`, or NotALog (O_NONBLOCK: a FIFO never hangs).
+    Nothing in /proc, /sys or /dev is opened (its name, through any symlink), and a file found
+    there once open (a symlink swapped in between) is closed before anything is written."""
+    root = named_pseudo_root(path)
+    if root is not None:
+        raise _pseudo(path, root)
     try:
         fd = os.open(path, flags | os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
     except OSError as e:
@@ -207,8 +264,22 @@ def _open_log(path: Path, flags: int) -> int:
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise NotALog(f"{path}: the decision log must be a regular file, not a FIFO or device")
+        raise NotALog(f"{path}: {_REGULAR}")
+    root = opened_in_pseudo_root(fd, path)
+    if root is not None:
+        os.close(fd)
+        raise _pseudo(path, root)
     return fd
+
+
+def _size(fd: int, path: Path) -> int:
+    """The file's size, which the tail is read back from: a file holding more than its size
+    says (a pseudo file's size is 0) is no log on disk, and its size is not trusted to skip
+    the check of its first and last lines."""
+    size = os.fstat(fd).st_size
+    if os.pread(fd, 1, size):
+        raise NotALog(f"{path}: holds more than its size ({size} bytes) says: {_REGULAR}")
+    return size
 
 
 def _lock(
@@ -236,13 +307,15 @@ def _lock(
 
 @dataclasses.dataclass(frozen=True)
 class _Tail:
-    start: int  # byte offset of the last line
-    raw: bytes  # the last line, without its newline
+    start: int | None  # byte offset of the last line (None: over MAX_RECORD and not torn)
+    raw: bytes | None  # the last line, without its newline (None: over MAX_RECORD)
     newline: bool  # whether it ends with one
+    torn: Torn | None
 
 
-def _tail(fd: int, size: int, path: Path) -> _Tail | None:
-    """The last line, read back from the end: at most MAX_RECORD + 1 bytes, never the file."""
+def _tail(fd: int, size: int) -> _Tail | None:
+    """The last line, read back from the end: at most MAX_RECORD + 1 bytes of it (`_long_tail`
+    past that), never the file."""
     if size == 0:
         return None
     newline = os.pread(fd, 1, size - 1) == b"\n"
@@ -252,11 +325,42 @@ def _tail(fd: int, size: int, path: Path) -> _Tail | None:
         data = os.pread(fd, end - low, low)
         cut = data.rfind(b"\n")
         if cut >= 0 or low == 0:
-            return _Tail(low + cut + 1, data[cut + 1 :], newline)
-    raise DecisionLogError(
-        f"{path}: the last line is over the {MAX_RECORD // MIB} MiB limit for a record, so the "
-        f"gate did not write it: check the log with `attest verify-log {path}`"
-    )
+            raw = data[cut + 1 :]
+            return _Tail(low + cut + 1, raw, newline, _torn(raw, newline))
+    if newline:  # written whole, and no record is that long: an edit
+        return _Tail(None, None, newline, None)
+    return _long_tail(fd, end)
+
+
+def _long_tail(fd: int, end: int) -> _Tail:
+    """A last line over MAX_RECORD without its newline, read back in chunks from `end` to find
+    where it starts and whether it is torn (`_torn_long`): holes are stepped over unread, and
+    nothing is read further than MAX_RECORD before its last byte that is not NUL."""
+    data_end: int | None = None  # just past the line's last byte that is not NUL
+    high = end
+    while high > 0:
+        low = max(0, high - MIB)
+        chunk = b"" if _hole(fd, low, high) else os.pread(fd, high - low, low)
+        cut = chunk.rfind(b"\n")
+        if data_end is None and (kept := len(chunk[cut + 1 :].rstrip(b"\0"))):
+            data_end = low + cut + 1 + kept
+        start = low + cut + 1 if cut >= 0 else 0 if low == 0 else None
+        if start is not None:
+            padded = data_end is None or data_end - start <= MAX_RECORD
+            torn = _torn_long(os.pread(fd, 1, start), False, padded)
+            return _Tail(start if torn else None, None, False, torn)
+        if data_end is not None and data_end - low > MAX_RECORD:
+            return _Tail(None, None, False, None)  # over a record before its last data
+        high = low
+    raise AssertionError("unreachable: the loop ends at the start of the file")
+
+
+def _hole(fd: int, low: int, high: int) -> bool:
+    """Whether the bytes from `low` to `high` are a hole of a sparse file (NULs, unread)."""
+    try:
+        return os.lseek(fd, low, os.SEEK_DATA) >= high
+    except OSError as e:  # ENXIO: a hole up to the end; else no SEEK_DATA: read it
+        return e.errno == errno.ENXIO
 
 
 def _chain_end(fd: int, size: int, path: Path) -> tuple[str, int]:
@@ -272,10 +376,10 @@ def _chain_end(fd: int, size: int, path: Path) -> tuple[str, int]:
 
 
 def _chained_onto(fd: int, size: int, path: Path) -> tuple[str, int]:
-    tail = _tail(fd, size, path)
+    tail = _tail(fd, size)
     if tail is None:
         return GENESIS, 0
-    if _torn(tail.raw, tail.newline) is not None:
+    if tail.torn is not None:
         raise TornTail(
             f"{path}: the last record is torn (a crash or a full disk while appending), and "
             f"nothing is appended after it; nothing was decided: run `{repair_command(path)}` "
@@ -325,7 +429,7 @@ def append(path: Path, records: Iterable[dict[str, Any]], timeout: float = LOCK_
     try:
         _lock(fd, path, timeout)
         try:
-            size = os.fstat(fd).st_size  # under the lock: what a failure cuts back to
+            size = _size(fd, path)  # under the lock: what a failure cuts back to
             previous, first = _chain_end(fd, size, path)
             lines: list[bytes] = []
             for seq, record in enumerate(records, start=first):
@@ -364,22 +468,19 @@ def repair_torn_tail(path: Path, say: Callable[[str], None], timeout: float = LO
         try:
             if not _ours(*_first_line(fd)):  # the repair cuts nothing off a file that is no log
                 raise _not_a_log(path, "its first line is not")
-            size = os.fstat(fd).st_size
-            tail = _tail(fd, size, path)
-            torn = None if tail is None else _torn(tail.raw, tail.newline)
-            if tail is None or torn is None:
-                raise NothingTorn(
-                    f"{path}: the last record is not torn, so nothing was changed; "
-                    f"`attest verify-log {path}` says what is wrong, if anything"
-                )
-            if torn.whole:
-                say(f"{torn}: adding its newline")
+            size = _size(fd, path)
+            tail = _tail(fd, size)
+            if tail is None or tail.torn is None or tail.start is None:
+                raise _not_torn(path, tail)
+            if tail.torn.whole:
+                say(f"{tail.torn}: adding its newline")
                 os.pwrite(fd, b"\n", size)
             else:
-                excerpt = tail.raw[:_EXCERPT].decode("utf-8", "replace")
-                more = "…" if len(tail.raw) > _EXCERPT else ""
+                shown = os.pread(fd, _EXCERPT + 1, tail.start)
+                excerpt = shown[:_EXCERPT].decode("utf-8", "replace")
+                more = "…" if len(shown) > _EXCERPT else ""
                 say(
-                    f"{torn}: removing the last {size - tail.start} bytes "
+                    f"{tail.torn}: removing the last {size - tail.start} bytes "
                     f"(from byte {tail.start}): {excerpt}{more}"
                 )
                 os.ftruncate(fd, tail.start)
@@ -390,6 +491,20 @@ def repair_torn_tail(path: Path, say: Callable[[str], None], timeout: float = LO
         raise DecisionLogError(f"{path}: cannot repair the decision log: {e.strerror}") from e
     finally:
         os.close(fd)
+
+
+def _not_torn(path: Path, tail: _Tail | None) -> NothingTorn:
+    if tail is not None and tail.raw is None:  # what a crash cannot leave: say so
+        return NothingTorn(
+            f"{path}: the last line is over the {MAX_RECORD // MIB} MiB a record takes and not "
+            "a record cut short followed by NULs, which is all a crash leaves: it was not torn "
+            f"but written so (an edit), so nothing was changed; `attest verify-log {path}` "
+            "names it"
+        )
+    return NothingTorn(
+        f"{path}: the last record is not torn, so nothing was changed; "
+        f"`attest verify-log {path}` says what is wrong, if anything"
+    )
 
 
 # --- checking -------------------------------------------------------------------------------
@@ -404,30 +519,37 @@ class Finding:
         return f"line {self.line}: {self.problem}"
 
 
-def _read_lines(handle: BinaryIO) -> Iterator[tuple[bytes | None, bool]]:
+def _read_lines(handle: BinaryIO) -> Iterator[tuple[bytes | None, bool, Torn | None]]:
     """(each line without its newline, or None when over MAX_RECORD; whether a newline ended
-    it), one at a time, in bounded memory however long the log or a line is."""
+    it; whether it is torn, if it is the last), one at a time, in bounded memory however long
+    the log or a line is."""
     while line := handle.readline(MAX_RECORD + 1):
         newline = line.endswith(b"\n")
         if not newline and len(line) > MAX_RECORD:
-            yield None, _skip_line(handle)
+            newline, nuls = _skip_line(handle)
+            padded = nuls and not line[MAX_RECORD:].strip(b"\0")
+            yield None, newline, _torn_long(line, newline, padded)
             continue
-        yield line.removesuffix(b"\n"), newline
+        raw = line.removesuffix(b"\n")
+        yield raw, newline, _torn(raw, newline)
 
 
-def _skip_line(handle: BinaryIO) -> bool:
-    """Past the rest of an oversized line, in bounded memory; whether a newline ends
-    it. A sparse file's holes read as NULs, never a newline, so they are stepped over unread
-    (`truncate -s 2G` made a 2 GiB line that took seconds to read)."""
+def _skip_line(handle: BinaryIO) -> tuple[bool, bool]:
+    """Past the rest of an oversized line, in bounded memory: whether a newline ends it, and
+    whether the rest held only NULs. A sparse file's holes read as NULs, never a newline, so
+    they are stepped over unread (`truncate -s 2G` made a 2 GiB line that took seconds to
+    read)."""
+    nuls = True
     while rest := handle.readline(_TAIL):
         if rest.endswith(b"\n"):
-            return True
+            return True, False
+        nuls = nuls and not rest.strip(b"\0")
         try:
             handle.seek(os.lseek(handle.fileno(), handle.tell(), os.SEEK_DATA))
         except OSError as e:  # ENXIO: a hole up to the end; else no SEEK_DATA: read on
             if e.errno == errno.ENXIO:
                 handle.seek(0, os.SEEK_END)
-    return False
+    return False, nuls
 
 
 @dataclasses.dataclass(frozen=True)
@@ -562,10 +684,10 @@ def _walk(handle: BinaryIO, expect_head: str | None, path: Path) -> Report:
     count, head, torn, stopped = 0, GENESIS, None, None
     anchor = 0 if expect_head == GENESIS else None
     ours = False  # whether any line read is a record of the gate's, or a torn one
-    for raw, newline in _read_lines(handle):
-        why = None if raw is None else _torn(raw, newline)  # only the last line lacks a newline
+    for raw, _, why in _read_lines(handle):  # why: torn (only the last line can be)
         if why is not None:
-            torn, ours = Finding(count + 1, str(why)), True
+            # over a record (NULs): not read whole, so it does not make a file a log
+            torn, ours = Finding(count + 1, str(why)), ours or not why.padded
             if not why.whole:
                 break  # no record, so nothing to chain
         line = _parse(raw)
@@ -577,7 +699,7 @@ def _walk(handle: BinaryIO, expect_head: str | None, path: Path) -> Report:
         if walk.count() >= MAX_FINDINGS:
             stopped = count
             break
-    if count and not ours:
+    if (count or torn) and not ours:
         raise _not_a_log(
             path,
             "none of its lines is" if stopped is None else f"none of its first {count} lines is",
@@ -590,6 +712,9 @@ def check(path: Path, expect_head: str | None = None, timeout: float = LOCK_TIME
     """Walk the chain once, streamed, under a shared lock (an append in progress is not a torn
     record); `expect_head`: a head hash kept from earlier, which an intact log still holds
     unless records were cut from its end or it was rewritten."""
+    root = named_pseudo_root(path)
+    if root is not None:
+        raise _pseudo(path, root)
     try:
         with open_regular(path) as handle:
             _lock(handle.fileno(), path, timeout, fcntl.LOCK_SH, "nothing was checked")

@@ -1,8 +1,10 @@
 """Reading untrusted input files: only regular files, and with a size limit, so a 100 MB file
 where a few KB are expected is refused after reading at most the limit, and a FIFO or a device
 (`/dev/zero`) named as an artifact or planted among bundles is refused instead of blocking or
-reading forever. Nothing in /proc, /sys or /dev is read either: `/proc/self/environ` is, to
-`fstat`, a regular file of size 0 that holds the process environment (tokens included)."""
+reading forever. Nothing in /proc, /sys or /dev is read either, refused by name (any spelling,
+through any symlink) before it is opened and by where the open file is after: `/proc/self/environ`
+is, to `fstat`, a regular file of size 0 that holds the process environment (tokens included),
+and `/proc/self/fd/3` reads whatever descriptor 3 is."""
 
 from __future__ import annotations
 
@@ -33,7 +35,37 @@ def pseudo_root(resolved: Path) -> Path | None:
     return next((root for root in PSEUDO_ROOTS if resolved.is_relative_to(root)), None)
 
 
-def _opened_in_pseudo_root(fd: int, path: Path) -> Path | None:
+def in_pseudo_root(root: Path) -> str:
+    return f"is in {root}, a kernel pseudo file system"
+
+
+def named_pseudo_root(path: Path) -> Path | None:
+    """The kernel pseudo file system `path` names or passes through, if any: every component
+    as spelled (`..` taken as the kernel does, after the symlink before it) and every symlink on
+    the way, one hop at a time. Resolving the whole path is not enough: `/proc/self/fd/3` (or a
+    link to it) resolves to whatever file descriptor 3 is, but it is read through /proc."""
+    todo = list(reversed((Path.cwd() / path).parts[1:]))
+    where, hops = Path("/"), 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        where = where.parent if name == ".." else where / name
+        if (root := pseudo_root(where)) is not None:
+            return root
+        try:
+            target = where.readlink()
+        except OSError:  # not a symlink, or not there: the open that follows says so
+            continue
+        hops += 1
+        if hops > 40:  # a loop: the open that follows fails with ELOOP
+            return None
+        where = Path("/") if target.is_absolute() else where.parent
+        todo.extend(reversed(target.parts[1 if target.is_absolute() else 0 :]))
+    return None
+
+
+def opened_in_pseudo_root(fd: int, path: Path) -> Path | None:
     """Where the open file `fd` really is (its /proc/self/fd link: no race with a symlink
     swapped after the open), else `path` resolved, checked against PSEUDO_ROOTS."""
     try:
@@ -43,11 +75,29 @@ def _opened_in_pseudo_root(fd: int, path: Path) -> Path | None:
     return pseudo_root(real)
 
 
+def _not_regular(path: Path) -> None:
+    """NotRegular naming what `path` is when it is there and not a regular file (stat only)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise NotRegular(f"{path}: is {_kind(mode)}, expected a file")
+
+
+def _kind(mode: int) -> str:
+    return "a directory" if stat.S_ISDIR(mode) else _NOT_REGULAR
+
+
 def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
     """`path` opened for reading, or NotRegular. O_NONBLOCK keeps a FIFO with no writer from
     blocking the open; it changes nothing for the regular file that is then read. Without
     `follow_symlinks`, a symlink there is an OSError (ELOOP): it was not one when looked at."""
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    root = named_pseudo_root(path)
+    if root is not None:
+        _not_regular(path)  # a device is named as one: /dev/zero
+        raise NotRegular(f"{path}: {in_pseudo_root(root)}: never read as input")
     try:
         fd = os.open(path, flags)
     except OSError as e:
@@ -57,12 +107,11 @@ def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        kind = "a directory" if stat.S_ISDIR(mode) else _NOT_REGULAR
-        raise NotRegular(f"{path}: is {kind}, expected a file")
-    root = _opened_in_pseudo_root(fd, path)
+        raise NotRegular(f"{path}: is {_kind(mode)}, expected a file")
+    root = opened_in_pseudo_root(fd, path)
     if root is not None:
         os.close(fd)
-        raise NotRegular(f"{path}: is in {root}, a kernel pseudo file system: never read as input")
+        raise NotRegular(f"{path}: {in_pseudo_root(root)}: never read as input")
     return os.fdopen(fd, "rb")
 
 

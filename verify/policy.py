@@ -36,6 +36,16 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 MAX_POLICY = 1 * MIB  # a policy is a few KB
+# Distinct signers one artifact may be required to have: more is a typo that could never be met.
+MAX_K_OF_N = 100
+_SHOWN = 32  # characters of a value an error quotes (as of an unknown key's name)
+
+
+def excerpt(text: str) -> str:
+    """A value of the policy as an error quotes it: escaped (repr), at most _SHOWN characters
+    of it and an ellipsis. A file named as the policy by mistake may hold secrets, and a 400 KB
+    value must not make a 400 KB error line."""
+    return repr(text[:_SHOWN]) + ("…" if len(text) > _SHOWN else "")
 
 
 class PolicyError(VerifyError):
@@ -145,7 +155,7 @@ class DeniedPackage:
         except InvalidRequirement as e:
             raise ValueError(
                 f"not a package name with an optional PEP 440 version specifier "
-                f"(e.g. pyyaml<5.4, PyYAML==5.3, requests): {e}"
+                f"(e.g. pyyaml<5.4, PyYAML==5.3, requests): {_packaging_problem(e, at)}"
             ) from e
         if requirement.extras or requirement.marker or requirement.url:
             raise ValueError("give a name and a version specifier only: no extras, markers or URL")
@@ -162,6 +172,16 @@ class DeniedPackage:
         if clash := _unsatisfiable(requirement.specifier):
             raise ValueError(f"no version is both {clash}: this entry would deny nothing")
         return cls(text, canonicalize_name(requirement.name), requirement.specifier)
+
+
+def _packaging_problem(error: Exception, at: str) -> str:
+    """packaging's reason, without the entry it quotes whole on its next lines: the first line
+    (`Expected end or semicolon ...`) and the character the caret under the quote points at."""
+    first, *rest = str(error).split("\n")
+    caret = rest[-1].find("^") - 4 if len(rest) == 2 else -1  # the quote is indented by 4
+    if at:  # `name@version` was read as `name==version`: the column is of that text
+        return first
+    return f"{first} (at character {caret + 1})" if caret >= 0 else first
 
 
 def _unsatisfiable(versions: SpecifierSet) -> str | None:
@@ -188,7 +208,8 @@ def _unsatisfiable(versions: SpecifierSet) -> str | None:
     if lower is None or upper is None:
         return None
     if lower[0] > upper[0] or (lower[0] == upper[0] and (lower[1] or not upper[1])):
-        return f"{lower[2]} and {upper[2]}"
+        cut = [t if len(t) <= _SHOWN else f"{t[:_SHOWN]}…" for t in (lower[2], upper[2])]
+        return f"{cut[0]} and {cut[1]}"  # PEP 440 specifiers: no character to escape
     return None
 
 
@@ -310,12 +331,23 @@ def _pattern(text: str, origin: str, where: str) -> Pattern:
     try:
         return Pattern(text, re2.compile(text, options))
     except re2.error as e:
-        why = e.args[0] if e.args else ""
-        why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
         raise PolicyError(
-            f"{origin}: {where}: {text!r} is not a valid regular expression: {why} (patterns are "
-            "RE2 syntax, matched in linear time: no backreferences, lookahead or lookbehind)"
+            f"{origin}: {where}: {excerpt(text)} is not a valid regular expression: "
+            f"{_re2_problem(e)} (patterns are RE2 syntax, matched in linear time: no "
+            "backreferences, lookahead or lookbehind)"
         ) from e
+
+
+def _re2_problem(error: re2.error) -> str:
+    """RE2's reason (`missing ): <the pattern>`): its kind, and what it names only when that is
+    an operator or an escape (`invalid perl operator: (?=`), never the pattern quoted again."""
+    why = error.args[0] if error.args else ""
+    why = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
+    kind, _, what = why.partition(": ")
+    return f"{kind}: {what}" if what and len(what) <= _RE2_NAMED else kind
+
+
+_RE2_NAMED = 8  # characters of what RE2 names: `(?<=`, `\1`, `{1001}`
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -433,7 +465,8 @@ def _sbom(data: dict[str, Any], origin: str) -> Sbom:
         try:
             packages.append(DeniedPackage.parse(text))
         except ValueError as e:
-            raise PolicyError(f"{origin}: require/sbom/denied_packages/{i}: {text!r}: {e}") from e
+            where = f"require/sbom/denied_packages/{i}"
+            raise PolicyError(f"{origin}: {where}: {excerpt(text)}: {e}") from e
     return Sbom(tuple(data.get("denied_licenses", ())), tuple(packages))
 
 
@@ -466,12 +499,52 @@ def _vulnerabilities(data: dict[str, Any], origin: str) -> Vulnerabilities:
     )
 
 
+_QUOTED = re.compile(rf"'([^'\n]{{{_SHOWN}}})[^'\n]+'")  # a quote over _SHOWN characters
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's reason on one line, where it is, and what it quotes of the file (a tag, an alias
+    name: `could not determine a constructor for the tag '!<a secret>'`) cut to _SHOWN
+    characters."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem:
+        mark = error.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        text = f"{error.problem}{where}"
+    else:
+        text = " ".join(str(error).split())
+    text = _QUOTED.sub(lambda m: f"'{m[1]}…'", text)
+    return text if len(text) <= _YAML_SHOWN else f"{text[:_YAML_SHOWN]}…"
+
+
+_YAML_SHOWN = 200  # characters of PyYAML's reason: its own words, and a quote cut short
+
+
+def _k_of_n(k: int, identities: tuple[IdentityRule, ...], origin: str) -> None:
+    """PolicyError when no artifact could ever have `k` distinct allowed signers: a policy that
+    can never allow is a configuration error, not a deny for ever. An exact subject allows one
+    signer (a workflow's identity up to its ref: `signature.signer_key`); a pattern may allow
+    many, up to MAX_K_OF_N."""
+    if not identities:  # denies every artifact, said by the signature check
+        return
+    if any(rule.subject is None for rule in identities):
+        bound, why = MAX_K_OF_N, f"at most {MAX_K_OF_N} are counted"
+    else:
+        exact = {(r.issuer, str(r.subject).split("@refs/", 1)[0]) for r in identities}
+        bound = len(exact)
+        why = f"the identities allow {bound} distinct signer(s) (exact subjects, refs aside)"
+    if k > bound:
+        raise PolicyError(
+            f"{origin}: k_of_n: {excerpt(str(k))} signers could never sign: {why}; a policy "
+            "that can never allow is refused"
+        )
+
+
 def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
     """The policy in `raw` (read from `origin`; relative paths are resolved from `base`)."""
     try:
         data = untrusted_yaml.load(raw)
     except yaml.YAMLError as e:  # deep nesting included: the loader bounds it first
-        raise PolicyError(f"{origin}: not valid YAML: {e}") from e
+        raise PolicyError(f"{origin}: not valid YAML: {_yaml_problem(e)}") from e
     if data is None:
         raise PolicyError(f"{origin}: the policy is empty; an empty policy allows nothing")
     try:
@@ -493,6 +566,7 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         require=_require(data.get("require", {}), origin),
         unknown_predicates=data.get("unknown_predicates", "deny"),
     )
+    _k_of_n(policy.k_of_n, policy.identities, origin)
     if policy.k_of_n > 1 and not policy.require.signature:
         raise PolicyError(
             f"{origin}: k_of_n: {policy.k_of_n} counts the signers of signature bundles, and "

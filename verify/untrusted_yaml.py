@@ -36,7 +36,7 @@ MAX_EXPANSION = 16  # what a document expands to, at most, per character of its 
 _FLOOR = 1 << 20  # a small document may still use aliases freely
 _BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
-_SHOWN = 60  # characters of a repeated key quoted in the error
+_SHOWN = 32  # characters of a repeated key quoted in the error (a policy's limit for values)
 
 
 class YAMLBomb(yaml.YAMLError):
@@ -106,7 +106,7 @@ def _where(first: Node, second: Node) -> str:
 
 def _excerpt(key: object) -> str:
     text = repr(key)  # escapes control characters
-    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}…"
 
 
 def load(text: str | bytes) -> Any:

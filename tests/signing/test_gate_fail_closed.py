@@ -30,7 +30,7 @@ from verify.errors import ExitCode
 from verify.evidence import Collector, Evidence, Signed
 from verify.identity import allowed
 from verify.interface import Context
-from verify.policy import Require, parse_policy
+from verify.policy import PolicyError, Require, parse_policy
 from verify.trust import load_trust
 
 Invoke = Callable[..., Result]
@@ -124,8 +124,14 @@ def test_allow_implies_k_distinct_allowed_signers(
 ) -> None:
     """For random policies with overlapping rules and random signatures (repeated signers,
     signers no rule allows): the identity check passes only with at least k distinct
-    (issuer, identity) pairs the policy allows."""
+    (issuer, identity) pairs the policy allows; a policy whose exact subjects allow fewer than
+    k signers is refused when loaded (no signatures could ever pass it)."""
     document = {"version": 1, "trust": "production", "identities": rules, "k_of_n": k}
+    exact = {(r["issuer"], r["subject"].split("@refs/")[0]) for r in rules if "subject" in r}
+    if all("subject" in r for r in rules) and k > len(exact):
+        with pytest.raises(PolicyError, match="signers could never sign"):
+            parse_policy(yaml.safe_dump(document).encode(), "p.yaml", Path())
+        return
     policy = parse_policy(yaml.safe_dump(document).encode(), "p.yaml", Path())
     when = datetime.datetime(2026, 7, 1, tzinfo=datetime.timezone.utc)
     signatures = tuple(Signed(Path(f"s{i}.sigstore.json"), s, when) for i, s in enumerate(signers))
@@ -484,7 +490,9 @@ def test_a_now_before_the_calendar_is_a_usage_error(
 def test_a_file_name_that_is_not_utf8_is_logged_and_chained(
     instance: LocalInstance, release: g.Release, tmp_path: Path
 ) -> None:
-    """The decision log writes such a name as a JSON escape: a record, not an internal error."""
+    """The decision log writes such a name as strict JSON (a lone-surrogate escape `\\udcff`
+    before, which strict readers refuse): `name` in UTF-8, U+FFFD for the byte that is not,
+    and its exact bytes in `name_bytes_hex`; a record, not an internal error."""
     import os
     import subprocess
     import sys
@@ -497,7 +505,10 @@ def test_a_file_name_that_is_not_utf8_is_logged_and_chained(
             "--decision-log", str(log)]  # fmt: skip
     done = subprocess.run([*map(os.fsencode, args), name], capture_output=True, timeout=120)
     assert done.returncode == ExitCode.DENIED, done.stderr
-    assert b"\\udcff" in log.read_bytes()
+    assert b"\\ud" not in log.read_bytes()
+    logged = json.loads(log.read_bytes().decode("utf-8"))["artifact"]
+    assert logged["name"] == "caf\ufffd.whl"
+    assert bytes.fromhex(logged["name_bytes_hex"]) == b"caf\xff.whl"
     checked = subprocess.run(
         [sys.executable, "-m", "attest", "verify-log", str(log)], capture_output=True, timeout=60
     )

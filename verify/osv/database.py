@@ -31,7 +31,7 @@ from packaging.version import Version
 
 from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
-from verify.files import NotRegular, TooLarge, read_limited
+from verify.files import NotRegular, TooLarge, in_pseudo_root, named_pseudo_root, read_limited
 from verify.osv import plain_yaml
 from verify.osv import records as osv
 from verify.text import shown
@@ -289,6 +289,8 @@ def _tar_records(blob: bytes, budget: _Budget) -> Iterator[tuple[str, bytes]]:
 
 
 def _dir_files(root: Path) -> list[Path]:
+    if (pseudo := named_pseudo_root(root)) is not None:  # /proc/self: walked, not a database
+        raise DatabaseError(root, f"{in_pseudo_root(pseudo)}: never read as a database")
     has_vulns = (root / "vulns").is_dir()
     found = []
     for directory, dirs, files in os.walk(root):
