@@ -834,8 +834,9 @@ def test_a_pseudo_file_is_never_a_decision_log_and_never_opened_to_write(
     elsewhere, was appended to and checked. Every spelling is refused by name, exit 2."""
     victim = tmp_path / "victim.jsonl"  # a regular file reached through /proc/self/fd/N
     with victim.open("ab") as handle:
-        up = "../" * len(Path.cwd().parts)
-        named = spelling.format(fd=handle.fileno(), up=up)
+        # a relative name is read from the working directory, a relative link from its own
+        base = tmp_path if via_link else Path.cwd()
+        named = spelling.format(fd=handle.fileno(), up="../" * len(base.parts))
         if via_link:
             (tmp_path / "link").symlink_to(named)
             named = str(tmp_path / "link")
