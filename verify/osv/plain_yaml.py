@@ -3,13 +3,15 @@
 Loading the 7,080 records of the PyPA database with PyYAML took 7 of the 10.5 s of a cold index
 build: its constructor is Python, and most records list hundreds of versions. The records are
 written by a dumper in a small part of YAML: block mappings with word keys, block sequences,
-plain, single- or double-quoted one-line scalars and literal block scalars (`|`, `|-`). This
-reader reads exactly that part, giving what PyYAML gives, and returns None for anything else
-(an anchor, a tag, a flow collection, a comment, a folded or multi-line quoted scalar, a plain
-scalar that is not a string, a key given twice, a tab, an odd indentation): the caller then
-loads the record with `untrusted_yaml`, whose bounds and errors apply. Nothing is expanded and
-nesting follows the lines, so a document costs what its text costs. tests/scan/test_plain_yaml.py
-checks that it agrees with PyYAML on every record of the PyPA database and on generated ones."""
+plain, single- or double-quoted scalars (folded over lines as a dumper folds them) and literal
+block scalars (`|`, `|-`, `|+`). This reader reads exactly that part, giving what PyYAML gives,
+and returns None for anything else (an anchor, a tag, a flow collection, a comment, a folded
+`>` scalar, a line of spaces in a quoted one, a plain scalar that is not a string, a key given
+twice, a tab, an odd indentation): the caller then loads the record with `untrusted_yaml`, whose
+bounds and errors apply. Nothing is expanded and nesting follows the lines, so a document costs
+what its text costs; runs of list items (versions, references, events) are read by one match.
+tests/scan/test_plain_yaml.py checks that it agrees with PyYAML on every record of the PyPA
+database (all but 9 are read here) and on generated ones."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
 _KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: ([^\n]*))?\n")
 _STARTERS = frozenset("|'\"[{")  # what makes a value more than one plain scalar on its line
 _RUNS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- plain scalar` lines
+_ITEMS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- key: scalar` mappings
 _ESCAPE = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0abt\tnvfre "\\/N_LP])')
 _REPLACEMENTS = {
     "0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
@@ -157,7 +160,7 @@ def _mapping(
             found[key], pos = _child(text, after, indent, depth)
         elif rest[:1] == "|":
             found[key], pos = _literal(text, after, indent, rest)
-        elif rest[:1] == '"' and not _closed(rest):
+        elif rest[:1] in "'\"" and not _closed(rest):
             found[key], pos = _quoted_lines(text, after, indent, rest)
         elif rest[:1] in "'\"" or rest in ("[]", "{}"):
             found[key], pos = _scalar(rest), after
@@ -193,6 +196,33 @@ def _run(indent: int) -> re.Pattern[str]:
     return run
 
 
+def _items(indent: int) -> re.Pattern[str]:
+    items = _ITEMS.get(indent)
+    if items is None:
+        start = r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]"
+        pair = f'[A-Za-z_][A-Za-z0-9_]*: (?:{start}[^\\n]*|"[^"\\\\\\n]*")\\n'
+        # Each mapping ends where a line no deeper than the dash starts: nothing of it (a
+        # collection, a scalar continued, a blank line) is left for a slower reading.
+        item = f" {{{indent}}}- {pair}(?: {{{indent + 2}}}{pair})*(?= {{0,{indent}}}[^ \\n]|\\Z)"
+        items = _ITEMS[indent] = re.compile(f"(?:{item})+")
+    return items
+
+
+def _flat_mappings(block: str, indent: int) -> list[dict[str, Any]]:
+    """The mappings of a run matched by `_items`: each `key: scalar` on its own line."""
+    found: list[dict[str, Any]] = []
+    mapping: dict[str, Any] = {}
+    for line in block.split("\n")[:-1]:
+        if line[indent] == "-":
+            mapping = {}
+            found.append(mapping)
+        key, _, rest = line[indent + 2 :].partition(": ")
+        if key in mapping or _plain(key) != key:
+            raise _Declined  # given twice, or not a string
+        mapping[key] = rest[1:-1] if rest[0] == '"' else _PLAIN.get(rest) or _value(rest)
+    return found
+
+
 def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], int]:
     if depth > MAX_DEPTH:
         raise _Declined
@@ -207,6 +237,11 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
             break
         rest = line[indent + 2 :]
         if _KEY.match(rest) is not None:  # `- key: ...` opens a mapping two columns in
+            flat = _items(indent).match(text, pos) if depth < MAX_DEPTH else None
+            if flat is not None:  # mappings of one-line scalars (references, events)
+                found += _flat_mappings(flat.group(), indent)
+                pos = flat.end()
+                continue
             item, pos = _mapping(text, pos, indent + 2, depth + 1, rest)
             found.append(item)
             continue
@@ -293,14 +328,18 @@ def _scalar(text: str) -> Any:
 
 
 def _closed(text: str) -> bool:
-    """Whether the double-quoted scalar starting `text` ends on its line."""
+    """Whether the quoted scalar starting `text` ends on its line (a single-quoted one: a quote
+    not doubled, read left to right, is in it; `_scalar` then checks it is the last)."""
+    if text[0] == "'":
+        return "'" in text[1:].replace("''", "")
     return len(text) > 1 and text.endswith('"') and not _escaped(text[:-1])
 
 
 def _quoted_lines(text: str, pos: int, indent: int, first: str) -> tuple[str, int]:
-    """A double-quoted scalar over several lines, as a dumper folds it: a line break is a
-    space, blank lines are line breaks, and after a `\\` nothing (the text goes on)."""
-    value = first[1:]
+    """A quoted scalar over several lines, as a dumper folds it: a line break is a space,
+    blank lines are line breaks, and in a double-quoted one after a `\\` nothing (the text
+    goes on)."""
+    quote, value = first[0], first[1:]
     while True:
         if pos >= len(text):
             raise _Declined
@@ -312,13 +351,15 @@ def _quoted_lines(text: str, pos: int, indent: int, first: str) -> tuple[str, in
         if _indent(line) <= indent or value.endswith(" "):
             raise _Declined  # a line PyYAML may read otherwise, or spaces it would drop
         piece = line.lstrip(" ")
-        if _escaped(value):
+        if not piece:
+            raise _Declined  # a line of spaces: PyYAML reads it as a blank line
+        if quote == '"' and _escaped(value):
             value = value[:-1] + "\n" * blanks
         else:
             value += "\n" * blanks if blanks else " "
         value += piece
-        if _closed(" " + piece):
-            return _scalar('"' + value), pos
+        if _closed(quote + piece):
+            return _scalar(quote + value), pos
 
 
 def _escaped(text: str) -> bool:
@@ -334,9 +375,9 @@ def _unescape(match: re.Match[str]) -> str:
 
 
 def _literal(text: str, pos: int, indent: int, header: str) -> tuple[str, int]:
-    """A literal block scalar (`|` keeps one final newline, `|-` none): its lines are those
-    indented past the key, the first one setting the indentation."""
-    if header not in ("|", "|-") or pos >= len(text):
+    """A literal block scalar (`|` keeps one final newline, `|-` none, `|+` all): its lines are
+    those indented past the key, the first one setting the indentation."""
+    if header not in ("|", "|-", "|+") or pos >= len(text):
         raise _Declined  # an indentation or keep indicator, or a comment
     line, _ = _line(text, pos)
     at = _indent(line)
@@ -354,6 +395,8 @@ def _literal(text: str, pos: int, indent: int, header: str) -> tuple[str, int]:
         else:
             break
         pos = after
+    if header == "|+":
+        return "".join(line + "\n" for line in body), pos  # every line break kept
     while body and body[-1] == "":
         body.pop()
     value = "\n".join(body)
