@@ -44,6 +44,7 @@ _KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: ([^\n]*))?\n")
 _STARTERS = frozenset("|'\"[{")  # what makes a value more than one plain scalar on its line
 _RUNS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- plain scalar` lines
 _ITEMS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- key: scalar` mappings
+_ITEM = re.compile(r"- ([^\n]*)\n")  # the scalar of each line of such a run
 _ESCAPE = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0abt\tnvfre "\\/N_LP])')
 _REPLACEMENTS = {
     "0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
@@ -83,6 +84,8 @@ def _text(text: str | bytes) -> str | None:
         if "|" in text:
             return None  # a literal block at the end keeps no final newline
         text += "\n"
+    if text.isascii():  # most records: then only controls are refused, found in one pass
+        return text if text.replace("\n", "").isprintable() else None
     return None if _REFUSED.search(text) else text
 
 
@@ -135,7 +138,7 @@ def _mapping(
             # The common line, `key: plain scalar` alone on its line, in one match.
             key, rest, after = simple[2], simple[3], simple.end()
             if rest and rest[0] not in _STARTERS and text[after : after + 1] != "\n":
-                if key in found or _plain(key) != key:
+                if key in found or (_PLAIN.get(key) != key and _plain(key) != key):
                     raise _Declined
                 if not text.startswith(deeper, after):  # not continued on the next line
                     found[key], pos = _value(rest), after
@@ -217,7 +220,7 @@ def _flat_mappings(block: str, indent: int) -> list[dict[str, Any]]:
             mapping = {}
             found.append(mapping)
         key, _, rest = line[indent + 2 :].partition(": ")
-        if key in mapping or _plain(key) != key:
+        if key in mapping or (_PLAIN.get(key) != key and _plain(key) != key):
             raise _Declined  # given twice, or not a string
         mapping[key] = rest[1:-1] if rest[0] == '"' else _PLAIN.get(rest) or _value(rest)
     return found
@@ -250,15 +253,13 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
             found.append(_scalar(rest))
             pos = after
             continue
-        # A run of plain scalars (the bulk of the versions lists), read in one go.
-        lines = items.group().split("\n")
-        lines.pop()
-        cut = indent + 2
+        # A run of plain scalars (the bulk of the versions lists), read in one go: each line
+        # of it is spaces, `- ` and the scalar.
+        pos = items.end()
         found += [
             _PLAIN.get(item) or (item[1:-1] if item[0] == '"' else _plain(item))
-            for item in (x[cut:] for x in lines)
+            for item in _ITEM.findall(text, items.start(), pos)
         ]
-        pos = items.end()
     return found, pos
 
 
