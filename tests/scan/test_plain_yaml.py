@@ -179,3 +179,12 @@ def test_mutated_records_are_read_as_pyyaml_reads_them_or_declined(
     text = yaml.safe_dump(record, allow_unicode=True, width=30)
     at = where % (len(text) + 1)
     assert agrees(text[:at] + insert + text[at:])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789._:-+eExobabrcpostdv", min_size=1, max_size=14))
+def test_what_passes_for_a_version_is_a_string_to_pyyaml(text: str) -> None:
+    """Versions skip PyYAML's resolver: only text it would read as this very string may."""
+    if plain_yaml._VERSION.fullmatch(text):
+        assert yaml.safe_load(f"v: {text}\n") == {"v": text}
+    assert agrees(f"versions:\n- {text}\n- 1.0.0\n")

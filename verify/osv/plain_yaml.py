@@ -53,6 +53,10 @@ _REPLACEMENTS = {
 }  # fmt: skip
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _PLAIN: dict[str, str] = {}  # a plain scalar's text -> the string it is (memo)
+# Most listed versions: digits with two dots, or a dot and a pre-, post- or dev-release. No int
+# (no dot), float (one dot, then digits and an exponent with a sign), sexagesimal (a colon) or
+# timestamp (a dash) of YAML 1.1 is written so: they are strings, known without the resolver.
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*\.[0-9]+(?:\.[0-9]+|(?:a|b|rc|\.post|\.dev)[0-9]+)+")
 
 
 class _Declined(Exception):
@@ -268,7 +272,7 @@ def _plain(text: str) -> str:
     value = _PLAIN.get(text)
     if value is not None:
         return value
-    if _odd(text) or _tag(text) != _STR:
+    if _VERSION.fullmatch(text) is None and (_odd(text) or _tag(text) != _STR):
         raise _Declined  # an indicator, a comment, a key, or a number, date, bool or null
     if len(text) < 200 and len(_PLAIN) < 1_000_000:
         _PLAIN[text] = text
