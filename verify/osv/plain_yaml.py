@@ -29,6 +29,13 @@ _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _RESOLVER = yaml.resolver.Resolver()
 
 
+# The first characters PyYAML has implicit resolvers for (bool, int, float, null, timestamp...):
+# a plain scalar starting otherwise is a string without asking it (a resolver for any first
+# character, keyed None, would make every one ask).
+_RESOLVED = frozenset(_RESOLVER.yaml_implicit_resolvers)
+_ASK_ALL = None in _RESOLVED
+
+
 def _tag(text: str) -> str:
     """The tag PyYAML gives a plain scalar (str, int, float, bool, null, timestamp...)."""
     tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
@@ -161,7 +168,7 @@ def _mapping(
         if match is None:
             raise _Declined
         key, rest = match.group(1), match.group(2)
-        if key in found or _plain(key) != key:
+        if key in found or (_PLAIN.get(key) != key and _plain(key) != key):
             raise _Declined  # given twice (the full loader says so), or not a string
         if not rest:
             found[key], pos = _child(text, after, indent, depth)
@@ -272,7 +279,11 @@ def _plain(text: str) -> str:
     value = _PLAIN.get(text)
     if value is not None:
         return value
-    if _VERSION.fullmatch(text) is None and (_odd(text) or _tag(text) != _STR):
+    if _odd(text) or (
+        (_ASK_ALL or text[0] in _RESOLVED)
+        and _VERSION.fullmatch(text) is None
+        and _tag(text) != _STR
+    ):
         raise _Declined  # an indicator, a comment, a key, or a number, date, bool or null
     if len(text) < 200 and len(_PLAIN) < 1_000_000:
         _PLAIN[text] = text
