@@ -11,12 +11,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.utils import canonicalize_version
 
 from attest.scan.interface import AdvisoryDataError, Component, SourceOptions
 from attest.scan.sources import offline
 from attest.scan.sources.offline import OfflineSource
 from tests.scan.helpers import record, shared_db, write_pypa
 from verify.osv import database
+from verify.osv import records as osv
 from verify.osv.records import normalize
 
 
@@ -148,3 +152,28 @@ def test_a_warm_scan_of_other_packages_reads_them_from_the_cache(
     monkeypatch.setattr(offline, "build_index", no_rebuild)
     later = OfflineSource(SourceOptions(db=db, cache_dir=cache)).check([Component("beta", "1.0")])
     assert [m.advisory.id for m in later.matches] == ["PYSEC-2026-2"]
+
+
+_NUMBER = st.sampled_from(["0", "00", "1", "01", "10", "9" * 18, "9" * 19, "1" * 5000])
+_SUFFIX = ["", "a1", "b0", "rc2", ".post1", ".dev0", "rc1.post2.dev3", "-1", "+local", "a01"]
+_VERSION = st.one_of(
+    st.builds(
+        str.__add__,
+        st.lists(_NUMBER, min_size=1, max_size=6).map(".".join),
+        st.sampled_from([*_SUFFIX, "RC1", " ", "x", ".", "v"]),
+    ),
+    st.text(alphabet="0123456789.abrcpostdev-+ ", max_size=12),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_VERSION, max_size=4))
+def test_versions_are_canonical_as_packaging_makes_them(versions: list[str]) -> None:
+    """The short way to a canonical version (most of a `versions` list) gives what packaging's
+    canonicalize_version gives, and an unparsable one stays as written."""
+    entry = dict(osv.entries(record("PYSEC-1", "pkg", versions=versions)))["pkg"]
+    for text, found in zip(versions, entry["versions"], strict=True):
+        try:
+            assert found == canonicalize_version(text), text
+        except ValueError:  # past Python's 4,300 digits
+            assert found == text

@@ -3,13 +3,15 @@
 Loading the 7,080 records of the PyPA database with PyYAML took 7 of the 10.5 s of a cold index
 build: its constructor is Python, and most records list hundreds of versions. The records are
 written by a dumper in a small part of YAML: block mappings with word keys, block sequences,
-plain, single- or double-quoted one-line scalars and literal block scalars (`|`, `|-`). This
-reader reads exactly that part, giving what PyYAML gives, and returns None for anything else
-(an anchor, a tag, a flow collection, a comment, a folded or multi-line quoted scalar, a plain
-scalar that is not a string, a key given twice, a tab, an odd indentation): the caller then
-loads the record with `untrusted_yaml`, whose bounds and errors apply. Nothing is expanded and
-nesting follows the lines, so a document costs what its text costs. tests/scan/test_plain_yaml.py
-checks that it agrees with PyYAML on every record of the PyPA database and on generated ones."""
+plain, single- or double-quoted scalars (folded over lines as a dumper folds them) and literal
+block scalars (`|`, `|-`, `|+`). This reader reads exactly that part, giving what PyYAML gives,
+and returns None for anything else (an anchor, a tag, a flow collection, a comment, a folded
+`>` scalar, a line of spaces in a quoted one, a plain scalar that is not a string, a key given
+twice, a tab, an odd indentation): the caller then loads the record with `untrusted_yaml`, whose
+bounds and errors apply. Nothing is expanded and nesting follows the lines, so a document costs
+what its text costs; runs of list items (versions, references, events) are read by one match.
+tests/scan/test_plain_yaml.py checks that it agrees with PyYAML on every record of the PyPA
+database (all but 9 are read here) and on generated ones."""
 
 from __future__ import annotations
 
@@ -27,6 +29,13 @@ _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _RESOLVER = yaml.resolver.Resolver()
 
 
+# The first characters PyYAML has implicit resolvers for (bool, int, float, null, timestamp...):
+# a plain scalar starting otherwise is a string without asking it (a resolver for any first
+# character, keyed None, would make every one ask).
+_RESOLVED = frozenset(_RESOLVER.yaml_implicit_resolvers)
+_ASK_ALL = None in _RESOLVED
+
+
 def _tag(text: str) -> str:
     """The tag PyYAML gives a plain scalar (str, int, float, bool, null, timestamp...)."""
     tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
@@ -41,6 +50,8 @@ _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
 _KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: ([^\n]*))?\n")
 _STARTERS = frozenset("|'\"[{")  # what makes a value more than one plain scalar on its line
 _RUNS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- plain scalar` lines
+_ITEMS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- key: scalar` mappings
+_ITEM = re.compile(r"- ([^\n]*)\n")  # the scalar of each line of such a run
 _ESCAPE = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0abt\tnvfre "\\/N_LP])')
 _REPLACEMENTS = {
     "0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
@@ -49,6 +60,10 @@ _REPLACEMENTS = {
 }  # fmt: skip
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _PLAIN: dict[str, str] = {}  # a plain scalar's text -> the string it is (memo)
+# Most listed versions: digits with two dots, or a dot and a pre-, post- or dev-release. No int
+# (no dot), float (one dot, then digits and an exponent with a sign), sexagesimal (a colon) or
+# timestamp (a dash) of YAML 1.1 is written so: they are strings, known without the resolver.
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*\.[0-9]+(?:\.[0-9]+|(?:a|b|rc|\.post|\.dev)[0-9]+)+")
 
 
 class _Declined(Exception):
@@ -80,6 +95,8 @@ def _text(text: str | bytes) -> str | None:
         if "|" in text:
             return None  # a literal block at the end keeps no final newline
         text += "\n"
+    if text.isascii():  # most records: then only controls are refused, found in one pass
+        return text if text.replace("\n", "").isprintable() else None
     return None if _REFUSED.search(text) else text
 
 
@@ -132,7 +149,7 @@ def _mapping(
             # The common line, `key: plain scalar` alone on its line, in one match.
             key, rest, after = simple[2], simple[3], simple.end()
             if rest and rest[0] not in _STARTERS and text[after : after + 1] != "\n":
-                if key in found or _plain(key) != key:
+                if key in found or (_PLAIN.get(key) != key and _plain(key) != key):
                     raise _Declined
                 if not text.startswith(deeper, after):  # not continued on the next line
                     found[key], pos = _value(rest), after
@@ -151,13 +168,13 @@ def _mapping(
         if match is None:
             raise _Declined
         key, rest = match.group(1), match.group(2)
-        if key in found or _plain(key) != key:
+        if key in found or (_PLAIN.get(key) != key and _plain(key) != key):
             raise _Declined  # given twice (the full loader says so), or not a string
         if not rest:
             found[key], pos = _child(text, after, indent, depth)
         elif rest[:1] == "|":
             found[key], pos = _literal(text, after, indent, rest)
-        elif rest[:1] == '"' and not _closed(rest):
+        elif rest[:1] in "'\"" and not _closed(rest):
             found[key], pos = _quoted_lines(text, after, indent, rest)
         elif rest[:1] in "'\"" or rest in ("[]", "{}"):
             found[key], pos = _scalar(rest), after
@@ -193,6 +210,33 @@ def _run(indent: int) -> re.Pattern[str]:
     return run
 
 
+def _items(indent: int) -> re.Pattern[str]:
+    items = _ITEMS.get(indent)
+    if items is None:
+        start = r"[^\s\-?:,\[\]{}#&*!|>'\"%@`]"
+        pair = f'[A-Za-z_][A-Za-z0-9_]*: (?:{start}[^\\n]*|"[^"\\\\\\n]*")\\n'
+        # Each mapping ends where a line no deeper than the dash starts: nothing of it (a
+        # collection, a scalar continued, a blank line) is left for a slower reading.
+        item = f" {{{indent}}}- {pair}(?: {{{indent + 2}}}{pair})*(?= {{0,{indent}}}[^ \\n]|\\Z)"
+        items = _ITEMS[indent] = re.compile(f"(?:{item})+")
+    return items
+
+
+def _flat_mappings(block: str, indent: int) -> list[dict[str, Any]]:
+    """The mappings of a run matched by `_items`: each `key: scalar` on its own line."""
+    found: list[dict[str, Any]] = []
+    mapping: dict[str, Any] = {}
+    for line in block.split("\n")[:-1]:
+        if line[indent] == "-":
+            mapping = {}
+            found.append(mapping)
+        key, _, rest = line[indent + 2 :].partition(": ")
+        if key in mapping or (_PLAIN.get(key) != key and _plain(key) != key):
+            raise _Declined  # given twice, or not a string
+        mapping[key] = rest[1:-1] if rest[0] == '"' else _PLAIN.get(rest) or _value(rest)
+    return found
+
+
 def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], int]:
     if depth > MAX_DEPTH:
         raise _Declined
@@ -207,6 +251,11 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
             break
         rest = line[indent + 2 :]
         if _KEY.match(rest) is not None:  # `- key: ...` opens a mapping two columns in
+            flat = _items(indent).match(text, pos) if depth < MAX_DEPTH else None
+            if flat is not None:  # mappings of one-line scalars (references, events)
+                found += _flat_mappings(flat.group(), indent)
+                pos = flat.end()
+                continue
             item, pos = _mapping(text, pos, indent + 2, depth + 1, rest)
             found.append(item)
             continue
@@ -215,15 +264,13 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
             found.append(_scalar(rest))
             pos = after
             continue
-        # A run of plain scalars (the bulk of the versions lists), read in one go.
-        lines = items.group().split("\n")
-        lines.pop()
-        cut = indent + 2
+        # A run of plain scalars (the bulk of the versions lists), read in one go: each line
+        # of it is spaces, `- ` and the scalar.
+        pos = items.end()
         found += [
             _PLAIN.get(item) or (item[1:-1] if item[0] == '"' else _plain(item))
-            for item in (x[cut:] for x in lines)
+            for item in _ITEM.findall(text, items.start(), pos)
         ]
-        pos = items.end()
     return found, pos
 
 
@@ -232,7 +279,11 @@ def _plain(text: str) -> str:
     value = _PLAIN.get(text)
     if value is not None:
         return value
-    if _odd(text) or _tag(text) != _STR:
+    if _odd(text) or (
+        (_ASK_ALL or text[0] in _RESOLVED)
+        and _VERSION.fullmatch(text) is None
+        and _tag(text) != _STR
+    ):
         raise _Declined  # an indicator, a comment, a key, or a number, date, bool or null
     if len(text) < 200 and len(_PLAIN) < 1_000_000:
         _PLAIN[text] = text
@@ -293,14 +344,18 @@ def _scalar(text: str) -> Any:
 
 
 def _closed(text: str) -> bool:
-    """Whether the double-quoted scalar starting `text` ends on its line."""
+    """Whether the quoted scalar starting `text` ends on its line (a single-quoted one: a quote
+    not doubled, read left to right, is in it; `_scalar` then checks it is the last)."""
+    if text[0] == "'":
+        return "'" in text[1:].replace("''", "")
     return len(text) > 1 and text.endswith('"') and not _escaped(text[:-1])
 
 
 def _quoted_lines(text: str, pos: int, indent: int, first: str) -> tuple[str, int]:
-    """A double-quoted scalar over several lines, as a dumper folds it: a line break is a
-    space, blank lines are line breaks, and after a `\\` nothing (the text goes on)."""
-    value = first[1:]
+    """A quoted scalar over several lines, as a dumper folds it: a line break is a space,
+    blank lines are line breaks, and in a double-quoted one after a `\\` nothing (the text
+    goes on)."""
+    quote, value = first[0], first[1:]
     while True:
         if pos >= len(text):
             raise _Declined
@@ -312,13 +367,15 @@ def _quoted_lines(text: str, pos: int, indent: int, first: str) -> tuple[str, in
         if _indent(line) <= indent or value.endswith(" "):
             raise _Declined  # a line PyYAML may read otherwise, or spaces it would drop
         piece = line.lstrip(" ")
-        if _escaped(value):
+        if not piece:
+            raise _Declined  # a line of spaces: PyYAML reads it as a blank line
+        if quote == '"' and _escaped(value):
             value = value[:-1] + "\n" * blanks
         else:
             value += "\n" * blanks if blanks else " "
         value += piece
-        if _closed(" " + piece):
-            return _scalar('"' + value), pos
+        if _closed(quote + piece):
+            return _scalar(quote + value), pos
 
 
 def _escaped(text: str) -> bool:
@@ -334,9 +391,9 @@ def _unescape(match: re.Match[str]) -> str:
 
 
 def _literal(text: str, pos: int, indent: int, header: str) -> tuple[str, int]:
-    """A literal block scalar (`|` keeps one final newline, `|-` none): its lines are those
-    indented past the key, the first one setting the indentation."""
-    if header not in ("|", "|-") or pos >= len(text):
+    """A literal block scalar (`|` keeps one final newline, `|-` none, `|+` all): its lines are
+    those indented past the key, the first one setting the indentation."""
+    if header not in ("|", "|-", "|+") or pos >= len(text):
         raise _Declined  # an indentation or keep indicator, or a comment
     line, _ = _line(text, pos)
     at = _indent(line)
@@ -354,6 +411,8 @@ def _literal(text: str, pos: int, indent: int, header: str) -> tuple[str, int]:
         else:
             break
         pos = after
+    if header == "|+":
+        return "".join(line + "\n" for line in body), pos  # every line break kept
     while body and body[-1] == "":
         body.pop()
     value = "\n".join(body)

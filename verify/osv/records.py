@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -108,6 +109,12 @@ def parse_time(text: str | None) -> datetime.datetime | None:
 
 
 _CANONICAL: dict[str, str] = {}  # memo: the PyPA database lists 580,000 versions, 60,000 distinct
+# A short version already in canonical form but for trailing zeros of its release (1.2.0,
+# 1.0rc1): most of those listed. Numbers of up to 18 digits, none with a leading zero, as
+# Version writes them; the canonical form is then the text with those zeros cut (tested
+# against `canonicalize_version`). Each part is told by its first character: no backtracking.
+_N = r"(?:0|[1-9][0-9]{0,17})"
+_SIMPLE = re.compile(rf"({_N}(?:\.{_N})*)((?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\.dev{_N})?)")
 
 
 def canonical_version(text: str) -> str:
@@ -115,13 +122,34 @@ def canonical_version(text: str) -> str:
     by string; unparsable versions stay as written."""
     found = _CANONICAL.get(text)
     if found is None:
-        try:
-            found = str(canonicalize_version(text))
-        except ValueError:  # a number past Python's 4,300 digits: no version equals it
-            found = text
+        simple = _SIMPLE.fullmatch(text) if len(text) <= 64 else None
+        if simple is not None:
+            release = simple[1]
+            while release.endswith(".0"):
+                release = release[:-2]
+            found = release + simple[2]
+        else:
+            try:
+                found = str(canonicalize_version(text))
+            except ValueError:  # a number past Python's 4,300 digits: no version equals it
+                found = text
         if len(_CANONICAL) < 1_000_000:
             _CANONICAL[text] = found
     return found
+
+
+def _canonical_versions(value: object, field: str) -> list[str]:
+    """`canonical_version` of each item of a `versions` list (hundreds per record: one pass
+    over the memo, the function called only where it misses)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RecordError(f"{field}: expected a list")
+    known = _CANONICAL.get
+    try:
+        return [known(v) or canonical_version(str(v)) for v in value]
+    except TypeError:  # an item that is a list or a mapping: no key of the memo
+        return [canonical_version(str(v)) for v in value]
 
 
 def _strings(value: object, field: str) -> list[str]:
@@ -265,7 +293,7 @@ def entries(record: object) -> Iterator[tuple[str, Entry]]:
             normalize(str(package["name"])),
             {**common, "versions": [], "ranges": [], "fixes": [], "unreadable": []},
         )
-        entry["versions"] += map(canonical_version, _strings(aff.get("versions"), field))
+        entry["versions"] += _canonical_versions(aff.get("versions"), field)
         ranges, fixes = _ranges(aff, f"affected[{i}]", entry["unreadable"])
         entry["ranges"] += ranges
         entry["fixes"] += fixes
