@@ -456,6 +456,9 @@ def check_skips(result: ScanResult, allow_skips: bool) -> list[str]:
     return [f"{count} components not checked (--allow-skips): {listing}"]
 
 
+_OVERDUE_NAMED = 10  # overdue findings the error line names
+
+
 def enforce_slo(result: ScanResult) -> None:
     """Exit 1 when any finding is overdue and not waived."""
     overdue = [r for r in result.evaluation.results if r.status == "overdue"]
@@ -463,6 +466,8 @@ def enforce_slo(result: ScanResult) -> None:
         names = ", ".join(
             f"{r.finding.package} {cut(r.finding.version)} {r.finding.id} "
             f"({-(r.days_left or 0)} days late)"
-            for r in overdue
+            for r in overdue[:_OVERDUE_NAMED]
         )
+        if len(overdue) > _OVERDUE_NAMED:  # one line a person reads; the report has them all
+            names += f", and {len(overdue) - _OVERDUE_NAMED} more (see the report)"
         raise PolicyFailure(f"{len(overdue)} findings overdue under the SLO policy: {names}")

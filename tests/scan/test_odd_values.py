@@ -312,3 +312,20 @@ def test_a_marker_comparing_with_an_overlong_version_is_bad_input(
         f"attest: error: {target}: line 1: the marker holds a version Python cannot read in "
     )
     assert len(result.stderr) < 300
+
+
+def test_an_slo_failure_names_ten_overdue_findings_and_counts_the_rest(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Before: 449 overdue findings made one error line of 60,000 characters."""
+    records = [
+        record(f"PYSEC-{i}", f"pkg{i:02}", events=[{"introduced": "0"}, {"fixed": "2.0"}])
+        for i in range(25)
+    ]
+    bom = sbom(tmp_path / "bom.json", {f"pkg{i:02}": "1.0" for i in range(25)})
+    result = _scan(invoke, tmp_path, records, "--sbom", str(bom))
+    assert result.exit_code == 1, result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("attest: error:")]
+    assert line.startswith("attest: error: 25 findings overdue under the SLO policy: pkg00 1.0")
+    assert line.count("days late)") == 10
+    assert line.endswith(", and 15 more (see the report)")
