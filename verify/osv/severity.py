@@ -5,11 +5,13 @@ counts as)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 from cvss import CVSS2, CVSS3, CVSS4, CVSSError  # type: ignore[import-untyped]
 
 from verify.osv.records import Advisory, SeverityVector
+from verify.text import excerpt
 
 SeverityLevel = Literal["critical", "high", "medium", "low", "unknown"]
 
@@ -43,9 +45,10 @@ def _level(score: float) -> SeverityLevel:
     return "low"
 
 
+@functools.lru_cache(maxsize=4096)
 def score_vector(entry: SeverityVector) -> Severity:
     """Score one OSV severity entry; ValueError when the vector is malformed or of an unknown
-    kind."""
+    kind. Remembered: advisories of one scan share vectors, and the CVSS library is slow."""
     try:
         if entry.kind == "CVSS_V4":
             v4 = CVSS4(entry.vector)
@@ -61,8 +64,9 @@ def score_vector(entry: SeverityVector) -> Severity:
             score = float(CVSS2(entry.vector).scores()[0])
             return Severity(_level(score), score, entry.vector, "CVSSv2")
     except (CVSSError, ValueError, KeyError, IndexError) as e:
-        raise ValueError(f"malformed {entry.kind} vector {entry.vector!r}: {e}") from e
-    raise ValueError(f"unknown severity type {entry.kind!r}")
+        kind, vector, why = excerpt(entry.kind), excerpt(entry.vector, 80), excerpt(e, 80)
+        raise ValueError(f"malformed {kind} vector '{vector}': {why}") from e
+    raise ValueError(f"unknown severity type '{excerpt(entry.kind)}'")
 
 
 def severity_of(advisory: Advisory, notes: list[str] | None = None) -> Severity:
