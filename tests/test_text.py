@@ -41,6 +41,10 @@ RAW = re.compile(
         ("evil\u202egnp.exe", "evil\\u202egnp.exe"),  # right-to-left override
         ("\u2066x\u2069\u200f\u061c", "\\u2066x\\u2069\\u200f\\u061c"),
         (os.fsdecode(b"bad\xffbyte"), "bad\\udcffbyte"),  # an undecodable byte of a file name
+        # invisible beyond ASCII: zero width, no-break and ogham spaces, BOM, soft hyphen, tags
+        ("PYSEC-\u200b1", "PYSEC-\\u200b1"),
+        ("a\u00a0b\u1680c\ufeffd\u00ade", "a\\xa0b\\u1680c\\ufeffd\\xade"),
+        ("tag\U000e0041", "tag\\U000e0041"),
     ],
 )
 def test_shown_escapes_what_could_fake_or_move_a_line(text: str, expected: str) -> None:

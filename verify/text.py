@@ -6,6 +6,7 @@ log) keeps the exact text, since JSON escapes by itself."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # C0 and C1 controls and DEL (newline, carriage return, ESC, NEL ...), the Unicode line and
 # paragraph separators, the bidirectional controls (which reorder what a terminal shows) and
@@ -14,6 +15,12 @@ _UNSHOWABLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Beyond ASCII, what a person cannot see or tell from a space: format characters (zero width,
+# soft hyphen, word joiner, byte-order mark, tags), private use, unassigned code points, and
+# every space but ' ' (no-break, ogham, ideographic). Judged by category, so the table above
+# stays small; ASCII text never gets here.
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+_INVISIBLE = frozenset({"Cf", "Co", "Cn", "Cs", "Zs", "Zl", "Zp", "Cc"})
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -24,12 +31,23 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def _escape_invisible(match: re.Match[str]) -> str:
+    char = match.group()
+    if unicodedata.category(char) not in _INVISIBLE:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def shown(text: object) -> str:
     """`text` as a single line that cannot move the cursor or fake another line: every control,
-    separator or bidi character is written as a Python-style escape (`\\n`, `\\x1b`,
-    `\\u2028`). Backslashes are kept as they are (regular expressions in policies stay
-    readable), so the escape is for reading, not a reversible encoding."""
-    return _UNSHOWABLE.sub(_escape, str(text))
+    separator, bidi or other invisible character is written as a Python-style escape (`\\n`,
+    `\\x1b`, `\\u2028`, `\\u200b`). Backslashes are kept as they are (regular expressions in
+    policies stay readable), so the escape is for reading, not a reversible encoding."""
+    text = _UNSHOWABLE.sub(_escape, str(text))
+    return _NON_ASCII.sub(_escape_invisible, text) if not text.isascii() else text
 
 
 # What could end a table cell or open a code span, emphasis, a link, HTML, an entity or math.

@@ -53,17 +53,21 @@ _FRAGMENT_KEYS = frozenset(
 
 
 def without_credentials(url: str) -> str:
-    """The URL without what may carry a credential: the user and password, the whole query
-    (signed URLs carry theirs there: X-Amz-Signature, token=, sig=) and every fragment key pip
-    does not define. Lock files and requirements may hold such URLs, and the SBOM is published."""
+    """The URL without what may carry a credential: the user and password, `;` path
+    parameters, the whole query (signed URLs carry theirs there: X-Amz-Signature, token=, sig=),
+    every fragment key pip does not define, and a `data:` URL's content. Lock files and
+    requirements may hold such URLs, and the SBOM is published."""
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() == "data":  # the whole content is in the URL: nothing to point at
+        return "data:"
     host = parts.netloc.rpartition("@")[2]
+    path = parts.path.partition(";")[0]  # `;token=…` path parameters
     kept = [
         item
         for item in parts.fragment.split("&")
         if item.partition("=")[0].strip().lower() in _FRAGMENT_KEYS
     ]
-    public = parts._replace(netloc=host, query="", fragment="&".join(kept))
+    public = parts._replace(netloc=host, path=path, query="", fragment="&".join(kept))
     if public == parts:
         return url  # as written: urlunsplit would drop an empty `?` or `#`
     return urllib.parse.urlunsplit(public)

@@ -153,6 +153,9 @@ def test_a_pyproject_the_user_did_not_name_is_never_quoted(
         ("git+https://host/r.git@v1#egg=a&subdirectory=d&sig=S", None),
         ("https://host/a.whl#S", "https://host/a.whl"),
         ("https://host/a.whl", None),
+        ("https://host/a.whl;token=S", "https://host/a.whl"),  # path parameters
+        ("https://host/d;x=S/a.whl", "https://host/d"),  # cut at the first: nothing guessed
+        ("data:text/plain,S", "data:"),
     ],
 )
 def test_without_credentials_keeps_only_what_pip_defines(url: str, public: str | None) -> None:

@@ -247,9 +247,12 @@ def _waived(release: g.Release, **waiver: str) -> Any:
     ("field", "value", "said"),
     [
         ("id", "PYSEC-9 ", "its id 'PYSEC-9 ' holds U+0020, a white-space"),
-        ("id", "\u200bPYSEC-9", "its id '\u200bPYSEC-9' holds U+200B"),
-        ("package", "requests\u202e", "its package 'requests\\u202e' holds U+202E"),
-        ("package", "requests\x1b", "its package 'requests\\x1b' holds U+001B"),
+        ("id", "\u200bPYSEC-9", "its id '\\u200bPYSEC-9' holds U+200B"),
+        # what no category check catches: combining marks, fillers, blanks, look-alike letters
+        ("id", "PYSEC-9\u0301", "its id 'PYSEC-9\u0301' holds U+0301, which no advisory id holds"),
+        ("package", "re\u3164quests", "'re\u3164quests' holds U+3164, which no package name"),
+        ("package", "requests\ufe0f", "'requests\ufe0f' holds U+FE0F, which no package name"),
+        ("package", "re\u2800quests", "'re\u2800quests' holds U+2800, which no package name"),
     ],
 )
 def test_a_waiver_differing_only_by_what_does_not_show_is_named_and_refused(
@@ -270,7 +273,8 @@ def test_a_waiver_differing_only_by_what_does_not_show_is_named_and_refused(
     assert result.exit_code == ExitCode.DENIED, result.stderr
     [failure] = [f for f in _check(result)["failures"] if f.startswith("PYSEC-9 ")]
     assert "PYSEC-9 in requests 2.31.0 (critical) was due" in failure
-    assert f"; its waiver (from {SLO_FILE}) is not honoured: it is malformed: {said}" in failure
+    assert f"; its waiver (from {SLO_FILE}) is not honoured: it is malformed: " in failure
+    assert said in failure
     assert "1 waiver(s) not honoured" in _check(result)["actual"]
     _sign_slo(instance, release, SLO_FILE, _waived(release))  # the same waiver, well formed
     assert _verify(invoke, tmp_path, _policy(instance), release).exit_code == 0

@@ -121,13 +121,13 @@ def _exact(text: str) -> str:
 
 
 def _visible(text: str) -> str:
-    """`text` in NFKC without white space, controls and format characters (bidi, zero width)."""
-    return "".join(
-        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c)[0] not in "CZ"
-    )
+    """`text` in NFKC with only its printable ASCII left: what a person reading it would take
+    it to say, without white space, controls, invisible, combining or filler characters."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text) if "!" <= c <= "~")
 
 
 _SHOWN = 32  # characters of a malformed waiver's field
+_NAMES = {"id": "advisory id", "package": "package name (PEP 508)"}
 
 
 def malformed(waiver: Waiver) -> str | None:
@@ -142,6 +142,9 @@ def malformed(waiver: Waiver) -> str | None:
         what = f"U+{ord(bad):04X}, a white-space, control or invisible character" if bad else None
         if what is None and not unicodedata.is_normalized("NFC", text):
             what = "text not in Unicode NFC form"
+        odd = next((c for c in text if not ("!" <= c <= "~")), None)
+        if what is None and odd is not None:  # combining marks, fillers, look-alike letters
+            what = f"U+{ord(odd):04X}, which no {_NAMES[field]} holds (printable ASCII only)"
         if what is not None:
             cut = shown(text[:_SHOWN]) + ("…" if len(text) > _SHOWN else "")
             return f"is malformed: its {field} '{cut}' holds {what} (refused, not cleaned up)"
