@@ -35,16 +35,6 @@ CHECK = "vulnerability SLOs"
 SLO_FILE = "acme_web-1.4.0.slo.sigstore.json"
 
 
-@pytest.fixture(scope="module")
-def signed(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> g.Release:
-    return g.make_release(instance, tmp_path_factory.mktemp("release") / "dist")
-
-
-@pytest.fixture
-def release(signed: g.Release, tmp_path: Path) -> g.Release:
-    return signed.copy(tmp_path / "dist")
-
-
 def _sign_slo(local: LocalInstance, release: g.Release, name: str, predicate: Any) -> None:
     signer = g.session(local, g.github_token(local))
     subjects = [release.wheel, release.sdist]

@@ -36,16 +36,6 @@ SLO_FILE = "acme_web-1.4.0.slo.sigstore.json"
 NOW = datetime.datetime(2026, 7, 15, tzinfo=datetime.timezone.utc)
 
 
-@pytest.fixture(scope="module")
-def signed(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> g.Release:
-    return g.make_release(instance, tmp_path_factory.mktemp("release") / "dist")
-
-
-@pytest.fixture
-def release(signed: g.Release, tmp_path: Path) -> g.Release:
-    return signed.copy(tmp_path / "dist")
-
-
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """How many times a waiver was tried on a finding (`waiver_matches`), per run."""
