@@ -19,7 +19,14 @@ from packaging.version import InvalidVersion, Version
 
 from attest.errors import InputError, OperationalError, UsageError
 from attest.sbom.markers import TargetPython
-from verify.files import MIB, NotRegular, TooLarge, pseudo_root, read_limited
+from verify.files import (
+    MIB,
+    NotRegular,
+    TooLarge,
+    in_pseudo_root,
+    named_pseudo_root,
+    read_limited,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,14 +154,13 @@ def unquoted(text: str) -> str:
 def resolved_input(path: Path) -> Path:
     """`path` with symlinks resolved; InputError when it cannot be, or leads into /proc, /sys
     or /dev (a symlink into them too)."""
+    root = named_pseudo_root(path)  # as spelled, each link in turn: verify/files.py's rule
+    if root is not None:
+        raise InputError(path, f"{in_pseudo_root(root)}: never read as input")
     try:
-        resolved = path.resolve()
+        return path.resolve()
     except (OSError, RuntimeError) as e:  # a symlink loop
         raise InputError(path, "cannot be resolved (a symlink loop?)") from e
-    root = pseudo_root(resolved)
-    if root is not None:
-        raise InputError(path, f"is in {root}, a kernel pseudo file system: never read as input")
-    return resolved
 
 
 def read_text(path: Path) -> str:

@@ -6,6 +6,7 @@ are evaluated for the target interpreter."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -73,14 +74,17 @@ def test_pseudo_files_are_refused_by_name_through_symlinks_and_whatever_the_flag
 ) -> None:
     flag = ["--allow-includes-outside"] if allow else []
     (tmp_path / "env.txt").symlink_to("/proc/self/environ")
+    inside = write(tmp_path / "ok.txt", "requests==2.31.0\n")
     for include, root in [
         ("env.txt", "/proc"),
         ("/dev/zero", "/dev"),
         ("/sys/power/state", "/sys"),
+        ("/dev/./stdin", "/dev"),  # was named only as /dev/stdin, without the line
+        (f"/proc/self/cwd/{os.path.relpath(inside)}", "/proc"),  # resolves into the tree
     ]:
         requirements = write(tmp_path / "req.txt", f"-r {include}\n")
         result = invoke("sbom", "--requirements", str(requirements), *flag)
-        refused(result, f"line 1: -r {include!r}: is in {root}, a kernel pseudo file system")
+        refused(result, f"line 1: -r {excerpt(include)}: is in {root}, a kernel pseudo file system")
     # Named on the command line, or as the lock file, a symlink into /proc is refused too.
     lock = tmp_path / "uv.lock"
     lock.symlink_to("/proc/self/environ")

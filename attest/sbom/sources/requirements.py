@@ -32,7 +32,7 @@ from attest.sbom.interface import (
 )
 from attest.sbom.markers import MarkerError, holds
 from attest.sbom.project import read_project
-from verify.files import pseudo_root
+from verify.files import in_pseudo_root, named_pseudo_root
 
 MAX_INCLUDE_DEPTH = 32  # files nested through -r; real projects nest two or three
 
@@ -198,13 +198,13 @@ class RequirementsSource(SbomSource):
         """Whether to read the file `path` includes (False: read already); InputError unless it
         is a file in the tree (or anywhere with `includes_outside`), outside /proc, /sys and
         /dev, not including itself, and at most MAX_INCLUDE_DEPTH deep."""
+        root = named_pseudo_root(included)  # as spelled: /proc/self/cwd/x resolves elsewhere
+        if root is not None:
+            raise InputError(path, f"{what}: {in_pseudo_root(root)}: never read")
         try:
             resolved = included.resolve()
         except (OSError, RuntimeError) as e:
             raise InputError(path, f"{what}: cannot be resolved (a symlink loop?)") from e
-        root = pseudo_root(resolved)
-        if root is not None:
-            raise InputError(path, f"{what}: is in {root}, a kernel pseudo file system: never read")
         if not self.options.includes_outside and not resolved.is_relative_to(state.root):
             raise InputError(
                 path,
@@ -325,9 +325,10 @@ class RequirementsSource(SbomSource):
     def _in_tree(self, directory: Path, state: _State) -> bool:
         """Whether an editable's `pyproject.toml` may be read for its name: in the tree (or
         anywhere with `includes_outside`), never in a pseudo file system."""
+        project = directory / "pyproject.toml"
         try:
-            resolved = (directory / "pyproject.toml").resolve()
+            resolved = project.resolve()
         except (OSError, RuntimeError):
             return False
         inside = self.options.includes_outside or resolved.is_relative_to(state.root)
-        return inside and pseudo_root(resolved) is None and resolved.is_file()
+        return inside and named_pseudo_root(project) is None and resolved.is_file()
