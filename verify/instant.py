@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 
+from verify.text import quoted
+
 UTC = datetime.timezone.utc
 EARLIEST = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime.datetime(9000, 1, 1, tzinfo=UTC)  # excluded: + 1000 years stays before 10000
@@ -21,16 +23,14 @@ class BadInstant(ValueError):
 def parse(text: str, assume_utc: bool = False) -> datetime.datetime:
     """`text` (ISO 8601 / RFC 3339; `Z` allowed) as an aware time in UTC. Without a time zone it
     is UTC when `assume_utc`, else BadInstant (a deploy gate does not guess the zone)."""
-    quoted = repr(text[:_SHOWN]) + ("…" if len(text) > _SHOWN else "")
+    said = quoted(text, _SHOWN)
     try:
         moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as e:
-        raise BadInstant(
-            f"--now {quoted} is not a time (ISO 8601, e.g. 2026-11-23T12:00:00Z)"
-        ) from e
+        raise BadInstant(f"--now {said} is not a time (ISO 8601, e.g. 2026-11-23T12:00:00Z)") from e
     if moment.tzinfo is None:
         if not assume_utc:
-            raise BadInstant(f"--now {quoted} needs a time zone (e.g. 2026-11-23T12:00:00Z)")
+            raise BadInstant(f"--now {said} needs a time zone (e.g. 2026-11-23T12:00:00Z)")
         moment = moment.replace(tzinfo=UTC)
     try:
         moment = moment.astimezone(UTC)
@@ -38,7 +38,7 @@ def parse(text: str, assume_utc: bool = False) -> datetime.datetime:
         moment = EARLIEST - datetime.timedelta(days=1)  # out of range, said below
     if not EARLIEST <= moment < LATEST:
         raise BadInstant(
-            f"--now {quoted} is outside the years {EARLIEST.year} to {LATEST.year - 1} (UTC), "
+            f"--now {said} is outside the years {EARLIEST.year} to {LATEST.year - 1} (UTC), "
             "the range the gate and the scan judge in"
         )
     return moment

@@ -26,6 +26,7 @@ from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.slo import policy as slo_policy
+from verify.text import quoted
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
@@ -45,7 +46,7 @@ def excerpt(text: str) -> str:
     """A value of the policy as an error quotes it: escaped (repr), at most _SHOWN characters
     of it and an ellipsis. A file named as the policy by mistake may hold secrets, and a 400 KB
     value must not make a 400 KB error line."""
-    return repr(text[:_SHOWN]) + ("…" if len(text) > _SHOWN else "")
+    return quoted(text, _SHOWN)
 
 
 class PolicyError(VerifyError):

@@ -65,6 +65,14 @@ def markdown_text(text: object) -> str:
 EXCERPT = 32  # the policy's limit for a key name: what an excerpt of input may show
 
 
+def quoted(text: object, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of input in Python's quotes (`repr`, which escapes what would
+    break the line), with an ellipsis when there were more; `shown` escapes the rest when it is
+    printed. The quoted form of `excerpt`."""
+    text = str(text)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
+
+
 def excerpt(text: object, limit: int = EXCERPT) -> str:
     """At most `limit` characters of input, escaped by `shown`, with an ellipsis when there
     were more: the most of a file, a bundle or a root any message may quote."""

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from attest.instance import ca, oidc
 from attest.instance.log import DuplicateEntry, EntryError, TransparencyLog
 from attest.instance.state import HOST, State, utcnow
-from verify.text import shown
+from verify.text import excerpt as text_excerpt
 
 MAX_BODY = 1 << 20  # 1 MiB: an entry or a CSR is a few KiB
 # Seconds one read or write of a connection may wait: a body shorter than its Content-Length,
@@ -41,8 +41,7 @@ Clock = Callable[[], datetime.datetime]
 
 def excerpt(text: object) -> str:
     """At most _EXCERPT characters of what a client sent, escaped, for a message."""
-    text = str(text)
-    return shown(text[:_EXCERPT]) + ("…" if len(text) > _EXCERPT else "")
+    return text_excerpt(text, _EXCERPT)
 
 
 class ApiError(Exception):

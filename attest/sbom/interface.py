@@ -27,6 +27,7 @@ from verify.files import (
     named_pseudo_root,
     read_limited,
 )
+from verify.text import quoted
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -143,7 +144,7 @@ Quote = Callable[[str], str]
 def excerpt(text: str) -> str:
     """Input as an error may quote it: the first EXCERPT characters, escaped (`repr`), and an
     ellipsis when there were more. The CLI's `shown` then escapes what `repr` leaves."""
-    return repr(text[:EXCERPT]) + ("…" if len(text) > EXCERPT else "")
+    return quoted(text, EXCERPT)
 
 
 def unquoted(text: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from verify.errors import ExitCode, VerifyError
+from verify.text import quoted
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -36,8 +37,7 @@ def too_many_containers(payload: bytes) -> bool:
 def short(value: object, limit: int = 80) -> str:
     """A signer's text as a refusal may show it: at most `limit` characters, quoted (the gate
     escapes what it prints; here the size of a message is bounded, whatever was signed)."""
-    text = str(value)
-    return repr(text[:limit]) + ("…" if len(text) > limit else "")
+    return quoted(value, limit)
 
 
 class InvalidAttestation(VerifyError):

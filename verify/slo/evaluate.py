@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from verify.slo.policy import Level, Policy, SloPolicyError, Waiver
-from verify.text import shown
+from verify.text import excerpt
 
 Status = Literal["ok", "due-soon", "overdue", "waived", "no-fix"]
 STATUSES: tuple[Status, ...] = ("overdue", "due-soon", "no-fix", "waived", "ok")
@@ -146,7 +146,7 @@ def malformed(waiver: Waiver) -> str | None:
         if what is None and odd is not None:  # combining marks, fillers, look-alike letters
             what = f"U+{ord(odd):04X}, which no {_NAMES[field]} holds (printable ASCII only)"
         if what is not None:
-            cut = shown(text[:_SHOWN]) + ("…" if len(text) > _SHOWN else "")
+            cut = excerpt(text, _SHOWN)
             return f"is malformed: its {field} '{cut}' holds {what} (refused, not cleaned up)"
     return None
 
