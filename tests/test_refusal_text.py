@@ -31,7 +31,13 @@ def test_a_quoted_literal_never_survives(value: str) -> None:
     assert said.startswith("refused: expected '…', got '…'")
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=["Z", "C"]), min_size=33))
+# No quotes: a quoted part is left out whole (the test above), which can leave short runs.
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_categories=["Z", "C"], blacklist_characters="'\""),
+        min_size=33,
+    )
+)
 def test_a_long_run_is_cut_to_an_excerpt(value: str) -> None:
     said = unquoted(f"Value exceeds uint64 domain: {value}")
     assert value not in said and said.endswith("…")
