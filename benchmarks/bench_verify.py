@@ -42,6 +42,7 @@ from attest.instance.state import load_state
 from attest.provenance import stage as provenance
 from attest.sign.stage import SignRequest, sign
 from verify import gate
+from verify.formats import bundles
 from verify.policy import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +162,7 @@ def raw_loop(artifacts: list[Path], root: Path, identity: str, issuer: str) -> f
     start = time.perf_counter()
     for artifact in artifacts:
         digest = hashlib.sha256(artifact.read_bytes()).digest()
-        bundle = Bundle.from_json(artifact.with_name(artifact.name + ".sigstore.json").read_bytes())
+        bundle = Bundle.from_json(bundles.signature_path(artifact).read_bytes())
         verifier.verify_artifact(
             Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest), bundle, policy
         )

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from verify.attestations import InvalidAttestation, Statement
 from verify.attestations.predicates import (
     CYCLONEDX_BOM,
     LINK_V03,
@@ -17,6 +16,7 @@ from verify.attestations.predicates import (
     SLSA_PROVENANCE_V1,
 )
 from verify.errors import ExitCode
+from verify.formats.statement import InvalidAttestation, Statement
 
 DIGEST = "ab" * 32
 GOOD: dict[str, Any] = {

@@ -14,11 +14,11 @@ from pathlib import Path
 from sigstore.models import Bundle
 
 from verify import bundle_form
-from verify.attestations.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
 from verify.evidence import MAX_BUNDLE, ArtifactError, TimedVerifier, hashed_digest, sha256_file
 from verify.files import NotRegular, TooLarge, read_limited
+from verify.formats.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
 from verify.text import excerpt

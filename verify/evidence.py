@@ -31,24 +31,22 @@ from sigstore.verify import Verifier
 from sigstore_models.common.v1 import HashAlgorithm
 
 from verify import bundle_form
-from verify.attestations import InvalidAttestation, Statement
 from verify.attestations.predicates import UnknownPredicate
-from verify.attestations.statement import (
-    DIGESTS,
-    PAYLOAD_TYPE,
-    PYPI_PUBLISH_V1,
-    too_many_containers,
-)
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
+from verify.formats import bundles
+from verify.formats.statement import (
+    PAYLOAD_TYPE,
+    PYPI_PUBLISH_V1,
+    InvalidAttestation,
+    Statement,
+    claimed_digests,
+)
 from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
 from verify.text import excerpt
 from verify.trust import log_periods, log_valid_at
-
-SUFFIX = ".sigstore.json"
-PEP740_SUFFIX = ".publish.attestation"  # pypi-attestations' file layout
 
 MAX_BUNDLE = 64 * MIB  # a DSSE bundle carrying a 10 MiB SBOM inline is ~14 MiB
 _CHUNK = 1 << 20
@@ -159,39 +157,6 @@ class TimedVerifier(Verifier):
         return super().verify_dsse(*args, **kwargs)
 
 
-def _stem(file_name: str) -> str:
-    """The artifact name a bundle file is named for: `<artifact>` of `<artifact>.sigstore.json`
-    or `<artifact>.publish.attestation`."""
-    suffix = PEP740_SUFFIX if file_name.endswith(PEP740_SUFFIX) else SUFFIX
-    return file_name.removesuffix(suffix)
-
-
-def _name_prefixes(file_name: str) -> list[str]:
-    """The artifact names a bundle's file name can belong to: `<artifact>` in
-    `<artifact>.sigstore.json` and `<artifact>.<anything>.sigstore.json`."""
-    stem = _stem(file_name)
-    return [stem[:i] for i, c in enumerate(stem) if c == "."] + [stem]
-
-
-def _claimed_digests(payload: bytes) -> frozenset[tuple[str, str]]:
-    """The digests an attestation CLAIMS to cover, read without trusting it: only to decide
-    which artifact a refused attestation concerns. `payload` is the envelope's decoded
-    payload (sigstore's models decode it; decoding it again read nothing, so a refused
-    attestation used to concern every artifact)."""
-    if too_many_containers(payload):
-        return frozenset()
-    try:
-        statement: Any = json.loads(payload)
-        return frozenset(
-            (algorithm, value)
-            for subject in statement["subject"]
-            for algorithm, value in subject["digest"].items()
-            if algorithm in DIGESTS and isinstance(value, str)
-        )
-    except Exception:  # unreadable: it claims nothing by content
-        return frozenset()
-
-
 def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
     """The digests a bundle (or PEP 740 attestation) that the models refused claims to cover,
     dug out of its JSON without trusting anything: only to scope its refusal."""
@@ -204,7 +169,7 @@ def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
             else data["envelope"]["statement"]
         )
         text = str(payload).translate(str.maketrans("-_", "+/"))  # either alphabet
-        return _claimed_digests(base64.b64decode(text + "=="))
+        return claimed_digests(base64.b64decode(text + "=="))
     except Exception:  # nothing readable: it claims nothing by content
         return frozenset()
 
@@ -334,7 +299,7 @@ class Collector:
         except OSError as e:  # a symlink loop, a file that vanished or that we may not read
             return frozenset(), Problem(path, f"refused bundle: cannot read it: {e.strerror or e}")
         try:
-            if path.name.endswith(PEP740_SUFFIX):
+            if path.name.endswith(bundles.PEP740_SUFFIX):
                 raw = _pep740_bundle(raw)
             return bundle_form.parse(raw)
         except bundle_form.Malformed as e:
@@ -367,7 +332,7 @@ class Collector:
         if isinstance(outcome, Problem) and not isinstance(outcome, _Ignored):
             envelope = bundle._inner.dsse_envelope
             assert envelope is not None
-            return _claimed_digests(envelope.payload), outcome
+            return claimed_digests(envelope.payload), outcome
         return outcome
 
     def _believe(self, path: Path, bundle: Bundle) -> Attestation | Problem:
@@ -409,7 +374,7 @@ class Collector:
         return loaded
 
     def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
-        names = frozenset(_name_prefixes(path.name))
+        names = frozenset(bundles.name_prefixes(path.name))
         real = Path(os.path.realpath(path))
         if real not in index.seen:
             index.seen[real] = self._outcome(path, real_directory, is_link)
@@ -436,7 +401,7 @@ class Collector:
             with os.scandir(directory) as listing:  # its file types come with the names
                 found = sorted((e.name, e.is_symlink()) for e in listing)
             for name, is_link in found:
-                if name.endswith((SUFFIX, PEP740_SUFFIX)):
+                if bundles.is_bundle(name):
                     self._add(index, directory / name, real, is_link)
             self._indexes[directory] = index
         return self._indexes[directory]
@@ -475,9 +440,13 @@ class Collector:
         # `<artifact>.sigstore.json` must verify; a co-signature `<artifact>.<x>.sigstore.json`
         # that does not (it may be another artifact's: `a` beside `a.whl`) just does not count;
         # one that cannot be read does not either, and is named for the artifact.
-        own = artifact.name + SUFFIX
+        own = bundles.signature_name(artifact.name)
         refused = [(c, p) for c, p in index.refused if c.concerns(artifact.name, digests)]
-        problems = [p for c, p in refused if c.digests or _stem(p.path.name) == artifact.name]
+        problems = [
+            p
+            for c, p in refused
+            if c.digests or bundles.artifact_stem(p.path.name) == artifact.name
+        ]
         unread = [p for c, p in refused if not c.digests and p not in problems]
         attestations = index.covering(digests)
         signatures = [c for c in checked if isinstance(c, Signed)]

@@ -22,6 +22,8 @@ from attest.provenance.source import (
     LocalCheckout,
 )
 from attest.sbom.interface import read_text
+from verify.formats.provenance import Builder, BuildMetadata, SlsaProvenance
+from verify.formats.statement import ResourceDescriptor
 
 SCANNER_URI = "pkg:pypi/attest-pipeline"
 MAX_INLINE_SBOM = 10 << 20  # bytes: a larger SBOM is attested by reference
@@ -32,9 +34,17 @@ def _time(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _resolved(
+    uri: str, commit: str, dependencies: list[dict[str, Any]]
+) -> tuple[ResourceDescriptor, ...]:
+    """The source commit, then the SBOM's components (sbom_dependencies)."""
+    source = ResourceDescriptor(uri=uri, digest={"gitCommit": commit})
+    return (source, *(ResourceDescriptor.from_dict(d, "an SBOM component") for d in dependencies))
+
+
 def github_provenance(
     run: GitHubRun, builder_id: str | None, dependencies: list[dict[str, Any]]
-) -> dict[str, Any]:
+) -> SlsaProvenance:
     """What actions/attest-build-provenance writes for a workflow run."""
     internal = {
         "github": {
@@ -44,27 +54,17 @@ def github_provenance(
             "runner_environment": run.runner_environment,
         }
     }
-    return {
-        "buildDefinition": {
-            "buildType": GITHUB_BUILD_TYPE,
-            "externalParameters": {
-                "workflow": {
-                    "ref": run.ref,
-                    "repository": run.repository_uri,
-                    "path": run.workflow_path,
-                }
-            },
-            "internalParameters": internal,
-            "resolvedDependencies": [
-                {"uri": f"git+{run.repository_uri}@{run.ref}", "digest": {"gitCommit": run.sha}},
-                *dependencies,
-            ],
-        },
-        "runDetails": {
-            "builder": {"id": builder_id or f"{run.server}/{run.workflow_ref}"},
-            "metadata": {"invocationId": run.invocation_id},
-        },
-    }
+    workflow = {"ref": run.ref, "repository": run.repository_uri, "path": run.workflow_path}
+    return SlsaProvenance(
+        build_type=GITHUB_BUILD_TYPE,
+        external_parameters={"workflow": workflow},
+        internal_parameters=internal,
+        resolved_dependencies=_resolved(
+            f"git+{run.repository_uri}@{run.ref}", run.sha, dependencies
+        ),
+        builder=Builder(builder_id or f"{run.server}/{run.workflow_ref}"),
+        metadata=BuildMetadata(invocation_id=run.invocation_id),
+    )
 
 
 _SECRET_OPTIONS = ("--identity-token",)
@@ -93,37 +93,23 @@ def local_provenance(
     invocation_id: str,
     now: datetime.datetime,
     dependencies: list[dict[str, Any]],
-) -> dict[str, Any]:
+) -> SlsaProvenance:
     """Attest's local buildType: the git source, the command line and the builder host."""
-    return {
-        "buildDefinition": {
-            "buildType": LOCAL_BUILD_TYPE,
-            "externalParameters": {
-                "source": {
-                    "uri": checkout.remote,
-                    "ref": checkout.ref,
-                    "dirty": checkout.dirty,
-                },
-                "command": redacted(command),
-            },
-            "internalParameters": {
-                "host": socket.gethostname(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-            },
-            "resolvedDependencies": [
-                {
-                    "uri": f"git+{checkout.remote}@{checkout.ref}",
-                    "digest": {"gitCommit": checkout.commit},
-                },
-                *dependencies,
-            ],
+    source = {"uri": checkout.remote, "ref": checkout.ref, "dirty": checkout.dirty}
+    return SlsaProvenance(
+        build_type=LOCAL_BUILD_TYPE,
+        external_parameters={"source": source, "command": redacted(command)},
+        internal_parameters={
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
         },
-        "runDetails": {
-            "builder": {"id": LOCAL_BUILDER, "version": {"attest": __version__}},
-            "metadata": {"invocationId": invocation_id, "startedOn": _time(now)},
-        },
-    }
+        resolved_dependencies=_resolved(
+            f"git+{checkout.remote}@{checkout.ref}", checkout.commit, dependencies
+        ),
+        builder=Builder(LOCAL_BUILDER, version={"attest": __version__}),
+        metadata=BuildMetadata(invocation_id=invocation_id, started_on=_time(now)),
+    )
 
 
 def read_json(path: Path, what: str, text: str | None = None) -> dict[str, Any]:

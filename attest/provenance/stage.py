@@ -17,10 +17,12 @@ from attest.errors import InputError, OperationalError, UsageError
 from attest.output import write_atomic
 from attest.provenance import predicates
 from attest.provenance.source import github_run, local_checkout
-from attest.provenance.subjects import attestation_name, attestation_path, subjects
+from attest.provenance.subjects import attestation_name, subjects
 from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
-from verify.attestations import Statement, Subject
 from verify.attestations.predicates import KINDS
+from verify.formats.bundles import attestation_path
+from verify.formats.link import Link
+from verify.formats.statement import ResourceDescriptor, Statement, Subject
 
 BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
 _NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
@@ -95,7 +97,8 @@ def provenance(
         predicate = predicates.local_provenance(
             checkout, list(command), invocation, now, dependencies
         )
-    return _write(session, _statement(found, "provenance", predicate), "provenance", target)
+    statement = _statement(found, "provenance", predicate.to_dict())
+    return _write(session, statement, "provenance", target)
 
 
 def attest(
@@ -187,17 +190,18 @@ def build(
     if not link.products:
         raise InputError(products[0], "the build produced no files there")
     found = tuple(Subject(path, digest["sha256"]) for path, digest in sorted(link.products.items()))
-    predicate = {
-        "name": step,
-        "command": list(link.command),
-        "materials": [
-            {"name": path, "digest": {"sha256": digest["sha256"]}}
+    predicate = Link(
+        name=step,
+        command=tuple(link.command),
+        materials=tuple(
+            ResourceDescriptor(name=path, digest={"sha256": digest["sha256"]})
             for path, digest in sorted(recorded.items())
-        ],
-        "byproducts": {"return-value": returned},
-    }
+        ),
+        byproducts={"return-value": returned},
+    )
     first = base / products[0]
     target = attestation_path(
         signing.directory(first / "_" if first.is_dir() else first), step, "build"
     )
-    return _write(signing.session(), _statement(found, "build", predicate), "build", target)
+    statement = _statement(found, "build", predicate.to_dict())
+    return _write(signing.session(), statement, "build", target)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from attest.errors import UsageError
 from attest.sign.stage import hash_file, require_file
-from verify.attestations import Subject
+from verify.formats.statement import Subject
 
 _WHEEL = re.compile(r"^(?P<stem>[^-]+-[^-]+)-.+\.whl$")
 _SDIST = re.compile(r"^(?P<stem>.+?)\.(tar\.gz|zip)$")
@@ -50,7 +50,3 @@ def attestation_name(artifacts: tuple[Path, ...], name: str | None) -> str:
     if len(stems) == 1 and None not in stems:
         return str(stems.pop())
     raise UsageError("the artifacts share no distribution name and version: give --name")
-
-
-def attestation_path(directory: Path, name: str, kind: str) -> Path:
-    return directory / f"{name}.{kind}.sigstore.json"

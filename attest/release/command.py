@@ -14,6 +14,7 @@ from attest.release.stage import STAGES, Pipeline, ReleaseRequest, StageResult
 from attest.sbom.interface import SourceKind
 from attest.scan.command import parse_now
 from attest.sign.options import PATH, instance_of
+from verify.formats import bundles
 from verify.text import shown
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pending": " "}
@@ -138,9 +139,7 @@ def release(
     the first failed stage and says which and why."""
     chosen = artifacts or tuple(
         sorted(
-            p
-            for p in (project / "dist").glob("*")
-            if p.is_file() and not p.name.endswith((".sigstore.json", ".attestation"))
+            p for p in (project / "dist").glob("*") if p.is_file() and not bundles.is_bundle(p.name)
         )
     )
     kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None

@@ -2,8 +2,9 @@
 `twine upload --attestations` publishes to PyPI.
 
 The statement is pypi-attestations' publish statement (one subject: the distribution file name
-and sha256); it is signed and verified through the run's signing session like every other
-statement, then converted with pypi-attestations.
+and sha256, no predicate), written by the one statement model; it is signed and verified
+through the run's signing session like every other statement, then converted with
+pypi-attestations.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sigstore.dsse import DigestSet, StatementBuilder, Subject
-
 from attest.errors import OperationalError, UsageError
+from verify.formats.statement import PYPI_PUBLISH_V1, Statement, Subject
 
 if TYPE_CHECKING:
     from pypi_attestations import Distribution
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 # pypi-attestations is imported where it is used, as `--pep740` is rare: with pyasn1 it adds
 # ~70 ms to the start of every `attest sign`.
-
-PUBLISH_V1 = "https://docs.pypi.org/attestations/publish/v1"
 
 
 def distribution(artifact: Path, sha256: str) -> Distribution:
@@ -36,21 +34,12 @@ def distribution(artifact: Path, sha256: str) -> Distribution:
         raise UsageError(f"--pep740 needs wheels and sdists; {artifact.name} is neither") from e
 
 
-def attestation_path(artifact: Path, bundle_dir: Path | None) -> Path:
-    return (bundle_dir or artifact.parent) / f"{artifact.name}.publish.attestation"
-
-
 def attest(session: SigningSession, dist: Distribution) -> bytes:
     """The PEP 740 attestation JSON for `dist`, signed and verified."""
     from pypi_attestations import Attestation, AttestationError
 
-    statement = (
-        StatementBuilder()
-        .subjects([Subject(name=dist.name, digest=DigestSet(root={"sha256": dist.digest}))])
-        .predicate_type(PUBLISH_V1)
-        .build()
-    )
-    bundle = session.sign_statement(statement._contents, f"{dist.name} (PEP 740)")
+    statement = Statement((Subject(dist.name, dist.digest),), PYPI_PUBLISH_V1, {})
+    bundle = session.sign_statement(statement.to_json(), f"{dist.name} (PEP 740)")
     try:
         return Attestation.from_bundle(bundle).model_dump_json().encode()
     except AttestationError as e:

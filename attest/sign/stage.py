@@ -35,6 +35,7 @@ from attest.sbom.interface import read_text
 from attest.sign import forked, identity, pep740
 from verify.errors import without_input
 from verify.evidence import sha256_file
+from verify.formats import bundles
 
 Instance = Literal["production", "staging"]
 ATTEMPTS = 3  # a transient failure (refused, 5xx, timeout) is retried twice, with backoff
@@ -67,10 +68,6 @@ class SignResult:
     identity: str
     issuer: str
     signed: tuple[Signed, ...]
-
-
-def bundle_path(artifact: Path, bundle_dir: Path | None) -> Path:
-    return (bundle_dir or artifact.parent) / f"{artifact.name}.sigstore.json"
 
 
 def hash_file(path: Path) -> Hashed:
@@ -236,7 +233,7 @@ def _refuse_shared_bundles(artifacts: tuple[Path, ...], bundle_dir: Path | None)
     --bundle-dir, or one artifact named twice): the second bundle would replace the first."""
     seen: dict[Path, Path] = {}
     for artifact in artifacts:
-        target = bundle_path(artifact, bundle_dir)
+        target = bundles.signature_path(artifact, bundle_dir)
         # the directory resolved (two names for one directory are one), the file itself not:
         # a symlink there is replaced, never followed
         target = Path(os.path.realpath(target.parent)) / target.name
@@ -345,8 +342,8 @@ def _sign_one(session: SigningSession, request: SignRequest, item: int) -> Signe
     publish = None
     if request.pep740:
         document = pep740.attest(session, pep740.distribution(artifact, hashed.digest.hex()))
-        publish = pep740.attestation_path(artifact, request.bundle_dir)
-    target = bundle_path(artifact, request.bundle_dir)
+        publish = bundles.publish_attestation_path(artifact, request.bundle_dir)
+    target = bundles.signature_path(artifact, request.bundle_dir)
     write_atomic(target, bundle.to_json().encode())
     if publish is not None:
         write_atomic(publish, document)

@@ -14,8 +14,8 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from verify.attestations import InvalidAttestation, Statement
     from verify.evidence import Collector
+    from verify.formats.statement import InvalidAttestation, Statement
     from verify.policy import PolicyError, parse_policy
     from verify.trust import load_trust
 

@@ -22,12 +22,12 @@ from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import gate
 from verify.attestations.predicates import KINDS
-from verify.attestations.statement import PYPI_PUBLISH_V1
 from verify.certificate import Signer
 from verify.checks.attestations import AttestationAgeCheck
 from verify.checks.signature import IdentityCheck
 from verify.errors import ExitCode
 from verify.evidence import Collector, Evidence, Signed
+from verify.formats.statement import PYPI_PUBLISH_V1
 from verify.identity import allowed
 from verify.interface import Context
 from verify.policy import PolicyError, Require, parse_policy

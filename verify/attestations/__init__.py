@@ -1,11 +1,2 @@
-"""in-toto Statement v1 and the predicates attest writes, as typed models validated on write
-(by attest) and on read (by the gate): both sides parse exactly the same formats."""
-
-from verify.attestations.statement import (
-    STATEMENT_TYPE,
-    InvalidAttestation,
-    Statement,
-    Subject,
-)
-
-__all__ = ["STATEMENT_TYPE", "InvalidAttestation", "Statement", "Subject"]
+"""The predicate types attest writes and the gate reads (predicates.py); the statement that
+carries them is verify/formats/statement.py."""

@@ -13,6 +13,8 @@ from verify.attestations.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENA
 from verify.attestations.statement import short
 from verify.checks import names, trusted
 from verify.evidence import Evidence, Signed
+from verify.formats.link import Link
+from verify.formats.provenance import SlsaProvenance
 from verify.interface import Check, Context, Outcome
 from verify.policy import DeniedPackage, Provenance, Sbom, human
 
@@ -23,24 +25,9 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
-def _text(value: Any) -> str | None:
-    """A string field of a predicate; anything else (a signer's malformed value) is absent."""
-    return value if isinstance(value, str) else None
-
-
-def _source(predicate: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(repository, ref) of a GitHub workflow build or of a local checkout build."""
-    params = _get(predicate, "buildDefinition", "externalParameters")
-    where = (_get(params, "workflow") or _get(params, "source")) if params else None
-    if not isinstance(where, dict):
-        return None, None
-    return _text(where.get("repository")) or _text(where.get("uri")), _text(where.get("ref"))
-
-
-def _provenance_failures(rule: Provenance, predicate: dict[str, Any]) -> list[str]:
-    builder = _get(predicate, "runDetails", "builder", "id")
-    build_type = _get(predicate, "buildDefinition", "buildType")
-    repository, ref = _source(predicate)
+def _provenance_failures(rule: Provenance, provenance: SlsaProvenance) -> list[str]:
+    builder, build_type = provenance.builder.id, provenance.build_type
+    repository, ref = provenance.source
     failures = []
     if rule.builder_id is not None and builder != rule.builder_id:
         failures.append(f"builder id {builder!r} is not {rule.builder_id!r}")
@@ -80,17 +67,14 @@ class ProvenanceCheck(Check):
         assert rule is not None
         found = trusted(evidence, context, SLSA_PROVENANCE_V1)
         failures = [] if found else ["no SLSA v1 provenance from an allowed signer covers it"]
-        for attestation in found:
-            predicate = attestation.statement.predicate
+        read = [(a, SlsaProvenance.from_dict(a.statement.predicate)) for a in found]
+        for attestation, provenance in read:
             failures += [
-                f"{attestation.path.name}: {why}" for why in _provenance_failures(rule, predicate)
+                f"{attestation.path.name}: {why}" for why in _provenance_failures(rule, provenance)
             ]
         actual = "; ".join(
-            "builder {} from {}@{}".format(
-                _get(a.statement.predicate, "runDetails", "builder", "id"),
-                *_source(a.statement.predicate),
-            )
-            for a in found
+            "builder {} from {}@{}".format(provenance.builder.id, *provenance.source)
+            for _, provenance in read
         )
         return Outcome(self.name, self.expect(context), actual or "none", tuple(failures))
 
@@ -241,7 +225,9 @@ class BuildLinkCheck(Check):
         assert rule is not None
         links = trusted(evidence, context, LINK_V03)
         steps = [
-            a for a in links if rule.step is None or a.statement.predicate["name"] == rule.step
+            a
+            for a in links
+            if rule.step is None or Link.from_dict(a.statement.predicate).name == rule.step
         ]
         step = f"step {rule.step!r}" if rule.step else "a build step"
         failures = (

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from verify.attestations.statement import PYPI_PUBLISH_V1
 from verify.certificate import Signer
 from verify.checks import allowed, names
 from verify.evidence import Evidence, Signed
+from verify.formats import bundles
+from verify.formats.statement import PYPI_PUBLISH_V1
 from verify.identity import rule_failures
 from verify.interface import Check, Context, Outcome
 
@@ -46,7 +47,7 @@ class SignatureCheck(Check):
         )
 
     def run(self, evidence: Evidence, context: Context) -> Outcome:
-        own = f"{evidence.artifact.name}.sigstore.json"
+        own = bundles.signature_name(evidence.artifact.name)
         found = ", ".join(s.path.name for s in evidence.signatures)
         # the artifact's own bundle: a co-signature alone is no signature (k_of_n counts those)
         failures = (

@@ -1,0 +1,49 @@
+"""Bundle file names: where attest writes a signature, an attestation or a PEP 740 file, and
+which artifact names the gate reads a file in a directory as belonging to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SUFFIX = ".sigstore.json"  # Sigstore bundle v0.3, as PyPI and sigstore-python name it
+PEP740_SUFFIX = ".publish.attestation"  # pypi-attestations' file layout
+
+
+def signature_name(artifact_name: str) -> str:
+    """`<artifact>.sigstore.json`: the artifact's own signature bundle."""
+    return artifact_name + SUFFIX
+
+
+def signature_path(artifact: Path, directory: Path | None = None) -> Path:
+    """The signature bundle of `artifact`, in `directory` or beside it."""
+    return (directory or artifact.parent) / signature_name(artifact.name)
+
+
+def publish_attestation_path(artifact: Path, directory: Path | None = None) -> Path:
+    """`<dist>.publish.attestation` (PEP 740), in `directory` or beside the distribution."""
+    return (directory or artifact.parent) / (artifact.name + PEP740_SUFFIX)
+
+
+def attestation_path(directory: Path, name: str, kind: str) -> Path:
+    """`<name>.<kind>.sigstore.json`: an attestation (kind: provenance, sbom, vulns, slo,
+    build); the gate finds it by the digests of its subjects, the name only informs."""
+    return directory / f"{name}.{kind}{SUFFIX}"
+
+
+def is_bundle(file_name: str) -> bool:
+    """Whether the gate reads the file as a bundle."""
+    return file_name.endswith((SUFFIX, PEP740_SUFFIX))
+
+
+def artifact_stem(file_name: str) -> str:
+    """The artifact name a bundle file is named for: `<artifact>` of `<artifact>.sigstore.json`
+    or `<artifact>.publish.attestation`."""
+    suffix = PEP740_SUFFIX if file_name.endswith(PEP740_SUFFIX) else SUFFIX
+    return file_name.removesuffix(suffix)
+
+
+def name_prefixes(file_name: str) -> list[str]:
+    """The artifact names a bundle's file name can belong to: `<artifact>` in
+    `<artifact>.sigstore.json` and `<artifact>.<anything>.sigstore.json`."""
+    stem = artifact_stem(file_name)
+    return [stem[:i] for i, c in enumerate(stem) if c == "."] + [stem]
