@@ -139,7 +139,9 @@ def release(
     the first failed stage and says which and why."""
     chosen = artifacts or tuple(
         sorted(
-            p for p in (project / "dist").glob("*") if p.is_file() and not bundles.is_bundle(p.name)
+            p
+            for p in (project / "dist").glob("*")
+            if p.is_file() and not bundles.is_evidence(p.name)
         )
     )
     kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None

@@ -35,6 +35,12 @@ def is_bundle(file_name: str) -> bool:
     return file_name.endswith((SUFFIX, PEP740_SUFFIX))
 
 
+def is_evidence(file_name: str) -> bool:
+    """Whether a file in a dist directory is evidence rather than an artifact to release: a
+    bundle, or any `*.attestation` (PEP 740 files of other layouts than attest's)."""
+    return is_bundle(file_name) or file_name.endswith(".attestation")
+
+
 def artifact_stem(file_name: str) -> str:
     """The artifact name a bundle file is named for: `<artifact>` of `<artifact>.sigstore.json`
     or `<artifact>.publish.attestation`."""
