@@ -89,9 +89,9 @@ class AttestCLI(click.Group):
     def _stages(ctx: click.Context) -> Registry[click.Command]:
         """The stage plugins, read once per invocation (kept on the root context)."""
         meta = ctx.find_root().meta
-        if "attest.stages" not in meta:
-            meta["attest.stages"] = plugins.stages()
-        registry: Registry[click.Command] = meta["attest.stages"]
+        if plugins.STAGES not in meta:
+            meta[plugins.STAGES] = plugins.stages()
+        registry: Registry[click.Command] = meta[plugins.STAGES]
         return registry
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,5 +1,6 @@
 """Plugins through entry points: third-party packages installed by the tests extend the CLI,
-duplicates and broken plugins are refused with exit 2, and nothing is loaded at import time."""
+duplicates and broken plugins are refused with exit 2, a plugin is imported only where it may be
+chosen, and nothing is loaded at import time. (A broken gate check: tests/signing/test_gate.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, run_attest
+from tests.conftest import REPO, SBOM_FIXTURES, run_attest
+from tests.scan.helpers import NOW, PYPA_FIXTURE
 from verify.errors import ExitCode
 
 
@@ -61,6 +63,54 @@ def test_broken_plugins_are_refused_when_used_and_harmless_otherwise(
     assert "failed to load: No module named 'attest_plugin_broken_missing'" in missing.stderr
     assert "Traceback" not in missing.stderr + wrong_type.stderr
     assert run_attest("sbom", "--help", pythonpath=path).returncode == 0
+
+
+BROKEN_SOURCE = (
+    "plugin 'broken-source' from attest-plugin-broken (attest_plugin_broken_missing:Source) "
+    "failed to load: No module named 'attest_plugin_broken_missing'"
+)
+
+
+def test_a_broken_sbom_source_breaks_no_input_a_built_in_source_reads(
+    plugin_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Before: choosing a source by kind imported every installed source, so one that fails
+    to import made `attest sbom --requirements` (and `attest scan --requirements`) exit 2."""
+    path = [plugin_dirs["attest-plugin-broken"]]
+    requirements = SBOM_FIXTURES / "requirements" / "compiled.txt"
+    project = ["--project", str(SBOM_FIXTURES / "uv-project")]
+    sbom = run_attest("sbom", "--requirements", str(requirements), *project, pythonpath=path)
+    assert sbom.returncode == 0, sbom.stderr
+    assert json.loads(sbom.stdout)["components"]
+    assert "broken-source" not in sbom.stderr
+    uv_lock = run_attest("sbom", "--lock", str(SBOM_FIXTURES / "uv-project" / "uv.lock"),
+                         *project, pythonpath=path)  # fmt: skip
+    assert uv_lock.returncode == 0, uv_lock.stderr
+    scan = run_attest(
+        "scan", "--requirements", str(requirements), "--db", str(PYPA_FIXTURE), "--now", NOW,
+        "--cache-dir", str(tmp_path / "cache"), "--allow-skips", pythonpath=path,
+    )  # fmt: skip
+    assert scan.returncode in (ExitCode.OK, ExitCode.DENIED), scan.stderr
+    assert json.loads(scan.stdout)["summary"]
+
+
+def test_a_broken_sbom_source_is_named_where_it_may_be_chosen(
+    plugin_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    path = [plugin_dirs["attest-plugin-broken"]]
+    requirements = SBOM_FIXTURES / "requirements" / "compiled.txt"
+    named = run_attest("sbom", "--requirements", str(requirements), "--source", "broken-source",
+                       pythonpath=path)  # fmt: skip
+    assert named.returncode == ExitCode.USAGE
+    assert f"attest: error: {BROKEN_SOURCE}" in named.stderr
+    # no built-in source reads this lock file: the installed plugins are the candidates, and
+    # one that does not load might have been the one to read it
+    lock = tmp_path / "deps.hello"
+    lock.write_text("six==1.16.0\n")
+    unknown = run_attest("sbom", "--lock", str(lock), pythonpath=path)
+    assert unknown.returncode == ExitCode.USAGE
+    assert f"attest: error: {BROKEN_SOURCE}" in unknown.stderr
+    assert "Traceback" not in named.stderr + unknown.stderr
 
 
 def test_nothing_is_registered_or_loaded_at_import_time() -> None:

@@ -13,17 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verify import __version__, deadline
-from verify.errors import ExitCode, VerifyError
+from verify.errors import ExitCode, PluginError, VerifyError
 from verify.evidence import Collector, Evidence, Problem, digest_file
 from verify.interface import Check, Context, Outcome
-from verify.plugins import ClassRegistry
+from verify.plugins import GATE_CHECKS, gate_checks
 from verify.policy import Policy, human
 from verify.trust import Trust, load_trust
 
 if TYPE_CHECKING:
     from verify.osv.database import Database
-
-CHECKS_GROUP = "verify.checks"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +86,7 @@ class Run:
 
 def check_plugins() -> tuple[str, ...]:
     """Which distribution provided each check, for the record (read without importing)."""
-    registry: ClassRegistry[Check] = ClassRegistry(CHECKS_GROUP, Check)
-    return tuple(f"{p.name} ({p.distribution} {p.version})" for p in registry.describe())
+    return tuple(f"{p.name} ({p.distribution} {p.version})" for p in gate_checks().describe())
 
 
 class NoChecks(VerifyError):
@@ -99,18 +96,32 @@ class NoChecks(VerifyError):
     exit_code = ExitCode.OPERATIONAL
 
 
+class UnloadableCheck(VerifyError):
+    """An installed check does not load: the gate runs every installed check or decides
+    nothing, since one skipped would judge with less than the installation promises."""
+
+    exit_code = ExitCode.OPERATIONAL
+
+
 def checks() -> list[Check]:
-    """Every installed check (built-ins included), in their order; NoChecks when there is none."""
-    registry: ClassRegistry[Check] = ClassRegistry(CHECKS_GROUP, Check)
-    found = sorted(
-        (registry.load(name)() for name in registry.names()), key=lambda c: (c.order, c.name)
-    )
+    """Every installed check (built-ins included), in their order; NoChecks when there is none,
+    UnloadableCheck naming the first that does not load."""
+    registry = gate_checks()
+    found = []
+    for name in registry.names():
+        try:
+            found.append(registry.load(name)())
+        except PluginError as e:
+            raise UnloadableCheck(
+                f"gate check {e}; every installed check must run, so nothing is judged: "
+                "fix or uninstall that plugin"
+            ) from e
     if not found:
         raise NoChecks(
-            f"no gate check is installed (entry-point group {CHECKS_GROUP} is empty): "
+            f"no gate check is installed (entry-point group {GATE_CHECKS} is empty): "
             "nothing can be judged, so nothing is allowed; reinstall attest"
         )
-    return found
+    return sorted(found, key=lambda c: (c.order, c.name))
 
 
 def trust_for(policy: Policy) -> Trust:

@@ -1,4 +1,5 @@
-"""Plugins found through entry points, with a registry that refuses duplicate names.
+"""Plugins found through entry points, with a registry that refuses duplicate names, and the
+gate's own group (`gate_checks`; attest's groups are built in `attest.plugins`).
 
 Nothing registers at import time: a registry reads the installed distributions' entry points
 when it is first asked, and loads a plugin only when that plugin is used.
@@ -9,11 +10,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 from importlib import metadata
-from typing import Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from verify.errors import PluginError
 
+if TYPE_CHECKING:
+    from verify.interface import Check
+
 T = TypeVar("T")
+
+DISTRIBUTION = "attest-pipeline"  # the distribution of the built-in plugins
+GATE_CHECKS = "verify.checks"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +47,10 @@ def _describe(group: str, ep: metadata.EntryPoint) -> PluginInfo:
     return PluginInfo(group, ep.name, ep.value, distribution=name, version=version)
 
 
+def _built_in(ep: metadata.EntryPoint) -> bool:
+    return ep.dist is not None and _name_and_version(ep.dist)[0] == DISTRIBUTION
+
+
 class EntryPointGroup:
     """The entry points of one group, read once, refusing a name registered twice."""
 
@@ -62,8 +73,11 @@ class EntryPointGroup:
             self._entry_points = found
         return self._entry_points
 
-    def names(self) -> list[str]:
-        return sorted(self._scan())
+    def names(self, *, built_in: bool | None = None) -> list[str]:
+        """The names registered, or only those of attest's own distribution (`built_in`), or
+        only the others: a choice made by what plugins read tries the built-in ones first."""
+        found = self._scan().items()
+        return sorted(n for n, ep in found if built_in is None or built_in == _built_in(ep))
 
     def describe(self) -> list[PluginInfo]:
         return [_describe(self.group, ep) for _, ep in sorted(self._scan().items())]
@@ -116,3 +130,12 @@ class ClassRegistry(EntryPointGroup, Generic[T]):
         if not (isinstance(obj, type) and issubclass(obj, self._base)):
             raise _wrong_kind(name, info, f"a subclass of {self._base.__name__}")
         return cast("type[T]", obj)
+
+
+def gate_checks() -> ClassRegistry[Check]:
+    """The gate's checks. The gate loads every one and fails closed when one does not load."""
+    from verify.interface import (
+        Check,  # here: it brings sigstore, which `attest --help` never needs
+    )
+
+    return ClassRegistry(GATE_CHECKS, Check)

@@ -8,8 +8,8 @@ import datetime
 import os
 from pathlib import Path
 
+from attest import plugins
 from attest.errors import InputError, UsageError
-from attest.plugins import SBOM_SOURCES
 from attest.sbom.build import Format, Reproducibility, render
 from attest.sbom.interface import (
     Inventory,
@@ -20,7 +20,6 @@ from attest.sbom.interface import (
     unquoted,
 )
 from attest.sbom.project import Project, read_project
-from verify.plugins import ClassRegistry
 
 LOCK_FILE_NAMES = "uv.lock, pylock.toml (pylock.<name>.toml), poetry.lock"
 
@@ -45,31 +44,31 @@ class SbomResult:
     warnings: tuple[str, ...]
 
 
-def sources() -> ClassRegistry[SbomSource]:
-    return ClassRegistry(SBOM_SOURCES, SbomSource)
-
-
 def select_source(
     kind: SourceKind, target: Path, name: str | None = None, options: ReadOptions | None = None
 ) -> SbomSource:
     """The source plugin for this input: the one named, else the one whose kind (and, for lock
-    files, whose file name) matches."""
-    registry = sources()
+    files, whose file name) matches: a built-in source first, so that a plugin (broken or not)
+    is imported only for an input no built-in source reads."""
+    registry = plugins.sbom_sources()
     if name is not None:
         chosen = registry.load(name)
         if chosen.kind != kind:
             raise UsageError(f"source {name!r} reads {chosen.kind} input, not {kind}")
         return chosen(target, options)
-    candidates = [registry.load(n) for n in registry.names()]
-    matching = [c for c in candidates if c.kind == kind and (kind != "lock" or c.accepts(target))]
-    if not matching:
-        if kind == "lock":
-            raise InputError(target, f"unknown lock file format; known: {LOCK_FILE_NAMES}")
-        raise UsageError(f"no SBOM source for {kind} input is installed")
-    if len(matching) > 1:
-        names = ", ".join(sorted(c.__name__ for c in matching))
-        raise UsageError(f"several sources read {target} ({names}): choose one with --source")
-    return matching[0](target, options)
+    for built_in in (True, False):
+        candidates = [registry.load(n) for n in registry.names(built_in=built_in)]
+        matching = [
+            c for c in candidates if c.kind == kind and (kind != "lock" or c.accepts(target))
+        ]
+        if len(matching) > 1:
+            names = ", ".join(sorted(c.__name__ for c in matching))
+            raise UsageError(f"several sources read {target} ({names}): choose one with --source")
+        if matching:
+            return matching[0](target, options)
+    if kind == "lock":
+        raise InputError(target, f"unknown lock file format; known: {LOCK_FILE_NAMES}")
+    raise UsageError(f"no SBOM source for {kind} input is installed")
 
 
 def _reproducibility(request: SbomRequest) -> Reproducibility:

@@ -16,9 +16,9 @@ import yaml
 from packageurl import PackageURL
 from packaging.version import InvalidVersion, Version
 
+from attest import plugins
 from attest.errors import InputError, PolicyFailure, UsageError
 from attest.output import write_atomic
-from attest.plugins import VULN_SOURCES
 from attest.sbom.interface import (
     EXCERPT,
     ReadOptions,
@@ -35,11 +35,9 @@ from attest.scan.interface import (
     Skip,
     SourceAnswer,
     SourceOptions,
-    VulnSource,
 )
 from verify import untrusted_yaml
 from verify.osv.severity import Severity, severity_of
-from verify.plugins import ClassRegistry
 from verify.slo import (
     Evaluation,
     Policy,
@@ -333,10 +331,6 @@ def _iso(moment: datetime.datetime) -> str:
 # -- the stage ------------------------------------------------------------------------------------
 
 
-def vuln_sources() -> ClassRegistry[VulnSource]:
-    return ClassRegistry(VULN_SOURCES, VulnSource)
-
-
 class StaleDatabase(UsageError):
     """The offline database is older than the policy's `max_db_age`."""
 
@@ -399,7 +393,7 @@ def scan(request: ScanRequest) -> ScanResult:
     found, description, notes = read_components(request.kind, request.target, request.reading)
     components = _dedupe(found)
     _check_versions(components, request.target)
-    source = vuln_sources().load(request.source)(request.options)
+    source = plugins.vuln_sources().load(request.source)(request.options)
     answer = source.check(components)
     warnings = [*notes, *answer.notes]
     check_staleness(answer, request, warnings)

@@ -10,18 +10,21 @@ import datetime
 import os
 import sys
 import time
+from functools import partial
 
 import requests
 from sigstore.errors import Error as SigstoreError
 from sigstore.oidc import IdentityToken, Issuer
 
+from attest import retry
 from attest.errors import OperationalError, UsageError
 from attest.identity import unverified_claims
 
 ENV_TOKEN = "ATTEST_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
 _GITHUB_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 _GITHUB_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name
-RETRIES = 3
+RETRY = retry.NETWORK
+_FAILURES = (requests.RequestException,)
 TIMEOUT = 30.0
 
 
@@ -51,31 +54,36 @@ def github_ambient_token() -> str | None:
     url, bearer = os.environ.get(_GITHUB_URL), os.environ.get(_GITHUB_TOKEN)
     if not url or not bearer:
         return None
-    last: str = ""
-    for attempt in range(RETRIES):
-        try:
-            answer = requests.get(
-                url,
-                params={"audience": "sigstore"},
-                headers={"Authorization": f"bearer {bearer}"},
-                timeout=TIMEOUT,
-            )
-        except requests.RequestException as e:
-            last = f"{type(e).__name__}"
-        else:
-            if answer.status_code == 200:
-                value = answer.json().get("value") if _is_json(answer) else None
-                if isinstance(value, str) and value:
-                    return value
-                raise OperationalError("GitHub's OIDC token endpoint answered without a token")
-            last = f"HTTP {answer.status_code}"
-            if answer.status_code < 500:
-                break
-        time.sleep(0.5 * 2**attempt)
-    raise OperationalError(
-        f"could not get an identity token from GitHub's OIDC endpoint ({last}); "
-        "does the job have `permissions: id-token: write`?"
+    try:
+        answer = retry.call(
+            partial(_request_token, url, bearer), RETRY, (requests.RequestException,)
+        )
+    except retry.GaveUp as e:
+        raise OperationalError(
+            f"could not get an identity token from GitHub's OIDC endpoint ({_failure(e.error)}); "
+            "does the job have `permissions: id-token: write`?"
+        ) from None  # requests' error carries the request URL, not needed here
+    value = answer.json().get("value") if _is_json(answer) else None
+    if isinstance(value, str) and value:
+        return value
+    raise OperationalError("GitHub's OIDC token endpoint answered without a token")
+
+
+def _request_token(url: str, bearer: str) -> requests.Response:
+    answer = requests.get(
+        url,
+        params={"audience": "sigstore"},
+        headers={"Authorization": f"bearer {bearer}"},
+        timeout=TIMEOUT,
     )
+    answer.raise_for_status()
+    return answer
+
+
+def _failure(error: Exception) -> str:
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code}"
+    return type(error).__name__
 
 
 def _is_json(answer: requests.Response) -> bool:

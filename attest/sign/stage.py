@@ -8,8 +8,7 @@ import json
 import os
 import queue
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -28,6 +27,7 @@ from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
 from sigstore_models.common.v1 import HashAlgorithm
 
+from attest import retry
 from attest.errors import InputError, OperationalError, UsageError
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
@@ -38,7 +38,8 @@ from verify.evidence import sha256_file
 from verify.formats import bundles
 
 Instance = Literal["production", "staging"]
-ATTEMPTS = 3  # a transient failure (refused, 5xx, timeout) is retried twice, with backoff
+RETRY = retry.NETWORK  # each call to the CA or the log; the deadline is per attempt
+_SERVICE_ERRORS = (FulcioClientError, RekorClientError, requests.RequestException)
 DEADLINE = 60.0  # seconds one call to the CA or the log may take
 IN_FLIGHT = 4  # artifacts being signed at once, to overlap the round trips to the log
 T = TypeVar("T")
@@ -100,27 +101,9 @@ def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTr
         ) from e
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """The error and what caused it: sigstore wraps requests' errors inside `except` blocks."""
-    seen: BaseException | None = error
-    while seen is not None:
-        yield seen
-        seen = seen.__cause__ or seen.__context__
-
-
-def _transient(error: BaseException) -> bool:
-    """Refused connections, timeouts and 5xx answers may pass on a retry; 4xx will not."""
-    for cause in _chain(error):
-        if isinstance(cause, (requests.ConnectionError, requests.Timeout)):
-            return True
-        if isinstance(cause, requests.HTTPError) and cause.response is not None:
-            return cause.response.status_code >= 500
-    return False
-
-
 def _answer(error: BaseException) -> str:
     """What the service answered, for the message: the HTTP status and its message."""
-    for cause in _chain(error):
+    for cause in retry.chain(error):
         if isinstance(cause, requests.HTTPError) and cause.response is not None:
             body = cause.response.text.strip().replace("\n", " ")[:200]
             return f"HTTP {cause.response.status_code} {body}".strip()
@@ -192,17 +175,13 @@ def _with_deadline(call: Callable[[], T], what: str) -> T:
 
 def _call(call: Callable[[], T], what: str) -> T:
     """`call` against a service, retried on transient failures; errors name the service."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return _with_deadline(call, what)
-        except (FulcioClientError, RekorClientError, requests.RequestException) as e:
-            if attempt == ATTEMPTS or not _transient(e):
-                raise OperationalError(
-                    f"{what} failed after {attempt} attempt(s): {_answer(e)}; retry later "
-                    "(nothing was written for the artifacts not yet signed)"
-                ) from e
-        time.sleep(0.5 * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+    try:
+        return retry.call(partial(_with_deadline, call, what), RETRY, _SERVICE_ERRORS)
+    except retry.GaveUp as e:
+        raise OperationalError(
+            f"{what} failed after {e.attempts} attempt(s): {_answer(e.error)}; retry later "
+            "(nothing was written for the artifacts not yet signed)"
+        ) from e.error
 
 
 def require_file(artifact: Path) -> None:

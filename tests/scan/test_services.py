@@ -3,6 +3,7 @@ the tests start, and with nothing listening: never a silent skip."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -134,12 +135,12 @@ def test_cli_unreachable_service_is_exit_3_listing_the_components(
 # Bounded retries (threat D4): transient failures are retried with backoff, then the service is
 # reported down once, naming it; other 4xx answers are not retried.
 
-BACKOFF = 0.05  # the tests' backoff: waits of 0, 0.1 and 0.2 s between the 4 attempts
+BACKOFF = 0.05  # the tests' backoff: waits of 0.05, 0.1 and 0.2 s between the 4 attempts
 
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "BACKOFF", BACKOFF)
+    monkeypatch.setattr(service, "RETRY", dataclasses.replace(service.RETRY, backoff=BACKOFF))
 
 
 class Scripted(OsvApi):
@@ -192,13 +193,13 @@ def test_cli_a_service_answering_500_is_retried_a_bounded_number_of_times_then_e
         start = time.monotonic()
         result = scan_cli("--vuln-source", "osv", "--service-url", f"{base}/v1/query")
         elapsed = time.monotonic() - start
-    # alpha: 1 + RETRIES attempts; beta is then skipped as down without asking again
-    assert api.requests == 1 + service.RETRIES == 4
+    # alpha: every attempt; beta is then skipped as down without asking again
+    assert api.requests == service.RETRY.attempts == 4
     assert result.exit_code == 3
     assert result.stdout == ""
     assert "2 of 2 components could not be checked" in result.stderr
     assert f"osv service error: 500 Server Error: Internal Server Error for url: {base}/v1/query (after 4 attempts) (alpha 1.0, beta 1.0)" in result.stderr  # fmt: skip
-    assert 6 * BACKOFF <= elapsed < 10  # backed off 0 + 2 + 4 times BACKOFF, and bounded
+    assert 6 * BACKOFF <= elapsed < 10  # backed off 1 + 2 + 4 times BACKOFF, and bounded
 
 
 def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
@@ -223,7 +224,7 @@ def test_pypi_mirror_retries_through_the_rewrite_adapter(tmp_path: Path) -> None
 def test_retry_after_is_respected_but_capped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "BACKOFF_MAX", 0.2)
+    monkeypatch.setattr(service, "RETRY", dataclasses.replace(service.RETRY, cap=0.2))
     api = Scripted([429], retry_after="3600")
     with serve(api) as base:
         start = time.monotonic()

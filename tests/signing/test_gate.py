@@ -688,6 +688,30 @@ def test_third_party_check_plugin(
     assert "plugin name 'sbom' in group verify.checks is registered twice" in shadow.stderr
 
 
+def test_a_gate_check_that_does_not_load_fails_the_gate_closed(
+    instance: LocalInstance, release: g.Release, tmp_path: Path, plugin_dirs: dict[str, Path]
+) -> None:
+    """Every installed check runs or nothing is judged: a gate that skipped the check it could
+    not load would allow with less than the installation promises. Before: exit 2, as if the
+    command line were wrong."""
+    policy = str(_policy(tmp_path, g.strict_policy(instance)))
+    args = ["verify", "--policy", policy, str(release.wheel), "--json"]
+    assert run_attest(*args).returncode == ExitCode.OK  # the same release, without the plugin
+    broken = run_attest(*args, pythonpath=[plugin_dirs["attest-plugin-broken"]])
+    assert broken.returncode == ExitCode.OPERATIONAL
+    assert (
+        "attest: error: gate check plugin 'broken-check' from attest-plugin-broken "
+        "(attest_plugin_broken_missing:Check) failed to load: No module named "
+        "'attest_plugin_broken_missing'; every installed check must run, so nothing is judged"
+    ) in broken.stderr
+    assert broken.stdout == ""
+    assert "ALLOW" not in broken.stderr and "Traceback" not in broken.stderr
+    explained = run_attest("verify", "--policy", policy, "--explain-policy",
+                           pythonpath=[plugin_dirs["attest-plugin-broken"]])  # fmt: skip
+    assert explained.returncode == ExitCode.OPERATIONAL
+    assert "gate check plugin 'broken-check'" in explained.stderr
+
+
 def test_evidence_newer_than_the_decision_time(
     invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
 ) -> None:

@@ -173,7 +173,7 @@ def test_no_checks_no_allow(
     real = plugins.metadata.entry_points
 
     def without_checks(**kwargs: Any) -> Any:
-        return [] if kwargs.get("group") == gate.CHECKS_GROUP else real(**kwargs)
+        return [] if kwargs.get("group") == plugins.GATE_CHECKS else real(**kwargs)
 
     monkeypatch.setattr(plugins.metadata, "entry_points", without_checks)
     result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)

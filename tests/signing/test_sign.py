@@ -11,6 +11,7 @@ import pytest
 from click.testing import Result
 from cryptography import x509
 
+from attest import retry
 from attest.instance import oidc
 from attest.sign import stage
 from tests.loopback import unused_port
@@ -241,7 +242,7 @@ def test_slow_service_is_abandoned(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setattr(stage, "DEADLINE", 1.0)
-    monkeypatch.setattr(stage, "ATTEMPTS", 1)
+    monkeypatch.setattr(stage, "RETRY", retry.Policy(attempts=1))
     [artifact] = _artifacts(tmp_path, "a.whl")
     with stubs.serve(stubs.fault("/api/v1/log/entries", "slow"), upstream=instance.url) as url:
         config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")

@@ -5,11 +5,10 @@ errors become skips, never exceptions and never silence. Where pip-audit's defau
 "No known vulnerabilities found" for a service it could not reach, a component this source
 could not check is a `Skip`, which fails the scan unless `--allow-skips`.
 
-Transient failures (refused or dropped connections, timeouts, HTTP 429 and 5xx gateway answers)
-are retried RETRIES times with exponential backoff by the session's adapters, so one blip does
-not fail a scan; after that the service counts as down for the rest of the run: every remaining
-component is skipped with the same reason instead of each one spending its own retries. Other
-4xx answers are not retried.
+Transient failures (refused or dropped connections, timeouts, HTTP 429 and 5xx answers) are
+retried as `attest.retry` says, so one blip does not fail a scan; after that the service counts
+as down for the rest of the run: every remaining component is skipped with the same reason
+instead of each one spending its own retries. Other 4xx answers are not retried.
 
 pip-audit drops OSV's `severity`; the OSV source keeps each raw response and reads the records
 itself so findings keep their CVSS vectors. The PyPI JSON API carries no severity at all.
@@ -17,8 +16,10 @@ itself so findings keep their CVSS vectors. The PyPI JSON API carries no severit
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,8 @@ from pip_audit._service import (  # type: ignore[import-untyped]
     ServiceError,
     VulnerabilityResult,
 )
-from urllib3.util.retry import Retry
 
+from attest import retry
 from attest.scan.interface import Advisory, Component, Match, Skip, SourceAnswer, VulnSource
 from attest.scan.sources.offline import default_cache_dir, private_dir
 from verify.osv import records as osv
@@ -40,49 +41,18 @@ from verify.osv import records as osv
 # pip-audit turns requests' ConnectTimeout into the built-in ConnectionError
 _UNREACHABLE = (requests.ConnectionError, requests.Timeout, ConnectionError)
 
-RETRIES = 3  # after the first attempt: at most 4 requests per component
-BACKOFF = 0.5  # seconds; urllib3 waits 0, 2 * BACKOFF, 4 * BACKOFF, ... between attempts
-BACKOFF_MAX = 2.0  # seconds: the longest wait, also the cap on a server's Retry-After
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class _Retry(Retry):
-    """urllib3's Retry with the server's Retry-After capped at BACKOFF_MAX, on every urllib3 2.x
-    (only recent ones have `retry_after_max`): a service asking for an hour gets a few seconds,
-    then the scan reports it down."""
-
-    def get_retry_after(self, response: Any) -> float | None:
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, BACKOFF_MAX)
-
-
-def _retrying(session: requests.Session) -> None:
-    """Give every adapter mounted on `session` (pip-audit's caching adapters, a `_Rewrite`)
-    bounded retries. OSV's query is a POST, and idempotent: POST is retried too. The last
-    answer is returned rather than raised once the retries are spent, so pip-audit's
-    `raise_for_status` still reports the status the service gave."""
-    retry = _Retry(
-        total=RETRIES,
-        backoff_factor=BACKOFF,
-        backoff_max=BACKOFF_MAX,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "POST"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    for adapter in session.adapters.values():
-        if isinstance(adapter, requests.adapters.HTTPAdapter):
-            adapter.max_retries = retry
-
-
-def _retried(error: BaseException) -> bool:
-    """Whether `error` is an answer the adapters retry, so their retries are spent."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, requests.HTTPError) and seen.response is not None:
-            return seen.response.status_code in RETRY_STATUSES
-        seen = seen.__cause__ or seen.__context__
-    return False
+# one more attempt than the other network calls: a scan asks once per component, and the first
+# component whose attempts are spent marks the service down for all the others
+RETRY = dataclasses.replace(retry.NETWORK, attempts=4)
+# what a query may raise: pip-audit's errors, and those of an answer of the wrong shape
+_FAILURES: tuple[type[Exception], ...] = (
+    ServiceError,
+    requests.RequestException,
+    ConnectionError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
 
 
 class _Recorder:
@@ -179,18 +149,25 @@ class _ServiceSource(VulnSource):
             return Skip(component, f"version {component.version!r} is not PEP 440"), [], False
         dependency = ResolvedDependency(name=component.name, version=version)
         try:
-            spec, results = self.service.query(dependency)
-        except _UNREACHABLE as e:
-            return Skip(component, f"cannot reach {self.name} at {self._where}: {e}"), [], True
-        except (ServiceError, requests.RequestException, ValueError, KeyError, TypeError) as e:
-            cause = e.__cause__ or e
-            reason = f"{self.name} service error: {cause or type(e).__name__}"
-            if _retried(e):
-                return Skip(component, f"{reason} (after {1 + RETRIES} attempts)"), [], True
-            return Skip(component, reason), [], False
+            spec, results = retry.call(partial(self.service.query, dependency), RETRY, _FAILURES)
+        except retry.GaveUp as gave_up:
+            return self._skip(component, gave_up)
         if spec.is_skipped():
             return Skip(component, str(spec.skip_reason)), [], False
         return None, self._advisories(component, list(results)), False
+
+    def _skip(
+        self, component: Component, gave_up: retry.GaveUp
+    ) -> tuple[Skip, list[Advisory], bool]:
+        """The skip for a query that failed for good; the service is down when it was
+        unreachable or its attempts were spent."""
+        e = gave_up.error
+        if isinstance(e, _UNREACHABLE):
+            return Skip(component, f"cannot reach {self.name} at {self._where}: {e}"), [], True
+        reason = f"{self.name} service error: {e.__cause__ or e or type(e).__name__}"
+        if gave_up.spent:
+            return Skip(component, f"{reason} (after {gave_up.attempts} attempts)"), [], True
+        return Skip(component, reason), [], False
 
 
 class OsvSource(_ServiceSource):
@@ -203,7 +180,6 @@ class OsvSource(_ServiceSource):
         service = OsvService(
             cache_dir=cache, timeout=self.options.timeout, osv_url=self.options.url or self.url_name
         )
-        _retrying(service.session)
         self.recorder = _Recorder(service.session)
         service.session = self.recorder
         return service
@@ -250,5 +226,4 @@ class PypiSource(_ServiceSource):
         service = PyPIService(cache_dir=cache, timeout=self.options.timeout)
         if self.options.url:
             service.session.mount("https://pypi.org/", _Rewrite(self.options.url))
-        _retrying(service.session)
         return service
