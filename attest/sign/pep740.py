@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sigstore.dsse import DigestSet, StatementBuilder, Subject
 
 from attest.errors import OperationalError, UsageError
+from verify.sigstore_adapter import statement_payload
 
 if TYPE_CHECKING:
     from pypi_attestations import Distribution
@@ -50,7 +51,7 @@ def attest(session: SigningSession, dist: Distribution) -> bytes:
         .predicate_type(PUBLISH_V1)
         .build()
     )
-    bundle = session.sign_statement(statement._contents, f"{dist.name} (PEP 740)")
+    bundle = session.sign_statement(statement_payload(statement), f"{dist.name} (PEP 740)")
     try:
         return Attestation.from_bundle(bundle).model_dump_json().encode()
     except AttestationError as e:
