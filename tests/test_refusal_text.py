@@ -9,9 +9,9 @@ import pydantic
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sigstore_models.common import v1 as common_v1
 
 from verify.errors import unquoted, without_input
+from verify.sigstore_adapter import TimeRange
 from verify.text import EXCERPT, excerpt
 from verify.trust import log_valid_at
 
@@ -80,7 +80,7 @@ def test_a_validator_message_loses_the_value() -> None:
 def test_a_log_key_is_valid_inside_its_closed_range() -> None:
     start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
     end = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
-    periods = {b"k": [common_v1.TimeRange(start=start, end=end)], b"open": [None]}
+    periods = {b"k": [TimeRange(start=start, end=end)], b"open": [None]}
     assert log_valid_at(periods, b"k", start) and log_valid_at(periods, b"k", end)
     assert not log_valid_at(periods, b"k", end + datetime.timedelta(seconds=1))
     assert not log_valid_at(periods, b"k", start - datetime.timedelta(seconds=1))

@@ -16,11 +16,12 @@ from sigstore.models import Bundle
 from verify import bundle_form
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
-from verify.evidence import MAX_BUNDLE, ArtifactError, TimedVerifier, hashed_digest, sha256_file
+from verify.evidence import MAX_BUNDLE, ArtifactError, sha256_file, timed_verifier
 from verify.files import NotRegular, TooLarge, read_limited
 from verify.formats.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
+from verify.sigstore_adapter import TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
 from verify.trust import load_trust
 
@@ -69,7 +70,7 @@ def _verified_signer(
 ) -> Signer:
     """The signer, once the bundle verified for `digest` with `who` judging its certificate."""
     try:
-        if bundle._inner.dsse_envelope is not None:
+        if dsse_payload(bundle) is not None:
             _verify_dsse(verifier, bundle, digest, who)
         else:
             verifier.verify_artifact(hashed_digest(digest), bundle, who)
@@ -103,6 +104,4 @@ def verify_bundle(
     except Exception as e:
         raise Refused(f"unparsable bundle: {without_input(e, 300)}") from e
     rule = IdentityRule(issuer, identity, None, Extensions(), identity)
-    return _verified_signer(
-        TimedVerifier(trusted_root=trust.root), bundle, digest, IdentityPolicy([rule])
-    )
+    return _verified_signer(timed_verifier(trust.root), bundle, digest, IdentityPolicy([rule]))

@@ -20,15 +20,12 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
-from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
-from sigstore.verify import Verifier
-from sigstore_models.common.v1 import HashAlgorithm
 
 from verify import bundle_form
 from verify.attestations.predicates import UnknownPredicate
@@ -45,6 +42,7 @@ from verify.formats.statement import (
 )
 from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
+from verify.sigstore_adapter import TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
 from verify.trust import log_periods, log_valid_at
 
@@ -118,43 +116,10 @@ def sha256_file(path: Path) -> str:
     return digest_file(path)["sha256"]
 
 
-def hashed_digest(sha256: str) -> Hashed:
-    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(sha256))
-
-
-class TimedVerifier(Verifier):
-    """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
-    integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
-    against the trust root; the log's time only when the root's log key was valid then (its
-    validFor, which sigstore does not check). `_establish_time` is private to sigstore-python
-    4.5 (pinned <4.6 in pyproject.toml); used by one thread at a time."""
-
-    last_times: tuple[datetime.datetime, ...] = ()
-
-    def __init__(self, *, trusted_root: TrustedRoot) -> None:
-        super().__init__(trusted_root=trusted_root)
-        self._log_periods = log_periods(trusted_root)
-
-    def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
-        results: list[TimestampVerificationResult] = super()._establish_time(bundle)
-        key_id = bundle.log_entry._inner.log_id.key_id
-        for result in results:
-            logged = result.source is TimestampSource.TRANSPARENCY_SERVICE
-            if logged and not log_valid_at(self._log_periods, key_id, result.time):
-                raise VerificationError(
-                    "the integrated time of the log entry is outside the validFor of the log "
-                    "key in the trusted root"
-                )
-        self.last_times = tuple(r.time for r in results)
-        return results
-
-    def verify_artifact(self, *args: Any, **kwargs: Any) -> None:
-        self.last_times = ()  # never a time left over from another bundle
-        super().verify_artifact(*args, **kwargs)
-
-    def verify_dsse(self, *args: Any, **kwargs: Any) -> tuple[str, bytes]:
-        self.last_times = ()
-        return super().verify_dsse(*args, **kwargs)
+def timed_verifier(root: TrustedRoot) -> TimedVerifier:
+    """A verifier keeping each bundle's verified times; the log's time counts only when the
+    root's log key was valid then."""
+    return TimedVerifier(trusted_root=root, log_time_valid=partial(log_valid_at, log_periods(root)))
 
 
 def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
@@ -266,7 +231,7 @@ class Collector:
         now: datetime.datetime,
         directory: Path | None = None,
     ) -> None:
-        self._verifier = TimedVerifier(trusted_root=root)
+        self._verifier = timed_verifier(root)
         self._policy = policy
         self._now = now
         self._directory = directory
@@ -330,9 +295,9 @@ class Collector:
         claims is read from its payload only then: a believed one's is parsed once."""
         outcome = self._believe(path, bundle)
         if isinstance(outcome, Problem) and not isinstance(outcome, _Ignored):
-            envelope = bundle._inner.dsse_envelope
-            assert envelope is not None
-            return claimed_digests(envelope.payload), outcome
+            payload = dsse_payload(bundle)
+            assert payload is not None
+            return claimed_digests(payload), outcome
         return outcome
 
     def _believe(self, path: Path, bundle: Bundle) -> Attestation | Problem:
@@ -369,7 +334,7 @@ class Collector:
     def _outcome(self, path: Path, real_directory: Path, is_link: bool) -> _Outcome:
         """A signature bundle (verified per artifact later), or what an attestation came to."""
         loaded = self._load(path, real_directory, is_link)
-        if isinstance(loaded, Bundle) and loaded._inner.dsse_envelope is not None:
+        if isinstance(loaded, Bundle) and dsse_payload(loaded) is not None:
             return self._attestation(path, loaded)
         return loaded
 

@@ -7,26 +7,27 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-from importlib import resources
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from sigstore._internal.trust import Key
 from sigstore.models import TrustedRoot
-from sigstore_models.common import v1 as common_v1
-from sigstore_models.trustroot import v1 as trustroot_v1
 
 from verify.errors import ExitCode, VerifyError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
+from verify.sigstore_adapter import (
+    CertificateAuthorityModel,
+    PublicKeyModel,
+    TimeRange,
+    TrustedRootModel,
+    check_key,
+    embedded_trusted_root,
+    log_keys,
+)
 
 # The CA organization of `attest instance`: a root naming it is for development only.
 DEV_ORGANIZATION = "attest development instance (not for production)"
 MAX_TRUST_ROOT = 4 * MIB  # public Sigstore's root is ~10 KB
-_EMBEDDED = {
-    "production": "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
-    "staging": "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev",
-}
 
 
 _SNAKE = {
@@ -54,13 +55,7 @@ class Trust:
     newest_start: datetime.datetime | None  # the latest validFor.start: when it last changed
 
 
-def embedded_path(name: str) -> Path:
-    """The trusted_root.json of public Sigstore that the sigstore wheel carries."""
-    store = resources.files("sigstore").joinpath("_store").joinpath(_EMBEDDED[name])
-    return Path(str(store.joinpath("trusted_root.json")))
-
-
-def _starts(root: trustroot_v1.TrustedRoot) -> list[datetime.datetime]:
+def _starts(root: TrustedRootModel) -> list[datetime.datetime]:
     """Every validFor.start of the root, as the verifier reads it."""
     periods = [
         *(ca.valid_for for ca in root.certificate_authorities or ()),
@@ -70,7 +65,7 @@ def _starts(root: trustroot_v1.TrustedRoot) -> list[datetime.datetime]:
     return [p.start for p in periods if p is not None and p.start is not None]
 
 
-def _certificates(root: trustroot_v1.TrustedRoot) -> list[x509.Certificate]:
+def _certificates(root: TrustedRootModel) -> list[x509.Certificate]:
     """Every certificate of the root's CAs and timestamp authorities."""
     authorities = [*(root.certificate_authorities or ()), *(root.timestamp_authorities or ())]
     return [
@@ -84,7 +79,7 @@ class _Malformed(ValueError):
     """A part of the trusted root that the verifier could not use; the message names it."""
 
 
-def _authority(where: str, authority: trustroot_v1.CertificateAuthority) -> None:
+def _authority(where: str, authority: CertificateAuthorityModel) -> None:
     certificates = authority.cert_chain.certificates
     if not certificates:
         raise _Malformed(f"{where}.certChain: no certificate")
@@ -95,15 +90,15 @@ def _authority(where: str, authority: trustroot_v1.CertificateAuthority) -> None
             raise _Malformed(f"{where}.certChain.certificates[{i}]: not a DER certificate") from e
 
 
-def _key(where: str, key: common_v1.PublicKey) -> None:
+def _key(where: str, key: PublicKeyModel) -> None:
     try:
-        Key(key)  # sigstore's own reading: a key it cannot read is only logged, then left out
+        check_key(key)  # sigstore's own reading (it only logs a key it cannot read, and skips it)
     except Exception as e:  # "public key is empty", "invalid key format: not one of (...)"
         reason = unquoted(str(e).partition(":")[0])
         raise _Malformed(f"{where}: not a key sigstore can use ({reason})") from e
 
 
-def _check(root: trustroot_v1.TrustedRoot) -> None:
+def _check(root: TrustedRootModel) -> None:
     """Every certificate and key of `root` loads, and it has what every verification needs:
     a CA, a transparency log and a CT log. sigstore reads each only when a bundle is verified,
     and skips a key it cannot load with a log line: the root would deny everything, or fail as
@@ -119,7 +114,7 @@ def _check(root: trustroot_v1.TrustedRoot) -> None:
             _key(f"{kind}[{i}].publicKey", log.public_key)
 
 
-def _is_development(root: trustroot_v1.TrustedRoot) -> bool:
+def _is_development(root: TrustedRootModel) -> bool:
     """Whether any certificate of the root, or any CA's label, names the development instance.
     The certificates decide: the label is free text that anyone can rename."""
     labelled = any(
@@ -138,7 +133,7 @@ def load_trust(name: str, path: Path | None) -> Trust:
     """The root named `production` or `staging` (embedded), or the pinned file at `path`: read
     once (a regular file, at most MAX_TRUST_ROOT), so the digest logged, the development check
     and the keys verified with are all of the same bytes."""
-    source = path if path is not None else embedded_path(name)
+    source = path if path is not None else embedded_trusted_root(name)
     try:
         raw = read_limited(source, MAX_TRUST_ROOT, "a trusted root")
     except FileNotFoundError as e:
@@ -149,7 +144,7 @@ def load_trust(name: str, path: Path | None) -> Trust:
         raise TrustError(f"{source}: cannot read the trusted root: {e.strerror or e}") from e
     try:
         with library_warnings() as warnings:
-            inner = trustroot_v1.TrustedRoot.from_json(raw)
+            inner = TrustedRootModel.from_json(raw)
             root = TrustedRoot(inner)
             _check(inner)
             development = _is_development(inner)
@@ -171,15 +166,15 @@ def load_trust(name: str, path: Path | None) -> Trust:
     )
 
 
-LogPeriods = dict[bytes, list[common_v1.TimeRange | None]]
+LogPeriods = dict[bytes, list[TimeRange | None]]
 
 
 def log_periods(root: TrustedRoot) -> LogPeriods:
     """The validFor of every transparency log key of `root`, by the key id a log entry names
     (sigstore's: the SHA-256 of the key's DER encoding). Read once per verifier."""
     periods: LogPeriods = {}
-    for log in root._inner.tlogs:
-        periods.setdefault(Key(log.public_key).key_id, []).append(log.public_key.valid_for)
+    for key_id, valid_for in log_keys(root):
+        periods.setdefault(key_id, []).append(valid_for)
     return periods
 
 

@@ -23,6 +23,7 @@ from verify.attestations.predicates import KINDS
 from verify.formats.bundles import attestation_path
 from verify.formats.link import Link
 from verify.formats.statement import ResourceDescriptor, Statement, Subject
+from verify.sigstore_adapter import log_index
 
 BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
 _NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
@@ -64,7 +65,7 @@ def _write(session: SigningSession, statement: Statement, kind: str, path: Path)
     Statement.from_json(payload)  # read back exactly as the gate will
     bundle = session.sign_statement(payload, path.name)
     write_atomic(path, bundle.to_json().encode())
-    return Written(kind, path, statement, bundle.log_entry._inner.log_index)
+    return Written(kind, path, statement, log_index(bundle))
 
 
 def provenance(

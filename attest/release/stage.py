@@ -35,6 +35,7 @@ from attest.sign.stage import Instance, SignRequest, require_file, sign
 from verify import gate
 from verify.errors import ExitCode, VerifyError, without_input
 from verify.policy import load_policy as load_gate_policy
+from verify.sigstore_adapter import integrated_time
 
 STAGES = ("sbom", "scan", "sign", "provenance", "attestations", "gate")
 _LOCKS: tuple[tuple[str, SourceKind], ...] = (
@@ -109,7 +110,7 @@ def signed_at(path: Path) -> datetime.datetime:
         raise InputError(path, f"not a Sigstore bundle: {without_input(e)}") from e
     data = bundle.verification_material.timestamp_verification_data
     times = [t.tst_info.gen_time for t in data.rfc3161_timestamps] if data else []
-    if integrated := bundle.log_entry._inner.integrated_time:
+    if integrated := integrated_time(bundle):
         times.append(datetime.datetime.fromtimestamp(integrated, datetime.timezone.utc))
     if not times:
         raise OperationalError(f"{path} carries no verified time: the gate could not date it")

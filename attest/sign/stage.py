@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import requests
-from sigstore._internal.fulcio.client import FulcioClientError
-from sigstore._internal.rekor import RekorClientError
 from sigstore.dsse import Statement as DsseStatement
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
@@ -25,7 +23,6 @@ from sigstore.oidc import IdentityToken
 from sigstore.sign import Signer, SigningContext
 from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
-from sigstore_models.common.v1 import HashAlgorithm
 
 from attest import retry
 from attest.errors import InputError, OperationalError, UsageError
@@ -36,6 +33,13 @@ from attest.sign import forked, identity, pep740
 from verify.errors import without_input
 from verify.evidence import sha256_file
 from verify.formats import bundles
+from verify.sigstore_adapter import (
+    FulcioClientError,
+    RekorClientError,
+    hashed_digest,
+    log_index,
+    oidc_url,
+)
 
 Instance = Literal["production", "staging"]
 RETRY = retry.NETWORK  # each call to the CA or the log; the deadline is per attempt
@@ -78,7 +82,7 @@ def hash_file(path: Path) -> Hashed:
         digest = sha256_file(path)
     except OSError as e:
         raise OperationalError(f"cannot read {path}: {e.strerror or e}") from e
-    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest))
+    return hashed_digest(digest)
 
 
 def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTrustConfig:
@@ -279,8 +283,7 @@ def open_session(
     trust = load_trust(trust_config, instance)
     context = SigningContext.from_trust_config(trust)
     if token is None:
-        oidc_urls = trust.signing_config._inner.oidc_urls
-        token = identity.resolve(identity_token, oidc_urls[0].url if oidc_urls else None)
+        token = identity.resolve(identity_token, oidc_url(trust))
     who, issuer = certificate_identity(unverified_claims(str(token))), token.federated_issuer
     chosen = token
     signer = _call(lambda: Signer(chosen, context, cache=True), "the CA (certificate request)")
@@ -326,8 +329,7 @@ def _sign_one(session: SigningSession, request: SignRequest, item: int) -> Signe
     write_atomic(target, bundle.to_json().encode())
     if publish is not None:
         write_atomic(publish, document)
-    index = bundle.log_entry._inner.log_index
-    return Signed(artifact, target, hashed.digest.hex(), index, publish)
+    return Signed(artifact, target, hashed.digest.hex(), log_index(bundle), publish)
 
 
 def describe(result: SignResult) -> str:

@@ -30,7 +30,7 @@ from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import decision_log
 from verify.errors import ExitCode
-from verify.trust import embedded_path
+from verify.sigstore_adapter import embedded_trusted_root
 
 GIB = 1 << 30
 ZEROS = "0" * 64
@@ -114,7 +114,10 @@ def test_verify_bundle_refuses_a_hostile_root_or_bundle_in_one_line(
 ) -> None:
     """The conformance protocol's inputs: a FIFO as --trusted-root hung it before."""
     hostile = _hostile(tmp_path, kind)
-    files = {"--trusted-root": str(embedded_path("production")), "--bundle": str(tmp_path / "b")}
+    files = {
+        "--trusted-root": str(embedded_trusted_root("production")),
+        "--bundle": str(tmp_path / "b"),
+    }
     files[option] = str(hostile)
     (tmp_path / "b").write_text("{}")
     done = run_attest("verify-bundle", *(a for item in files.items() for a in item),
@@ -391,7 +394,7 @@ def test_any_policy_file_is_a_verdict_or_one_line(
 
 
 def _root_template() -> Any:
-    return json.loads(embedded_path("production").read_bytes())
+    return json.loads(embedded_trusted_root("production").read_bytes())
 
 
 ROOTS = (

@@ -37,7 +37,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
-from sigstore.verify import Verifier
+from sigstore.models import TrustedRoot
 
 from attest.errors import AttestError
 from attest.provenance import predicates as provenance_predicates
@@ -181,8 +181,8 @@ BUNDLE_TEMPLATE: Json = {
 
 
 @pytest.fixture(scope="module")
-def verifier() -> Verifier:
-    return Verifier(trusted_root=load_trust("production", None).root)
+def root() -> TrustedRoot:
+    return load_trust("production", None).root
 
 
 @FEW
@@ -195,7 +195,7 @@ def verifier() -> Verifier:
     )
 )
 def test_bundles_are_evidence_or_a_problem(
-    verifier: Verifier, tmp_path_factory: pytest.TempPathFactory, content: bytes
+    root: TrustedRoot, tmp_path_factory: pytest.TempPathFactory, content: bytes
 ) -> None:
     """A bundle beside an artifact, whatever its bytes: the gate collects a verdict on it
     (a `Problem`, which denies) and never raises."""
@@ -206,7 +206,7 @@ def test_bundles_are_evidence_or_a_problem(
     (dist / "other.sigstore.json").write_bytes(content)
     policy = parse_policy(yaml.safe_dump(_strict_policy()).encode(), "policy.yaml", dist)
     now = datetime.datetime.now(datetime.timezone.utc)
-    evidence = Collector(verifier._trusted_root, policy, now).collect(artifact)
+    evidence = Collector(root, policy, now).collect(artifact)
     assert not evidence.signatures and not evidence.attestations
     assert any(p.path.name == "a.txt.sigstore.json" for p in evidence.problems)
 

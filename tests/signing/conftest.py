@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
@@ -22,6 +21,7 @@ from sigstore.verify.policy import Identity
 from attest.instance import lifecycle, oidc
 from attest.instance.state import TRUST_CONFIG, TRUSTED_ROOT, State, load_state
 from tests.conftest import REPO
+from verify.sigstore_adapter import hashed_digest
 
 INTEROP = REPO / "tests" / "interop"
 TTL = 1800  # seconds: a forgotten instance stops by itself
@@ -116,12 +116,8 @@ def verify_py(
     """sigstore-python's verdict: None when the bundle verifies, else the reason."""
     import hashlib
 
-    from sigstore_models.common.v1 import HashAlgorithm
-
     try:
-        hashed = Hashed(
-            algorithm=HashAlgorithm.SHA2_256, digest=hashlib.sha256(artifact.read_bytes()).digest()
-        )
+        hashed = hashed_digest(hashlib.sha256(artifact.read_bytes()).hexdigest())
         local.verifier().verify_artifact(
             hashed, Bundle.from_json(bundle.read_bytes()),
             Identity(identity=identity, issuer=issuer or local.issuer),

@@ -1,6 +1,6 @@
 """`osv` and `pypi`: online sources, through pip-audit's vulnerability services.
 
-pip-audit's service API is private (pinned tightly in pyproject.toml) and wrapped here: its
+pip-audit's service API is private, reached through attest/scan/pip_audit_adapter.py: its
 errors become skips, never exceptions and never silence. Where pip-audit's default CLI reports
 "No known vulnerabilities found" for a service it could not reach, a component this source
 could not check is a `Skip`, which fails the scan unless `--allow-skips`.
@@ -25,15 +25,9 @@ from typing import Any
 
 import requests
 from packaging.version import InvalidVersion, Version
-from pip_audit._service import (  # type: ignore[import-untyped]
-    OsvService,
-    PyPIService,
-    ResolvedDependency,
-    ServiceError,
-    VulnerabilityResult,
-)
 
 from attest import retry
+from attest.scan import pip_audit_adapter as pip_audit
 from attest.scan.interface import Advisory, Component, Match, Skip, SourceAnswer, VulnSource
 from attest.scan.sources.offline import default_cache_dir, private_dir
 from verify.osv import records as osv
@@ -46,43 +40,13 @@ _UNREACHABLE = (requests.ConnectionError, requests.Timeout, ConnectionError)
 RETRY = dataclasses.replace(retry.NETWORK, attempts=4)
 # what a query may raise: pip-audit's errors, and those of an answer of the wrong shape
 _FAILURES: tuple[type[Exception], ...] = (
-    ServiceError,
+    pip_audit.ServiceError,
     requests.RequestException,
     ConnectionError,
     ValueError,
     KeyError,
     TypeError,
 )
-
-
-class _Recorder:
-    """Stands in for the service's HTTP session and keeps the last response."""
-
-    def __init__(self, session: Any) -> None:
-        self._session = session
-        self.last: requests.Response | None = None
-
-    def post(self, **kwargs: Any) -> requests.Response:
-        self.last = self._session.post(**kwargs)
-        return self.last
-
-    def get(self, **kwargs: Any) -> requests.Response:
-        self.last = self._session.get(**kwargs)
-        return self.last
-
-
-class _Rewrite(requests.adapters.HTTPAdapter):
-    """Sends requests for pypi.org to another base URL (a mirror, or a test server): pip-audit's
-    PyPI service has the host written in."""
-
-    def __init__(self, base: str) -> None:
-        super().__init__()
-        self._base = base.rstrip("/") + "/"
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if request.url is not None:
-            request.url = self._base + request.url.removeprefix("https://pypi.org/")
-        return super().send(request, **kwargs)
 
 
 def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
@@ -92,15 +56,15 @@ def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
     return moment.replace(tzinfo=datetime.timezone.utc)
 
 
-def _from_result(result: Any) -> Advisory:
+def _from_result(result: pip_audit.Result) -> Advisory:
     """An Advisory from what pip-audit kept of a record (no severity, no modified time)."""
     return Advisory(
-        id=str(result.id),
-        aliases=tuple(sorted(str(a) for a in result.aliases)),
-        summary=str(result.description),
+        id=result.id,
+        aliases=result.aliases,
+        summary=result.description,
         published=_aware(result.published),
         modified=None,
-        fix_versions=tuple(str(v) for v in result.fix_versions),
+        fix_versions=result.fix_versions,
     )
 
 
@@ -110,10 +74,12 @@ class _ServiceSource(VulnSource):
 
     url_name = ""
 
-    def _service(self, cache: Path) -> Any:
+    def _service(self, cache: Path) -> pip_audit.Service:
         raise NotImplementedError
 
-    def _advisories(self, component: Component, results: list[Any]) -> list[Advisory]:
+    def _advisories(
+        self, component: Component, results: Sequence[pip_audit.Result]
+    ) -> list[Advisory]:
         return [_from_result(r) for r in results]
 
     @property
@@ -147,14 +113,15 @@ class _ServiceSource(VulnSource):
             version = Version(component.version)
         except InvalidVersion:
             return Skip(component, f"version {component.version!r} is not PEP 440"), [], False
-        dependency = ResolvedDependency(name=component.name, version=version)
         try:
-            spec, results = retry.call(partial(self.service.query, dependency), RETRY, _FAILURES)
+            answer = retry.call(
+                partial(self.service.query, component.name, version), RETRY, _FAILURES
+            )
         except retry.GaveUp as gave_up:
             return self._skip(component, gave_up)
-        if spec.is_skipped():
-            return Skip(component, str(spec.skip_reason)), [], False
-        return None, self._advisories(component, list(results)), False
+        if answer.skip_reason is not None:
+            return Skip(component, answer.skip_reason), [], False
+        return None, self._advisories(component, answer.results), False
 
     def _skip(
         self, component: Component, gave_up: retry.GaveUp
@@ -174,23 +141,22 @@ class OsvSource(_ServiceSource):
     """The OSV API (`--service-url`: its /v1/query URL) through pip-audit's OsvService."""
 
     name = "osv"
-    url_name = OsvService.DEFAULT_OSV_URL
+    url_name = pip_audit.OSV_URL
 
-    def _service(self, cache: Path) -> Any:
-        service = OsvService(
-            cache_dir=cache, timeout=self.options.timeout, osv_url=self.options.url or self.url_name
-        )
-        self.recorder = _Recorder(service.session)
-        service.session = self.recorder
+    def _service(self, cache: Path) -> pip_audit.Service:
+        service = pip_audit.osv(cache, self.options.timeout, self.options.url or self.url_name)
+        self.recorder = service.record()
         return service
 
-    def _advisories(self, component: Component, results: list[Any]) -> list[Advisory]:
+    def _advisories(
+        self, component: Component, results: Sequence[pip_audit.Result]
+    ) -> list[Advisory]:
         """Our own reading of the raw records pip-audit accepted (it keeps no severity)."""
         raw = self._raw_records()
         found = []
         for result in results:
             # pip-audit renames a result to its preferred id (CVE before GHSA): look up all
-            names = [str(result.id), *sorted(str(a) for a in result.aliases)]
+            names = [result.id, *result.aliases]
             record = next((raw[n] for n in names if n in raw), None)
             entry = None
             if record is not None:
@@ -210,7 +176,7 @@ class OsvSource(_ServiceSource):
         return {str(v.get("id")): v for v in vulns if isinstance(v, dict)}
 
 
-def _from_osv(package: str, entry: osv.Entry | None, result: VulnerabilityResult) -> Advisory:
+def _from_osv(package: str, entry: osv.Entry | None, result: pip_audit.Result) -> Advisory:
     if entry is None:
         return _from_result(result)
     return osv.advisory(package, entry)
@@ -220,10 +186,7 @@ class PypiSource(_ServiceSource):
     """PyPI's JSON API; `url` (`--service-url`) replaces https://pypi.org, for a mirror."""
 
     name = "pypi"
-    url_name = "https://pypi.org"
+    url_name = pip_audit.PYPI_URL
 
-    def _service(self, cache: Path) -> Any:
-        service = PyPIService(cache_dir=cache, timeout=self.options.timeout)
-        if self.options.url:
-            service.session.mount("https://pypi.org/", _Rewrite(self.options.url))
-        return service
+    def _service(self, cache: Path) -> pip_audit.Service:
+        return pip_audit.pypi(cache, self.options.timeout, self.options.url)

@@ -1,0 +1,174 @@
+"""The one door to sigstore-python's internals: its private modules and attributes, the
+sigstore-models layer beneath its public classes, and the Verifier hook that keeps a bundle's
+verified times. Nothing else in attest or verify reaches past sigstore's public API.
+
+Written for sigstore >=4.5,<4.6 and sigstore-models 0.0.6 (pyproject.toml pins those ranges;
+requirements/*.lock hold 4.5.1 and 0.0.6). INTERNALS lists every upstream name used here;
+tests/test_upstream_adapters.py resolves each, so an upgrade that moves one fails naming it."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sigstore._internal.fulcio.client import FulcioClientError
+from sigstore._internal.rekor import RekorClientError
+from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
+from sigstore._internal.trust import Key
+from sigstore.errors import VerificationError
+from sigstore.hashes import Hashed
+from sigstore.models import Bundle, ClientTrustConfig, TrustedRoot
+from sigstore.verify import Verifier
+from sigstore_models.common.v1 import HashAlgorithm, TimeRange
+from sigstore_models.common.v1 import PublicKey as PublicKeyModel
+from sigstore_models.trustroot.v1 import CertificateAuthority as CertificateAuthorityModel
+from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
+
+from verify.upstream import Internal
+
+__all__ = [
+    "INTERNALS",
+    "CertificateAuthorityModel",
+    "FulcioClientError",
+    "PublicKeyModel",
+    "RekorClientError",
+    "TimeRange",
+    "TimedVerifier",
+    "TrustedRootModel",
+    "check_key",
+    "dsse_payload",
+    "embedded_trusted_root",
+    "hashed_digest",
+    "integrated_time",
+    "log_index",
+    "log_keys",
+    "oidc_url",
+]
+
+
+INTERNALS: tuple[Internal, ...] = (
+    Internal("sigstore._internal.fulcio.client", "FulcioClientError", "the CA's errors, retried"),
+    Internal("sigstore._internal.rekor", "RekorClientError", "the log's errors, retried"),
+    Internal("sigstore._internal.timestamp", "TimestampSource.TRANSPARENCY_SERVICE", "log time"),
+    Internal("sigstore._internal.timestamp", "TimestampVerificationResult", "a verified time"),
+    Internal("sigstore._internal.trust", "Key", "a log key's id", ("public_key",)),
+    Internal(
+        "sigstore.verify.verifier",
+        "Verifier._establish_time",
+        "TimedVerifier's hook: the verified times of a bundle",
+        ("self", "bundle"),
+    ),
+    Internal("sigstore", "_store", "the public roots the wheel carries (a data directory)"),
+    Internal(
+        "sigstore.models",
+        "Bundle",
+        "an attestation's payload",
+        instance="_inner.dsse_envelope.payload",
+    ),
+    Internal("sigstore.models", "TransparencyLogEntry", "log index", instance="_inner.log_index"),
+    Internal(
+        "sigstore.models", "TransparencyLogEntry", "log time", instance="_inner.integrated_time"
+    ),
+    Internal(
+        "sigstore.models", "TransparencyLogEntry", "which log key", instance="_inner.log_id.key_id"
+    ),
+    Internal("sigstore.models", "TrustedRoot", "the root's logs", instance="_inner.tlogs"),
+    Internal("sigstore.models", "SigningConfig", "the OIDC issuers", instance="_inner.oidc_urls"),
+    Internal("sigstore_models.common.v1", "HashAlgorithm.SHA2_256", "a digest's algorithm"),
+    Internal("sigstore_models.common.v1", "PublicKey", "a root's key"),
+    Internal("sigstore_models.common.v1", "TimeRange", "a key's validFor"),
+    Internal("sigstore_models.trustroot.v1", "CertificateAuthority", "a root's CA"),
+    Internal("sigstore_models.trustroot.v1", "TrustedRoot.from_json", "a root, read"),
+)
+
+# the directories of sigstore's embedded roots (TUF repository URLs, percent-encoded)
+_EMBEDDED = {
+    "production": "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
+    "staging": "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev",
+}
+
+
+def embedded_trusted_root(name: str) -> Path:
+    """The trusted_root.json of public Sigstore (`production` or `staging`) in the wheel."""
+    store = resources.files("sigstore").joinpath("_store").joinpath(_EMBEDDED[name])
+    return Path(str(store.joinpath("trusted_root.json")))
+
+
+def check_key(key: PublicKeyModel) -> None:
+    """sigstore's own reading of a root's key: raises what sigstore raises when it cannot use
+    it (it would only log that and leave the key out)."""
+    Key(key)
+
+
+def log_keys(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
+    """The id (sigstore's: the SHA-256 of the key's DER encoding, as a log entry names it) and
+    the validFor of every transparency log key of `root`."""
+    return [(Key(log.public_key).key_id, log.public_key.valid_for) for log in root._inner.tlogs]
+
+
+def hashed_digest(sha256: str) -> Hashed:
+    """The SHA-256 digest (hex) as sigstore's prehashed input."""
+    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(sha256))
+
+
+def log_index(bundle: Bundle) -> int:
+    return bundle.log_entry._inner.log_index
+
+
+def integrated_time(bundle: Bundle) -> int | None:
+    """The log entry's integrated time (seconds since the epoch), if it has one."""
+    return bundle.log_entry._inner.integrated_time
+
+
+def dsse_payload(bundle: Bundle) -> bytes | None:
+    """The DSSE envelope's payload, decoded and NOT verified; None for a message signature."""
+    envelope = bundle._inner.dsse_envelope
+    return None if envelope is None else envelope.payload
+
+
+def oidc_url(config: ClientTrustConfig) -> str | None:
+    """The first OIDC issuer the signing config names, as written (none: None)."""
+    urls = config.signing_config._inner.oidc_urls
+    return urls[0].url if urls else None
+
+
+class TimedVerifier(Verifier):
+    """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
+    integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
+    against the trust root; the log's time only when `log_time_valid(key id, time)` holds (the
+    root's validFor, which sigstore does not check). Used by one thread at a time."""
+
+    last_times: tuple[datetime.datetime, ...] = ()
+
+    def __init__(
+        self,
+        *,
+        trusted_root: TrustedRoot,
+        log_time_valid: Callable[[bytes, datetime.datetime], bool],
+    ) -> None:
+        super().__init__(trusted_root=trusted_root)
+        self._log_time_valid = log_time_valid
+
+    def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
+        results: list[TimestampVerificationResult] = super()._establish_time(bundle)
+        key_id = bundle.log_entry._inner.log_id.key_id
+        for result in results:
+            logged = result.source is TimestampSource.TRANSPARENCY_SERVICE
+            if logged and not self._log_time_valid(key_id, result.time):
+                raise VerificationError(
+                    "the integrated time of the log entry is outside the validFor of the log "
+                    "key in the trusted root"
+                )
+        self.last_times = tuple(r.time for r in results)
+        return results
+
+    def verify_artifact(self, *args: Any, **kwargs: Any) -> None:
+        self.last_times = ()  # never a time left over from another bundle
+        super().verify_artifact(*args, **kwargs)
+
+    def verify_dsse(self, *args: Any, **kwargs: Any) -> tuple[str, bytes]:
+        self.last_times = ()
+        return super().verify_dsse(*args, **kwargs)
