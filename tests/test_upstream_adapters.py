@@ -279,7 +279,7 @@ def test_the_straggler_scan_finds_what_it_looks_for() -> None:
         "from sigstore_models.common.v1 import HashAlgorithm\n"
         "from sigstore import _internal\n"
         "index = bundle.log_entry._inner.log_index\n"
-        "getattr(statement, '_contents')\n"
+        "getattr(entry, '_inner')\n"
         "self._inner = inner\n"
         "from sigstore.models import Bundle\n"
     )
@@ -289,7 +289,7 @@ def test_the_straggler_scan_finds_what_it_looks_for() -> None:
         "imports sigstore_models.common.v1",
         "imports sigstore._internal",
         "touches ._inner",
-        "names '_contents'",
+        "names '_inner'",
     ]
 
 
