@@ -22,6 +22,7 @@ from attest.provenance.source import (
     LocalCheckout,
 )
 from attest.sbom.interface import read_text
+from verify.formats import cyclonedx
 
 SCANNER_URI = "pkg:pypi/attest-pipeline"
 MAX_INLINE_SBOM = 10 << 20  # bytes: a larger SBOM is attested by reference
@@ -149,29 +150,22 @@ def read_sbom(path: Path, text: str | None = None) -> dict[str, Any]:
 
 
 def sbom_dependencies(path: Path) -> list[dict[str, Any]]:
-    """The SBOM's components as resolved dependencies: purl, and the sha256 when it is one."""
+    """The SBOM's components, nested ones included, as resolved dependencies: purl, and the
+    sha256 when it is one."""
     found = []
-    components = read_sbom(path).get("components", [])
-    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
-        raise InputError(path, "components: expected a list of objects")
-    for component in components:
-        purl = component.get("purl")
-        if not isinstance(purl, str):
-            continue
-        hashes = component.get("hashes", [])
-        if not isinstance(hashes, list) or not all(
-            isinstance(h, dict) and isinstance(h.get("content", ""), str) for h in hashes
-        ):
-            raise InputError(path, f"{purl}: hashes: expected a list of objects")
-        sha256 = sorted(
-            h["content"] for h in hashes if h.get("alg") == "SHA-256" and "content" in h
-        )
-        entry: dict[str, Any] = {"uri": purl, "name": str(component.get("name", ""))}
-        if len(sha256) == 1:
-            entry["digest"] = {"sha256": sha256[0]}
-        elif sha256:
-            entry["annotations"] = {"sha256": sha256}  # one per distribution file
-        found.append(entry)
+    try:
+        for component in cyclonedx.components(read_sbom(path)):
+            if component.purl is None:
+                continue
+            sha256 = component.sha256()
+            entry: dict[str, Any] = {"uri": component.purl, "name": component.name or ""}
+            if len(sha256) == 1:
+                entry["digest"] = {"sha256": sha256[0]}
+            elif sha256:
+                entry["annotations"] = {"sha256": list(sha256)}  # one per distribution file
+            found.append(entry)
+    except cyclonedx.MalformedBom as e:
+        raise InputError(path, str(e)) from e
     return found
 
 

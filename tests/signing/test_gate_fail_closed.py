@@ -582,4 +582,4 @@ def test_a_malformed_sbom_is_no_sbom_even_with_nothing_denied(
     policy["require"]["sbom"] = {}
     result = _verify(invoke, tmp_path, policy, release.wheel)
     assert result.exit_code == ExitCode.DENIED, result.stderr
-    _has(result, "sbom", "malformed SBOM: components is not a list of objects")
+    _has(result, "sbom", "malformed SBOM: components: expected a list of objects, got str")

@@ -20,8 +20,8 @@ from verify import slo
 from verify.attestations.predicates import CYCLONEDX_BOM, SLO_STATUS_V1
 from verify.attestations.statement import short
 from verify.checks import trusted
-from verify.checks.attestations import _components, _Malformed
 from verify.evidence import Attestation, Evidence
+from verify.formats import cyclonedx
 from verify.interface import Check, Context, Outcome
 from verify.policy import Vulnerabilities, human
 from verify.text import excerpt
@@ -272,15 +272,15 @@ def _sbom_components(sboms: list[Attestation]) -> tuple[set[tuple[str, str]], li
             failures.append(f"{sbom.path.name}: the SBOM is attested by reference: --db needs it")
             continue
         try:
-            components = _components(predicate)
-        except _Malformed as e:
+            components = cyclonedx.components(predicate)
+        except cyclonedx.MalformedBom as e:
             failures.append(f"{sbom.path.name}: malformed SBOM: {e}")
             continue
         for component in components:
-            purl, name, version = (component.get(k) for k in ("purl", "name", "version"))
-            if isinstance(purl, str) and not purl.startswith("pkg:pypi/"):
+            purl, name, version = component.purl, component.name, component.version
+            if purl is not None and not purl.startswith("pkg:pypi/"):
                 continue  # not a PyPI package: the PyPI advisories say nothing of it
-            if not (isinstance(name, str) and name and isinstance(version, str) and version):
+            if not (name and version):
                 failures.append(
                     f"{sbom.path.name}: component {name!r} has no name or version: it cannot be "
                     "matched against the advisory database"
