@@ -21,6 +21,8 @@ from attest.provenance.subjects import attestation_name, attestation_path, subje
 from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
 from verify.attestations import Statement, Subject
 from verify.attestations.predicates import KINDS
+from verify.formats.slo_status import SloStatus
+from verify.formats.vulns import Vulns
 
 BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
 _NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
@@ -127,11 +129,7 @@ def attest(
                     f"--predicate {kind} needs --scan FILE (attest scan --format json)"
                 )
             report = report or predicates.read_scan_report(scan)
-            predicate = (
-                predicates.vulns_predicate(report)
-                if kind == "vulns"
-                else predicates.slo_predicate(report)
-            )
+            predicate = (Vulns if kind == "vulns" else SloStatus).of(report).to_json()
         built.append((kind, _statement(found, kind, predicate)))
     session = signing.session()
     return [_write(session, s, kind, attestation_path(directory, stem, kind)) for kind, s in built]

@@ -39,6 +39,7 @@ from attest.scan.interface import (
 from verify import untrusted_yaml
 from verify.formats import cyclonedx
 from verify.formats.cyclonedx import BomComponent
+from verify.formats.slo_status import slo_finding
 from verify.osv.severity import Severity, severity_of
 from verify.plugins import ClassRegistry
 from verify.slo import (
@@ -79,16 +80,8 @@ class Finding:
     first_seen: datetime.datetime | None
 
     def for_slo(self) -> SloFinding:
-        return SloFinding(
-            package=self.component.name,
-            version=self.component.version or "",
-            id=self.advisory.id,
-            aliases=self.advisory.aliases,
-            severity=self.severity.level,
-            published=self.advisory.published,
-            first_seen=self.first_seen,
-            fix_versions=self.advisory.fix_versions,
-        )
+        version, level = self.component.version or "", self.severity.level
+        return slo_finding(self.component.name, version, self.advisory, level, self.first_seen)
 
 
 @dataclasses.dataclass(frozen=True)
