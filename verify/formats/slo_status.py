@@ -79,7 +79,9 @@ class Finding:
             fix_versions=finding.fix_versions,
             due=finding.due,
             status=finding.status,
-            waiver=finding.waiver,
+            waiver=None
+            if finding.waiver is None
+            else dataclasses.replace(finding.waiver, origin=""),
         )
 
     def slo_finding(self) -> SloFinding:
