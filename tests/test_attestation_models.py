@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from verify.attestations.predicates import (
+from verify.errors import ExitCode
+from verify.formats.predicates import (
     CYCLONEDX_BOM,
     LINK_V03,
     SLO_STATUS_V1,
     SLSA_PROVENANCE_V1,
 )
-from verify.errors import ExitCode
 from verify.formats.statement import InvalidAttestation, Statement
 
 DIGEST = "ab" * 32

@@ -5,7 +5,6 @@ to exit codes."""
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import os
 import re
@@ -34,15 +33,6 @@ class UsageProblem(VerifyError):
     """A missing or malformed command-line input: fix the command line."""
 
     exit_code = ExitCode.USAGE
-
-
-def _now(text: str | None) -> datetime.datetime:
-    if text is None:
-        return datetime.datetime.now(datetime.timezone.utc)
-    try:
-        return instant.parse(text)
-    except instant.BadInstant as e:
-        raise UsageProblem(str(e)) from e
 
 
 def _say(line: str) -> None:
@@ -147,7 +137,7 @@ def verify(
         return
     if not artifacts:
         raise UsageProblem("name at least one ARTIFACT to verify")
-    now = _now(now_text)
+    now = instant.given(now_text)
     if db is not None and policy.require.vulnerabilities is None:
         raise UsageProblem(
             "--db judges advisories under require.vulnerabilities, which the policy does not have"

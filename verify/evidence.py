@@ -28,11 +28,11 @@ from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
 
 from verify import bundle_form
-from verify.attestations.predicates import UnknownPredicate
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
 from verify.formats import bundles
+from verify.formats.predicates import UnknownPredicate
 from verify.formats.statement import (
     PAYLOAD_TYPE,
     PYPI_PUBLISH_V1,

@@ -13,6 +13,7 @@ from attest.errors import UsageError
 from attest.instance import lifecycle, oidc
 from attest.instance.server import Instance, serve
 from attest.instance.state import load_state, stamp
+from verify import instant
 from verify.text import shown
 
 _STATE = click.option(
@@ -64,11 +65,7 @@ def _parse_clock(text: str | None) -> datetime.datetime | None:
         return None
     if text.strip() == "now":
         return datetime.datetime.now(datetime.timezone.utc)
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as e:
-        raise UsageError(f"--clock {text!r} is not a time (e.g. 2026-07-15T00:00:00Z)") from e
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+    return instant.parse(text, assume_utc=True, option="--clock")
 
 
 @instance.command("up")

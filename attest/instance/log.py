@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from attest.errors import UsageError
 from attest.instance.merkle import MerkleTree, leaf_hash
 from attest.instance.state import HOST, State, key_id
-from verify.attestations.statement import short
 from verify.files import MIB, NotRegular, open_regular
+from verify.formats.statement import short
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256,

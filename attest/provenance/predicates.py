@@ -1,5 +1,5 @@
-"""Building the predicates: SLSA v1 provenance (GitHub Actions or local), the SBOM, the
-vulnerability scan (in-toto vulns v0.2) and attest's SLO status."""
+"""Building the predicates: SLSA v1 provenance (GitHub Actions or local) and the SBOM; reading
+the scan report the vulnerability and SLO status predicates are made of (verify/formats)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from attest.provenance.source import (
     LocalCheckout,
 )
 from attest.sbom.interface import read_text
+from verify.formats import cyclonedx, scan_report, schema
 from verify.formats.provenance import Builder, BuildMetadata, SlsaProvenance
+from verify.formats.scan_report import REPORT_TYPE, ScanReport
 from verify.formats.statement import ResourceDescriptor
 
-SCANNER_URI = "pkg:pypi/attest-pipeline"
 MAX_INLINE_SBOM = 10 << 20  # bytes: a larger SBOM is attested by reference
-_SCAN_REPORT = "urn:attest:scan-report:v1"
 
 
 def _time(moment: datetime.datetime) -> str:
@@ -135,29 +135,22 @@ def read_sbom(path: Path, text: str | None = None) -> dict[str, Any]:
 
 
 def sbom_dependencies(path: Path) -> list[dict[str, Any]]:
-    """The SBOM's components as resolved dependencies: purl, and the sha256 when it is one."""
+    """The SBOM's components, nested ones included, as resolved dependencies: purl, and the
+    sha256 when it is one."""
     found = []
-    components = read_sbom(path).get("components", [])
-    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
-        raise InputError(path, "components: expected a list of objects")
-    for component in components:
-        purl = component.get("purl")
-        if not isinstance(purl, str):
-            continue
-        hashes = component.get("hashes", [])
-        if not isinstance(hashes, list) or not all(
-            isinstance(h, dict) and isinstance(h.get("content", ""), str) for h in hashes
-        ):
-            raise InputError(path, f"{purl}: hashes: expected a list of objects")
-        sha256 = sorted(
-            h["content"] for h in hashes if h.get("alg") == "SHA-256" and "content" in h
-        )
-        entry: dict[str, Any] = {"uri": purl, "name": str(component.get("name", ""))}
-        if len(sha256) == 1:
-            entry["digest"] = {"sha256": sha256[0]}
-        elif sha256:
-            entry["annotations"] = {"sha256": sha256}  # one per distribution file
-        found.append(entry)
+    try:
+        for component in cyclonedx.components(read_sbom(path)):
+            if component.purl is None:
+                continue
+            sha256 = component.sha256()
+            entry: dict[str, Any] = {"uri": component.purl, "name": component.name or ""}
+            if len(sha256) == 1:
+                entry["digest"] = {"sha256": sha256[0]}
+            elif sha256:
+                entry["annotations"] = {"sha256": list(sha256)}  # one per distribution file
+            found.append(entry)
+    except cyclonedx.MalformedBom as e:
+        raise InputError(path, str(e)) from e
     return found
 
 
@@ -179,107 +172,17 @@ def sbom_predicate(path: Path, max_inline: int = MAX_INLINE_SBOM) -> dict[str, A
     }
 
 
-def read_scan_report(path: Path) -> dict[str, Any]:
-    report = read_json(path, "the scan report")
-    if report.get("report_type") != _SCAN_REPORT:
+def read_scan_report(path: Path) -> ScanReport:
+    """The scan report in `path`, valid under its schema."""
+    data = read_json(path, "the scan report")
+    if data.get("report_type") != REPORT_TYPE:
         raise InputError(
-            path, f"not an attest scan report ({_SCAN_REPORT}): use `attest scan --format json`"
+            path, f"not an attest scan report ({REPORT_TYPE}): use `attest scan --format json`"
         )
-    return report
-
-
-def vulns_predicate(report: dict[str, Any]) -> dict[str, Any]:
-    source = report["source"]
-    database = source.get("database") or {}
-    db: dict[str, Any] = {
-        "uri": database.get("location") or source.get("service") or source["name"]
-    }
-    if database.get("sha256"):
-        db["version"] = f"sha256:{database['sha256']}"
-    if database.get("newest"):
-        db["lastUpdate"] = database["newest"]
-    results = []
-    for finding in report["findings"]:
-        severity = finding["severity"]
-        entry: dict[str, Any] = {
-            "id": finding["id"],
-            "annotations": [
-                {
-                    "package": finding["package"],
-                    "version": finding["version"],
-                    "aliases": finding["aliases"],
-                    "fixVersions": finding["fix_versions"],
-                }
-            ],
-        }
-        if severity.get("score") is not None:
-            entry["severity"] = [
-                {"method": severity["method"] or "", "score": str(severity["score"])}
-            ]
-        results.append(entry)
-    return {
-        "scanner": {
-            "uri": f"{SCANNER_URI}@{report['tool']['version']}",
-            "version": report["tool"]["version"],
-            "db": db,
-            "result": results,
-        },
-        "metadata": {
-            "scanStartedOn": report["generated_at"],
-            "scanFinishedOn": report["generated_at"],
-        },
-    }
-
-
-def _policy(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("windows", "unknown_severity", "clock", "due_soon", "no_fix_pauses_clock")
-    return {key: report["policy"][key] for key in keys}
-
-
-def slo_predicate(report: dict[str, Any]) -> dict[str, Any]:
-    policy = _policy(report)
-    canonical = json.dumps(policy, sort_keys=True, separators=(",", ":")).encode()
-    database = report["source"].get("database")
-    findings = []
-    for finding in report["findings"]:
-        waiver = finding.get("waiver")
-        findings.append(
-            {
-                "package": finding["package"],
-                "version": finding["version"],
-                "id": finding["id"],
-                "aliases": finding["aliases"],
-                "severity": finding["severity"]["level"],
-                "score": finding["severity"]["score"],
-                "countsAs": finding["severity"]["counts_as"],
-                "clockStart": finding["clock_start"],
-                "published": finding["published"],
-                "fixVersions": finding["fix_versions"],
-                "due": finding["due"],
-                "status": finding["status"],
-                "waiver": None
-                if waiver is None
-                else {
-                    key: waiver[key]
-                    for key in ("id", "package", "reason", "expires", "granted", "approver")
-                },
-            }
-        )
-    return {
-        "scanner": {
-            "name": "attest",
-            "version": report["tool"]["version"],
-            "source": report["source"]["name"],
-        },
-        "scannedAt": report["generated_at"],
-        "policy": policy,
-        "policySha256": hashlib.sha256(canonical).hexdigest(),
-        "database": None
-        if database is None
-        else {
-            "sha256": database["sha256"],
-            "records": database["records"],
-            "newest": database["newest"],
-        },
-        "findings": findings,
-    }
+    found = schema.problem(scan_report.SCHEMA, data)
+    if found is not None:  # said from the schema's side: the file is never quoted
+        raise InputError(path, f"not a valid attest scan report at {found}")
+    try:
+        return ScanReport.from_json(data)
+    except ValueError as e:  # 2026-13-45T00:00:00Z has the schema's form
+        raise InputError(path, "the scan report holds a time that is not in the calendar") from e

@@ -19,10 +19,12 @@ from attest.provenance import predicates
 from attest.provenance.source import github_run, local_checkout
 from attest.provenance.subjects import attestation_name, subjects
 from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
-from verify.attestations.predicates import KINDS
 from verify.formats.bundles import attestation_path
 from verify.formats.link import Link
+from verify.formats.predicates import KINDS
+from verify.formats.slo_status import SloStatus
 from verify.formats.statement import ResourceDescriptor, Statement, Subject
+from verify.formats.vulns import Vulns
 from verify.sigstore_adapter import log_index
 
 BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
@@ -131,11 +133,7 @@ def attest(
                     f"--predicate {kind} needs --scan FILE (attest scan --format json)"
                 )
             report = report or predicates.read_scan_report(scan)
-            predicate = (
-                predicates.vulns_predicate(report)
-                if kind == "vulns"
-                else predicates.slo_predicate(report)
-            )
+            predicate = (Vulns if kind == "vulns" else SloStatus).of(report).to_json()
         built.append((kind, _statement(found, kind, predicate)))
     session = signing.session()
     return [_write(session, s, kind, attestation_path(directory, stem, kind)) for kind, s in built]

@@ -12,8 +12,8 @@ import click
 
 from attest.release.stage import STAGES, Pipeline, ReleaseRequest, StageResult
 from attest.sbom.interface import SourceKind
-from attest.scan.command import parse_now
 from attest.sign.options import PATH, instance_of
+from verify import instant
 from verify.formats import bundles
 from verify.text import shown
 
@@ -157,7 +157,7 @@ def release(
         cache_dir=cache_dir,
         slo_policy=slo_policy,
         waivers=waivers,
-        now=parse_now(now_text),
+        now=instant.given(now_text, assume_utc=True),
         trust_config=trust_config,
         instance=instance_of(instance),
         identity_token=identity_token,

@@ -32,17 +32,6 @@ from verify.text import shown
 _PATH = click.Path(path_type=Path)
 
 
-def parse_now(text: str | None) -> datetime.datetime:
-    """`--now`: an RFC 3339 time or a date (midnight UTC), in verify.instant's range; the clock
-    only when not given."""
-    if text is None:
-        return datetime.datetime.now(datetime.timezone.utc)
-    try:
-        return instant.parse(text, assume_utc=True)
-    except instant.BadInstant as e:
-        raise UsageError(str(e)) from e
-
-
 def _input(
     sbom: Path | None, python: Path | None, requirements: Path | None, lock: Path | None
 ) -> tuple[InputKind, Path]:
@@ -161,7 +150,7 @@ def scan(
         source=name,
         options=SourceOptions(db=db, cache_dir=cache_dir, url=service_url, timeout=timeout),
         policy=load_policy(policy, waivers),
-        now=parse_now(now_text),
+        now=instant.given(now_text, assume_utc=True),
         allow_stale_db=allow_stale_db,
         ledger=ledger,
         reading=ReadOptions.for_input(kind, python_version, allow_includes_outside),

@@ -1,10 +1,9 @@
-"""Rendering a scan result: the JSON report (schema: report.schema.json beside this module),
+"""Rendering a scan result: the JSON report (its model and schema: verify/formats/scan_report.py),
 Markdown for people and step summaries, SARIF 2.1.0 for code scanning, CycloneDX 1.6 VEX, and
 GitHub Actions annotations."""
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import uuid
@@ -12,126 +11,80 @@ from typing import Any, Literal
 
 from attest import __version__
 from attest.scan.stage import Finding, ScanResult
-from verify.slo import STATUSES, SloResult, Waiver
+from verify.formats import scan_report
+from verify.formats.scan_report import ScanReport, WaiverRecord
+from verify.formats.scan_report import iso as _iso
+from verify.slo import STATUSES, SloResult
 from verify.text import markdown_text as md
 
 Format = Literal["json", "markdown", "sarif", "vex"]
-REPORT_TYPE = "urn:attest:scan-report:v1"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _VEX_SEVERITIES = {"critical", "high", "medium", "low"}
 
 
-def _iso(moment: datetime.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _waiver(waiver: Waiver | None) -> dict[str, Any] | None:
-    if waiver is None:
-        return None
-    return {
-        "id": waiver.id,
-        "package": waiver.package,
-        "reason": waiver.reason,
-        "expires": waiver.expires.isoformat(),
-        "granted": waiver.granted.isoformat() if waiver.granted else None,
-        "approver": waiver.approver,
-        "origin": waiver.origin,
-    }
-
-
-def _finding(finding: Finding, judged: SloResult) -> dict[str, Any]:
-    sev = finding.severity
-    return {
-        "package": finding.component.name,
-        "version": finding.component.version,
-        "purl": finding.component.purl,
-        "id": finding.advisory.id,
-        "aliases": list(finding.advisory.aliases),
-        "summary": finding.advisory.summary,
-        "severity": {
-            "level": sev.level,
-            "counts_as": judged.counts_as,
-            "score": sev.score,
-            "vector": sev.vector,
-            "method": sev.method,
-        },
-        "published": _iso(finding.advisory.published),
-        "first_seen": _iso(finding.first_seen),
-        "clock_start": _iso(judged.clock_start),
-        "fix_versions": list(finding.advisory.fix_versions),
-        "due": _iso(judged.due),
-        "days_left": judged.days_left,
-        "status": judged.status,
-        "waiver": _waiver(judged.waiver),
-        "judged_on_safe_side": bool(finding.advisory.unreadable),
-    }
-
-
-def _unreadable(result: ScanResult) -> list[dict[str, str]]:
-    return [
-        {
-            "id": u.id,
-            "package": u.package,
-            "field": u.field,
-            "excerpt": u.excerpt,
-            "judged": u.judged,
-        }
-        for u in result.answer.unreadable
-    ]
+def _finding(finding: Finding, judged: SloResult) -> scan_report.Finding:
+    sev, advisory = finding.severity, finding.advisory
+    return scan_report.Finding(
+        package=finding.component.name,
+        version=finding.component.version,
+        purl=finding.component.purl,
+        id=advisory.id,
+        aliases=advisory.aliases,
+        summary=advisory.summary,
+        severity=scan_report.Severity(
+            sev.level, judged.counts_as, sev.score, sev.vector, sev.method
+        ),
+        published=advisory.published,
+        first_seen=finding.first_seen,
+        clock_start=judged.clock_start,
+        fix_versions=advisory.fix_versions,
+        due=judged.due,
+        days_left=judged.days_left,
+        status=judged.status,
+        waiver=None if judged.waiver is None else WaiverRecord.of(judged.waiver),
+        judged_on_safe_side=bool(advisory.unreadable),
+    )
 
 
 def _pairs(result: ScanResult) -> list[tuple[Finding, SloResult]]:
     return list(zip(result.findings, result.evaluation.results, strict=True))
 
 
+def scan_report_of(result: ScanResult) -> ScanReport:
+    """The scan as its documented, versioned report (`verify.formats.scan_report`)."""
+    request, db, evaluation = result.request, result.answer.database, result.evaluation
+    return ScanReport(
+        generated_at=request.now,
+        tool_version=__version__,
+        input_kind=request.kind,
+        input_path=str(request.target),
+        input_description=result.input_description,
+        source=request.source,
+        service=result.answer.service,
+        database=None
+        if db is None
+        else scan_report.Database(db.location, db.digest, db.records, db.newest(request.now)),
+        policy=request.policy.to_json(),
+        passed=evaluation.passed,
+        components=len(result.components),
+        findings=tuple(_finding(f, j) for f, j in _pairs(result)),
+        skipped=tuple(
+            scan_report.Skipped(s.component.name, s.component.version, s.reason)
+            for s in result.skips
+        ),
+        expired_waivers=tuple(WaiverRecord.of(w) for w in evaluation.expired_waivers),
+        unused_waivers=tuple(WaiverRecord.of(w) for w in evaluation.unused_waivers),
+        warnings=result.warnings,
+        unreadable=tuple(
+            scan_report.Unreadable(u.id, u.package, u.field, u.excerpt, u.judged)
+            for u in result.answer.unreadable
+        ),
+    )
+
+
 def report(result: ScanResult) -> dict[str, Any]:
     """The JSON report: a documented, versioned format (`report_type`)."""
-    request = result.request
-    db = result.answer.database
-    evaluation = result.evaluation
-    return {
-        "report_type": REPORT_TYPE,
-        "generated_at": _iso(request.now),
-        "tool": {"name": "attest", "version": __version__},
-        "input": {
-            "kind": request.kind,
-            "path": str(request.target),
-            "description": result.input_description,
-        },
-        "source": {
-            "name": request.source,
-            "service": result.answer.service,
-            "database": None
-            if db is None
-            else {
-                "location": db.location,
-                "sha256": db.digest,
-                "records": db.records,
-                "newest": _iso(db.newest(request.now)),
-            },
-        },
-        "policy": request.policy.to_json(),
-        "summary": {
-            "passed": evaluation.passed,
-            "components": len(result.components),
-            "findings": len(result.findings),
-            "skipped": len(result.skips),
-            "by_status": {s: evaluation.count(s) for s in STATUSES},
-        },
-        "findings": [_finding(f, j) for f, j in _pairs(result)],
-        "skipped": [
-            {"package": s.component.name, "version": s.component.version, "reason": s.reason}
-            for s in result.skips
-        ],
-        "waivers": {
-            "expired": [_waiver(w) for w in evaluation.expired_waivers],
-            "unused": [_waiver(w) for w in evaluation.unused_waivers],
-        },
-        "warnings": list(result.warnings),
-        "unreadable_advisories": _unreadable(result),
-    }
+    return scan_report_of(result).to_json()
 
 
 def _severity_text(finding: Finding, judged: SloResult) -> str:

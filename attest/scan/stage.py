@@ -4,7 +4,6 @@ same pure function the deploy gate runs)."""
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime
 import json
@@ -37,6 +36,9 @@ from attest.scan.interface import (
     SourceOptions,
 )
 from verify import untrusted_yaml
+from verify.formats import cyclonedx
+from verify.formats.cyclonedx import BomComponent
+from verify.formats.slo_status import slo_finding
 from verify.osv.severity import Severity, severity_of
 from verify.slo import (
     Evaluation,
@@ -76,16 +78,8 @@ class Finding:
     first_seen: datetime.datetime | None
 
     def for_slo(self) -> SloFinding:
-        return SloFinding(
-            package=self.component.name,
-            version=self.component.version or "",
-            id=self.advisory.id,
-            aliases=self.advisory.aliases,
-            severity=self.severity.level,
-            published=self.advisory.published,
-            first_seen=self.first_seen,
-            fix_versions=self.advisory.fix_versions,
-        )
+        version, level = self.component.version or "", self.severity.level
+        return slo_finding(self.component.name, version, self.advisory, level, self.first_seen)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,23 +100,19 @@ class ScanResult:
 # -- inputs -------------------------------------------------------------------------------------
 
 
-def _sbom_component(item: dict[str, Any], path: Path, notes: list[str]) -> Component | None:
-    purl_text = item.get("purl")
-    if isinstance(purl_text, str) and purl_text:
+def _sbom_component(item: BomComponent, path: Path, notes: list[str]) -> Component | None:
+    if item.purl:
         try:
-            purl = PackageURL.from_string(purl_text)
+            purl = PackageURL.from_string(item.purl)
         except ValueError as e:  # its message quotes the whole purl: said here in short
-            raise InputError(path, f"component purl {excerpt(purl_text)} is malformed") from e
+            raise InputError(path, f"component purl {excerpt(item.purl)} is malformed") from e
         if purl.type != "pypi":
-            notes.append(f"{excerpt(purl_text)}: not a PyPI package; not scanned")
+            notes.append(f"{excerpt(item.purl)}: not a PyPI package; not scanned")
             return None
-        version = purl.version or item.get("version")
-        return Component(normalize(purl.name), str(version) if version else None, purl_text)
-    name = item.get("name")
-    if not isinstance(name, str) or not name:
+        return Component(normalize(purl.name), purl.version or item.version or None, item.purl)
+    if not item.name:
         raise InputError(path, "a component has neither a purl nor a name")
-    version = item.get("version")
-    return Component(normalize(name), str(version) if version else None)
+    return Component(normalize(item.name), item.version or None)
 
 
 def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
@@ -136,23 +126,12 @@ def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
         raise InputError(path, "not valid JSON: arrays or objects nested too deeply") from e
     if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
         raise InputError(path, 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")')
+    try:
+        declared = cyclonedx.components(data)
+    except cyclonedx.MalformedBom as e:
+        raise InputError(path, str(e)) from e
     notes: list[str] = []
-    found: list[Component] = []
-    pending: collections.deque[object] = collections.deque()
-    nested: object = data.get("components", [])
-    while True:
-        if not isinstance(nested, list):
-            raise InputError(path, "components: expected a list")
-        pending.extend(nested)
-        if not pending:
-            break
-        item = pending.popleft()
-        if not isinstance(item, dict):
-            raise InputError(path, f"components: expected objects, got {type(item).__name__}")
-        component = _sbom_component(item, path, notes)
-        if component is not None:
-            found.append(component)
-        nested = item.get("components", [])
+    found = [c for item in declared if (c := _sbom_component(item, path, notes)) is not None]
     return found, notes
 
 

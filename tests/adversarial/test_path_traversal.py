@@ -30,8 +30,8 @@ from tests.signing.test_gate_support import (
     write_policy,
 )
 from verify import gate
-from verify.attestations.predicates import KINDS
 from verify.errors import ExitCode
+from verify.formats.predicates import KINDS
 from verify.policy import load_policy
 
 

@@ -50,10 +50,10 @@ from tests.conftest import SBOM_FIXTURES
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import bundle_form, decision_log, gate, slo
-from verify.attestations.predicates import KINDS
 from verify.certificate import Signer
 from verify.errors import ExitCode, VerifyError
 from verify.evidence import Attestation, Collector, Evidence, Signed
+from verify.formats.predicates import KINDS
 from verify.formats.statement import InvalidAttestation, Statement
 from verify.interface import Context
 from verify.osv import records as osv

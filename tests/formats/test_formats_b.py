@@ -11,11 +11,9 @@ import datetime
 import json
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from hypothesis import given
@@ -28,10 +26,11 @@ from attest.sign import stage as sign_stage
 from tests.conftest import FIXTURES, REPO
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance, instance
-from verify.attestations.predicates import KINDS
 from verify.evidence import Attestation, Collector
 from verify.formats import bundles
+from verify.formats import schema as schema_module
 from verify.formats.link import Link
+from verify.formats.predicates import KINDS
 from verify.formats.provenance import SlsaProvenance
 from verify.formats.statement import (
     PYPI_PUBLISH_V1,
@@ -46,24 +45,11 @@ from verify.trust import load_trust
 __all__ = ["instance"]  # the local Sigstore instance, a session fixture
 
 
-def _schema(name: str) -> jsonschema.Draft202012Validator:
-    """A format's schema. The predicate schemas move from verify/attestations/schemas to
-    verify/formats/schemas on another branch: the fallback goes once both are merged."""
-    for package in ("verify.formats", "verify.attestations"):
-        path = resources.files(package).joinpath("schemas").joinpath(name)
-        if path.is_file():
-            document = json.loads(path.read_text(encoding="utf-8"))
-            return jsonschema.Draft202012Validator(
-                document, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-            )
-    raise AssertionError(f"no schema {name}")
-
-
 STATEMENT_SCHEMA = "in-toto-statement-v1.schema.json"
 
 
 def _errors(schema: str, document: object) -> list[str]:
-    return [error.message for error in _schema(schema).iter_errors(document)]
+    return [error.message for error in schema_module.validator(schema).iter_errors(document)]
 
 
 def _payload(bundle: Path) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from tests.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES, record, sbom, w
 
 Invoke = Callable[..., Result]
 SBOM = SCAN_FIXTURES / "sbom.cdx.json"
-REPORT_SCHEMA = json.loads((REPO / "attest" / "scan" / "report.schema.json").read_text())
+REPORT_SCHEMA = json.loads(
+    (REPO / "verify" / "formats" / "schemas" / "scan-report.schema.json").read_text()
+)
 CLEAN_ENV = {"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""}
 
 
@@ -378,7 +380,10 @@ def test_components_that_cannot_be_checked_fail_with_exit_3_unless_allowed(
         ("{", "not valid JSON (CycloneDX JSON expected): "),
         ('{"bomFormat": "SPDX"}', 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")'),
         ('{"bomFormat": "CycloneDX", "components": {}}', "components: expected a list"),
-        ('{"bomFormat": "CycloneDX", "components": [3]}', "components: expected objects, got int"),
+        (
+            '{"bomFormat": "CycloneDX", "components": [3]}',
+            "components: expected a list of objects, got int",
+        ),
         (
             '{"bomFormat": "CycloneDX", "components": [{"purl": "pypi/x"}]}',
             "component purl 'pypi/x' is malformed\n",

@@ -21,7 +21,9 @@ from tests.scan.helpers import SCAN_FIXTURES, sbom
 
 ODD = SCAN_FIXTURES / "odd-ranges"
 NOW = "2026-07-05T00:00:00Z"
-SCHEMA = json.loads((REPO / "attest" / "scan" / "report.schema.json").read_text())
+SCHEMA = json.loads(
+    (REPO / "verify" / "formats" / "schemas" / "scan-report.schema.json").read_text()
+)
 EVERY = "judged affected at every version: "
 LEFT_OUT = "left out: the version may not be fixed"
 

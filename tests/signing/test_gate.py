@@ -16,8 +16,8 @@ from attest.sign.stage import hash_file
 from tests.conftest import REPO, run_attest
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
-from verify.attestations.predicates import KINDS
 from verify.errors import ExitCode
+from verify.formats.predicates import KINDS
 
 Invoke = Callable[..., Result]
 

@@ -21,12 +21,12 @@ from attest.sign import stage as sign_stage
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import gate
-from verify.attestations.predicates import KINDS
 from verify.certificate import Signer
 from verify.checks.attestations import AttestationAgeCheck
 from verify.checks.signature import IdentityCheck
 from verify.errors import ExitCode
 from verify.evidence import Collector, Evidence, Signed
+from verify.formats.predicates import KINDS
 from verify.formats.statement import PYPI_PUBLISH_V1
 from verify.identity import allowed
 from verify.interface import Context
@@ -582,4 +582,4 @@ def test_a_malformed_sbom_is_no_sbom_even_with_nothing_denied(
     policy["require"]["sbom"] = {}
     result = _verify(invoke, tmp_path, policy, release.wheel)
     assert result.exit_code == ExitCode.DENIED, result.stderr
-    _has(result, "sbom", "malformed SBOM: components is not a list of objects")
+    _has(result, "sbom", "malformed SBOM: components: expected a list of objects, got str")

@@ -21,11 +21,11 @@ from tests.scan.helpers import record, write_pypa
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import slo
-from verify.attestations.predicates import KINDS
 from verify.certificate import Signer
 from verify.checks.vulnerabilities import VulnerabilitiesCheck
 from verify.errors import ExitCode
 from verify.evidence import Attestation, Evidence
+from verify.formats.predicates import KINDS
 from verify.formats.statement import Statement
 from verify.interface import Context
 from verify.policy import PolicyError, parse_policy

@@ -20,7 +20,7 @@ from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
 from attest.sign import stage as sign_stage
 from tests.signing.conftest import LocalInstance
-from verify.attestations.predicates import KINDS
+from verify.formats.predicates import KINDS
 
 REPOSITORY = "acme/web"
 REF = "refs/tags/v1.4.0"

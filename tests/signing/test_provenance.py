@@ -21,8 +21,8 @@ from attest.instance import oidc
 from attest.provenance import stage
 from tests.conftest import FIXTURES, REPO
 from tests.signing.conftest import LocalInstance, verify_dsse_py, verify_js
-from verify.attestations.predicates import KINDS
 from verify.errors import ExitCode
+from verify.formats.predicates import KINDS
 
 GOLDEN = FIXTURES / "provenance"
 CI = "https://example.com/ci"

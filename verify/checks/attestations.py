@@ -3,18 +3,18 @@ the log says each piece of evidence is. Only attestations from allowed signers a
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from verify.attestations.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1
-from verify.attestations.statement import short
 from verify.checks import names, trusted
 from verify.evidence import Evidence, Signed
+from verify.formats import cyclonedx
 from verify.formats.link import Link
+from verify.formats.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1
 from verify.formats.provenance import SlsaProvenance
+from verify.formats.statement import short
 from verify.interface import Check, Context, Outcome
 from verify.policy import DeniedPackage, Provenance, Sbom, human
 
@@ -84,57 +84,6 @@ class ProvenanceCheck(Check):
         return _describe_provenance(rule)
 
 
-class _Malformed(Exception):
-    """An SBOM whose components or licenses are not what CycloneDX says: refused."""
-
-
-def _licenses(component: dict[str, Any]) -> set[str]:
-    found = set()
-    entries = component.get("licenses", [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise _Malformed(
-            f"component {short(component.get('name'))}: licenses is not a list of objects"
-        )
-    for entry in entries:
-        if "expression" in entry:
-            if not isinstance(entry["expression"], str):
-                raise _Malformed(f"component {short(component.get('name'))}: a non-text expression")
-            found |= set(re.findall(r"[A-Za-z0-9.+-]+", entry["expression"])) - {
-                "AND",
-                "OR",
-                "WITH",
-            }
-        if "license" in entry and not isinstance(entry["license"], dict):
-            raise _Malformed(
-                f"component {short(component.get('name'))}: a license is not an object"
-            )
-        for key in ("id", "name"):
-            value = _get(entry, "license", key)
-            if isinstance(value, str):
-                found.add(value)
-    return found
-
-
-def _components(holder: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every component of a CycloneDX document or component, nested ones included. Walked
-    with a stack, not recursion: a signer's SBOM nested 10,000 deep is refused or judged, never
-    a crash."""
-    found: list[dict[str, Any]] = []
-    pending = list(reversed(_children(holder)))
-    while pending:  # depth first, in document order
-        component = pending.pop()
-        found.append(component)
-        pending.extend(reversed(_children(component)))
-    return found
-
-
-def _children(holder: dict[str, Any]) -> list[dict[str, Any]]:
-    items = holder.get("components", [])
-    if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
-        raise _Malformed("components is not a list of objects")
-    return items
-
-
 def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     if "attestByReference" in predicate:
         if not (rule.denied_licenses or rule.denied_packages):
@@ -142,25 +91,21 @@ def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
         return ["the SBOM is attested by reference: its components cannot be checked here"]
     try:  # its components are read even with nothing denied: a malformed SBOM is no SBOM
         return _component_failures(rule, predicate)
-    except _Malformed as e:
+    except cyclonedx.MalformedBom as e:
         return [f"malformed SBOM: {e}"]
 
 
 def _component_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     failures = []
     licenses = {spdx.casefold() for spdx in rule.denied_licenses}  # SPDX ids ignore case
-    for component in _components(predicate):
-        if not all(isinstance(component.get(k, ""), str) for k in ("name", "version")):
-            raise _Malformed(
-                f"component {short(component.get('name'))}: name or version is not text"
-            )
-        name, version = str(component.get("name", "")), str(component.get("version", ""))
+    for component in cyclonedx.components(predicate):
+        name, version = component.name or "", component.version or ""
         failures += [
             f"denied package {name} {version} (policy: {entry.text}{why})"
             for entry in rule.denied_packages
             if (why := _denial(entry, name, version)) is not None
         ]
-        bad = sorted(found for found in _licenses(component) if found.casefold() in licenses)
+        bad = sorted(found for found in component.licenses() if found.casefold() in licenses)
         if bad:
             failures.append(f"{name} {version} has denied license {', '.join(bad)}")
     return failures

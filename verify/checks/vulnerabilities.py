@@ -17,11 +17,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from verify import slo
-from verify.attestations.predicates import CYCLONEDX_BOM, SLO_STATUS_V1
-from verify.attestations.statement import short
 from verify.checks import trusted
-from verify.checks.attestations import _components, _Malformed
 from verify.evidence import Attestation, Evidence
+from verify.formats import cyclonedx
+from verify.formats.predicates import CYCLONEDX_BOM, SLO_STATUS_V1
+from verify.formats.slo_status import SloStatus, slo_finding
+from verify.formats.statement import short
 from verify.interface import Check, Context, Outcome
 from verify.policy import Vulnerabilities, human
 from verify.text import excerpt
@@ -32,11 +33,6 @@ if TYPE_CHECKING:  # the OSV machinery is imported only with --db (the gate's st
 
 _LATER = "dated after the judging instant"
 _FROM_DB = " (advisory database, --db)"
-
-
-def _time(text: str | None) -> datetime.datetime | None:
-    # the predicate's schema admits UTC only ("Z"): no offset can carry it out of the calendar
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,46 +46,11 @@ class Scan:
     copies: tuple[str, ...] = ()  # other bundles of the same statement, judged with this one
 
 
-def _finding(item: dict[str, Any]) -> slo.SloFinding:
-    return slo.SloFinding(
-        package=item["package"],
-        version=item["version"] or "",
-        id=item["id"],
-        aliases=tuple(item["aliases"]),
-        severity=item["severity"],
-        published=_time(item["published"]),
-        first_seen=_time(item["clockStart"]),
-        fix_versions=tuple(item["fixVersions"]),
-    )
-
-
-def _waivers(findings: list[dict[str, Any]], origin: str) -> tuple[slo.Waiver, ...]:
-    found: dict[tuple[str, str | None, str], slo.Waiver] = {}
-    for item in findings:
-        waiver = item.get("waiver")
-        if waiver:
-            found[(waiver["id"], waiver.get("package"), waiver["expires"])] = slo.Waiver(
-                id=waiver["id"],
-                reason=waiver["reason"],
-                expires=datetime.date.fromisoformat(waiver["expires"]),
-                package=waiver.get("package"),
-                approver=waiver.get("approver"),
-                granted=(
-                    datetime.date.fromisoformat(waiver["granted"])
-                    if waiver.get("granted")
-                    else None
-                ),
-                origin=origin,
-            )
-    return tuple(found.values())
-
-
 def read_scan(name: str, predicate: dict[str, Any]) -> Scan:
     """The scan in an SLO status predicate (schema-valid); ValueError for an impossible date."""
-    scanned = _time(predicate["scannedAt"])
-    assert scanned is not None  # required by the predicate's schema
-    findings = predicate["findings"]
-    return Scan(name, scanned, tuple(_finding(f) for f in findings), _waivers(findings, name))
+    status = SloStatus.from_json(predicate)
+    findings = tuple(f.slo_finding() for f in status.findings)
+    return Scan(name, status.scanned_at, findings, status.waivers(name))
 
 
 def recorded(scans: Sequence[Scan]) -> dict[slo.WaiverKey, datetime.date]:
@@ -272,15 +233,15 @@ def _sbom_components(sboms: list[Attestation]) -> tuple[set[tuple[str, str]], li
             failures.append(f"{sbom.path.name}: the SBOM is attested by reference: --db needs it")
             continue
         try:
-            components = _components(predicate)
-        except _Malformed as e:
+            components = cyclonedx.components(predicate)
+        except cyclonedx.MalformedBom as e:
             failures.append(f"{sbom.path.name}: malformed SBOM: {e}")
             continue
         for component in components:
-            purl, name, version = (component.get(k) for k in ("purl", "name", "version"))
-            if isinstance(purl, str) and not purl.startswith("pkg:pypi/"):
+            purl, name, version = component.purl, component.name, component.version
+            if purl is not None and not purl.startswith("pkg:pypi/"):
                 continue  # not a PyPI package: the PyPI advisories say nothing of it
-            if not (isinstance(name, str) and name and isinstance(version, str) and version):
+            if not (name and version):
                 failures.append(
                     f"{sbom.path.name}: component {name!r} has no name or version: it cannot be "
                     "matched against the advisory database"
@@ -356,18 +317,9 @@ def database_findings(
                 marked[(package, advisory.id)] = "; judged affected on the safe side: " + "; ".join(
                     f"{u.field} {u.excerpt} {u.judged}" for u in advisory.unreadable
                 )
-            findings.append(
-                slo.SloFinding(
-                    package=package,
-                    version=version,
-                    id=advisory.id,
-                    aliases=advisory.aliases,
-                    severity=severity_of(advisory).level,
-                    published=advisory.published,
-                    first_seen=_first_seen(advisory, package, starts),
-                    fix_versions=advisory.fix_versions,
-                )
-            )
+            first_seen = _first_seen(advisory, package, starts)
+            level = severity_of(advisory).level
+            findings.append(slo_finding(package, version, advisory, level, first_seen))
     return findings, failures, marked
 
 

@@ -148,7 +148,7 @@ class Statement:
     predicate: dict[str, Any]
 
     def __post_init__(self) -> None:
-        from verify.attestations.predicates import check_predicate
+        from verify.formats.predicates import check_predicate
 
         if not self.subjects:
             raise InvalidAttestation("a statement needs at least one subject")

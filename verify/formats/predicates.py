@@ -1,17 +1,12 @@
 """The predicate types attest writes and the gate reads, each with a JSON Schema in
-`schemas/`. A type not listed here is unknown, and unknown means deny."""
+`verify/formats/schemas/`. A type not listed here is unknown, and unknown means deny."""
 
 from __future__ import annotations
 
-import functools
-import json
-from importlib import resources
 from typing import Any
 
-import jsonschema
-
-from verify.attestations.statement import PYPI_PUBLISH_V1, InvalidAttestation, short
-from verify.slo.policy import describe
+from verify.formats import schema
+from verify.formats.statement import PYPI_PUBLISH_V1, InvalidAttestation, short
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 CYCLONEDX_BOM = "https://cyclonedx.org/bom"
@@ -37,17 +32,6 @@ KINDS = {
 }
 
 
-@functools.cache
-def _validator(predicate_type: str) -> jsonschema.Draft202012Validator:
-    text = (
-        resources.files("verify.attestations").joinpath("schemas").joinpath(SCHEMAS[predicate_type])
-    )
-    schema = json.loads(text.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
-
-
 class UnknownPredicate(InvalidAttestation):
     """A statement of a predicate type the gate does not know: denied unless the policy says
     `unknown_predicates: ignore`."""
@@ -61,6 +45,6 @@ def check_predicate(predicate_type: str, predicate: dict[str, Any]) -> None:
         return
     if predicate_type not in SCHEMAS:
         raise UnknownPredicate(f"unknown predicate type {short(predicate_type)}")
-    error = jsonschema.exceptions.best_match(_validator(predicate_type).iter_errors(predicate))
-    if error is not None:  # said from the schema's side: a signed value is never quoted
-        raise InvalidAttestation(f"invalid {predicate_type} predicate at {describe(error)}")
+    found = schema.problem(SCHEMAS[predicate_type], predicate)
+    if found is not None:  # said from the schema's side: a signed value is never quoted
+        raise InvalidAttestation(f"invalid {predicate_type} predicate at {found}")
