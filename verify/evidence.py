@@ -40,7 +40,7 @@ from verify.attestations.statement import (
     too_many_containers,
 )
 from verify.certificate import Signer, signer
-from verify.errors import ExitCode, VerifyError, without_input
+from verify.errors import UsageError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
 from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
@@ -56,10 +56,8 @@ _CHUNK = 1 << 20
 Digests = dict[str, str]  # algorithm -> hex, sha256 always among them
 
 
-class ArtifactError(VerifyError):
+class ArtifactError(UsageError):
     """An artifact named on the command line cannot be read: fix the command line."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verify import __version__, deadline
-from verify.errors import ExitCode, VerifyError
+from verify.errors import OperationalError
 from verify.evidence import Collector, Evidence, Problem, digest_file
 from verify.interface import Check, Context, Outcome
 from verify.plugins import ClassRegistry
@@ -92,11 +92,9 @@ def check_plugins() -> tuple[str, ...]:
     return tuple(f"{p.name} ({p.distribution} {p.version})" for p in registry.describe())
 
 
-class NoChecks(VerifyError):
+class NoChecks(OperationalError):
     """No check is installed, or none applied to an artifact: nothing was judged, so nothing
     may be allowed (an operational error of the installation, never an allow)."""
-
-    exit_code = ExitCode.OPERATIONAL
 
 
 def checks() -> list[Check]:

@@ -17,7 +17,7 @@ from sigstore.models import TrustedRoot
 from sigstore_models.common import v1 as common_v1
 from sigstore_models.trustroot import v1 as trustroot_v1
 
-from verify.errors import ExitCode, VerifyError, library_warnings, unquoted, without_input
+from verify.errors import UsageError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 
 # The CA organization of `attest instance`: a root naming it is for development only.
@@ -37,10 +37,8 @@ _SNAKE = {
 }
 
 
-class TrustError(VerifyError):
+class TrustError(UsageError):
     """The trust root cannot be read: a configuration problem (fix the policy or the file)."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from attest.errors import UsageError
 from attest.instance.merkle import MerkleTree, leaf_hash
 from attest.instance.state import HOST, State, key_id
 from verify.attestations.statement import short
+from verify.errors import UsageError
 from verify.files import MIB, NotRegular, open_regular
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {

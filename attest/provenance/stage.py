@@ -13,7 +13,6 @@ from typing import Any
 
 from in_toto.runlib import in_toto_run, record_artifacts_as_dict
 
-from attest.errors import InputError, OperationalError, UsageError
 from attest.output import write_atomic
 from attest.provenance import predicates
 from attest.provenance.source import github_run, local_checkout
@@ -21,6 +20,7 @@ from attest.provenance.subjects import attestation_name, attestation_path, subje
 from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
 from verify.attestations import Statement, Subject
 from verify.attestations.predicates import KINDS
+from verify.errors import InputError, OperationalError, UsageError
 
 BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
 _NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from attest.errors import UsageError
 from attest.sign.stage import hash_file, require_file
 from verify.attestations import Subject
+from verify.errors import UsageError
 
 _WHEEL = re.compile(r"^(?P<stem>[^-]+-[^-]+)-.+\.whl$")
 _SDIST = re.compile(r"^(?P<stem>.+?)\.(tar\.gz|zip)$")

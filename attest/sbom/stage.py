@@ -8,7 +8,6 @@ import datetime
 import os
 from pathlib import Path
 
-from attest.errors import InputError, UsageError
 from attest.plugins import SBOM_SOURCES
 from attest.sbom.build import Format, Reproducibility, render
 from attest.sbom.interface import (
@@ -20,6 +19,7 @@ from attest.sbom.interface import (
     unquoted,
 )
 from attest.sbom.project import Project, read_project
+from verify.errors import InputError, UsageError
 from verify.plugins import ClassRegistry
 
 LOCK_FILE_NAMES = "uv.lock, pylock.toml (pylock.<name>.toml), poetry.lock"

@@ -16,7 +16,6 @@ import yaml
 from packageurl import PackageURL
 from packaging.version import InvalidVersion, Version
 
-from attest.errors import InputError, PolicyFailure, UsageError
 from attest.output import write_atomic
 from attest.plugins import VULN_SOURCES
 from attest.sbom.interface import (
@@ -38,6 +37,7 @@ from attest.scan.interface import (
     VulnSource,
 )
 from verify import untrusted_yaml
+from verify.errors import InputError, PolicyRefusal, UsageError
 from verify.osv.severity import Severity, severity_of
 from verify.plugins import ClassRegistry
 from verify.slo import (
@@ -470,4 +470,4 @@ def enforce_slo(result: ScanResult) -> None:
         )
         if len(overdue) > _OVERDUE_NAMED:  # one line a person reads; the report has them all
             names += f", and {len(overdue) - _OVERDUE_NAMED} more (see the report)"
-        raise PolicyFailure(f"{len(overdue)} findings overdue under the SLO policy: {names}")
+        raise PolicyRefusal(f"{len(overdue)} findings overdue under the SLO policy: {names}")

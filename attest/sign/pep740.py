@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sigstore.dsse import DigestSet, StatementBuilder, Subject
 
-from attest.errors import OperationalError, UsageError
+from verify.errors import OperationalError, UsageError
 
 if TYPE_CHECKING:
     from pypi_attestations import Distribution

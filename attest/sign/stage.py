@@ -28,12 +28,11 @@ from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
 from sigstore_models.common.v1 import HashAlgorithm
 
-from attest.errors import InputError, OperationalError, UsageError
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
 from attest.sbom.interface import read_text
 from attest.sign import forked, identity, pep740
-from verify.errors import without_input
+from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.evidence import sha256_file
 
 Instance = Literal["production", "staging"]
