@@ -19,8 +19,7 @@ from typing import IO, Any
 import click
 
 from attest import __version__, plugins
-from attest.errors import AttestError
-from verify.errors import ExitCode, VerifyError
+from verify.errors import AttestError, ExitCode
 from verify.plugins import Registry
 from verify.text import shown
 
@@ -38,8 +37,9 @@ class Failure(click.ClickException):
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The one mapping from exceptions to exit codes."""
-    if isinstance(exc, (AttestError, VerifyError)):
+    """The one mapping from exceptions to exit codes: the error tree's contract base decides
+    (`verify/errors.py`), anything else is a usage error (click's) or operational."""
+    if isinstance(exc, AttestError):
         return int(exc.exit_code)
     if isinstance(exc, click.ClickException):
         return int(ExitCode.USAGE)
@@ -47,7 +47,7 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def _message_for(exc: BaseException) -> str:
-    if isinstance(exc, (AttestError, VerifyError)):
+    if isinstance(exc, AttestError):
         return str(exc)
     if isinstance(exc, click.ClickException):
         return exc.format_message()

@@ -9,7 +9,7 @@ import stat
 import sys
 from pathlib import Path
 
-from attest.errors import OperationalError, UsageError
+from verify.errors import OperationalError, UsageError
 
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _TEMPORARY_ATTEMPTS = 100  # 48 random bits per name: a clash is already improbable

@@ -11,8 +11,14 @@ from click.testing import CliRunner, Result
 
 from attest import __version__
 from attest.cli import AttestCLI, cli
-from attest.errors import InputError, OperationalError, PolicyFailure, UsageError
-from verify.errors import ExitCode, PluginError
+from verify.errors import (
+    ExitCode,
+    InputError,
+    OperationalError,
+    PluginError,
+    PolicyRefusal,
+    UsageError,
+)
 
 
 def test_version(invoke: Callable[..., Result]) -> None:
@@ -55,7 +61,7 @@ def _group_raising(exc: BaseException) -> AttestCLI:
 @pytest.mark.parametrize(
     ("exc", "code", "message"),
     [
-        (PolicyFailure("SLO breached"), ExitCode.DENIED, "SLO breached"),
+        (PolicyRefusal("SLO breached"), ExitCode.DENIED, "SLO breached"),
         (UsageError("give one source"), ExitCode.USAGE, "give one source"),
         (InputError("uv.lock", "not valid TOML"), ExitCode.USAGE, "uv.lock: not valid TOML"),
         (PluginError("registered twice"), ExitCode.USAGE, "registered twice"),

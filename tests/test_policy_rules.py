@@ -23,14 +23,13 @@ from hypothesis import strategies as st
 from packaging.version import Version
 
 from attest.cli import exit_code_for
-from attest.errors import InputError
 from attest.scan import stage as scan_stage
 from tests.scan.helpers import record, write_pypa
 from tests.scan.test_offline import RECORDS, error
 from verify import deadline, untrusted_yaml
 from verify.certificate import Signer
 from verify.checks.attestations import _provenance_failures, _sbom_failures
-from verify.errors import ExitCode
+from verify.errors import ExitCode, InputError
 from verify.identity import rule_failures
 from verify.policy import DeniedPackage, Policy, PolicyError, Sbom, parse_policy
 

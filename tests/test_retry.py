@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attest import retry
-from attest.errors import OperationalError
 from attest.sign import identity
 from tests.loopback import serving, unused_port
+from verify.errors import OperationalError
 
 QUICK = retry.Policy(attempts=3, backoff=0.05, cap=0.2)
 

@@ -15,24 +15,12 @@ from typing import Any
 import click
 
 from verify import __version__, conformance, decision_log, gate, instant
-from verify.errors import ExitCode, VerifyError
+from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.policy import load_policy
 from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
-
-
-class Denied(VerifyError):
-    """At least one artifact was denied (enforce mode)."""
-
-    exit_code = ExitCode.DENIED
-
-
-class UsageProblem(VerifyError):
-    """A missing or malformed command-line input: fix the command line."""
-
-    exit_code = ExitCode.USAGE
 
 
 def _say(line: str) -> None:
@@ -129,17 +117,17 @@ def verify(
     Exit 0 when every artifact is allowed (or in audit mode), 1 when any is denied, 2 for a
     usage or policy error, 3 for an operational error (never an allow)."""
     if policy_path is None:
-        raise UsageProblem("no --policy FILE: without a policy nothing is allowed")
+        raise UsageError("no --policy FILE: without a policy nothing is allowed")
     policy = load_policy(policy_path)
     if explain_policy:
         for line in gate.explain(policy):
             click.echo(shown(line))
         return
     if not artifacts:
-        raise UsageProblem("name at least one ARTIFACT to verify")
+        raise UsageError("name at least one ARTIFACT to verify")
     now = instant.given(now_text)
     if db is not None and policy.require.vulnerabilities is None:
-        raise UsageProblem(
+        raise UsageError(
             "--db judges advisories under require.vulnerabilities, which the policy does not have"
         )
     advisories = None
@@ -178,22 +166,22 @@ def verify(
             err=True,
         )
     elif denied:
-        raise Denied(f"denied {len(denied)} of {len(run.decisions)} artifact(s)")
+        raise PolicyRefusal(f"denied {len(denied)} of {len(run.decisions)} artifact(s)")
 
 
 def _attestation_directory(directory: Path) -> None:
-    """UsageProblem unless `directory` is one (or is missing: the gate says so): a file or a
+    """UsageError unless `directory` is one (or is missing: the gate says so): a file or a
     FIFO is named as what it is, and nothing is read from /proc, /sys or /dev."""
     root = named_pseudo_root(directory)
     if root is not None:
-        raise UsageProblem(f"{directory}: --attestations {in_pseudo_root(root)}: never read")
+        raise UsageError(f"{directory}: --attestations {in_pseudo_root(root)}: never read")
     try:
         mode = directory.stat().st_mode
     except OSError:
         return
     if not stat.S_ISDIR(mode):
         kind = "a regular file" if stat.S_ISREG(mode) else "a FIFO, socket or device"
-        raise UsageProblem(
+        raise UsageError(
             f"{directory}: is not a directory but {kind}: --attestations names the directory "
             "the bundles are in"
         )
@@ -241,7 +229,7 @@ def verify_log(
     --expect-head, 2 when it is missing or not a decision log at all, 3 when only its last
     record is torn (repair it with --repair-torn-tail)."""
     if expect_head is not None and not _HASH.fullmatch(expect_head):
-        raise UsageProblem("--expect-head takes a head hash as --head prints it (64 hex digits)")
+        raise UsageError("--expect-head takes a head hash as --head prints it (64 hex digits)")
     if repair:
         decision_log.repair_torn_tail(log, lambda said: _say(f"attest: {log}: {said}"))
     report = decision_log.check(log, expect_head)
@@ -266,7 +254,7 @@ def verify_log(
             "or it was rewritten"
         )
     if why:
-        raise Denied(f"{log}: the decision log {' and '.join(why)}")
+        raise PolicyRefusal(f"{log}: the decision log {' and '.join(why)}")
     if report.torn is not None:
         raise decision_log.TornTail(
             f"{log}: the last record is torn; the gate appends nothing after it"
@@ -295,11 +283,11 @@ def verify_bundle(
     """Verify one bundle for FILE_OR_DIGEST (a path or sha256:<hex>): the Sigstore
     conformance suite's client protocol. Exit 0 verified, 1 refused."""
     if key is not None:
-        raise conformance.Refused(
+        raise PolicyRefusal(
             "verification with a managed key (--key) is not supported: the gate trusts keyless "
             "Sigstore identities only"
         )
     if identity is None or issuer is None:
-        raise UsageProblem("give --certificate-identity and --certificate-oidc-issuer")
+        raise UsageError("give --certificate-identity and --certificate-oidc-issuer")
     who = conformance.verify_bundle(bundle, target, identity, issuer, trusted_root)
     _say(f"attest: OK: {target} signed by {who.identity} (issuer {who.issuer})")

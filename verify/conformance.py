@@ -15,7 +15,7 @@ from sigstore.models import Bundle
 
 from verify import bundle_form
 from verify.certificate import Signer, signer
-from verify.errors import ExitCode, VerifyError, without_input
+from verify.errors import PolicyRefusal, without_input
 from verify.evidence import MAX_BUNDLE, ArtifactError, sha256_file, timed_verifier
 from verify.files import NotRegular, TooLarge, read_limited
 from verify.formats.statement import PAYLOAD_TYPE, STATEMENT_TYPE
@@ -26,12 +26,6 @@ from verify.text import excerpt
 from verify.trust import load_trust
 
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
-
-
-class Refused(VerifyError):
-    """The bundle does not verify for this artifact and identity."""
-
-    exit_code = ExitCode.DENIED
 
 
 def target_digest(target: str) -> str:
@@ -51,18 +45,18 @@ def _subjects(payload: bytes) -> set[str]:
     try:
         data = json.loads(payload)
         if data.get("_type") != STATEMENT_TYPE:
-            raise Refused(f"unknown statement type {excerpt(data.get('_type'))}")
+            raise PolicyRefusal(f"unknown statement type {excerpt(data.get('_type'))}")
         return {s["digest"]["sha256"] for s in data["subject"] if "sha256" in s["digest"]}
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise Refused(f"the statement cannot be read ({type(e).__name__})") from e
+        raise PolicyRefusal(f"the statement cannot be read ({type(e).__name__})") from e
 
 
 def _verify_dsse(verifier: TimedVerifier, bundle: Bundle, digest: str, who: IdentityPolicy) -> None:
     payload_type, payload = verifier.verify_dsse(bundle, who)
     if payload_type != PAYLOAD_TYPE:
-        raise Refused(f"unknown DSSE payload type {excerpt(payload_type)}")
+        raise PolicyRefusal(f"unknown DSSE payload type {excerpt(payload_type)}")
     if digest not in _subjects(payload):
-        raise Refused(f"no subject of the statement has sha256 {digest}")
+        raise PolicyRefusal(f"no subject of the statement has sha256 {digest}")
 
 
 def _verified_signer(
@@ -74,10 +68,10 @@ def _verified_signer(
             _verify_dsse(verifier, bundle, digest, who)
         else:
             verifier.verify_artifact(hashed_digest(digest), bundle, who)
-    except (Refused, NotAllowed) as e:
-        raise Refused(str(e)) from e
+    except (PolicyRefusal, NotAllowed) as e:
+        raise PolicyRefusal(str(e)) from e
     except Exception as e:  # every sigstore refusal, and crashes on hostile input, deny
-        raise Refused(f"the bundle does not verify: {without_input(e, 300)}") from e
+        raise PolicyRefusal(f"the bundle does not verify: {without_input(e, 300)}") from e
     return signer(bundle.signing_certificate)
 
 
@@ -89,7 +83,7 @@ def verify_bundle(
     trusted_root: Path | None = None,
 ) -> Signer:
     """The signer of a bundle that verifies for `target` as `identity` from `issuer` (both
-    exact), against `trusted_root` or the embedded production root; Refused otherwise."""
+    exact), against `trusted_root` or the embedded production root; PolicyRefusal otherwise."""
     trust = load_trust("production", trusted_root)
     digest = target_digest(target)
     try:
@@ -98,10 +92,10 @@ def verify_bundle(
     except NotRegular as e:
         raise ArtifactError(str(e)) from e
     except TooLarge as e:
-        raise Refused(f"refused bundle: {e}") from e
+        raise PolicyRefusal(f"refused bundle: {e}") from e
     except OSError as e:
         raise ArtifactError(f"{bundle_path}: cannot read the bundle: {e.strerror}") from e
     except Exception as e:
-        raise Refused(f"unparsable bundle: {without_input(e, 300)}") from e
+        raise PolicyRefusal(f"unparsable bundle: {without_input(e, 300)}") from e
     rule = IdentityRule(issuer, identity, None, Extensions(), identity)
     return _verified_signer(timed_verifier(trust.root), bundle, digest, IdentityPolicy([rule]))

@@ -19,15 +19,13 @@ import time
 from collections.abc import Iterator
 from types import FrameType
 
-from verify.errors import ExitCode, VerifyError
+from verify.errors import OperationalError
 
 DECISION_LIMIT = 60.0  # seconds; a decision takes milliseconds
 
 
-class DecisionTimeout(VerifyError):
+class DecisionTimeout(OperationalError):
     """One artifact's decision took longer than the limit: nothing about it is allowed."""
-
-    exit_code = ExitCode.OPERATIONAL
 
 
 class _Expired(BaseException):

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from verify.errors import ExitCode, VerifyError
+from verify.errors import AttestError, OperationalError, UsageError
 from verify.files import (
     MIB,
     NotRegular,
@@ -63,28 +63,28 @@ EDITED = "edited: the record does not match its own hash"
 RESPELLED = "edited: not the bytes the gate wrote"
 
 
-class DecisionLogError(VerifyError):
-    """The decision log cannot be written or read."""
+class DecisionLogError(AttestError):
+    """Anything about the decision log: the common base of the four below, each of which
+    names its own contract (a log that is not one is exit 2, one that cannot be written 3)."""
 
-    exit_code = ExitCode.OPERATIONAL
+
+class LogUnusable(DecisionLogError, OperationalError):
+    """The decision log cannot be written or read now (I/O, a writer holding its lock, a last
+    line that is not a record): nothing is decided from it or appended to it."""
 
 
-class NotALog(DecisionLogError):
+class NotALog(DecisionLogError, UsageError):
     """The path is not a decision log: missing (when checked), a FIFO, device, socket or
     directory, or a file none of whose lines is a record the gate writes (`_not_a_log`)."""
 
-    exit_code = ExitCode.USAGE
 
-
-class TornTail(DecisionLogError):
+class TornTail(DecisionLogError, OperationalError):
     """The last record is torn (a crash or a full disk while appending): nothing is appended
     after it until `attest verify-log --repair-torn-tail` removes it."""
 
 
-class NothingTorn(DecisionLogError):
+class NothingTorn(DecisionLogError, UsageError):
     """`--repair-torn-tail` found no torn last record, so it changed nothing."""
-
-    exit_code = ExitCode.USAGE
 
 
 def _canonical(record: dict[str, Any]) -> bytes:
@@ -298,7 +298,7 @@ def _lock(
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise DecisionLogError(
+                raise LogUnusable(
                     f"{path}: another writer has held the decision log's lock for {timeout:g}s; "
                     f"{then}"
                 ) from None
@@ -387,7 +387,7 @@ def _chained_onto(fd: int, size: int, path: Path) -> tuple[str, int]:
         )
     last = _parse(tail.raw)  # not torn: a record, or it was edited
     if last.problem is not None or last.seq is None:
-        raise DecisionLogError(
+        raise LogUnusable(
             f"{path}: the last line is not a record as the gate wrote it ({last.problem}), and "
             f"nothing is chained onto it: check the log with `attest verify-log {path}`; "
             "nothing was decided"
@@ -405,16 +405,16 @@ def _write_whole(fd: int, line: bytes) -> None:
         view = view[written:]
 
 
-def _cut_back(fd: int, size: int, path: Path, error: BaseException) -> DecisionLogError:
+def _cut_back(fd: int, size: int, path: Path, error: BaseException) -> LogUnusable:
     why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
     try:
         os.ftruncate(fd, size)
     except OSError as e:
-        return DecisionLogError(
+        return LogUnusable(
             f"{path}: cannot append to the decision log: {why}; cutting it back to {size} bytes "
             f"failed too ({e.strerror}): check it with `attest verify-log {path}`"
         )
-    return DecisionLogError(
+    return LogUnusable(
         f"{path}: cannot append to the decision log: {why}; nothing of this run was kept"
     )
 
@@ -425,7 +425,7 @@ def append(path: Path, records: Iterable[dict[str, Any]], timeout: float = LOCK_
     try:
         fd = _open_log(path, os.O_CREAT | os.O_APPEND)
     except OSError as e:
-        raise DecisionLogError(f"{path}: cannot append to the decision log: {e.strerror}") from e
+        raise LogUnusable(f"{path}: cannot append to the decision log: {e.strerror}") from e
     try:
         _lock(fd, path, timeout)
         try:
@@ -435,7 +435,7 @@ def append(path: Path, records: Iterable[dict[str, Any]], timeout: float = LOCK_
             for seq, record in enumerate(records, start=first):
                 line, previous = _encode({**record, "seq": seq, "prev": previous})
                 if len(line) > MAX_RECORD + 1:
-                    raise DecisionLogError(
+                    raise LogUnusable(
                         f"{path}: a record of {len(line)} bytes is over the "
                         f"{MAX_RECORD // MIB} MiB limit; nothing was decided"
                     )
@@ -449,7 +449,7 @@ def append(path: Path, records: Iterable[dict[str, Any]], timeout: float = LOCK_
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     except OSError as e:  # reading the tail; nothing was written yet
-        raise DecisionLogError(f"{path}: cannot append to the decision log: {e.strerror}") from e
+        raise LogUnusable(f"{path}: cannot append to the decision log: {e.strerror}") from e
     finally:
         os.close(fd)
 
@@ -462,7 +462,7 @@ def repair_torn_tail(path: Path, say: Callable[[str], None], timeout: float = LO
     except FileNotFoundError as e:
         raise NotALog(f"{path}: no such decision log") from e
     except OSError as e:
-        raise DecisionLogError(f"{path}: cannot open the decision log: {e.strerror}") from e
+        raise LogUnusable(f"{path}: cannot open the decision log: {e.strerror}") from e
     try:
         _lock(fd, path, timeout, then="nothing was changed")
         try:
@@ -488,7 +488,7 @@ def repair_torn_tail(path: Path, say: Callable[[str], None], timeout: float = LO
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     except OSError as e:
-        raise DecisionLogError(f"{path}: cannot repair the decision log: {e.strerror}") from e
+        raise LogUnusable(f"{path}: cannot repair the decision log: {e.strerror}") from e
     finally:
         os.close(fd)
 
@@ -724,4 +724,4 @@ def check(path: Path, expect_head: str | None = None, timeout: float = LOCK_TIME
     except FileNotFoundError as e:
         raise NotALog(f"{path}: no such decision log") from e
     except OSError as e:
-        raise DecisionLogError(f"{path}: cannot read the decision log: {e.strerror}") from e
+        raise LogUnusable(f"{path}: cannot read the decision log: {e.strerror}") from e

@@ -1,6 +1,9 @@
-"""The exit-code contract and the gate's error hierarchy.
+"""The exit-code contract and the one error hierarchy of attest and its gate (the lowest layer:
+`verify` may not import `attest`, so both import the tree from here).
 
-The exit codes live here because both packages honour them and `verify` may not import `attest`.
+Which exit code an error means is decided by the contract base it descends from, and by nothing
+else: `PolicyRefusal` 1, `UsageError` (and `InputError`) 2, `OperationalError` 3. A domain error
+subclasses one of them; `attest.cli` alone turns the tree into exit codes and messages.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import enum
 import logging
 import re
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from verify.text import EXCERPT, excerpt
 
@@ -24,16 +28,53 @@ class ExitCode(enum.IntEnum):
     OPERATIONAL = 3  # network, service, I/O or a bug: retry; never lets anything through
 
 
-class VerifyError(Exception):
-    """Base of every error the gate raises on purpose; `exit_code` says how the CLI ends."""
+class AttestError(Exception):
+    """Base of every error attest and its gate raise on purpose; the message says what to do
+    next. Raise a subclass of a contract base below: a class of no contract (a domain's common
+    base) exits 3, like a bug, and so never lets anything through."""
 
-    exit_code: ExitCode = ExitCode.OPERATIONAL
+    exit_code: ClassVar[ExitCode] = ExitCode.OPERATIONAL
 
 
-class PluginError(VerifyError):
-    """A plugin could not be registered or loaded: a configuration problem of the installation."""
+class PolicyRefusal(AttestError):
+    """The policy said no: a deny, a breached SLO, a bundle that does not verify. Retrying will
+    not help; fixing the finding will."""
+
+    exit_code = ExitCode.DENIED
+
+
+class UsageError(AttestError):
+    """The command line or a configuration file is wrong: fix it and run again."""
 
     exit_code = ExitCode.USAGE
+
+
+class InputError(UsageError):
+    """An input file the user named is missing or malformed."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class OperationalError(AttestError):
+    """Network, service, I/O trouble or a bug: retrying may help; never an allow."""
+
+    exit_code = ExitCode.OPERATIONAL
+
+
+CONTRACT: tuple[type[AttestError], ...] = (PolicyRefusal, UsageError, OperationalError)
+
+
+def contract_of(error: AttestError) -> type[AttestError]:
+    """The contract base `error` descends from (OperationalError for a class of none): what an
+    error that wraps it (a stage of `attest release`) is raised as, to end the same way."""
+    return next((base for base in CONTRACT if isinstance(error, base)), OperationalError)
+
+
+class PluginError(UsageError):
+    """A plugin could not be registered or loaded: a configuration problem of the installation."""
 
 
 # A literal a library's message quotes (`b'\\x0f…'`, `'ghp_…'`): a repr of the input, left out;

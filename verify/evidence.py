@@ -29,7 +29,7 @@ from sigstore.models import Bundle, TrustedRoot
 
 from verify import bundle_form
 from verify.certificate import Signer, signer
-from verify.errors import ExitCode, VerifyError, without_input
+from verify.errors import UsageError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
 from verify.formats import bundles
 from verify.formats.predicates import UnknownPredicate
@@ -52,10 +52,8 @@ _CHUNK = 1 << 20
 Digests = dict[str, str]  # algorithm -> hex, sha256 always among them
 
 
-class ArtifactError(VerifyError):
+class ArtifactError(UsageError):
     """An artifact named on the command line cannot be read: fix the command line."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verify import __version__, deadline
-from verify.errors import ExitCode, PluginError, VerifyError
+from verify.errors import OperationalError, PluginError
 from verify.evidence import Collector, Evidence, Problem, digest_file
 from verify.interface import Check, Context, Outcome
 from verify.plugins import GATE_CHECKS, gate_checks
@@ -89,18 +89,14 @@ def check_plugins() -> tuple[str, ...]:
     return tuple(f"{p.name} ({p.distribution} {p.version})" for p in gate_checks().describe())
 
 
-class NoChecks(VerifyError):
+class NoChecks(OperationalError):
     """No check is installed, or none applied to an artifact: nothing was judged, so nothing
     may be allowed (an operational error of the installation, never an allow)."""
 
-    exit_code = ExitCode.OPERATIONAL
 
-
-class UnloadableCheck(VerifyError):
+class UnloadableCheck(OperationalError):
     """An installed check does not load: the gate runs every installed check or decides
     nothing, since one skipped would judge with less than the installation promises."""
-
-    exit_code = ExitCode.OPERATIONAL
 
 
 def checks() -> list[Check]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 
-from verify.errors import ExitCode, VerifyError
+from verify.errors import UsageError
 from verify.text import quoted
 
 UTC = datetime.timezone.utc
@@ -18,10 +18,8 @@ LATEST = datetime.datetime(9000, 1, 1, tzinfo=UTC)  # excluded: + 1000 years sta
 _SHOWN = 40  # characters of the text quoted back
 
 
-class BadInstant(VerifyError, ValueError):
+class BadInstant(UsageError, ValueError):
     """`--now` is not a time, or outside EARLIEST..LATEST; the message says which (exit 2)."""
-
-    exit_code = ExitCode.USAGE
 
 
 def given(text: str | None, assume_utc: bool = False) -> datetime.datetime:

@@ -23,7 +23,7 @@ from packaging.utils import canonicalize_name
 from referencing import Registry, Resource
 
 from verify import untrusted_yaml
-from verify.errors import ExitCode, VerifyError
+from verify.errors import UsageError
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.slo import policy as slo_policy
 from verify.text import quoted
@@ -49,10 +49,8 @@ def excerpt(text: str) -> str:
     return quoted(text, _SHOWN)
 
 
-class PolicyError(VerifyError):
+class PolicyError(UsageError):
     """The policy file is missing or malformed: fix the file named in the message."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from sigstore.models import TrustedRoot
 
-from verify.errors import ExitCode, VerifyError, library_warnings, unquoted, without_input
+from verify.errors import UsageError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.sigstore_adapter import (
     CertificateAuthorityModel,
@@ -38,10 +38,8 @@ _SNAKE = {
 }
 
 
-class TrustError(VerifyError):
+class TrustError(UsageError):
     """The trust root cannot be read: a configuration problem (fix the policy or the file)."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclasses.dataclass(frozen=True)

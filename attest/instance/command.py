@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from attest.errors import UsageError
 from attest.instance import lifecycle, oidc
 from attest.instance.server import Instance, serve
 from attest.instance.state import load_state, stamp
 from verify import instant
+from verify.errors import UsageError
 from verify.text import shown
 
 _STATE = click.option(

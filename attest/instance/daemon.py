@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from attest.errors import AttestError
+from attest.cli import exit_code_for
 from attest.instance.server import Instance, serve
 from attest.instance.state import load_state
+from verify.errors import AttestError
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         instance = Instance(state)
     except AttestError as e:  # a line for `instance up` to show, not a traceback
         print(f"attest instance: {e}", file=sys.stderr)
-        raise SystemExit(int(e.exit_code)) from e
+        raise SystemExit(exit_code_for(e)) from e  # the CLI's one mapping
     print(f"attest instance serving {state.base_url} from {args.state}", file=sys.stderr)
     serve(instance, stop_after=args.ttl)
 

@@ -26,7 +26,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from attest.errors import OperationalError, UsageError
 from attest.instance.log import newest_time
 from attest.instance.state import (
     HOST,
@@ -42,6 +41,7 @@ from attest.instance.state import (
     utcnow,
 )
 from attest.instance.trust import write_trust_files
+from verify.errors import OperationalError, UsageError
 from verify.files import open_regular, read_limited
 
 START_TIMEOUT = 15.0  # seconds for a background server to answer its health check

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from attest.errors import UsageError
 from attest.instance.merkle import MerkleTree, leaf_hash
 from attest.instance.state import HOST, State, key_id
+from verify.errors import UsageError
 from verify.files import MIB, NotRegular, open_regular
 from verify.formats.statement import short
 

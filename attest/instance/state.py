@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from attest.errors import OperationalError, UsageError
 from attest.output import write_atomic
+from verify.errors import OperationalError, UsageError
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.trust import DEV_ORGANIZATION as DEV_ORGANIZATION  # the gate owns the name
 

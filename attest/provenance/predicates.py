@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from attest import __version__
-from attest.errors import InputError
 from attest.provenance.source import (
     GITHUB_BUILD_TYPE,
     LOCAL_BUILD_TYPE,
@@ -22,6 +21,7 @@ from attest.provenance.source import (
     LocalCheckout,
 )
 from attest.sbom.interface import read_text
+from verify.errors import InputError
 from verify.formats import cyclonedx, scan_report, schema
 from verify.formats.provenance import Builder, BuildMetadata, SlsaProvenance
 from verify.formats.scan_report import REPORT_TYPE, ScanReport

@@ -9,8 +9,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from attest.errors import InputError, OperationalError, UsageError
 from attest.sbom.build import without_credentials
+from verify.errors import InputError, OperationalError, UsageError
 
 GITHUB_BUILD_TYPE = "https://actions.github.io/buildtypes/workflow/v1"
 LOCAL_BUILD_TYPE = "https://attest-pipeline.github.io/buildtypes/local/v1"

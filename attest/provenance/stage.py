@@ -13,12 +13,12 @@ from typing import Any
 
 from in_toto.runlib import in_toto_run, record_artifacts_as_dict
 
-from attest.errors import InputError, OperationalError, UsageError
 from attest.output import write_atomic
 from attest.provenance import predicates
 from attest.provenance.source import github_run, local_checkout
 from attest.provenance.subjects import attestation_name, subjects
 from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
+from verify.errors import InputError, OperationalError, UsageError
 from verify.formats.bundles import attestation_path
 from verify.formats.link import Link
 from verify.formats.predicates import KINDS

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from attest.errors import UsageError
 from attest.sign.stage import hash_file, require_file
+from verify.errors import UsageError
 from verify.formats.statement import Subject
 
 _WHEEL = re.compile(r"^(?P<stem>[^-]+-[^-]+)-.+\.whl$")

@@ -22,7 +22,6 @@ from pathlib import Path
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import Bundle
 
-from attest.errors import AttestError, InputError, OperationalError, PolicyFailure, UsageError
 from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
 from attest.sbom.interface import SourceKind, read_text
@@ -33,7 +32,15 @@ from attest.scan.stage import ScanRequest, check_skips, enforce_slo, load_policy
 from attest.scan.stage import scan as run_scan
 from attest.sign.stage import Instance, SignRequest, require_file, sign
 from verify import gate
-from verify.errors import ExitCode, VerifyError, without_input
+from verify.errors import (
+    AttestError,
+    InputError,
+    OperationalError,
+    PolicyRefusal,
+    UsageError,
+    contract_of,
+    without_input,
+)
 from verify.policy import load_policy as load_gate_policy
 from verify.sigstore_adapter import integrated_time
 
@@ -74,15 +81,6 @@ class StageResult:
     status: str = "pending"  # pending, ok, failed, skipped
     seconds: float = 0.0
     detail: str = ""
-
-
-class ReleaseFailed(AttestError):
-    """A stage failed: the release stops there with that stage's exit code."""
-
-    def __init__(self, stage: str, error: Exception, code: int) -> None:
-        super().__init__(f"release stopped at {stage}: {error}")
-        self.stage = stage
-        self.exit_code = ExitCode(code)
 
 
 Progress = Callable[[StageResult], None]
@@ -137,13 +135,14 @@ class Pipeline:
         started = time.perf_counter()
         try:
             yield result
-        except (AttestError, VerifyError) as e:
+        except AttestError as e:
             result.status, result.detail = "failed", str(e)
             result.seconds = time.perf_counter() - started
             self._progress(result)
             for later in self.results[self.results.index(result) + 1 :]:
                 later.status = "skipped"
-            raise ReleaseFailed(name, e, int(e.exit_code)) from e
+            # the release stops here and ends as the stage's error would have (its contract)
+            raise contract_of(e)(f"release stopped at {name}: {e}") from e
         result.status = "ok"
         result.seconds = time.perf_counter() - started
         self._progress(result)
@@ -231,5 +230,5 @@ class Pipeline:
                     f"{d.artifact.name}: " + ", ".join(o.name for o in d.outcomes if not o.passed)
                     for d in denied
                 )
-                raise PolicyFailure(f"the gate denies {reasons} ({when})")
+                raise PolicyRefusal(f"the gate denies {reasons} ({when})")
             result.detail = f"ALLOW {len(run.decisions)} artifact(s) under {policy.origin}, {when}"

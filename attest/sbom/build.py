@@ -19,11 +19,11 @@ from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from packageurl import PackageURL
 
 from attest import __version__
-from attest.errors import UsageError
 from attest.sbom import iri, xmlwriter
 from attest.sbom.interface import Inventory, Package, excerpt, normalize
 from attest.sbom.project import Project
 from attest.sbom.validate import InvalidSbom, validate
+from verify.errors import UsageError
 
 Format = Literal["json", "xml"]
 _ALGORITHMS = {

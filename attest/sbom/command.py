@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from attest.errors import UsageError
 from attest.output import emit
 from attest.sbom.interface import ReadOptions, SourceKind
 from attest.sbom.options import reading_options
 from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
+from verify.errors import UsageError
 from verify.text import shown
 
 _PATH = click.Path(path_type=Path)

@@ -17,8 +17,8 @@ from typing import ClassVar, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from attest.errors import InputError, OperationalError, UsageError
 from attest.sbom.markers import TargetPython
+from verify.errors import InputError, OperationalError, UsageError
 from verify.files import (
     MIB,
     NotRegular,

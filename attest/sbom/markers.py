@@ -15,7 +15,7 @@ from packaging.markers import (
     default_environment,
 )
 
-from attest.errors import UsageError
+from verify.errors import UsageError
 
 _VERSION = re.compile(r"(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from attest.errors import InputError
 from attest.sbom.interface import (
     Quote,
     checked_name,
@@ -16,6 +15,7 @@ from attest.sbom.interface import (
     normalize,
     read_toml,
 )
+from verify.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)

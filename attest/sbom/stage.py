@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 from attest import plugins
-from attest.errors import InputError, UsageError
 from attest.sbom.build import Format, Reproducibility, render
 from attest.sbom.interface import (
     Inventory,
@@ -20,6 +19,7 @@ from attest.sbom.interface import (
     unquoted,
 )
 from attest.sbom.project import Project, read_project
+from verify.errors import InputError, UsageError
 
 LOCK_FILE_NAMES = "uv.lock, pylock.toml (pylock.<name>.toml), poetry.lock"
 

@@ -20,9 +20,9 @@ from jsonschema import Draft7Validator, FormatChecker, ValidationError, validato
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from attest.errors import AttestError
 from attest.sbom import iri
 from attest.sbom.interface import EXCERPT
+from verify.errors import OperationalError
 
 # Resource files inside cyclonedx-python-lib (pinned <12): the schema and what it references.
 _SCHEMAS = resources.files("cyclonedx.schema._res")
@@ -34,7 +34,7 @@ _REFERENCED = (
 )
 
 
-class InvalidSbom(AttestError):
+class InvalidSbom(OperationalError):
     """attest produced a document the schema rejects: a bug in attest or a source plugin."""
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from attest.errors import OperationalError, UsageError
 from attest.output import emit
 from attest.sbom.interface import ReadOptions
 from attest.sbom.options import reading_options
@@ -26,6 +25,7 @@ from attest.scan.stage import (
 )
 from attest.scan.stage import scan as run_scan
 from verify import instant
+from verify.errors import OperationalError, UsageError
 from verify.slo import SloResult
 from verify.text import shown
 

@@ -14,17 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from attest.errors import AttestError, InputError
-from verify.errors import ExitCode
+from verify.errors import InputError, OperationalError
 from verify.osv.records import Advisory as Advisory  # the OSV models live in verify: the
 from verify.osv.records import SeverityVector as SeverityVector  # gate reads advisories too
 from verify.osv.records import Unreadable as Unreadable
 
 
-class ScanError(AttestError):
+class ScanError(OperationalError):
     """A vulnerability source failed to answer (service, I/O): retrying may help (exit 3)."""
-
-    exit_code = ExitCode.OPERATIONAL
 
 
 class AdvisoryDataError(InputError):

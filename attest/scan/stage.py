@@ -16,7 +16,6 @@ from packageurl import PackageURL
 from packaging.version import InvalidVersion, Version
 
 from attest import plugins
-from attest.errors import InputError, PolicyFailure, UsageError
 from attest.output import write_atomic
 from attest.sbom.interface import (
     EXCERPT,
@@ -36,6 +35,7 @@ from attest.scan.interface import (
     SourceOptions,
 )
 from verify import untrusted_yaml
+from verify.errors import InputError, PolicyRefusal, UsageError
 from verify.formats import cyclonedx
 from verify.formats.cyclonedx import BomComponent
 from verify.formats.slo_status import slo_finding
@@ -443,4 +443,4 @@ def enforce_slo(result: ScanResult) -> None:
         )
         if len(overdue) > _OVERDUE_NAMED:  # one line a person reads; the report has them all
             names += f", and {len(overdue) - _OVERDUE_NAMED} more (see the report)"
-        raise PolicyFailure(f"{len(overdue)} findings overdue under the SLO policy: {names}")
+        raise PolicyRefusal(f"{len(overdue)} findings overdue under the SLO policy: {names}")

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar, cast
 
-from attest.errors import AttestError, OperationalError
+from verify.errors import CONTRACT, OperationalError
 
 # Linux only: macOS forbids using its system frameworks in a forked child (requests reads the
 # proxy settings through them), and Windows has no fork.
@@ -148,7 +148,7 @@ def _portable(value: object) -> object:
     if not isinstance(value, BaseException):
         return value
     for cls in type(value).__mro__:
-        if cls is type(value) or issubclass(cls, AttestError):
+        if cls is type(value) or issubclass(cls, CONTRACT):  # a domain's base has none
             with contextlib.suppress(Exception):
                 candidate = value if cls is type(value) else cls(str(value))
                 pickle.loads(pickle.dumps(candidate))  # noqa: S301 - our own bytes

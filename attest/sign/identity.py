@@ -17,8 +17,8 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.oidc import IdentityToken, Issuer
 
 from attest import retry
-from attest.errors import OperationalError, UsageError
 from attest.identity import unverified_claims
+from verify.errors import OperationalError, UsageError
 
 ENV_TOKEN = "ATTEST_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
 _GITHUB_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"

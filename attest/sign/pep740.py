@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attest.errors import OperationalError, UsageError
+from verify.errors import OperationalError, UsageError
 from verify.formats.statement import PYPI_PUBLISH_V1, Statement, Subject
 
 if TYPE_CHECKING:

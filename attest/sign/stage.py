@@ -25,12 +25,11 @@ from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
 
 from attest import retry
-from attest.errors import InputError, OperationalError, UsageError
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
 from attest.sbom.interface import read_text
 from attest.sign import forked, identity, pep740
-from verify.errors import without_input
+from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.evidence import sha256_file
 from verify.formats import bundles
 from verify.sigstore_adapter import (

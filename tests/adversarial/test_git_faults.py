@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from attest.errors import InputError, OperationalError, UsageError
 from attest.provenance import source
 from attest.provenance.source import local_checkout
 from tests.signing.conftest import LocalInstance
-from verify.errors import ExitCode
+from verify.errors import ExitCode, InputError, OperationalError, UsageError
 
 MISSING = "1234567890123456789012345678901234567890"  # a commit id no repository holds
 

@@ -132,7 +132,7 @@ def test_a_bundle_read_back_by_release_is_read_as_input(tmp_path: Path, kind: st
         bundle, said = hostile(tmp_path, kind)
     code = (
         "import sys\nfrom pathlib import Path\nfrom attest.release.stage import signed_at\n"
-        "from attest.errors import AttestError\n"
+        "from verify.errors import AttestError\n"
         f"try:\n    signed_at(Path({str(bundle)!r}))\nexcept AttestError as e:\n"
         "    print(int(e.exit_code), e)\n"
     )

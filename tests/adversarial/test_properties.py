@@ -39,7 +39,6 @@ from hypothesis import strategies as st
 from packaging.version import Version
 from sigstore.models import TrustedRoot
 
-from attest.errors import AttestError
 from attest.provenance import predicates as provenance_predicates
 from attest.sbom.sources.poetrylock import PoetryLockSource
 from attest.sbom.sources.pylock import PyLockSource
@@ -51,7 +50,7 @@ from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import bundle_form, decision_log, gate, slo
 from verify.certificate import Signer
-from verify.errors import ExitCode, VerifyError
+from verify.errors import AttestError, ExitCode
 from verify.evidence import Attestation, Collector, Evidence, Signed
 from verify.formats.predicates import KINDS
 from verify.formats.statement import InvalidAttestation, Statement
@@ -322,7 +321,7 @@ def test_every_check_judges_any_valid_statement(context: Context, statement: Jso
 POLICY_TEMPLATE = _strict_policy()
 
 
-def _policy_error(e: VerifyError) -> bool:
+def _policy_error(e: AttestError) -> bool:
     return e.exit_code == ExitCode.USAGE
 
 
@@ -339,7 +338,7 @@ def test_gate_policies_parse_or_are_policy_errors(
 ) -> None:
     try:
         policy = parse_policy(raw, "policy.yaml", tmp_path_factory.getbasetemp())
-    except VerifyError as e:  # PolicyError, or TrustError for the trusted root it names
+    except AttestError as e:  # PolicyError, or TrustError for the trusted root it names
         assert _policy_error(e), repr(e)
         return
     assert policy.sha256 and policy.mode in ("enforce", "audit")

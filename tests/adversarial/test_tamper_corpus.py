@@ -37,7 +37,7 @@ fails the test.
 
 Mutants are judged in-process with `verify.gate.decide` (one artifact, the wheel), and one
 mutant of every category also through the CLI (`attest verify`: exit 1, no traceback). An
-exception other than a deny (a `VerifyError` with exit code 1) is a failure: the contract is
+exception other than a deny (a `PolicyRefusal`, exit code 1) is a failure: the contract is
 exit 1 for well-formed but wrong input, never 3 and never a traceback. At the end the counts
 per category are printed (to the terminal, also under `pytest -q`) and written to JSON."""
 
@@ -67,7 +67,7 @@ from cryptography.x509.oid import NameOID
 from tests.signing import test_gate_support as g
 from tests.signing.conftest import LocalInstance
 from verify import gate
-from verify.errors import ExitCode, VerifyError
+from verify.errors import AttestError, ExitCode
 from verify.policy import Policy, load_policy
 
 Invoke = Callable[..., Result]
@@ -924,7 +924,7 @@ def judge(corpus: Corpus, work: Path, mutant: Mutant) -> str:
             target.write_bytes(mutant.content)
         try:
             run = gate.decide([work / g.WHEEL], corpus.policy, corpus.now)
-        except VerifyError as e:
+        except AttestError as e:
             return "denied" if e.exit_code == ExitCode.DENIED else f"escaped: {e!r}"
         except Exception as e:  # the finding this test exists for
             return f"escaped: {type(e).__name__}: {e}"

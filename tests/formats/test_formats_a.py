@@ -16,14 +16,13 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from attest.errors import AttestError
 from attest.instance.command import _parse_clock
 from attest.provenance import predicates as provenance
 from attest.scan import stage as scan_stage
 from tests.conftest import REPO
 from verify import instant, slo
 from verify.checks.vulnerabilities import read_scan, reevaluate
-from verify.errors import ExitCode
+from verify.errors import AttestError, ExitCode
 from verify.formats import cyclonedx, scan_report, schema
 from verify.formats.predicates import KINDS, check_predicate
 from verify.formats.scan_report import ScanReport

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import _utils as jsonschema_utils
 
-from attest.errors import UsageError
 from attest.sbom import build, xmlwriter
 from attest.sbom.build import Format, Reproducibility
 from attest.sbom.interface import Digest, Inventory, Package
@@ -30,7 +29,7 @@ from attest.sbom.stage import SbomRequest, generate
 from attest.sbom.validate import InvalidSbom, _unique_items, validate
 from tests.conftest import SBOM_FIXTURES
 from tests.sbom import library
-from verify.errors import ExitCode
+from verify.errors import ExitCode, UsageError
 
 _MOMENT = datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from attest.errors import InputError
 from attest.scan.interface import AdvisoryDataError, Component, SourceAnswer, SourceOptions
 from attest.scan.sources import offline
 from attest.scan.sources.offline import OfflineSource
@@ -22,6 +21,7 @@ from tests.scan.helpers import (
     write_pypa,
     zip_bytes,
 )
+from verify.errors import InputError
 from verify.osv import database
 
 RECORDS = [

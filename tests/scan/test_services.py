@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from attest.errors import InputError
 from attest.scan.interface import Component, SourceOptions
 from attest.scan.sources import service
 from attest.scan.sources.service import OsvSource, PypiSource
 from tests.loopback import unused_port
 from tests.scan.helpers import NOW, OsvApi, record, sbom, serve
+from verify.errors import InputError
 
 RECORDS = [
     record(

@@ -13,7 +13,7 @@ from click.testing import Result
 
 from tests.conftest import REPO
 from verify import conformance
-from verify.errors import VerifyError
+from verify.errors import AttestError
 
 CASES = REPO.parent / "shared" / "data" / "sigstore-conformance" / "bundle-verify"
 IDENTITY = (
@@ -78,12 +78,12 @@ def test_wrong_identity_is_refused_exactly() -> None:
     case = CASES / "happy-path-v0.3"
     bundle, artifact = case / "bundle.sigstore.json", str(CASES / "a.txt")
     with pytest.raises(
-        VerifyError, match=re.escape("is not 'https://github.com/sigstore-conformance/'")
+        AttestError, match=re.escape("is not 'https://github.com/sigstore-conformance/'")
     ):
         conformance.verify_bundle(
             bundle, artifact, "https://github.com/sigstore-conformance/", ISSUER
         )
     with pytest.raises(
-        VerifyError, match=re.escape("issuer 'https://token.actions.githubusercontent.com'")
+        AttestError, match=re.escape("issuer 'https://token.actions.githubusercontent.com'")
     ):
         conformance.verify_bundle(bundle, artifact, IDENTITY, "https://accounts.google.com")

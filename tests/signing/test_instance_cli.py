@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from attest.errors import UsageError
 from attest.identity import unverified_claims
 from attest.instance import lifecycle
 from attest.instance.state import DEV_ORGANIZATION
 from tests.conftest import run_attest
-from verify.errors import ExitCode
+from verify.errors import ExitCode, UsageError
 
 
 def test_lifecycle_and_tokens(invoke: Callable[..., Result], tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from verify.errors import ExitCode, VerifyError
+from verify.errors import PolicyRefusal
 from verify.text import quoted
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -40,10 +40,8 @@ def short(value: object, limit: int = 80) -> str:
     return quoted(value, limit)
 
 
-class InvalidAttestation(VerifyError):
+class InvalidAttestation(PolicyRefusal):
     """A statement or predicate that does not follow its format: deny."""
-
-    exit_code = ExitCode.DENIED
 
 
 @dataclasses.dataclass(frozen=True)

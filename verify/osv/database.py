@@ -30,7 +30,7 @@ import yaml
 from packaging.version import Version
 
 from verify import untrusted_yaml
-from verify.errors import ExitCode, VerifyError
+from verify.errors import UsageError
 from verify.files import NotRegular, TooLarge, in_pseudo_root, named_pseudo_root, read_limited
 from verify.osv import plain_yaml
 from verify.osv import records as osv
@@ -48,11 +48,9 @@ MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # unpacked: every member of a tar is decom
 MAX_NESTED_ZIP_BYTES = 512 * 1024 * 1024
 
 
-class DatabaseError(VerifyError):
+class DatabaseError(UsageError):
     """The advisory database named is malformed or refused (exit 2): `where` names it, or the
     record."""
-
-    exit_code = ExitCode.USAGE
 
     def __init__(self, where: Path | str, problem: str) -> None:
         self.where = where

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from verify.errors import ExitCode, VerifyError
+from verify.errors import UsageError
 
 if TYPE_CHECKING:
     import jsonschema
@@ -25,10 +25,8 @@ MAX_DAYS = 365_000  # 1000 years: longer spans are typos, and overflow date arit
 DEFAULT_WINDOWS: Mapping[Level, int] = {"critical": 7, "high": 30, "medium": 90, "low": 180}
 
 
-class SloPolicyError(VerifyError):
+class SloPolicyError(UsageError):
     """The SLO policy or a waiver is malformed: fix the file named in the message."""
-
-    exit_code = ExitCode.USAGE
 
 
 @dataclasses.dataclass(frozen=True)

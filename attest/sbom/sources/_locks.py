@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attest.errors import InputError
 from attest.sbom.interface import EXCERPT, Origin, checked_name, checked_version, excerpt
 from attest.sbom.markers import MarkerError, TargetPython, kept_by_lock_marker
+from verify.errors import InputError
 
 
 def shown_value(value: object) -> str:

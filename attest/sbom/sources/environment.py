@@ -11,7 +11,6 @@ from typing import Any
 from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 
-from attest.errors import InputError, OperationalError
 from attest.sbom import licenses
 from attest.sbom.interface import (
     Digest,
@@ -25,6 +24,7 @@ from attest.sbom.interface import (
     normalize,
 )
 from attest.sbom.sources import _introspect
+from verify.errors import InputError, OperationalError
 
 TIMEOUT = 120  # seconds for the other interpreter to list its distributions
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attest.errors import InputError
 from attest.sbom.interface import (
     Inventory,
     Origin,
@@ -26,6 +25,7 @@ from attest.sbom.sources._locks import (
     tables,
     text,
 )
+from verify.errors import InputError
 
 
 def _origin(entry: dict[str, object], path: Path, where: str) -> Origin | None:

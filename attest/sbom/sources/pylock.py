@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from attest.errors import InputError
 from attest.sbom.interface import (
     Digest,
     Inventory,
@@ -28,6 +27,7 @@ from attest.sbom.sources._locks import (
     tables,
     text,
 )
+from verify.errors import InputError
 
 _FILE_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 

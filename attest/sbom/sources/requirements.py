@@ -15,7 +15,6 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from attest.errors import InputError
 from attest.sbom.interface import (
     Inventory,
     Origin,
@@ -32,6 +31,7 @@ from attest.sbom.interface import (
 )
 from attest.sbom.markers import MarkerError, holds
 from attest.sbom.project import read_project
+from verify.errors import InputError
 from verify.files import in_pseudo_root, named_pseudo_root
 
 MAX_INCLUDE_DEPTH = 32  # files nested through -r; real projects nest two or three

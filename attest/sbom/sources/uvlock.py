@@ -5,7 +5,6 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
-from attest.errors import InputError
 from attest.sbom.interface import (
     Digest,
     Inventory,
@@ -28,6 +27,7 @@ from attest.sbom.sources._locks import (
     skipped_note,
     tables,
 )
+from verify.errors import InputError
 
 _ROOT_SOURCES = ("editable", "virtual")
 _ORIGINS: tuple[tuple[str, OriginKind], ...] = (

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion
 
-from attest.errors import InputError
 from attest.output import write_atomic
 from attest.scan.interface import (
     AdvisoryDataError,
@@ -28,6 +27,7 @@ from attest.scan.interface import (
     SourceAnswer,
     VulnSource,
 )
+from verify.errors import InputError
 from verify.osv.database import (
     DatabaseError,
     Index,
