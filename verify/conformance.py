@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sigstore.models import Bundle
 
-from verify import bundle_form
+from verify import bundle_form, logs
 from verify.attestations.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.certificate import Signer, signer
 from verify.errors import ExitCode, VerifyError, without_input
@@ -23,6 +23,8 @@ from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
 from verify.text import excerpt
 from verify.trust import load_trust
+
+_log = logs.get(__name__)
 
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 
@@ -80,6 +82,7 @@ def _verified_signer(
     return signer(bundle.signing_certificate)
 
 
+@logs.timed(_log, "verify-bundle")
 def verify_bundle(
     bundle_path: Path,
     target: str,

@@ -19,8 +19,11 @@ from attest.provenance import predicates
 from attest.provenance.source import github_run, local_checkout
 from attest.provenance.subjects import attestation_name, attestation_path, subjects
 from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
+from verify import logs
 from verify.attestations import Statement, Subject
 from verify.attestations.predicates import KINDS
+
+_log = logs.get(__name__)
 
 BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
 _NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
@@ -65,6 +68,7 @@ def _write(session: SigningSession, statement: Statement, kind: str, path: Path)
     return Written(kind, path, statement, bundle.log_entry._inner.log_index)
 
 
+@logs.timed(_log, "provenance")
 def provenance(
     artifacts: tuple[Path, ...],
     signing: Signing,
@@ -98,6 +102,7 @@ def provenance(
     return _write(session, _statement(found, "provenance", predicate), "provenance", target)
 
 
+@logs.timed(_log, "attestations")
 def attest(
     kinds: Sequence[str],
     artifacts: tuple[Path, ...],
@@ -150,6 +155,7 @@ def _source_files(base: Path) -> list[str]:
     return [name for name in done.stdout.decode().split("\0") if name]
 
 
+@logs.timed(_log, "build")
 def build(
     command: Sequence[str],
     products: tuple[Path, ...],

@@ -33,8 +33,11 @@ from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
 from attest.sbom.interface import read_text
 from attest.sign import forked, identity, pep740
+from verify import logs
 from verify.errors import without_input
 from verify.evidence import sha256_file
+
+_log = logs.get(__name__)
 
 Instance = Literal["production", "staging"]
 ATTEMPTS = 3  # a transient failure (refused, 5xx, timeout) is retried twice, with backoff
@@ -321,6 +324,7 @@ def _cores() -> int:
 PROCESSES = min(_cores(), IN_FLIGHT)  # one signing process per core (see forked.py)
 
 
+@logs.timed(_log, "sign")
 def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult:
     """Sign every artifact with one certificate. Artifacts are shared among forked processes,
     one per core, with threads in each to keep IN_FLIGHT of them in flight: sigstore-python's
@@ -334,6 +338,7 @@ def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult
     count = len(request.artifacts)
     processes = min(PROCESSES, count)
     threads = -(-IN_FLIGHT // processes)  # rounded up
+    _log.info("sign: %d artifact(s) as %s, %d process(es)", count, session.identity, processes)
     signed = forked.run(partial(_sign_one, session, request), count, processes, threads)
     return SignResult(session.identity, session.issuer, tuple(signed))
 
