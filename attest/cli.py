@@ -11,14 +11,15 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from attest import __version__, plugins
+from attest import __version__, plugins, verbosity
+from verify import logs
 from verify.errors import AttestError, ExitCode
 from verify.plugins import Registry
 from verify.text import shown
@@ -73,17 +74,18 @@ def _mapped_errors(verbose: bool) -> Iterator[None]:
     except (Exception, KeyboardInterrupt) as exc:
         if isinstance(exc, BrokenPipeError):  # spare the interpreter's own flush at exit
             sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115
-        if verbose:
+        if verbose or logs.verbosity():  # -v before or after the subcommand's name
             traceback.print_exception(exc)
         raise Failure(_message_for(exc), exit_code_for(exc)) from exc
 
 
-def _verbose_in(args: Sequence[str]) -> bool:
-    return "-v" in args or "--verbose" in args
-
-
 class AttestCLI(click.Group):
-    """A click group whose commands are the core commands plus the installed stage plugins."""
+    """A click group whose commands are the core commands plus the installed stage plugins,
+    each accepting the verbosity options wherever they stand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        verbosity.accepting(self)
 
     @staticmethod
     def _stages(ctx: click.Context) -> Registry[click.Command]:
@@ -98,11 +100,10 @@ class AttestCLI(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(self._stages(ctx).names()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        core = super().get_command(ctx, cmd_name)
-        if core is not None:
-            return core
-        stages = self._stages(ctx)
-        return stages.load(cmd_name) if cmd_name in stages else None
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self._stages(ctx):
+            command = self._stages(ctx).load(cmd_name)
+        return None if command is None else verbosity.accepting(command)
 
     def make_context(
         self,
@@ -111,7 +112,7 @@ class AttestCLI(click.Group):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
-        with _mapped_errors(_verbose_in(args)):
+        with _mapped_errors(verbosity.in_args(args)):
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -121,8 +122,7 @@ class AttestCLI(click.Group):
 
 @click.group(cls=AttestCLI, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="attest")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug detail on errors.")
-def cli(verbose: bool) -> None:
+def cli() -> None:
     """attest: SBOM, vulnerability SLOs, keyless signing, provenance and an offline deploy gate
     for Python projects.
 

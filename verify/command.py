@@ -17,7 +17,7 @@ import click
 from verify import __version__, conformance, decision_log, gate, instant
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
-from verify.policy import load_policy
+from verify.policy import Policy, load_policy
 from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
@@ -123,6 +123,21 @@ def verify(
         for line in gate.explain(policy):
             click.echo(shown(line))
         return
+    run = judge(artifacts, policy, now_text, attestations, db)
+    if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
+        decision_log.append(log_path, _records(run))
+    _report(run, as_json)
+    _enforce(run)
+
+
+def judge(
+    artifacts: tuple[Path, ...],
+    policy: Policy,
+    now_text: str | None,
+    attestations: Path | None,
+    db: Path | None,
+) -> gate.Run:
+    """The gate's decisions on the command line's inputs, each checked first (UsageProblem)."""
     if not artifacts:
         raise UsageError("name at least one ARTIFACT to verify")
     now = instant.given(now_text)
@@ -137,11 +152,13 @@ def verify(
         advisories = database.load(db)
     if attestations is not None:
         _attestation_directory(attestations)
-    run = gate.decide(artifacts, policy, now, attestations, advisories=advisories)
-    if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
-        decision_log.append(log_path, _records(run))
-    audit = policy.mode == "audit"
-    if run.trust.development and policy.trust.allow_development_root:
+    return gate.decide(artifacts, policy, now, attestations, advisories=advisories)
+
+
+def _report(run: gate.Run, as_json: bool) -> None:
+    """Every decision explained on stderr, the whole run as JSON on stdout with --json."""
+    audit = run.policy.mode == "audit"
+    if run.trust.development and run.policy.trust.allow_development_root:
         click.echo(
             "attest: warning: the policy allows the local development instance's trust root, "
             "which signs any identity it is asked for: never use this policy for production",
@@ -158,8 +175,12 @@ def verify(
         )
     if as_json:
         click.echo(json.dumps(run.to_dict(), indent=2))
+
+
+def _enforce(run: gate.Run) -> None:
+    """Denied when an artifact is denied in enforce mode; audit mode only says so."""
     denied = [d for d in run.decisions if not d.allowed]
-    if denied and audit:
+    if denied and run.policy.mode == "audit":
         click.echo(
             f"attest: audit mode: would deny {len(denied)} of {len(run.decisions)} "
             "artifact(s); exiting 0",
@@ -228,11 +249,27 @@ def verify_log(
     edited, deleted, inserted or moved (the first 1000) or when it no longer holds
     --expect-head, 2 when it is missing or not a decision log at all, 3 when only its last
     record is torn (repair it with --repair-torn-tail)."""
-    if expect_head is not None and not _HASH.fullmatch(expect_head):
-        raise UsageError("--expect-head takes a head hash as --head prints it (64 hex digits)")
+    _check_head_option(expect_head)
     if repair:
         decision_log.repair_torn_tail(log, lambda said: _say(f"attest: {log}: {said}"))
     report = decision_log.check(log, expect_head)
+    _tell_findings(log, report)
+    if as_json:
+        click.echo(_log_json(log, report, expect_head))
+    _refuse_broken(log, report, expect_head)
+    if show_head and not as_json:
+        click.echo(f"{report.head} {report.records}")
+    extends = f", extends the expected head (line {report.anchor})" if expect_head else ""
+    _say(f"attest: {log}: {report.records} records, chain intact, head {report.head}{extends}")
+
+
+def _check_head_option(expect_head: str | None) -> None:
+    if expect_head is not None and not _HASH.fullmatch(expect_head):
+        raise UsageError("--expect-head takes a head hash as --head prints it (64 hex digits)")
+
+
+def _tell_findings(log: Path, report: decision_log.Report) -> None:
+    """Each finding, where the check stopped, and a torn last record, on stderr."""
     for finding in report.findings:
         _say(f"attest: {log}: {finding}")
     if report.stopped_at is not None:
@@ -242,8 +279,10 @@ def verify_log(
         )
     if report.torn is not None:
         _say(f"attest: {log}: {report.torn}; repair with `{decision_log.repair_command(log)}`")
-    if as_json:
-        click.echo(_log_json(log, report, expect_head))
+
+
+def _refuse_broken(log: Path, report: decision_log.Report, expect_head: str | None) -> None:
+    """Denied for a tampered log or one without the expected head; TornTail for a torn end."""
     more = "+" if report.stopped_at is not None else ""
     why = (
         [f"was tampered with ({len(report.findings)}{more} finding(s))"] if report.findings else []
@@ -259,10 +298,6 @@ def verify_log(
         raise decision_log.TornTail(
             f"{log}: the last record is torn; the gate appends nothing after it"
         )
-    if show_head and not as_json:
-        click.echo(f"{report.head} {report.records}")
-    extends = f", extends the expected head (line {report.anchor})" if expect_head else ""
-    _say(f"attest: {log}: {report.records} records, chain intact, head {report.head}{extends}")
 
 
 @click.command("verify-bundle")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sigstore.models import Bundle
 
-from verify import bundle_form
+from verify import bundle_form, logs
 from verify.certificate import Signer, signer
 from verify.errors import PolicyRefusal, without_input
 from verify.evidence import MAX_BUNDLE, ArtifactError, sha256_file, timed_verifier
@@ -24,6 +24,8 @@ from verify.policy import Extensions, IdentityRule
 from verify.sigstore_adapter import TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
 from verify.trust import load_trust
+
+_log = logs.get(__name__)
 
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 
@@ -75,6 +77,7 @@ def _verified_signer(
     return signer(bundle.signing_certificate)
 
 
+@logs.timed(_log, "verify-bundle")
 def verify_bundle(
     bundle_path: Path,
     target: str,

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from verify import logs
 from verify.errors import AttestError, OperationalError, UsageError
 from verify.files import (
     MIB,
@@ -48,6 +49,8 @@ from verify.files import (
     open_regular,
     opened_in_pseudo_root,
 )
+
+_log = logs.get(__name__)
 
 GENESIS = "0" * 64
 LOCK_TIMEOUT = 30.0  # seconds: a stuck writer must not block every deploy forever
@@ -419,6 +422,7 @@ def _cut_back(fd: int, size: int, path: Path, error: BaseException) -> LogUnusab
     )
 
 
+@logs.timed(_log, "decision log append")
 def append(path: Path, records: Iterable[dict[str, Any]], timeout: float = LOCK_TIMEOUT) -> None:
     """Chain and append the records under an exclusive lock: each in one write, one fsync at the
     end; on any failure the file is cut back to its length before, and nothing is kept."""
@@ -454,6 +458,7 @@ def append(path: Path, records: Iterable[dict[str, Any]], timeout: float = LOCK_
         os.close(fd)
 
 
+@logs.timed(_log, "decision log repair")
 def repair_torn_tail(path: Path, say: Callable[[str], None], timeout: float = LOCK_TIMEOUT) -> None:
     """Remove a torn last record, or give a whole one its missing newline, under the lock;
     `say` is told what is removed before it is. Anything else is NothingTorn: no change."""
@@ -708,6 +713,7 @@ def _walk(handle: BinaryIO, expect_head: str | None, path: Path) -> Report:
     return Report(count, findings, torn, head, anchor, stopped)
 
 
+@logs.timed(_log, "decision log check")
 def check(path: Path, expect_head: str | None = None, timeout: float = LOCK_TIMEOUT) -> Report:
     """Walk the chain once, streamed, under a shared lock (an append in progress is not a torn
     record); `expect_head`: a head hash kept from earlier, which an intact log still holds

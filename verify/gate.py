@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verify import __version__, deadline
+from verify import __version__, deadline, logs
 from verify.errors import OperationalError, PluginError
 from verify.evidence import Collector, Evidence, Problem, digest_file
 from verify.interface import Check, Context, Outcome
 from verify.plugins import GATE_CHECKS, gate_checks
 from verify.policy import Policy, human
 from verify.trust import Trust, load_trust
+
+_log = logs.get(__name__)
 
 if TYPE_CHECKING:
     from verify.osv.database import Database
@@ -136,6 +138,7 @@ def _decide(evidence: Evidence, context: Context, installed: list[Check]) -> Dec
     return Decision(evidence.artifact, evidence.sha256, outcomes, signers, context.policy.mode)
 
 
+@logs.timed(_log, "gate")
 def decide(
     artifacts: Sequence[Path],
     policy: Policy,
@@ -157,6 +160,7 @@ def decide(
     trust = trust_for(policy)
     context = Context(policy, trust, now, advisories)
     installed = checks()
+    _log.info("gate: %d artifact(s), %d checks, judged at %s", len(artifacts), len(installed), now)
     collector = Collector(trust.root, policy, now, attestations)
     # reading and verifying the directories' bundles, shared by all: the limit per artifact
     with deadline.limit(decision_limit * max(1, len(artifacts)), "the evidence directories"):
@@ -171,6 +175,7 @@ def decide(
     for artifact, digest in zip(artifacts, digests, strict=True):
         with deadline.limit(decision_limit, artifact.name):  # exit 3 naming it, never a verdict
             decisions.append(_decide(collector.collect(artifact, digest), context, installed))
+        _log.debug("gate: %s: %s", artifact.name, decisions[-1].verdict)
     return Run(policy, trust, now, tuple(decisions), check_plugins(), tuple(collector.unjudged()))
 
 

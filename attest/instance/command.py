@@ -147,6 +147,24 @@ def token(
     state_dir: Path, subject: str | None, repository: str | None, claims: str | None, lifetime: int
 ) -> None:
     """Print a fresh identity token from the instance's issuer on stdout (keep it secret)."""
+    subject_, extra = _claims(subject, repository, claims)
+    state = load_state(state_dir)
+    click.echo(
+        oidc.mint(
+            state.keys["issuer"],
+            state.issuer_url,
+            subject_,
+            extra,
+            lifetime=datetime.timedelta(seconds=lifetime),
+        )
+    )
+
+
+def _claims(
+    subject: str | None, repository: str | None, claims: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The token's subject and other claims: GitHub's for --github, then --claims over them,
+    then --subject over all; UsageError without a subject."""
     extra: dict[str, Any] = oidc.github_claims(repository) if repository else {}
     if claims:
         try:
@@ -160,13 +178,4 @@ def token(
         extra["sub"] = subject
     if not extra.get("sub"):
         raise UsageError("give --subject (or --github, whose claims carry one)")
-    state = load_state(state_dir)
-    click.echo(
-        oidc.mint(
-            state.keys["issuer"],
-            state.issuer_url,
-            str(extra.pop("sub")),
-            extra,
-            lifetime=datetime.timedelta(seconds=lifetime),
-        )
-    )
+    return str(extra.pop("sub")), extra

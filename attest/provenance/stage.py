@@ -18,6 +18,7 @@ from attest.provenance import predicates
 from attest.provenance.source import github_run, local_checkout
 from attest.provenance.subjects import attestation_name, subjects
 from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
+from verify import logs
 from verify.errors import InputError, OperationalError, UsageError
 from verify.formats.bundles import attestation_path
 from verify.formats.link import Link
@@ -26,6 +27,8 @@ from verify.formats.slo_status import SloStatus
 from verify.formats.statement import ResourceDescriptor, Statement, Subject
 from verify.formats.vulns import Vulns
 from verify.sigstore_adapter import log_index
+
+_log = logs.get(__name__)
 
 BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
 _NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
@@ -70,6 +73,7 @@ def _write(session: SigningSession, statement: Statement, kind: str, path: Path)
     return Written(kind, path, statement, log_index(bundle))
 
 
+@logs.timed(_log, "provenance")
 def provenance(
     artifacts: tuple[Path, ...],
     signing: Signing,
@@ -104,6 +108,7 @@ def provenance(
     return _write(session, statement, "provenance", target)
 
 
+@logs.timed(_log, "attestations")
 def attest(
     kinds: Sequence[str],
     artifacts: tuple[Path, ...],
@@ -152,6 +157,7 @@ def _source_files(base: Path) -> list[str]:
     return [name for name in done.stdout.decode().split("\0") if name]
 
 
+@logs.timed(_log, "build")
 def build(
     command: Sequence[str],
     products: tuple[Path, ...],

@@ -10,11 +10,16 @@ from typing import Any
 
 import click
 
-from attest.release.stage import STAGES, Pipeline, ReleaseRequest, StageResult
+from attest.release.stage import (
+    STAGES,
+    Pipeline,
+    ReleaseRequest,
+    StageResult,
+    dist_artifacts,
+)
 from attest.sbom.interface import SourceKind
 from attest.sign.options import PATH, instance_of
 from verify import instant
-from verify.formats import bundles
 from verify.text import shown
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pending": " "}
@@ -137,16 +142,9 @@ def release(
     """Run SBOM, scan, sign, provenance and attestations for ARTIFACTS (default: dist/*), then
     check the result with the gate at the signing time (--now is the scan's clock). Stops at
     the first failed stage and says which and why."""
-    chosen = artifacts or tuple(
-        sorted(
-            p
-            for p in (project / "dist").glob("*")
-            if p.is_file() and not bundles.is_evidence(p.name)
-        )
-    )
     kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None
     request = ReleaseRequest(
-        artifacts=chosen,
+        artifacts=artifacts or dist_artifacts(project),
         gate_policy=gate_policy,
         project=project,
         out=out,
@@ -163,6 +161,11 @@ def release(
         identity_token=identity_token,
         allow_dirty=allow_dirty,
     )
+    run_with_progress(request)
+
+
+def run_with_progress(request: ReleaseRequest) -> None:
+    """The pipeline, shown live on a terminal, else as plain lines and a final table."""
     progress = RichProgress() if fancy() else PlainProgress()
     pipeline = Pipeline(request, progress)
     try:

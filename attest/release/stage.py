@@ -30,8 +30,8 @@ from attest.scan.interface import SourceOptions
 from attest.scan.report import render
 from attest.scan.stage import ScanRequest, check_skips, enforce_slo, load_policy
 from attest.scan.stage import scan as run_scan
-from attest.sign.stage import Instance, SignRequest, require_file, sign
-from verify import gate
+from attest.sign.stage import Instance, SignRequest, SignResult, require_file, sign
+from verify import gate, logs
 from verify.errors import (
     AttestError,
     InputError,
@@ -41,9 +41,11 @@ from verify.errors import (
     contract_of,
     without_input,
 )
+from verify.formats import bundles
 from verify.policy import load_policy as load_gate_policy
 from verify.sigstore_adapter import integrated_time
 
+_log = logs.get(__name__)
 STAGES = ("sbom", "scan", "sign", "provenance", "attestations", "gate")
 _LOCKS: tuple[tuple[str, SourceKind], ...] = (
     ("uv.lock", "lock"),
@@ -84,6 +86,17 @@ class StageResult:
 
 
 Progress = Callable[[StageResult], None]
+
+
+def dist_artifacts(project: Path) -> tuple[Path, ...]:
+    """The default artifacts: the files in the project's dist/, less what attest writes there."""
+    return tuple(
+        sorted(
+            p
+            for p in (project / "dist").glob("*")
+            if p.is_file() and not bundles.is_evidence(p.name)
+        )
+    )
 
 
 def _source(request: ReleaseRequest) -> tuple[SourceKind, Path]:
@@ -134,7 +147,8 @@ class Pipeline:
         self._progress(result)
         started = time.perf_counter()
         try:
-            yield result
+            with logs.timed(_log, f"release {name}"):
+                yield result
         except AttestError as e:
             result.status, result.detail = "failed", str(e)
             result.seconds = time.perf_counter() - started
@@ -148,11 +162,9 @@ class Pipeline:
         self._progress(result)
 
     def run(self) -> None:
+        """The stages in order, each a named step; the first failure stops the rest."""
         request = self.request
-        if not request.artifacts:
-            raise UsageError("no artifacts: build them first (e.g. python -m build) or name them")
-        for artifact in request.artifacts:
-            require_file(artifact)
+        _check_artifacts(request)
         request.out.mkdir(parents=True, exist_ok=True)
         sbom_path, report_path = request.out / "sbom.cdx.json", request.out / "scan.json"
         signing = provenance_stage.Signing(
@@ -161,53 +173,14 @@ class Pipeline:
             identity_token=request.identity_token,
         )
         with self._stage("sbom") as result:
-            kind, target = _source(request)
-            sbom = generate(
-                SbomRequest(kind, target, project_dir=request.project, reproducible=True)
-            )
-            write_atomic(sbom_path, sbom.document)
-            result.detail = f"{len(sbom.inventory.packages)} components from {target}"
+            result.detail = write_sbom(request, sbom_path)
         with self._stage("scan") as result:
-            name = request.vuln_source or ("offline" if request.db else "osv")
-            scanned = run_scan(
-                ScanRequest(
-                    kind="sbom",
-                    target=sbom_path,
-                    source=name,
-                    options=SourceOptions(db=request.db, cache_dir=request.cache_dir),
-                    policy=load_policy(request.slo_policy, request.waivers, request.project),
-                    now=request.now,
-                )
-            )
-            check_skips(scanned, allow_skips=False)
-            write_atomic(report_path, render(scanned, "json"))
-            evaluation = scanned.evaluation
-            result.detail = (
-                f"{len(scanned.findings)} findings: {evaluation.count('overdue')} overdue, "
-                f"{evaluation.count('waived')} waived"
-            )
-            enforce_slo(scanned)
+            result.detail = scan_sbom(request, sbom_path, report_path)
         with self._stage("sign") as result:
-            signed = sign(
-                SignRequest(
-                    artifacts=request.artifacts,
-                    trust_config=request.trust_config,
-                    instance=request.instance,
-                    identity_token=request.identity_token,
-                )
-            )
+            signed = sign_artifacts(request)
             result.detail = f"{len(signed.signed)} bundles as {signed.identity}"
         with self._stage("provenance") as result:
-            written = provenance_stage.provenance(
-                request.artifacts,
-                signing,
-                sbom=sbom_path,
-                allow_dirty=request.allow_dirty,
-                source_dir=request.project,
-                environ=dict(os.environ),
-                command=["attest", "release"],
-                now=request.now,
-            )
+            written = record_provenance(request, signing, sbom_path)
             result.detail = written.path.name
         with self._stage("attestations") as result:
             attested = provenance_stage.attest(
@@ -219,16 +192,88 @@ class Pipeline:
             )
             result.detail = ", ".join(w.path.name for w in attested)
         with self._stage("gate") as result:
-            made = [s.bundle for s in signed.signed] + [written.path]
-            judged_at = max(signed_at(p) for p in made + [w.path for w in attested])
-            when = f"judged at the signing time {_stamp(judged_at)}"
-            policy = load_gate_policy(request.gate_policy)
-            run = gate.decide(request.artifacts, policy, judged_at, request.artifacts[0].parent)
-            denied = [d for d in run.decisions if not d.allowed]
-            if denied:
-                reasons = "; ".join(
-                    f"{d.artifact.name}: " + ", ".join(o.name for o in d.outcomes if not o.passed)
-                    for d in denied
-                )
-                raise PolicyRefusal(f"the gate denies {reasons} ({when})")
-            result.detail = f"ALLOW {len(run.decisions)} artifact(s) under {policy.origin}, {when}"
+            made = [s.bundle for s in signed.signed] + [written.path] + [w.path for w in attested]
+            result.detail = self_check(request, made)
+
+
+def _check_artifacts(request: ReleaseRequest) -> None:
+    if not request.artifacts:
+        raise UsageError("no artifacts: build them first (e.g. python -m build) or name them")
+    for artifact in request.artifacts:
+        require_file(artifact)
+
+
+def write_sbom(request: ReleaseRequest, path: Path) -> str:
+    """The project's SBOM (reproducible) at `path`; says how many components it holds."""
+    kind, target = _source(request)
+    sbom = generate(SbomRequest(kind, target, project_dir=request.project, reproducible=True))
+    write_atomic(path, sbom.document)
+    return f"{len(sbom.inventory.packages)} components from {target}"
+
+
+def scan_sbom(request: ReleaseRequest, sbom: Path, report: Path) -> str:
+    """The scan of `sbom`, its JSON report written to `report` before the SLOs are enforced
+    (so a failed release keeps the report that says why); says what it found."""
+    name = request.vuln_source or ("offline" if request.db else "osv")
+    scanned = run_scan(
+        ScanRequest(
+            kind="sbom",
+            target=sbom,
+            source=name,
+            options=SourceOptions(db=request.db, cache_dir=request.cache_dir),
+            policy=load_policy(request.slo_policy, request.waivers, request.project),
+            now=request.now,
+        )
+    )
+    check_skips(scanned, allow_skips=False)
+    write_atomic(report, render(scanned, "json"))
+    enforce_slo(scanned)
+    evaluation = scanned.evaluation
+    return (
+        f"{len(scanned.findings)} findings: {evaluation.count('overdue')} overdue, "
+        f"{evaluation.count('waived')} waived"
+    )
+
+
+def sign_artifacts(request: ReleaseRequest) -> SignResult:
+    return sign(
+        SignRequest(
+            artifacts=request.artifacts,
+            trust_config=request.trust_config,
+            instance=request.instance,
+            identity_token=request.identity_token,
+        )
+    )
+
+
+def record_provenance(
+    request: ReleaseRequest, signing: provenance_stage.Signing, sbom: Path
+) -> provenance_stage.Written:
+    """The local SLSA provenance of the release, dated at the scan's clock."""
+    return provenance_stage.provenance(
+        request.artifacts,
+        signing,
+        sbom=sbom,
+        allow_dirty=request.allow_dirty,
+        source_dir=request.project,
+        environ=dict(os.environ),
+        command=["attest", "release"],
+        now=request.now,
+    )
+
+
+def self_check(request: ReleaseRequest, made: list[Path]) -> str:
+    """The gate's verdict on the release at the signing time of the bundles just `made`:
+    PolicyRefusal naming each denied artifact's failed checks, else what was allowed."""
+    judged_at = max(signed_at(p) for p in made)
+    when = f"judged at the signing time {_stamp(judged_at)}"
+    policy = load_gate_policy(request.gate_policy)
+    run = gate.decide(request.artifacts, policy, judged_at, request.artifacts[0].parent)
+    denied = [d for d in run.decisions if not d.allowed]
+    if denied:
+        reasons = "; ".join(
+            f"{d.artifact.name}: " + ", ".join(o.name for o in d.outcomes if not o.passed)
+            for d in denied
+        )
+        raise PolicyRefusal(f"the gate denies {reasons} ({when})")
+    return f"ALLOW {len(run.decisions)} artifact(s) under {policy.origin}, {when}"

@@ -258,62 +258,16 @@ def _document(
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The CycloneDX 1.6 JSON document (serial number zero when reproducible), and notes."""
     packages, depends, direct = _graph(inventory, project)
-    components = []
-    for package, ref in zip(packages, depends, strict=True):
-        where = f"{package.name} {package.version}"
-        components.append(
-            _component_json(
-                "library",
-                ref,
-                ref,
-                package.name,
-                package.version,
-                package.description,
-                _hashes(package),
-                _licenses_json(where, package.licenses),
-                _links_json(package),
-            )
-        )
-    # The library's order: name, then version (none last), then bom-ref.
-    components.sort(
-        key=lambda c: (c["name"], "version" not in c, c.get("version", ""), c["bom-ref"])
-    )
+    components = _components_json(packages, depends)
     graph = dict(depends)
     metadata: dict[str, Any] = {}
     notes: tuple[str, ...] = ()
     if project is not None and direct is not None:
-        purl = purl_for(Package(name=project.name, version=project.version)).to_string()
-        root_ref = f"root:{purl}"
+        root_ref, purl, metadata["component"] = _root_json(project)
         graph[root_ref] = direct
-        metadata["component"] = _component_json(
-            "application",
-            root_ref,
-            purl,
-            project.name,
-            project.version,
-            project.description,
-            [],
-            _licenses_json(project.name, project.licenses),
-            [],
-        )
         if components and not direct:
             notes = (_NO_ROOT_DEPENDENCIES.format(purl=purl),)
-    metadata["properties"] = [{"name": "attest:sbom:source", "value": inventory.description}]
-    # None (reproducible without SOURCE_DATE_EPOCH) leaves the timestamp out of the document.
-    moment = reproducibility.timestamp if reproducibility.enabled else _now()
-    if moment is not None:
-        metadata["timestamp"] = moment.isoformat()
-    metadata["tools"] = {
-        "components": [
-            {
-                "bom-ref": f"attest@{__version__}",
-                "group": "attest-pipeline",
-                "name": "attest",
-                "type": "application",
-                "version": __version__,
-            }
-        ]
-    }
+    metadata.update(_tool_metadata(inventory, reproducibility))
     dependencies = [
         {"dependsOn": sorted(set(targets)), "ref": ref} if targets else {"ref": ref}
         for ref, targets in sorted(graph.items())
@@ -330,6 +284,74 @@ def _document(
         "specVersion": "1.6",
     }
     return {key: value for key, value in document.items() if value is not None}, notes
+
+
+def _components_json(
+    packages: list[Package], depends: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """A component per package, in the CycloneDX library's order: name, then version (none
+    last), then bom-ref."""
+    components = []
+    for package, ref in zip(packages, depends, strict=True):
+        where = f"{package.name} {package.version}"
+        components.append(
+            _component_json(
+                "library",
+                ref,
+                ref,
+                package.name,
+                package.version,
+                package.description,
+                _hashes(package),
+                _licenses_json(where, package.licenses),
+                _links_json(package),
+            )
+        )
+    components.sort(
+        key=lambda c: (c["name"], "version" not in c, c.get("version", ""), c["bom-ref"])
+    )
+    return components
+
+
+def _root_json(project: Project) -> tuple[str, str, dict[str, Any]]:
+    """The project as the root component: its bom-ref, purl and JSON."""
+    purl = purl_for(Package(name=project.name, version=project.version)).to_string()
+    root_ref = f"root:{purl}"
+    component = _component_json(
+        "application",
+        root_ref,
+        purl,
+        project.name,
+        project.version,
+        project.description,
+        [],
+        _licenses_json(project.name, project.licenses),
+        [],
+    )
+    return root_ref, purl, component
+
+
+def _tool_metadata(inventory: Inventory, reproducibility: Reproducibility) -> dict[str, Any]:
+    """Where the components came from, when (left out when reproducible without
+    SOURCE_DATE_EPOCH), and by which tool."""
+    metadata: dict[str, Any] = {
+        "properties": [{"name": "attest:sbom:source", "value": inventory.description}]
+    }
+    moment = reproducibility.timestamp if reproducibility.enabled else _now()
+    if moment is not None:
+        metadata["timestamp"] = moment.isoformat()
+    metadata["tools"] = {
+        "components": [
+            {
+                "bom-ref": f"attest@{__version__}",
+                "group": "attest-pipeline",
+                "name": "attest",
+                "type": "application",
+                "version": __version__,
+            }
+        ]
+    }
+    return metadata
 
 
 _NO_ROOT_DEPENDENCIES = (

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from attest.output import emit
 from attest.sbom.interface import ReadOptions, SourceKind
-from attest.sbom.options import reading_options
+from attest.sbom.options import one_input, reading_options
 from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
-from verify.errors import UsageError
 from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
@@ -58,15 +56,7 @@ def sbom(
 
     With no source option it describes the current Python environment.
     """
-    options: list[tuple[SourceKind, Path | None]] = [
-        ("environment", python),
-        ("requirements", requirements),
-        ("lock", lock),
-    ]
-    given = [(kind, path) for kind, path in options if path is not None]
-    if len(given) > 1:
-        raise UsageError("give at most one of --python, --requirements and --lock")
-    kind, target = given[0] if given else ("environment", Path(sys.executable))
+    kind, target = _input(python, requirements, lock)
     reading = ReadOptions.for_input(kind, python_version, allow_includes_outside)
     result = generate(
         SbomRequest(
@@ -91,3 +81,14 @@ def sbom(
         ),
         err=True,
     )
+
+
+def _input(
+    python: Path | None, requirements: Path | None, lock: Path | None
+) -> tuple[SourceKind, Path]:
+    options: list[tuple[str, SourceKind, Path | None]] = [
+        ("--python", "environment", python),
+        ("--requirements", "requirements", requirements),
+        ("--lock", "lock", lock),
+    ]
+    return one_input(options, "environment")

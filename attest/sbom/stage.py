@@ -19,7 +19,10 @@ from attest.sbom.interface import (
     unquoted,
 )
 from attest.sbom.project import Project, read_project
+from verify import logs
 from verify.errors import InputError, UsageError
+
+_log = logs.get(__name__)
 
 LOCK_FILE_NAMES = "uv.lock, pylock.toml (pylock.<name>.toml), poetry.lock"
 
@@ -113,11 +116,14 @@ def _confined(found: Path, directory: Path, request: SbomRequest) -> None:
     )
 
 
+@logs.timed(_log, "sbom")
 def generate(request: SbomRequest) -> SbomResult:
     """Build the validated SBOM; raise an `AttestError` naming the input when it is bad."""
     reproducibility = _reproducibility(request)
     source = select_source(request.kind, request.target, request.source_name, request.options)
+    _log.info("sbom: reading %s %s", request.kind, request.target)
     inventory = source.read()
+    _log.info("sbom: %d components; rendering %s", len(inventory.packages), request.fmt)
     warnings = list(inventory.warnings)
     project = _project(request, warnings)
     document, notes = render(inventory, project, request.fmt, reproducibility)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from attest.output import emit
 from attest.sbom.interface import ReadOptions
-from attest.sbom.options import reading_options
+from attest.sbom.options import one_input, reading_options
 from attest.scan.interface import SourceOptions
 from attest.scan.report import Format, markdown, render, workflow_commands
 from attest.scan.stage import (
@@ -35,16 +34,13 @@ _PATH = click.Path(path_type=Path)
 def _input(
     sbom: Path | None, python: Path | None, requirements: Path | None, lock: Path | None
 ) -> tuple[InputKind, Path]:
-    options: list[tuple[InputKind, Path | None]] = [
-        ("sbom", sbom),
-        ("environment", python),
-        ("requirements", requirements),
-        ("lock", lock),
+    options: list[tuple[str, InputKind, Path | None]] = [
+        ("--sbom", "sbom", sbom),
+        ("--python", "environment", python),
+        ("--requirements", "requirements", requirements),
+        ("--lock", "lock", lock),
     ]
-    given = [(kind, path) for kind, path in options if path is not None]
-    if len(given) > 1:
-        raise UsageError("give at most one of --sbom, --python, --requirements and --lock")
-    return given[0] if given else ("environment", Path(sys.executable))
+    return one_input(options, "environment")
 
 
 def evaluation_of(result: ScanResult, status: str) -> list[SloResult]:
@@ -137,17 +133,12 @@ def scan(
     Exit 1 when a finding is overdue and not waived; 3 when a component could not be checked
     (unless --allow-skips); 2 for a bad option, policy, waiver, SBOM or database.
     """
-    if as_json and fmt not in (None, "json"):
-        raise UsageError("--json and --format are exclusive")
-    chosen: Format = "json" if fmt is None else fmt  # type: ignore[assignment]
+    chosen = _chosen_format(as_json, fmt)
     kind, target = _input(sbom, python, requirements, lock)
-    name = source or ("offline" if db is not None else "osv")
-    if db is not None and name in ("osv", "pypi"):
-        raise UsageError(f"--db is for the offline source, not {name!r}")
     request = ScanRequest(
         kind=kind,
         target=target,
-        source=name,
+        source=_source_name(source, db),
         options=SourceOptions(db=db, cache_dir=cache_dir, url=service_url, timeout=timeout),
         policy=load_policy(policy, waivers),
         now=instant.given(now_text, assume_utc=True),
@@ -155,43 +146,66 @@ def scan(
         ledger=ledger,
         reading=ReadOptions.for_input(kind, python_version, allow_includes_outside),
     )
-    if allow_skips:
-        click.echo("attest: warning: --allow-skips: unchecked components will pass", err=True)
-    result = run_scan(request)
-    for warning in result.warnings:
-        click.echo(shown(f"attest: warning: {warning}"), err=True)
-    for warning in check_skips(result, allow_skips):
-        click.echo(shown(f"attest: warning: {warning}"), err=True)
-    for waiver in result.evaluation.expired_waivers:
-        click.echo(
-            shown(
-                f"attest: warning: waiver for {waiver.id} ({waiver.origin}) expired "
-                f"{waiver.expires.isoformat()}: it no longer applies"
-            ),
-            err=True,
-        )
-    for judged in evaluation_of(result, "due-soon"):
-        click.echo(
-            shown(
-                f"attest: warning: {judged.finding.package} {cut(judged.finding.version)} "
-                f"{judged.finding.id} is due in {judged.days_left} days "
-                f"({_day(judged.due)}): fix it before it fails the stage"
-            ),
-            err=True,
-        )
+    result = scan_and_warn(request, allow_skips)
     emit(render(result, chosen), output)
     _github(result)
+    _say(summary(result, output))
+    enforce_slo(result)
+
+
+def _say(line: str) -> None:
+    """A line for people (stderr: stdout carries the report), its input escaped."""
+    click.echo(shown(line), err=True)
+
+
+def _chosen_format(as_json: bool, fmt: str | None) -> Format:
+    if as_json and fmt not in (None, "json"):
+        raise UsageError("--json and --format are exclusive")
+    return "json" if fmt is None else fmt  # type: ignore[return-value]
+
+
+def _source_name(source: str | None, db: Path | None) -> str:
+    """The vulnerability source: the one named, else offline with --db, else OSV."""
+    name = source or ("offline" if db is not None else "osv")
+    if db is not None and name in ("osv", "pypi"):
+        raise UsageError(f"--db is for the offline source, not {name!r}")
+    return name
+
+
+def scan_and_warn(request: ScanRequest, allow_skips: bool) -> ScanResult:
+    """The scan, with a warning for each thing a person should know before the report: the
+    scan's own warnings, accepted skips (or the error for them), expired waivers, findings
+    due soon."""
+    if allow_skips:
+        _say("attest: warning: --allow-skips: unchecked components will pass")
+    result = run_scan(request)
+    for warning in result.warnings:
+        _say(f"attest: warning: {warning}")
+    for warning in check_skips(result, allow_skips):
+        _say(f"attest: warning: {warning}")
+    for waiver in result.evaluation.expired_waivers:
+        _say(
+            f"attest: warning: waiver for {waiver.id} ({waiver.origin}) expired "
+            f"{waiver.expires.isoformat()}: it no longer applies"
+        )
+    for judged in evaluation_of(result, "due-soon"):
+        _say(
+            f"attest: warning: {judged.finding.package} {cut(judged.finding.version)} "
+            f"{judged.finding.id} is due in {judged.days_left} days "
+            f"({_day(judged.due)}): fix it before it fails the stage"
+        )
+    return result
+
+
+def summary(result: ScanResult, output: Path | None) -> str:
+    """The last line for people: what was scanned, with what, and the findings by status."""
     evaluation = result.evaluation
     counts = ", ".join(
         f"{evaluation.count(s)} {s}" for s in ("overdue", "due-soon", "no-fix", "waived", "ok")
     )
     where = f"; report to {output}" if output else ""
-    click.echo(
-        shown(
-            f"attest: scanned {len(result.components)} components from "
-            f"{result.input_description} with {name}: {len(result.findings)} findings "
-            f"({counts}){where}"
-        ),
-        err=True,
+    return (
+        f"attest: scanned {len(result.components)} components from "
+        f"{result.input_description} with {result.request.source}: {len(result.findings)} "
+        f"findings ({counts}){where}"
     )
-    enforce_slo(result)

@@ -165,54 +165,12 @@ def _message(finding: Finding, judged: SloResult) -> str:
 def sarif(result: ScanResult) -> dict[str, Any]:
     """SARIF 2.1.0: one rule per advisory, one result per finding, located in the input file;
     waived findings carry an external suppression with the waiver's reason."""
-    levels = {"overdue": "error", "due-soon": "warning"}
     rules: dict[str, dict[str, Any]] = {}
     results = []
     where = str(result.request.target)
     for finding, judged in _pairs(result):
-        adv = finding.advisory
-        rules.setdefault(
-            adv.id,
-            {
-                "id": adv.id,
-                "name": adv.id.replace("-", ""),
-                "shortDescription": {"text": adv.summary or adv.id},
-                "helpUri": f"https://osv.dev/vulnerability/{adv.id}",
-                "properties": {
-                    "tags": ["security", "vulnerability", *adv.aliases],
-                    **(
-                        {"security-severity": f"{finding.severity.score:.1f}"}
-                        if finding.severity.score is not None
-                        else {}
-                    ),
-                },
-            },
-        )
-        entry: dict[str, Any] = {
-            "ruleId": adv.id,
-            "level": levels.get(judged.status, "note"),
-            "message": {"text": _message(finding, judged)},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": where},
-                        "region": {"startLine": 1},
-                    }
-                }
-            ],
-            "partialFingerprints": {"attest/v1": f"{finding.component.name}:{adv.id}"},
-            "properties": {
-                "status": judged.status,
-                "due": _iso(judged.due),
-                "days_left": judged.days_left,
-                "judged_on_safe_side": bool(adv.unreadable),
-            },
-        }
-        if judged.waiver is not None:
-            entry["suppressions"] = [
-                {"kind": "external", "status": "accepted", "justification": judged.waiver.reason}
-            ]
-        results.append(entry)
+        rules.setdefault(finding.advisory.id, _sarif_rule(finding))
+        results.append(_sarif_result(finding, judged, where))
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -230,6 +188,55 @@ def sarif(result: ScanResult) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _sarif_rule(finding: Finding) -> dict[str, Any]:
+    """The rule of a finding's advisory, with its CVSS score as GitHub's security-severity."""
+    adv = finding.advisory
+    score = finding.severity.score
+    return {
+        "id": adv.id,
+        "name": adv.id.replace("-", ""),
+        "shortDescription": {"text": adv.summary or adv.id},
+        "helpUri": f"https://osv.dev/vulnerability/{adv.id}",
+        "properties": {
+            "tags": ["security", "vulnerability", *adv.aliases],
+            **({"security-severity": f"{score:.1f}"} if score is not None else {}),
+        },
+    }
+
+
+_SARIF_LEVELS = {"overdue": "error", "due-soon": "warning"}
+
+
+def _sarif_result(finding: Finding, judged: SloResult, where: str) -> dict[str, Any]:
+    """One finding located in the input file `where`; a waiver is an external suppression."""
+    adv = finding.advisory
+    entry: dict[str, Any] = {
+        "ruleId": adv.id,
+        "level": _SARIF_LEVELS.get(judged.status, "note"),
+        "message": {"text": _message(finding, judged)},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": where},
+                    "region": {"startLine": 1},
+                }
+            }
+        ],
+        "partialFingerprints": {"attest/v1": f"{finding.component.name}:{adv.id}"},
+        "properties": {
+            "status": judged.status,
+            "due": _iso(judged.due),
+            "days_left": judged.days_left,
+            "judged_on_safe_side": bool(adv.unreadable),
+        },
+    }
+    if judged.waiver is not None:
+        entry["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": judged.waiver.reason}
+        ]
+    return entry
 
 
 def _ratings(finding: Finding) -> list[dict[str, Any]]:

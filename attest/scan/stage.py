@@ -34,7 +34,7 @@ from attest.scan.interface import (
     SourceAnswer,
     SourceOptions,
 )
-from verify import untrusted_yaml
+from verify import logs, untrusted_yaml
 from verify.errors import InputError, PolicyRefusal, UsageError
 from verify.formats import cyclonedx
 from verify.formats.cyclonedx import BomComponent
@@ -55,6 +55,7 @@ from verify.slo import (
 
 InputKind = Literal["sbom", "environment", "requirements", "lock"]
 LEDGER_FORMAT = "attest-first-seen/1"
+_log = logs.get(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,6 +363,7 @@ def _check_versions(components: Sequence[Component], target: Path) -> None:
             ) from e
 
 
+@logs.timed(_log, "scan")
 def scan(request: ScanRequest) -> ScanResult:
     """Scan and judge. Skips and overdue findings are data here: `enforce` turns them into
     exits, after the caller has written the report."""
@@ -372,13 +374,17 @@ def scan(request: ScanRequest) -> ScanResult:
     found, description, notes = read_components(request.kind, request.target, request.reading)
     components = _dedupe(found)
     _check_versions(components, request.target)
+    _log.info("scan: checking %d components with %s", len(components), request.source)
     source = plugins.vuln_sources().load(request.source)(request.options)
     answer = source.check(components)
+    _log.info("scan: %d matches, %d components skipped", len(answer.matches), len(answer.skips))
     warnings = [*notes, *answer.notes]
     check_staleness(answer, request, warnings)
     ledger = read_ledger(request.ledger) if request.ledger is not None else Ledger()
     findings = []
     for match in sorted(answer.matches, key=lambda m: (m.component, m.advisory.id)):
+        name, version = match.component.name, match.component.version or ""
+        _log.debug("scan: %s %s: %s", excerpt(name), excerpt(version), excerpt(match.advisory.id))
         first_seen = (
             _first_seen(ledger, match.component.name, match.advisory, request.now, request.ledger)
             if request.ledger is not None
@@ -394,6 +400,7 @@ def scan(request: ScanRequest) -> ScanResult:
         if request.ledger is not None
         else None
     )
+    _log.info("scan: judging %d findings against the SLO policy", len(findings))
     evaluation = evaluate([f.for_slo() for f in findings], request.policy, request.now, recorded)
     if request.ledger is not None:
         write_ledger(request.ledger, ledger)

@@ -29,6 +29,7 @@ from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
 from attest.sbom.interface import read_text
 from attest.sign import forked, identity, pep740
+from verify import logs
 from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.evidence import sha256_file
 from verify.formats import bundles
@@ -39,6 +40,8 @@ from verify.sigstore_adapter import (
     log_index,
     oidc_url,
 )
+
+_log = logs.get(__name__)
 
 Instance = Literal["production", "staging"]
 RETRY = retry.NETWORK  # each call to the CA or the log; the deadline is per attempt
@@ -299,6 +302,7 @@ def _cores() -> int:
 PROCESSES = min(_cores(), IN_FLIGHT)  # one signing process per core (see forked.py)
 
 
+@logs.timed(_log, "sign")
 def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult:
     """Sign every artifact with one certificate. Artifacts are shared among forked processes,
     one per core, with threads in each to keep IN_FLIGHT of them in flight: sigstore-python's
@@ -312,6 +316,7 @@ def sign(request: SignRequest, token: IdentityToken | None = None) -> SignResult
     count = len(request.artifacts)
     processes = min(PROCESSES, count)
     threads = -(-IN_FLIGHT // processes)  # rounded up
+    _log.info("sign: %d artifact(s) as %s, %d process(es)", count, session.identity, processes)
     signed = forked.run(partial(_sign_one, session, request), count, processes, threads)
     return SignResult(session.identity, session.issuer, tuple(signed))
 

@@ -563,6 +563,19 @@ def build_index(
         count += 1
     if count == 0:
         raise DatabaseError(path, "no OSV records found (.json or .yaml files)")
+    return _index_file(digest, count, stamps, parsed, later, kept)
+
+
+def _index_file(
+    digest: str,
+    count: int,
+    stamps: list[str],
+    parsed: dict[str, list[list[Any]]],
+    later: dict[str, list[int]],
+    kept: list[tuple[str, int, bytes]],
+) -> bytes:
+    """The index file: a JSON header line saying where each package's parsed entries and each
+    record kept as text are, then those bytes."""
     body = io.BytesIO()
     offsets: dict[str, list[int]] = {}
     for package in sorted(parsed):

@@ -1,0 +1,71 @@
+"""-v/-vv and --log-format on every command, before or after the subcommand's name (`attest -v
+scan ...`, `attest scan ... -vv`): the options are added to each command the CLI resolves, and
+each occurrence adds up; the logs themselves are verify/logs.py's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from verify import logs
+
+_STATE = "attest.verbosity"
+_VERBOSE = re.compile("-v+")
+
+
+def _state(ctx: click.Context) -> dict[str, Any]:
+    """Kept in the context's meta, which the whole invocation shares: one count, one format."""
+    state: dict[str, Any] = ctx.meta.setdefault(_STATE, {"count": 0, "format": "text"})
+    return state
+
+
+def _more(ctx: click.Context, _param: click.Parameter, count: int) -> None:
+    state = _state(ctx)
+    state["count"] += count
+    logs.configure(state["count"], state["format"])
+
+
+def _format(ctx: click.Context, _param: click.Parameter, chosen: str | None) -> None:
+    state = _state(ctx)
+    if chosen is not None:
+        state["format"] = chosen
+    logs.configure(state["count"], state["format"])
+
+
+def _options() -> list[click.Option]:
+    return [
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_more,
+            help="Log what each stage does, with timings, on stderr (-vv: debug); "
+            "tracebacks on errors.",
+        ),
+        click.Option(
+            ["--log-format"],
+            type=click.Choice(["text", "json"]),
+            expose_value=False,
+            callback=_format,
+            help="text (default) or json: one JSON object per line, for CI.",
+        ),
+    ]
+
+
+def accepting(command: click.Command) -> click.Command:
+    """`command`, and every subcommand of a group, accepting the options (once, and never over
+    an option of its own with the same name)."""
+    taken = {opt for param in command.params for opt in param.opts}
+    command.params.extend(o for o in _options() if not taken & set(o.opts))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accepting(sub)
+    return command
+
+
+def in_args(args: Sequence[str]) -> bool:
+    """Whether the raw arguments ask for -v: errors in parsing them show tracebacks too."""
+    return any(arg == "--verbose" or _VERBOSE.fullmatch(arg) for arg in args)
