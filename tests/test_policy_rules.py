@@ -30,6 +30,7 @@ from verify import deadline, untrusted_yaml
 from verify.certificate import Signer
 from verify.checks.attestations import _provenance_failures, _sbom_failures
 from verify.errors import ExitCode, InputError
+from verify.formats.provenance import Builder, SlsaProvenance
 from verify.identity import rule_failures
 from verify.policy import DeniedPackage, Policy, PolicyError, Sbom, parse_policy
 
@@ -337,7 +338,11 @@ def test_text_that_is_not_valid_unicode_matches_no_pattern() -> None:
     not a crash."""
     rule = _parse(_policy({"provenance": {"ref_pattern": ".*"}})).require.provenance
     assert rule is not None
-    predicate = {"buildDefinition": {"externalParameters": {"workflow": {"ref": "v\ud800"}}}}
+    predicate = SlsaProvenance(
+        build_type="https://example/build",
+        external_parameters={"workflow": {"ref": "v\ud800"}},
+        builder=Builder("https://example/builder", None, None),
+    )
     assert _provenance_failures(rule, predicate) == ["source ref 'v\\ud800' does not match '.*'"]
 
 
