@@ -7,6 +7,7 @@ parsed at once, as before."""
 from __future__ import annotations
 
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,28 @@ def test_versions_are_canonical_as_packaging_makes_them(versions: list[str]) -> 
             assert found == canonicalize_version(text), text
         except ValueError:  # past Python's 4,300 digits
             assert found == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet="0123456789.a\n ", max_size=6), max_size=4),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_entries_read_back_from_the_index_are_those_parsed(listed: list[list[str]]) -> None:
+    """What a cold scan holds without reading the index back (`held`) is what a warm one reads
+    from the file, and what a parse of the records gives: empty lists, line breaks and all."""
+    with tempfile.TemporaryDirectory() as tmp:
+        records = [record(f"PYSEC-{i}", "pkg", versions=v) for i, v in enumerate(listed)]
+        db = write_pypa(Path(tmp) / "db", records)
+        digest = database.content_digest(db)
+        held: dict[str, list[osv.Entry]] = {}
+        raw = database.build_index(db, digest, None, {"pkg"}, held)
+        read_back = database.Index(raw, digest, db).entries("pkg")
+    parsed = [e for r in records for _, e in osv.entries(r)]
+    assert read_back == held["pkg"] == parsed
+    assert [e["versions"] for e in read_back] == [
+        [osv.canonical_version(v) for v in vs] for vs in listed
+    ]

@@ -525,12 +525,18 @@ def _stamp(name: str, data: object, where: Path) -> str | None:
 
 
 def build_index(
-    path: Path, digest: str, blob: bytes | None = None, wanted: Collection[str] | None = None
+    path: Path,
+    digest: str,
+    blob: bytes | None = None,
+    wanted: Collection[str] | None = None,
+    held: dict[str, list[osv.Entry]] | None = None,
 ) -> bytes:
     """Read every record once and lay out the index file; `blob`: the database file's bytes,
     when `digest` was taken of them (else the file is read again, and must not have changed).
     `wanted`: the packages to parse now (None: all); the YAML records a glance files under
-    other packages only are kept as text, parsed when their package is first asked about."""
+    other packages only are kept as text, parsed when their package is first asked about.
+    `held`: filled with the entries parsed, for an `Index` of this blob to start with (a cold
+    scan does not decode what it has just encoded)."""
     if blob is None and not path.is_dir():
         blob = read_database(path)
         if hashlib.sha256(blob).hexdigest() != digest:
@@ -586,6 +592,8 @@ def build_index(
         "later": later,
         "texts": texts,
     }
+    if held is not None:
+        held.update((p, [e for _, e in found]) for p, found in parsed.items() if p not in later)
     return json.dumps(header, separators=(",", ":")).encode() + b"\n" + data_bytes
 
 
@@ -593,7 +601,13 @@ class Index:
     """A loaded index: the header parsed, package blobs parsed on demand, and the records kept
     as text parsed (bounded and validated as any record) when their package is asked about."""
 
-    def __init__(self, raw: bytes, digest: str, where: Path | str = "the advisory index") -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        digest: str,
+        where: Path | str = "the advisory index",
+        held: dict[str, list[osv.Entry]] | None = None,
+    ) -> None:
         head, _, self._body = raw.partition(b"\n")
         header = json.loads(head)
         if header.get("format") != INDEX_FORMAT or header.get("digest") != digest:
@@ -606,7 +620,7 @@ class Index:
         self._later: dict[str, list[int]] = header["later"]
         self._texts: list[list[Any]] = header["texts"]
         self._where = where
-        self._read: dict[str, list[osv.Entry]] = {}  # package -> its entries, once read
+        self._read: dict[str, list[osv.Entry]] = dict(held or {})  # package -> its entries
 
     def entries(self, package: str) -> list[osv.Entry]:
         """The entries of `package`, in the order of their records; DatabaseError when a
@@ -673,6 +687,8 @@ def load(path: Path) -> Database:
     try:
         blob = None if path.is_dir() else read_database(path)  # a FIFO or device: refused unread
         digest = content_digest(path, blob)
-        return Database(str(path), digest, Index(build_index(path, digest, blob), digest))
+        held: dict[str, list[osv.Entry]] = {}
+        raw = build_index(path, digest, blob, None, held)
+        return Database(str(path), digest, Index(raw, digest, held=held))
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise DatabaseError(path, f"cannot read the database: {e}") from e
