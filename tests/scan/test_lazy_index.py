@@ -15,6 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_version
+from packaging.version import Version
 
 from attest.scan.interface import AdvisoryDataError, Component, SourceOptions
 from attest.scan.sources import offline
@@ -173,7 +174,7 @@ def test_versions_are_canonical_as_packaging_makes_them(versions: list[str]) -> 
     """The short way to a canonical version (most of a `versions` list) gives what packaging's
     canonicalize_version gives, and an unparsable one stays as written."""
     entry = dict(osv.entries(record("PYSEC-1", "pkg", versions=versions)))["pkg"]
-    for text, found in zip(versions, entry["versions"], strict=True):
+    for text, found in zip(versions, osv.listed(entry), strict=True):
         try:
             assert found == canonicalize_version(text), text
         except ValueError:  # past Python's 4,300 digits
@@ -200,6 +201,16 @@ def test_entries_read_back_from_the_index_are_those_parsed(listed: list[list[str
         read_back = database.Index(raw, digest, db).entries("pkg")
     parsed = [e for r in records for _, e in osv.entries(r)]
     assert read_back == held["pkg"] == parsed
-    assert [e["versions"] for e in read_back] == [
-        [osv.canonical_version(v) for v in vs] for vs in listed
+    canonical = [[osv.canonical_version(v) for v in vs] for vs in listed]
+    assert [osv.listed(e) for e in read_back] == [
+        [v for v in c if "\n" not in v] for c in canonical
     ]
+
+
+@pytest.mark.parametrize("listed", [["9\n1.0"], ["1.0\n9"], ["x\n1.0\ny", "2.0"], ["\n"]])
+def test_a_listed_value_with_a_line_break_matches_no_version(listed: list[str]) -> None:
+    """An entry keeps its versions as lines of one string: a listed value holding a line break
+    (no PEP 440 version does) cannot split into lines that match."""
+    ((_, entry),) = osv.entries(record("PYSEC-1", "pkg", versions=listed))
+    assert not osv.affects(entry, Version("1.0")) and not osv.affects(entry, Version("9"))
+    assert osv.affects(entry, Version("2.0")) == ("2.0" in listed)

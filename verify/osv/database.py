@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
+from packaging.utils import canonicalize_version
 from packaging.version import Version
 
 from verify import untrusted_yaml
@@ -36,7 +37,7 @@ from verify.osv import plain_yaml
 from verify.osv import records as osv
 from verify.text import shown
 
-INDEX_FORMAT = "attest-osv-index/3"  # bump whenever the entries or their parsing change
+INDEX_FORMAT = "attest-osv-index/4"  # bump whenever the entries or their parsing change
 LATEST_KEPT = 64  # newest record times kept in the index, for the staleness guard
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
 # Bounds against archive bombs (THREAT_MODEL D3): far above the real databases' sizes (the
@@ -669,7 +670,12 @@ def matches(index: Index, package: str, version: str) -> list[osv.Advisory]:
     """The advisories affecting `package` (PEP 503 name) at `version`, one per vulnerability
     (records sharing an alias merged). InvalidVersion when `version` is not PEP 440."""
     wanted = Version(version)
-    hits = [osv.advisory(package, e) for e in index.entries(package) if osv.affects(e, wanted)]
+    canonical = canonicalize_version(wanted)
+    hits = [
+        osv.advisory(package, e)
+        for e in index.entries(package)
+        if osv.affects(e, wanted, canonical)
+    ]
     return osv.merge_aliases(hits)
 
 

@@ -4,7 +4,8 @@ advisory model the scan's sources and the gate share.
 Matching follows OSV for PyPI: a version is affected when it is in the explicit `versions` list
 OR inside an ECOSYSTEM range (events evaluated in PEP 440 order). The PyPA database has records
 whose list and ranges disagree (pre-releases below `introduced`, overlapping events), so the
-union is what the data means. Entries are plain JSON so the offline index can store them.
+union is what the data means. Entries are plain JSON so the offline index can store them; an
+entry's `versions` is one string of lines (`listed` gives the list).
 """
 
 from __future__ import annotations
@@ -299,7 +300,24 @@ def entries(record: object) -> Iterator[tuple[str, Entry]]:
         entry["fixes"] += fixes
         if not common["severity"]:
             entry["severity"] = _severity(aff.get("severity"), f"{field}.severity")
+    for entry in merged.values():
+        entry["versions"] = _lines(entry["versions"])
     yield from merged.items()
+
+
+def _lines(versions: list[str]) -> str:
+    """A versions list as the entry keeps it: one string, each version on a line of its own
+    (`\\n1.0\\n1.1\\n`), so that the index stores and decodes one string, not hundreds, and
+    membership is one search. A listed value holding a line break is no version (PEP 440 has
+    no whitespace inside one, and canonical forms none at all): it matches nothing either way,
+    and is left out so that it cannot split into lines that would."""
+    kept = [v for v in versions if "\n" not in v]
+    return "\n" + "\n".join(kept) + "\n" if kept else ""
+
+
+def listed(entry: Entry) -> list[str]:
+    """The canonical versions an entry lists."""
+    return entry["versions"].split("\n")[1:-1] if entry["versions"] else []
 
 
 def _summary(data: Mapping[str, Any]) -> str:
@@ -314,13 +332,21 @@ def _db_severity(value: object) -> str | None:
     return None
 
 
+_PARSED: dict[str, Version | None] = {}  # memo: every scanned version walks its package's events
+
+
 def _version(text: str) -> Version | None:
     """`text` as a PEP 440 version; None when it is not one, or holds a number too long for
     Python to read (4,300 digits): both are unreadable, judged as `_events` says."""
+    if text in _PARSED:
+        return _PARSED[text]
     try:
-        return Version(text)
+        found: Version | None = Version(text)
     except ValueError:  # InvalidVersion, or the integer-string limit
-        return None
+        found = None
+    if len(_PARSED) < 100_000 and len(text) < 200:
+        _PARSED[text] = found
+    return found
 
 
 def _in_range(events: list[list[str]], version: Version) -> bool:
@@ -341,8 +367,11 @@ def _in_range(events: list[list[str]], version: Version) -> bool:
     return affected
 
 
-def affects(entry: Entry, version: Version) -> bool:
-    if canonicalize_version(version) in entry["versions"]:
+def affects(entry: Entry, version: Version, canonical: str | None = None) -> bool:
+    """Whether `version` is listed or in a range; `canonical`: its canonical form, when the
+    caller has it (one version is matched against every entry of its package)."""
+    line = f"\n{canonicalize_version(version) if canonical is None else canonical}\n"
+    if line in entry["versions"]:
         return True
     return any(_in_range(events, version) for events in entry["ranges"])
 
