@@ -549,9 +549,12 @@ def build_index(
     stamps: list[str] = []
     count = 0
     for name, raw in records(path, blob):
-        glance = None if asked is None or name.endswith(".json") else _glance(raw)
-        if glance is not None and asked is not None:
-            glance[0].update(_folder(name))  # where the PyPA database files it, too
+        folder = _folder(name) if asked is not None else []
+        glance = None
+        if asked is not None and not name.endswith(".json") and not asked.intersection(folder):
+            glance = _glance(raw)  # a record in an asked package's folder is parsed anyway
+        if glance is not None:
+            glance[0].update(folder)  # where the PyPA database files it, too
         if glance is not None and asked is not None and not glance[0] & asked:
             for package in glance[0]:
                 later.setdefault(package, []).append(len(kept))
