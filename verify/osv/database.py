@@ -118,13 +118,18 @@ def _zip_records(
 
 class _Unpacked:
     """The decompressed bytes of a tar stream (gzip, bzip2, xz or none), unpacked only as far as
-    they are read: a member's size is counted against the budget before its bytes are."""
+    they are read, and at most AHEAD bytes more: a member's size is counted against the budget
+    before its bytes are. Decompressing in pieces of AHEAD (not member by member, most of them a
+    few KB) spares the codec thousands of calls, each copying the input it has not used yet."""
 
     CHUNK = 1 << 16
+    AHEAD = 1 << 18
 
     def __init__(self, blob: bytes) -> None:
         self._blob = blob
         self._at = 0
+        self._buffer = b""  # unpacked, not read yet: from `_used` on
+        self._used = 0
         self._codec: Any = None
         self._zlib = blob.startswith(b"\x1f\x8b")  # zlib keeps the input it has not used yet
         if self._zlib:
@@ -139,11 +144,16 @@ class _Unpacked:
         if self._codec is None:
             self._at += size
             return self._blob[self._at - size : self._at]
-        parts = []
-        while size > 0 and (piece := self._more(min(size, 1 << 20))):
-            parts.append(piece)
-            size -= len(piece)
-        return b"".join(parts)
+        if len(self._buffer) - self._used < size:
+            parts = [self._buffer[self._used :]]
+            needed = size - len(parts[0])
+            while needed > 0 and (piece := self._more(max(min(needed, 1 << 20), self.AHEAD))):
+                parts.append(piece)
+                needed -= len(piece)
+            self._buffer, self._used = b"".join(parts), 0
+        found = self._buffer[self._used : self._used + size]
+        self._used += len(found)
+        return found
 
     def skip(self, size: int) -> int:
         """Pass `size` bytes (in pieces: a member skipped is never held whole); how many were."""
