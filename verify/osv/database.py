@@ -513,7 +513,7 @@ def _glance(raw: bytes) -> tuple[set[str], str | None] | None:
 
 def _folder(name: str) -> list[str]:
     """The package a record's path names in the PyPA layout (`vulns/<package>/<ID>.yaml`)."""
-    parts = PurePosixPath(name).parts
+    parts = _parts(name)  # as PurePosixPath(name).parts, but for a leading `/` (never `vulns`)
     return [osv.normalize(parts[-2])] if len(parts) > 2 and parts[-3] == "vulns" else []
 
 
