@@ -51,7 +51,6 @@ _KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: ([^\n]*))?\n")
 _STARTERS = frozenset("|'\"[{")  # what makes a value more than one plain scalar on its line
 _RUNS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- plain scalar` lines
 _ITEMS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- key: scalar` mappings
-_ITEM = re.compile(r"- ([^\n]*)\n")  # the scalar of each line of such a run
 _ESCAPE = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0abt\tnvfre "\\/N_LP])')
 _REPLACEMENTS = {
     "0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
@@ -60,6 +59,7 @@ _REPLACEMENTS = {
 }  # fmt: skip
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _PLAIN: dict[str, str] = {}  # a plain scalar's text -> the string it is (memo)
+_LISTED: dict[str, str] = {}  # an item of a run of list items as written -> its string (memo)
 # Most listed versions: digits with two dots, or a dot and a pre-, post- or dev-release. No int
 # (no dot), float (one dot, then digits and an exponent with a sign), sexagesimal (a colon) or
 # timestamp (a dash) of YAML 1.1 is written so: they are strings, known without the resolver.
@@ -265,13 +265,23 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
             pos = after
             continue
         # A run of plain scalars (the bulk of the versions lists), read in one go: each line
-        # of it is spaces, `- ` and the scalar.
+        # of it is spaces, `- ` and the scalar, so cutting those leaves the scalars as written.
         pos = items.end()
-        found += [
-            _PLAIN.get(item) or (item[1:-1] if item[0] == '"' else _plain(item))
-            for item in _ITEM.findall(text, items.start(), pos)
-        ]
+        written = ("\n" + text[items.start() : pos - 1]).replace(f"\n{' ' * indent}- ", "\n")
+        listed = written[1:].split("\n")
+        values = list(map(_LISTED.get, listed))
+        found += [_listed(item) for item in listed] if None in values else values
     return found, pos
+
+
+def _listed(item: str) -> str:
+    """An item of a run as written (plain, or double-quoted without escapes): its string."""
+    value = _LISTED.get(item)
+    if value is None:
+        value = item[1:-1] if item[0] == '"' else _plain(item)
+        if len(item) < 200 and len(_LISTED) < 1_000_000:
+            _LISTED[item] = value
+    return value
 
 
 def _plain(text: str) -> str:
