@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from packageurl import PackageURL
 from packaging.version import InvalidVersion, Version
 
@@ -37,7 +36,6 @@ from attest.scan.interface import (
     SourceOptions,
     VulnSource,
 )
-from verify import untrusted_yaml
 from verify.osv.severity import Severity, severity_of
 from verify.plugins import ClassRegistry
 from verify.slo import (
@@ -193,6 +191,11 @@ def _read_document(path: Path) -> object:
             data = attest["slo"]
         return data
     text = read_text(path)
+    # Imported here: PyYAML is a tenth of the start-up of a scan with no YAML policy.
+    import yaml
+
+    from verify import untrusted_yaml
+
     parsers: dict[str, tuple[Callable[[str], object], type[Exception], str]] = {
         ".json": (json.loads, ValueError, "JSON"),  # JSONDecodeError, or past the digit limit
         ".yaml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),

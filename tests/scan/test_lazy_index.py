@@ -7,6 +7,8 @@ parsed at once, as before."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -214,3 +216,32 @@ def test_a_listed_value_with_a_line_break_matches_no_version(listed: list[str]) 
     ((_, entry),) = osv.entries(record("PYSEC-1", "pkg", versions=listed))
     assert not osv.affects(entry, Version("1.0")) and not osv.affects(entry, Version("9"))
     assert osv.affects(entry, Version("2.0")) == ("2.0" in listed)
+
+
+def test_a_warm_scan_does_not_load_the_yaml_readers(tmp_path: Path) -> None:
+    """A warm scan reads only the index: PyYAML and the YAML readers (a tenth of the start-up
+    of a whole `attest scan` process) are not imported for it."""
+    db = write_pypa(tmp_path / "db", [record("PYSEC-2026-1", "alpha", versions=["1.0"])])
+    sbom = tmp_path / "sbom.json"
+    sbom.write_text(
+        '{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": '
+        '[{"type": "library", "name": "alpha", "version": "1.0"}]}'
+    )
+    cache = tmp_path / "cache"
+    program = f"""
+import sys
+from attest.cli import main
+sys.argv = ["attest", "scan", "--sbom", {str(sbom)!r}, "--db", {str(db)!r},
+            "--cache-dir", {str(cache)!r}, "--now", "2026-07-12T00:00:00Z", "--json"]
+code = 0
+try:
+    main()
+except SystemExit as e:
+    code = e.code
+print(code, sorted(m for m in sys.modules if "yaml" in m))
+"""
+    runs = [subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)]
+    runs.append(subprocess.run([sys.executable, "-c", program], capture_output=True, text=True))
+    cold, warm = (run.stdout.strip().splitlines()[-1] for run in runs)
+    assert cold.startswith("1 ") and "plain_yaml" in cold  # a finding, from a parsed record
+    assert warm == "1 []", runs[1].stderr

@@ -26,14 +26,11 @@ from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
 from packaging.utils import canonicalize_version
 from packaging.version import Version
 
-from verify import untrusted_yaml
 from verify.errors import ExitCode, VerifyError
 from verify.files import NotRegular, TooLarge, in_pseudo_root, named_pseudo_root, read_limited
-from verify.osv import plain_yaml
 from verify.osv import records as osv
 from verify.text import shown
 
@@ -391,6 +388,12 @@ def content_digest(path: Path, blob: bytes | None = None) -> str:
 
 
 def _parse(name: str, blob: bytes, where: Path) -> object:
+    # Imported here: a warm scan reads only the index, and PyYAML is a tenth of its start-up.
+    import yaml
+
+    from verify import untrusted_yaml
+    from verify.osv import plain_yaml
+
     if len(blob) > MAX_RECORD_BYTES:
         raise DatabaseError(where, f"{name}: more than {MAX_RECORD_BYTES} bytes")
     try:
@@ -447,6 +450,8 @@ def _value(text: str, start: int, column: int) -> object:
     following = _NEXT.match(text, end + 1)
     if following is not None and len(following[1]) > column:
         raise _Unsure  # continued on the next line
+    from verify.osv import plain_yaml  # imported here, as in `_parse`
+
     found = plain_yaml.plain_value(raw)
     if found is None:
         raise _Unsure  # a number, a bool, a null...: what the parse makes of it decides
