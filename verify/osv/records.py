@@ -75,11 +75,24 @@ def normalize(name: str) -> str:
     return str(canonicalize_name(name))
 
 
+# A timestamp already written as `timestamp` writes it (most quoted ones): UTC, seconds, and a
+# fraction of six digits or none (a zero fraction is not written); a year below LATEST's.
+_UTC_TEXT = re.compile(
+    r"[0-8][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?!0{6})[0-9]{6})?Z"
+)
+
+
 def timestamp(value: object, field: str) -> str | None:
     """An RFC 3339 timestamp as ISO text in UTC. YAML gives unquoted ones as datetimes and
     quoted ones as strings: both end up the same."""
     if value is None:
         return None
+    if isinstance(value, str) and _UTC_TEXT.fullmatch(value):
+        try:
+            datetime.datetime.fromisoformat(value[:-1])  # a real day and time of day
+            return value
+        except ValueError:
+            pass  # the general way below names the problem
     if isinstance(value, datetime.datetime):
         moment = value
     elif isinstance(value, str):
