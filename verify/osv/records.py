@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import Version
@@ -161,6 +161,9 @@ def _canonical_versions(value: object, field: str) -> list[str]:
         raise RecordError(f"{field}: expected a list")
     known = _CANONICAL.get
     try:
+        found = list(map(known, value))  # no call of ours per item where all are known
+        if None not in found:
+            return cast("list[str]", found)
         return [known(v) or canonical_version(str(v)) for v in value]
     except TypeError:  # an item that is a list or a mapping: no key of the memo
         return [canonical_version(str(v)) for v in value]
@@ -175,7 +178,7 @@ def _strings(value: object, field: str) -> list[str]:
 
 
 def _mapping(value: object, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, (dict, Mapping)):  # dict first: the ABC's check is slow
         raise RecordError(f"{field}: expected a mapping, got {type(value).__name__}")
     return value
 
@@ -218,11 +221,11 @@ def _events(rng: Mapping[str, Any], field: str, bad: list[list[str]]) -> list[li
         bad.append([f"{field}.events", _excerpt(events), _OPEN + "the range has no events"])
         return _ALL
     pairs: list[list[str]] = []
-    opened = sum(1 for e in events if isinstance(e, Mapping) and "introduced" in e)
+    opened = sum(1 for e in events if isinstance(e, (dict, Mapping)) and "introduced" in e)
     for j, event in enumerate(events):
         kind = (
             next((k for k in event if k in _EVENT_ORDER), None)
-            if isinstance(event, Mapping)
+            if isinstance(event, (dict, Mapping))
             else None
         )
         if kind is None or len(event) != 1:
@@ -269,7 +272,7 @@ def _ranges(
             continue
         events = rng.get("events")
         for event in events if isinstance(events, list) else []:
-            if isinstance(event, Mapping) and isinstance(event.get("fixed"), (str, int)):
+            if isinstance(event, (dict, Mapping)) and isinstance(event.get("fixed"), (str, int)):
                 fixes.append(str(event["fixed"]))
         found.append(_events(rng, f"{field}.ranges[{i}]", bad))
     return found, fixes
@@ -324,8 +327,11 @@ def _lines(versions: list[str]) -> str:
     membership is one search. A listed value holding a line break is no version (PEP 440 has
     no whitespace inside one, and canonical forms none at all): it matches nothing either way,
     and is left out so that it cannot split into lines that would."""
-    kept = [v for v in versions if "\n" not in v]
-    return "\n" + "\n".join(kept) + "\n" if kept else ""
+    kept, joined = versions, "\n".join(versions)
+    if joined.count("\n") != len(versions) - 1:  # some value holds a line break (rare)
+        kept = [v for v in versions if "\n" not in v]
+        joined = "\n".join(kept)
+    return f"\n{joined}\n" if kept else ""
 
 
 def listed(entry: Entry) -> list[str]:
