@@ -46,6 +46,7 @@ def _tag(text: str) -> str:
 _REFUSED = re.compile(
     "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII and \n: nothing refused
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
 _KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: ([^\n]*))?\n")
 _STARTERS = frozenset("|'\"[{")  # what makes a value more than one plain scalar on its line
@@ -86,7 +87,9 @@ def load(text: str | bytes) -> Any:
 def _text(text: str | bytes) -> str | None:
     """The text of a document ending with a newline, or None when it holds what this reader
     declines at once (no UTF-8, a tab, a line break other than \\n...)."""
+    plain_ascii = False
     if isinstance(text, bytes):
+        plain_ascii = not text.translate(None, _PLAIN_ASCII)  # most records, in one pass
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
@@ -95,7 +98,9 @@ def _text(text: str | bytes) -> str | None:
         if "|" in text:
             return None  # a literal block at the end keeps no final newline
         text += "\n"
-    if text.isascii():  # most records: then only controls are refused, found in one pass
+    if plain_ascii:
+        return text
+    if text.isascii():  # then only controls are refused, found in one pass
         return text if text.replace("\n", "").isprintable() else None
     return None if _REFUSED.search(text) else text
 
