@@ -72,7 +72,7 @@ def pick_pins(raw: list[dict[str, object]]) -> dict[str, str]:
     crashing: set[str] = set()
     for data in raw:
         for package, entry in osv.entries(data):
-            affected.setdefault(package, set()).update(v for v in entry["versions"] if valid(v))
+            affected.setdefault(package, set()).update(v for v in osv.listed(entry) if valid(v))
             fixed.setdefault(package, set()).update(v for v in osv.fix_versions(entry) if valid(v))
             if any(valid(v) is None for v in osv.fix_versions(entry)):
                 crashing.add(package)

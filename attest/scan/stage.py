@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from packageurl import PackageURL
 from packaging.version import InvalidVersion, Version
 
@@ -34,7 +33,7 @@ from attest.scan.interface import (
     SourceAnswer,
     SourceOptions,
 )
-from verify import logs, untrusted_yaml
+from verify import logs
 from verify.errors import InputError, PolicyRefusal, UsageError
 from verify.formats import cyclonedx
 from verify.formats.cyclonedx import BomComponent
@@ -171,6 +170,11 @@ def _read_document(path: Path) -> object:
             data = attest["slo"]
         return data
     text = read_text(path)
+    # Imported here: PyYAML is a tenth of the start-up of a scan with no YAML policy.
+    import yaml
+
+    from verify import untrusted_yaml
+
     parsers: dict[str, tuple[Callable[[str], object], type[Exception], str]] = {
         ".json": (json.loads, ValueError, "JSON"),  # JSONDecodeError, or past the digit limit
         ".yaml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),

@@ -329,3 +329,36 @@ def test_an_slo_failure_names_ten_overdue_findings_and_counts_the_rest(
     assert line.startswith("attest: error: 25 findings overdue under the SLO policy: pkg00 1.0")
     assert line.count("days late)") == 10
     assert line.endswith(", and 15 more (see the report)")
+
+
+def _digits(n: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet="0123456789", min_size=n, max_size=n)
+
+
+_STAMP = st.builds(
+    "{}-{}-{}T{}:{}:{}{}{}".format,
+    st.one_of(_digits(4), st.sampled_from(["8999", "9000", "0000", "0001"])),
+    st.one_of(_digits(2), st.sampled_from(["01", "12", "13", "00"])),
+    st.one_of(_digits(2), st.sampled_from(["01", "28", "29", "31", "32"])),
+    st.one_of(_digits(2), st.sampled_from(["00", "23", "24"])),
+    _digits(2),
+    _digits(2),
+    st.sampled_from(["", ".000000", ".5", ".123", ".123456", ".000001", ".1234567"]),
+    st.sampled_from(["Z", "+00:00", "+01:00", "", "z"]),
+)
+
+
+def _read(text: str) -> str:
+    try:
+        return str(osv.timestamp(text, "modified"))
+    except osv.RecordError as e:
+        return f"RecordError: {e}"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_STAMP)
+def test_a_timestamp_written_as_it_is_kept_is_read_as_the_general_way_reads_it(text: str) -> None:
+    """A quoted timestamp already in the form `timestamp` writes is kept as written without a
+    round trip through datetime: the same text, or the same refusal, as the general way (which
+    a trailing space takes)."""
+    assert _read(text) == _read(text + " "), text

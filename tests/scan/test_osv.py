@@ -105,7 +105,7 @@ def test_records_name_packages_by_pep_503_and_merge_affected_entries() -> None:
     data["affected"].append({"package": {"name": "toy-pkg", "ecosystem": "npm"}, "versions": ["9"]})
     ((name, found),) = list(osv.entries(data))
     assert name == "toy-pkg"
-    assert found["versions"] == ["5"]  # canonical: 5.0 and 5 are one version
+    assert osv.listed(found) == ["5"]  # canonical: 5.0 and 5 are one version
     assert osv.affects(found, Version("0.5")) and osv.affects(found, Version("5.0"))
 
 

@@ -188,3 +188,27 @@ def test_what_passes_for_a_version_is_a_string_to_pyyaml(text: str) -> None:
     if plain_yaml._VERSION.fullmatch(text):
         assert yaml.safe_load(f"v: {text}\n") == {"v": text}
     assert agrees(f"versions:\n- {text}\n- 1.0.0\n")
+
+
+_ESCAPES = st.sampled_from(list('a "\\xuU04ntN_LP/eéFq'))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_ESCAPES, max_size=14).map("".join))
+def test_double_quoted_escapes_read_as_pyyaml_reads_them_or_decline(body: str) -> None:
+    """Escapes are replaced in one split of the scalar: known ones as PyYAML reads them, and a
+    scalar with an unknown one, a stray backslash or an unescaped quote declined."""
+    assert agrees(f'id: "{body}"\n'), body
+
+
+@pytest.mark.parametrize("byte", range(256))
+def test_the_byte_check_of_printable_ascii_agrees_with_the_text_check(byte: int) -> None:
+    """Bytes all printable ASCII or line breaks are taken without the text's checks: any other
+    byte (a control, DEL, a byte of a UTF-8 sequence) goes through them as before."""
+    raw = b"id: a" + bytes([byte]) + b"b\n"
+    try:
+        text: str | None = raw.decode()
+    except UnicodeDecodeError:
+        text = None
+    assert plain_yaml.text(raw) == (None if text is None else plain_yaml._text(text))
+    assert plain_yaml.load(raw) == (None if text is None else plain_yaml.load(text))

@@ -78,3 +78,26 @@ def test_a_sparse_member_is_refused(tmp_path: Path) -> None:
     raw[148:156] = b"%06o\0 " % (sum(raw[:148]) + 8 * 32 + sum(raw[156:512]))
     plain.write_bytes(bytes(raw))
     assert error(plain) == f"{plain}: not a readable tar archive: v/a.json: a sparse member"
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_the_stream_is_unpacked_at_most_a_bounded_way_ahead_of_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The stream is decompressed in pieces (not member by member), at most 256 KiB ahead of
+    what is read: a 64 MiB member over the budget is refused with about that much unpacked."""
+    monkeypatch.setattr(database, "MAX_TOTAL_BYTES", 1 << 20)
+    members = {"vulns/a/PYSEC-1.json": b"{}", "big.bin": b"\0" * (64 << 20)}
+    db = archive(tmp_path / "db.tar", mode, tarfile.PAX_FORMAT, members)
+    unpacked = []
+    more = database._Unpacked._more
+
+    def counted(self: database._Unpacked, limit: int) -> bytes:
+        piece = more(self, limit)
+        unpacked.append(len(piece))
+        return piece
+
+    monkeypatch.setattr(database._Unpacked, "_more", counted)
+    with pytest.raises(database.DatabaseError, match=r"big\.bin: more than 1048576 bytes"):
+        list(database.records(db))
+    assert 0 < sum(unpacked) <= 2 * database._Unpacked.AHEAD

@@ -26,17 +26,15 @@ from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
+from packaging.utils import canonicalize_version
 from packaging.version import Version
 
-from verify import untrusted_yaml
 from verify.errors import UsageError
 from verify.files import NotRegular, TooLarge, in_pseudo_root, named_pseudo_root, read_limited
-from verify.osv import plain_yaml
 from verify.osv import records as osv
 from verify.text import shown
 
-INDEX_FORMAT = "attest-osv-index/3"  # bump whenever the entries or their parsing change
+INDEX_FORMAT = "attest-osv-index/4"  # bump whenever the entries or their parsing change
 LATEST_KEPT = 64  # newest record times kept in the index, for the staleness guard
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
 # Bounds against archive bombs (THREAT_MODEL D3): far above the real databases' sizes (the
@@ -115,13 +113,18 @@ def _zip_records(
 
 class _Unpacked:
     """The decompressed bytes of a tar stream (gzip, bzip2, xz or none), unpacked only as far as
-    they are read: a member's size is counted against the budget before its bytes are."""
+    they are read, and at most AHEAD bytes more: a member's size is counted against the budget
+    before its bytes are. Decompressing in pieces of AHEAD (not member by member, most of them a
+    few KB) spares the codec thousands of calls, each copying the input it has not used yet."""
 
     CHUNK = 1 << 16
+    AHEAD = 1 << 18
 
     def __init__(self, blob: bytes) -> None:
         self._blob = blob
         self._at = 0
+        self._buffer = b""  # unpacked, not read yet: from `_used` on
+        self._used = 0
         self._codec: Any = None
         self._zlib = blob.startswith(b"\x1f\x8b")  # zlib keeps the input it has not used yet
         if self._zlib:
@@ -136,11 +139,16 @@ class _Unpacked:
         if self._codec is None:
             self._at += size
             return self._blob[self._at - size : self._at]
-        parts = []
-        while size > 0 and (piece := self._more(min(size, 1 << 20))):
-            parts.append(piece)
-            size -= len(piece)
-        return b"".join(parts)
+        if len(self._buffer) - self._used < size:
+            parts = [self._buffer[self._used :]]
+            needed = size - len(parts[0])
+            while needed > 0 and (piece := self._more(max(min(needed, 1 << 20), self.AHEAD))):
+                parts.append(piece)
+                needed -= len(piece)
+            self._buffer, self._used = b"".join(parts), 0
+        found = self._buffer[self._used : self._used + size]
+        self._used += len(found)
+        return found
 
     def skip(self, size: int) -> int:
         """Pass `size` bytes (in pieces: a member skipped is never held whole); how many were."""
@@ -378,6 +386,12 @@ def content_digest(path: Path, blob: bytes | None = None) -> str:
 
 
 def _parse(name: str, blob: bytes, where: Path) -> object:
+    # Imported here: a warm scan reads only the index, and PyYAML is a tenth of its start-up.
+    import yaml
+
+    from verify import untrusted_yaml
+    from verify.osv import plain_yaml
+
     if len(blob) > MAX_RECORD_BYTES:
         raise DatabaseError(where, f"{name}: more than {MAX_RECORD_BYTES} bytes")
     try:
@@ -434,6 +448,8 @@ def _value(text: str, start: int, column: int) -> object:
     following = _NEXT.match(text, end + 1)
     if following is not None and len(following[1]) > column:
         raise _Unsure  # continued on the next line
+    from verify.osv import plain_yaml  # imported here, as in `_parse`
+
     found = plain_yaml.plain_value(raw)
     if found is None:
         raise _Unsure  # a number, a bool, a null...: what the parse makes of it decides
@@ -500,7 +516,7 @@ def _glance(raw: bytes) -> tuple[set[str], str | None] | None:
 
 def _folder(name: str) -> list[str]:
     """The package a record's path names in the PyPA layout (`vulns/<package>/<ID>.yaml`)."""
-    parts = PurePosixPath(name).parts
+    parts = _parts(name)  # as PurePosixPath(name).parts, but for a leading `/` (never `vulns`)
     return [osv.normalize(parts[-2])] if len(parts) > 2 and parts[-3] == "vulns" else []
 
 
@@ -523,12 +539,18 @@ def _stamp(name: str, data: object, where: Path) -> str | None:
 
 
 def build_index(
-    path: Path, digest: str, blob: bytes | None = None, wanted: Collection[str] | None = None
+    path: Path,
+    digest: str,
+    blob: bytes | None = None,
+    wanted: Collection[str] | None = None,
+    held: dict[str, list[osv.Entry]] | None = None,
 ) -> bytes:
     """Read every record once and lay out the index file; `blob`: the database file's bytes,
     when `digest` was taken of them (else the file is read again, and must not have changed).
     `wanted`: the packages to parse now (None: all); the YAML records a glance files under
-    other packages only are kept as text, parsed when their package is first asked about."""
+    other packages only are kept as text, parsed when their package is first asked about.
+    `held`: filled with the entries parsed, for an `Index` of this blob to start with (a cold
+    scan does not decode what it has just encoded)."""
     if blob is None and not path.is_dir():
         blob = read_database(path)
         if hashlib.sha256(blob).hexdigest() != digest:
@@ -540,9 +562,12 @@ def build_index(
     stamps: list[str] = []
     count = 0
     for name, raw in records(path, blob):
-        glance = None if asked is None or name.endswith(".json") else _glance(raw)
-        if glance is not None and asked is not None:
-            glance[0].update(_folder(name))  # where the PyPA database files it, too
+        folder = _folder(name) if asked is not None else []
+        glance = None
+        if asked is not None and not name.endswith(".json") and not asked.intersection(folder):
+            glance = _glance(raw)  # a record in an asked package's folder is parsed anyway
+        if glance is not None:
+            glance[0].update(folder)  # where the PyPA database files it, too
         if glance is not None and asked is not None and not glance[0] & asked:
             for package in glance[0]:
                 later.setdefault(package, []).append(len(kept))
@@ -563,6 +588,8 @@ def build_index(
         count += 1
     if count == 0:
         raise DatabaseError(path, "no OSV records found (.json or .yaml files)")
+    if held is not None:
+        held.update((p, [e for _, e in found]) for p, found in parsed.items() if p not in later)
     return _index_file(digest, count, stamps, parsed, later, kept)
 
 
@@ -604,7 +631,13 @@ class Index:
     """A loaded index: the header parsed, package blobs parsed on demand, and the records kept
     as text parsed (bounded and validated as any record) when their package is asked about."""
 
-    def __init__(self, raw: bytes, digest: str, where: Path | str = "the advisory index") -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        digest: str,
+        where: Path | str = "the advisory index",
+        held: dict[str, list[osv.Entry]] | None = None,
+    ) -> None:
         head, _, self._body = raw.partition(b"\n")
         header = json.loads(head)
         if header.get("format") != INDEX_FORMAT or header.get("digest") != digest:
@@ -617,7 +650,7 @@ class Index:
         self._later: dict[str, list[int]] = header["later"]
         self._texts: list[list[Any]] = header["texts"]
         self._where = where
-        self._read: dict[str, list[osv.Entry]] = {}  # package -> its entries, once read
+        self._read: dict[str, list[osv.Entry]] = dict(held or {})  # package -> its entries
 
     def entries(self, package: str) -> list[osv.Entry]:
         """The entries of `package`, in the order of their records; DatabaseError when a
@@ -666,7 +699,12 @@ def matches(index: Index, package: str, version: str) -> list[osv.Advisory]:
     """The advisories affecting `package` (PEP 503 name) at `version`, one per vulnerability
     (records sharing an alias merged). InvalidVersion when `version` is not PEP 440."""
     wanted = Version(version)
-    hits = [osv.advisory(package, e) for e in index.entries(package) if osv.affects(e, wanted)]
+    canonical = canonicalize_version(wanted)
+    hits = [
+        osv.advisory(package, e)
+        for e in index.entries(package)
+        if osv.affects(e, wanted, canonical)
+    ]
     return osv.merge_aliases(hits)
 
 
@@ -684,6 +722,8 @@ def load(path: Path) -> Database:
     try:
         blob = None if path.is_dir() else read_database(path)  # a FIFO or device: refused unread
         digest = content_digest(path, blob)
-        return Database(str(path), digest, Index(build_index(path, digest, blob), digest))
+        held: dict[str, list[osv.Entry]] = {}
+        raw = build_index(path, digest, blob, None, held)
+        return Database(str(path), digest, Index(raw, digest, held=held))
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise DatabaseError(path, f"cannot read the database: {e}") from e

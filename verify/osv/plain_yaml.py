@@ -46,12 +46,12 @@ def _tag(text: str) -> str:
 _REFUSED = re.compile(
     "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII and \n: nothing refused
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: (.*))?\Z")
 _KEY_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*):(?: ([^\n]*))?\n")
 _STARTERS = frozenset("|'\"[{")  # what makes a value more than one plain scalar on its line
 _RUNS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- plain scalar` lines
 _ITEMS: dict[int, re.Pattern[str]] = {}  # indent -> a run of `- key: scalar` mappings
-_ITEM = re.compile(r"- ([^\n]*)\n")  # the scalar of each line of such a run
 _ESCAPE = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0abt\tnvfre "\\/N_LP])')
 _REPLACEMENTS = {
     "0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
@@ -60,6 +60,7 @@ _REPLACEMENTS = {
 }  # fmt: skip
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _PLAIN: dict[str, str] = {}  # a plain scalar's text -> the string it is (memo)
+_LISTED: dict[str, str] = {}  # an item of a run of list items as written -> its string (memo)
 # Most listed versions: digits with two dots, or a dot and a pre-, post- or dev-release. No int
 # (no dot), float (one dot, then digits and an exponent with a sign), sexagesimal (a colon) or
 # timestamp (a dash) of YAML 1.1 is written so: they are strings, known without the resolver.
@@ -86,7 +87,9 @@ def load(text: str | bytes) -> Any:
 def _text(text: str | bytes) -> str | None:
     """The text of a document ending with a newline, or None when it holds what this reader
     declines at once (no UTF-8, a tab, a line break other than \\n...)."""
+    plain_ascii = False
     if isinstance(text, bytes):
+        plain_ascii = not text.translate(None, _PLAIN_ASCII)  # most records, in one pass
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
@@ -95,7 +98,9 @@ def _text(text: str | bytes) -> str | None:
         if "|" in text:
             return None  # a literal block at the end keeps no final newline
         text += "\n"
-    if text.isascii():  # most records: then only controls are refused, found in one pass
+    if plain_ascii:
+        return text
+    if text.isascii():  # then only controls are refused, found in one pass
         return text if text.replace("\n", "").isprintable() else None
     return None if _REFUSED.search(text) else text
 
@@ -265,13 +270,23 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
             pos = after
             continue
         # A run of plain scalars (the bulk of the versions lists), read in one go: each line
-        # of it is spaces, `- ` and the scalar.
+        # of it is spaces, `- ` and the scalar, so cutting those leaves the scalars as written.
         pos = items.end()
-        found += [
-            _PLAIN.get(item) or (item[1:-1] if item[0] == '"' else _plain(item))
-            for item in _ITEM.findall(text, items.start(), pos)
-        ]
+        written = ("\n" + text[items.start() : pos - 1]).replace(f"\n{' ' * indent}- ", "\n")
+        listed = written[1:].split("\n")
+        values = list(map(_LISTED.get, listed))
+        found += [_listed(item) for item in listed] if None in values else values
     return found, pos
+
+
+def _listed(item: str) -> str:
+    """An item of a run as written (plain, or double-quoted without escapes): its string."""
+    value = _LISTED.get(item)
+    if value is None:
+        value = item[1:-1] if item[0] == '"' else _plain(item)
+        if len(item) < 200 and len(_LISTED) < 1_000_000:
+            _LISTED[item] = value
+    return value
 
 
 def _plain(text: str) -> str:
@@ -338,9 +353,15 @@ def _scalar(text: str) -> Any:
         if "'" in body.replace("''", ""):
             raise _Declined
         return body.replace("''", "'")
-    if '"' in _ESCAPE.sub("", body).replace("\\", '"'):
+    if "\\" not in body:
+        if '"' in body:
+            raise _Declined  # an unescaped quote
+        return body
+    parts = _ESCAPE.split(body)  # text, escape code, text, ...: one pass, no call per escape
+    if '"' in "".join(parts[::2]).replace("\\", '"'):
         raise _Declined  # an unescaped quote, or an escape PyYAML does not know
-    return _ESCAPE.sub(_unescape, body) if "\\" in body else body
+    parts[1::2] = [_REPLACEMENTS.get(code) or chr(int(code[1:], 16)) for code in parts[1::2]]
+    return "".join(parts)
 
 
 def _closed(text: str) -> bool:
@@ -381,13 +402,6 @@ def _quoted_lines(text: str, pos: int, indent: int, first: str) -> tuple[str, in
 def _escaped(text: str) -> bool:
     """Whether `text` ends with an escaping backslash."""
     return (len(text) - len(text.rstrip("\\"))) % 2 == 1
-
-
-def _unescape(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if len(code) > 1:
-        return chr(int(code[1:], 16))
-    return _REPLACEMENTS[code]
 
 
 def _literal(text: str, pos: int, indent: int, header: str) -> tuple[str, int]:

@@ -4,7 +4,8 @@ advisory model the scan's sources and the gate share.
 Matching follows OSV for PyPI: a version is affected when it is in the explicit `versions` list
 OR inside an ECOSYSTEM range (events evaluated in PEP 440 order). The PyPA database has records
 whose list and ranges disagree (pre-releases below `introduced`, overlapping events), so the
-union is what the data means. Entries are plain JSON so the offline index can store them.
+union is what the data means. Entries are plain JSON so the offline index can store them; an
+entry's `versions` is one string of lines (`listed` gives the list).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import datetime
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import Version
@@ -74,11 +75,24 @@ def normalize(name: str) -> str:
     return str(canonicalize_name(name))
 
 
+# A timestamp already written as `timestamp` writes it (most quoted ones): UTC, seconds, and a
+# fraction of six digits or none (a zero fraction is not written); a year below LATEST's.
+_UTC_TEXT = re.compile(
+    r"[0-8][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?!0{6})[0-9]{6})?Z"
+)
+
+
 def timestamp(value: object, field: str) -> str | None:
     """An RFC 3339 timestamp as ISO text in UTC. YAML gives unquoted ones as datetimes and
     quoted ones as strings: both end up the same."""
     if value is None:
         return None
+    if isinstance(value, str) and _UTC_TEXT.fullmatch(value):
+        try:
+            datetime.datetime.fromisoformat(value[:-1])  # a real day and time of day
+            return value
+        except ValueError:
+            pass  # the general way below names the problem
     if isinstance(value, datetime.datetime):
         moment = value
     elif isinstance(value, str):
@@ -147,6 +161,9 @@ def _canonical_versions(value: object, field: str) -> list[str]:
         raise RecordError(f"{field}: expected a list")
     known = _CANONICAL.get
     try:
+        found = list(map(known, value))  # no call of ours per item where all are known
+        if None not in found:
+            return cast("list[str]", found)
         return [known(v) or canonical_version(str(v)) for v in value]
     except TypeError:  # an item that is a list or a mapping: no key of the memo
         return [canonical_version(str(v)) for v in value]
@@ -161,7 +178,7 @@ def _strings(value: object, field: str) -> list[str]:
 
 
 def _mapping(value: object, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, (dict, Mapping)):  # dict first: the ABC's check is slow
         raise RecordError(f"{field}: expected a mapping, got {type(value).__name__}")
     return value
 
@@ -204,11 +221,11 @@ def _events(rng: Mapping[str, Any], field: str, bad: list[list[str]]) -> list[li
         bad.append([f"{field}.events", _excerpt(events), _OPEN + "the range has no events"])
         return _ALL
     pairs: list[list[str]] = []
-    opened = sum(1 for e in events if isinstance(e, Mapping) and "introduced" in e)
+    opened = sum(1 for e in events if isinstance(e, (dict, Mapping)) and "introduced" in e)
     for j, event in enumerate(events):
         kind = (
             next((k for k in event if k in _EVENT_ORDER), None)
-            if isinstance(event, Mapping)
+            if isinstance(event, (dict, Mapping))
             else None
         )
         if kind is None or len(event) != 1:
@@ -255,7 +272,7 @@ def _ranges(
             continue
         events = rng.get("events")
         for event in events if isinstance(events, list) else []:
-            if isinstance(event, Mapping) and isinstance(event.get("fixed"), (str, int)):
+            if isinstance(event, (dict, Mapping)) and isinstance(event.get("fixed"), (str, int)):
                 fixes.append(str(event["fixed"]))
         found.append(_events(rng, f"{field}.ranges[{i}]", bad))
     return found, fixes
@@ -299,7 +316,27 @@ def entries(record: object) -> Iterator[tuple[str, Entry]]:
         entry["fixes"] += fixes
         if not common["severity"]:
             entry["severity"] = _severity(aff.get("severity"), f"{field}.severity")
+    for entry in merged.values():
+        entry["versions"] = _lines(entry["versions"])
     yield from merged.items()
+
+
+def _lines(versions: list[str]) -> str:
+    """A versions list as the entry keeps it: one string, each version on a line of its own
+    (`\\n1.0\\n1.1\\n`), so that the index stores and decodes one string, not hundreds, and
+    membership is one search. A listed value holding a line break is no version (PEP 440 has
+    no whitespace inside one, and canonical forms none at all): it matches nothing either way,
+    and is left out so that it cannot split into lines that would."""
+    kept, joined = versions, "\n".join(versions)
+    if joined.count("\n") != len(versions) - 1:  # some value holds a line break (rare)
+        kept = [v for v in versions if "\n" not in v]
+        joined = "\n".join(kept)
+    return f"\n{joined}\n" if kept else ""
+
+
+def listed(entry: Entry) -> list[str]:
+    """The canonical versions an entry lists."""
+    return entry["versions"].split("\n")[1:-1] if entry["versions"] else []
 
 
 def _summary(data: Mapping[str, Any]) -> str:
@@ -314,13 +351,21 @@ def _db_severity(value: object) -> str | None:
     return None
 
 
+_PARSED: dict[str, Version | None] = {}  # memo: every scanned version walks its package's events
+
+
 def _version(text: str) -> Version | None:
     """`text` as a PEP 440 version; None when it is not one, or holds a number too long for
     Python to read (4,300 digits): both are unreadable, judged as `_events` says."""
+    if text in _PARSED:
+        return _PARSED[text]
     try:
-        return Version(text)
+        found: Version | None = Version(text)
     except ValueError:  # InvalidVersion, or the integer-string limit
-        return None
+        found = None
+    if len(_PARSED) < 100_000 and len(text) < 200:
+        _PARSED[text] = found
+    return found
 
 
 def _in_range(events: list[list[str]], version: Version) -> bool:
@@ -341,8 +386,11 @@ def _in_range(events: list[list[str]], version: Version) -> bool:
     return affected
 
 
-def affects(entry: Entry, version: Version) -> bool:
-    if canonicalize_version(version) in entry["versions"]:
+def affects(entry: Entry, version: Version, canonical: str | None = None) -> bool:
+    """Whether `version` is listed or in a range; `canonical`: its canonical form, when the
+    caller has it (one version is matched against every entry of its package)."""
+    line = f"\n{canonicalize_version(version) if canonical is None else canonical}\n"
+    if line in entry["versions"]:
         return True
     return any(_in_range(events, version) for events in entry["ranges"])
 

@@ -37,7 +37,7 @@ from verify.osv.database import (
     read_database,
     unreadable,
 )
-from verify.osv.records import parse_time
+from verify.osv.records import Entry, parse_time
 
 
 def default_cache_dir() -> Path:
@@ -98,12 +98,13 @@ def _load_index(
             return Index(cached.read_bytes(), digest, db), digest
         except (ValueError, KeyError, OSError) as e:
             notes.append(f"advisory index {cached} unusable ({e}); rebuilding it")
+    held: dict[str, list[Entry]] = {}  # the entries parsed now: not decoded again
     try:
-        raw = build_index(db, digest, blob, wanted)
+        raw = build_index(db, digest, blob, wanted, held)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise AdvisoryDataError(db, f"cannot read the database: {e}") from e
     write_atomic(cached, raw)
-    return Index(raw, digest, db), digest
+    return Index(raw, digest, db, held), digest
 
 
 class OfflineSource(VulnSource):
