@@ -20,6 +20,8 @@ from attest.scan.sources.service import OsvSource, PypiSource
 from tests.loopback import unused_port
 from tests.scan.helpers import NOW, OsvApi, record, sbom, serve
 
+pytestmark = pytest.mark.network  # loopback OSV and PyPI servers
+
 RECORDS = [
     record(
         "GHSA-1111-2222-3333", "alpha", events=[{"introduced": "0"}, {"fixed": "2.0"}],
