@@ -40,7 +40,7 @@ lint-actions: setup
 test: lint $(INTEROP_STAMP)
 	$(BIN)/pytest
 
-# The inner loop: every test but those marked slow (tests/conftest.py SLOW), in under a minute.
+# The inner loop: every test but those marked slow (tests/slow.txt), in under a minute.
 test-fast: setup $(INTEROP_STAMP)
 	$(BIN)/pytest -m "not slow"
 

@@ -262,19 +262,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 #   binds an internet socket (a loopback server, an instance's port probe) without it fails.
 # - interop: the test carries @pytest.mark.interop; the independent clients' verdicts
 #   (tests/signing/conftest.py verify_py, verify_js) fail a test without it.
-# - slow: the test's name is in SLOW: over ~2 s in `pytest --durations=0` (setup, call and
-#   teardown together) on this 2-core machine when quiet (load < 2). `make test-fast` leaves
-#   them out; re-measure when a test gets slower or faster.
+# - slow: the test's name, or a fixture it uses, is listed in tests/slow.txt (measured; the rule
+#   is there). `make test-fast` leaves them out.
 
 NETWORK_FIXTURES = frozenset({"instance", "july_instance", "other_instance", "fresh_instance"})
 
-# A test's function name (every parameter of it), or "file.py::name" when the name is not unique.
-SLOW: frozenset[str] = frozenset()
+
+def _slow_names() -> frozenset[str]:
+    lines = (REPO / "tests" / "slow.txt").read_text().splitlines()
+    return frozenset(name for line in lines if (name := line.partition("#")[0].strip()))
+
+
+SLOW = _slow_names()
 
 
 def is_slow(item: pytest.Item) -> bool:
-    name = getattr(item, "originalname", item.name)
-    return name in SLOW or f"{item.path.name}::{name}" in SLOW
+    names = {getattr(item, "originalname", item.name), *getattr(item, "fixturenames", ())}
+    return not SLOW.isdisjoint(names)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by them
