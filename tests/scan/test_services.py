@@ -21,6 +21,8 @@ from tests.loopback import unused_port
 from tests.scan.helpers import NOW, OsvApi, record, sbom, serve
 from verify.errors import InputError
 
+pytestmark = pytest.mark.network  # loopback OSV and PyPI servers
+
 RECORDS = [
     record(
         "GHSA-1111-2222-3333", "alpha", events=[{"introduced": "0"}, {"fixed": "2.0"}],

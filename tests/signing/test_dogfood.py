@@ -7,15 +7,15 @@ from __future__ import annotations
 import datetime
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from attest.instance import lifecycle, oidc
+from attest.instance import oidc
 from tests.conftest import REPO
-from tests.signing.conftest import LocalInstance, start
+from tests.signing.conftest import LocalInstance
 
 DATABASE = (
     REPO.parent / "shared" / "data" / "advisory-db" / "pypa-advisory-database-2026-07-23.tar.gz"
@@ -24,13 +24,9 @@ NOW = "2026-07-24T00:00:00Z"  # the day after the database snapshot: fresh, so n
 
 
 @pytest.fixture
-def scan_day_instance(tmp_path: Path) -> Iterator[LocalInstance]:
+def scan_day_instance(fresh_instance: Callable[..., LocalInstance]) -> LocalInstance:
     """An instance whose clock starts at NOW: it signs on the scan's day."""
-    local = start(
-        tmp_path / "instance", datetime.datetime(2026, 7, 24, tzinfo=datetime.timezone.utc)
-    )
-    yield local
-    lifecycle.down(local.state_dir)
+    return fresh_instance(datetime.datetime(2026, 7, 24, tzinfo=datetime.timezone.utc))
 
 
 def test_attest_releases_itself(

@@ -9,6 +9,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ from sigstore.verify.policy import Identity
 from attest.instance import lifecycle, oidc
 from attest.instance.merkle import leaf_hash, root_from_inclusion
 from attest.instance.server import ApiError, Instance
-from tests.signing.conftest import JULY, LocalInstance, start, verify_js, verify_py
+from tests.conftest import require_mark
+from tests.signing.conftest import JULY, LocalInstance, verify_js, verify_py
 from verify.sigstore_adapter import log_index
 
 ALICE = "https://example.com/alice"
@@ -47,6 +49,7 @@ def _sign_files(local: LocalInstance, paths: list[Path], subject: str = ALICE) -
     return bundles
 
 
+@pytest.mark.interop
 def test_sigstore_python_api_signs_a_file_and_a_statement(
     instance: LocalInstance, tmp_path: Path
 ) -> None:
@@ -77,12 +80,14 @@ def test_sigstore_python_api_signs_a_file_and_a_statement(
 
 
 def _sigstore_cli(local: LocalInstance, *args: str) -> subprocess.CompletedProcess[str]:
+    require_mark("interop")
     return subprocess.run(
         [sys.executable, "-m", "sigstore", "--trust-config", str(local.trust_config), *args],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
 
+@pytest.mark.interop
 def test_sigstore_python_cli_signs_attests_and_verifies(
     instance: LocalInstance, tmp_path: Path
 ) -> None:
@@ -128,6 +133,7 @@ def test_sigstore_python_cli_signs_attests_and_verifies(
     assert js is None
 
 
+@pytest.mark.interop
 def test_twenty_entries_with_deep_inclusion_proofs(instance: LocalInstance, tmp_path: Path) -> None:
     paths = []
     for i in range(20):
@@ -152,6 +158,7 @@ def test_twenty_entries_with_deep_inclusion_proofs(instance: LocalInstance, tmp_
     assert max(depths) >= 4  # a tree of more than 16 leaves
 
 
+@pytest.mark.interop
 def test_refusals_by_both_clients(
     instance: LocalInstance, other_instance: LocalInstance, tmp_path: Path
 ) -> None:
@@ -286,28 +293,28 @@ def test_bad_requests_are_refused(instance: LocalInstance) -> None:
     assert requests.get(f"{instance.url}/api/v1/log/entries/00", timeout=30).status_code == 404
 
 
-def test_restart_keeps_keys_and_log(tmp_path: Path) -> None:
-    local = start(tmp_path / "state")
-    try:
-        artifact = tmp_path / "before.txt"
-        artifact.write_text("before the restart\n")
-        [before] = _sign_files(local, [artifact])
-        root_before = local.trusted_root.read_bytes()
-        size_before = local.entries()
-        assert lifecycle.down(local.state_dir)
-        assert not lifecycle.status(local.state_dir).running
-        lifecycle.up(local.state_dir, None, ttl=600)
-        assert local.trusted_root.read_bytes() == root_before
-        assert verify_py(local, before, artifact, ALICE) is None
-        assert verify_js(local.trusted_root, before, artifact, ALICE, local.issuer) is None
-        after = tmp_path / "after.txt"
-        after.write_text("after\n")
-        [after_bundle] = _sign_files(local, [after])
-        assert local.entries() == size_before + 1
-        index = json.loads(after_bundle.read_text())["verificationMaterial"]["tlogEntries"][0]
-        assert int(index["logIndex"]) == size_before
-    finally:
-        lifecycle.down(local.state_dir)
+@pytest.mark.interop
+def test_restart_keeps_keys_and_log(
+    fresh_instance: Callable[..., LocalInstance], tmp_path: Path
+) -> None:
+    local = fresh_instance()  # this test stops and restarts it
+    artifact = tmp_path / "before.txt"
+    artifact.write_text("before the restart\n")
+    [before] = _sign_files(local, [artifact])
+    root_before = local.trusted_root.read_bytes()
+    size_before = local.entries()
+    assert lifecycle.down(local.state_dir)
+    assert not lifecycle.status(local.state_dir).running
+    lifecycle.up(local.state_dir, None, ttl=600)
+    assert local.trusted_root.read_bytes() == root_before
+    assert verify_py(local, before, artifact, ALICE) is None
+    assert verify_js(local.trusted_root, before, artifact, ALICE, local.issuer) is None
+    after = tmp_path / "after.txt"
+    after.write_text("after\n")
+    [after_bundle] = _sign_files(local, [after])
+    assert local.entries() == size_before + 1
+    index = json.loads(after_bundle.read_text())["verificationMaterial"]["tlogEntries"][0]
+    assert int(index["logIndex"]) == size_before
 
 
 def test_bundle_roundtrip_is_strict_model_clean(instance: LocalInstance, tmp_path: Path) -> None:
@@ -398,6 +405,7 @@ def _in_july(moment: datetime.datetime) -> bool:
     return JULY <= moment < JULY + datetime.timedelta(days=1)
 
 
+@pytest.mark.interop
 def test_a_july_instance_signs_in_july_and_both_clients_verify(
     july_instance: LocalInstance, tmp_path: Path
 ) -> None:
@@ -445,6 +453,7 @@ def test_a_july_instance_signs_in_july_and_both_clients_verify(
     assert js is None
 
 
+@pytest.mark.network
 def test_a_shifted_ca_dates_on_its_clock_and_checks_tokens_on_the_real_one(
     tmp_path: Path,
 ) -> None:

@@ -205,6 +205,7 @@ def _ended(sock: socket.socket) -> bytes:
     return data
 
 
+@pytest.mark.network
 def test_a_body_that_never_arrives_times_out_and_frees_its_thread(quick: int) -> None:
     before = _handler_threads()
     started = time.monotonic()

@@ -71,6 +71,7 @@ def _golden(name: str, statement: dict[str, Any]) -> None:
     assert statement == json.loads(path.read_text()), f"differs from {path}"
 
 
+@pytest.mark.interop
 def test_github_actions_provenance_golden(instance: LocalInstance, tmp_path: Path) -> None:
     wheel, sdist = _dist(tmp_path)
     written = stage.provenance(
@@ -114,6 +115,7 @@ def _checkout(tmp_path: Path) -> Path:
     return repo
 
 
+@pytest.mark.interop
 def test_local_provenance_golden(instance: LocalInstance, tmp_path: Path) -> None:
     repo = _checkout(tmp_path)
     wheel, sdist = _dist(repo)
@@ -139,6 +141,7 @@ def test_local_provenance_golden(instance: LocalInstance, tmp_path: Path) -> Non
     assert verify_js(instance.trusted_root, written.path, None, CI, instance.issuer) is None
 
 
+@pytest.mark.interop
 def test_sbom_components_become_resolved_dependencies(
     instance: LocalInstance, tmp_path: Path
 ) -> None:
@@ -203,6 +206,7 @@ def scan_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return report
 
 
+@pytest.mark.interop
 def test_sbom_vulns_and_slo_statements(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path, scan_report: Path
 ) -> None:
@@ -255,6 +259,7 @@ def test_sbom_vulns_and_slo_statements(
     assert vulns["scanner"]["db"]["version"] == f"sha256:{database['sha256']}"
 
 
+@pytest.mark.interop
 def test_large_sbom_is_attested_by_reference(instance: LocalInstance, tmp_path: Path) -> None:
     wheel, _ = _dist(tmp_path)
     sbom = _sbom(tmp_path)
@@ -272,6 +277,7 @@ def test_large_sbom_is_attested_by_reference(instance: LocalInstance, tmp_path: 
     }
 
 
+@pytest.mark.interop
 def test_build_link(
     invoke: Callable[..., Result],
     instance: LocalInstance,
@@ -387,6 +393,7 @@ def test_bad_input(
     assert not list(tmp_path.glob("*.sigstore.json"))
 
 
+@pytest.mark.interop
 def test_dirty_tree_is_refused_unless_allowed(instance: LocalInstance, tmp_path: Path) -> None:
     repo = _checkout(tmp_path)
     wheel, _ = _dist(repo)

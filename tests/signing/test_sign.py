@@ -45,6 +45,7 @@ def _leaf(bundle: Path) -> x509.Certificate:
     return x509.load_der_x509_certificate(base64.b64decode(raw))
 
 
+@pytest.mark.interop
 def test_sign_with_an_explicit_token(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path
 ) -> None:
@@ -73,6 +74,7 @@ def test_sign_with_an_explicit_token(
     assert _leaf(bundles[0]).serial_number == _leaf(bundles[1]).serial_number
 
 
+@pytest.mark.interop
 def test_sign_from_the_environment_into_a_bundle_dir(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path
 ) -> None:
@@ -91,6 +93,7 @@ def test_sign_from_the_environment_into_a_bundle_dir(
     assert not (tmp_path / "tool.zip.sigstore.json").exists()
 
 
+@pytest.mark.interop
 def test_sign_with_the_ambient_github_credential(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path
 ) -> None:

@@ -1,0 +1,64 @@
+"""The suite itself: every test module collects a test, every name in tests/slow.txt is a test
+or a fixture, and a mark that is not registered in pyproject.toml is refused."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SLOW
+
+# Modules named like tests that hold helpers only (the lead renames them with the tree's move).
+HELPERS = {"test_gate_support.py"}
+
+
+def _pytest(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def collected() -> list[str]:
+    """The node ids of the whole suite, as `pytest --collect-only` lists them."""
+    done = _pytest("--collect-only", "-q", "tests")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_every_test_module_collects_a_test(collected: list[str]) -> None:
+    modules = {Path(REPO / node.split("::")[0]) for node in collected}
+    empty = sorted(
+        str(path.relative_to(REPO))
+        for path in (REPO / "tests").rglob("test_*.py")
+        if path not in modules and path.name not in HELPERS and "node_modules" not in path.parts
+    )
+    assert not empty, f"test modules that collect no test: {empty}"
+    helpers_with_tests = sorted(p.name for p in modules if p.name in HELPERS)
+    assert not helpers_with_tests, (
+        f"no longer helpers only, drop from HELPERS: {helpers_with_tests}"
+    )
+
+
+def test_every_slow_name_is_a_test_or_a_fixture(collected: list[str]) -> None:
+    names = {node.split("::")[-1].split("[")[0] for node in collected}
+    sources = "\n".join(path.read_text() for path in (REPO / "tests").rglob("*.py"))
+    names |= set(re.findall(r"^@pytest\.fixture.*\ndef (\w+)\(", sources, re.MULTILINE))
+    assert not sorted(SLOW - names), f"tests/slow.txt names no test: {sorted(SLOW - names)}"
+
+
+def test_an_unregistered_mark_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "test_marked.py").write_text(
+        "import pytest\n\n\n@pytest.mark.slwo\ndef test_typo():\n    pass\n"
+    )
+    done = _pytest("-c", str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path))
+    assert done.returncode != 0
+    assert "'slwo' not found in `markers` configuration option" in done.stdout
+    registered = _pytest("-c", str(REPO / "pyproject.toml"), "--markers", cwd=tmp_path).stdout
+    for mark in ("slow", "network", "interop"):
+        assert f"@pytest.mark.{mark}:" in registered
