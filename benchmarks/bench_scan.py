@@ -31,13 +31,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for tests.scan.helpers: the loopback OSV server
+sys.path.insert(0, str(ROOT))  # for tests.attest.scan.helpers: the loopback OSV server
 
 from packaging.version import InvalidVersion, Version  # noqa: E402
 
 from attest.scan.interface import SourceOptions  # noqa: E402
 from attest.scan.stage import ScanRequest, scan  # noqa: E402
-from tests.scan.helpers import SHARED_DB, OsvApi, serve  # noqa: E402
+from tests.attest.scan.helpers import SHARED_DB, OsvApi, serve  # noqa: E402
 from verify.osv import records as osv  # noqa: E402
 from verify.osv.database import _parse, records  # noqa: E402
 from verify.slo import Policy  # noqa: E402

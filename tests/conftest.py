@@ -179,9 +179,9 @@ def fresh_instance(tmp_path: Path) -> Iterator[Callable[..., LocalInstance]]:
 
 @pytest.fixture(scope="module")
 def signed(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A release signed with the real stages (tests/signing/test_gate_support.py), once per
+    """A release signed with the real stages (tests/signed_release.py), once per
     module."""
-    from tests.signing import test_gate_support as g
+    from tests import signed_release as g
 
     return g.make_release(instance, tmp_path_factory.mktemp("release") / "dist")
 
@@ -261,7 +261,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 #   or through another fixture such as `signed`) or carries @pytest.mark.network; a test that
 #   binds an internet socket (a loopback server, an instance's port probe) without it fails.
 # - interop: the test carries @pytest.mark.interop; the independent clients' verdicts
-#   (tests/signing/conftest.py verify_py, verify_js) fail a test without it.
+#   (tests/clients.py verify_py, verify_js) fail a test without it.
 # - slow: the test's name, or a fixture it uses, is listed in tests/slow.txt (measured; the rule
 #   is there). `make test-fast` leaves them out.
 

@@ -12,9 +12,6 @@ import pytest
 
 from tests.conftest import REPO, SLOW
 
-# Modules named like tests that hold helpers only (the lead renames them with the tree's move).
-HELPERS = {"test_gate_support.py"}
-
 
 def _pytest(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -36,13 +33,9 @@ def test_every_test_module_collects_a_test(collected: list[str]) -> None:
     empty = sorted(
         str(path.relative_to(REPO))
         for path in (REPO / "tests").rglob("test_*.py")
-        if path not in modules and path.name not in HELPERS and "node_modules" not in path.parts
+        if path not in modules and "node_modules" not in path.parts
     )
     assert not empty, f"test modules that collect no test: {empty}"
-    helpers_with_tests = sorted(p.name for p in modules if p.name in HELPERS)
-    assert not helpers_with_tests, (
-        f"no longer helpers only, drop from HELPERS: {helpers_with_tests}"
-    )
 
 
 def test_every_slow_name_is_a_test_or_a_fixture(collected: list[str]) -> None:
@@ -62,3 +55,13 @@ def test_an_unregistered_mark_is_refused(tmp_path: Path) -> None:
     registered = _pytest("-c", str(REPO / "pyproject.toml"), "--markers", cwd=tmp_path).stdout
     for mark in ("slow", "network", "interop"):
         assert f"@pytest.mark.{mark}:" in registered
+
+
+def test_the_tests_mirror_the_packages() -> None:
+    """tests/attest/<x>/ and tests/verify/<x>/ test the package attest/<x> or verify/<x>: a
+    folder of tests for a package that does not exist is a misplaced suite."""
+    for top in ("attest", "verify"):
+        for folder in (REPO / "tests" / top).rglob("*"):
+            if folder.is_dir() and folder.name != "__pycache__":
+                package = REPO / folder.relative_to(REPO / "tests")
+                assert (package / "__init__.py").is_file(), f"{folder} mirrors no package"

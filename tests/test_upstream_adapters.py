@@ -222,7 +222,7 @@ def test_the_sigstore_adapter_reads_the_trust_material() -> None:
 
 
 def test_the_pip_audit_adapter_reaches_the_session_and_records(tmp_path: Path) -> None:
-    """Its queries, skips and errors run against loopback services in tests/scan/test_services."""
+    """Its queries, skips and errors run against loopback services in tests/attest/scan/test_services."""
     service = pip_audit_adapter.pypi(tmp_path, 5, "http://127.0.0.1:9/mirror")
     assert isinstance(service.session, requests.Session)
     assert "https://pypi.org/" in service.session.adapters  # the mirror's rewrite
@@ -355,7 +355,7 @@ def test_every_package_the_code_imports_is_declared() -> None:
 
 def test_the_gate_imports_only_its_own_dependencies() -> None:
     """verify's imports are in [tool.attest].verify-dependencies, the set the deploy host
-    installs (tests/test_verify_isolation.py imports verify with only that set's closure)."""
+    installs (tests/verify/test_verify_isolation.py imports verify with only that set's closure)."""
     names = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["attest"]
     declared = {_normal(n) for n in names["verify-dependencies"]}
     missing = _undeclared(_imports("verify"), declared)

@@ -194,7 +194,7 @@ def _graph(
 # (quadratic), and whose serializers cost about 1 ms per component. The JSON is the library's,
 # byte for byte (keys and lists in its order); the XML is written from the same dict
 # (`xmlwriter`) and equals the library's as canonical XML. The tests compare both with the
-# library on random inventories (tests/sbom/library.py).
+# library on random inventories (tests/attest/sbom/library.py).
 
 
 def _hashes(package: Package) -> list[dict[str, str]]:

@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import signed_release as g
 from tests.actions.test_lib import EVIL, SPLIT, cells
-from tests.conftest import REPO
-from tests.scan.helpers import NOW, record, sbom, write_pypa
-from tests.signing import test_gate_support as g
-from tests.signing.conftest import LocalInstance
+from tests.attest.scan.helpers import NOW, record, sbom, write_pypa
+from tests.conftest import REPO, LocalInstance
 from verify.text import markdown_text, shown
 
 ACTIONS = REPO / "actions"

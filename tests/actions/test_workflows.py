@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from attest.instance import oidc
-from tests.conftest import REPO
-from tests.signing import stubs
-from tests.signing.conftest import LocalInstance, verify_dsse_py, verify_py
+from tests import stubs
+from tests.clients import verify_dsse_py, verify_py
+from tests.conftest import REPO, LocalInstance
 
 ACT = Path(sys.executable).with_name("act")
 HERE = Path(__file__).resolve().parent

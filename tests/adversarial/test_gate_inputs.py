@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_attest
-from tests.signing import test_gate_support as g
-from tests.signing.conftest import LocalInstance
+from tests import signed_release as g
+from tests.conftest import LocalInstance, run_attest
 from verify import evidence, gate
 from verify.errors import ExitCode
 from verify.policy import load_policy

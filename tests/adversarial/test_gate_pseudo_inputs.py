@@ -13,7 +13,7 @@ import pytest
 import yaml
 from click.testing import Result
 
-from tests.scan.helpers import PYPA_FIXTURE
+from tests.attest.scan.helpers import PYPA_FIXTURE
 from verify.errors import ExitCode
 
 ISSUER = "https://token.actions.githubusercontent.com"

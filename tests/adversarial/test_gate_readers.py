@@ -24,10 +24,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from attest.cli import cli
+from tests import signed_release as g
 from tests.adversarial.test_properties import BUNDLE_TEMPLATE, JSON, mutated
-from tests.conftest import FIXTURES, run_attest
-from tests.signing import test_gate_support as g
-from tests.signing.conftest import LocalInstance
+from tests.conftest import FIXTURES, LocalInstance, run_attest
 from verify import decision_log
 from verify.errors import ExitCode
 from verify.sigstore_adapter import embedded_trusted_root

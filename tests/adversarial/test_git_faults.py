@@ -14,7 +14,7 @@ from click.testing import Result
 
 from attest.provenance import source
 from attest.provenance.source import local_checkout
-from tests.signing.conftest import LocalInstance
+from tests.conftest import LocalInstance
 from verify.errors import ExitCode, InputError, OperationalError, UsageError
 
 MISSING = "1234567890123456789012345678901234567890"  # a commit id no repository holds

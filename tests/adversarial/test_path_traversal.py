@@ -19,9 +19,8 @@ import pytest
 from click.testing import Result
 
 from attest.output import write_atomic
-from tests.conftest import run_attest
-from tests.signing.conftest import LocalInstance
-from tests.signing.test_gate_support import (
+from tests.conftest import LocalInstance, run_attest
+from tests.signed_release import (
     SBOM,
     github_token,
     make_release,

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_attest
-from tests.signing.conftest import LocalInstance
+from tests.conftest import LocalInstance, run_attest
 from verify.errors import ExitCode
 
 SECRET = "-----BEGIN PRIVATE KEY----- MIIEvSECRETdoNotPrint"

@@ -45,9 +45,8 @@ from attest.sbom.sources.pylock import PyLockSource
 from attest.sbom.sources.requirements import RequirementsSource
 from attest.sbom.sources.uvlock import UvLockSource
 from attest.scan import stage as scan_stage
-from tests.conftest import SBOM_FIXTURES
-from tests.signing import test_gate_support as g
-from tests.signing.conftest import LocalInstance
+from tests import signed_release as g
+from tests.conftest import SBOM_FIXTURES, LocalInstance
 from verify import bundle_form, decision_log, gate, slo
 from verify.certificate import Signer
 from verify.errors import AttestError, ExitCode
@@ -664,7 +663,7 @@ def test_db_matching_refuses_a_component_version_python_cannot_read(
 ) -> None:
     """A signed SBOM component whose version holds 5,000 digits: packaging raises Python's
     ValueError, not InvalidVersion, and `--db` matching ended in exit 3; now a refusal."""
-    from tests.scan.helpers import record, write_json_dir
+    from tests.attest.scan.helpers import record, write_json_dir
     from verify.osv import database
 
     db = write_json_dir(

@@ -1,5 +1,5 @@
 """The tamper corpus: mutants of a real signed release (made once per module against the local
-Sigstore instance with the helpers of tests/signing/test_gate_support.py), each judged by the
+Sigstore instance with the helpers of tests/signed_release.py), each judged by the
 gate, which must refuse it.
 
 How the corpus is made. Release A is the release under test; release B is a second, equally
@@ -64,8 +64,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import NameOID
 
-from tests.signing import test_gate_support as g
-from tests.signing.conftest import LocalInstance
+from tests import signed_release as g
+from tests.conftest import LocalInstance
 from verify import gate
 from verify.errors import AttestError, ExitCode
 from verify.policy import Policy, load_policy

@@ -10,7 +10,7 @@ and returns None for anything else (an anchor, a tag, a flow collection, a comme
 twice, a tab, an odd indentation): the caller then loads the record with `untrusted_yaml`, whose
 bounds and errors apply. Nothing is expanded and nesting follows the lines, so a document costs
 what its text costs; runs of list items (versions, references, events) are read by one match.
-tests/scan/test_plain_yaml.py checks that it agrees with PyYAML on every record of the PyPA
+tests/attest/scan/test_plain_yaml.py checks that it agrees with PyYAML on every record of the PyPA
 database (all but 9 are read here) and on generated ones."""
 
 from __future__ import annotations

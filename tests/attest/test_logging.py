@@ -1,0 +1,202 @@
+"""Logging: -v/-vv anywhere on the command line, --log-format json for CI, on stderr only,
+quiet by default, and input escaped in every line (verify/logs.py, attest/verbosity.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from attest.cli import AttestCLI
+from tests.attest.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES
+from verify import decision_log, logs
+
+SCAN = ["--sbom", str(SCAN_FIXTURES / "sbom.cdx.json"), "--db", str(PYPA_FIXTURE), "--now", NOW]
+TEXT_LINE = re.compile(r"attest: \d\d:\d\d:\d\d\.\d{3} (info|debug) attest\.[\w.]+: ")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_again() -> Iterator[None]:
+    yield
+    logs.configure(0)  # an in-process run leaves the root configured: the next test starts quiet
+
+
+def _log_lines(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if TEXT_LINE.match(line)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-v", "scan", *SCAN],
+        ["scan", "-v", *SCAN],
+        ["scan", *SCAN, "-v"],
+        ["scan", *SCAN, "--verbose"],
+    ],
+    ids=["before", "after-name", "at-end", "long"],
+)
+def test_verbose_anywhere_logs_each_stage_with_its_duration(
+    invoke: Callable[..., Result], args: list[str]
+) -> None:
+    lines = _log_lines(invoke(*args))
+    assert any(line.endswith("info attest.scan.stage: scan: start") for line in lines), lines
+    assert any(re.search(r"scan: done in \d+\.\d{3} s$", line) for line in lines), lines
+    assert any("checking 3 components with offline" in line for line in lines), lines
+    assert not [line for line in lines if " debug " in line]  # -v is info, not debug
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-vv", "scan", *SCAN], ["scan", *SCAN, "-vv"], ["-v", "scan", *SCAN, "-v"]],
+    ids=["before", "after", "split"],
+)
+def test_twice_verbose_is_debug_wherever_the_flags_are(
+    invoke: Callable[..., Result], args: list[str]
+) -> None:
+    lines = _log_lines(invoke(*args))
+    assert any(
+        " debug attest.scan.stage: scan: 'toyparser' '1.5': 'PYSEC-2024-1'" in x for x in lines
+    )
+
+
+def test_quiet_by_default(invoke: Callable[..., Result]) -> None:
+    result = invoke("scan", *SCAN)
+    assert _log_lines(result) == []
+    assert not [line for line in result.stderr.splitlines() if line.startswith("{")]
+    assert all(line.startswith("attest: ") for line in result.stderr.splitlines())
+    assert "scan: start" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra", [["-v"], ["-vv"], ["-v", "--log-format", "json"], ["--log-format", "json"]]
+)
+def test_stdout_is_byte_equal_with_and_without_logs(
+    invoke: Callable[..., Result], extra: list[str]
+) -> None:
+    quiet = invoke("scan", *SCAN)
+    loud = invoke("scan", *SCAN, *extra)
+    assert loud.stdout_bytes == quiet.stdout_bytes
+    assert loud.exit_code == quiet.exit_code
+    assert "scan: start" not in loud.stdout
+
+
+def test_json_logs_are_one_object_per_line(invoke: Callable[..., Result]) -> None:
+    result = invoke("--log-format", "json", "scan", *SCAN, "-vv")
+    objects = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert objects, result.stderr
+    for obj in objects:
+        assert {"time", "level", "logger", "message"} <= set(obj), obj
+        assert obj["logger"].startswith("attest.")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", obj["time"]), obj
+    ended = [o for o in objects if o["message"].startswith("scan: done in")]
+    assert len(ended) == 1 and ended[0]["stage"] == "scan", objects
+    assert isinstance(ended[0]["duration"], float) and ended[0]["duration"] >= 0
+    assert {o["level"] for o in objects} == {"info", "debug"}
+    assert _log_lines(result) == []  # no text line besides
+
+
+def test_log_format_after_the_subcommand(invoke: Callable[..., Result]) -> None:
+    result = invoke("-v", "scan", *SCAN, "--log-format", "json")
+    assert [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    assert _log_lines(result) == []
+
+
+def test_the_gate_commands_log_too(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    log = tmp_path / "decisions.log"
+    decision_log.append(log, [{"decision": "ALLOW"}])
+    quiet = invoke("verify-log", str(log), "--head")
+    loud = invoke("verify-log", str(log), "--head", "-v")
+    assert loud.exit_code == quiet.exit_code == 0
+    assert loud.stdout_bytes == quiet.stdout_bytes
+    lines = _log_lines(loud)
+    assert any("attest.verify.decision_log: decision log check: start" in x for x in lines)
+    assert any("decision log check: done in" in x for x in lines), lines
+    assert _log_lines(quiet) == []
+
+
+def test_the_gate_logs_under_the_one_root() -> None:
+    assert logs.get("verify.gate").name == "attest.verify.gate"
+    assert logs.get("attest.scan.stage").name == "attest.scan.stage"
+    assert logs.get("attest").name == "attest"
+
+
+def test_input_in_a_log_line_is_escaped(invoke: Callable[..., Result], tmp_path: Path) -> None:
+    """A file name can hold a line of its own: the log shows it escaped, on one line."""
+    requirements = tmp_path / "r\nattest: ALLOW forged.txt"
+    requirements.write_text("")
+    result = invoke("sbom", "--requirements", str(requirements), "-v")
+    assert "sbom: reading requirements" in result.stderr
+    assert "r\\nattest: ALLOW forged.txt" in result.stderr
+    assert not [x for x in result.stderr.splitlines() if x.startswith("attest: ALLOW")]
+
+
+def test_a_failed_stage_is_logged_with_its_duration() -> None:
+    logger = logs.get("tests.logging")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    logger.setLevel(logging.INFO)
+    try:
+        with pytest.raises(ValueError, match="boom"), logs.timed(logger, "step", "trying"):
+            raise ValueError("boom")
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel(logging.NOTSET)
+    started, failed = seen
+    assert started.getMessage() == "step: start: trying"
+    assert re.fullmatch(r"step: failed after \d+\.\d{3} s", failed.getMessage())
+    assert failed.__dict__["stage"] == "step" and failed.__dict__["duration"] >= 0
+
+
+def test_quiet_again_after_a_loud_run() -> None:
+    logs.configure(2, "json")
+    assert logs.verbosity() == 2
+    logs.configure(0)
+    root = logging.getLogger("attest")
+    assert logs.verbosity() == 0 and root.propagate and root.level == logging.NOTSET
+    assert not root.handlers
+
+
+def _boom_group(exc: BaseException) -> AttestCLI:
+    @click.command("boom")
+    def boom() -> None:
+        raise exc
+
+    group = AttestCLI(name="attest")
+    group.add_command(boom)
+    return group
+
+
+@pytest.mark.parametrize("args", [["-v", "boom"], ["boom", "-v"], ["boom", "-vv"]])
+def test_a_traceback_follows_verbose_wherever_it_stands(args: list[str]) -> None:
+    result = CliRunner().invoke(_boom_group(RuntimeError("a bug")), args)
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "internal error: RuntimeError: a bug" in result.stderr
+
+
+def test_no_traceback_without_verbose() -> None:
+    result = CliRunner().invoke(_boom_group(RuntimeError("a bug")), ["boom"])
+    assert "Traceback" not in result.stderr
+    assert "internal error: RuntimeError: a bug" in result.stderr
+
+
+def test_logs_go_to_stderr_in_a_real_process() -> None:
+    from tests.conftest import run_attest
+
+    done = run_attest("scan", *SCAN, "-v", "--log-format", "json")
+    quiet = run_attest("scan", *SCAN)
+    assert done.stdout == quiet.stdout and done.returncode == quiet.returncode
+    assert [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")]
+    people = done.stderr.splitlines()
+    assert all(line in people for line in quiet.stderr.splitlines())  # the logs come beside
