@@ -239,9 +239,12 @@ def test_the_pypa_shape_of_affected_is_read_in_one_go_as_pyyaml_reads_it() -> No
         ("    - fixed: 4.2.3\n", "      fixed: 4.2.4\n"),  # in an event
         ("  - type: ECOSYSTEM\n", "    type: SEMVER\n"),  # in a range
         ("  - 3.2.1\n", "  versions:\n  - 9.9\n"),  # in the item
+        ("  url: https://x\n", "  url: https://y\n"),  # in a reference
     ],
 )
-def test_a_key_given_twice_in_affected_is_left_to_the_full_loader(line: str, twice: str) -> None:
+def test_a_key_given_twice_in_a_pypa_record_is_left_to_the_full_loader(
+    line: str, twice: str
+) -> None:
     """PyYAML refuses a key given twice (untrusted_yaml says so); the shaped way must not take
     such a record, wherever in the list the key is."""
     text = _SHAPED.replace(line, line + twice, 1)
@@ -286,9 +289,12 @@ def _pypa_record(draw: st.DrawFn) -> str:
             lines += [f"    - {k}: {v}" for k, v in events]
         versions = draw(st.lists(_SHAPE_VALUE, min_size=1, max_size=5))
         lines += ["  versions:", *(f"  - {v}" for v in versions)]
+    lines.append("references:")
+    for _ in range(draw(st.integers(1, 3))):
+        lines += [f"- type: {draw(_SHAPE_VALUE)}", f"  url: {draw(_SHAPE_VALUE)}"]
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
         lines.insert(draw(st.integers(2, len(lines))), draw(_EXTRA))
-    return "\n".join([*lines, "references:", "- type: WEB", "  url: https://x", ""])
+    return "\n".join([*lines, draw(st.sampled_from(["", "id: X\n", "  url: y\n"]))])
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
