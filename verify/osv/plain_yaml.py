@@ -9,7 +9,8 @@ and returns None for anything else (an anchor, a tag, a flow collection, a comme
 `>` scalar, a line of spaces in a quoted one, a plain scalar that is not a string, a key given
 twice, a tab, an odd indentation): the caller then loads the record with `untrusted_yaml`, whose
 bounds and errors apply. Nothing is expanded and nesting follows the lines, so a document costs
-what its text costs; runs of list items (versions, references, events) are read by one match.
+what its text costs; runs of list items (versions, references, events) are read by one match,
+and an `affected` list of the PyPA database's shape by one match a line (`_affected`).
 tests/attest/scan/test_plain_yaml.py checks that it agrees with PyYAML on every record of the PyPA
 database (all but 9 are read here) and on generated ones."""
 
@@ -176,7 +177,11 @@ def _mapping(
         if key in found or (_PLAIN.get(key) != key and _plain(key) != key):
             raise _Declined  # given twice (the full loader says so), or not a string
         if not rest:
-            found[key], pos = _child(text, after, indent, depth)
+            shaped = _affected(text, after) if key == "affected" and indent == 0 else None
+            if shaped is not None:
+                found[key], pos = shaped
+            else:
+                found[key], pos = _child(text, after, indent, depth)
         elif rest[:1] == "|":
             found[key], pos = _literal(text, after, indent, rest)
         elif rest[:1] in "'\"" and not _closed(rest):
@@ -197,8 +202,8 @@ def _child(text: str, pos: int, indent: int, depth: int) -> tuple[Any, int]:
     is_item = line.startswith("- ", at)
     if at == indent and is_item:
         return _sequence(text, pos, at, depth + 1)
-    if at <= indent:
-        raise _Declined
+    if at <= indent or at == len(line):
+        raise _Declined  # `key:` alone is null; a line of spaces is a blank line to PyYAML
     if is_item:
         return _sequence(text, pos, at, depth + 1)
     if _KEY.match(line, at) is None:  # a long scalar the dumper began on the next line
@@ -280,10 +285,11 @@ def _sequence(text: str, pos: int, indent: int, depth: int) -> tuple[list[Any], 
 
 
 def _listed(item: str) -> str:
-    """An item of a run as written (plain, or double-quoted without escapes): its string."""
+    """An item of a run as written (plain, or quoted without escapes or inner quotes): its
+    string."""
     value = _LISTED.get(item)
     if value is None:
-        value = item[1:-1] if item[0] == '"' else _plain(item)
+        value = item[1:-1] if item[0] in "'\"" else _plain(item)
         if len(item) < 200 and len(_LISTED) < 1_000_000:
             _LISTED[item] = value
     return value
@@ -431,3 +437,110 @@ def _literal(text: str, pos: int, indent: int, header: str) -> tuple[str, int]:
         body.pop()
     value = "\n".join(body)
     return (value + "\n" if header == "|" else value), pos
+
+
+# An OSV `affected` list as the PyPA database writes it, read line by line by one match each:
+# items of `package` (a mapping of one-line scalars), `ranges` (mappings of one-line scalars and
+# `events`, a list of one-key mappings) and `versions` (a run of one-line scalars). A line of
+# another shape (a key of another kind, a scalar over lines, a comment...) hands the whole list
+# back to the general reader above, which reads it or declines.
+_VALUE = r"""(?:[^\s\-?:,\[\]{}#&*!|>'"%@`][^\n]*|"[^"\\\n]*"|'[^'\n]*'|\{\}|\[\])"""
+_AFFECTED_LINE = re.compile(
+    rf"(- |  - |    - |  |    )(?:versions:\n((?:  - {_VALUE}\n)+)"
+    rf"|([A-Za-z_][A-Za-z0-9_]*):(?: ({_VALUE}))?\n)"
+)
+_OPENS = {("- ", "package"), ("  ", "package"), ("- ", "ranges"), ("  ", "ranges")}
+
+
+def _affected(text: str, pos: int) -> tuple[list[dict[str, Any]], int] | None:
+    """The `affected` list starting at `pos` (the line after `affected:`), or None when a line
+    is not of the shape above."""
+    found: list[dict[str, Any]] = []
+    item: dict[str, Any] = {}
+    inner: dict[str, Any] | None = None  # the mapping keyed four columns in: a package, a range
+    ranges: list[dict[str, Any]] | None = None  # the open `ranges` list of the item
+    events: list[dict[str, Any]] | None = None  # the open `events` list of the range
+    while pos < len(text) and text[pos] in " -":
+        line = _AFFECTED_LINE.match(text, pos)
+        if line is None:
+            return None
+        lead, run, key, rest = line.groups()
+        pos = line.end()
+        if lead == "- ":
+            item, inner, ranges, events = {}, None, None, None
+            found.append(item)
+        if not found:
+            return None  # a deeper line before the first item
+        if run is not None:  # `versions:` and its items
+            if len(lead) != 2 or "versions" in item:
+                return None
+            listed = run[4:-1].split("\n  - ")
+            values = list(map(_LISTED.get, listed))
+            try:
+                item["versions"] = [_listed(v) for v in listed] if None in values else values
+            except _Declined:
+                return None
+            inner, ranges, events = None, None, None
+            continue
+        if _PLAIN.get(key) != key and not _is_plain(key):
+            return None  # a key PyYAML reads as a bool, a number...
+        target: dict[str, Any] | None
+        opened: dict[str, Any] | list[dict[str, Any]] | None = None  # what `key:` alone opens
+        if len(lead) == 2:  # a key of the item
+            target, inner, ranges, events = item, None, None, None
+            if rest is None and key == "package":
+                opened = inner = {}
+            elif rest is None and key == "ranges":
+                opened = ranges = []
+        elif lead == "    - ":  # an event: a mapping of one key
+            target = {}
+            if events is None:
+                return None
+            events.append(target)
+        else:  # a key of the package or range; `  - ` opens a range
+            if lead == "  - ":
+                if ranges is None:
+                    return None
+                inner = {}
+                ranges.append(inner)
+            target, events = inner, None
+            if rest is None and key == "events" and ranges is not None:
+                opened = events = []
+        if target is None or key in target:
+            return None  # no mapping open at this column, or a key given twice
+        if rest is None:
+            if opened is None:
+                return None  # another collection, or null
+            target[key] = opened
+            continue
+        try:
+            target[key] = _scalar_value(rest)
+        except (_Declined, ValueError):
+            return None
+    if not found or any(map(_left_empty, found)):
+        return None
+    return found, pos
+
+
+def _left_empty(item: dict[str, Any]) -> bool:
+    """Whether a collection opened in an item got no line: null to PyYAML, not empty."""
+    ranges = item.get("ranges")
+    if item.get("package") == {} or ranges == []:
+        return True
+    return isinstance(ranges, list) and any(r.get("events") == [] for r in ranges)
+
+
+def _is_plain(key: str) -> bool:
+    try:
+        return _plain(key) == key
+    except _Declined:
+        return False
+
+
+def _scalar_value(rest: str) -> Any:
+    """A value matched by _VALUE: quoted without escapes or inner quotes, empty flow, or plain."""
+    if rest[0] in "'\"":
+        return rest[1:-1]
+    if rest in ("{}", "[]"):
+        return {} if rest == "{}" else []
+    return _PLAIN.get(rest) or _value(rest)

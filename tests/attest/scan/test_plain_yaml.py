@@ -120,6 +120,7 @@ def test_runs_of_items_and_multiline_scalars_read_as_pyyaml_reads_them(text: str
         "details: 'a\n\n   \n  b'\n",
         'details: "a\n\n   \n  b"\n',  # a line of spaces (read as a space before)
         "details: |+\n  a\n  \n",
+        "refs:\n  \n- type: X\n",  # a line of spaces first under a key (IndexError once)
     ],
 )
 def test_edges_of_runs_and_multiline_scalars_agree_or_decline(text: str) -> None:
@@ -212,3 +213,94 @@ def test_the_byte_check_of_printable_ascii_agrees_with_the_text_check(byte: int)
         text = None
     assert plain_yaml.text(raw) == (None if text is None else plain_yaml._text(text))
     assert plain_yaml.load(raw) == (None if text is None else plain_yaml.load(text))
+
+
+# The `affected` list in the PyPA shape is read line by line by one match each (`_affected`):
+# it must give what PyYAML gives or hand the list back, on records of that shape with odd lines.
+_SHAPED = (
+    "id: PYSEC-1\naffected:\n- package:\n    name: django\n    ecosystem: PyPI\n"
+    "    purl: pkg:pypi/django\n  ranges:\n  - type: ECOSYSTEM\n    events:\n"
+    "    - introduced: '0'\n    - fixed: 4.2.3\n  - events:\n    - introduced: \"4.0\"\n"
+    "    type: GIT\n    repo: https://github.com/django/django\n  versions:\n  - '3.2'\n"
+    '  - 3.2.1\n  - "4.0"\n  ecosystem_specific: {}\nreferences:\n- type: WEB\n  url: https://x\n'
+)
+
+
+def test_the_pypa_shape_of_affected_is_read_in_one_go_as_pyyaml_reads_it() -> None:
+    start = _SHAPED.index("affected:\n") + len("affected:\n")
+    assert plain_yaml._affected(_SHAPED, start) is not None  # the shaped way, not the general one
+    assert plain_yaml.load(_SHAPED) == untrusted_yaml.load(_SHAPED)
+
+
+@pytest.mark.parametrize(
+    ("line", "twice"),
+    [
+        ("    name: django\n", "    name: flask\n"),  # in the package
+        ("    - fixed: 4.2.3\n", "      fixed: 4.2.4\n"),  # in an event
+        ("  - type: ECOSYSTEM\n", "    type: SEMVER\n"),  # in a range
+        ("  - 3.2.1\n", "  versions:\n  - 9.9\n"),  # in the item
+        ("  url: https://x\n", "  url: https://y\n"),  # in a reference
+    ],
+)
+def test_a_key_given_twice_in_a_pypa_record_is_left_to_the_full_loader(
+    line: str, twice: str
+) -> None:
+    """PyYAML refuses a key given twice (untrusted_yaml says so); the shaped way must not take
+    such a record, wherever in the list the key is."""
+    text = _SHAPED.replace(line, line + twice, 1)
+    with pytest.raises(yaml.YAMLError):
+        untrusted_yaml.load(text)
+    assert plain_yaml.load(text) is None
+
+
+_ODD = [
+    "'0'", '"4.2"', "'it''s'", '"a\\"b"', '"x\\ty"', "[]", "{}", "[a, b]", "{a: 1}", "1.0", "yes",
+    "null", "~", "2023-01-01", "2023-07-11T16:37:11.407533Z", "x # c", "|", "|-", ">", "&a x",
+    "*a", "!!str x", "a: b", "'open", '"open', "-1", "- x", "1.2.3", "0.1.2-1", "PyPI",
+]  # fmt: skip
+_CLEAN = st.one_of(st.from_regex(r"[a-z][a-z0-9./]{0,9}", fullmatch=True), st.just("1.2.3"))
+
+
+def _mostly(clean: st.SearchStrategy[str], odd: list[str]) -> st.SearchStrategy[str]:
+    """`clean`, and one time in twenty one of `odd`: most records keep the shape, some not."""
+    return st.integers(0, 19).flatmap(lambda i: st.sampled_from(odd) if i == 0 else clean)
+
+
+_SHAPE_VALUE = _mostly(_CLEAN, _ODD)
+_SHAPE_KEY = _mostly(
+    st.sampled_from(["name", "ecosystem", "purl", "type", "repo", "introduced", "fixed"]),
+    ["last_affected", "on", "1", "events", "versions", "package", "ranges", "ecosystem_specific"],
+)
+_EXTRA = st.sampled_from(
+    ["    # a comment", "      continued", "  ecosystem_specific: {}", "", "   x: y", "  - 1.0.0",
+     "  versions: []", "- ", "  note: |", "    text", "    - fixed: 1.0.0", "  ranges:", "-", "  "]
+)  # fmt: skip
+
+
+@st.composite
+def _pypa_record(draw: st.DrawFn) -> str:
+    lines = ["id: PYSEC-1", "affected:"]
+    for _ in range(draw(st.integers(1, 3))):
+        pairs = draw(st.lists(st.tuples(_SHAPE_KEY, _SHAPE_VALUE), min_size=1, max_size=4))
+        lines += ["- package:", *(f"    {k}: {v}" for k, v in pairs), "  ranges:"]
+        for _ in range(draw(st.integers(1, 2))):
+            lines += [f"  - type: {draw(_SHAPE_VALUE)}", "    events:"]
+            events = draw(st.lists(st.tuples(_SHAPE_KEY, _SHAPE_VALUE), min_size=1, max_size=4))
+            lines += [f"    - {k}: {v}" for k, v in events]
+        versions = draw(st.lists(_SHAPE_VALUE, min_size=1, max_size=5))
+        lines += ["  versions:", *(f"  - {v}" for v in versions)]
+    lines.append("references:")
+    for _ in range(draw(st.integers(1, 3))):
+        lines += [f"- type: {draw(_SHAPE_VALUE)}", f"  url: {draw(_SHAPE_VALUE)}"]
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+        lines.insert(draw(st.integers(2, len(lines))), draw(_EXTRA))
+    return "\n".join([*lines, draw(st.sampled_from(["", "id: X\n", "  url: y\n"]))])
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_pypa_record())
+def test_pypa_shaped_records_read_as_pyyaml_reads_them_or_declined(text: str) -> None:
+    """Quotes, escapes, block and flow scalars, comments, keys given twice, keys that are no
+    strings, lines out of place: the fast reader gives what the full loader gives, or declines
+    (where the full loader refuses, it declines)."""
+    assert agrees(text), text
