@@ -112,7 +112,7 @@ class AttestCLI(click.Group):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
-        with _mapped_errors(verbosity.in_args(args)):
+        with _mapped_errors(False):  # a -v already parsed has configured the logs
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from attest.cli import AttestCLI
+from attest.cli import AttestCLI, cli
 from tests.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES
 from verify import decision_log, logs
 
@@ -200,3 +201,82 @@ def test_logs_go_to_stderr_in_a_real_process() -> None:
     assert [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")]
     people = done.stderr.splitlines()
     assert all(line in people for line in quiet.stderr.splitlines())  # the logs come beside
+
+
+def _variadic_commands() -> dict[str, click.Command]:
+    """Every command (core and installed stages) with a nargs=-1 argument, as the CLI gives it."""
+    ctx = click.Context(cli, info_name="attest")
+    found: dict[str, click.Command] = {}
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
+        if any(isinstance(p, click.Argument) and p.nargs == -1 for p in command.params):
+            found[name] = command
+    return found
+
+
+VARIADIC = _variadic_commands()
+OURS = ["-v", "--log-format", "json", "-vv", "--verbose"]
+
+
+def _runs_a_command(command: click.Command) -> bool:
+    return bool(command.context_settings.get("ignore_unknown_options"))
+
+
+def _words(command: click.Command, args: list[str]) -> tuple[str, ...]:
+    """What the command's variadic argument receives from `args` (parsed only: nothing runs)."""
+    ctx = command.make_context(command.name, args, resilient_parsing=True)
+    (variadic,) = [p for p in command.params if isinstance(p, click.Argument) and p.nargs == -1]
+    return tuple(str(word) for word in ctx.params[variadic.name or ""])
+
+
+def test_every_variadic_command_is_checked() -> None:
+    assert {"build", "sign", "provenance", "attest", "release", "verify"} <= set(VARIADIC)
+    assert [name for name, command in VARIADIC.items() if _runs_a_command(command)] == ["build"]
+
+
+@pytest.mark.parametrize("name", sorted(VARIADIC))
+def test_verbosity_after_a_double_dash_is_an_argument(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--` ends attest's options: -v, -vv and --log-format after it are the command's words."""
+    monkeypatch.chdir(tmp_path)
+    for word in OURS:
+        (tmp_path / word).write_text("")  # a file of that name, for the commands taking paths
+    assert _words(VARIADIC[name], ["--", *OURS]) == tuple(OURS)
+
+
+@pytest.mark.parametrize("name", sorted(VARIADIC))
+def test_verbosity_after_a_commands_first_word_is_that_commands(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command that runs a command (`attest build`'s COMMAND) gets every word from its first
+    on: -v and --log-format json, and attest's own options too (`--json`). A command taking
+    paths takes a -v after a path as its option, as it takes its other options there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "first").write_text("")
+    command = VARIADIC[name]
+    if _runs_a_command(command):
+        assert _words(command, ["first", *OURS, "--json", "-x"]) == ("first", *OURS, "--json", "-x")
+    else:
+        assert _words(command, ["first", *OURS]) == ("first",)
+
+
+def test_a_build_command_runs_with_all_its_words(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `--`, the build tool receives --verbose, --log-format json and -vv, and attest
+    stays quiet; a -v before the tool's name is attest's."""
+    monkeypatch.chdir(tmp_path)
+    Path("src.py").write_text("")
+    keep = "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:])); sys.exit(4)"
+    args = ["build", "--product", "out", "--material", "src.py", sys.executable, "-c", keep]
+    quiet = invoke(*args, "--verbose", "-x", "--log-format", "json", "-vv")
+    assert json.loads(Path("argv.json").read_text()) == [
+        "--verbose", "-x", "--log-format", "json", "-vv"
+    ]  # fmt: skip
+    assert "the build command exited 4; no link was written" in quiet.stderr
+    assert "build: start" not in quiet.stderr and "Traceback" not in quiet.stderr
+    loud = invoke("-v", *args[:1], "-v", *args[1:], "--verbose")
+    assert json.loads(Path("argv.json").read_text()) == ["--verbose"]
+    assert any(line.endswith("build: start") for line in _log_lines(loud)), loud.stderr
