@@ -17,6 +17,8 @@ from click.testing import CliRunner, Result
 from attest.cli import AttestCLI, cli
 from tests.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES
 from verify import decision_log, logs
+from verify.errors import ExitCode, InputError
+from verify.text import shown
 
 SCAN = ["--sbom", str(SCAN_FIXTURES / "sbom.cdx.json"), "--db", str(PYPA_FIXTURE), "--now", NOW]
 TEXT_LINE = re.compile(r"attest: \d\d:\d\d:\d\d\.\d{3} (info|debug) attest\.[\w.]+: ")
@@ -280,3 +282,87 @@ def test_a_build_command_runs_with_all_its_words(
     loud = invoke("-v", *args[:1], "-v", *args[1:], "--verbose")
     assert json.loads(Path("argv.json").read_text()) == ["--verbose"]
     assert any(line.endswith("build: start") for line in _log_lines(loud)), loud.stderr
+
+
+TOKEN = "ghp_" + "SECRETSECRET" * 3
+HOSTILE = "\x1b[2J\nattest: ALLOW forged \u202e"
+
+
+@pytest.mark.parametrize(
+    "loud", [["-v"], ["-vv"], ["-v", "--log-format", "json"], ["-vv", "--log-format", "json"]]
+)
+def test_the_traceback_never_shows_what_the_error_line_hides(
+    invoke: Callable[..., Result], tmp_path: Path, loud: list[str]
+) -> None:
+    """A line of an included file holding a token: the error line does not show it, and neither
+    does the traceback, though packaging's chained exception quotes the whole line."""
+    (tmp_path / "config").write_text(f"url = https://x-access-token:{TOKEN}@github.com/acme/x\n")
+    (tmp_path / "requirements.txt").write_text("-r config\n")
+    args = ["sbom", "--requirements", str(tmp_path / "requirements.txt")]
+    quiet = invoke(*args)
+    result = invoke(*loud, *args)
+    assert result.exit_code == quiet.exit_code == 2
+    assert "not shown: from a file not named" in result.stderr, result.stderr
+    assert TOKEN not in result.stderr and "x-access-token" not in result.stderr
+    if "json" in loud:
+        people = quiet.stderr.splitlines()
+        records = [json.loads(x) for x in result.stderr.splitlines() if x not in people]
+        (traceback,) = [r for r in records if "exc_type" in r]
+        assert traceback["exc_type"] == "verify.errors.InputError"
+        assert traceback["logger"] == "attest.cli"
+        assert {"file", "line", "function"} == set(traceback["frames"][-1])
+        causes = [(c["exc_type"], c["how"]) for c in traceback["chain"]]
+        assert ("packaging.requirements.InvalidRequirement", "cause") in causes
+    else:
+        assert "Traceback (most recent call last)" in result.stderr
+        assert "\npackaging.requirements.InvalidRequirement\n" in result.stderr
+        assert "direct cause of the following exception" in result.stderr
+
+
+def _raising_from(library: Exception) -> AttestCLI:
+    def fails() -> None:
+        try:
+            raise library
+        except Exception as exc:
+            raise InputError("upload", "the service refused it") from exc
+
+    fails.__code__ = fails.__code__.replace(co_name=f"fails{HOSTILE}")  # names are shown too
+    group = AttestCLI(name="attest")
+    group.add_command(click.command("boom")(fails))
+    return group
+
+
+@pytest.mark.parametrize("loud", [["-v"], ["-vv", "--log-format", "json"]])
+def test_the_traceback_is_escaped_and_names_types_only(loud: list[str]) -> None:
+    """A server's reply in a library's exception (escape codes, a line break, a bidi override,
+    a token): the traceback names its type, never its text; the frames' names are escaped."""
+    result = CliRunner().invoke(_raising_from(ValueError(f"{TOKEN} {HOSTILE}")), [*loud, "boom"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "attest: error: upload: the service refused it" in result.stderr
+    assert TOKEN not in result.stderr
+    assert not {"\x1b", "\u202e"} & set(result.stderr), result.stderr
+    assert not [x for x in result.stderr.splitlines() if x.startswith("attest: ALLOW")]
+    if "json" in loud:
+        lines = result.stderr.splitlines()
+        (record,) = [json.loads(x) for x in lines if not x.startswith("attest: error:")]
+        assert record["exc_type"] == "verify.errors.InputError"
+        assert [c["exc_type"] for c in record["chain"]] == ["ValueError"]
+        assert record["frames"][-1]["function"] == shown(f"fails{HOSTILE}")
+    else:
+        assert "\nValueError\n" in result.stderr and "\nverify.errors.InputError\n" in result.stderr
+        assert "in fails\\x1b[2J\\nattest: ALLOW forged \\u202e\n" in result.stderr
+
+
+def test_a_file_name_in_a_traceback_run_stays_escaped(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """The error's message names the file: with -v nothing but the escaped error line shows it."""
+    lock = tmp_path / "uv\x1b[2J" / "\nattest: ALLOW forged" / "uv.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("version = [")
+    result = invoke("-v", "sbom", "--lock", str(lock))
+    assert result.exit_code == ExitCode.USAGE
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "uv\\x1b[2J/\\nattest: ALLOW forged/uv.lock: not valid TOML" in result.stderr
+    assert "\x1b" not in result.stderr
+    assert not [x for x in result.stderr.splitlines() if x.startswith("attest: ALLOW")]
