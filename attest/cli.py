@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,8 +64,9 @@ def _message_for(exc: BaseException) -> str:
 
 
 @contextmanager
-def _mapped_errors(verbose: bool) -> Iterator[None]:
-    """Turn every error into a `Failure` with the contract's exit code; tracebacks only with -v."""
+def _mapped_errors(verbose: bool = False) -> Iterator[None]:
+    """Turn every error into a `Failure` with the contract's exit code; tracebacks only with -v
+    (frames and exception types: `logs.exception`)."""
     try:
         yield
     except (click.UsageError, Failure, click.exceptions.Exit):
@@ -75,7 +75,7 @@ def _mapped_errors(verbose: bool) -> Iterator[None]:
         if isinstance(exc, BrokenPipeError):  # spare the interpreter's own flush at exit
             sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115
         if verbose or logs.verbosity():  # -v before or after the subcommand's name
-            traceback.print_exception(exc)
+            logs.exception(exc, __name__)
         raise Failure(_message_for(exc), exit_code_for(exc)) from exc
 
 
@@ -112,7 +112,7 @@ class AttestCLI(click.Group):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
-        with _mapped_errors(verbosity.in_args(args)):
+        with _mapped_errors():  # a -v already parsed has configured the logs
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -1,11 +1,10 @@
 """-v/-vv and --log-format on every command, before or after the subcommand's name (`attest -v
 scan ...`, `attest scan ... -vv`): the options are added to each command the CLI resolves, and
-each occurrence adds up; the logs themselves are verify/logs.py's."""
+each occurrence adds up; the logs themselves are verify/logs.py's. They are attest's only where
+attest's options stand: never after `--`, never among the words of a command `attest build` runs."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -13,7 +12,6 @@ import click
 from verify import logs
 
 _STATE = "attest.verbosity"
-_VERBOSE = re.compile("-v+")
 
 
 def _state(ctx: click.Context) -> dict[str, Any]:
@@ -60,12 +58,18 @@ def accepting(command: click.Command) -> click.Command:
     an option of its own with the same name)."""
     taken = {opt for param in command.params for opt in param.opts}
     command.params.extend(o for o in _options() if not taken & set(o.opts))
+    if _runs_a_command(command):
+        command.context_settings["allow_interspersed_args"] = False  # options stand before it
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             accepting(sub)
     return command
 
 
-def in_args(args: Sequence[str]) -> bool:
-    """Whether the raw arguments ask for -v: errors in parsing them show tracebacks too."""
-    return any(arg == "--verbose" or _VERBOSE.fullmatch(arg) for arg in args)
+def _runs_a_command(command: click.Command) -> bool:
+    """Whether `command` takes option-like words into a variadic argument (`attest build`'s
+    COMMAND): from its first word on, every word is that command's. Not only -v: a `--json` or
+    `--step` the build tool takes was attest's too when options could follow the first word."""
+    variadic = any(isinstance(p, click.Argument) and p.nargs == -1 for p in command.params)
+    unknown = command.context_settings.get("ignore_unknown_options", command.ignore_unknown_options)
+    return bool(unknown) and variadic

@@ -6,7 +6,9 @@ offending token may be quoted; the secret is longer than any excerpt, so whole i
 
 The invariant is per reader, not per message: a new message anywhere that echoes a line trips
 it. Each run is in-process (click's runner), so a reader that hung would hang here: the hostile
-files are regular files, and the pseudo-file cases live with each reader's own tests."""
+files are regular files, and the pseudo-file cases live with each reader's own tests. Each runs
+quiet, with -vv (every log line, and the traceback of its error) and with -vv in JSON: no input
+secret reaches any output at any verbosity."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from click.testing import CliRunner
 
 from attest.cli import cli
 from tests.conftest import REPO, run_attest
+from verify import logs
 
 # 72 characters: longer than any excerpt a message may quote.
 SECRET = "ghs_" + "S3cr3tV4lu3" * 6 + "ENDxx"
@@ -100,22 +103,42 @@ def _written(out: Path) -> Iterator[Path]:
 
 
 def _run(argv: list[str]) -> tuple[int, str]:
+    code, text, _ = _run_seeing_stderr(argv)
+    return code, text
+
+
+def _run_seeing_stderr(argv: list[str]) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, argv, catch_exceptions=True)
     text = result.stdout + result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         text += repr(result.exception)
-    return result.exit_code, text
+    return result.exit_code, text, result.stderr
 
 
+@pytest.fixture(autouse=True)
+def _quiet_again() -> Iterator[None]:
+    yield
+    logs.configure(0)  # a -vv run leaves the root configured: the next test starts quiet
+
+
+VERBOSITY = {"quiet": [], "-vv": ["-vv"], "-vv json": ["-vv", "--log-format", "json"]}
+
+
+@pytest.mark.parametrize("verbosity", sorted(VERBOSITY))
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_no_command_echoes_a_whole_input_value(tmp_path: Path, shape: str) -> None:
+def test_no_command_echoes_a_whole_input_value(tmp_path: Path, shape: str, verbosity: str) -> None:
     artifact = tmp_path / "app-1.0-py3-none-any.whl"
     artifact.write_bytes(b"PK\x05\x06" + bytes(18))
     leaks: list[str] = []
     for name, argv in _commands(tmp_path, shape, artifact):
-        code, text = _run(argv)
+        code, text, stderr = _run_seeing_stderr([*VERBOSITY[verbosity], *argv])
         assert code in (0, 1, 2), f"{name} on a {shape}: exit {code}: {text[-500:]}"
-        assert "Traceback" not in text, name
+        if verbosity == "quiet":
+            assert "Traceback" not in text, name
+        elif "json" in verbosity:  # logs and the traceback are JSON; people's lines stay text
+            people = _run_seeing_stderr(argv)[2].splitlines()
+            lines = [x for x in stderr.splitlines() if x not in people]
+            assert all(isinstance(json.loads(x), dict) for x in lines), (name, lines)
         if SECRET in text:
             leaks.append(f"{name} printed it")
         for path in _written(tmp_path / "out"):
@@ -125,8 +148,9 @@ def test_no_command_echoes_a_whole_input_value(tmp_path: Path, shape: str) -> No
     assert not leaks, f"a {shape} input echoed whole: {leaks}"
 
 
+@pytest.mark.parametrize("verbosity", sorted(VERBOSITY))
 @pytest.mark.parametrize("command", ["sbom", "scan"])
-def test_an_included_file_is_never_quoted(tmp_path: Path, command: str) -> None:
+def test_an_included_file_is_never_quoted(tmp_path: Path, command: str, verbosity: str) -> None:
     """A requirements file in a pull request that includes a file elsewhere (a CI runner's
     secrets, /proc/self/environ) must not print any of it: not even an excerpt."""
     outside = tmp_path / "elsewhere" / "secrets.env"
@@ -139,7 +163,7 @@ def test_an_included_file_is_never_quoted(tmp_path: Path, command: str) -> None:
     argv = [command, "--requirements", str(named), "-o", str(tmp_path / "out")]
     if command == "scan":
         argv += ["--db", str(REPO / "examples" / "advisories")]
-    code, text = _run(argv)
+    code, text = _run([*VERBOSITY[verbosity], *argv])
     assert code == 2, text
     assert _PIECE not in text and "TOKEN=" not in text, text
     assert "outside" in text, text  # the reason: the include leaves the named file's tree

@@ -316,6 +316,41 @@ def test_build_link(
     assert verify_js(instance.trusted_root, link, None, CI, instance.issuer) is None
 
 
+def test_a_build_command_keeps_its_verbosity_words(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without `--`, every word from the command's first is the command's: the tool receives
+    --verbose, -vv, --log-format json and --json, and the signed link records them; a -v
+    before the command's name is attest's."""
+    repo = _checkout(tmp_path)
+    monkeypatch.chdir(repo)
+    tool = "import json, os, sys; os.makedirs('dist'); open('dist/argv', 'w').write(json.dumps(sys.argv[1:]))"
+    words = ["--verbose", "-x", "--log-format", "json", "-vv", "--json"]
+    result = invoke(
+        "build",
+        "-v",
+        "--product",
+        "dist",
+        "--trust-config",
+        str(instance.trust_config),
+        "--identity-token",
+        instance.token(CI),
+        sys.executable,
+        "-c",
+        tool,
+        *words,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((repo / "dist" / "argv").read_text()) == words
+    statement = verify_dsse_py(instance, repo / "dist" / "build.build.sigstore.json", CI)
+    assert statement["predicate"]["command"] == [sys.executable, "-c", tool, *words]
+    assert "build: start" in result.stderr and not result.stderr.lstrip().startswith("{")
+    assert result.stdout == ""  # --json was the tool's: attest's JSON report is not written
+
+
 def test_failing_build_writes_no_link(
     invoke: Callable[..., Result],
     instance: LocalInstance,
