@@ -19,7 +19,7 @@ import click
 
 from attest import __version__, plugins, verbosity
 from verify import logs
-from verify.errors import AttestError, ExitCode
+from verify.errors import AttestError, ExitCode, without_input
 from verify.plugins import Registry
 from verify.text import shown
 
@@ -58,8 +58,10 @@ def _message_for(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
+    # a library's message may quote the input it choked on: quoted literals and long runs go
     return (
-        f"internal error: {type(exc).__name__}: {exc}. Rerun with -v for a traceback and report it."
+        f"internal error: {type(exc).__name__}: {without_input(exc)}. Rerun with -v for a "
+        "traceback and report it."
     )
 
 

@@ -80,6 +80,15 @@ def test_exceptions_map_to_exit_codes(exc: BaseException, code: int, message: st
     assert result.stdout == ""
 
 
+def test_an_internal_error_does_not_quote_what_the_library_quoted() -> None:
+    """A bug's message is shown, but a library's message may quote the input it choked on."""
+    secret = "ghp_" + "S" * 36
+    result = CliRunner().invoke(_group_raising(ValueError(f"bad value {secret!r}")), ["boom"])
+    assert result.exit_code == ExitCode.OPERATIONAL
+    assert "internal error: ValueError: bad value" in result.stderr
+    assert secret not in result.stderr
+
+
 def test_verbose_shows_the_traceback() -> None:
     result = CliRunner().invoke(_group_raising(RuntimeError("a bug")), ["-v", "boom"])
     assert result.exit_code == ExitCode.OPERATIONAL
