@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import platform
 import re
 import socket
@@ -22,7 +21,7 @@ from attest.provenance.source import (
 )
 from attest.sbom.interface import read_text
 from verify.errors import InputError
-from verify.formats import cyclonedx, scan_report, schema
+from verify.formats import cyclonedx, scan_report, schema, strict_json
 from verify.formats.provenance import Builder, BuildMetadata, SlsaProvenance
 from verify.formats.scan_report import REPORT_TYPE, ScanReport
 from verify.formats.statement import ResourceDescriptor
@@ -115,13 +114,9 @@ def local_provenance(
 def read_json(path: Path, what: str, text: str | None = None) -> dict[str, Any]:
     """The JSON object in `path` (or `text`, already read from it)."""
     try:
-        data = json.loads(read_text(path) if text is None else text)
-    except json.JSONDecodeError as e:
+        data = strict_json.loads(read_text(path) if text is None else text)
+    except strict_json.NotJson as e:  # a repeated key too: it would be read two ways
         raise InputError(path, f"{what} is not JSON: {e}") from e
-    except RecursionError as e:
-        raise InputError(path, f"{what} is not JSON: nested too deeply") from e
-    except ValueError as e:  # an integer past Python's digit limit
-        raise InputError(path, f"{what} is not JSON: a number too long to read") from e
     if not isinstance(data, dict):
         raise InputError(path, f"{what} must be a JSON object")
     return data

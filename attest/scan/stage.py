@@ -35,7 +35,7 @@ from attest.scan.interface import (
 )
 from verify import logs
 from verify.errors import InputError, PolicyRefusal, UsageError
-from verify.formats import cyclonedx
+from verify.formats import cyclonedx, strict_json
 from verify.formats.cyclonedx import BomComponent
 from verify.formats.slo_status import slo_finding
 from verify.osv.severity import Severity, severity_of
@@ -109,7 +109,9 @@ def _sbom_component(item: BomComponent, path: Path, notes: list[str]) -> Compone
         if purl.type != "pypi":
             notes.append(f"{excerpt(item.purl)}: not a PyPI package; not scanned")
             return None
-        return Component(normalize(purl.name), purl.version or item.version or None, item.purl)
+        # the reader's identity, which its purl agrees with (the gate reads the same one)
+        name = item.name or purl.name
+        return Component(normalize(name), item.version or None, item.purl)
     if not item.name:
         raise InputError(path, "a component has neither a purl nor a name")
     return Component(normalize(item.name), item.version or None)
@@ -119,11 +121,11 @@ def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
     """The components a CycloneDX JSON SBOM declares (nested ones included; the root
     component in `metadata` is the project itself and is not scanned)."""
     try:
-        data = json.loads(read_text(path))
-    except ValueError as e:  # JSONDecodeError (its message quotes nothing), a long integer
-        raise InputError(path, f"not valid JSON (CycloneDX JSON expected): {e}") from e
-    except RecursionError as e:  # the decoder recurses once per nested array or object
+        data = strict_json.loads(read_text(path))
+    except strict_json.TooDeep as e:
         raise InputError(path, "not valid JSON: arrays or objects nested too deeply") from e
+    except strict_json.NotJson as e:  # a repeated key, a long integer too
+        raise InputError(path, f"not valid JSON (CycloneDX JSON expected): {e}") from e
     if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
         raise InputError(path, 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")')
     try:
@@ -239,8 +241,8 @@ def read_ledger(path: Path) -> Ledger:
     if not path.exists():
         return Ledger()
     try:
-        data = json.loads(read_text(path))
-    except ValueError as e:  # JSONDecodeError, and an integer past the digit limit
+        data = strict_json.loads(read_text(path))
+    except strict_json.NotJson as e:
         raise InputError(path, f"ledger is not valid JSON: {e}") from e
     if not isinstance(data, dict) or data.get("format") != LEDGER_FORMAT:
         raise InputError(path, f'not a first-seen ledger (expected "format": "{LEDGER_FORMAT}")')

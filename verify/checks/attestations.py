@@ -17,6 +17,7 @@ from verify.formats.provenance import SlsaProvenance
 from verify.formats.statement import short
 from verify.interface import Check, Context, Outcome
 from verify.policy import DeniedPackage, Provenance, Sbom, human
+from verify.text import excerpt, quoted
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -25,22 +26,33 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
+_SIGNED = 100  # characters of a signed value a refusal quotes: a builder id is shorter
+
+
+def _signed(value: str | None) -> str:
+    """A signed value as a refusal quotes it: bounded and escaped, whatever the signer wrote
+    (a builder id of 300,000 characters made stderr, --json and the log record 1.2 MB)."""
+    return quoted(value, _SIGNED) if value is not None else "None"
+
+
 def _provenance_failures(rule: Provenance, provenance: SlsaProvenance) -> list[str]:
     builder, build_type = provenance.builder.id, provenance.build_type
     repository, ref = provenance.source
     failures = []
     if rule.builder_id is not None and builder != rule.builder_id:
-        failures.append(f"builder id {builder!r} is not {rule.builder_id!r}")
+        failures.append(f"builder id {_signed(builder)} is not {rule.builder_id!r}")
     if rule.builder_id_pattern is not None and not rule.builder_id_pattern.fullmatch(builder or ""):
         failures.append(
-            f"builder id {builder!r} does not match {rule.builder_id_pattern.pattern!r}"
+            f"builder id {_signed(builder)} does not match {rule.builder_id_pattern.pattern!r}"
         )
     if rule.build_type is not None and build_type != rule.build_type:
-        failures.append(f"build type {build_type!r} is not {rule.build_type!r}")
+        failures.append(f"build type {_signed(build_type)} is not {rule.build_type!r}")
     if rule.source_repository is not None and repository != rule.source_repository:
-        failures.append(f"source repository {repository!r} is not {rule.source_repository!r}")
+        failures.append(
+            f"source repository {_signed(repository)} is not {rule.source_repository!r}"
+        )
     if rule.ref_pattern is not None and not rule.ref_pattern.fullmatch(ref or ""):
-        failures.append(f"source ref {ref!r} does not match {rule.ref_pattern.pattern!r}")
+        failures.append(f"source ref {_signed(ref)} does not match {rule.ref_pattern.pattern!r}")
     return failures
 
 
@@ -73,7 +85,9 @@ class ProvenanceCheck(Check):
                 f"{attestation.path.name}: {why}" for why in _provenance_failures(rule, provenance)
             ]
         actual = "; ".join(
-            "builder {} from {}@{}".format(provenance.builder.id, *provenance.source)
+            "builder {} from {}@{}".format(
+                *(excerpt(v, _SIGNED) for v in (provenance.builder.id, *provenance.source))
+            )
             for _, provenance in read
         )
         return Outcome(self.name, self.expect(context), actual or "none", tuple(failures))
@@ -100,14 +114,15 @@ def _component_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     licenses = {spdx.casefold() for spdx in rule.denied_licenses}  # SPDX ids ignore case
     for component in cyclonedx.components(predicate):
         name, version = component.name or "", component.version or ""
+        said = f"{excerpt(name, _SIGNED)} {excerpt(version, _SIGNED)}"  # `f-_-_-…-_-lask` too
         failures += [
-            f"denied package {name} {version} (policy: {entry.text}{why})"
+            f"denied package {said} (policy: {entry.text}{why})"
             for entry in rule.denied_packages
             if (why := _denial(entry, name, version)) is not None
         ]
         bad = sorted(found for found in component.licenses() if found.casefold() in licenses)
         if bad:
-            failures.append(f"{name} {version} has denied license {', '.join(bad)}")
+            failures.append(f"{said} has denied license {', '.join(bad)}")
     return failures
 
 

@@ -186,8 +186,8 @@ def _future(scan: Scan, now: datetime.datetime) -> list[str]:
             "it does not exist for the gate"
         ]
     return [
-        f"{scan.name}: {f.id} in {f.package} {f.version}: {what} {moment.isoformat()} is {_LATER} "
-        f"{now.isoformat()}: refused"
+        f"{scan.name}: {_cut(f.id)} in {_cut(f.package)} {_cut(f.version)}: {what} "
+        f"{moment.isoformat()} is {_LATER} {now.isoformat()}: refused"
         for f in scan.findings
         for what, moment in (("clock start", f.first_seen), ("publication", f.published))
         if moment is not None and moment > now
@@ -205,8 +205,10 @@ def _read(found: list[Attestation]) -> tuple[list[Scan], list[str]]:
     for first, *copies in same.values():
         try:
             scan = read_scan(first.path.name, first.statement.predicate)
-        except (ValueError, OverflowError) as e:  # 2026-13-45T...
-            failures.append(f"{first.path.name}: cannot be evaluated: {type(e).__name__}: {e}")
+        except (ValueError, OverflowError) as e:  # 2026-13-45T..., its text quoting the time
+            failures.append(
+                f"{first.path.name}: cannot be evaluated: {type(e).__name__}: {_cut(str(e), 120)}"
+            )
             continue
         scans.append(dataclasses.replace(scan, copies=tuple(c.path.name for c in copies)))
     return scans, failures
@@ -239,12 +241,12 @@ def _sbom_components(sboms: list[Attestation]) -> tuple[set[tuple[str, str]], li
             continue
         for component in components:
             purl, name, version = component.purl, component.name, component.version
-            if purl is not None and not purl.startswith("pkg:pypi/"):
-                continue  # not a PyPI package: the PyPI advisories say nothing of it
+            if purl is not None and cyclonedx.purl_type(purl) != "pypi":
+                continue  # not a PyPI package (told as the scan tells it): nothing to match
             if not (name and version):
                 failures.append(
-                    f"{sbom.path.name}: component {name!r} has no name or version: it cannot be "
-                    "matched against the advisory database"
+                    f"{sbom.path.name}: component {short(name or '')} has no name or version: "
+                    "it cannot be matched against the advisory database"
                 )
                 continue
             found.add((normalize(name), version))

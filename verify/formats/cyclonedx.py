@@ -7,8 +7,11 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
-from verify.text import quoted
+from packaging.utils import canonicalize_name
+
+from verify.text import excerpt, quoted
 
 _SHOWN = 80  # characters of a component's name a message quotes
 _NOT_SPDX_IDS = {"AND", "OR", "WITH"}
@@ -21,8 +24,9 @@ class MalformedBom(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class BomComponent:
-    """One component: its text fields as written (None when absent), and the object itself for
-    the fields read on demand (hashes, licenses), which few readers need."""
+    """One component: its name and version (`_identity`: as written, or its PyPI purl's when
+    only the purl says them; None when absent) and purl, and the object itself for the fields
+    read on demand (hashes, licenses), which few readers need."""
 
     name: str | None
     version: str | None
@@ -62,13 +66,63 @@ class BomComponent:
         return frozenset(found)
 
 
+def purl_type(purl: str) -> str | None:
+    """The type of a package URL, told as packageurl-python (the scan's reader) tells it:
+    after `pkg:` and any slashes, lower-cased; None when it is no package URL."""
+    scheme, _, rest = purl.partition(":")
+    kind, slash, _ = rest.strip().lstrip("/").partition("/")
+    return kind.lower() if scheme == "pkg" and slash and kind else None
+
+
+def _pypi_identity(purl: str) -> tuple[str, str | None] | None:
+    """(name, version) a PyPI package URL names, percent-decoded; None for another type or a
+    URL that names no package (the scan refuses it as malformed)."""
+    if purl_type(purl) != "pypi":
+        return None
+    path = purl.partition(":")[2].strip().lstrip("/").partition("/")[2]
+    path = path.partition("#")[0].partition("?")[0]  # subpath, qualifiers
+    path, at, version = path.rpartition("@")
+    if not at:
+        path, version = version, ""
+    segments = [s for s in path.split("/") if s.strip()]
+    name = unquote(segments[-1]).strip() if segments else ""
+    return (name, unquote(version) or None) if name else None
+
+
+def _said(name: str | None, version: str | None, between: str) -> str:
+    named = excerpt(name, _SHOWN) if name else "(no name)"
+    return named + (f"{between}{excerpt(version, _SHOWN)}" if version else "")
+
+
+def _identity(
+    name: str | None, version: str | None, purl: str | None
+) -> tuple[str | None, str | None]:
+    """The one (name, version) every reader takes a component for: as written, each field its
+    PyPI purl says too (name PEP 503 normalized) or leaves unsaid; a field written only in the
+    purl is taken from it. A purl saying another package or version is refused: the scan read the
+    purl, the gate the fields, and `flask 3.1.3` with `pkg:pypi/flask@2.2.5` was allowed."""
+    said = _pypi_identity(purl) if purl else None
+    if said is None:
+        return name, version
+    purl_name, purl_version = said
+    if (name and canonicalize_name(name) != canonicalize_name(purl_name)) or (
+        version and purl_version and version != purl_version
+    ):
+        raise MalformedBom(
+            f"component {quoted(name, _SHOWN)}: purl says {_said(purl_name, purl_version, '@')}, "
+            f"name/version say {_said(name, version, ' ')}"
+        )
+    return name or purl_name, version or purl_version
+
+
 def _component(data: Mapping[str, Any]) -> BomComponent:
     fields = {key: data.get(key) for key in ("name", "version", "purl")}
     for key, value in fields.items():
         if value is not None and not isinstance(value, str):
             name = fields["name"] if isinstance(fields["name"], str) else None
             raise MalformedBom(f"component {quoted(name, _SHOWN)}: {key} is not text")
-    return BomComponent(fields["name"], fields["version"], fields["purl"], data)
+    name, version = _identity(fields["name"], fields["version"], fields["purl"])
+    return BomComponent(name, version, fields["purl"], data)
 
 
 def _children(holder: Mapping[str, Any]) -> list[Mapping[str, Any]]:

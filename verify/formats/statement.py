@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from verify.errors import PolicyRefusal
+from verify.formats import strict_json
 from verify.text import quoted
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -199,10 +200,14 @@ class Statement:
                 f"the statement holds more than {MAX_CONTAINERS:,} JSON objects and lists"
             )
         try:
-            return cls.from_dict(json.loads(payload))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            data = strict_json.loads(payload)
+        except strict_json.TooDeep as e:
+            raise InvalidAttestation("the statement is nested too deeply") from e
+        except strict_json.NotJson as e:  # a repeated key, a 5,000-digit number too
             raise InvalidAttestation(f"the statement is not JSON: {e}") from e
-        except RecursionError as e:  # nesting deeper than any statement needs
+        try:
+            return cls.from_dict(data)
+        except RecursionError as e:  # nesting its schema's validator cannot walk
             raise InvalidAttestation("the statement is nested too deeply") from e
 
     @property
@@ -216,8 +221,9 @@ def claimed_digests(payload: bytes) -> frozenset[tuple[str, str]]:
     decide which artifact a refused attestation concerns. Unreadable, it claims nothing."""
     if too_many_containers(payload):
         return frozenset()
-    try:
-        statement: Any = json.loads(payload)
+    try:  # read leniently (a repeated key, a 5,000-digit number, read as text): a statement
+        # refused for either still denies what it names, as every other refused statement does
+        statement: Any = json.loads(payload, parse_int=str)
         return frozenset(
             (algorithm, value)
             for subject in statement["subject"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from attest.sbom.interface import (
 )
 from attest.sbom.sources import _introspect
 from verify.errors import InputError, OperationalError
+from verify.formats import strict_json
 
 TIMEOUT = 120  # seconds for the other interpreter to list its distributions
 
@@ -62,8 +62,8 @@ def _run_introspection(python: Path) -> dict[str, Any]:
             f"{detail[-1] if detail else 'no message'}"
         )
     try:
-        data: dict[str, Any] = json.loads(done.stdout)
-    except json.JSONDecodeError as e:
+        data: dict[str, Any] = strict_json.loads(done.stdout)
+    except strict_json.NotJson as e:
         raise OperationalError(f"{python} printed something other than its package list") from e
     return data
 
@@ -92,9 +92,9 @@ def _direct_url(
     if not raw:
         return None, set()
     try:
-        data = json.loads(raw)
+        data = strict_json.loads(raw)
         url = data["url"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (strict_json.NotJson, KeyError, TypeError):  # NotJson: a 5,000-digit number too
         warnings.append(f"{where}: unreadable direct_url.json")
         return None, set()
     if "vcs_info" in data:

@@ -392,6 +392,16 @@ def test_components_that_cannot_be_checked_fail_with_exit_3_unless_allowed(
             '{"bomFormat": "CycloneDX", "components": [{"type": "library"}]}',
             "a component has neither a purl nor a name\n",
         ),
+        (  # the last `components` hid the first from the scan: one reading, or none
+            '{"bomFormat": "CycloneDX", "components": [{"name": "toyweb"}], "components": []}',
+            "not valid JSON (CycloneDX JSON expected): the key 'components' appears twice in one "
+            "object\n",
+        ),
+        (  # the scan read the purl, the gate the name and version
+            '{"bomFormat": "CycloneDX", "components": '
+            '[{"name": "toyweb", "version": "9.0", "purl": "pkg:pypi/toyweb@3.2"}]}',
+            "component 'toyweb': purl says toyweb@3.2, name/version say toyweb 9.0\n",
+        ),
     ],
 )
 def test_a_bad_sbom_is_a_usage_error(
