@@ -32,14 +32,8 @@ from verify.certificate import Signer, signer
 from verify.errors import UsageError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
 from verify.formats import bundles
-from verify.formats.predicates import UnknownPredicate
-from verify.formats.statement import (
-    PAYLOAD_TYPE,
-    PYPI_PUBLISH_V1,
-    InvalidAttestation,
-    Statement,
-    claimed_digests,
-)
+from verify.formats.predicates import PYPI_PUBLISH_V1, InvalidAttestation, UnknownPredicate
+from verify.formats.statement import PAYLOAD_TYPE, Statement, claimed_digests
 from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
 from verify.sigstore_adapter import TimedVerifier, dsse_payload, hashed_digest

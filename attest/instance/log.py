@@ -27,7 +27,7 @@ from attest.instance.merkle import MerkleTree, leaf_hash
 from attest.instance.state import HOST, State, key_id
 from verify.errors import UsageError
 from verify.files import MIB, NotRegular, open_regular
-from verify.formats.statement import short
+from verify.formats.predicates import short
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256,

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from verify.errors import OperationalError, UsageError
-from verify.formats.statement import PYPI_PUBLISH_V1, Statement, Subject
+from verify.formats.predicates import PYPI_PUBLISH_V1
+from verify.formats.statement import Statement, Subject
 
 if TYPE_CHECKING:
     from pypi_attestations import Distribution

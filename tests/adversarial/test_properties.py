@@ -51,8 +51,8 @@ from verify import bundle_form, decision_log, gate, slo
 from verify.certificate import Signer
 from verify.errors import AttestError, ExitCode
 from verify.evidence import Attestation, Collector, Evidence, Signed
-from verify.formats.predicates import KINDS
-from verify.formats.statement import InvalidAttestation, Statement
+from verify.formats.predicates import KINDS, InvalidAttestation
+from verify.formats.statement import Statement
 from verify.interface import Context
 from verify.osv import records as osv
 from verify.policy import parse_policy

@@ -171,7 +171,8 @@ def test_yaml_that_expands_in_the_loader_or_by_long_strings_is_refused_quickly(b
 def test_deeply_nested_json_is_refused_not_a_crash(tmp_path: Path) -> None:
     import pytest
 
-    from verify.formats.statement import InvalidAttestation, Statement
+    from verify.formats.predicates import InvalidAttestation
+    from verify.formats.statement import Statement
     from verify.policy import PolicyError, parse_policy
 
     deep = b"[" * 100_000 + b"]" * 100_000

@@ -15,7 +15,8 @@ import atheris
 
 with atheris.instrument_imports():
     from verify.evidence import Collector
-    from verify.formats.statement import InvalidAttestation, Statement
+    from verify.formats.predicates import InvalidAttestation
+    from verify.formats.statement import Statement
     from verify.policy import PolicyError, parse_policy
     from verify.trust import load_trust
 

@@ -26,8 +26,7 @@ from verify.checks.attestations import AttestationAgeCheck
 from verify.checks.signature import IdentityCheck
 from verify.errors import ExitCode
 from verify.evidence import Collector, Evidence, Signed
-from verify.formats.predicates import KINDS
-from verify.formats.statement import PYPI_PUBLISH_V1
+from verify.formats.predicates import KINDS, PYPI_PUBLISH_V1
 from verify.identity import allowed
 from verify.interface import Context
 from verify.policy import PolicyError, Require, parse_policy

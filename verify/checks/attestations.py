@@ -12,9 +12,8 @@ from verify.checks import names, trusted
 from verify.evidence import Evidence, Signed
 from verify.formats import cyclonedx
 from verify.formats.link import Link
-from verify.formats.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1
+from verify.formats.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1, short
 from verify.formats.provenance import SlsaProvenance
-from verify.formats.statement import short
 from verify.interface import Check, Context, Outcome
 from verify.policy import DeniedPackage, Provenance, Sbom, human
 from verify.text import excerpt, quoted

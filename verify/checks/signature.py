@@ -10,7 +10,7 @@ from verify.certificate import Signer
 from verify.checks import allowed, names
 from verify.evidence import Evidence, Signed
 from verify.formats import bundles
-from verify.formats.statement import PYPI_PUBLISH_V1
+from verify.formats.predicates import PYPI_PUBLISH_V1
 from verify.identity import rule_failures
 from verify.interface import Check, Context, Outcome
 

@@ -20,9 +20,8 @@ from verify import slo
 from verify.checks import trusted
 from verify.evidence import Attestation, Evidence
 from verify.formats import cyclonedx
-from verify.formats.predicates import CYCLONEDX_BOM, SLO_STATUS_V1
+from verify.formats.predicates import CYCLONEDX_BOM, SLO_STATUS_V1, short
 from verify.formats.slo_status import SloStatus, slo_finding
-from verify.formats.statement import short
 from verify.interface import Check, Context, Outcome
 from verify.policy import Vulnerabilities, human
 from verify.text import excerpt

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from verify.errors import PolicyRefusal
 from verify.formats import schema
-from verify.formats.statement import PYPI_PUBLISH_V1, InvalidAttestation, short
+from verify.text import quoted
 
+PYPI_PUBLISH_V1 = "https://docs.pypi.org/attestations/publish/v1"
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 CYCLONEDX_BOM = "https://cyclonedx.org/bom"
 VULNS_V02 = "https://in-toto.io/attestation/vulns/v0.2"
@@ -30,6 +32,16 @@ KINDS = {
     "slo": SLO_STATUS_V1,
     "build": LINK_V03,
 }
+
+
+def short(value: object, limit: int = 80) -> str:
+    """A signer's text as a refusal may show it: at most `limit` characters, quoted (the gate
+    escapes what it prints; here the size of a message is bounded, whatever was signed)."""
+    return quoted(value, limit)
+
+
+class InvalidAttestation(PolicyRefusal):
+    """A statement or predicate that does not follow its format: deny."""
 
 
 class UnknownPredicate(InvalidAttestation):

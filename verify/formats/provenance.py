@@ -9,7 +9,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from verify.formats.statement import InvalidAttestation, ResourceDescriptor, resources
+from verify.formats.predicates import InvalidAttestation
+from verify.formats.statement import ResourceDescriptor, resources
 
 
 def _text(data: Mapping[str, Any], key: str, where: str) -> str | None:

@@ -14,13 +14,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from verify.errors import PolicyRefusal
 from verify.formats import strict_json
-from verify.text import quoted
+from verify.formats.predicates import PYPI_PUBLISH_V1, InvalidAttestation, check_predicate, short
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-PYPI_PUBLISH_V1 = "https://docs.pypi.org/attestations/publish/v1"
 # The digests a subject may name the artifact by, and their hex lengths: sha256 and stronger.
 DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
@@ -33,16 +31,6 @@ MAX_CONTAINERS = 1_000_000
 
 def too_many_containers(payload: bytes) -> bool:
     return payload.count(b"{") + payload.count(b"[") > MAX_CONTAINERS
-
-
-def short(value: object, limit: int = 80) -> str:
-    """A signer's text as a refusal may show it: at most `limit` characters, quoted (the gate
-    escapes what it prints; here the size of a message is bounded, whatever was signed)."""
-    return quoted(value, limit)
-
-
-class InvalidAttestation(PolicyRefusal):
-    """A statement or predicate that does not follow its format: deny."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,8 +135,6 @@ class Statement:
     predicate: dict[str, Any]
 
     def __post_init__(self) -> None:
-        from verify.formats.predicates import check_predicate
-
         if not self.subjects:
             raise InvalidAttestation("a statement needs at least one subject")
         check_predicate(self.predicate_type, self.predicate)

@@ -15,8 +15,9 @@ from verify.formats.predicates import (
     LINK_V03,
     SLO_STATUS_V1,
     SLSA_PROVENANCE_V1,
+    InvalidAttestation,
 )
-from verify.formats.statement import InvalidAttestation, Statement
+from verify.formats.statement import Statement
 
 DIGEST = "ab" * 32
 GOOD: dict[str, Any] = {

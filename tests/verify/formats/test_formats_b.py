@@ -29,15 +29,9 @@ from verify.evidence import Attestation, Collector
 from verify.formats import bundles
 from verify.formats import schema as schema_module
 from verify.formats.link import Link
-from verify.formats.predicates import KINDS
+from verify.formats.predicates import KINDS, PYPI_PUBLISH_V1, InvalidAttestation
 from verify.formats.provenance import SlsaProvenance
-from verify.formats.statement import (
-    PYPI_PUBLISH_V1,
-    InvalidAttestation,
-    ResourceDescriptor,
-    Statement,
-    Subject,
-)
+from verify.formats.statement import ResourceDescriptor, Statement, Subject
 from verify.policy import parse_policy
 from verify.trust import load_trust
 

@@ -23,8 +23,9 @@ from verify.checks.attestations import _provenance_failures
 from verify.checks.vulnerabilities import Scan, _future
 from verify.errors import AttestError, ExitCode
 from verify.formats import cyclonedx, strict_json
+from verify.formats.predicates import InvalidAttestation
 from verify.formats.provenance import Builder, SlsaProvenance
-from verify.formats.statement import InvalidAttestation, Statement, claimed_digests
+from verify.formats.statement import Statement, claimed_digests
 from verify.policy import Provenance, _pattern
 from verify.slo import SloFinding
 
