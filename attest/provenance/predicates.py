@@ -124,8 +124,10 @@ def read_json(path: Path, what: str, text: str | None = None) -> dict[str, Any]:
 
 def read_sbom(path: Path, text: str | None = None) -> dict[str, Any]:
     bom = read_json(path, "the SBOM", text)
-    if bom.get("bomFormat") != "CycloneDX":
-        raise InputError(path, "not a CycloneDX JSON SBOM (bomFormat is not 'CycloneDX')")
+    try:
+        cyclonedx.document(bom)
+    except cyclonedx.MalformedBom as e:
+        raise InputError(path, str(e)) from e
     return bom
 
 

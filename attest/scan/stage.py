@@ -126,10 +126,8 @@ def read_sbom(path: Path) -> tuple[list[Component], list[str]]:
         raise InputError(path, "not valid JSON: arrays or objects nested too deeply") from e
     except strict_json.NotJson as e:  # a repeated key, a long integer too
         raise InputError(path, f"not valid JSON (CycloneDX JSON expected): {e}") from e
-    if not isinstance(data, dict) or data.get("bomFormat") != "CycloneDX":
-        raise InputError(path, 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")')
     try:
-        declared = cyclonedx.components(data)
+        declared = cyclonedx.components(cyclonedx.document(data))
     except cyclonedx.MalformedBom as e:
         raise InputError(path, str(e)) from e
     notes: list[str] = []

@@ -135,6 +135,17 @@ def _children(holder: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return items
 
 
+NOT_CYCLONEDX = 'not a CycloneDX SBOM (no "bomFormat": "CycloneDX")'
+
+
+def document(data: object) -> Mapping[str, Any]:
+    """`data` (parsed JSON) as a CycloneDX document: an object saying `"bomFormat":
+    "CycloneDX"`, else MalformedBom (every reader of an SBOM file asks this first)."""
+    if not isinstance(data, Mapping) or data.get("bomFormat") != "CycloneDX":
+        raise MalformedBom(NOT_CYCLONEDX)
+    return data
+
+
 def components(document: Mapping[str, Any]) -> list[BomComponent]:
     """Every component of a CycloneDX document (the root project in `metadata` apart), nested
     ones included, depth first in document order. Each object is read once, with a stack, not
