@@ -151,7 +151,9 @@ class Release:
     """A directory holding a signed release: the artifacts and every bundle beside them."""
 
     dist: Path
-    now: datetime.datetime  # about when it was signed
+    # The judging instant the tests count from: at or after every signature of the release
+    # (so all of it exists for the gate), and seconds at most after the dates in its content.
+    now: datetime.datetime
 
     @property
     def wheel(self) -> Path:
@@ -172,38 +174,41 @@ def make_release(local: LocalInstance, dist: Path) -> Release:
     wheel.write_bytes(b"the wheel\n")
     sdist.write_bytes(b"the sdist\n")
     token = github_token(local)
-    now = utc_now()
+    dated = utc_now()  # what the content says: the provenance, the scan and its findings
     sign_files(local, token, wheel, sdist)
     provenance_stage.provenance(
         (wheel, sdist),
         provenance_stage.Signing(trust_config=local.trust_config, identity_token=token),
         environ=GITHUB_ENV,
         command=["attest", "provenance"],
-        now=now,
+        now=dated,
     )
     signer = session(local, token)
     both = [wheel, sdist]
     write_statement(signer, dist / "acme_web-1.4.0.sbom.sigstore.json", both, KINDS["sbom"], SBOM)
     findings = [
-        finding("PYSEC-1", "high", now - 20 * DAY),  # due in 10 days
+        finding("PYSEC-1", "high", dated - 20 * DAY),  # due in 10 days
         finding(
             "PYSEC-2",
             "critical",
-            now - 30 * DAY,  # overdue, but waived for 5 more days
+            dated - 30 * DAY,  # overdue, but waived for 5 more days
             {
                 "id": "PYSEC-2",
                 "reason": "not reachable",
-                "expires": (now + 5 * DAY).date().isoformat(),
+                "expires": (dated + 5 * DAY).date().isoformat(),
             },
         ),
     ]
     write_statement(
         signer, dist / "acme_web-1.4.0.slo.sigstore.json", both, KINDS["slo"],
-        slo_predicate(now - DAY, findings),
+        slo_predicate(dated - DAY, findings),
     )  # fmt: skip
     link = {"name": "build", "command": ["python", "-m", "build"], "materials": []}
     write_statement(signer, dist / "build.build.sigstore.json", both, KINDS["build"], link)
-    return Release(dist, now)
+    # Taken after the last signature: the log dates an entry to its whole second on this clock,
+    # so none is later. `dated` is before signing: a signature that ran into the next
+    # second (a loaded machine) was "signed after the judging instant".
+    return Release(dist, utc_now())
 
 
 def identity_rule(local: LocalInstance, **extra: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import datetime
 
 import pydantic
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from verify.errors import unquoted, without_input
@@ -25,10 +25,19 @@ def test_an_excerpt_is_short_escaped_and_marked_when_cut() -> None:
 
 
 @given(st.text(min_size=1))
+# "…" is quoted as '…', the very mark a literal is replaced by: "repr(value) not in said" was
+# true of the mark, not of a leak. The siblings look like the mark or its quotes.
+@example(value="…")
+@example(value="'…'")
+@example(value="…', got '…")
+@example(value="…" * (EXCERPT + 1))
+@example(value="'")
+@example(value="\\'")
 def test_a_quoted_literal_never_survives(value: str) -> None:
+    """Every quoted literal becomes the same mark, so the message is one text whatever the
+    value: nothing of it survives (stronger than looking for its repr, which the mark can be)."""
     said = unquoted(f"refused: expected {value!r}, got {value.encode()!r}")
-    assert repr(value) not in said and repr(value.encode()) not in said
-    assert said.startswith("refused: expected '…', got '…'")
+    assert said == "refused: expected '…', got '…'"
 
 
 # No quotes: a quoted part is left out whole (the test above), which can leave short runs.

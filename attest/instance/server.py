@@ -168,8 +168,7 @@ class Handler(BaseHTTPRequestHandler):
             return False
         if not super().parse_request():
             return False
-        if self.request_version.startswith("HTTP/0."):  # an answer without a status line
-            self.request_version = self.default_request_version
+        if self.request_version.startswith("HTTP/0."):
             self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported: use HTTP/1.1")
             return False
         return True
@@ -189,6 +188,11 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, _error(status, said))
 
     def _send(self, status: HTTPStatus, body: object) -> None:
+        # The standard library answers a request it read as HTTP/0.9 with the bare body, no
+        # status line or headers, also when it refuses one later in parsing (`GET /\xa0x
+        # HTTP/0.9` is four words to str.split, too many headers): every answer is HTTP/1.1.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = self.default_request_version
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from attest.instance.server import MAX_BODY, MAX_DEPTH, Instance, InstanceServer
@@ -240,6 +240,11 @@ def test_a_body_that_never_arrives_times_out_and_frees_its_thread(quick: int) ->
         ("GET /healthz HTTP/0.9", 400, "HTTP/0.9 is not supported: use HTTP/1.1"),
         ("GET /healthz HTTP/2.0", 400, "unsupported HTTP version: use HTTP/1.1"),
         ("GET / x HTTP/1.1", 400, "Bad request syntax ('GET / x HTTP/1.1')"),
+        # refused by the standard library after it read HTTP/0.9: answered without a status line
+        # before (str.split takes U+00A0 and U+0085 for spaces: four words)
+        ("GET / x HTTP/0.9", 400, "Bad request syntax ('GET / x HTTP/0.9')"),
+        ("GET /\xa00 HTTP/0.9", 400, "Bad request syntax ('GET /\\xa00 HTTP/0.9')"),
+        ("GET /\x85x HTTP/0.9", 400, "Bad request syntax ('GET /\\x85x HTTP/0.9')"),
         ("GET /api/v1/log/proof?firstSize=1&lastSize=-3 HTTP/1.1", 400,
          "no consistency proof from 1 to -3"),  # dropped the connection before
         ("GET /api/v1/log/proof?firstSize=1&lastSize=99999999999 HTTP/1.1", 400,
@@ -265,6 +270,20 @@ def test_what_the_instance_cannot_route_is_refused(
     if status == 405:
         assert answer.headers["Allow"] == "GET, POST"
     healthy(port)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [("a: b\r\n" * 101, "Too many headers"), (f"a: {'x' * 70_000}\r\n", "Line too long")],
+)
+def test_headers_refused_after_an_http_0_9_request_line_get_a_status_line(
+    instance: LocalInstance, fields: str, message: str
+) -> None:
+    """The standard library read the version as HTTP/0.9 before it refused the headers, and
+    sent the refusal as a bare body (the client saw BadStatusLine)."""
+    answer = exchange(_port(instance.url), f"GET /healthz HTTP/0.9\r\n{fields}\r\n".encode())
+    assert answer.version == 11
+    assert answer.refusal() == (431, message)
 
 
 def test_a_blank_line_before_a_request_is_ignored(instance: LocalInstance) -> None:
@@ -340,6 +359,12 @@ _BODIES = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(method=_METHODS, path=_PATHS, version=_VERSIONS, headers=_HEADERS, body=_BODIES)
+# Found by hypothesis: answered without a status line (HTTP/0.9 read, then refused).
+@example(method="GET", path="/\xa00", version="HTTP/0.9", headers=[], body=b"")
+@example(method="POST", path="/\x85x", version="HTTP/0.9", headers=[], body=b"{}")
+@example(method="\xa0", path="/", version="HTTP/0.9", headers=[], body=b"")
+@example(method="GET", path="/", version="HTTP/0.9", headers=[("a", "b")] * 101, body=b"")
+@example(method="GET", path="/\xa0", version="", headers=[], body=b"")
 def test_any_request_gets_a_well_formed_answer(
     instance: LocalInstance,
     method: str,
