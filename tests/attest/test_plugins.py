@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.attest.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES
-from tests.conftest import REPO, SBOM_FIXTURES, run_attest
+from tests.conftest import PLUGIN_FAILURES, REPO, SBOM_FIXTURES, run_attest
 from verify.errors import ExitCode
 
 
@@ -65,17 +65,6 @@ def test_broken_plugins_are_refused_when_used_and_harmless_otherwise(
     assert "failed to load: No module named 'attest_plugin_broken_missing'" in missing.stderr
     assert "Traceback" not in missing.stderr + wrong_type.stderr
     assert run_attest("sbom", "--help", pythonpath=path).returncode == 0
-
-
-# How a plugin of tests/plugins/attest-plugin-exits fails (ATTEST_PLUGIN_FAILS), and how it is said.
-PLUGIN_FAILURES = {
-    "exception": "RuntimeError: the plugin broke",
-    "exit": "it called sys.exit()",
-    "exit0": "it called sys.exit(0)",
-    "exit1": "it called sys.exit(1)",
-    "exit-message": "it called sys.exit('the plugin needs a missing dependency')",
-    "base-exception": "GaveUp: the plugin gave up",
-}
 
 
 @pytest.mark.parametrize("how", PLUGIN_FAILURES)

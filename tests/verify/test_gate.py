@@ -14,7 +14,7 @@ from click.testing import Result
 
 from attest.sign.stage import hash_file
 from tests import signed_release as g
-from tests.conftest import REPO, LocalInstance, run_attest
+from tests.conftest import PLUGIN_FAILURES, REPO, LocalInstance, run_attest
 from verify.errors import ExitCode
 from verify.formats.predicates import KINDS
 
@@ -711,15 +711,7 @@ def test_a_gate_check_that_does_not_load_fails_the_gate_closed(
     assert "gate check plugin 'broken-check'" in explained.stderr
 
 
-# How a plugin of tests/plugins/attest-plugin-exits fails, and what the gate says of it.
-PLUGIN_FAILURES = {
-    "exception": "RuntimeError: the plugin broke",
-    "exit": "it called sys.exit()",
-    "exit0": "it called sys.exit(0)",
-    "exit1": "it called sys.exit(1)",
-    "exit-message": "it called sys.exit('the plugin needs a missing dependency')",
-    "base-exception": "GaveUp: the plugin gave up",
-}
+# What the gate says of tests/plugins/attest-plugin-exits's check failing at each stage of its life.
 CHECK_FAILS = {
     "load": "gate check plugin 'exiting' from attest-plugin-exits (attest_plugin_exits:Exiting) "
     "failed to load: ",
@@ -755,6 +747,13 @@ def test_a_gate_check_failing_in_any_way_never_allows(
     said = CHECK_FAILS[when] + PLUGIN_FAILURES[how]
     assert f"attest: error: {said}" in failed.stderr
     assert "ALLOW" not in failed.stdout + failed.stderr and "Traceback" not in failed.stderr
+    if when == "applies":  # asked by --explain-policy too
+        explained = run_attest("verify", "--policy", policy, "--explain-policy", pythonpath=path,
+                               env={"ATTEST_PLUGIN_FAILS": f"{when}:{how}"})  # fmt: skip
+        assert explained.returncode == ExitCode.OPERATIONAL, explained.stderr
+        assert f"gate check 'exiting' failed explaining the policy: {PLUGIN_FAILURES[how]}" in (
+            explained.stderr
+        )
 
 
 def test_evidence_newer_than_the_decision_time(
