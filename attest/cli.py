@@ -20,7 +20,7 @@ import click
 from attest import __version__, plugins, verbosity
 from verify import logs
 from verify.errors import AttestError, ExitCode, without_input
-from verify.plugins import Registry
+from verify.plugins import Registry, failure
 from verify.text import shown
 
 
@@ -55,6 +55,11 @@ def _message_for(exc: BaseException) -> str:
         return "interrupted; output files already complete were kept, none is partial"
     if isinstance(exc, BrokenPipeError):
         return ""  # the reader has gone (`attest ... | head`): nothing to tell anyone
+    if isinstance(exc, SystemExit):  # attest ends through click: a plugin or library called it
+        return (
+            f"internal error: {failure(exc)} before the command finished. Rerun with -v for a "
+            "traceback and report it."
+        )
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
@@ -73,7 +78,7 @@ def _mapped_errors(verbose: bool = False) -> Iterator[None]:
         yield
     except (click.UsageError, Failure, click.exceptions.Exit):
         raise  # click's own usage errors already exit 2
-    except (Exception, KeyboardInterrupt) as exc:
+    except BaseException as exc:  # a plugin's sys.exit(0) too: only click's own exit ends a command
         if isinstance(exc, BrokenPipeError):  # spare the interpreter's own flush at exit
             sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115
         if verbose or logs.verbosity():  # -v before or after the subcommand's name

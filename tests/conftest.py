@@ -81,6 +81,18 @@ def plugin_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+# How a plugin of tests/plugins/attest-plugin-exits fails (its ATTEST_PLUGIN_FAILS=<when>:<how>
+# takes these hows), and how attest says it.
+PLUGIN_FAILURES = {
+    "exception": "RuntimeError: the plugin broke",
+    "exit": "it called sys.exit()",
+    "exit0": "it called sys.exit(0)",
+    "exit1": "it called sys.exit(1)",
+    "exit-message": "it called sys.exit('the plugin needs a missing dependency')",
+    "base-exception": "GaveUp: the plugin gave up",
+}
+
+
 def load_json(text: str | bytes) -> dict[str, object]:
     data: dict[str, object] = json.loads(text)
     return data

@@ -31,6 +31,34 @@ def serving(handler: type[BaseHTTPRequestHandler], lifetime: float) -> Iterator[
         thread.join(timeout=10)
 
 
+@contextmanager
+def dripping() -> Iterator[str]:
+    """Serve a GET or POST with headers at once, then a body a byte every 0.2 s (each read well
+    within any read timeout), until the `with` block ends; yield the base URL."""
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            while not done.wait(0.2):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    try:
+        with serving(Handler, lifetime=60) as base:
+            yield base
+    finally:
+        done.set()  # the requests left behind end with their connection
+
+
 def unused_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket() as s:

@@ -33,6 +33,11 @@ class _Expired(BaseException):
     `except Exception` on its way out; `limit` says it as a DecisionTimeout."""
 
 
+# What a catch-all for a plugin's failures (`except BaseException`: a plugin's `sys.exit()` is
+# one) lets pass: ^C, and the expiry that `limit` says itself.
+PASSING: tuple[type[BaseException], ...] = (KeyboardInterrupt, _Expired)
+
+
 @contextlib.contextmanager
 def limit(seconds: float, artifact: str) -> Iterator[None]:
     """Raise DecisionTimeout when the block runs longer than `seconds` (no-op off the main

@@ -5,18 +5,19 @@ configuration and operational problems raise."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verify import __version__, deadline, logs
-from verify.errors import OperationalError, PluginError
+from verify.errors import AttestError, OperationalError, PluginError
 from verify.evidence import Collector, Evidence, Problem, digest_file
 from verify.interface import Check, Context, Outcome
-from verify.plugins import GATE_CHECKS, gate_checks
+from verify.plugins import GATE_CHECKS, failure, gate_checks
 from verify.policy import Policy, human
 from verify.trust import Trust, load_trust
 
@@ -101,14 +102,37 @@ class UnloadableCheck(OperationalError):
     nothing, since one skipped would judge with less than the installation promises."""
 
 
+class CheckFailed(OperationalError):
+    """A check raised instead of answering (a plugin's `sys.exit()` included): what it would
+    have said is unknown, so nothing is judged."""
+
+
+@contextlib.contextmanager
+def _answering(check: str, doing: str) -> Iterator[None]:
+    """A check that raises anything but an error of the contract ends the run as CheckFailed
+    naming it: a plugin's `sys.exit(0)` ended `attest verify` with exit 0 and no verdict."""
+    try:
+        yield
+    except deadline.PASSING:
+        raise
+    except AttestError:
+        raise
+    except BaseException as e:
+        raise CheckFailed(
+            f"gate check {check!r} failed {doing}: {failure(e)}; nothing is judged, so nothing "
+            "is allowed: fix or uninstall that plugin"
+        ) from e
+
+
 def checks() -> list[Check]:
     """Every installed check (built-ins included), in their order; NoChecks when there is none,
-    UnloadableCheck naming the first that does not load."""
+    UnloadableCheck naming the first that does not load, CheckFailed one that cannot start."""
     registry = gate_checks()
     found = []
     for name in registry.names():
         try:
-            found.append(registry.load(name)())
+            with _answering(name, "to start"):
+                found.append(registry.load(name)())
         except PluginError as e:
             raise UnloadableCheck(
                 f"gate check {e}; every installed check must run, so nothing is judged: "
@@ -128,14 +152,20 @@ def trust_for(policy: Policy) -> Trust:
 
 
 def _decide(evidence: Evidence, context: Context, installed: list[Check]) -> Decision:
-    outcomes = tuple(c.run(evidence, context) for c in installed if c.applies(context))
+    outcomes = []
+    for check in installed:
+        with _answering(check.name, f"judging {evidence.artifact.name!r}"):
+            if check.applies(context):
+                outcomes.append(check.run(evidence, context))
     if not outcomes:
         raise NoChecks(
             f"no installed check applies to {evidence.artifact.name!r} under this policy: "
             "nothing was judged, so nothing is allowed"
         )
     signers = tuple(s.signer.to_dict() for s in evidence.signatures)
-    return Decision(evidence.artifact, evidence.sha256, outcomes, signers, context.policy.mode)
+    return Decision(
+        evidence.artifact, evidence.sha256, tuple(outcomes), signers, context.policy.mode
+    )
 
 
 @logs.timed(_log, "gate")
@@ -210,8 +240,12 @@ def explain(policy: Policy) -> list[str]:
         f"{policy.unknown_predicates}"
     )
     context = Context(policy, _NO_TRUST, datetime.datetime.now(datetime.timezone.utc))
-    for number, check in enumerate((c for c in checks() if c.applies(context)), start=1):
-        lines.append(f"check {number}: {check.name}: {check.expect(context)}")
+    number = 0
+    for check in checks():
+        with _answering(check.name, "explaining the policy"):
+            if check.applies(context):
+                number += 1
+                lines.append(f"check {number}: {check.name}: {check.expect(context)}")
     return lines
 
 

@@ -12,6 +12,7 @@ import functools
 from importlib import metadata
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
+from verify import deadline
 from verify.errors import PluginError
 
 if TYPE_CHECKING:
@@ -93,10 +94,23 @@ class EntryPointGroup:
         info = _describe(self.group, entry_points[name])
         try:
             return entry_points[name].load(), info
-        except Exception as e:
+        except deadline.PASSING:
+            raise
+        except BaseException as e:  # a plugin's sys.exit() at import is a failure, not an exit
             raise PluginError(
-                f"plugin {name!r} from {info.distribution} ({info.target}) failed to load: {e}"
+                f"plugin {name!r} from {info.distribution} ({info.target}) failed to load: "
+                f"{failure(e)}"
             ) from e
+
+
+def failure(error: BaseException) -> str:
+    """What a plugin's failure says, for people: a `sys.exit()` says nothing by itself, nor
+    does a bare exception without its class."""
+    if isinstance(error, SystemExit):
+        return f"it called sys.exit({'' if error.code is None else repr(error.code)})"
+    if isinstance(error, ImportError) and str(error):
+        return str(error)  # "No module named 'x'" says it all
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def _wrong_kind(name: str, info: PluginInfo, what: str) -> PluginError:

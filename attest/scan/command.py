@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import urllib.parse
 from pathlib import Path
 
 import click
@@ -26,9 +27,10 @@ from attest.scan.stage import scan as run_scan
 from verify import instant
 from verify.errors import OperationalError, UsageError
 from verify.slo import SloResult
-from verify.text import shown
+from verify.text import excerpt, shown
 
 _PATH = click.Path(path_type=Path)
+MAX_TIMEOUT = 3600.0  # seconds: a bound per attempt, never none
 
 
 def _input(
@@ -83,7 +85,11 @@ def _github(result: ScanResult) -> None:
     "--db", type=_PATH, help="Offline OSV database: PyPA layout, OSV JSON dir, zip, tar.gz."
 )
 @click.option("--service-url", help="Base URL of the online service (OSV: its /v1/query URL).")
-@click.option("--cache-dir", type=_PATH, help="Where the offline index (and HTTP cache) is kept.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the offline index (and HTTP cache) is kept.",
+)
 @click.option(
     "--policy", type=_PATH, help="SLO policy file (YAML, TOML, JSON, or a pyproject.toml)."
 )
@@ -139,7 +145,9 @@ def scan(
         kind=kind,
         target=target,
         source=_source_name(source, db),
-        options=SourceOptions(db=db, cache_dir=cache_dir, url=service_url, timeout=timeout),
+        options=SourceOptions(
+            db=db, cache_dir=cache_dir, url=_service_url(service_url), timeout=_timeout(timeout)
+        ),
         policy=load_policy(policy, waivers),
         now=instant.given(now_text, assume_utc=True),
         allow_stale_db=allow_stale_db,
@@ -170,6 +178,29 @@ def _source_name(source: str | None, db: Path | None) -> str:
     if db is not None and name in ("osv", "pypi"):
         raise UsageError(f"--db is for the offline source, not {name!r}")
     return name
+
+
+def _service_url(url: str | None) -> str | None:
+    """An http(s) URL with a host, or a usage error: anything else fails every query, which
+    would read as a service that is down (exit 3) when the command line is wrong."""
+    if url is None:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed [ of an IPv6 host, a port that is not a number
+        usable = False
+    if not usable:
+        raise UsageError(
+            f"--service-url {excerpt(url)}: not an http:// or https:// URL with a host"
+        )
+    return url
+
+
+def _timeout(seconds: float) -> float:
+    if not 0 < seconds <= MAX_TIMEOUT:  # NaN included
+        raise UsageError(f"--timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds")
+    return seconds
 
 
 def scan_and_warn(request: ScanRequest, allow_skips: bool) -> ScanResult:

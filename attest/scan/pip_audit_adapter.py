@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -71,20 +72,28 @@ class Answer:
 
 
 class Recorder:
-    """Stands in for the service's HTTP session and keeps the last response (pip-audit calls
-    its session's `post` and `get` with keyword arguments only)."""
+    """Stands in for the service's HTTP session and keeps the last response each thread
+    received (pip-audit calls its session's `post` and `get` with keyword arguments only): a
+    query abandoned past its deadline may still receive its answer, on its own thread."""
 
     def __init__(self, session: Any) -> None:
         self._session = session
-        self.last: requests.Response | None = None
+        self._local = threading.local()
+
+    @property
+    def last(self) -> requests.Response | None:
+        last: requests.Response | None = getattr(self._local, "last", None)
+        return last
 
     def post(self, **kwargs: Any) -> requests.Response:
-        self.last = self._session.post(**kwargs)
-        return self.last
+        answer: requests.Response = self._session.post(**kwargs)
+        self._local.last = answer
+        return answer
 
     def get(self, **kwargs: Any) -> requests.Response:
-        self.last = self._session.get(**kwargs)
-        return self.last
+        answer: requests.Response = self._session.get(**kwargs)
+        self._local.last = answer
+        return answer
 
 
 class _Rewrite(requests.adapters.HTTPAdapter):

@@ -6,6 +6,7 @@ A token is a secret: it is never printed or logged, and no error message carries
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import sys
@@ -23,9 +24,9 @@ from verify.errors import OperationalError, UsageError
 ENV_TOKEN = "ATTEST_IDENTITY_TOKEN"  # noqa: S105 - a variable name, not a secret
 _GITHUB_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 _GITHUB_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name
-RETRY = retry.NETWORK
+TIMEOUT = 30.0  # seconds per connect and per read, and for each attempt in all
+RETRY = dataclasses.replace(retry.NETWORK, deadline=TIMEOUT)
 _FAILURES = (requests.RequestException,)
-TIMEOUT = 30.0
 
 
 def _parse(raw: str, where: str) -> IdentityToken:
@@ -83,6 +84,8 @@ def _request_token(url: str, bearer: str) -> requests.Response:
 def _failure(error: Exception) -> str:
     if isinstance(error, requests.HTTPError) and error.response is not None:
         return f"HTTP {error.response.status_code}"
+    if isinstance(error, retry.Late):
+        return str(error)
     return type(error).__name__
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import queue
-import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -44,9 +42,9 @@ from verify.sigstore_adapter import (
 _log = logs.get(__name__)
 
 Instance = Literal["production", "staging"]
-RETRY = retry.NETWORK  # each call to the CA or the log; the deadline is per attempt
+# each call to the CA or the log, 60 s per attempt: sigstore's HTTP requests carry no timeout
+RETRY = dataclasses.replace(retry.NETWORK, deadline=60.0)
 _SERVICE_ERRORS = (FulcioClientError, RekorClientError, requests.RequestException)
-DEADLINE = 60.0  # seconds one call to the CA or the log may take
 IN_FLIGHT = 4  # artifacts being signed at once, to overlap the round trips to the log
 T = TypeVar("T")
 
@@ -118,72 +116,16 @@ def _answer(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-class _ServiceThreads:
-    """Long-lived daemon threads that make the calls to the CA and the log.
-
-    sigstore's HTTP requests carry no timeout, so each call runs on one of these threads and
-    the caller gives up after DEADLINE seconds: a stalled service must not stall the pipeline,
-    and a daemon thread left waiting does not keep the process alive. The threads live as long
-    as the process because sigstore keeps one HTTP session per thread: reusing the threads
-    reuses the connections.
-    """
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """No threads, no jobs. Also a forked child's start: it has none of the parent's
-        threads and may have inherited the lock held (its calls open their own connections)."""
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], _Job]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-
-    def run(self, call: Callable[[], T], what: str) -> T:
-        job = _Job()
-        with self._lock:
-            if self._idle == 0:
-                threading.Thread(target=self._serve, daemon=True).start()
-            else:
-                self._idle -= 1
-        self._jobs.put((call, job))
-        if not job.done.wait(DEADLINE):
-            raise OperationalError(f"{what} did not answer within {DEADLINE:.0f} s; retry later")
-        if job.error is not None:
-            raise job.error
-        return job.value  # type: ignore[return-value]
-
-    def _serve(self) -> None:
-        while True:
-            call, job = self._jobs.get()
-            try:
-                job.value = call()
-            except BaseException as e:  # handed to the caller's thread
-                job.error = e
-            with self._lock:
-                self._idle += 1
-            job.done.set()
-
-
-@dataclasses.dataclass
-class _Job:
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    value: object = None
-    error: BaseException | None = None
-
-
-_SERVICE_THREADS = _ServiceThreads()
-os.register_at_fork(after_in_child=_SERVICE_THREADS.reset)
-
-
-def _with_deadline(call: Callable[[], T], what: str) -> T:
-    return _SERVICE_THREADS.run(call, what)
-
-
 def _call(call: Callable[[], T], what: str) -> T:
     """`call` against a service, retried on transient failures; errors name the service."""
     try:
-        return retry.call(partial(_with_deadline, call, what), RETRY, _SERVICE_ERRORS)
+        return retry.call(call, RETRY, _SERVICE_ERRORS)
     except retry.GaveUp as e:
+        if isinstance(e.error, retry.Late):
+            raise OperationalError(
+                f"{what} {e.error} ({e.attempts} attempt(s)); retry later (nothing was written "
+                "for the artifacts not yet signed)"
+            ) from e.error
         raise OperationalError(
             f"{what} failed after {e.attempts} attempt(s): {_answer(e.error)}; retry later "
             "(nothing was written for the artifacts not yet signed)"

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.attest.scan.helpers import NOW, PYPA_FIXTURE
-from tests.conftest import REPO, SBOM_FIXTURES, run_attest
+import pytest
+
+from tests.attest.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES
+from tests.conftest import PLUGIN_FAILURES, REPO, SBOM_FIXTURES, run_attest
 from verify.errors import ExitCode
 
 
@@ -63,6 +65,49 @@ def test_broken_plugins_are_refused_when_used_and_harmless_otherwise(
     assert "failed to load: No module named 'attest_plugin_broken_missing'" in missing.stderr
     assert "Traceback" not in missing.stderr + wrong_type.stderr
     assert run_attest("sbom", "--help", pythonpath=path).returncode == 0
+
+
+@pytest.mark.parametrize("how", PLUGIN_FAILURES)
+def test_a_stage_plugin_that_exits_at_import_is_a_plugin_error(
+    plugin_dirs: dict[str, Path], how: str
+) -> None:
+    """Before: a stage plugin calling `sys.exit()` at import made `attest --help` exit 0 with no
+    output; `sys.exit(1)` exit 1; a BaseException of its own, a raw traceback."""
+    path = [plugin_dirs["attest-plugin-exits"]]
+    assert "exiting" in run_attest("--help", pythonpath=path).stdout
+    for args in (["--help"], ["exiting"]):
+        done = run_attest(*args, pythonpath=path, env={"ATTEST_PLUGIN_FAILS": f"load:{how}"})
+        assert done.returncode == ExitCode.USAGE, done.stderr
+        assert (
+            "attest: error: plugin 'exiting' from attest-plugin-exits (attest_plugin_exits:stage) "
+            f"failed to load: {PLUGIN_FAILURES[how]}"
+        ) in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("how", PLUGIN_FAILURES)
+def test_a_plugin_that_exits_while_running_ends_in_exit_3(
+    plugin_dirs: dict[str, Path], tmp_path: Path, how: str
+) -> None:
+    """A stage or a vulnerability source calling `sys.exit(0)` ended `attest scan` with exit 0
+    and no report: only click's own exit ends a command, anything else is an error."""
+    path = [plugin_dirs["attest-plugin-exits"]]
+    fails = {"ATTEST_PLUGIN_FAILS": f"run:{how}"}
+    assert run_attest("exiting", pythonpath=path).stdout == "ran\n"
+    scan = ["scan", "--sbom", str(SCAN_FIXTURES / "sbom.cdx.json"), "--vuln-source", "exiting", "--now", NOW,
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert run_attest(*scan, pythonpath=path).returncode == ExitCode.OK
+    for args in (["exiting"], scan):
+        done = run_attest(*args, pythonpath=path, env=fails)
+        assert done.returncode == ExitCode.OPERATIONAL, done.stderr
+        if how == "exception":
+            assert "internal error: RuntimeError: the plugin broke" in done.stderr
+        elif how == "base-exception":
+            assert "internal error: GaveUp: the plugin gave up" in done.stderr
+        else:
+            said = f"internal error: {PLUGIN_FAILURES[how]} before the command finished"
+            assert f"attest: error: {said}" in done.stderr
+        assert done.stdout == "" and "Traceback" not in done.stderr
 
 
 BROKEN_SOURCE = (

@@ -4,6 +4,7 @@ and a server's Retry-After obeyed only up to the cap. Every test is bounded in t
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import ssl
 import time
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from attest import retry
 from attest.sign import identity
-from tests.loopback import serving, unused_port
+from tests.loopback import dripping, serving, unused_port
 from verify.errors import OperationalError
 
 pytestmark = pytest.mark.network  # a loopback server per test
@@ -190,6 +191,82 @@ def test_no_wait_exceeds_the_cap(
     assert 0 <= wait <= cap
 
 
+@contextmanager
+def _raw(answer: bytes) -> Iterator[str]:
+    """A loopback server answering every request with these bytes, status line and headers
+    included (http.server would not send a header that is not ASCII)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serving(Handler, lifetime=30) as base:
+        yield base
+
+
+def test_an_unreadable_retry_after_is_ignored_for_the_backoff() -> None:
+    """`²` is a digit to str.isdigit, not to float(): before, the first 503 carrying it ended
+    sign, scan and the OIDC token fetch with exit 3 "internal error: ValueError"."""
+    superscript = b"HTTP/1.1 503 Unavailable\r\nRetry-After: \xb2\r\nContent-Length: 2\r\n\r\n{}"
+    with _raw(superscript) as base:
+        start = time.monotonic()
+        with pytest.raises(retry.GaveUp) as gave_up:
+            _call(base, retry.Policy(attempts=2, backoff=0.3, cap=1.0))
+        elapsed = time.monotonic() - start
+    assert gave_up.value.attempts == 2 and gave_up.value.spent
+    assert gave_up.value.error.response.headers["Retry-After"] == "\xb2"  # type: ignore[attr-defined]
+    assert 0.3 <= elapsed < 0.3 + 2  # the backoff: the header asked nothing readable
+
+
+def _asking(value: str) -> requests.HTTPError:
+    answer = requests.Response()
+    answer.status_code = 503
+    answer.headers["Retry-After"] = value
+    return requests.HTTPError(response=answer)
+
+
+@given(value=st.text(), cap=st.floats(min_value=0, max_value=10))
+def test_any_retry_after_is_none_or_a_wait_within_the_cap(value: str, cap: float) -> None:
+    asked = retry.retry_after(_asking(value), cap)
+    assert asked is None or 0 <= asked <= cap
+
+
+@given(
+    value=st.one_of(
+        st.from_regex(r"\A\s*[0-9]{1,400}\s*\Z"),
+        st.builds(email.utils.formatdate, st.floats(min_value=-(10**10), max_value=10**11)),
+        st.from_regex(
+            r"\A[A-Za-z]{3}, [0-9]{1,6} [A-Za-z]{3} -?[0-9]{1,6} [0-9:]{1,9} [A-Z+0-9-]{1,5}\Z"
+        ),
+    ),
+    cap=st.floats(min_value=0, max_value=10),
+)
+def test_a_retry_after_that_looks_readable_never_raises(value: str, cap: float) -> None:
+    """Text shaped like the header's two forms, where a parser is likelier to break."""
+    asked = retry.retry_after(_asking(value), cap)
+    assert asked is None or 0 <= asked <= cap
+
+
+def test_each_attempt_is_bounded_by_the_deadline_in_all() -> None:
+    """requests' timeout is per read: an answer dripping a byte at a time kept `attest scan`
+    waiting past its --timeout, without end."""
+    policy = retry.Policy(attempts=2, backoff=0.05, cap=0.2, deadline=0.5)
+    with dripping() as base:
+        start = time.monotonic()
+        with pytest.raises(retry.GaveUp) as gave_up:
+            retry.call(lambda: _get(base, timeout=5).content, policy, (requests.RequestException,))
+        elapsed = time.monotonic() - start
+    assert isinstance(gave_up.value.error, retry.Late)
+    assert str(gave_up.value.error) == "did not answer within 0.5 s"
+    assert (gave_up.value.attempts, gave_up.value.spent) == (2, True)  # a timeout: transient
+    assert 1.0 <= elapsed < 1.0 + 2
+    with pytest.raises(ValueError, match="deadline must be positive"):
+        retry.Policy(deadline=0)
+
+
 def _wrapped(inner: Exception) -> requests.RequestException:
     """`inner` as requests raises it: an SSLError caused by the ssl module's error."""
     try:
@@ -250,3 +327,30 @@ def test_github_token_endpoint_down_is_operational_after_the_attempts(
     )
     assert "id-token: write" in str(caught.value)
     assert after_last < 0.9  # no wait of 1 s after the last attempt
+
+
+def test_github_token_endpoint_with_an_unreadable_retry_after_or_dripping(
+    github: Scripted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `Retry-After: ²` ended the fetch with "internal error: ValueError", and an
+    endpoint dripping its answer held it past its 30 s timeout without end."""
+    superscript = b"HTTP/1.1 503 Unavailable\r\nRetry-After: \xb2\r\nContent-Length: 2\r\n\r\n{}"
+    with _raw(superscript) as base:
+        monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{base}/token")
+        with pytest.raises(OperationalError, match=r"OIDC endpoint \(HTTP 503\)"):
+            identity.github_ambient_token()
+    monkeypatch.setattr(identity, "RETRY", dataclasses.replace(QUICK, attempts=1, deadline=0.5))
+    with dripping() as base:
+        monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{base}/token")
+        with pytest.raises(
+            OperationalError, match=r"OIDC endpoint \(did not answer within 0.5 s\)"
+        ):
+            identity.github_ambient_token()
+
+
+def test_the_policies_of_sign_and_of_the_token_fetch_bound_each_attempt() -> None:
+    """sigstore's requests carry no timeout; requests' own is per read (the scan's deadline is
+    its --timeout: tests/attest/scan/test_services.py)."""
+    from attest.sign import stage
+
+    assert (stage.RETRY.deadline, identity.RETRY.deadline) == (60.0, identity.TIMEOUT)

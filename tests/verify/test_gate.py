@@ -14,7 +14,7 @@ from click.testing import Result
 
 from attest.sign.stage import hash_file
 from tests import signed_release as g
-from tests.conftest import REPO, LocalInstance, run_attest
+from tests.conftest import PLUGIN_FAILURES, REPO, LocalInstance, run_attest
 from verify.errors import ExitCode
 from verify.formats.predicates import KINDS
 
@@ -709,6 +709,51 @@ def test_a_gate_check_that_does_not_load_fails_the_gate_closed(
                            pythonpath=[plugin_dirs["attest-plugin-broken"]])  # fmt: skip
     assert explained.returncode == ExitCode.OPERATIONAL
     assert "gate check plugin 'broken-check'" in explained.stderr
+
+
+# What the gate says of tests/plugins/attest-plugin-exits's check failing at each stage of its life.
+CHECK_FAILS = {
+    "load": "gate check plugin 'exiting' from attest-plugin-exits (attest_plugin_exits:Exiting) "
+    "failed to load: ",
+    "init": "gate check 'exiting' failed to start: ",
+    "applies": f"gate check 'exiting' failed judging '{g.WHEEL}': ",
+    "run": f"gate check 'exiting' failed judging '{g.WHEEL}': ",
+}
+
+
+@pytest.mark.parametrize("when", CHECK_FAILS)
+@pytest.mark.parametrize("how", PLUGIN_FAILURES)
+def test_a_gate_check_failing_in_any_way_never_allows(
+    instance: LocalInstance,
+    release: g.Release,
+    tmp_path: Path,
+    plugin_dirs: dict[str, Path],
+    when: str,
+    how: str,
+) -> None:
+    """Whichever way a check plugin fails, at import or while judging, the exit code is 3,
+    never 0 or 1, and nothing is allowed. Before: `sys.exit()` at import ended `attest verify`
+    with exit 0 and no output at all (`attest verify ... && deploy` deployed), `sys.exit(1)`
+    with exit 1, a BaseException of the plugin's own with a raw traceback."""
+    policy = str(_policy(tmp_path, g.strict_policy(instance)))
+    args = ["verify", "--policy", policy, str(release.wheel)]
+    path = [plugin_dirs["attest-plugin-exits"]]
+    if (when, how) == ("load", "exception"):  # once: the plugin, not failing, passes
+        passing = run_attest(*args, pythonpath=path)
+        assert passing.returncode == ExitCode.OK, passing.stderr
+        assert "PASS exiting" in passing.stderr
+    failed = run_attest(*args, pythonpath=path, env={"ATTEST_PLUGIN_FAILS": f"{when}:{how}"})
+    assert failed.returncode == ExitCode.OPERATIONAL, failed.stderr
+    said = CHECK_FAILS[when] + PLUGIN_FAILURES[how]
+    assert f"attest: error: {said}" in failed.stderr
+    assert "ALLOW" not in failed.stdout + failed.stderr and "Traceback" not in failed.stderr
+    if when == "applies":  # asked by --explain-policy too
+        explained = run_attest("verify", "--policy", policy, "--explain-policy", pythonpath=path,
+                               env={"ATTEST_PLUGIN_FAILS": f"{when}:{how}"})  # fmt: skip
+        assert explained.returncode == ExitCode.OPERATIONAL, explained.stderr
+        assert f"gate check 'exiting' failed explaining the policy: {PLUGIN_FAILURES[how]}" in (
+            explained.stderr
+        )
 
 
 def test_evidence_newer_than_the_decision_time(

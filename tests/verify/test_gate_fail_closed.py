@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from attest.sign import stage as sign_stage
 from tests import signed_release as g
 from tests.conftest import LocalInstance
-from verify import gate
+from verify import deadline, gate
 from verify.certificate import Signer
 from verify.checks.attestations import AttestationAgeCheck
 from verify.checks.signature import IdentityCheck
@@ -29,7 +30,7 @@ from verify.evidence import Collector, Evidence, Signed
 from verify.formats.predicates import KINDS, PYPI_PUBLISH_V1
 from verify.identity import allowed
 from verify.interface import Context
-from verify.policy import PolicyError, Require, parse_policy
+from verify.policy import PolicyError, Require, load_policy, parse_policy
 from verify.trust import load_trust
 
 Invoke = Callable[..., Result]
@@ -179,6 +180,28 @@ def test_no_checks_no_allow(
     assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
     assert "no gate check is installed" in result.stderr
     assert "ALLOW" not in result.stderr
+
+
+def test_a_check_that_overruns_the_limit_is_a_timeout_not_a_failing_check(
+    instance: LocalInstance, signed: g.Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check's failures of any kind become CheckFailed (`except BaseException`), but the
+    limit's expiry, raised into the check, passes: the decision ends as the timeout it is."""
+    policy = load_policy(g.write_policy(tmp_path / "policy.yaml", g.strict_policy(instance)))
+
+    def slow(self: IdentityCheck, *args: Any) -> Any:
+        time.sleep(60)  # the limit's signal interrupts the sleep
+
+    monkeypatch.setattr(IdentityCheck, "run", slow)
+    with pytest.raises(deadline.DecisionTimeout) as caught:
+        gate.decide([signed.wheel], policy, signed.now, decision_limit=3.0)
+    assert f"deciding on {g.WHEEL!r} took longer than 3 s" in str(caught.value)
+    assert not isinstance(caught.value.__context__, gate.CheckFailed)  # it was never one
+    with pytest.raises(KeyboardInterrupt), gate._answering("signature", "judging"):
+        raise KeyboardInterrupt
+    exited = r"judging: it called sys.exit\(0\); nothing is judged"
+    with pytest.raises(gate.CheckFailed, match=exited), gate._answering("signature", "judging"):
+        raise SystemExit(0)
 
 
 def test_no_outcome_is_no_allow(instance: LocalInstance) -> None:

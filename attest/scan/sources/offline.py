@@ -53,6 +53,8 @@ def private_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         info = path.stat()
+    except (FileExistsError, NotADirectoryError) as e:  # a file where a directory must be
+        raise InputError(path, f"cannot be the cache: {e.strerror}") from e
     except OSError as e:
         raise ScanError(f"cannot create the cache {path}: {e.strerror or e}") from e
     if info.st_uid != os.geteuid():

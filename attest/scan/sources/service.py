@@ -77,8 +77,12 @@ class _ServiceSource(VulnSource):
     def _service(self, cache: Path) -> pip_audit.Service:
         raise NotImplementedError
 
+    def _query(self, name: str, version: Version) -> tuple[pip_audit.Answer, dict[str, Any]]:
+        """One attempt: the answer, and the raw records of the response it came from."""
+        return self.service.query(name, version), {}
+
     def _advisories(
-        self, component: Component, results: Sequence[pip_audit.Result]
+        self, component: Component, results: Sequence[pip_audit.Result], raw: dict[str, Any]
     ) -> list[Advisory]:
         return [_from_result(r) for r in results]
 
@@ -113,15 +117,17 @@ class _ServiceSource(VulnSource):
             version = Version(component.version)
         except InvalidVersion:
             return Skip(component, f"version {component.version!r} is not PEP 440"), [], False
+        # each attempt bounded by the timeout in all, not only per read (a service may drip)
+        policy = dataclasses.replace(RETRY, deadline=self.options.timeout)
         try:
-            answer = retry.call(
-                partial(self.service.query, component.name, version), RETRY, _FAILURES
+            answer, raw = retry.call(
+                partial(self._query, component.name, version), policy, _FAILURES
             )
         except retry.GaveUp as gave_up:
             return self._skip(component, gave_up)
         if answer.skip_reason is not None:
             return Skip(component, answer.skip_reason), [], False
-        return None, self._advisories(component, answer.results), False
+        return None, self._advisories(component, answer.results, raw), False
 
     def _skip(
         self, component: Component, gave_up: retry.GaveUp
@@ -148,11 +154,14 @@ class OsvSource(_ServiceSource):
         self.recorder = service.record()
         return service
 
+    def _query(self, name: str, version: Version) -> tuple[pip_audit.Answer, dict[str, Any]]:
+        """The raw records read on the attempt's own thread (see pip_audit.Recorder)."""
+        return self.service.query(name, version), self._raw_records()
+
     def _advisories(
-        self, component: Component, results: Sequence[pip_audit.Result]
+        self, component: Component, results: Sequence[pip_audit.Result], raw: dict[str, Any]
     ) -> list[Advisory]:
         """Our own reading of the raw records pip-audit accepted (it keeps no severity)."""
-        raw = self._raw_records()
         found = []
         for result in results:
             # pip-audit renames a result to its preferred id (CVE before GHSA): look up all

@@ -18,7 +18,7 @@ from attest.scan.interface import Component, SourceOptions
 from attest.scan.sources import service
 from attest.scan.sources.service import OsvSource, PypiSource
 from tests.attest.scan.helpers import NOW, OsvApi, record, sbom, serve
-from tests.loopback import unused_port
+from tests.loopback import dripping, unused_port
 from verify.errors import InputError
 
 pytestmark = pytest.mark.network  # loopback OSV and PyPI servers
@@ -247,3 +247,57 @@ def test_an_http_cache_others_can_write_is_refused_before_any_request(tmp_path: 
         OsvSource(options(tmp_path, f"{base}/v1/query")).check(PINS)
     assert f"{tmp_path / 'http'}: the advisory cache has mode 0777" in str(caught.value)
     assert api.requests == 0
+
+
+def test_cli_a_service_dripping_its_answer_is_bounded_by_the_timeout(
+    scan_cli: Callable[..., Result],
+) -> None:
+    """requests' timeout is per read: an answer dripping a byte every 0.2 s kept the scan
+    waiting past --timeout, without end. Now each attempt takes at most the timeout in all."""
+    with dripping() as base:
+        start = time.monotonic()
+        result = scan_cli("--vuln-source", "osv", "--service-url", f"{base}/v1/query",
+                          "--timeout", "0.5")  # fmt: skip
+        elapsed = time.monotonic() - start
+    assert result.exit_code == 3
+    assert "2 of 2 components could not be checked" in result.stderr
+    said = "osv service error: did not answer within 0.5 s (after 4 attempts) (alpha 1.0, beta 1.0)"
+    assert said in result.stderr
+    assert 4 * 0.5 <= elapsed < 4 * 0.5 + 5  # four attempts of 0.5 s and short backoffs
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--service-url", "notaurl"], "--service-url notaurl: not an http:// or https:// URL"),
+        (["--service-url", "file:///etc/passwd"], "--service-url file:///etc/passwd: not an"),
+        (["--service-url", "http://[::1/v1/query"], "--service-url http://[::1/v1/query: not"),
+        (["--service-url", "http://127.0.0.1:port/"], "--service-url http://127.0.0.1:port/: not"),
+        (["--timeout", "0"], "--timeout must be above 0 and at most 3600 seconds"),
+        (["--timeout", "nan"], "--timeout must be above 0 and at most 3600 seconds"),
+    ],
+)
+def test_cli_a_bad_service_option_is_a_usage_error(
+    scan_cli: Callable[..., Result], args: list[str], said: str
+) -> None:
+    """Before: exit 3, as if the service were down (each query failed on the URL)."""
+    result = scan_cli("--vuln-source", "osv", *args)
+    assert result.exit_code == 2, result.stderr
+    assert f"attest: error: {said}" in result.stderr
+
+
+def test_cli_a_cache_dir_that_is_a_file_is_a_usage_error(
+    scan_cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Before: exit 3, "cannot create the cache"."""
+    (tmp_path / "file").write_text("")
+    named = scan_cli("--vuln-source", "osv", "--cache-dir", str(tmp_path / "file"))
+    assert named.exit_code == 2
+    assert f"Invalid value for '--cache-dir': Directory '{tmp_path / 'file'}' is a file" in (
+        named.stderr
+    )
+    under = scan_cli("--vuln-source", "osv", "--cache-dir", str(tmp_path / "file" / "http"))
+    assert under.exit_code == 2
+    assert f"attest: error: {tmp_path / 'file' / 'http'}: cannot be the cache: Not a directory" in (
+        under.stderr
+    )

@@ -116,8 +116,7 @@ def test_log_failing(through: Through, kind: str) -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_log_too_slow(through: Through, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stage, "DEADLINE", 1.0)
-    monkeypatch.setattr(stage, "RETRY", retry.Policy(attempts=1))
+    monkeypatch.setattr(stage, "RETRY", retry.Policy(attempts=1, deadline=1.0))
     result = through(stubs.fault("/api/v1/log/entries", "slow"))
     assert "the transparency log did not answer within 1 s" in result.stderr
 

@@ -245,8 +245,7 @@ def test_slow_service_is_abandoned(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(stage, "DEADLINE", 1.0)
-    monkeypatch.setattr(stage, "RETRY", retry.Policy(attempts=1))
+    monkeypatch.setattr(stage, "RETRY", retry.Policy(attempts=1, deadline=1.0))
     [artifact] = _artifacts(tmp_path, "a.whl")
     with stubs.serve(stubs.fault("/api/v1/log/entries", "slow"), upstream=instance.url) as url:
         config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")
