@@ -16,7 +16,12 @@ from tests.conftest import REPO
 MAX_COMMAND_STATEMENTS = 12
 MAX_FUNCTION_LINES = 60  # def line to last line, decorators not counted
 # `file::function` -> why it may be longer. Empty: every function fits today.
-LONG_FUNCTIONS: dict[str, str] = {}
+LONG_FUNCTIONS: dict[str, str] = {
+    "verify/osv/plain_yaml.py::_affected": (
+        "the cold scan's hottest loop (one pass a line over ~100,000 lines): a state machine of "
+        "four open collections, which a call per step would slow by the calls it adds"
+    ),
+}
 
 
 def _functions() -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
