@@ -176,7 +176,7 @@ def _read_document(path: Path) -> object:
     from verify import untrusted_yaml
 
     parsers: dict[str, tuple[Callable[[str], object], type[Exception], str]] = {
-        ".json": (json.loads, ValueError, "JSON"),  # JSONDecodeError, or past the digit limit
+        ".json": (strict_json.loads, strict_json.NotJson, "JSON"),  # a repeated key too
         ".yaml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),
         ".yml": (untrusted_yaml.load, yaml.YAMLError, "YAML"),
     }
@@ -185,6 +185,8 @@ def _read_document(path: Path) -> object:
     parse, error, language = parsers[path.suffix]
     try:
         return parse(text)
+    except strict_json.TooDeep as e:
+        raise InputError(path, "nested too deeply") from e
     except error as e:
         raise InputError(path, f"not valid {language}: {e}") from e
     except RecursionError as e:

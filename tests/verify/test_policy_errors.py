@@ -233,21 +233,44 @@ def test_unknown_keys_are_named_escaped_and_cut_short() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "text"),
+    ("name", "text", "said"),
     [
-        ("p.json", '{"windows": {"critical": ' + "9" * 5000 + "}}"),
-        ("p.toml", "windows = { critical = " + "9" * 5000 + " }\n"),
+        (
+            "p.json",
+            '{"windows": {"critical": ' + "9" * 5000 + "}}",
+            "a number too long to read (more than 4,300 digits)",
+        ),
+        (
+            "p.toml",
+            "windows = { critical = " + "9" * 5000 + " }\n",
+            "Exceeds the limit (4300 digits)",
+        ),
     ],
 )
 def test_a_number_past_the_digit_limit_is_an_input_error(
-    invoke: Callable[..., Result], tmp_path: Path, name: str, text: str
+    invoke: Callable[..., Result], tmp_path: Path, name: str, text: str, said: str
 ) -> None:
     """JSON and TOML raise a plain ValueError for an integer of 5,000 digits: exit 2, not an
     internal error (YAML: the loader refuses it by line)."""
     (tmp_path / name).write_text(text)
     result = _scan(invoke, tmp_path, "--policy", str(tmp_path / name))
     assert result.exit_code == ExitCode.USAGE, result.stderr
-    assert "Exceeds the limit (4300 digits)" in result.stderr
+    assert said in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--policy", "--waivers"])
+def test_a_json_policy_or_waivers_file_giving_a_key_twice_is_an_input_error(
+    invoke: Callable[..., Result], tmp_path: Path, flag: str
+) -> None:
+    """Read last-wins, a second `windows` of 3650 days passed a scan the first denied (YAML and
+    TOML refuse a repeated key): exit 2 naming it."""
+    key = "windows" if flag == "--policy" else "waivers"
+    value = '{"critical": 7}' if flag == "--policy" else "[]"
+    path = tmp_path / "p.json"
+    path.write_text(f'{{"{key}": {value}, "{key}": {value}}}')
+    result = _scan(invoke, tmp_path, flag, str(path))
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert f"{path}: not valid JSON: the key '{key}' appears twice in one object" in result.stderr
 
 
 # --- values quoted in short -----------------------------------------------------------------

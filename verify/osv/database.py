@@ -31,10 +31,11 @@ from packaging.version import Version
 
 from verify.errors import UsageError
 from verify.files import NotRegular, TooLarge, in_pseudo_root, named_pseudo_root, read_limited
+from verify.formats import strict_json
 from verify.osv import records as osv
 from verify.text import shown
 
-INDEX_FORMAT = "attest-osv-index/4"  # bump whenever the entries or their parsing change
+INDEX_FORMAT = "attest-osv-index/5"  # bump whenever the entries or their parsing change
 LATEST_KEPT = 64  # newest record times kept in the index, for the staleness guard
 RECORD_SUFFIXES = (".json", ".yaml", ".yml")
 # Bounds against archive bombs (THREAT_MODEL D3): far above the real databases' sizes (the
@@ -395,15 +396,15 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
     if len(blob) > MAX_RECORD_BYTES:
         raise DatabaseError(where, f"{name}: more than {MAX_RECORD_BYTES} bytes")
     try:
-        if name.endswith(".json"):
-            return json.loads(blob)
+        if name.endswith(".json"):  # strict: a repeated `affected` would be read two ways
+            return strict_json.loads(blob)
         fast = plain_yaml.load(blob)  # most records; the rest through the bounded full loader
         return fast if fast is not None else untrusted_yaml.load(blob)
+    except strict_json.TooDeep as e:
+        raise DatabaseError(where, f"{name}: nested too deeply") from e
     except (ValueError, yaml.YAMLError) as e:
         kind = "JSON" if name.endswith(".json") else "YAML"
         raise DatabaseError(where, f"{name}: not valid {kind}: {e}") from e
-    except RecursionError as e:  # JSON nested deeper than the interpreter's stack
-        raise DatabaseError(where, f"{name}: nested too deeply") from e
 
 
 # A glance at a YAML record files it under its packages and dates it without parsing it, by a

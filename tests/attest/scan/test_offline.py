@@ -170,6 +170,36 @@ def test_bad_yaml_and_bad_json_are_errors(tmp_path: Path) -> None:
     assert f"{jdb}: broken.json: not valid JSON: " in error(jdb, tmp_path)
 
 
+def _twice(first: dict[str, object]) -> str:
+    """A JSON record that lists `affected`, then gives it again as []."""
+    return json.dumps(first)[:-1] + ', "affected": []}'
+
+
+def test_a_json_record_giving_a_key_twice_is_refused_by_scan_and_gate(tmp_path: Path) -> None:
+    """Read last-wins, the second `"affected": []` hid the advisory (0 findings, the gate's
+    --db allowed), where the same record in YAML was refused: one strict reading for both."""
+    db = write_json_dir(tmp_path / "j", RECORDS[1:])
+    (db / "PYSEC-2026-1.json").write_text(_twice(RECORDS[0]))
+    said = (
+        f"{db}: PYSEC-2026-1.json: not valid JSON: the key 'affected' appears twice in one object"
+    )
+    assert error(db, tmp_path) == said
+    with pytest.raises(database.DatabaseError) as caught:
+        database.load(db)  # the gate's `verify --db`
+    assert caught.value.exit_code == 2 and str(caught.value) == said
+
+
+def test_a_json_record_with_a_number_too_long_names_no_python_setting(tmp_path: Path) -> None:
+    db = write_json_dir(tmp_path / "j", RECORDS)
+    (db / "long.json").write_text('{"id": ' + "9" * 5000 + "}")
+    said = error(db, tmp_path)
+    assert (
+        said
+        == f"{db}: long.json: not valid JSON: a number too long to read (more than 4,300 digits)"
+    )
+    assert "set_int_max_str_digits" not in said
+
+
 def test_missing_empty_and_unknown_databases(tmp_path: Path) -> None:
     assert error(tmp_path / "nope", tmp_path) == f"{tmp_path / 'nope'}: no such file or directory"
     (tmp_path / "empty").mkdir()
