@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from attest.sbom.build import without_credentials
+from attest.urls import without_credentials
 from verify.errors import InputError, OperationalError, UsageError
 
 GITHUB_BUILD_TYPE = "https://actions.github.io/buildtypes/workflow/v1"

@@ -8,7 +8,6 @@ import functools
 import hashlib
 import json
 import re
-import urllib.parse
 import uuid
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from attest.sbom import iri, xmlwriter
 from attest.sbom.interface import Inventory, Package, excerpt, normalize
 from attest.sbom.project import Project
 from attest.sbom.validate import InvalidSbom, validate
+from attest.urls import without_credentials
 from verify.errors import UsageError
 
 Format = Literal["json", "xml"]
@@ -44,33 +44,6 @@ class Reproducibility:
 
     enabled: bool
     timestamp: datetime.datetime | None
-
-
-# The fragment keys pip defines (the name, a subdirectory, a hash): the rest may be anything.
-_FRAGMENT_KEYS = frozenset(
-    {"egg", "subdirectory", "md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
-)
-
-
-def without_credentials(url: str) -> str:
-    """The URL without what may carry a credential: the user and password, `;` path
-    parameters, the whole query (signed URLs carry theirs there: X-Amz-Signature, token=, sig=),
-    every fragment key pip does not define, and a `data:` URL's content. Lock files and
-    requirements may hold such URLs, and the SBOM is published."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() == "data":  # the whole content is in the URL: nothing to point at
-        return "data:"
-    host = parts.netloc.rpartition("@")[2]
-    path = parts.path.partition(";")[0]  # `;token=…` path parameters
-    kept = [
-        item
-        for item in parts.fragment.split("&")
-        if item.partition("=")[0].strip().lower() in _FRAGMENT_KEYS
-    ]
-    public = parts._replace(netloc=host, path=path, query="", fragment="&".join(kept))
-    if public == parts:
-        return url  # as written: urlunsplit would drop an empty `?` or `#`
-    return urllib.parse.urlunsplit(public)
 
 
 def purl_for(package: Package) -> PackageURL:

@@ -24,6 +24,7 @@ from attest.scan.stage import (
     load_policy,
 )
 from attest.scan.stage import scan as run_scan
+from attest.urls import without_credentials
 from verify import instant
 from verify.errors import OperationalError, UsageError
 from verify.slo import SloResult
@@ -192,9 +193,21 @@ def _service_url(url: str | None) -> str | None:
         usable = False
     if not usable:
         raise UsageError(
-            f"--service-url {excerpt(url)}: not an http:// or https:// URL with a host"
+            f"--service-url {excerpt(_public(url))}: not an http:// or https:// URL with a host"
         )
     return url
+
+
+def _public(url: str) -> str:
+    """The URL without userinfo and query, as a message shows it (the command line may hold a
+    token), also when it cannot be split (an unclosed `[`): cut by hand then."""
+    try:
+        return without_credentials(url)
+    except ValueError:
+        scheme, slashes, rest = url.partition("//")
+        host, slash, path = rest.partition("/")
+        rest = host.rpartition("@")[2] + slash + path
+        return scheme + slashes + rest.partition("?")[0].partition("#")[0].partition(";")[0]
 
 
 def _timeout(seconds: float) -> float:

@@ -121,8 +121,18 @@ def _component(data: Mapping[str, Any]) -> BomComponent:
         if value is not None and not isinstance(value, str):
             name = fields["name"] if isinstance(fields["name"], str) else None
             raise MalformedBom(f"component {quoted(name, _SHOWN)}: {key} is not text")
-    name, version = _identity(fields["name"], fields["version"], fields["purl"])
-    return BomComponent(name, version, fields["purl"], data)
+    purl = _lower_scheme(fields["purl"])
+    name, version = _identity(fields["name"], fields["version"], purl)
+    return BomComponent(name, version, purl, data)
+
+
+def _lower_scheme(purl: str | None) -> str | None:
+    """The purl with its scheme lower-cased, as the purl spec reads it (`PKG:pypi/x` is
+    `pkg:pypi/x`): read as written, `PKG:` was no purl to the gate, a malformed one to the scan."""
+    if purl is None:
+        return None
+    scheme, colon, rest = purl.partition(":")
+    return "pkg" + colon + rest if colon and scheme.lower() == "pkg" else purl
 
 
 def _children(holder: Mapping[str, Any]) -> list[Mapping[str, Any]]:

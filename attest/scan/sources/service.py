@@ -30,6 +30,7 @@ from attest import retry
 from attest.scan import pip_audit_adapter as pip_audit
 from attest.scan.interface import Advisory, Component, Match, Skip, SourceAnswer, VulnSource
 from attest.scan.sources.offline import default_cache_dir, private_dir
+from attest.urls import redacted, without_credentials
 from verify.osv import records as osv
 
 # pip-audit turns requests' ConnectTimeout into the built-in ConnectionError
@@ -88,7 +89,12 @@ class _ServiceSource(VulnSource):
 
     @property
     def _where(self) -> str:
-        return self.options.url or self.url_name
+        """The service as the report, the signed predicate and messages name it: without
+        userinfo or query (a token there would reach a transparency log); queries use it whole."""
+        return without_credentials(self.options.url or self.url_name)
+
+    def _said(self, error: object) -> str:
+        return redacted(str(error), self.options.url or self.url_name)
 
     def check(self, components: Sequence[Component]) -> SourceAnswer:
         cache = self.options.cache_dir or default_cache_dir().parent / "http"
@@ -126,7 +132,7 @@ class _ServiceSource(VulnSource):
         except retry.GaveUp as gave_up:
             return self._skip(component, gave_up)
         if answer.skip_reason is not None:
-            return Skip(component, answer.skip_reason), [], False
+            return Skip(component, self._said(answer.skip_reason)), [], False
         return None, self._advisories(component, answer.results, raw), False
 
     def _skip(
@@ -136,8 +142,9 @@ class _ServiceSource(VulnSource):
         unreachable or its attempts were spent."""
         e = gave_up.error
         if isinstance(e, _UNREACHABLE):
-            return Skip(component, f"cannot reach {self.name} at {self._where}: {e}"), [], True
-        reason = f"{self.name} service error: {e.__cause__ or e or type(e).__name__}"
+            reason = f"cannot reach {self.name} at {self._where}: {self._said(e)}"
+            return Skip(component, reason), [], True
+        reason = f"{self.name} service error: {self._said(e.__cause__ or e or type(e).__name__)}"
         if gave_up.spent:
             return Skip(component, f"{reason} (after {gave_up.attempts} attempts)"), [], True
         return Skip(component, reason), [], False

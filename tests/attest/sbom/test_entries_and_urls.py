@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from attest.sbom.build import without_credentials
 from attest.sbom.interface import MAX_VERSION
 from attest.sbom.sources import _introspect
 from attest.sbom.validate import InvalidSbom, validate
+from attest.urls import without_credentials
 from tests.attest.sbom.helpers import Sbom
 from tests.attest.sbom.test_hostile_inputs import DB, SECRET, refused, write
 from tests.attest.scan.helpers import NOW

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from attest.provenance.predicates import read_scan_report
 from attest.scan.interface import Component, SourceOptions
 from attest.scan.sources import service
 from attest.scan.sources.service import OsvSource, PypiSource
 from tests.attest.scan.helpers import NOW, OsvApi, record, sbom, serve
 from tests.loopback import dripping, unused_port
 from verify.errors import InputError
+from verify.formats.vulns import Vulns
 
 pytestmark = pytest.mark.network  # loopback OSV and PyPI servers
 
@@ -132,6 +134,43 @@ def test_cli_unreachable_service_is_exit_3_listing_the_components(
         f"attest: warning: 2 components not checked (--allow-skips): cannot reach osv at {url}"
         in allowed.stderr
     )
+
+
+SECRET_URL = "http://user:SECRETPW@{host}/v1/query;k=SECRETP?token=SECRETQ"
+
+
+def test_cli_service_credentials_reach_neither_report_nor_predicate_nor_messages(
+    scan_cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Before: `source.service`, the signed predicate's `scanner.db.uri` (recorded in a
+    transparency log) and `cannot reach osv at …` carried the URL whole, password and token."""
+    api = OsvApi(RECORDS)
+    with serve(api) as base:
+        host = base.partition("//")[2]
+        result = scan_cli("--service-url", SECRET_URL.format(host=host))
+    assert api.requests == 2  # the request used the URL given
+    (tmp_path / "scan.json").write_text(result.stdout)
+    report = read_scan_report(tmp_path / "scan.json")
+    predicate = json.dumps(Vulns.of(report).to_json())
+    assert report.service == f"http://{host}/v1/query"
+    assert f'"uri": "http://{host}/v1/query"' in predicate
+    down = scan_cli("--service-url", SECRET_URL.format(host=f"127.0.0.1:{unused_port()}"))
+    assert down.exit_code == 3
+    assert "cannot reach osv at http://127.0.0.1:" in down.stderr
+    bad = scan_cli("--service-url", "ftp://user:SECRETPW@[::1/x?token=SECRETQ")
+    assert "--service-url ftp://[::1/x: not an http:// or https:// URL" in bad.stderr
+    for said in (result.stdout, result.stderr, predicate, down.stdout, down.stderr, bad.stderr):
+        assert "SECRET" not in said
+
+
+def test_a_service_error_quoting_the_url_is_told_without_its_credentials(tmp_path: Path) -> None:
+    """requests' `404 Client Error: … for url: …?token=…` quotes the query it sent."""
+    with serve(OsvApi(RECORDS, status=404)) as base:
+        url = SECRET_URL.format(host=base.partition("//")[2])
+        answer = OsvSource(options(tmp_path, url)).check(PINS[:1])
+    ((skip),) = answer.skips
+    assert skip.reason.startswith("osv service error: 404 Client Error")
+    assert "/v1/query" in skip.reason and "SECRET" not in skip.reason
 
 
 # Bounded retries (threat D4): transient failures are retried with backoff, then the service is

@@ -140,6 +140,14 @@ MISMATCHES = [
         "component 'flask\\x1b[2J': purl says flask@2.2.5, name/version say flask\\x1b[2J "
         + "1" * 80 + "…",
     ),
+    (  # the purl spec lower-cases the scheme: before, no purl to the gate (allowed)
+        {"name": "safe", "version": "1.0", "purl": "PKG:pypi/pyyaml@5.3"},
+        "component 'safe': purl says pyyaml@5.3, name/version say safe 1.0",
+    ),
+    (
+        {"name": "safe", "version": "1.0", "purl": "Pkg:PyPI/pyyaml@5.3"},
+        "component 'safe': purl says pyyaml@5.3, name/version say safe 1.0",
+    ),
 ]  # fmt: skip
 
 
@@ -186,6 +194,19 @@ def test_a_purl_that_agrees_gives_the_one_identity(
         assert [(c.name, c.version) for c in scanned] == [
             (identity[0].lower().replace("_", "-"), identity[1])
         ]
+
+
+def test_an_upper_case_purl_scheme_is_one_purl_to_every_reader(tmp_path: Path) -> None:
+    """Before: `PKG:pypi/safe@1.0` was malformed to the scan (exit 2), no purl to the gate."""
+    document = {"bomFormat": "CycloneDX", "components": [{"purl": "PKG:pypi/safe@1.0"}]}
+    [read] = cyclonedx.components(document)
+    assert (read.name, read.version, read.purl) == ("safe", "1.0", "pkg:pypi/safe@1.0")
+    path = tmp_path / "bom.json"
+    path.write_text(json.dumps(document))
+    scanned, _ = scan_stage.read_sbom(path)
+    assert [(c.name, c.version, c.purl) for c in scanned] == [("safe", "1.0", "pkg:pypi/safe@1.0")]
+    [dependency] = provenance.sbom_dependencies(path)
+    assert dependency["uri"] == "pkg:pypi/safe@1.0"
 
 
 # --- signed values quoted in short ----------------------------------------------------------
