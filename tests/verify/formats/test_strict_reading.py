@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from attest.provenance import predicates as provenance
@@ -55,6 +55,7 @@ def _nest(inner: str, depth: int) -> str:
 def test_a_key_repeated_at_any_depth_is_refused_and_named_in_short(key: str, depth: int) -> None:
     """Python keeps the last of two equal keys, another reader the first: the same bytes would
     be two documents. Refused wherever the object is, naming the key bounded and escaped."""
+    assume(key not in ("a", "b"))  # the document's own keys: once would then be twice
     name = json.dumps(key)
     text = _nest(f'{{"a": 1, {name}: [], "b": 2, {name}: {{}}}}', depth)
     with pytest.raises(strict_json.NotJson, match="appears twice in one object") as refused:
