@@ -26,8 +26,8 @@ from attest import retry
 from attest.identity import certificate_identity, unverified_claims
 from attest.output import write_atomic
 from attest.sbom.interface import read_text
-from attest.sign import forked, identity, pep740
-from verify import logs
+from attest.sign import identity, pep740
+from verify import forked, logs
 from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.evidence import sha256_file
 from verify.formats import bundles
@@ -234,14 +234,7 @@ def open_session(
     return SigningSession(signer, Verifier(trusted_root=trust.trusted_root), who, issuer)
 
 
-def _cores() -> int:
-    """The cores this process may run on (its affinity, as a container's CPU set limits it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-PROCESSES = min(_cores(), IN_FLIGHT)  # one signing process per core (see forked.py)
+PROCESSES = min(forked.cores(), IN_FLIGHT)  # one signing process per core (see forked.py)
 
 
 @logs.timed(_log, "sign")
