@@ -163,6 +163,16 @@ def run(
     return returned
 
 
+def ended(returned: int) -> str:
+    """How the command ended, for a message: `exited 4`, `was killed by SIGKILL`."""
+    if returned >= 0:
+        return f"exited {returned}"
+    try:
+        return f"was killed by {signal.Signals(-returned).name}"
+    except ValueError:
+        return f"was killed by signal {-returned}"
+
+
 def _poll(process: subprocess.Popen[bytes]) -> int | None:
     """The exit status, or None when the command still runs after one poll interval."""
     try:

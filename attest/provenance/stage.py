@@ -191,7 +191,7 @@ def build(
         )
     if returned != 0:
         raise OperationalError(
-            f"the build command exited {returned}; no link was written; its output is in "
+            f"the build command {running.ended(returned)}; no link was written; its output is in "
             f"{shown(opened[0])}"
         )
     found = _products(base, products, before, opened[0])

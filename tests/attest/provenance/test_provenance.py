@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,7 @@ def test_build_link(
 ) -> None:
     repo = _checkout(tmp_path)
     monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the build's log
     token = instance.token(CI)
     result = invoke(
         "build",
@@ -328,6 +330,7 @@ def test_a_build_command_keeps_its_verbosity_words(
     before the command's name is attest's."""
     repo = _checkout(tmp_path)
     monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the build's log
     tool = "import json, os, sys; os.makedirs('dist'); open('dist/argv', 'w').write(json.dumps(sys.argv[1:]))"
     words = ["--verbose", "-x", "--log-format", "json", "-vv", "--json"]
     result = invoke(
@@ -360,6 +363,7 @@ def test_failing_build_writes_no_link(
 ) -> None:
     repo = _checkout(tmp_path)
     monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the default logs go
     base = [
         "build",
         "--product",
@@ -377,6 +381,9 @@ def test_failing_build_writes_no_link(
         failed.stderr
     )
     assert Path(log).read_text() == "oops\n"
+    assert Path(log).parent == tmp_path and Path(log).stat().st_mode & 0o777 == 0o600
+    killed = invoke(*base, "sh", "-c", "kill -9 $$")
+    assert "the build command was killed by SIGKILL; no link was written" in killed.stderr
     assert not (repo / "dist" / "build.build.sigstore.json").exists()
     missing = invoke(*base, "no-such-build-tool")
     assert missing.exit_code == ExitCode.USAGE
@@ -392,13 +399,21 @@ def test_a_rerun_records_only_what_it_wrote(instance: LocalInstance, tmp_path: P
     repo = _checkout(tmp_path)
     signing = _signing(instance, instance.token(CI))
     first = "mkdir -p dist && echo 1 > dist/acme.tar.gz && echo 1 > dist/acme.whl"
-    built = stage.build(["sh", "-c", first], (Path("dist"),), signing, base=repo)
+    built = stage.build(
+        ["sh", "-c", first], (Path("dist"),), signing, base=repo, log=tmp_path / "1"
+    )
     names = [s.name for s in built.statement.subjects]
     assert names == ["dist/acme.tar.gz", "dist/acme.whl"]
-    again = stage.build(["sh", "-c", "echo 2 > dist/acme.whl"], (Path("dist"),), signing, base=repo)
+    again = stage.build(
+        ["sh", "-c", "echo 2 > dist/acme.whl"],
+        (Path("dist"),),
+        signing,
+        base=repo,
+        log=tmp_path / "2",
+    )
     assert [s.name for s in again.statement.subjects] == ["dist/acme.whl"]
     with pytest.raises(InputError, match="dist: the build created or changed no files there"):
-        stage.build(["true"], (Path("dist"),), signing, base=repo)
+        stage.build(["true"], (Path("dist"),), signing, base=repo, log=tmp_path / "3")
 
 
 @pytest.mark.parametrize(
