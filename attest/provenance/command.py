@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from attest.provenance import stage
+from attest.provenance import running, stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
 from attest.sign.options import PATH as _PATH
 from attest.sign.options import instance_of, signing_options
@@ -145,16 +145,41 @@ def attest_command(
     type=_PATH,
     help="Inputs (default: git's tracked files).",
 )
+@click.option(
+    "--timeout",
+    default="1h",
+    show_default=True,
+    callback=lambda _ctx, _param, text: running.timeout_of(text),
+    help="Kill the build's process group after this long: 30m, 2h, or seconds.",
+)
+@click.option(
+    "--log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the build's output here (default: a new file in the temp directory).",
+)
 @signing_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def build(
     step: str,
     products: tuple[Path, ...],
     materials: tuple[Path, ...],
+    timeout: datetime.timedelta,
+    log: Path | None,
     command: tuple[str, ...],
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Run COMMAND and record it as a signed in-toto link: materials before, products after."""
-    written = stage.build(command, products, _signing(options), step=step, materials=materials)
+    """Run COMMAND and record it as a signed in-toto link: materials before, products after
+    (only files COMMAND created or changed). Its output is shown on stderr as it runs and saved
+    to a log."""
+    written = stage.build(
+        command,
+        products,
+        _signing(options),
+        step=step,
+        materials=materials,
+        timeout=timeout,
+        log=log,
+        echo=lambda line: click.echo(line, err=True),
+    )
     _report([written], as_json)
