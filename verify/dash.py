@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from verify.errors import UsageError
 from verify.files import DASH
 
 _TAKEN = "verify.dash."  # + the stream: which option took it in this run (the root context's meta)
@@ -27,17 +28,15 @@ def _name(param: click.Parameter | None) -> str:
 
 
 def claim(stream: str, param: click.Parameter | None, ctx: click.Context | None) -> None:
-    """Record that `param` takes `stream` in this run; BadParameter when another took it."""
+    """Record that `param` takes `stream` in this run; UsageError when another took it."""
     if ctx is None:
         return
     meta = ctx.find_root().meta
     first = meta.get(_TAKEN + stream)
     if first is not None:
-        raise click.BadParameter(
-            f"`-` ({stream}) is already taken by {first}: one run reads standard input for one "
-            "option and writes standard output for one; name a file",
-            ctx,
-            param,
+        raise UsageError(
+            f"{_name(param)} -: {stream} is already taken by {first} -: one run reads standard "
+            "input for one option and writes standard output for one; name a file"
         )
     meta[_TAKEN + stream] = _name(param)
 
@@ -72,7 +71,7 @@ class NotDash(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if str(value) == "-":
-            self.fail(f"`-` is not accepted here: {self.why} (a file named - is ./-)", param, ctx)
+            raise UsageError(f"{_name(param)} -: not accepted: {self.why} (a file named - is ./-)")
         return super().convert(value, param, ctx)
 
 
