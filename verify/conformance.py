@@ -7,8 +7,10 @@ Managed-key verification (`--key`) is refused: the gate trusts keyless identitie
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
 from sigstore.models import Bundle
@@ -31,7 +33,13 @@ _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 
 
 def target_digest(target: str) -> str:
-    """The sha256 of FILE_OR_DIGEST: a file on disk, else `sha256:<hex>`."""
+    """The sha256 of FILE_OR_DIGEST: a file on disk, `-` (standard input, hashed as it streams:
+    an artifact has no size limit, here or in the gate), else `sha256:<hex>`."""
+    if target == "-":
+        digest = hashlib.sha256()
+        for block in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
+            digest.update(block)
+        return digest.hexdigest()
     path = Path(target)
     if path.is_file():
         return sha256_file(path)

@@ -15,6 +15,7 @@ from attest.provenance import running, stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
 from attest.sign.options import PATH as _PATH
 from attest.sign.options import instance_of, signing_options
+from verify.dash import READ
 from verify.text import shown
 
 
@@ -53,7 +54,9 @@ def _report(written: list[stage.Written], as_json: bool) -> None:
 @click.command("provenance")
 @click.argument("artifacts", nargs=-1, required=True, type=_PATH)
 @click.option(
-    "--sbom", type=_PATH, help="Also list the SBOM's components as resolved dependencies."
+    "--sbom",
+    type=READ,
+    help="Also list the SBOM's components as resolved dependencies (- : stdin).",
 )
 @click.option("--name", help="<name> in <name>.provenance.sigstore.json.")
 @click.option("--allow-dirty", is_flag=True, help="Record a local build from a tree with changes.")
@@ -90,9 +93,13 @@ def provenance(
     type=click.Choice(["sbom", "vulns", "slo"]),
     help="What to attest (repeatable).",
 )
-@click.option("--sbom", type=_PATH, help="The CycloneDX JSON SBOM (for --predicate sbom).")
 @click.option(
-    "--scan", type=_PATH, help="The scan report, `attest scan --format json` (vulns, slo)."
+    "--sbom", type=READ, help="The CycloneDX JSON SBOM (for --predicate sbom; - : stdin)."
+)
+@click.option(
+    "--scan",
+    type=READ,
+    help="The scan report, `attest scan --format json` (vulns, slo; - : stdin).",
 )
 @click.option(
     "--max-inline-sbom",

@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 
 import click
 
+from verify.dash import not_dash
 from verify.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 K = TypeVar("K", bound=str)
+LOCK = not_dash("a lock file is read by the reader its name selects (uv.lock, pylock.toml, …)")
 
 
 def reading_options(command: F) -> F:

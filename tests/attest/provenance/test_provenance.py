@@ -494,3 +494,38 @@ def test_incomplete_github_environment(instance: LocalInstance, tmp_path: Path) 
             command=["x"],
             now=NOW,
         )
+
+
+@pytest.mark.interop
+def test_the_sbom_and_the_scan_from_standard_input(
+    instance: LocalInstance, tmp_path: Path, scan_report: Path
+) -> None:
+    """`--sbom -` and `--scan -` read standard input (one of them per run); what was read is
+    what is signed. A by-reference SBOM names its file, which standard input has not."""
+    from click.testing import CliRunner
+
+    from attest.cli import cli
+
+    wheel, _ = _dist(tmp_path)
+    sbom = _sbom(tmp_path)
+    sign = ["--trust-config", str(instance.trust_config), "--identity-token", instance.token(CI)]
+
+    def run(*args: str, stdin: bytes) -> Result:
+        return CliRunner().invoke(cli, ["attest", *args, *sign, "--json", str(wheel)], input=stdin)
+
+    result = run("--predicate", "sbom", "--sbom", "-", stdin=sbom.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    [written] = json.loads(result.stdout)
+    predicate = verify_dsse_py(instance, Path(written["path"]), CI)["predicate"]
+    assert predicate == json.loads(sbom.read_text())
+    result = run("--predicate", "slo", "--scan", "-", stdin=scan_report.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    [written] = json.loads(result.stdout)
+    slo = verify_dsse_py(instance, Path(written["path"]), CI)["predicate"]
+    assert slo["scannedAt"] == "2026-07-15T00:00:00Z"
+    large = run("--predicate", "sbom", "--sbom", "-", "--max-inline-sbom", "10", stdin=b"{}" * 9)
+    assert large.exit_code == ExitCode.USAGE
+    assert "the SBOM on standard input is 18 bytes, over --max-inline-sbom 10" in large.stderr
+    both = run("--predicate", "sbom", "--sbom", "-", "--scan", "-", stdin=b"")
+    assert both.exit_code == ExitCode.USAGE
+    assert "attest: error: --scan -: standard input is already taken by --sbom -" in both.stderr
