@@ -18,9 +18,11 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from tests.conftest import REPO
 
@@ -241,3 +243,48 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
     last = (results / f"{blocks[-1].number}.files").read_text()
     left = sorted(set(last.splitlines()) - set(before.splitlines()))
     assert not left, f"the tour's last block should remove what the tour wrote: {left}"
+
+
+# The usage blocks of the README's command reference (```-fenced, no language, lines starting
+# `attest COMMAND`) name exactly the long options of that command's --help, as pip-audit checks
+# its README against its --help: a renamed, added or removed option shows here.
+USAGE = re.compile(r"^```\n(attest .*?)^```$", re.S | re.M)
+LONG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+EVERYWHERE = {"--verbose", "--log-format", "--help", "--quiet"}  # every command's, said once
+NOT_IN_USAGE = {"verify-bundle": {"--key"}}  # the conformance protocol's flag: always refused
+
+
+def usages(readme: str) -> dict[str, set[str]]:
+    """Each command a usage block shows, with the long options its lines name."""
+    named: dict[str, set[str]] = {}
+    for block in USAGE.findall(readme):
+        for usage in re.split(r"^(?=attest )", block, flags=re.M):
+            if usage.strip():
+                named.setdefault(usage.split()[1], set()).update(LONG.findall(usage))
+    return named
+
+
+def help_options(help_text: str) -> set[str]:
+    """The long options of click's --help: the first column of the lines under "Options:"."""
+    options = help_text.partition("\nOptions:\n")[2]
+    return {
+        name
+        for line in options.splitlines()
+        if line.startswith("  -")
+        for name in LONG.findall(re.split(r"\s{2,}", line.strip())[0])
+    }
+
+
+def test_every_usage_block_names_exactly_the_commands_options(
+    invoke: Callable[..., Result],
+) -> None:
+    shown = usages((REPO / "README.md").read_text())
+    assert {"sbom", "scan", "sign", "verify"} <= set(shown)
+    for command, documented in shown.items():
+        result = invoke(command, "--help")
+        assert result.exit_code == 0, result.stderr
+        actual = help_options(result.stdout) - EVERYWHERE - NOT_IN_USAGE.get(command, set())
+        assert documented == actual, (
+            f"README's usage of attest {command}: not options {sorted(documented - actual)}, "
+            f"missing {sorted(actual - documented)}"
+        )
