@@ -55,7 +55,8 @@ def sbom(
 ) -> None:
     """Write a CycloneDX 1.6 SBOM, validated against the schema.
 
-    With no source option it describes the current Python environment.
+    With no source option it describes the project's environment: .venv in the working
+    directory, else $VIRTUAL_ENV, else the one attest runs under (named on stderr).
     """
     kind, target = _input(python, requirements, lock)
     reading = ReadOptions.for_input(kind, python_version, allow_includes_outside)

@@ -13,6 +13,7 @@ import pytest
 from click.testing import Result
 
 from attest.sbom.validate import validate as validate_cyclonedx
+from tests.attest.sbom.helpers import fake_venv
 from tests.attest.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES, record, sbom, write_pypa
 from tests.conftest import REPO
 
@@ -623,6 +624,25 @@ def test_an_environment_input_and_the_json_flag(scan: Callable[..., Result]) -> 
     assert data["input"]["kind"] == "environment"
     assert data["summary"]["components"] > 20  # this venv; none of them in the toy database
     assert data["findings"] == []
+
+
+def test_a_bare_scan_scans_the_projects_venv_and_names_it(
+    scan: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not attest's own environment (issue 16): the working directory's .venv, named."""
+    venv = fake_venv(tmp_path / "project" / ".venv", "toyweb", "3.2")
+    monkeypatch.chdir(venv.parent)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    result = scan()
+    assert result.exit_code == 1, result.stderr  # toyweb 3.2: PYSEC-2025-3 is overdue
+    data = json.loads(result.stdout)
+    assert data["summary"]["components"] == 1
+    assert set(findings(result)) == {"toyweb PYSEC-2025-3"}
+    assert f"Python environment {venv.resolve()}" in data["input"]["description"]
+    assert (
+        f"attest: no input named: reading the virtual environment {venv.resolve()} "
+        "(.venv in the working directory)" in result.stderr
+    )
 
 
 def test_due_soon_findings_warn_but_pass(scan: Callable[..., Result], tmp_path: Path) -> None:
