@@ -13,6 +13,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sigstore._internal.fulcio.client import FulcioClientError
 from sigstore._internal.rekor import RekorClientError
@@ -31,6 +32,7 @@ from verify.upstream import Internal
 
 __all__ = [
     "INTERNALS",
+    "TUF_URLS",
     "CertificateAuthorityModel",
     "FulcioClientError",
     "PublicKeyModel",
@@ -41,11 +43,13 @@ __all__ = [
     "check_key",
     "dsse_payload",
     "embedded_trusted_root",
+    "embedded_tuf_root",
     "hashed_digest",
     "integrated_time",
     "log_index",
     "log_keys",
     "oidc_url",
+    "tuf_directory_name",
 ]
 
 
@@ -84,17 +88,34 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("sigstore_models.trustroot.v1", "TrustedRoot.from_json", "a root, read"),
 )
 
-# the directories of sigstore's embedded roots (TUF repository URLs, percent-encoded)
-_EMBEDDED = {
-    "production": "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
-    "staging": "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev",
+# public Sigstore's TUF repositories (sigstore.\_internal.tuf's DEFAULT_TUF_URL and
+# STAGING_TUF_URL): sigstore keeps each one's files in a directory named by its URL, quoted
+TUF_URLS = {
+    "production": "https://tuf-repo-cdn.sigstore.dev",
+    "staging": "https://tuf-repo-cdn.sigstage.dev",
 }
+
+
+def tuf_directory_name(url: str) -> str:
+    """The name sigstore gives a TUF repository's directories (its `_get_dirs`): the URL
+    without a trailing slash, percent-encoded whole."""
+    return quote(url.rstrip("/"), safe="")
+
+
+def _embedded(name: str, file: str) -> Path:
+    store = resources.files("sigstore").joinpath("_store")
+    return Path(str(store.joinpath(tuf_directory_name(TUF_URLS[name])).joinpath(file)))
 
 
 def embedded_trusted_root(name: str) -> Path:
     """The trusted_root.json of public Sigstore (`production` or `staging`) in the wheel."""
-    store = resources.files("sigstore").joinpath("_store").joinpath(_EMBEDDED[name])
-    return Path(str(store.joinpath("trusted_root.json")))
+    return _embedded(name, "trusted_root.json")
+
+
+def embedded_tuf_root(name: str) -> Path:
+    """The TUF root metadata (root.json) of public Sigstore's repository in the wheel: where
+    trust in its TUF repository starts."""
+    return _embedded(name, "root.json")
 
 
 def check_key(key: PublicKeyModel) -> None:

@@ -1,6 +1,7 @@
-"""Trust roots the gate verifies against: the public Sigstore roots that ship inside the
-sigstore package (no network), or a pinned `trusted_root.json`. A root whose CA names the local
-development instance is recognised here so that the gate can refuse it without consent."""
+"""Trust roots the gate verifies against: the public Sigstore roots (as `attest trust update`
+last refreshed them, else as they ship inside the sigstore package; no network), or a pinned
+`trusted_root.json`. A root whose CA names the local development instance is recognised here
+so that the gate can refuse it without consent."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sigstore.models import TrustedRoot
 from verify.errors import UsageError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.sigstore_adapter import (
+    TUF_URLS,
     CertificateAuthorityModel,
     PublicKeyModel,
     TimeRange,
@@ -24,6 +26,7 @@ from verify.sigstore_adapter import (
     embedded_trusted_root,
     log_keys,
 )
+from verify.trust_store import refreshed_root
 
 # The CA organization of `attest instance`: a root naming it is for development only.
 DEV_ORGANIZATION = "attest development instance (not for production)"
@@ -51,6 +54,24 @@ class Trust:
     root: TrustedRoot
     development: bool  # a CA of the local development instance is in it
     newest_start: datetime.datetime | None  # the latest validFor.start: when it last changed
+    updated: datetime.datetime | None = None  # when `attest trust update` verified these bytes
+    origin: str = ""  # where the bytes came from, for people
+
+    def fresh_at(self, now: datetime.datetime) -> datetime.datetime | None:
+        """Since when the root is known current, as of `now`: its last change or its last
+        verified update, whichever is later (an update after `now` did not happen yet)."""
+        known = [t for t in (self.newest_start, self.updated) if t is not None and t <= now]
+        return max(known) if known else None
+
+    def update_hint(self) -> str:
+        """How to get a newer root: what a person does about an old one."""
+        if self.name in TUF_URLS:
+            option = "" if self.name == "production" else f" --instance {self.name}"
+            return (
+                f"run `attest trust update{option}` on a host with network access to refresh "
+                "it through Sigstore's TUF repository"
+            )
+        return f"replace the pinned trusted root {self.name} with a newer one"
 
 
 def _starts(root: TrustedRootModel) -> list[datetime.datetime]:
@@ -127,26 +148,32 @@ def _is_development(root: TrustedRootModel) -> bool:
     )
 
 
-def load_trust(name: str, path: Path | None) -> Trust:
-    """The root named `production` or `staging` (embedded), or the pinned file at `path`: read
-    once (a regular file, at most MAX_TRUST_ROOT), so the digest logged, the development check
-    and the keys verified with are all of the same bytes."""
-    source = path if path is not None else embedded_trusted_root(name)
+def _read_root(source: Path) -> bytes:
     try:
-        raw = read_limited(source, MAX_TRUST_ROOT, "a trusted root")
+        return read_limited(source, MAX_TRUST_ROOT, "a trusted root")
     except FileNotFoundError as e:
         raise TrustError(f"{source}: no such trusted root file") from e
     except (TooLarge, NotRegular) as e:
         raise TrustError(str(e)) from e
     except OSError as e:
         raise TrustError(f"{source}: cannot read the trusted root: {e.strerror or e}") from e
+
+
+@dataclasses.dataclass(frozen=True)
+class _Read:
+    root: TrustedRoot
+    development: bool
+    starts: list[datetime.datetime]
+
+
+def read_root(raw: bytes, source: Path | str) -> _Read:
+    """The trusted root in `raw` (from `source`), checked whole: TrustError naming what is wrong."""
     try:
         with library_warnings() as warnings:
             inner = TrustedRootModel.from_json(raw)
             root = TrustedRoot(inner)
             _check(inner)
-            development = _is_development(inner)
-            starts = _starts(inner)
+            read = _Read(root, _is_development(inner), _starts(inner))
         if warnings:
             raise _Malformed(f"sigstore cannot use it: {unquoted(warnings[0].getMessage())}")
     except _Malformed as e:
@@ -155,12 +182,30 @@ def load_trust(name: str, path: Path | None) -> Trust:
         raise TrustError(
             f"{source}: not a readable Sigstore trusted root: {without_input(e)}"
         ) from e
+    return read
+
+
+def load_trust(name: str, path: Path | None) -> Trust:
+    """The pinned file at `path`, else the root named `production` or `staging`: the one
+    `attest trust update` refreshed (verify/trust_store.py) when there is one, else the one
+    embedded in sigstore. Read once (a regular file, at most MAX_TRUST_ROOT), so the digest
+    logged, the development check and the keys verified with are all of the same bytes."""
+    refreshed = refreshed_root(name) if path is None and name in TUF_URLS else None
+    if refreshed is not None:
+        source, raw, origin = refreshed.path, refreshed.raw, f"refreshed through TUF, {name}"
+    else:
+        source = path if path is not None else embedded_trusted_root(name)
+        raw = _read_root(source)
+        origin = str(path) if path is not None else f"embedded in sigstore, {name}"
+    read = read_root(raw, source)
     return Trust(
         name=str(path) if path is not None else name,
         sha256=hashlib.sha256(raw).hexdigest(),
-        root=root,
-        development=development,
-        newest_start=max(starts) if starts else None,
+        root=read.root,
+        development=read.development,
+        newest_start=max(read.starts) if read.starts else None,
+        updated=refreshed.updated if refreshed is not None else None,
+        origin=origin,
     )
 
 
