@@ -37,18 +37,23 @@ __all__ = [
     "FulcioClientError",
     "PublicKeyModel",
     "RekorClientError",
+    "RootMismatch",
     "TimeRange",
     "TimedVerifier",
     "TrustedRootModel",
+    "authority_certificates",
     "check_key",
+    "ct_log_keys",
     "dsse_payload",
     "embedded_trusted_root",
     "embedded_tuf_root",
+    "entry_log_id",
     "hashed_digest",
     "integrated_time",
     "log_index",
     "log_keys",
     "oidc_url",
+    "root_log_ids",
     "tuf_directory_name",
 ]
 
@@ -80,6 +85,13 @@ INTERNALS: tuple[Internal, ...] = (
         "sigstore.models", "TransparencyLogEntry", "which log key", instance="_inner.log_id.key_id"
     ),
     Internal("sigstore.models", "TrustedRoot", "the root's logs", instance="_inner.tlogs"),
+    Internal("sigstore.models", "TrustedRoot", "the root's CT logs", instance="_inner.ctlogs"),
+    Internal(
+        "sigstore.models",
+        "TrustedRoot",
+        "the root's CAs",
+        instance="_inner.certificate_authorities",
+    ),
     Internal("sigstore.models", "SigningConfig", "the OIDC issuers", instance="_inner.oidc_urls"),
     Internal("sigstore_models.common.v1", "HashAlgorithm.SHA2_256", "a digest's algorithm"),
     Internal("sigstore_models.common.v1", "PublicKey", "a root's key"),
@@ -130,6 +142,31 @@ def log_keys(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
     return [(Key(log.public_key).key_id, log.public_key.valid_for) for log in root._inner.tlogs]
 
 
+def ct_log_keys(root: TrustedRoot) -> list[bytes]:
+    """The id of every CT log key of `root` (sigstore's, as an SCT names it)."""
+    return [Key(log.public_key).key_id for log in root._inner.ctlogs]
+
+
+def root_log_ids(root: TrustedRoot) -> list[bytes]:
+    """The log id every transparency log of `root` declares (`logId.keyId`)."""
+    return [log.log_id.key_id for log in root._inner.tlogs if log.log_id is not None]
+
+
+def authority_certificates(root: TrustedRoot) -> list[bytes]:
+    """The DER of every certificate of `root`'s certificate authorities."""
+    return [
+        certificate.raw_bytes
+        for authority in root._inner.certificate_authorities
+        for certificate in authority.cert_chain.certificates
+    ]
+
+
+def entry_log_id(bundle: Bundle) -> bytes:
+    """The log id the bundle's transparency log entry names."""
+    key_id: bytes = bundle.log_entry._inner.log_id.key_id
+    return key_id
+
+
 def hashed_digest(sha256: str) -> Hashed:
     """The SHA-256 digest (hex) as sigstore's prehashed input."""
     return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(sha256))
@@ -156,6 +193,11 @@ def oidc_url(config: ClientTrustConfig) -> str | None:
     return urls[0].url if urls else None
 
 
+class RootMismatch(VerificationError):
+    """The bundle names a log, CA or key the trust root does not hold; the message says which
+    (input in it only as short escaped excerpts)."""
+
+
 class TimedVerifier(Verifier):
     """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
     integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
@@ -169,9 +211,18 @@ class TimedVerifier(Verifier):
         *,
         trusted_root: TrustedRoot,
         log_time_valid: Callable[[bytes, datetime.datetime], bool],
+        mismatches: Callable[[Bundle], list[str]] = lambda bundle: [],
     ) -> None:
         super().__init__(trusted_root=trusted_root)
         self._log_time_valid = log_time_valid
+        self._mismatches = mismatches
+
+    def _matching(self, bundle: Bundle) -> None:
+        """Name what of the bundle the trust root does not hold (its log, its CA, a key)
+        before sigstore tries: it would say only "candidates exhausted" or blame a time."""
+        found = self._mismatches(bundle)
+        if found:
+            raise RootMismatch(f"it does not match the trust root: {'; '.join(found)}")
 
     def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
         results: list[TimestampVerificationResult] = super()._establish_time(bundle)
@@ -186,10 +237,12 @@ class TimedVerifier(Verifier):
         self.last_times = tuple(r.time for r in results)
         return results
 
-    def verify_artifact(self, *args: Any, **kwargs: Any) -> None:
+    def verify_artifact(self, input_: Any, bundle: Bundle, policy: Any) -> None:
         self.last_times = ()  # never a time left over from another bundle
-        super().verify_artifact(*args, **kwargs)
+        self._matching(bundle)
+        super().verify_artifact(input_, bundle, policy)
 
-    def verify_dsse(self, *args: Any, **kwargs: Any) -> tuple[str, bytes]:
+    def verify_dsse(self, bundle: Bundle, policy: Any) -> tuple[str, bytes]:
         self.last_times = ()
-        return super().verify_dsse(*args, **kwargs)
+        self._matching(bundle)
+        return super().verify_dsse(bundle, policy)

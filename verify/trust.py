@@ -11,8 +11,9 @@ import hashlib
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
-from sigstore.models import TrustedRoot
+from sigstore.models import Bundle, TrustedRoot
 
 from verify.errors import UsageError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
@@ -22,10 +23,15 @@ from verify.sigstore_adapter import (
     PublicKeyModel,
     TimeRange,
     TrustedRootModel,
+    authority_certificates,
     check_key,
+    ct_log_keys,
     embedded_trusted_root,
+    entry_log_id,
     log_keys,
+    root_log_ids,
 )
+from verify.text import excerpt
 from verify.trust_store import refreshed_root
 
 # The CA organization of `attest instance`: a root naming it is for development only.
@@ -229,3 +235,83 @@ def log_valid_at(periods: LogPeriods, key_id: bytes, when: datetime.datetime) ->
         period is None or (period.start <= when and (period.end is None or when <= period.end))
         for period in periods.get(key_id, ())
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class RootIndex:
+    """What of a trust root a bundle must name: its logs, its CT logs, its CAs' certificates."""
+
+    log_ids: frozenset[bytes]
+    ct_log_ids: frozenset[bytes]
+    authorities: tuple[x509.Certificate, ...]
+
+
+def root_index(root: TrustedRoot) -> RootIndex:
+    """`root` indexed once per verifier (log ids as keys' ids, and as each log declares it)."""
+    return RootIndex(
+        log_ids=frozenset(key_id for key_id, _ in log_keys(root)) | frozenset(root_log_ids(root)),
+        ct_log_ids=frozenset(ct_log_keys(root)),
+        authorities=tuple(
+            x509.load_der_x509_certificate(der) for der in authority_certificates(root)
+        ),
+    )
+
+
+def _short(key_id: bytes) -> str:
+    return f"{key_id.hex()[:16]}…"
+
+
+def _issuer(index: RootIndex, certificate: x509.Certificate) -> str | None:
+    """What is wrong with who issued `certificate`, if anything the root can tell."""
+    issuer = certificate.issuer
+    named = [ca for ca in index.authorities if ca.subject == issuer]
+    if not named:
+        known = "; ".join(
+            sorted({excerpt(ca.subject.rfc4514_string()) for ca in index.authorities})
+        )
+        return (
+            f"its certificate's issuer '{excerpt(issuer.rfc4514_string())}' is not a certificate "
+            f"authority of the trust root (it holds: {known})"
+        )
+    for ca in named:
+        try:
+            certificate.verify_directly_issued_by(ca)
+            return None
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    return (
+        f"its certificate names the trust root's certificate authority "
+        f"'{excerpt(issuer.rfc4514_string())}' as issuer, but that authority's key did not sign it"
+    )
+
+
+def _scts(certificate: x509.Certificate) -> list[bytes]:
+    try:
+        extension = certificate.extensions.get_extension_for_class(
+            x509.PrecertificateSignedCertificateTimestamps
+        )
+    except x509.ExtensionNotFound:
+        return []
+    return [sct.log_id for sct in extension.value]
+
+
+def mismatches(index: RootIndex, bundle: Bundle) -> list[str]:
+    """What the bundle names that the trust root does not hold: its transparency log, the
+    certificate authority (by name, then by key) and the CT log of its certificate."""
+    found = []
+    log_id = entry_log_id(bundle)
+    if log_id not in index.log_ids:
+        found.append(
+            f"its transparency log entry names log id {_short(log_id)}, not a log of the trust "
+            f"root (it holds: {', '.join(sorted(_short(i) for i in index.log_ids))})"
+        )
+    certificate = bundle.signing_certificate
+    issuer = _issuer(index, certificate)
+    if issuer is not None:
+        found.append(issuer)
+    found.extend(
+        f"its certificate's SCT names CT log id {_short(ct)}, not a CT log of the trust root"
+        for ct in _scts(certificate)
+        if ct not in index.ct_log_ids
+    )
+    return found
