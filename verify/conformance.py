@@ -23,7 +23,7 @@ from verify.files import NotRegular, TooLarge, read_limited
 from verify.formats.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
-from verify.sigstore_adapter import TimedVerifier, dsse_payload, hashed_digest
+from verify.sigstore_adapter import RootMismatch, TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
 from verify.trust import load_trust
 
@@ -78,7 +78,7 @@ def _verified_signer(
             _verify_dsse(verifier, bundle, digest, who)
         else:
             verifier.verify_artifact(hashed_digest(digest), bundle, who)
-    except (PolicyRefusal, NotAllowed) as e:
+    except (PolicyRefusal, NotAllowed, RootMismatch) as e:
         raise PolicyRefusal(str(e)) from e
     except Exception as e:  # every sigstore refusal, and crashes on hostile input, deny
         raise PolicyRefusal(f"the bundle does not verify: {without_input(e, 300)}") from e
