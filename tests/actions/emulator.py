@@ -21,8 +21,14 @@ import pytest
 import yaml
 
 from attest.instance import oidc
-from tests import stubs
-from tests.actions.test_workflows import ACT, REQUEST_TOKEN, _environment, _git, _run
+from tests.actions.test_workflows import (
+    ACT,
+    REQUEST_TOKEN,
+    _environment,
+    _git,
+    _run,
+    token_endpoint,
+)
 from tests.conftest import REPO, LocalInstance
 
 ARTIFACT = REPO / "tests" / "actions" / "artifact"
@@ -129,15 +135,9 @@ class Emulator:
         sha = _git(self.repo, "rev-parse", "HEAD")
         claims = oidc.github_claims(self.repository, ref=ref, sha=sha, workflow=workflow,
                                     event=event)  # fmt: skip
-        state, minted = self.instance.state, []
-
-        def mint() -> str:
-            minted.append(oidc.mint(state.keys["issuer"], state.issuer_url, claims["sub"], claims))
-            return minted[-1]
-
-        with stubs.serve(stubs.github_token_endpoint(mint, REQUEST_TOKEN)) as url:
+        with token_endpoint(self.instance, claims) as (url, minted):
             variables = {
-                "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/token?api-version=2.0",
+                "ACTIONS_ID_TOKEN_REQUEST_URL": url,
                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
                 "GITHUB_WORKFLOW_REF": f"{self.repository}/{workflow}@{ref}",
                 "TEST_RESULTS": str(results),
