@@ -23,6 +23,13 @@ $(INTEROP_STAMP): tests/interop/package-lock.json
 	npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 	touch $(INTEROP_STAMP)
 
+# @actions/artifact, the client of the artifact stand-ins the runner-emulator tests use
+# (tests/actions/artifact, pinned by package-lock.json).
+ARTIFACT_STAMP := tests/actions/artifact/node_modules/.installed
+$(ARTIFACT_STAMP): tests/actions/artifact/package-lock.json
+	npm ci --prefix tests/actions/artifact --no-audit --no-fund --loglevel=error
+	touch $(ARTIFACT_STAMP)
+
 lint: setup
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
@@ -31,13 +38,14 @@ lint: setup
 
 # The composite actions and the workflows, offline: zizmor (security) and jactionlint (actionlint's
 # checks on workflows and composite action.yml alike, with shellcheck on every run: script).
-WORKFLOWS := actions/*/action.yml examples/workflows/*.yml tests/actions/workflows/*.yml
+WORKFLOWS := action.yml actions/*/action.yml .github/workflows/*.yml examples/workflows/*.yml \
+	tests/actions/workflows/*.yml
 lint-actions: setup
 	$(BIN)/zizmor --offline --quiet --config actions/zizmor.yml $(WORKFLOWS)
 	$(BIN)/jactionlint --no-online --strict-exit --shellcheck=$(BIN)/shellcheck --ruff=$(BIN)/ruff $(WORKFLOWS)
-	$(BIN)/shellcheck --shell=bash actions/lib.sh
+	$(BIN)/shellcheck --shell=bash -x actions/lib.sh actions/*/*.sh
 
-test: lint $(INTEROP_STAMP)
+test: lint $(INTEROP_STAMP) $(ARTIFACT_STAMP)
 	$(BIN)/pytest
 
 # The inner loop: every test but those marked slow (tests/slow.txt), in under a minute.
@@ -67,4 +75,4 @@ lock:
 	uv pip compile --quiet --generate-hashes --python-version 3.11 benchmarks/target.in -o benchmarks/target.lock
 
 clean:
-	rm -rf $(VENV) build tests/interop/node_modules
+	rm -rf $(VENV) build tests/interop/node_modules tests/actions/artifact/node_modules

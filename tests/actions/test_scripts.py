@@ -240,10 +240,14 @@ def test_the_scan_summary_shows_names_as_text(tmp_path: Path) -> None:
 def test_list_inputs_are_read_whole() -> None:
     """A list input (waivers, globs) given one item per line: `read -a` without `-d ''` stops
     at the first newline, and the rest was silently dropped (release's waivers)."""
-    scripts = [(ACTIONS / "lib.sh").read_text()] + [
-        yaml.safe_load(path.read_text())["runs"]["steps"][0]["run"]
-        for path in sorted(ACTIONS.glob("*/action.yml"))
-    ]
+    scripts = (
+        [(ACTIONS / "lib.sh").read_text()]
+        + [
+            yaml.safe_load(path.read_text())["runs"]["steps"][0]["run"]
+            for path in sorted(ACTIONS.glob("*/action.yml"))
+        ]
+        + [path.read_text() for path in sorted(ACTIONS.glob("*/*.sh"))]
+    )
     reads = [line for script in scripts for line in re.findall(r"\bread\b.* -a .*", script)]
     assert len(reads) >= 3  # lib.sh, scan, release
     for line in reads:

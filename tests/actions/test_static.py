@@ -17,11 +17,13 @@ from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
 STAGES = ["setup", "sbom", "scan", "sign", "provenance", "verify", "release"]
-ACTIONS = [REPO / "actions" / stage / "action.yml" for stage in STAGES]
-WORKFLOWS = sorted((REPO / "examples" / "workflows").glob("*.yml")) + sorted(
-    (REPO / "tests" / "actions" / "workflows").glob("*.yml")
-)
-SIGNING = {"./actions/sign", "./actions/provenance"}
+ACTIONS = [REPO / "action.yml"] + [REPO / "actions" / stage / "action.yml" for stage in STAGES]
+WORKFLOWS = [
+    path
+    for folder in (".github/workflows", "examples/workflows", "tests/actions/workflows")
+    for path in sorted((REPO / folder).glob("*.yml"))
+]
+SIGNING = {"./actions/sign", "./actions/provenance", "./actions/release", "./"}
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -62,8 +64,9 @@ def test_jactionlint_finds_nothing() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     shellcheck = subprocess.run(
-        [str(_tool("shellcheck")), "--shell=bash", str(REPO / "actions" / "lib.sh")],
-        capture_output=True, text=True, timeout=60, check=False,
+        [str(_tool("shellcheck")), "--shell=bash", "-x", "actions/lib.sh",
+         *(str(p.relative_to(REPO)) for p in sorted(REPO.glob("actions/*/*.sh")))],
+        capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
     )  # fmt: skip
     assert shellcheck.returncode == 0, shellcheck.stdout
 
@@ -116,7 +119,7 @@ def test_actions_are_documented(stage: str) -> None:
 
 def test_the_test_workflow_runs_the_release_job() -> None:
     """tests/actions/workflows/release.yml runs what examples/workflows/release.yml does, in
-    order (act cannot run upload-artifact offline)."""
+    order, and more (test_example_workflows.py runs the example itself)."""
 
     def local(path: Path) -> list[str]:
         steps = _load(path)["jobs"]["release"]["steps"]
@@ -125,3 +128,26 @@ def test_the_test_workflow_runs_the_release_job() -> None:
     example = local(REPO / "examples" / "workflows" / "release.yml")
     assert example == [f"./actions/{stage}" for stage in STAGES[:5]]
     assert local(REPO / "tests" / "actions" / "workflows" / "release.yml")[:5] == example
+
+
+def test_the_top_level_action_is_setup_then_release() -> None:
+    """action.yml (`uses: <owner>/attest@<sha>`) takes setup's and release's inputs and runs
+    their very scripts, with the same env: nothing to drift apart."""
+    top = _load(REPO / "action.yml")
+    setup, release = (_load(REPO / "actions" / s / "action.yml") for s in ("setup", "release"))
+    assert top["inputs"] == {**setup["inputs"], **release["inputs"]} | {
+        "python": top["inputs"]["python"]
+    }
+    assert top["inputs"]["python"]["default"] == setup["inputs"]["python"]["default"]
+    assert set(top["outputs"]) == {"version", "exit-code", "out"}
+    first, second = top["runs"]["steps"]
+    assert first["env"] == setup["runs"]["steps"][0]["env"]
+    assert first["run"] == 'bash "$GITHUB_ACTION_PATH/actions/setup/setup.sh"'
+    assert second["env"] == release["runs"]["steps"][0]["env"]
+    assert second["run"] == 'bash "$GITHUB_ACTION_PATH/actions/release/release.sh"'
+    assert setup["runs"]["steps"][0]["run"] == 'bash "$GITHUB_ACTION_PATH/setup.sh"'
+    assert release["runs"]["steps"][0]["run"] == 'bash "$GITHUB_ACTION_PATH/release.sh"'
+    readme = (REPO / "README.md").read_text()
+    for name in [*top["inputs"], *top["outputs"]]:
+        assert f"`{name}`" in readme, name
+    assert "uses: attest-pipeline/attest@" in readme

@@ -9,6 +9,7 @@ checks one part of what it left behind. act's HOME and XDG directories are in tm
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +158,22 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     return process.returncode, log
 
 
+@contextlib.contextmanager
+def token_endpoint(
+    instance: LocalInstance, claims: dict[str, Any]
+) -> Iterator[tuple[str, list[str]]]:
+    """A loopback stand-in for GitHub's OIDC token endpoint: its URL, and the tokens it minted
+    (with `claims`, from the instance's issuer) so far."""
+    state, minted = instance.state, []
+
+    def mint() -> str:
+        minted.append(oidc.mint(state.keys["issuer"], state.issuer_url, claims["sub"], claims))
+        return minted[-1]
+
+    with stubs.serve(stubs.github_token_endpoint(mint, REQUEST_TOKEN)) as url:
+        yield f"{url}/token?api-version=2.0", minted
+
+
 @pytest.fixture(scope="module")
 def act_run(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -> ActRun:
     if not ACT.exists():
@@ -172,17 +190,10 @@ def act_run(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -
     sha = _git(repo, "rev-parse", "HEAD")
     policy = _policy(base / "policy.yaml", instance)
 
-    state = instance.state
     claims = oidc.github_claims(REPOSITORY, ref=REF, sha=sha)
-    minted: list[str] = []
-
-    def mint() -> str:
-        minted.append(oidc.mint(state.keys["issuer"], state.issuer_url, claims["sub"], claims))
-        return minted[-1]
-
-    with stubs.serve(stubs.github_token_endpoint(mint, REQUEST_TOKEN)) as url:
+    with token_endpoint(instance, claims) as (url, minted):
         variables = {
-            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/token?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": url,
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
             "GITHUB_WORKFLOW_REF": f"{REPOSITORY}/{WORKFLOW}@{REF}",  # act does not set it
             "TEST_TRUST_CONFIG": str(instance.trust_config),
