@@ -18,7 +18,7 @@ from verify import __version__, conformance, decision_log, gate, instant
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.policy import Policy, load_policy
-from verify.text import shown
+from verify.text import examples, shown
 
 _PATH = click.Path(path_type=Path)
 
@@ -85,7 +85,14 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
     ]
 
 
-@click.command("verify")
+@click.command(
+    "verify",
+    epilog=examples(
+        "attest verify --policy policy.yaml dist/*.whl",
+        "attest verify --policy policy.yaml --decision-log decisions.jsonl --json dist/*",
+        "attest verify --explain-policy --policy policy.yaml",
+    ),
+)
 @click.argument("artifacts", nargs=-1, type=_PATH)
 @click.option("--policy", "policy_path", type=_PATH, help="The gate policy (YAML).")
 @click.option("--attestations", type=_PATH, help="Find bundles here, not beside the artifacts.")
@@ -226,7 +233,13 @@ def _log_json(log: Path, report: decision_log.Report, expect_head: str | None) -
     return json.dumps(data, indent=2)
 
 
-@click.command("verify-log")
+@click.command(
+    "verify-log",
+    epilog=examples(
+        "attest verify-log decisions.jsonl",
+        'attest verify-log --expect-head "$LAST_HEAD" decisions.jsonl',
+    ),
+)
 @click.argument("log", type=_PATH)
 @click.option("--head", "show_head", is_flag=True, help="Print `HEAD_HASH RECORDS` on stdout.")
 @click.option(
@@ -300,7 +313,14 @@ def _refuse_broken(log: Path, report: decision_log.Report, expect_head: str | No
         )
 
 
-@click.command("verify-bundle")
+@click.command(
+    "verify-bundle",
+    epilog=examples(
+        "attest verify-bundle --bundle app.whl.sigstore.json --trusted-root trusted_root.json \\",
+        "    --certificate-identity release@example.com \\",
+        "    --certificate-oidc-issuer https://accounts.example.com app.whl",
+    ),
+)
 @click.option("--bundle", "bundle", type=_PATH, required=True, help="The Sigstore bundle.")
 @click.option("--certificate-identity", "identity", help="The signer's identity (exact).")
 @click.option("--certificate-oidc-issuer", "issuer", help="The signer's OIDC issuer (exact).")

@@ -28,7 +28,7 @@ from attest.urls import without_credentials
 from verify import instant
 from verify.errors import OperationalError, UsageError
 from verify.slo import SloResult
-from verify.text import excerpt, shown
+from verify.text import examples, excerpt, shown
 
 _PATH = click.Path(path_type=Path)
 MAX_TIMEOUT = 3600.0  # seconds: a bound per attempt, never none
@@ -69,7 +69,14 @@ def _github(result: ScanResult) -> None:
             raise OperationalError(f"cannot append to $GITHUB_STEP_SUMMARY {summary}: {e}") from e
 
 
-@click.command("scan")
+@click.command(
+    "scan",
+    epilog=examples(
+        "attest scan --format markdown",
+        "attest scan --sbom sbom.cdx.json --db advisories/ --output scan.json",
+        "attest scan --lock uv.lock --waivers waivers.yaml --format sarif -o scan.sarif",
+    ),
+)
 @click.option("--sbom", type=_PATH, help="Scan the components a CycloneDX JSON SBOM declares.")
 @click.option(
     "--python", "python", type=_PATH, help="Scan another interpreter or venv (it is run: trust it)."
