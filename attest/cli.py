@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+from click.exceptions import NoArgsIsHelpError, NoSuchCommand
 
 from attest import plugins, verbosity
 from verify import logs
 from verify.errors import AttestError, ExitCode, without_input
 from verify.plugins import Registry, failure
-from verify.text import shown
+from verify.text import examples, shown
 
 
 class Failure(click.ClickException):
@@ -70,18 +71,34 @@ def _message_for(exc: BaseException) -> str:
     )
 
 
+def _usage_message(exc: click.UsageError) -> str:
+    """click's usage error as attest's one line, lower-cased like attest's own: for a mistyped
+    command or option the closest known name (click lists up to three, best first), else where
+    the help is."""
+    closest: list[str] | None = getattr(exc, "possibilities", None)
+    message = exc.message if closest else exc.format_message()  # format_message adds all three
+    message = message[:1].lower() + message[1:]
+    if closest:
+        return f"{message} Did you mean {closest[0]!r}?"
+    if exc.ctx is None:
+        return message
+    return f"{message.rstrip('.')}; see '{exc.ctx.command_path} --help'"
+
+
 @contextmanager
 def _mapped_errors(verbose: bool = False) -> Iterator[None]:
     """Turn every error into a `Failure` with the contract's exit code; tracebacks only with -v
     (frames and exception types: `logs.exception`)."""
     try:
         yield
-    except (click.UsageError, Failure, click.exceptions.Exit):
-        raise  # click's own usage errors already exit 2
+    except (NoArgsIsHelpError, Failure, click.exceptions.Exit):
+        raise  # the help a bare group shows, or already on its way out
+    except click.UsageError as exc:  # one `attest: error:` line, not click's usage block
+        raise Failure(_usage_message(exc), exc.exit_code) from exc
     except BaseException as exc:  # a plugin's sys.exit(0) too: only click's own exit ends a command
         if isinstance(exc, BrokenPipeError):  # spare the interpreter's own flush at exit
             sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115
-        if verbose or logs.verbosity():  # -v before or after the subcommand's name
+        if verbose or logs.verbosity() > 0:  # -v before or after the subcommand's name
             logs.exception(exc, __name__)
         raise Failure(_message_for(exc), exit_code_for(exc)) from exc
 
@@ -112,6 +129,16 @@ class AttestCLI(click.Group):
             command = self._stages(ctx).load(cmd_name)
         return None if command is None else verbosity.accepting(command)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's, suggesting among the stage plugins too (click knows only the core ones)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except NoSuchCommand as exc:
+            known = self.list_commands(ctx)
+            raise NoSuchCommand(exc.command_name, possibilities=known, ctx=ctx) from None
+
     def make_context(
         self,
         info_name: str | None,
@@ -127,7 +154,16 @@ class AttestCLI(click.Group):
             return super().invoke(ctx)
 
 
-@click.group(cls=AttestCLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "attest",
+    cls=AttestCLI,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples(
+        "attest sbom --output sbom.cdx.json",
+        "attest verify --policy policy.yaml dist/*.whl",
+        "attest -q sign dist/*    # -q: errors, warnings and results only",
+    ),
+)
 # the installed distribution's metadata: what pip installed, not a copy in the source
 @click.version_option(package_name="attest-pipeline", prog_name="attest")
 def cli() -> None:
@@ -135,15 +171,18 @@ def cli() -> None:
     for Python projects.
 
     Exit codes: 0 pass, 1 policy said no, 2 usage or configuration error, 3 operational error.
+
+    Shell completion: eval "$(_ATTEST_COMPLETE=bash_source attest)" in ~/.bashrc (zsh_source,
+    fish_source for the others; see the README).
     """
 
 
-@cli.group("plugins")
+@cli.group("plugins", epilog=examples("attest plugins list --json"))
 def plugins_group() -> None:
     """Inspect the installed plugins."""
 
 
-@plugins_group.command("list")
+@plugins_group.command("list", epilog=examples("attest plugins list", "attest plugins list --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print the plugins as JSON on stdout.")
 def plugins_list(as_json: bool) -> None:
     """List every plugin by group: stages, SBOM sources, vulnerability sources, gate checks."""

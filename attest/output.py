@@ -1,4 +1,5 @@
-"""Writing results: data to stdout or to a file, atomically and only once the data is complete."""
+"""Writing results: data to stdout or to a file, atomically and only once the data is complete;
+and the lines for people that say what was done (`inform`), which -q leaves out."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import stat
 import sys
 from pathlib import Path
 
+import click
+
+from verify import logs
 from verify.errors import OperationalError, UsageError
 from verify.files import DASH
+from verify.text import shown
 
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _TEMPORARY_ATTEMPTS = 100  # 48 random bits per name: a clash is already improbable
@@ -98,3 +103,10 @@ def emit(data: bytes, output: Path | None) -> None:
         return
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+def inform(line: str) -> None:
+    """A line for people on stderr saying what was done, its input escaped; none with -q
+    (errors, warnings and the results themselves are never left out)."""
+    if not logs.quiet():
+        click.echo(shown(line), err=True)

@@ -1,6 +1,7 @@
-"""-v/-vv and --log-format on every command, before or after the subcommand's name (`attest -v
-scan ...`, `attest scan ... -vv`): the options are added to each command the CLI resolves, and
-each occurrence adds up; the logs themselves are verify/logs.py's. They are attest's only where
+"""-v/-vv, -q and --log-format on every command, before or after the subcommand's name (`attest -v
+scan ...`, `attest scan ... -vv`, `attest -q sign ...`): the options are added to each command the
+CLI resolves, and each occurrence adds up; -q with -v is a usage error. The logs and the quiet
+level (`logs.quiet()`, which both sides read) are verify/logs.py's. They are attest's only where
 attest's options stand: never after `--`, never among the words of a command `attest build` runs."""
 
 from __future__ import annotations
@@ -10,27 +11,41 @@ from typing import Any
 import click
 
 from verify import logs
+from verify.errors import UsageError
 
 _STATE = "attest.verbosity"
 
 
 def _state(ctx: click.Context) -> dict[str, Any]:
     """Kept in the context's meta, which the whole invocation shares: one count, one format."""
-    state: dict[str, Any] = ctx.meta.setdefault(_STATE, {"count": 0, "format": "text"})
+    state: dict[str, Any] = ctx.meta.setdefault(_STATE, {"count": 0, "quiet": 0, "format": "text"})
     return state
+
+
+def _configure(state: dict[str, Any]) -> None:
+    if state["count"] and state["quiet"]:
+        logs.configure(0, state["format"])  # neither is in effect: no traceback for this line
+        raise UsageError("-q and -v ask for opposite things: give one of them")
+    logs.configure(state["count"] or -state["quiet"], state["format"])
 
 
 def _more(ctx: click.Context, _param: click.Parameter, count: int) -> None:
     state = _state(ctx)
     state["count"] += count
-    logs.configure(state["count"], state["format"])
+    _configure(state)
+
+
+def _less(ctx: click.Context, _param: click.Parameter, count: int) -> None:
+    state = _state(ctx)
+    state["quiet"] += count
+    _configure(state)
 
 
 def _format(ctx: click.Context, _param: click.Parameter, chosen: str | None) -> None:
     state = _state(ctx)
     if chosen is not None:
         state["format"] = chosen
-    logs.configure(state["count"], state["format"])
+    _configure(state)
 
 
 def _options() -> list[click.Option]:
@@ -42,6 +57,13 @@ def _options() -> list[click.Option]:
             callback=_more,
             help="Log what each stage does, with timings, on stderr (-vv: debug); "
             "tracebacks on errors.",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            count=True,
+            expose_value=False,
+            callback=_less,
+            help="Only errors, warnings and results: no progress, no narration on stderr.",
         ),
         click.Option(
             ["--log-format"],

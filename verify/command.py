@@ -19,7 +19,7 @@ from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.policy import Policy, load_policy
-from verify.text import shown
+from verify.text import examples, shown
 
 _PATH = click.Path(path_type=Path)
 
@@ -93,7 +93,14 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
     ]
 
 
-@click.command("verify")
+@click.command(
+    "verify",
+    epilog=examples(
+        "attest verify --policy policy.yaml dist/*.whl",
+        "attest verify --policy policy.yaml --decision-log decisions.jsonl --json dist/*",
+        "attest verify --explain-policy --policy policy.yaml",
+    ),
+)
 @click.argument("artifacts", nargs=-1, type=_PATH)
 @click.option("--policy", "policy_path", type=READ, help="The gate policy (YAML; - reads stdin).")
 @click.option("--attestations", type=_PATH, help="Find bundles here, not beside the artifacts.")
@@ -258,7 +265,13 @@ def _log_json(log: Path, report: decision_log.Report, expect_head: str | None) -
     return json.dumps(data, indent=2)
 
 
-@click.command("verify-log")
+@click.command(
+    "verify-log",
+    epilog=examples(
+        "attest verify-log decisions.jsonl",
+        'attest verify-log --expect-head "$LAST_HEAD" decisions.jsonl',
+    ),
+)
 @click.argument("log", type=_PATH)
 @click.option("--head", "show_head", is_flag=True, help="Print `HEAD_HASH RECORDS` on stdout.")
 @click.option(
@@ -332,7 +345,14 @@ def _refuse_broken(log: Path, report: decision_log.Report, expect_head: str | No
         )
 
 
-@click.command("verify-bundle")
+@click.command(
+    "verify-bundle",
+    epilog=examples(
+        "attest verify-bundle --bundle app.whl.sigstore.json --trusted-root trusted_root.json \\",
+        "    --certificate-identity release@example.com \\",
+        "    --certificate-oidc-issuer https://accounts.example.com app.whl",
+    ),
+)
 @click.option(
     "--bundle", "bundle", type=READ, required=True, help="The Sigstore bundle (- : stdin)."
 )

@@ -97,13 +97,14 @@ class _Asked:
 
 def configure(verbosity: int, log_format: LogFormat = "text") -> None:
     """Show the `attest` logs on stderr: none at 0 (the library's default), info at 1, debug
-    at 2 or more; replaces what an earlier call set up."""
+    at 2 or more; below 0 (-q) none either, and `quiet()` tells the commands to leave out their
+    lines for people that say nothing is wrong. Replaces what an earlier call set up."""
     root = logging.getLogger(ROOT)
     for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
         root.removeHandler(handler)
-    _Asked.verbosity = min(max(verbosity, 0), len(_LEVELS) - 1)
+    _Asked.verbosity = min(max(verbosity, -1), len(_LEVELS) - 1)
     _Asked.log_format = log_format
-    level = _LEVELS[_Asked.verbosity]
+    level = _LEVELS[max(_Asked.verbosity, 0)]
     root.setLevel(level)
     root.propagate = level == logging.NOTSET  # shown once: here, not again by the root's handlers
     if level != logging.NOTSET:
@@ -113,8 +114,13 @@ def configure(verbosity: int, log_format: LogFormat = "text") -> None:
 
 
 def verbosity() -> int:
-    """What `configure` was last asked for: 0 quiet, 1 info, 2 debug."""
+    """What `configure` was last asked for: -1 quiet (-q), 0 no logs, 1 info, 2 debug."""
     return _Asked.verbosity
+
+
+def quiet() -> bool:
+    """Whether -q asked for errors, warnings and results only: no progress, no narration."""
+    return _Asked.verbosity < 0
 
 
 def exception(exc: BaseException, name: str) -> None:

@@ -78,3 +78,10 @@ def excerpt(text: object, limit: int = EXCERPT) -> str:
     were more: the most of a file, a bundle or a root any message may quote."""
     text = str(text)
     return shown(text[:limit]) + ("…" if len(text) > limit else "")
+
+
+def examples(*commands: str) -> str:
+    """A command's help epilog: `Examples:`, then each command line as written (click's `\\b`
+    keeps the paragraph from being rewrapped; tests/attest/test_cli_feel.py runs each one's
+    command path)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {command}" for command in commands)

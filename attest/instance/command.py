@@ -12,9 +12,10 @@ import click
 from attest.instance import lifecycle, oidc
 from attest.instance.server import Instance, serve
 from attest.instance.state import load_state, stamp
+from attest.output import inform
 from verify import instant
 from verify.errors import UsageError
-from verify.text import shown
+from verify.text import examples, shown
 
 _STATE = click.option(
     "--state",
@@ -25,7 +26,13 @@ _STATE = click.option(
 )
 
 
-@click.group("instance")
+@click.group(
+    "instance",
+    epilog=examples(
+        "attest instance up --state .attest-dev",
+        "attest instance token --state .attest-dev --subject release@example.com > token",
+    ),
+)
 def instance() -> None:
     """A local Sigstore-compatible instance (OIDC issuer, CA with CT log, transparency log) for
     offline development, demos and tests. Its trust root is a development root."""
@@ -68,7 +75,13 @@ def _parse_clock(text: str | None) -> datetime.datetime | None:
     return instant.parse(text, assume_utc=True, option="--clock")
 
 
-@instance.command("up")
+@instance.command(
+    "up",
+    epilog=examples(
+        "attest instance up --state .attest-dev",
+        "attest instance up --state .attest-july --clock 2026-07-15T00:00:00Z",
+    ),
+)
 @_STATE
 @click.option("--port", type=click.IntRange(1, 65535), help="Port on 127.0.0.1 (first use only).")
 @click.option("--foreground", is_flag=True, help="Serve in this process until interrupted.")
@@ -93,36 +106,28 @@ def up(
     if foreground:
         state = lifecycle.prepare(state_dir, port, clock)
         shifted = f" {_shift(state.now(), state.clock_offset)}" if state.clock_offset else ""
-        click.echo(
-            shown(f"attest: instance serving {state.base_url}{shifted}; Ctrl-C stops it"),
-            err=True,
-        )
+        inform(f"attest: instance serving {state.base_url}{shifted}; Ctrl-C stops it")
         serve(Instance(state), stop_after=ttl)
         return
     current = lifecycle.up(state_dir, port, ttl, clock)
     if as_json:
         click.echo(json.dumps(_describe(current), indent=2))
     shifted = f" {_shift(current.now, current.clock_offset)};" if current.clock_offset else ""
-    click.echo(
-        shown(
-            f"attest: instance up at {current.url} (pid {current.pid});{shifted} "
-            f"sign with --trust-config {current.trust_config}"
-        ),
-        err=True,
+    inform(
+        f"attest: instance up at {current.url} (pid {current.pid});{shifted} "
+        f"sign with --trust-config {current.trust_config}"
     )
 
 
-@instance.command("down")
+@instance.command("down", epilog=examples("attest instance down --state .attest-dev"))
 @_STATE
 def down(state_dir: Path) -> None:
     """Stop the instance started by `up`."""
     stopped = lifecycle.down(state_dir)
-    click.echo(
-        "attest: instance stopped" if stopped else "attest: instance was not running", err=True
-    )
+    inform("attest: instance stopped" if stopped else "attest: instance was not running")
 
 
-@instance.command("status")
+@instance.command("status", epilog=examples("attest instance status --state .attest-dev --json"))
 @_STATE
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout.")
 def status(state_dir: Path, as_json: bool) -> None:
@@ -137,7 +142,13 @@ def status(state_dir: Path, as_json: bool) -> None:
     click.echo(shown(f"{current.url} {state} entries={current.entries} {where}{shift}"))
 
 
-@instance.command("token")
+@instance.command(
+    "token",
+    epilog=examples(
+        "attest instance token --state .attest-dev --github acme/app > token",
+        "attest instance token --state .attest-dev --subject release@example.com > token",
+    ),
+)
 @_STATE
 @click.option("--subject", help="The identity: a URI or an email address.")
 @click.option("--github", "repository", help="Add GitHub Actions claims for OWNER/REPO.")

@@ -11,12 +11,13 @@ from typing import Any
 
 import click
 
+from attest.output import inform
 from attest.provenance import running, stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
 from attest.sign.options import PATH as _PATH
 from attest.sign.options import instance_of, signing_options
 from verify.dash import READ
-from verify.text import shown
+from verify.text import examples
 
 
 def _signing(options: dict[str, Any]) -> stage.Signing:
@@ -31,12 +32,7 @@ def _signing(options: dict[str, Any]) -> stage.Signing:
 def _report(written: list[stage.Written], as_json: bool) -> None:
     for item in written:
         subjects = ", ".join(s.name for s in item.statement.subjects)
-        click.echo(
-            shown(
-                f"attest: wrote {item.path} ({item.kind} of {subjects}; log index {item.log_index})"
-            ),
-            err=True,
-        )
+        inform(f"attest: wrote {item.path} ({item.kind} of {subjects}; log index {item.log_index})")
     if as_json:
         data = [
             {
@@ -51,7 +47,10 @@ def _report(written: list[stage.Written], as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
 
 
-@click.command("provenance")
+@click.command(
+    "provenance",
+    epilog=examples("attest provenance --sbom sbom.cdx.json dist/*.whl dist/*.tar.gz"),
+)
 @click.argument("artifacts", nargs=-1, required=True, type=_PATH)
 @click.option(
     "--sbom",
@@ -83,7 +82,13 @@ def provenance(
     _report([written], as_json)
 
 
-@click.command("attest")
+@click.command(
+    "attest",
+    epilog=examples(
+        "attest attest --predicate sbom --sbom sbom.cdx.json dist/*",
+        "attest attest --predicate vulns --predicate slo --scan scan.json dist/*",
+    ),
+)
 @click.argument("artifacts", nargs=-1, required=True, type=_PATH)
 @click.option(
     "--predicate",
@@ -133,7 +138,11 @@ def attest_command(
     _report(written, as_json)
 
 
-@click.command("build", context_settings={"ignore_unknown_options": True})
+@click.command(
+    "build",
+    context_settings={"ignore_unknown_options": True},
+    epilog=examples("attest build --product dist -- python -m build"),
+)
 @click.option(
     "--step", default="build", show_default=True, help="The step's name (and <name> of the file)."
 )

@@ -20,7 +20,7 @@ from attest.release.stage import (
 from attest.sbom.interface import SourceKind
 from attest.sign.options import PATH, instance_of
 from verify import instant
-from verify.text import shown
+from verify.text import examples, shown
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pending": " "}
 
@@ -85,7 +85,13 @@ def table(results: list[StageResult]) -> str:
     return "\n".join(lines)
 
 
-@click.command("release")
+@click.command(
+    "release",
+    epilog=examples(
+        "attest release --policy policy.yaml",
+        "attest release --policy policy.yaml --lock uv.lock --db advisories/ dist/*",
+    ),
+)
 @click.argument("artifacts", nargs=-1, type=PATH)
 @click.option(
     "--policy",

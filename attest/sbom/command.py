@@ -7,17 +7,23 @@ from pathlib import Path
 
 import click
 
-from attest.output import emit
+from attest.output import emit, inform
 from attest.sbom.interface import ReadOptions, SourceKind
 from attest.sbom.options import LOCK, one_input, reading_options
 from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
 from verify.dash import READ, WRITE, is_dash
-from verify.text import shown
+from verify.text import examples, shown
 
 _PATH = click.Path(path_type=Path)
 
 
-@click.command("sbom")
+@click.command(
+    "sbom",
+    epilog=examples(
+        "attest sbom --output sbom.cdx.json",
+        "attest sbom --lock uv.lock --reproducible --output sbom.cdx.json",
+    ),
+)
 @click.option(
     "--python",
     "python",
@@ -76,12 +82,9 @@ def sbom(
         click.echo(shown(f"attest: warning: {warning}"), err=True)
     emit(result.document, output)
     where = f" to {output}" if output and not is_dash(output) else ""
-    click.echo(
-        shown(
-            f"attest: SBOM of {len(result.inventory.packages)} components from "
-            f"{result.inventory.description}{where}"
-        ),
-        err=True,
+    inform(
+        f"attest: SBOM of {len(result.inventory.packages)} components from "
+        f"{result.inventory.description}{where}"
     )
 
 

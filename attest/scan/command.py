@@ -29,7 +29,7 @@ from verify import instant
 from verify.dash import READ, WRITE, is_dash, not_dash
 from verify.errors import OperationalError, UsageError
 from verify.slo import SloResult
-from verify.text import excerpt, shown
+from verify.text import examples, excerpt, shown
 
 _PATH = click.Path(path_type=Path)
 _BY_SUFFIX = not_dash("its format is known by its suffix (.yaml, .toml, .json)")
@@ -71,7 +71,14 @@ def _github(result: ScanResult) -> None:
             raise OperationalError(f"cannot append to $GITHUB_STEP_SUMMARY {summary}: {e}") from e
 
 
-@click.command("scan")
+@click.command(
+    "scan",
+    epilog=examples(
+        "attest scan --format markdown",
+        "attest scan --sbom sbom.cdx.json --db advisories/ --output scan.json",
+        "attest scan --lock uv.lock --waivers waivers.yaml --format sarif -o scan.sarif",
+    ),
+)
 @click.option(
     "--sbom", type=READ, help="Scan the components a CycloneDX JSON SBOM declares (- : stdin)."
 )

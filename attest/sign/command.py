@@ -6,13 +6,20 @@ from pathlib import Path
 
 import click
 
+from attest.output import inform
 from attest.sign.options import PATH, instance_of, signing_options
 from attest.sign.stage import SignRequest, describe
 from attest.sign.stage import sign as sign_artifacts
-from verify.text import shown
+from verify.text import examples
 
 
-@click.command("sign")
+@click.command(
+    "sign",
+    epilog=examples(
+        "attest sign dist/*.whl dist/*.tar.gz",
+        "attest sign --trust-config .attest-dev/trust_config.json dist/*",
+    ),
+)
 @click.argument("artifacts", nargs=-1, type=PATH)
 @signing_options
 @click.option(
@@ -43,12 +50,9 @@ def sign(
         )
     )
     for item in result.signed:
-        click.echo(
-            shown(f"attest: signed {item.artifact} -> {item.bundle} (log index {item.log_index})"),
-            err=True,
-        )
+        inform(f"attest: signed {item.artifact} -> {item.bundle} (log index {item.log_index})")
         if item.publish_attestation is not None:
-            click.echo(shown(f"attest: PEP 740 attestation {item.publish_attestation}"), err=True)
-    click.echo(shown(f"attest: as {result.identity} (issuer {result.issuer})"), err=True)
+            inform(f"attest: PEP 740 attestation {item.publish_attestation}")
+    inform(f"attest: as {result.identity} (issuer {result.issuer})")
     if as_json:
         click.echo(describe(result))

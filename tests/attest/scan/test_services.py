@@ -332,7 +332,7 @@ def test_cli_a_cache_dir_that_is_a_file_is_a_usage_error(
     (tmp_path / "file").write_text("")
     named = scan_cli("--vuln-source", "osv", "--cache-dir", str(tmp_path / "file"))
     assert named.exit_code == 2
-    assert f"Invalid value for '--cache-dir': Directory '{tmp_path / 'file'}' is a file" in (
+    assert f"invalid value for '--cache-dir': Directory '{tmp_path / 'file'}' is a file" in (
         named.stderr
     )
     under = scan_cli("--vuln-source", "osv", "--cache-dir", str(tmp_path / "file" / "http"))
