@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from verify import __version__, conformance, decision_log, gate, instant
+from verify import __version__, conformance, decision_log, gate, instant, logs
 from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
@@ -147,7 +147,7 @@ def verify(
     run = judge(artifacts, policy, now_text, attestations, db)
     if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
         decision_log.append(log_path, _records(run))
-    _report(run, as_json, quiet)
+    _report(run, as_json, quiet or logs.quiet())  # its own -q, or attest's anywhere
     _enforce(run)
 
 

@@ -114,11 +114,13 @@ def test_quiet_prints_only_the_denials_and_the_summary(
     assert "expected:" not in result.stderr and "warning" not in result.stderr
 
 
+@pytest.mark.parametrize("where", ["after", "before"])  # verify's own -q, attest's anywhere
 def test_quiet_all_allowed_prints_the_summary_alone(
-    instance: LocalInstance, release: g.Release, tmp_path: Path
+    instance: LocalInstance, release: g.Release, tmp_path: Path, where: str
 ) -> None:
     policy = _policy(tmp_path, instance)
-    result = _run("verify", "--policy", policy, release.wheel, release.sdist, "-q")
+    words = ["verify", "--policy", policy, release.wheel, release.sdist]
+    result = _run(*(["-q", *words] if where == "before" else [*words, "-q"]))
     assert result.exit_code == 0, result.stderr
     assert _lines(result) == [f"attest: 2 artifacts: 2 allowed, 0 denied{DEV_ROOT}"]
 
