@@ -53,6 +53,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_sign.py
 	$(BIN)/python benchmarks/bench_verify.py
 
+# docs/policy.md, written from the gate policy's JSON Schema (tests/verify/test_policy_docs.py
+# fails when it is out of date).
+.PHONY: docs
+docs: setup
+	$(BIN)/python -m verify.policy_docs > docs/policy.md.tmp && mv docs/policy.md.tmp docs/policy.md
+
 # Re-resolve the locks (needs uv and the package index): after editing dependencies.
 lock:
 	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.lock

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import click
 
-from attest import __version__, plugins, verbosity
+from attest import plugins, verbosity
 from verify import logs
 from verify.errors import AttestError, ExitCode, without_input
 from verify.plugins import Registry, failure
@@ -128,7 +128,8 @@ class AttestCLI(click.Group):
 
 
 @click.group(cls=AttestCLI, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="attest")
+# the installed distribution's metadata: what pip installed, not a copy in the source
+@click.version_option(package_name="attest-pipeline", prog_name="attest")
 def cli() -> None:
     """attest: SBOM, vulnerability SLOs, keyless signing, provenance and an offline deploy gate
     for Python projects.

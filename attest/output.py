@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from verify.errors import OperationalError, UsageError
+from verify.files import DASH
 
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _TEMPORARY_ATTEMPTS = 100  # 48 random bits per name: a clash is already improbable
@@ -91,8 +92,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def emit(data: bytes, output: Path | None) -> None:
-    """Deliver finished data: to `output` atomically, or to stdout."""
-    if output is not None:
+    """Deliver finished data: to `output` atomically, or to stdout (also for `-o -`)."""
+    if output is not None and output != DASH:
         write_atomic(output, data)
         return
     sys.stdout.buffer.write(data)

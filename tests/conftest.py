@@ -98,6 +98,23 @@ def load_json(text: str | bytes) -> dict[str, object]:
     return data
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The user's data and cache directories in the session's tmp, never the real ones: a
+    public root refreshed there (`attest trust update`) would change what `trust: production`
+    means to the tests."""
+    home = tmp_path_factory.mktemp("user-dirs")
+    names = ("XDG_DATA_HOME", "XDG_CACHE_HOME")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(XDG_DATA_HOME=str(home / "data"), XDG_CACHE_HOME=str(home / "cache"))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 # --- The local Sigstore instance: started in the background on an ephemeral port, once per test
 # session whichever directory asks first, stopped at the end (and by itself after its TTL in any
 # case). A test that stops, restarts or re-clocks an instance takes `fresh_instance` instead.

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from verify import __version__, conformance, decision_log, gate, instant
+from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.policy import Policy, load_policy
@@ -29,16 +30,23 @@ def _say(line: str) -> None:
     click.echo(shown(line), err=True)
 
 
-def _render(decision: gate.Decision, audit: bool) -> None:
+def _render(decision: gate.Decision, audit: bool, quiet: bool) -> None:
+    """A decision and every check, expected vs actual; quiet: only a denial, its failed checks
+    and their failures."""
+    if quiet and decision.allowed:
+        return
     verdict = decision.verdict
     if audit and not decision.allowed:
         verdict = "DENY (audit mode: would deny; allowed through)"
     _say(f"attest: {verdict} {decision.artifact} (sha256 {decision.sha256})")
     for number, outcome in enumerate(decision.outcomes, start=1):
+        if quiet and outcome.passed:
+            continue
         result = "PASS" if outcome.passed else "FAIL"
         _say(f"  {number}. {result} {outcome.name}")
-        _say(f"       expected: {outcome.expected}")
-        _say(f"       actual:   {outcome.actual}")
+        if not quiet:
+            _say(f"       expected: {outcome.expected}")
+            _say(f"       actual:   {outcome.actual}")
         for failure in outcome.failures:
             _say(f"       - {failure}")
 
@@ -87,11 +95,14 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
 
 @click.command("verify")
 @click.argument("artifacts", nargs=-1, type=_PATH)
-@click.option("--policy", "policy_path", type=_PATH, help="The gate policy (YAML).")
+@click.option("--policy", "policy_path", type=READ, help="The gate policy (YAML; - reads stdin).")
 @click.option("--attestations", type=_PATH, help="Find bundles here, not beside the artifacts.")
 @click.option("--json", "as_json", is_flag=True, help="The whole decision as JSON on stdout.")
 @click.option(
-    "--decision-log", "log_path", type=_PATH, help="Append one chained JSON record per decision."
+    "--decision-log",
+    "log_path",
+    type=not_dash("the log is appended to and its last record read back to chain the next"),
+    help="Append one chained JSON record per decision.",
 )
 @click.option("--now", "now_text", help="Decide as of this time (ISO 8601), e.g. for audits.")
 @click.option(
@@ -102,6 +113,7 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
     "(advisories newer than the scan) under require.vulnerabilities.",
 )
 @click.option("--explain-policy", is_flag=True, help="Print what the policy checks, then stop.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the denials and the summary line.")
 def verify(
     artifacts: tuple[Path, ...],
     policy_path: Path | None,
@@ -111,8 +123,10 @@ def verify(
     now_text: str | None,
     db: Path | None,
     explain_policy: bool,
+    quiet: bool,
 ) -> None:
-    """Allow or deny each ARTIFACT for deployment, offline, against the policy.
+    """Allow or deny each ARTIFACT for deployment, offline, against the policy; the last line
+    sums the run up (`3 artifacts: 2 allowed, 1 denied`).
 
     Exit 0 when every artifact is allowed (or in audit mode), 1 when any is denied, 2 for a
     usage or policy error, 3 for an operational error (never an allow)."""
@@ -126,7 +140,7 @@ def verify(
     run = judge(artifacts, policy, now_text, attestations, db)
     if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
         decision_log.append(log_path, _records(run))
-    _report(run, as_json)
+    _report(run, as_json, quiet)
     _enforce(run)
 
 
@@ -139,7 +153,12 @@ def judge(
 ) -> gate.Run:
     """The gate's decisions on the command line's inputs, each checked first (UsageProblem)."""
     if not artifacts:
-        raise UsageError("name at least one ARTIFACT to verify")
+        raise UsageError(f"{summary(0, 0, 'enforce')}: name at least one ARTIFACT to verify")
+    if any(is_dash(a) for a in artifacts):
+        raise UsageError(
+            "ARTIFACT -: the gate judges files by name, with the bundles beside them (or in "
+            "--attestations) that name them: save the input to a file (a file named - is ./-)"
+        )
     now = instant.given(now_text)
     if db is not None and policy.require.vulnerabilities is None:
         raise UsageError(
@@ -155,18 +174,19 @@ def judge(
     return gate.decide(artifacts, policy, now, attestations, advisories=advisories)
 
 
-def _report(run: gate.Run, as_json: bool) -> None:
-    """Every decision explained on stderr, the whole run as JSON on stdout with --json."""
+def _report(run: gate.Run, as_json: bool, quiet: bool) -> None:
+    """Every decision explained on stderr (quiet: only the denials), the whole run as JSON on
+    stdout with --json."""
     audit = run.policy.mode == "audit"
-    if run.trust.development and run.policy.trust.allow_development_root:
+    if run.trust.development and run.policy.trust.allow_development_root and not quiet:
         click.echo(
             "attest: warning: the policy allows the local development instance's trust root, "
             "which signs any identity it is asked for: never use this policy for production",
             err=True,
         )
     for decision in run.decisions:
-        _render(decision, audit)
-    if run.unjudged:
+        _render(decision, audit, quiet)
+    if run.unjudged and not quiet:
         listed = ", ".join(p.path.name for p in run.unjudged[:5])
         more = f" and {len(run.unjudged) - 5} more" if len(run.unjudged) > 5 else ""
         _say(
@@ -177,17 +197,29 @@ def _report(run: gate.Run, as_json: bool) -> None:
         click.echo(json.dumps(run.to_dict(), indent=2))
 
 
+def summary(artifacts: int, denied: int, mode: str, development_root: bool = False) -> str:
+    """The run in one line: how many artifacts, allowed and denied (`200 artifacts: 198 allowed,
+    2 denied`). No artifact is no allow: an empty set never allows."""
+    if artifacts == 0:
+        return "0 artifacts: none allowed (an empty set never allows)"
+    noun = "artifact" if artifacts == 1 else "artifacts"
+    line = f"{artifacts} {noun}: {artifacts - denied} allowed, {denied} denied"
+    if denied and mode == "audit":
+        line += " (audit mode: would deny, allowed through; exiting 0)"
+    if development_root:
+        line += "; trust root: the local development instance (never for production)"
+    return line
+
+
 def _enforce(run: gate.Run) -> None:
-    """Denied when an artifact is denied in enforce mode; audit mode only says so."""
-    denied = [d for d in run.decisions if not d.allowed]
-    if denied and run.policy.mode == "audit":
-        click.echo(
-            f"attest: audit mode: would deny {len(denied)} of {len(run.decisions)} "
-            "artifact(s); exiting 0",
-            err=True,
-        )
-    elif denied:
-        raise PolicyRefusal(f"denied {len(denied)} of {len(run.decisions)} artifact(s)")
+    """The summary line last, for every run: as the refusal when an artifact is denied in
+    enforce mode (or none was judged), else on stderr."""
+    denied = sum(not d.allowed for d in run.decisions)
+    development = run.trust.development and run.policy.trust.allow_development_root
+    line = summary(len(run.decisions), denied, run.policy.mode, development)
+    if not run.decisions or (denied and run.policy.mode != "audit"):
+        raise PolicyRefusal(line)
+    _say(f"attest: {line}")
 
 
 def _attestation_directory(directory: Path) -> None:
@@ -301,12 +333,16 @@ def _refuse_broken(log: Path, report: decision_log.Report, expect_head: str | No
 
 
 @click.command("verify-bundle")
-@click.option("--bundle", "bundle", type=_PATH, required=True, help="The Sigstore bundle.")
+@click.option(
+    "--bundle", "bundle", type=READ, required=True, help="The Sigstore bundle (- : stdin)."
+)
 @click.option("--certificate-identity", "identity", help="The signer's identity (exact).")
 @click.option("--certificate-oidc-issuer", "issuer", help="The signer's OIDC issuer (exact).")
-@click.option("--trusted-root", type=_PATH, help="A trusted_root.json (default: production).")
+@click.option(
+    "--trusted-root", type=READ, help="A trusted_root.json (default: production; - : stdin)."
+)
 @click.option("--key", type=_PATH, help="A managed key: not supported, always refused.")
-@click.argument("target", metavar="FILE_OR_DIGEST")
+@click.argument("target", metavar="FILE_OR_DIGEST", callback=stdin_text)
 def verify_bundle(
     bundle: Path,
     identity: str | None,
@@ -315,8 +351,8 @@ def verify_bundle(
     key: Path | None,
     target: str,
 ) -> None:
-    """Verify one bundle for FILE_OR_DIGEST (a path or sha256:<hex>): the Sigstore
-    conformance suite's client protocol. Exit 0 verified, 1 refused."""
+    """Verify one bundle for FILE_OR_DIGEST (a path, - for standard input, or sha256:<hex>): the
+    Sigstore conformance suite's client protocol. Exit 0 verified, 1 refused."""
     if key is not None:
         raise PolicyRefusal(
             "verification with a managed key (--key) is not supported: the gate trusts keyless "

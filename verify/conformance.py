@@ -7,8 +7,10 @@ Managed-key verification (`--key`) is refused: the gate trusts keyless identitie
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
 from sigstore.models import Bundle
@@ -21,7 +23,7 @@ from verify.files import NotRegular, TooLarge, read_limited
 from verify.formats.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
-from verify.sigstore_adapter import TimedVerifier, dsse_payload, hashed_digest
+from verify.sigstore_adapter import RootMismatch, TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
 from verify.trust import load_trust
 
@@ -31,7 +33,13 @@ _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 
 
 def target_digest(target: str) -> str:
-    """The sha256 of FILE_OR_DIGEST: a file on disk, else `sha256:<hex>`."""
+    """The sha256 of FILE_OR_DIGEST: a file on disk, `-` (standard input, hashed as it streams:
+    an artifact has no size limit, here or in the gate), else `sha256:<hex>`."""
+    if target == "-":
+        digest = hashlib.sha256()
+        for block in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
+            digest.update(block)
+        return digest.hexdigest()
     path = Path(target)
     if path.is_file():
         return sha256_file(path)
@@ -70,7 +78,7 @@ def _verified_signer(
             _verify_dsse(verifier, bundle, digest, who)
         else:
             verifier.verify_artifact(hashed_digest(digest), bundle, who)
-    except (PolicyRefusal, NotAllowed) as e:
+    except (PolicyRefusal, NotAllowed, RootMismatch) as e:
         raise PolicyRefusal(str(e)) from e
     except Exception as e:  # every sigstore refusal, and crashes on hostile input, deny
         raise PolicyRefusal(f"the bundle does not verify: {without_input(e, 300)}") from e

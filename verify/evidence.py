@@ -36,9 +36,9 @@ from verify.formats.predicates import PYPI_PUBLISH_V1, InvalidAttestation, Unkno
 from verify.formats.statement import PAYLOAD_TYPE, Statement, claimed_digests
 from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
-from verify.sigstore_adapter import TimedVerifier, dsse_payload, hashed_digest
+from verify.sigstore_adapter import RootMismatch, TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
-from verify.trust import log_periods, log_valid_at
+from verify.trust import log_periods, log_valid_at, mismatches, root_index
 
 MAX_BUNDLE = 64 * MIB  # a DSSE bundle carrying a 10 MiB SBOM inline is ~14 MiB
 _CHUNK = 1 << 20
@@ -110,8 +110,12 @@ def sha256_file(path: Path) -> str:
 
 def timed_verifier(root: TrustedRoot) -> TimedVerifier:
     """A verifier keeping each bundle's verified times; the log's time counts only when the
-    root's log key was valid then."""
-    return TimedVerifier(trusted_root=root, log_time_valid=partial(log_valid_at, log_periods(root)))
+    root's log key was valid then; a bundle the root does not match is refused naming what."""
+    return TimedVerifier(
+        trusted_root=root,
+        log_time_valid=partial(log_valid_at, log_periods(root)),
+        mismatches=partial(mismatches, root_index(root)),
+    )
 
 
 def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
@@ -298,6 +302,8 @@ class Collector:
             payload_type, payload = self._verifier.verify_dsse(bundle, self._attesters)
         except NotAllowed as e:
             return Problem(path, f"attestation refused: {e}")
+        except RootMismatch as e:
+            return Problem(path, f"attestation does not verify: {e}")
         except Exception as e:
             return Problem(path, f"attestation does not verify: {without_input(e)}")
         when = self._when(path)
@@ -378,6 +384,8 @@ class Collector:
             self._verifier.verify_artifact(hashed, bundle, self._signers)
         except NotAllowed as e:
             return Problem(path, f"signature refused: {e}")
+        except RootMismatch as e:
+            return Problem(path, f"signature does not verify for this artifact: {e}")
         except Exception as e:
             return Problem(path, f"signature does not verify for this artifact: {without_input(e)}")
         when = self._when(path)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
 MIB = 1 << 20
+DASH = Path("-")  # on the command line: standard input (or output), where the option takes it
 _NOT_REGULAR = "not a regular file (FIFO, socket, device)"
 
 
@@ -118,7 +120,11 @@ def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
 def read_limited(
     path: Path, limit: int, what: str = "a file", follow_symlinks: bool = True
 ) -> bytes:
-    """The bytes of the regular file `path`, or TooLarge when there are more than `limit`."""
+    """The bytes of the regular file `path`, or TooLarge when there are more than `limit`.
+    `-` (DASH) reads standard input, under the same limit: the command line chose it, so it
+    may be a pipe (the click layer lets only options that read one file take `-`)."""
+    if path == DASH:
+        return read_stdin(limit, what)
     with open_regular(path, follow_symlinks) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
@@ -126,4 +132,12 @@ def read_limited(
         raise TooLarge(
             f"{path}: {size / MIB:.1f} MiB, over the {limit / MIB:g} MiB limit for {what}"
         )
+    return data
+
+
+def read_stdin(limit: int, what: str = "a file") -> bytes:
+    """Standard input's bytes, or TooLarge after reading `limit` + 1 of them."""
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"standard input: over the {limit / MIB:g} MiB limit for {what}")
     return data

@@ -284,11 +284,23 @@ class Policy:
 
 
 @functools.lru_cache(maxsize=1)
-def _validator() -> jsonschema.protocols.Validator:
+def schema() -> dict[str, Any]:
+    """The policy's JSON Schema, as shipped (docs/policy.md is written from it)."""
     text = resources.files("verify").joinpath("policy.schema.json").read_text("utf-8")
-    slo_schema = Resource.from_contents(slo_policy.schema())  # require/vulnerabilities uses it
-    registry: Registry[Any] = Registry().with_resource(slo_policy.SCHEMA_ID, slo_schema)
-    return slo_policy.validator_class()(json.loads(text), registry=registry)
+    return cast("dict[str, Any]", json.loads(text))
+
+
+def registry() -> Registry[Any]:
+    """The schemas the policy's refers to, by `$id`: the SLO policy's (require/vulnerabilities
+    uses it). Nothing else resolves, and nothing is fetched."""
+    slo_schema = Resource.from_contents(slo_policy.schema())
+    known: Registry[Any] = Registry().with_resource(slo_policy.SCHEMA_ID, slo_schema)
+    return known
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    return slo_policy.validator_class()(schema(), registry=registry())
 
 
 MAX_DURATION = datetime.timedelta(days=365_000)  # 1000 years: longer is a typo, and overflows

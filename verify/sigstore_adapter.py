@@ -13,6 +13,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sigstore._internal.fulcio.client import FulcioClientError
 from sigstore._internal.rekor import RekorClientError
@@ -31,21 +32,29 @@ from verify.upstream import Internal
 
 __all__ = [
     "INTERNALS",
+    "TUF_URLS",
     "CertificateAuthorityModel",
     "FulcioClientError",
     "PublicKeyModel",
     "RekorClientError",
+    "RootMismatch",
     "TimeRange",
     "TimedVerifier",
     "TrustedRootModel",
+    "authority_certificates",
     "check_key",
+    "ct_log_keys",
     "dsse_payload",
     "embedded_trusted_root",
+    "embedded_tuf_root",
+    "entry_log_id",
     "hashed_digest",
     "integrated_time",
     "log_index",
     "log_keys",
     "oidc_url",
+    "root_log_ids",
+    "tuf_directory_name",
 ]
 
 
@@ -76,6 +85,13 @@ INTERNALS: tuple[Internal, ...] = (
         "sigstore.models", "TransparencyLogEntry", "which log key", instance="_inner.log_id.key_id"
     ),
     Internal("sigstore.models", "TrustedRoot", "the root's logs", instance="_inner.tlogs"),
+    Internal("sigstore.models", "TrustedRoot", "the root's CT logs", instance="_inner.ctlogs"),
+    Internal(
+        "sigstore.models",
+        "TrustedRoot",
+        "the root's CAs",
+        instance="_inner.certificate_authorities",
+    ),
     Internal("sigstore.models", "SigningConfig", "the OIDC issuers", instance="_inner.oidc_urls"),
     Internal("sigstore_models.common.v1", "HashAlgorithm.SHA2_256", "a digest's algorithm"),
     Internal("sigstore_models.common.v1", "PublicKey", "a root's key"),
@@ -84,17 +100,34 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("sigstore_models.trustroot.v1", "TrustedRoot.from_json", "a root, read"),
 )
 
-# the directories of sigstore's embedded roots (TUF repository URLs, percent-encoded)
-_EMBEDDED = {
-    "production": "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev",
-    "staging": "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev",
+# public Sigstore's TUF repositories (sigstore.\_internal.tuf's DEFAULT_TUF_URL and
+# STAGING_TUF_URL): sigstore keeps each one's files in a directory named by its URL, quoted
+TUF_URLS = {
+    "production": "https://tuf-repo-cdn.sigstore.dev",
+    "staging": "https://tuf-repo-cdn.sigstage.dev",
 }
+
+
+def tuf_directory_name(url: str) -> str:
+    """The name sigstore gives a TUF repository's directories (its `_get_dirs`): the URL
+    without a trailing slash, percent-encoded whole."""
+    return quote(url.rstrip("/"), safe="")
+
+
+def _embedded(name: str, file: str) -> Path:
+    store = resources.files("sigstore").joinpath("_store")
+    return Path(str(store.joinpath(tuf_directory_name(TUF_URLS[name])).joinpath(file)))
 
 
 def embedded_trusted_root(name: str) -> Path:
     """The trusted_root.json of public Sigstore (`production` or `staging`) in the wheel."""
-    store = resources.files("sigstore").joinpath("_store").joinpath(_EMBEDDED[name])
-    return Path(str(store.joinpath("trusted_root.json")))
+    return _embedded(name, "trusted_root.json")
+
+
+def embedded_tuf_root(name: str) -> Path:
+    """The TUF root metadata (root.json) of public Sigstore's repository in the wheel: where
+    trust in its TUF repository starts."""
+    return _embedded(name, "root.json")
 
 
 def check_key(key: PublicKeyModel) -> None:
@@ -107,6 +140,31 @@ def log_keys(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
     """The id (sigstore's: the SHA-256 of the key's DER encoding, as a log entry names it) and
     the validFor of every transparency log key of `root`."""
     return [(Key(log.public_key).key_id, log.public_key.valid_for) for log in root._inner.tlogs]
+
+
+def ct_log_keys(root: TrustedRoot) -> list[bytes]:
+    """The id of every CT log key of `root` (sigstore's, as an SCT names it)."""
+    return [Key(log.public_key).key_id for log in root._inner.ctlogs]
+
+
+def root_log_ids(root: TrustedRoot) -> list[bytes]:
+    """The log id every transparency log of `root` declares (`logId.keyId`)."""
+    return [log.log_id.key_id for log in root._inner.tlogs if log.log_id is not None]
+
+
+def authority_certificates(root: TrustedRoot) -> list[bytes]:
+    """The DER of every certificate of `root`'s certificate authorities."""
+    return [
+        certificate.raw_bytes
+        for authority in root._inner.certificate_authorities
+        for certificate in authority.cert_chain.certificates
+    ]
+
+
+def entry_log_id(bundle: Bundle) -> bytes:
+    """The log id the bundle's transparency log entry names."""
+    key_id: bytes = bundle.log_entry._inner.log_id.key_id
+    return key_id
 
 
 def hashed_digest(sha256: str) -> Hashed:
@@ -135,6 +193,11 @@ def oidc_url(config: ClientTrustConfig) -> str | None:
     return urls[0].url if urls else None
 
 
+class RootMismatch(VerificationError):
+    """The bundle names a log, CA or key the trust root does not hold; the message says which
+    (input in it only as short escaped excerpts)."""
+
+
 class TimedVerifier(Verifier):
     """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
     integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
@@ -148,9 +211,18 @@ class TimedVerifier(Verifier):
         *,
         trusted_root: TrustedRoot,
         log_time_valid: Callable[[bytes, datetime.datetime], bool],
+        mismatches: Callable[[Bundle], list[str]] = lambda bundle: [],
     ) -> None:
         super().__init__(trusted_root=trusted_root)
         self._log_time_valid = log_time_valid
+        self._mismatches = mismatches
+
+    def _matching(self, bundle: Bundle) -> None:
+        """Name what of the bundle the trust root does not hold (its log, its CA, a key)
+        before sigstore tries: it would say only "candidates exhausted" or blame a time."""
+        found = self._mismatches(bundle)
+        if found:
+            raise RootMismatch(f"it does not match the trust root: {'; '.join(found)}")
 
     def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
         results: list[TimestampVerificationResult] = super()._establish_time(bundle)
@@ -165,10 +237,12 @@ class TimedVerifier(Verifier):
         self.last_times = tuple(r.time for r in results)
         return results
 
-    def verify_artifact(self, *args: Any, **kwargs: Any) -> None:
+    def verify_artifact(self, input_: Any, bundle: Bundle, policy: Any) -> None:
         self.last_times = ()  # never a time left over from another bundle
-        super().verify_artifact(*args, **kwargs)
+        self._matching(bundle)
+        super().verify_artifact(input_, bundle, policy)
 
-    def verify_dsse(self, *args: Any, **kwargs: Any) -> tuple[str, bytes]:
+    def verify_dsse(self, bundle: Bundle, policy: Any) -> tuple[str, bytes]:
         self.last_times = ()
-        return super().verify_dsse(*args, **kwargs)
+        self._matching(bundle)
+        return super().verify_dsse(bundle, policy)

@@ -1,6 +1,7 @@
-"""Trust roots the gate verifies against: the public Sigstore roots that ship inside the
-sigstore package (no network), or a pinned `trusted_root.json`. A root whose CA names the local
-development instance is recognised here so that the gate can refuse it without consent."""
+"""Trust roots the gate verifies against: the public Sigstore roots (as `attest trust update`
+last refreshed them, else as they ship inside the sigstore package; no network), or a pinned
+`trusted_root.json`. A root whose CA names the local development instance is recognised here
+so that the gate can refuse it without consent."""
 
 from __future__ import annotations
 
@@ -10,20 +11,28 @@ import hashlib
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
-from sigstore.models import TrustedRoot
+from sigstore.models import Bundle, TrustedRoot
 
 from verify.errors import UsageError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.sigstore_adapter import (
+    TUF_URLS,
     CertificateAuthorityModel,
     PublicKeyModel,
     TimeRange,
     TrustedRootModel,
+    authority_certificates,
     check_key,
+    ct_log_keys,
     embedded_trusted_root,
+    entry_log_id,
     log_keys,
+    root_log_ids,
 )
+from verify.text import excerpt
+from verify.trust_store import refreshed_root
 
 # The CA organization of `attest instance`: a root naming it is for development only.
 DEV_ORGANIZATION = "attest development instance (not for production)"
@@ -51,6 +60,24 @@ class Trust:
     root: TrustedRoot
     development: bool  # a CA of the local development instance is in it
     newest_start: datetime.datetime | None  # the latest validFor.start: when it last changed
+    updated: datetime.datetime | None = None  # when `attest trust update` verified these bytes
+    origin: str = ""  # where the bytes came from, for people
+
+    def fresh_at(self, now: datetime.datetime) -> datetime.datetime | None:
+        """Since when the root is known current, as of `now`: its last change or its last
+        verified update, whichever is later (an update after `now` did not happen yet)."""
+        known = [t for t in (self.newest_start, self.updated) if t is not None and t <= now]
+        return max(known) if known else None
+
+    def update_hint(self) -> str:
+        """How to get a newer root: what a person does about an old one."""
+        if self.name in TUF_URLS:
+            option = "" if self.name == "production" else f" --instance {self.name}"
+            return (
+                f"run `attest trust update{option}` on a host with network access to refresh "
+                "it through Sigstore's TUF repository"
+            )
+        return f"replace the pinned trusted root {self.name} with a newer one"
 
 
 def _starts(root: TrustedRootModel) -> list[datetime.datetime]:
@@ -127,26 +154,32 @@ def _is_development(root: TrustedRootModel) -> bool:
     )
 
 
-def load_trust(name: str, path: Path | None) -> Trust:
-    """The root named `production` or `staging` (embedded), or the pinned file at `path`: read
-    once (a regular file, at most MAX_TRUST_ROOT), so the digest logged, the development check
-    and the keys verified with are all of the same bytes."""
-    source = path if path is not None else embedded_trusted_root(name)
+def _read_root(source: Path) -> bytes:
     try:
-        raw = read_limited(source, MAX_TRUST_ROOT, "a trusted root")
+        return read_limited(source, MAX_TRUST_ROOT, "a trusted root")
     except FileNotFoundError as e:
         raise TrustError(f"{source}: no such trusted root file") from e
     except (TooLarge, NotRegular) as e:
         raise TrustError(str(e)) from e
     except OSError as e:
         raise TrustError(f"{source}: cannot read the trusted root: {e.strerror or e}") from e
+
+
+@dataclasses.dataclass(frozen=True)
+class _Read:
+    root: TrustedRoot
+    development: bool
+    starts: list[datetime.datetime]
+
+
+def read_root(raw: bytes, source: Path | str) -> _Read:
+    """The trusted root in `raw` (from `source`), checked whole: TrustError naming what is wrong."""
     try:
         with library_warnings() as warnings:
             inner = TrustedRootModel.from_json(raw)
             root = TrustedRoot(inner)
             _check(inner)
-            development = _is_development(inner)
-            starts = _starts(inner)
+            read = _Read(root, _is_development(inner), _starts(inner))
         if warnings:
             raise _Malformed(f"sigstore cannot use it: {unquoted(warnings[0].getMessage())}")
     except _Malformed as e:
@@ -155,12 +188,30 @@ def load_trust(name: str, path: Path | None) -> Trust:
         raise TrustError(
             f"{source}: not a readable Sigstore trusted root: {without_input(e)}"
         ) from e
+    return read
+
+
+def load_trust(name: str, path: Path | None) -> Trust:
+    """The pinned file at `path`, else the root named `production` or `staging`: the one
+    `attest trust update` refreshed (verify/trust_store.py) when there is one, else the one
+    embedded in sigstore. Read once (a regular file, at most MAX_TRUST_ROOT), so the digest
+    logged, the development check and the keys verified with are all of the same bytes."""
+    refreshed = refreshed_root(name) if path is None and name in TUF_URLS else None
+    if refreshed is not None:
+        source, raw, origin = refreshed.path, refreshed.raw, f"refreshed through TUF, {name}"
+    else:
+        source = path if path is not None else embedded_trusted_root(name)
+        raw = _read_root(source)
+        origin = str(path) if path is not None else f"embedded in sigstore, {name}"
+    read = read_root(raw, source)
     return Trust(
         name=str(path) if path is not None else name,
         sha256=hashlib.sha256(raw).hexdigest(),
-        root=root,
-        development=development,
-        newest_start=max(starts) if starts else None,
+        root=read.root,
+        development=read.development,
+        newest_start=max(read.starts) if read.starts else None,
+        updated=refreshed.updated if refreshed is not None else None,
+        origin=origin,
     )
 
 
@@ -184,3 +235,83 @@ def log_valid_at(periods: LogPeriods, key_id: bytes, when: datetime.datetime) ->
         period is None or (period.start <= when and (period.end is None or when <= period.end))
         for period in periods.get(key_id, ())
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class RootIndex:
+    """What of a trust root a bundle must name: its logs, its CT logs, its CAs' certificates."""
+
+    log_ids: frozenset[bytes]
+    ct_log_ids: frozenset[bytes]
+    authorities: tuple[x509.Certificate, ...]
+
+
+def root_index(root: TrustedRoot) -> RootIndex:
+    """`root` indexed once per verifier (log ids as keys' ids, and as each log declares it)."""
+    return RootIndex(
+        log_ids=frozenset(key_id for key_id, _ in log_keys(root)) | frozenset(root_log_ids(root)),
+        ct_log_ids=frozenset(ct_log_keys(root)),
+        authorities=tuple(
+            x509.load_der_x509_certificate(der) for der in authority_certificates(root)
+        ),
+    )
+
+
+def _short(key_id: bytes) -> str:
+    return f"{key_id.hex()[:16]}…"
+
+
+def _issuer(index: RootIndex, certificate: x509.Certificate) -> str | None:
+    """What is wrong with who issued `certificate`, if anything the root can tell."""
+    issuer = certificate.issuer
+    named = [ca for ca in index.authorities if ca.subject == issuer]
+    if not named:
+        known = "; ".join(
+            sorted({excerpt(ca.subject.rfc4514_string()) for ca in index.authorities})
+        )
+        return (
+            f"its certificate's issuer '{excerpt(issuer.rfc4514_string())}' is not a certificate "
+            f"authority of the trust root (it holds: {known})"
+        )
+    for ca in named:
+        try:
+            certificate.verify_directly_issued_by(ca)
+            return None
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    return (
+        f"its certificate names the trust root's certificate authority "
+        f"'{excerpt(issuer.rfc4514_string())}' as issuer, but that authority's key did not sign it"
+    )
+
+
+def _scts(certificate: x509.Certificate) -> list[bytes]:
+    try:
+        extension = certificate.extensions.get_extension_for_class(
+            x509.PrecertificateSignedCertificateTimestamps
+        )
+    except x509.ExtensionNotFound:
+        return []
+    return [sct.log_id for sct in extension.value]
+
+
+def mismatches(index: RootIndex, bundle: Bundle) -> list[str]:
+    """What the bundle names that the trust root does not hold: its transparency log, the
+    certificate authority (by name, then by key) and the CT log of its certificate."""
+    found = []
+    log_id = entry_log_id(bundle)
+    if log_id not in index.log_ids:
+        found.append(
+            f"its transparency log entry names log id {_short(log_id)}, not a log of the trust "
+            f"root (it holds: {', '.join(sorted(_short(i) for i in index.log_ids))})"
+        )
+    certificate = bundle.signing_certificate
+    issuer = _issuer(index, certificate)
+    if issuer is not None:
+        found.append(issuer)
+    found.extend(
+        f"its certificate's SCT names CT log id {_short(ct)}, not a CT log of the trust root"
+        for ct in _scts(certificate)
+        if ct not in index.ct_log_ids
+    )
+    return found

@@ -11,10 +11,11 @@ from typing import Any
 
 import click
 
-from attest.provenance import stage
+from attest.provenance import running, stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
 from attest.sign.options import PATH as _PATH
 from attest.sign.options import instance_of, signing_options
+from verify.dash import READ
 from verify.text import shown
 
 
@@ -54,7 +55,9 @@ def _report(written: list[stage.Written], as_json: bool) -> None:
 @click.command("provenance")
 @click.argument("artifacts", nargs=-1, required=True, type=_PATH)
 @click.option(
-    "--sbom", type=_PATH, help="Also list the SBOM's components as resolved dependencies."
+    "--sbom",
+    type=READ,
+    help="Also list the SBOM's components as resolved dependencies (- : stdin).",
 )
 @click.option("--name", help="<name> in <name>.provenance.sigstore.json.")
 @click.option("--allow-dirty", is_flag=True, help="Record a local build from a tree with changes.")
@@ -91,9 +94,13 @@ def provenance(
     type=click.Choice(["sbom", "vulns", "slo"]),
     help="What to attest (repeatable).",
 )
-@click.option("--sbom", type=_PATH, help="The CycloneDX JSON SBOM (for --predicate sbom).")
 @click.option(
-    "--scan", type=_PATH, help="The scan report, `attest scan --format json` (vulns, slo)."
+    "--sbom", type=READ, help="The CycloneDX JSON SBOM (for --predicate sbom; - : stdin)."
+)
+@click.option(
+    "--scan",
+    type=READ,
+    help="The scan report, `attest scan --format json` (vulns, slo; - : stdin).",
 )
 @click.option(
     "--max-inline-sbom",
@@ -146,16 +153,41 @@ def attest_command(
     type=_PATH,
     help="Inputs (default: git's tracked files).",
 )
+@click.option(
+    "--timeout",
+    default="1h",
+    show_default=True,
+    callback=lambda _ctx, _param, text: running.timeout_of(text),
+    help="Kill the build's process group after this long: 30m, 2h, or seconds.",
+)
+@click.option(
+    "--log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the build's output here (default: a new file in the temp directory).",
+)
 @signing_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def build(
     step: str,
     products: tuple[Path, ...],
     materials: tuple[Path, ...],
+    timeout: datetime.timedelta,
+    log: Path | None,
     command: tuple[str, ...],
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Run COMMAND and record it as a signed in-toto link: materials before, products after."""
-    written = stage.build(command, products, _signing(options), step=step, materials=materials)
+    """Run COMMAND and record it as a signed in-toto link: materials before, products after
+    (only files COMMAND created or changed). Its output is shown on stderr as it runs and saved
+    to a log."""
+    written = stage.build(
+        command,
+        products,
+        _signing(options),
+        step=step,
+        materials=materials,
+        timeout=timeout,
+        log=log,
+        echo=lambda line: click.echo(line, err=True),
+    )
     _report([written], as_json)

@@ -20,7 +20,8 @@ from attest.provenance.source import (
     LocalCheckout,
 )
 from attest.sbom.interface import read_text
-from verify.errors import InputError
+from verify.errors import InputError, UsageError
+from verify.files import DASH
 from verify.formats import cyclonedx, scan_report, schema, strict_json
 from verify.formats.provenance import Builder, BuildMetadata, SlsaProvenance
 from verify.formats.scan_report import REPORT_TYPE, ScanReport
@@ -159,6 +160,12 @@ def sbom_predicate(path: Path, max_inline: int = MAX_INLINE_SBOM) -> dict[str, A
     raw = text.encode()  # the file's bytes: read_text decoded them as strict UTF-8
     if len(raw) <= max_inline:
         return read_sbom(path, text)
+    if path == DASH:
+        raise UsageError(
+            f"the SBOM on standard input is {len(raw)} bytes, over --max-inline-sbom "
+            f"{max_inline}: a larger SBOM is attested by reference, which names its file: give "
+            "the file (or raise --max-inline-sbom)"
+        )
     return {
         "attestByReference": {
             "name": path.name,

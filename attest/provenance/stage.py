@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from in_toto.runlib import in_toto_run, record_artifacts_as_dict
+from in_toto.runlib import record_artifacts_as_dict
 
 from attest.output import write_atomic
-from attest.provenance import predicates
+from attest.provenance import predicates, running
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
 from attest.provenance.subjects import attestation_name, subjects
 from attest.sign.session import Instance, SigningSession, start
@@ -28,10 +28,10 @@ from verify.formats.slo_status import SloStatus
 from verify.formats.statement import ResourceDescriptor, Statement, Subject
 from verify.formats.vulns import Vulns
 from verify.sigstore_adapter import log_index
+from verify.text import shown
 
 _log = logs.get(__name__)
 
-BUILD_TIMEOUT = 3600  # seconds for `attest build`'s command
 _NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
 
 
@@ -169,8 +169,12 @@ def build(
     step: str = "build",
     materials: tuple[Path, ...] = (),
     base: Path = Path(),
+    timeout: datetime.timedelta = running.TIMEOUT,
+    log: Path | None = None,
+    echo: running.Echo | None = None,
 ) -> Written:
-    """Run the build command, record it with in-toto (materials before, products after) and
+    """Run the build command (its output to `echo` as it comes and to the log), record it with
+    in-toto (materials before, products after: only files the run created or changed) and
     write a signed link statement whose subjects are the products."""
     if not command:
         raise UsageError("give the build command after --: attest build -- python -m build")
@@ -181,31 +185,27 @@ def build(
     recorded = record_artifacts_as_dict(
         material_list, exclude_patterns=_NOT_MATERIALS, base_path=str(base)
     )
-    try:
-        link = in_toto_run(
-            step,
-            [],
-            [str(p) for p in products],
-            list(command),
-            base_path=str(base),
-            timeout=BUILD_TIMEOUT,
-        ).signed
-    except FileNotFoundError as e:
-        raise UsageError(f"cannot run the build command {command[0]!r}: {e.strerror}") from e
-    returned = link.byproducts.get("return-value")
+    before = running.snapshot(base, products)
+    with running.log_file(log) as opened:
+        if echo is not None:
+            echo(f"attest: running the build; its output is saved in {shown(opened[0])}")
+        returned = running.run(
+            command, cwd=base, log=opened, timeout=timeout, echo=echo, prefix=f"[{shown(step)}] "
+        )
     if returned != 0:
-        raise OperationalError(f"the build command exited {returned}; no link was written")
-    if not link.products:
-        raise InputError(products[0], "the build produced no files there")
-    found = tuple(Subject(path, digest["sha256"]) for path, digest in sorted(link.products.items()))
+        raise OperationalError(
+            f"the build command {running.ended(returned)}; no link was written; its output is in "
+            f"{shown(opened[0])}"
+        )
+    found = _products(base, products, before, opened[0])
     predicate = Link(
         name=step,
-        command=tuple(link.command),
+        command=tuple(command),
         materials=tuple(
             ResourceDescriptor(name=path, digest={"sha256": digest["sha256"]})
             for path, digest in sorted(recorded.items())
         ),
-        byproducts={"return-value": returned},
+        byproducts={"return-value": returned},  # the output stays in the log: it may hold secrets
     )
     first = base / products[0]
     target = attestation_path(
@@ -213,3 +213,20 @@ def build(
     )
     statement = _statement(found, "build", predicate.to_dict())
     return _write(signing.session(), statement, "build", target)
+
+
+def _products(
+    base: Path, products: tuple[Path, ...], before: dict[Path, running.Stamp], log: Path
+) -> tuple[Subject, ...]:
+    """The files at `products` the build created or changed (its log aside), hashed by in-toto."""
+    recorded = record_artifacts_as_dict(
+        [str(p) for p in products], base_path=str(base), follow_symlink_dirs=True
+    )
+    fresh = running.changed(base, recorded, before) - running.same_file(base, recorded, log)
+    if not fresh:
+        raise InputError(
+            products[0],
+            "the build created or changed no files there (files left from an earlier build "
+            "are not its products)",
+        )
+    return tuple(Subject(path, recorded[path]["sha256"]) for path in sorted(fresh))

@@ -9,8 +9,9 @@ import click
 
 from attest.output import emit
 from attest.sbom.interface import ReadOptions, SourceKind
-from attest.sbom.options import one_input, reading_options
+from attest.sbom.options import LOCK, one_input, reading_options
 from attest.sbom.stage import LOCK_FILE_NAMES, SbomRequest, generate
+from verify.dash import READ, WRITE, is_dash
 from verify.text import shown
 
 _PATH = click.Path(path_type=Path)
@@ -23,8 +24,8 @@ _PATH = click.Path(path_type=Path)
     type=_PATH,
     help="Describe another interpreter or venv (it is run: trust it).",
 )
-@click.option("--requirements", type=_PATH, help="Describe a pip requirements file.")
-@click.option("--lock", type=_PATH, help=f"Describe a lock file: {LOCK_FILE_NAMES}.")
+@click.option("--requirements", type=READ, help="Describe a pip requirements file (- : stdin).")
+@click.option("--lock", type=LOCK, help=f"Describe a lock file: {LOCK_FILE_NAMES}.")
 @click.option("--source", "source_name", help="Use this SBOM source plugin (see plugins list).")
 @click.option(
     "--project",
@@ -39,7 +40,7 @@ _PATH = click.Path(path_type=Path)
     is_flag=True,
     help="Byte-identical output for identical input (also on when SOURCE_DATE_EPOCH is set).",
 )
-@click.option("--output", "-o", type=_PATH, help="Write here (atomically) instead of stdout.")
+@click.option("--output", "-o", type=WRITE, help="Write here (atomically) instead of stdout.")
 def sbom(
     python: Path | None,
     requirements: Path | None,
@@ -54,7 +55,8 @@ def sbom(
 ) -> None:
     """Write a CycloneDX 1.6 SBOM, validated against the schema.
 
-    With no source option it describes the current Python environment.
+    With no source option it describes the project's environment: .venv in the working
+    directory, else $VIRTUAL_ENV, else the one attest runs under (named on stderr).
     """
     kind, target = _input(python, requirements, lock)
     reading = ReadOptions.for_input(kind, python_version, allow_includes_outside)
@@ -73,7 +75,7 @@ def sbom(
     for warning in result.warnings:
         click.echo(shown(f"attest: warning: {warning}"), err=True)
     emit(result.document, output)
-    where = f" to {output}" if output else ""
+    where = f" to {output}" if output and not is_dash(output) else ""
     click.echo(
         shown(
             f"attest: SBOM of {len(result.inventory.packages)} components from "

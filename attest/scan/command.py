@@ -11,7 +11,7 @@ import click
 
 from attest.output import emit
 from attest.sbom.interface import ReadOptions
-from attest.sbom.options import one_input, reading_options
+from attest.sbom.options import LOCK, one_input, reading_options
 from attest.scan.interface import SourceOptions
 from attest.scan.report import Format, markdown, render, workflow_commands
 from attest.scan.stage import (
@@ -26,11 +26,13 @@ from attest.scan.stage import (
 from attest.scan.stage import scan as run_scan
 from attest.urls import without_credentials
 from verify import instant
+from verify.dash import READ, WRITE, is_dash, not_dash
 from verify.errors import OperationalError, UsageError
 from verify.slo import SloResult
 from verify.text import excerpt, shown
 
 _PATH = click.Path(path_type=Path)
+_BY_SUFFIX = not_dash("its format is known by its suffix (.yaml, .toml, .json)")
 MAX_TIMEOUT = 3600.0  # seconds: a bound per attempt, never none
 
 
@@ -70,12 +72,14 @@ def _github(result: ScanResult) -> None:
 
 
 @click.command("scan")
-@click.option("--sbom", type=_PATH, help="Scan the components a CycloneDX JSON SBOM declares.")
+@click.option(
+    "--sbom", type=READ, help="Scan the components a CycloneDX JSON SBOM declares (- : stdin)."
+)
 @click.option(
     "--python", "python", type=_PATH, help="Scan another interpreter or venv (it is run: trust it)."
 )
-@click.option("--requirements", type=_PATH, help="Scan a pip requirements file.")
-@click.option("--lock", type=_PATH, help="Scan a lock file (uv.lock, pylock.toml, poetry.lock).")
+@click.option("--requirements", type=READ, help="Scan a pip requirements file (- : stdin).")
+@click.option("--lock", type=LOCK, help="Scan a lock file (uv.lock, pylock.toml, poetry.lock).")
 @reading_options
 @click.option(
     "--vuln-source",
@@ -92,18 +96,22 @@ def _github(result: ScanResult) -> None:
     help="Where the offline index (and HTTP cache) is kept.",
 )
 @click.option(
-    "--policy", type=_PATH, help="SLO policy file (YAML, TOML, JSON, or a pyproject.toml)."
+    "--policy", type=_BY_SUFFIX, help="SLO policy file (YAML, TOML, JSON, or a pyproject.toml)."
 )
 @click.option(
-    "--waivers", type=_PATH, multiple=True, help="Waiver file (YAML, TOML, JSON); repeatable."
+    "--waivers", type=_BY_SUFFIX, multiple=True, help="Waiver file (YAML, TOML, JSON); repeatable."
 )
-@click.option("--ledger", type=_PATH, help="First-seen ledger (JSON), read and updated.")
+@click.option(
+    "--ledger",
+    type=not_dash("the ledger is read and then rewritten in place"),
+    help="First-seen ledger (JSON), read and updated.",
+)
 @click.option("--now", "now_text", help="The time to judge at (RFC 3339 or a date); default: now.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "markdown", "sarif", "vex"]), default=None
 )
-@click.option("--output", "-o", type=_PATH, help="Write here (atomically) instead of stdout.")
+@click.option("--output", "-o", type=WRITE, help="Write here (atomically) instead of stdout.")
 @click.option("--allow-skips", is_flag=True, help="Accept components that could not be checked.")
 @click.option("--allow-stale-db", is_flag=True, help="Accept an offline database past max_db_age.")
 @click.option(
@@ -247,7 +255,7 @@ def summary(result: ScanResult, output: Path | None) -> str:
     counts = ", ".join(
         f"{evaluation.count(s)} {s}" for s in ("overdue", "due-soon", "no-fix", "waived", "ok")
     )
-    where = f"; report to {output}" if output else ""
+    where = f"; report to {output}" if output and not is_dash(output) else ""
     return (
         f"attest: scanned {len(result.components)} components from "
         f"{result.input_description} with {result.request.source}: {len(result.findings)} "

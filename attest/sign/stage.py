@@ -12,9 +12,9 @@ from pathlib import Path
 from sigstore.hashes import Hashed
 
 from attest.output import write_atomic
-from attest.sign import forked, pep740
+from attest.sign import pep740
 from attest.sign.session import Instance, SigningSession, start
-from verify import logs
+from verify import forked, logs
 from verify.errors import InputError, OperationalError, UsageError
 from verify.evidence import sha256_file
 from verify.formats import bundles
@@ -102,14 +102,7 @@ def _refuse_shared_bundles(artifacts: tuple[Path, ...], bundle_dir: Path | None)
         seen[target] = artifact
 
 
-def _cores() -> int:
-    """The cores this process may run on (its affinity, as a container's CPU set limits it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-PROCESSES = min(_cores(), IN_FLIGHT)  # one signing process per core (see forked.py)
+PROCESSES = min(forked.cores(), IN_FLIGHT)  # one signing process per core (see forked.py)
 
 
 @logs.timed(_log, "sign")

@@ -295,6 +295,7 @@ def test_trust_root_too_old(
     later = g.stamp(release.now + 2 * g.DAY)
     result = _verify(invoke, path, release.wheel, "--now", later)
     _denied(result, "trust root", "older than the policy's max_trust_root_age (1d)")
+    _denied(result, "trust root", f"; replace the pinned trusted root {instance.trusted_root} with")
 
 
 def test_public_root_refuses_local_bundles(

@@ -264,3 +264,55 @@ def test_a_bundle_chain_with_a_root_ca_prints_no_library_line(
     result = _verify_bundle(invoke, instance, bundle, release.wheel)
     assert result.exit_code == 0, result.stderr
     assert not [m for m in _sigstore_records(caplog) if "root CA" in m]
+
+
+# --- a root that does not match names what (was "candidates exhausted", or a log key's time) --
+
+MISMATCHED = {
+    "tlogs": "its transparency log entry names log id ",
+    "certificateAuthorities": "as issuer, but that authority's key did not sign it",
+    "ctlogs": "its certificate's SCT names CT log id ",
+}
+
+
+@pytest.mark.parametrize("part", list(MISMATCHED))
+def test_a_root_mismatch_names_what_did_not_match(
+    invoke: Invoke,
+    instance: LocalInstance,
+    other_instance: LocalInstance,
+    release: g.Release,
+    tmp_path: Path,
+    part: str,
+) -> None:
+    """The instance's root with one part (its logs, its CAs, its CT logs) another instance's:
+    the refusal names that part alone, for the gate and `verify-bundle` alike."""
+    other = json.loads(other_instance.trusted_root.read_text())
+    root = _root(instance, tmp_path, lambda r: r.update({part: other[part]}))
+    checked = _verify_bundle(invoke, instance, release.dist / f"{g.WHEEL}.sigstore.json",
+                             release.wheel, root)  # fmt: skip
+    assert checked.exit_code == ExitCode.DENIED, checked.stderr
+    policy = g.strict_policy(instance)
+    policy["trust"]["trusted_root"] = str(root)
+    gated = invoke("verify", "--policy", str(g.write_policy(tmp_path / "p.yaml", policy)),
+                   "--json", str(release.wheel))  # fmt: skip
+    assert gated.exit_code == ExitCode.DENIED, gated.stderr
+    for text in (checked.stderr, gated.stdout):
+        assert "it does not match the trust root: " in text, text
+        assert [reason for reason in MISMATCHED.values() if reason in text] == [MISMATCHED[part]]
+        assert "candidates exhausted" not in text and "outside the validFor" not in text
+
+
+def test_the_public_root_names_the_log_the_ca_and_the_ct_log(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    policy = g.strict_policy(instance)
+    policy["trust"] = "production"
+    gated = invoke("verify", "--policy", str(g.write_policy(tmp_path / "p.yaml", policy)),
+                   "--json", str(release.wheel))  # fmt: skip
+    assert gated.exit_code == ExitCode.DENIED, gated.stderr
+    assert "not a log of the trust root (it holds: " in gated.stderr
+    assert (
+        "its certificate's issuer 'CN=attest-dev intermediate,O=att…' is not a certificate "
+        "authority of the trust root (it holds: CN=sigstore,O=sigstore.dev; " in gated.stderr
+    )
+    assert "not a CT log of the trust root" in gated.stderr

@@ -73,7 +73,7 @@ def test_a_file_name_cannot_print_an_allow(invoke: Callable[..., Result], tmp_pa
     [decision] = json.loads(result.stdout)["decisions"]
     assert _attest_lines(result.stderr) == [
         f"attest: DENY {tmp_path}/x\\nattest: ALLOW y.whl (sha256 {decision['artifact']['sha256']})",
-        "attest: error: denied 1 of 1 artifact(s)",
+        "attest: error: 1 artifact: 0 allowed, 1 denied",
     ]
     assert "- x\\nattest: ALLOW y.whl.sigstore.json: unparsable bundle" in result.stderr
     assert not any(line.startswith("attest: ALLOW") for line in result.stderr.splitlines())
@@ -125,7 +125,7 @@ def test_no_file_name_forges_a_line_of_the_gates_output(
     lines = _attest_lines(result.stderr)
     assert len(lines) == 2, lines
     assert lines[0].startswith("attest: DENY ") and lines[1] == (
-        "attest: error: denied 1 of 1 artifact(s)"
+        "attest: error: 1 artifact: 0 allowed, 1 denied"
     )
     assert not RAW.search(result.stderr)
     assert result.stderr.splitlines() == result.stderr.split("\n")[:-1]

@@ -11,6 +11,20 @@ from verify.policy import TrustSpec, human
 from verify.trust import Trust
 
 
+def _too_old(
+    trust: Trust, fresh: datetime.datetime | None, now: datetime.datetime, limit: datetime.timedelta
+) -> str:
+    """What an old root is, and what to do: the gate is offline, so only a person can fix it."""
+    if fresh is None:
+        age = "of no known age (it names no validFor.start and was never updated)"
+    else:
+        age = f"{(now - fresh).days} days old (current as of {fresh.isoformat()})"
+    return (
+        f"the trust root is {age}, older than the policy's max_trust_root_age "
+        f"({human(limit)}); {trust.update_hint()}"
+    )
+
+
 class TrustRootCheck(Check):
     name = "trust root"
     order = 10
@@ -26,7 +40,7 @@ class TrustRootCheck(Check):
         trust = context.trust
         failures = trust_failures(trust, context.policy.trust, context.now)
         kind = "development" if trust.development else "not development"
-        actual = f"{trust.name} ({kind}, sha256 {trust.sha256[:12]}…)"
+        actual = f"{trust.origin or trust.name} ({kind}, sha256 {trust.sha256[:12]}…)"
         return Outcome(self.name, self.expect(context), actual, tuple(failures))
 
 
@@ -40,10 +54,7 @@ def trust_failures(trust: Trust, spec: TrustSpec, now: datetime.datetime) -> lis
             "it (trust.allow_development_root: true)"
         )
     if spec.max_age is not None:
-        start = trust.newest_start
-        if start is None or now - start > spec.max_age:
-            failures.append(
-                f"the trust root was last updated {start.isoformat() if start else 'never'}; "
-                f"older than the policy's max_trust_root_age ({human(spec.max_age)})"
-            )
+        fresh = trust.fresh_at(now)
+        if fresh is None or now - fresh > spec.max_age:
+            failures.append(_too_old(trust, fresh, now, spec.max_age))
     return failures

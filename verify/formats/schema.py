@@ -8,16 +8,20 @@ import json
 from importlib import resources
 
 import jsonschema
+from referencing import Registry
 
 from verify.slo.policy import describe
 
 
 @functools.cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
-    """The validator of the schema file `name` in `schemas/` (formats checked too)."""
+    """The validator of the schema file `name` in `schemas/` (formats checked too). Its registry
+    holds no schema but this one: a `$ref` elsewhere is an error, never fetched (without a
+    registry, jsonschema fetches an unknown `$ref` URL over the network)."""
     text = resources.files("verify.formats").joinpath("schemas").joinpath(name)
     return jsonschema.Draft202012Validator(
         json.loads(text.read_text(encoding="utf-8")),
+        registry=Registry(),
         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
     )
 

@@ -29,6 +29,7 @@ from typing import Any
 from packaging.utils import canonicalize_version
 from packaging.version import Version
 
+from verify import forked
 from verify.errors import UsageError
 from verify.files import NotRegular, TooLarge, in_pseudo_root, named_pseudo_root, read_limited
 from verify.formats import strict_json
@@ -55,6 +56,9 @@ class DatabaseError(UsageError):
         self.where = where
         self.problem = problem
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[type[DatabaseError], tuple[Path | str, str]]:
+        return (DatabaseError, (self.where, self.problem))  # as a forked parse reports it
 
 
 class _Budget:
@@ -545,13 +549,15 @@ def build_index(
     blob: bytes | None = None,
     wanted: Collection[str] | None = None,
     held: dict[str, list[osv.Entry]] | None = None,
+    processes: int = 1,
 ) -> bytes:
     """Read every record once and lay out the index file; `blob`: the database file's bytes,
     when `digest` was taken of them (else the file is read again, and must not have changed).
     `wanted`: the packages to parse now (None: all); the YAML records a glance files under
     other packages only are kept as text, parsed when their package is first asked about.
     `held`: filled with the entries parsed, for an `Index` of this blob to start with (a cold
-    scan does not decode what it has just encoded)."""
+    scan does not decode what it has just encoded). `processes`: how many forked processes may
+    share the parse (see `_parse_all`)."""
     if blob is None and not path.is_dir():
         blob = read_database(path)
         if hashlib.sha256(blob).hexdigest() != digest:
@@ -561,6 +567,7 @@ def build_index(
     kept: list[tuple[str, int, bytes]] = []
     asked = None if wanted is None else set(wanted)
     stamps: list[str] = []
+    todo: list[tuple[str, int, bytes]] = []  # the records to parse now
     count = 0
     for name, raw in records(path, blob):
         folder = _folder(name) if asked is not None else []
@@ -576,22 +583,53 @@ def build_index(
             if glance[1] is not None:
                 stamps.append(glance[1])
         else:
-            data = _parse(name, raw, path)
-            try:
-                found = list(osv.entries(data))
-            except osv.RecordError as e:
-                raise DatabaseError(path, f"{name}: bad OSV record: {e}") from e
-            for package, entry in found:
-                parsed.setdefault(package, []).append([count, entry])
-            stamp = _stamp(name, data, path)
-            if stamp is not None:
-                stamps.append(stamp)
+            todo.append((name, count, raw))
         count += 1
+    for number, found, stamp in _parse_all(todo, path, processes):
+        for package, entry in found:
+            parsed.setdefault(package, []).append([number, entry])
+        if stamp is not None:
+            stamps.append(stamp)
     if count == 0:
         raise DatabaseError(path, "no OSV records found (.json or .yaml files)")
     if held is not None:
         held.update((p, [e for _, e in found]) for p, found in parsed.items() if p not in later)
     return _index_file(digest, count, stamps, parsed, later, kept)
+
+
+Parsed = tuple[int, list[tuple[str, osv.Entry]], str | None]  # number, entries, time
+FORK_FROM = 500  # records: below this, forking costs more than the second core gives back
+
+
+def _parse_all(todo: list[tuple[str, int, bytes]], where: Path, processes: int) -> list[Parsed]:
+    """Each record parsed, in order: in this process, or (a cold scan of many packages, where
+    the YAML parse is most of the time) in `processes` forked children, each given a run of
+    records of about equal bytes. The first bad record's error is raised either way."""
+    processes = min(processes, len(todo) // FORK_FROM)
+    if processes <= 1 or not forked.FORK_IS_SAFE:
+        return _parse_run(todo, where)
+    total, cuts, seen = sum(len(raw) for _, _, raw in todo), [0], 0
+    for i, (_, _, raw) in enumerate(todo):
+        seen += len(raw)
+        if seen * processes >= total * len(cuts) and len(cuts) < processes:
+            cuts.append(i + 1)
+    cuts.append(len(todo))
+    runs = forked.run(
+        lambda k: _parse_run(todo[cuts[k] : cuts[k + 1]], where), len(cuts) - 1, processes, 1
+    )
+    return [done for run in runs for done in run]
+
+
+def _parse_run(todo: list[tuple[str, int, bytes]], where: Path) -> list[Parsed]:
+    done = []
+    for name, number, raw in todo:
+        data = _parse(name, raw, where)
+        try:
+            found = list(osv.entries(data))
+        except osv.RecordError as e:
+            raise DatabaseError(where, f"{name}: bad OSV record: {e}") from e
+        done.append((number, found, _stamp(name, data, where)))
+    return done
 
 
 def _index_file(

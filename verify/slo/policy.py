@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 Level = Literal["critical", "high", "medium", "low"]
 Clock = Literal["published", "first-seen"]
 LEVELS: tuple[Level, ...] = ("critical", "high", "medium", "low")
-SCHEMA_ID = "urn:attest:slo-policy:v1"
+SCHEMA_ID = "https://attest-pipeline.github.io/schemas/slo-policy/v1.json"
 MAX_DAYS = 365_000  # 1000 years: longer spans are typos, and overflow date arithmetic
 DEFAULT_WINDOWS: Mapping[Level, int] = {"critical": 7, "high": 30, "medium": 90, "low": 180}
 

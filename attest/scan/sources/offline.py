@@ -27,6 +27,7 @@ from attest.scan.interface import (
     SourceAnswer,
     VulnSource,
 )
+from verify import forked
 from verify.errors import InputError
 from verify.osv.database import (
     DatabaseError,
@@ -102,7 +103,7 @@ def _load_index(
             notes.append(f"advisory index {cached} unusable ({e}); rebuilding it")
     held: dict[str, list[Entry]] = {}  # the entries parsed now: not decoded again
     try:
-        raw = build_index(db, digest, blob, wanted, held)
+        raw = build_index(db, digest, blob, wanted, held, forked.cores())
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise AdvisoryDataError(db, f"cannot read the database: {e}") from e
     write_atomic(cached, raw)

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from attest.instance import oidc
 from attest.provenance import stage
 from tests.clients import verify_dsse_py, verify_js
 from tests.conftest import FIXTURES, REPO, LocalInstance
-from verify.errors import ExitCode
+from verify.errors import ExitCode, InputError
 from verify.formats.predicates import KINDS
 
 GOLDEN = FIXTURES / "provenance"
@@ -286,6 +287,7 @@ def test_build_link(
 ) -> None:
     repo = _checkout(tmp_path)
     monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the build's log
     token = instance.token(CI)
     result = invoke(
         "build",
@@ -328,6 +330,7 @@ def test_a_build_command_keeps_its_verbosity_words(
     before the command's name is attest's."""
     repo = _checkout(tmp_path)
     monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the build's log
     tool = "import json, os, sys; os.makedirs('dist'); open('dist/argv', 'w').write(json.dumps(sys.argv[1:]))"
     words = ["--verbose", "-x", "--log-format", "json", "-vv", "--json"]
     result = invoke(
@@ -360,6 +363,7 @@ def test_failing_build_writes_no_link(
 ) -> None:
     repo = _checkout(tmp_path)
     monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the default logs go
     base = [
         "build",
         "--product",
@@ -370,16 +374,46 @@ def test_failing_build_writes_no_link(
         instance.token(CI),
         "--",
     ]
-    failed = invoke(*base, "sh", "-c", "mkdir -p dist && touch dist/x && exit 4")
+    failed = invoke(*base, "sh", "-c", "mkdir -p dist && touch dist/x && echo oops && exit 4")
     assert failed.exit_code == ExitCode.OPERATIONAL
-    assert "the build command exited 4; no link was written" in failed.stderr
+    log = failed.stderr.split("its output is saved in ", 1)[1].split("\n", 1)[0]
+    assert f"the build command exited 4; no link was written; its output is in {log}" in (
+        failed.stderr
+    )
+    assert Path(log).read_text() == "oops\n"
+    assert Path(log).parent == tmp_path and Path(log).stat().st_mode & 0o777 == 0o600
+    killed = invoke(*base, "sh", "-c", "kill -9 $$")
+    assert "the build command was killed by SIGKILL; no link was written" in killed.stderr
     assert not (repo / "dist" / "build.build.sigstore.json").exists()
     missing = invoke(*base, "no-such-build-tool")
     assert missing.exit_code == ExitCode.USAGE
     assert "cannot run the build command 'no-such-build-tool'" in missing.stderr
     nothing = invoke(*[("out" if a == "dist" else a) for a in base], "true")
     assert nothing.exit_code == ExitCode.USAGE
-    assert "the build produced no files there" in nothing.stderr
+    assert "out: the build created or changed no files there" in nothing.stderr
+
+
+def test_a_rerun_records_only_what_it_wrote(instance: LocalInstance, tmp_path: Path) -> None:
+    """Stale files in the output directory (the first run's dist and its own link bundle) are
+    not products of a second build that wrote one file; a run that wrote nothing is refused."""
+    repo = _checkout(tmp_path)
+    signing = _signing(instance, instance.token(CI))
+    first = "mkdir -p dist && echo 1 > dist/acme.tar.gz && echo 1 > dist/acme.whl"
+    built = stage.build(
+        ["sh", "-c", first], (Path("dist"),), signing, base=repo, log=tmp_path / "1"
+    )
+    names = [s.name for s in built.statement.subjects]
+    assert names == ["dist/acme.tar.gz", "dist/acme.whl"]
+    again = stage.build(
+        ["sh", "-c", "echo 2 > dist/acme.whl"],
+        (Path("dist"),),
+        signing,
+        base=repo,
+        log=tmp_path / "2",
+    )
+    assert [s.name for s in again.statement.subjects] == ["dist/acme.whl"]
+    with pytest.raises(InputError, match="dist: the build created or changed no files there"):
+        stage.build(["true"], (Path("dist"),), signing, base=repo, log=tmp_path / "3")
 
 
 @pytest.mark.parametrize(
@@ -460,3 +494,38 @@ def test_incomplete_github_environment(instance: LocalInstance, tmp_path: Path) 
             command=["x"],
             now=NOW,
         )
+
+
+@pytest.mark.interop
+def test_the_sbom_and_the_scan_from_standard_input(
+    instance: LocalInstance, tmp_path: Path, scan_report: Path
+) -> None:
+    """`--sbom -` and `--scan -` read standard input (one of them per run); what was read is
+    what is signed. A by-reference SBOM names its file, which standard input has not."""
+    from click.testing import CliRunner
+
+    from attest.cli import cli
+
+    wheel, _ = _dist(tmp_path)
+    sbom = _sbom(tmp_path)
+    sign = ["--trust-config", str(instance.trust_config), "--identity-token", instance.token(CI)]
+
+    def run(*args: str, stdin: bytes) -> Result:
+        return CliRunner().invoke(cli, ["attest", *args, *sign, "--json", str(wheel)], input=stdin)
+
+    result = run("--predicate", "sbom", "--sbom", "-", stdin=sbom.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    [written] = json.loads(result.stdout)
+    predicate = verify_dsse_py(instance, Path(written["path"]), CI)["predicate"]
+    assert predicate == json.loads(sbom.read_text())
+    result = run("--predicate", "slo", "--scan", "-", stdin=scan_report.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    [written] = json.loads(result.stdout)
+    slo = verify_dsse_py(instance, Path(written["path"]), CI)["predicate"]
+    assert slo["scannedAt"] == "2026-07-15T00:00:00Z"
+    large = run("--predicate", "sbom", "--sbom", "-", "--max-inline-sbom", "10", stdin=b"{}" * 9)
+    assert large.exit_code == ExitCode.USAGE
+    assert "the SBOM on standard input is 18 bytes, over --max-inline-sbom 10" in large.stderr
+    both = run("--predicate", "sbom", "--sbom", "-", "--scan", "-", stdin=b"")
+    assert both.exit_code == ExitCode.USAGE
+    assert "attest: error: --scan -: standard input is already taken by --sbom -" in both.stderr

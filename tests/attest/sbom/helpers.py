@@ -1,9 +1,25 @@
-"""Reading a CycloneDX JSON document back for assertions."""
+"""Reading a CycloneDX JSON document back for assertions; a real venv holding one made-up
+distribution."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+
+def fake_venv(target: Path, name: str, version: str) -> Path:
+    """A real venv (no pip: quick) whose site-packages holds only `name` `version`'s metadata."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(target)], check=True, timeout=120
+    )
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    info = target / "lib" / python / "site-packages" / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return target
 
 
 class Sbom:

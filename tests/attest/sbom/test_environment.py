@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.attest.sbom.helpers import Sbom
+from tests.attest.sbom.helpers import Sbom, fake_venv
 from tests.conftest import FIXTURES, REPO, SBOM_FIXTURES
 
 ALPHA = "pkg:pypi/alpha-pkg@1.2.0"
@@ -85,10 +85,10 @@ def test_licenses_and_graph_without_a_project(
     assert ALPHA in sbom.graph[sbom.root["bom-ref"]]
 
 
-def test_current_environment_by_default(
+def test_the_working_directorys_venv_by_default(
     invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(REPO)  # the default project is the working directory
+    monkeypatch.chdir(REPO)  # the default project is the working directory, its .venv attest's
     result = invoke("sbom")
     assert result.exit_code == 0, result.stderr
     sbom = Sbom(result.stdout)
@@ -96,4 +96,76 @@ def test_current_environment_by_default(
     assert "attest-pipeline" not in {c["name"] for c in sbom.components.values()}
     direct = {ref.split("@")[0] for ref in sbom.graph[sbom.root["bom-ref"]]}
     assert {"pkg:pypi/click", "pkg:pypi/cyclonedx-python-lib", "pkg:pypi/packaging"} <= direct
-    assert f"Python environment {sys.prefix}" in result.stderr
+    assert f"Python environment {(REPO / '.venv').resolve()}" in result.stderr
+
+
+# A bare `attest sbom` in a project describes THAT project's environment (issue 16: it described
+# attest's own), and says which it read: the working directory's .venv, else $VIRTUAL_ENV, else
+# (said so) the interpreter attest runs under.
+
+
+@pytest.fixture(scope="module")
+def venvs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("venvs")
+    return {
+        "local": fake_venv(root / "project" / ".venv", "local-pkg", "1.0"),
+        "active": fake_venv(root / "active", "active-pkg", "2.0"),
+    }
+
+
+def _bare_sbom(invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, cwd: Path) -> Result:
+    monkeypatch.chdir(cwd)
+    result = invoke("sbom")
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def test_a_bare_sbom_reads_the_projects_venv_before_virtual_env(
+    invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, venvs: dict[str, Path]
+) -> None:
+    monkeypatch.setenv("VIRTUAL_ENV", str(venvs["active"]))
+    result = _bare_sbom(invoke, monkeypatch, venvs["local"].parent)
+    assert set(Sbom(result.stdout).components) == {"pkg:pypi/local-pkg@1.0"}
+    assert (
+        f"attest: no input named: reading the virtual environment {venvs['local'].resolve()} "
+        "(.venv in the working directory)" in result.stderr
+    )
+    assert f"from Python environment {venvs['local'].resolve()}" in result.stderr
+
+
+def test_a_bare_sbom_reads_virtual_env_without_a_venv_here(
+    invoke: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    venvs: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("VIRTUAL_ENV", str(venvs["active"]))
+    result = _bare_sbom(invoke, monkeypatch, tmp_path)
+    assert set(Sbom(result.stdout).components) == {"pkg:pypi/active-pkg@2.0"}
+    assert (
+        f"attest: no input named: reading the virtual environment {venvs['active']} "
+        "($VIRTUAL_ENV)" in result.stderr
+    )
+
+
+def test_a_bare_sbom_says_it_read_attests_own_environment_when_there_is_no_other(
+    invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    result = _bare_sbom(invoke, monkeypatch, tmp_path)
+    assert any(p.startswith("pkg:pypi/click@") for p in Sbom(result.stdout).components)
+    assert (
+        f"attest: no input named: reading the environment attest runs under, {sys.prefix} "
+        "(no .venv in the working directory and no $VIRTUAL_ENV: name the project's with "
+        "--python)" in result.stderr
+    )
+
+
+def test_a_venv_here_that_is_not_one_is_refused_not_passed_over(
+    invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".venv").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = invoke("sbom")
+    assert result.exit_code == 2
+    assert "attest: error: .venv: is a directory but not a virtual environment" in result.stderr

@@ -7,8 +7,10 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import Result
+import pytest
+from click.testing import CliRunner, Result
 
+from attest.cli import cli
 from tests.attest.sbom.helpers import Sbom
 from tests.conftest import REPO, SBOM_FIXTURES
 
@@ -160,3 +162,28 @@ def test_uv_export_requirements_graph_matches_the_lock(invoke: Callable[..., Res
     assert set(from_requirements.components) == set(from_lock.components)
     for purl in from_lock.components:
         assert from_requirements.hashes(purl) == from_lock.hashes(purl), purl
+
+
+def test_requirements_from_standard_input_to_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-` reads the requirements from stdin (its includes are relative to the working
+    directory) and `-o -` writes the SBOM to stdout; the messages stay on stderr."""
+    monkeypatch.chdir(tmp_path)
+    path = SBOM_FIXTURES / "requirements" / "compiled.txt"
+    project = SBOM_FIXTURES / "uv-project"
+    args = ["sbom", "--requirements", "-", "--project", str(project), "-o", "-"]
+    result = CliRunner().invoke(cli, args, input=path.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    sbom = Sbom(result.stdout)
+    assert sbom.hashes("pkg:pypi/toolkit@1.0") == {sha("toolkit")}
+    assert result.stderr.splitlines()[-1].startswith(
+        "attest: SBOM of 4 components from requirements file - (for Python "
+    )
+    assert " to -" not in result.stderr and list(tmp_path.iterdir()) == []
+    lock = CliRunner().invoke(cli, ["sbom", "--lock", "-"], input=b"")
+    assert lock.exit_code == 2
+    assert (
+        "attest: error: --lock -: not accepted: a lock file is read by the reader its name selects"
+        in (lock.stderr)
+    )

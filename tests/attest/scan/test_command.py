@@ -13,6 +13,7 @@ import pytest
 from click.testing import Result
 
 from attest.sbom.validate import validate as validate_cyclonedx
+from tests.attest.sbom.helpers import fake_venv
 from tests.attest.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES, record, sbom, write_pypa
 from tests.conftest import REPO
 
@@ -625,6 +626,25 @@ def test_an_environment_input_and_the_json_flag(scan: Callable[..., Result]) -> 
     assert data["findings"] == []
 
 
+def test_a_bare_scan_scans_the_projects_venv_and_names_it(
+    scan: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not attest's own environment (issue 16): the working directory's .venv, named."""
+    venv = fake_venv(tmp_path / "project" / ".venv", "toyweb", "3.2")
+    monkeypatch.chdir(venv.parent)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    result = scan()
+    assert result.exit_code == 1, result.stderr  # toyweb 3.2: PYSEC-2025-3 is overdue
+    data = json.loads(result.stdout)
+    assert data["summary"]["components"] == 1
+    assert set(findings(result)) == {"toyweb PYSEC-2025-3"}
+    assert f"Python environment {venv.resolve()}" in data["input"]["description"]
+    assert (
+        f"attest: no input named: reading the virtual environment {venv.resolve()} "
+        "(.venv in the working directory)" in result.stderr
+    )
+
+
 def test_due_soon_findings_warn_but_pass(scan: Callable[..., Result], tmp_path: Path) -> None:
     policy = write(tmp_path / "p.yaml", "windows: {medium: 20, critical: 1000, high: 1000}\n")
     result = scan("--sbom", str(SBOM), "--policy", str(policy))
@@ -634,3 +654,44 @@ def test_due_soon_findings_warn_but_pass(scan: Callable[..., Result], tmp_path: 
         "attest: warning: toyparser 1.5 PYSEC-2026-7 is due in 5 days (2026-07-10): fix it "
         "before it fails the stage" in result.stderr
     )
+
+
+def _stdin_scan(tmp_path: Path, *args: str, stdin: bytes) -> Result:
+    """`attest scan` with `stdin` on standard input (the `scan` fixture's invoke gives none)."""
+    from click.testing import CliRunner
+
+    from attest.cli import cli
+
+    base = ["scan", "--cache-dir", str(tmp_path / "cache"), "--now", NOW, "--db", str(PYPA_FIXTURE)]
+    return CliRunner().invoke(cli, [*base, *args], input=stdin, env=CLEAN_ENV)
+
+
+def test_the_sbom_from_standard_input_and_the_report_to_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _stdin_scan(tmp_path, "--sbom", "-", "-o", "-", stdin=SBOM.read_bytes())
+    assert result.exit_code == 1  # the fixture's overdue findings: the SBOM on stdin was read
+    assert set(findings(result)) == {
+        "toyparser PYSEC-2024-1", "toyparser PYSEC-2026-7", "toyweb PYSEC-2025-3",
+    }  # fmt: skip
+    assert "attest: scanned 3 components from SBOM - with offline" in result.stderr
+    assert "report to" not in result.stderr and not (tmp_path / "-").exists()
+
+
+def test_dash_options_of_the_scan(tmp_path: Path) -> None:
+    twice = _stdin_scan(tmp_path, "--sbom", "-", "--requirements", "-", stdin=b"")
+    assert twice.exit_code == 2
+    assert (
+        "attest: error: --requirements -: standard input is already taken by --sbom -"
+        in twice.stderr
+    )
+    for option, why in [
+        ("--ledger", "the ledger is read and then rewritten in place"),
+        ("--policy", "its format is known by its suffix (.yaml, .toml, .json)"),
+        ("--waivers", "its format is known by its suffix (.yaml, .toml, .json)"),
+        ("--lock", "a lock file is read by the reader its name selects"),
+    ]:
+        refused = _stdin_scan(tmp_path, "--sbom", str(SBOM), option, "-", stdin=b"")
+        assert refused.exit_code == 2, option
+        assert f"attest: error: {option} -: not accepted: {why}" in refused.stderr

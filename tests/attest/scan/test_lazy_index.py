@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -245,3 +246,55 @@ print(code, sorted(m for m in sys.modules if "yaml" in m))
     cold, warm = (run.stdout.strip().splitlines()[-1] for run in runs)
     assert cold.startswith("1 ") and "plain_yaml" in cold  # a finding, from a parsed record
     assert warm == "1 []", runs[1].stderr
+
+
+def test_a_forked_parse_builds_the_same_index_byte_for_byte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cold parse shared among forked processes (`build_index(..., processes)`): the index
+    file is the same bytes as one process makes, on the whole PyPA database, every package
+    asked about, and on a few packages (under the fork threshold: not forked)."""
+    db = shared_db()
+    blob = database.read_database(db)
+    digest = database.content_digest(db, blob)
+    names = sorted(database.Index(database.build_index(db, digest, blob), digest, db)._offsets)
+    calls: list[int] = []  # the item counts of the forked runs
+    real = database.forked.run
+
+    def spy(task: Any, count: int, processes: int, threads: int) -> Any:
+        calls.append(count)
+        return real(task, count, processes, threads)
+
+    monkeypatch.setattr(database.forked, "run", spy)
+    for wanted, forks in ((set(names), [2]), (set(names[:40]), [])):  # forked only when it pays
+        calls.clear()
+        one = database.build_index(db, digest, blob, wanted, None, 1)
+        assert calls == []
+        assert database.build_index(db, digest, blob, wanted, None, 2) == one
+        assert calls == forks
+
+
+def test_a_forked_parse_raises_the_first_bad_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad records in both halves of a forked parse: the error is the first one's, as a
+    single process raises it, with its type (exit 2) and the record named."""
+    monkeypatch.setattr(database, "FORK_FROM", 2)
+    good = [record(f"PYSEC-2026-{i}", f"p{i:02}", versions=["1.0"]) for i in range(8)]
+    db = write_pypa(tmp_path / "db", good)
+    for package in ("p01", "p06"):
+        (db / "vulns" / package / "PYSEC-2026-99.yaml").write_text(
+            f"id: PYSEC-2026-99\naffected:\n- package:\n    name: {package}\n"
+            "    ecosystem: PyPI\n  ranges: 5\n"
+        )
+    wanted = {f"p{i:02}" for i in range(8)}
+    errors = []
+    for processes in (1, 2):
+        with pytest.raises(database.DatabaseError) as caught:
+            database.build_index(db, database.content_digest(db), None, wanted, None, processes)
+        errors.append((type(caught.value), caught.value.where, caught.value.problem))
+    assert errors[0] == errors[1]
+    assert (
+        errors[1][2]
+        == "vulns/p01/PYSEC-2026-99.yaml: bad OSV record: affected[0].ranges: expected a list"
+    )

@@ -1,5 +1,5 @@
-"""Work shared among forked processes (and threads in each), for the sign stage's per-artifact
-loop.
+"""Work shared among forked processes (and threads in each): the sign stage's per-artifact loop,
+and the cold parse of an advisory database's records.
 
 sigstore-python spends most of a signature in Python (requests, pydantic models, then our
 self-check), so threads share one core whatever their number: they only overlap the waits for
@@ -35,6 +35,13 @@ from verify.errors import CONTRACT, OperationalError
 FORK_IS_SAFE = sys.platform.startswith("linux")
 R = TypeVar("R")
 Record = tuple[int, bool, object]  # (item, succeeded, result or exception)
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, as a container's CPU set limits it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def run(task: Callable[[int], R], count: int, processes: int, threads: int) -> list[R]:
@@ -187,8 +194,8 @@ def _results(received: list[Record], count: int, statuses: Sequence[int] = ()) -
     if len(done) != count:
         ended = ", ".join(_ending(status) for status in statuses if status)
         raise OperationalError(
-            f"a signing process ended unexpectedly ({ended or 'no report'}); "
-            "nothing was written for the artifacts it had not reported"
+            f"a worker process ended unexpectedly ({ended or 'no report'}); "
+            "nothing was written for the items it had not reported"
         )
     return [done[i] for i in range(count)]
 

@@ -1,0 +1,66 @@
+"""`attest trust`: keep the trust roots the offline gate verifies against current."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from attest.trust.update import Updated, update
+from verify.text import shown
+
+
+@click.group("trust")
+def trust() -> None:
+    """The public Sigstore trust roots the gate reads (`trust: production` or `staging`)."""
+
+
+def _said(done: Updated) -> str:
+    return (
+        f"attest: {done.name} trust root updated from {done.url} (TUF root version "
+        f"{done.root_version}): {done.path}, sha256 {done.sha256[:12]}…"
+    )
+
+
+@trust.command("update")
+@click.option(
+    "--instance",
+    "name",
+    type=click.Choice(["production", "staging"]),
+    default="production",
+    show_default=True,
+    help="Which public Sigstore root to refresh.",
+)
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Fetch from this TUF repository instead of the instance's own (a mirror).",
+)
+@click.option(
+    "--bootstrap-root",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The TUF root.json to trust the repository from (default: the stored one, else the "
+    "one in sigstore).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was stored as JSON on stdout.")
+def update_command(name: str, url: str | None, bootstrap_root: Path | None, as_json: bool) -> None:
+    """Refresh a public Sigstore trusted root through its TUF repository (online), where
+    sigstore-python keeps it and `attest verify` reads it (offline).
+
+    \b
+    Example:
+      attest trust update                 # then `attest verify` with `trust: production`
+    """
+    done = update(name, url, bootstrap_root)
+    if as_json:
+        data = {
+            "instance": done.name,
+            "url": done.url,
+            "trusted_root": str(done.path),
+            "sha256": done.sha256,
+            "updated": done.updated.isoformat(),
+            "tuf_root_version": done.root_version,
+        }
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    click.echo(shown(_said(done)), err=True)
