@@ -20,6 +20,7 @@ from attest.instance import oidc
 from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
 from attest.sign import stage as sign_stage
+from attest.sign.session import SigningSession, start
 from tests.conftest import LocalInstance
 from verify.formats.predicates import KINDS
 
@@ -59,8 +60,8 @@ def github_token(local: LocalInstance, repository: str = REPOSITORY, **kwargs: A
     return oidc.mint(state.keys["issuer"], state.issuer_url, claims.pop("sub"), claims)
 
 
-def session(local: LocalInstance, token: str) -> sign_stage.SigningSession:
-    return sign_stage.open_session(local.trust_config, None, token)
+def session(local: LocalInstance, token: str) -> SigningSession:
+    return start(local.trust_config, None, token)
 
 
 def sign_files(local: LocalInstance, token: str, *files: Path) -> None:
@@ -70,7 +71,7 @@ def sign_files(local: LocalInstance, token: str, *files: Path) -> None:
 
 
 def write_statement(
-    signer: sign_stage.SigningSession,
+    signer: SigningSession,
     path: Path,
     subjects: list[Path],
     predicate_type: str,
@@ -91,7 +92,7 @@ def write_statement(
     return path
 
 
-def sign_payload(signer: sign_stage.SigningSession, path: Path, payload: bytes) -> Path:
+def sign_payload(signer: SigningSession, path: Path, payload: bytes) -> Path:
     """Sign `payload` as an in-toto statement AS IS, past sigstore's own reading of it (which
     refuses a 5,000-digit number): a hostile signer's tools need not read it at all."""
     statement = DsseStatement.__new__(DsseStatement)

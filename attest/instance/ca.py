@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
-from attest.identity import certificate_identity
+from attest.identity import certificate_identity, github_extensions
 from attest.instance.state import State, key_id, key_usage, spki_der
 
 LEAF_LIFETIME = datetime.timedelta(minutes=10)
@@ -55,29 +55,6 @@ def subject_alternative_name(claims: dict[str, Any]) -> x509.GeneralName:
     )
 
 
-def _github_values(c: dict[str, Any]) -> dict[int, str]:
-    """Fulcio's GitHub Actions extensions (OID 1.3.6.1.4.1.57264.1.N) from the token claims."""
-    gh = "https://github.com/"
-    repo = c.get("repository", "")
-    values = {
-        9: f"{gh}{c.get('job_workflow_ref', '')}",
-        10: c.get("job_workflow_sha", ""),
-        11: c.get("runner_environment", ""),
-        12: f"{gh}{repo}",
-        13: c.get("sha", ""),
-        14: c.get("ref", ""),
-        15: c.get("repository_id", ""),
-        16: f"{gh}{c.get('repository_owner', '')}",
-        17: c.get("repository_owner_id", ""),
-        18: f"{gh}{c.get('workflow_ref', '')}",
-        19: c.get("workflow_sha", ""),
-        20: c.get("event_name", ""),
-        21: f"{gh}{repo}/actions/runs/{c.get('run_id', '')}/attempts/{c.get('run_attempt', '')}",
-        22: c.get("repository_visibility", ""),
-    }
-    return {n: str(v) for n, v in values.items() if v}
-
-
 def _sigstore_extensions(issuer: str, claims: dict[str, Any]) -> list[x509.ExtensionType]:
     raw = {1: issuer}
     der = {8: issuer}
@@ -91,7 +68,7 @@ def _sigstore_extensions(issuer: str, claims: dict[str, Any]) -> list[x509.Exten
                 6: str(claims.get("ref", "")),
             }
         )
-        der.update(_github_values(claims))
+        der.update(github_extensions(claims))
     extensions: list[x509.ExtensionType] = [
         x509.UnrecognizedExtension(ObjectIdentifier(f"{_OID}{n}"), value.encode())
         for n, value in sorted(raw.items())

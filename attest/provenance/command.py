@@ -26,6 +26,7 @@ def _signing(options: dict[str, Any]) -> stage.Signing:
         instance=instance_of(options["instance"]),
         identity_token=options["identity_token"],
         bundle_dir=options["bundle_dir"],
+        yes=options["yes"],
     )
 
 

@@ -203,3 +203,11 @@ def local_checkout(directory: Path, allow_dirty: bool) -> LocalCheckout:
             "--allow-dirty to record a dirty build"
         )
     return LocalCheckout(remote=source, commit=commit, ref=ref, dirty=dirty)
+
+
+def where_built(
+    environ: Mapping[str, str], directory: Path, allow_dirty: bool
+) -> GitHubRun | LocalCheckout:
+    """The GitHub Actions run, else the local checkout (a tree with changes refused unless
+    allowed): what the provenance records as the build's source, checked before signing."""
+    return github_run(environ) or local_checkout(directory, allow_dirty)

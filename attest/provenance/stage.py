@@ -15,9 +15,10 @@ from in_toto.runlib import record_artifacts_as_dict
 
 from attest.output import write_atomic
 from attest.provenance import predicates, running
-from attest.provenance.source import github_run, local_checkout
+from attest.provenance.source import GitHubRun, LocalCheckout, where_built
 from attest.provenance.subjects import attestation_name, subjects
-from attest.sign.stage import Instance, SigningSession, open_session, require_bundle_dir
+from attest.sign.session import Instance, SigningSession, start
+from attest.sign.stage import require_bundle_dir
 from verify import logs
 from verify.errors import InputError, OperationalError, UsageError
 from verify.formats.bundles import attestation_path
@@ -42,9 +43,10 @@ class Signing:
     instance: Instance | None = None
     identity_token: str | None = None
     bundle_dir: Path | None = None
+    yes: bool = False  # sign against Sigstore production without asking
 
     def session(self) -> SigningSession:
-        return open_session(self.trust_config, self.instance, self.identity_token)
+        return start(self.trust_config, self.instance, self.identity_token, yes=self.yes)
 
     def directory(self, beside: Path) -> Path:
         return require_bundle_dir(self.bundle_dir or beside.parent)
@@ -85,25 +87,24 @@ def provenance(
     environ: Mapping[str, str],
     command: Sequence[str],
     now: datetime.datetime,
+    built: GitHubRun | LocalCheckout | None = None,
+    session: SigningSession | None = None,
 ) -> Written:
-    """SLSA v1 provenance over all the artifacts, from GitHub Actions or a local checkout."""
+    """SLSA v1 provenance over all the artifacts, from GitHub Actions or a local checkout
+    (`built`, when the caller checked it already), signed in `session` or a session of its own."""
     found = subjects(artifacts)
     target = attestation_path(
         signing.directory(artifacts[0]), attestation_name(artifacts, name), "provenance"
     )
     dependencies = predicates.sbom_dependencies(sbom) if sbom else []
-    run = github_run(environ)
-    checkout = None if run else local_checkout(source_dir, allow_dirty)
-    session = signing.session()
-    if run is not None:
-        builder = session.identity if session.identity.startswith(f"{run.server}/") else None
-        predicate = predicates.github_provenance(run, builder, dependencies)
+    built = built or where_built(environ, source_dir, allow_dirty)
+    session = session or signing.session()
+    if isinstance(built, GitHubRun):
+        builder = session.identity if session.identity.startswith(f"{built.server}/") else None
+        predicate = predicates.github_provenance(built, builder, dependencies)
     else:
-        assert checkout is not None
         invocation = f"urn:uuid:{uuid.uuid4()}"
-        predicate = predicates.local_provenance(
-            checkout, list(command), invocation, now, dependencies
-        )
+        predicate = predicates.local_provenance(built, list(command), invocation, now, dependencies)
     statement = _statement(found, "provenance", predicate.to_dict())
     return _write(session, statement, "provenance", target)
 
@@ -118,8 +119,10 @@ def attest(
     sbom: Path | None = None,
     scan: Path | None = None,
     max_inline_sbom: int = predicates.MAX_INLINE_SBOM,
+    session: SigningSession | None = None,
 ) -> list[Written]:
-    """Statements over the artifacts for the SBOM, the vulnerability scan, the SLO status."""
+    """Statements over the artifacts for the SBOM, the vulnerability scan, the SLO status,
+    signed in `session` or a session of its own."""
     if not kinds:
         raise UsageError("name at least one --predicate (sbom, vulns, slo)")
     found = subjects(artifacts)
@@ -140,7 +143,7 @@ def attest(
             report = report or predicates.read_scan_report(scan)
             predicate = (Vulns if kind == "vulns" else SloStatus).of(report).to_json()
         built.append((kind, _statement(found, kind, predicate)))
-    session = signing.session()
+    session = session or signing.session()
     return [_write(session, s, kind, attestation_path(directory, stem, kind)) for kind, s in built]
 
 

@@ -1,5 +1,5 @@
-"""`attest release`: the local pre-release command, with progress on a terminal and plain lines
-in CI (or with NO_COLOR), and a final table."""
+"""`attest release`: the local pre-release command, with live progress on a terminal (without
+colour under NO_COLOR) and plain lines and a final table in CI."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from attest.release.stage import (
     Pipeline,
     ReleaseRequest,
     StageResult,
+    destination,
     dist_artifacts,
 )
 from attest.sbom.interface import SourceKind
-from attest.sign.options import PATH, instance_of
+from attest.sign.options import PATH, YES_HELP, instance_of
 from verify import instant
 from verify.text import examples, shown
 
@@ -26,8 +27,9 @@ _MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pendin
 
 
 def fancy() -> bool:
-    """Rich output only for a person at a terminal."""
-    return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
+    """The live display for a person at a terminal (NO_COLOR only takes its colours away:
+    rich honours it)."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 class PlainProgress:
@@ -127,6 +129,7 @@ def table(results: list[StageResult]) -> str:
 @click.option("--trust-config", type=PATH, help="A Sigstore ClientTrustConfig.")
 @click.option("--instance", type=click.Choice(["production", "staging"]), help="Public Sigstore.")
 @click.option("--identity-token", help="An OIDC identity token (else the usual sources).")
+@click.option("--yes", is_flag=True, help=YES_HELP)
 def release(
     artifacts: tuple[Path, ...],
     gate_policy: Path,
@@ -144,10 +147,12 @@ def release(
     trust_config: Path | None,
     instance: str | None,
     identity_token: str | None,
+    yes: bool,
 ) -> None:
-    """Run SBOM, scan, sign, provenance and attestations for ARTIFACTS (default: dist/*), then
-    check the result with the gate at the signing time (--now is the scan's clock). Stops at
-    the first failed stage and says which and why."""
+    """Check the git state, the policy and the signer, run SBOM and scan, then sign
+    ARTIFACTS (default: dist/*), provenance and attestations with one certificate, and check
+    the result with the gate at the signing time (--now is the scan's clock). Stops at the
+    first failed stage, nothing signed before the scan passed, and says which and why."""
     kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None
     request = ReleaseRequest(
         artifacts=artifacts or dist_artifacts(project),
@@ -166,14 +171,17 @@ def release(
         instance=instance_of(instance),
         identity_token=identity_token,
         allow_dirty=allow_dirty,
+        yes=yes,
     )
     run_with_progress(request)
 
 
 def run_with_progress(request: ReleaseRequest) -> None:
-    """The pipeline, shown live on a terminal, else as plain lines and a final table."""
+    """The pipeline, shown live on a terminal, else as plain lines and a final table. Where
+    it signs is said (and confirmed) before the live display starts."""
+    place = destination(request)
     progress = RichProgress() if fancy() else PlainProgress()
-    pipeline = Pipeline(request, progress)
+    pipeline = Pipeline(request, progress, place)
     try:
         pipeline.run()
     finally:

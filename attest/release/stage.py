@@ -1,6 +1,13 @@
-"""The release pipeline as a library: SBOM, scan, sign, provenance and attestations, then the
-gate's own verdict on the result. Stages run in order; the first failure stops the rest and
-is reported with the stage's name and the exit code of its error.
+"""The release pipeline as a library: checks, SBOM, scan, then one signing session for the
+artifacts, provenance and attestations, then the gate's own verdict on the result. Stages run
+in order; the first failure stops the rest and is reported with the stage's name and the exit
+code of its error.
+
+Nothing is signed before everything that can refuse the release without a signature has said
+yes: where it signs is said first (and confirmed at a terminal before Sigstore production);
+the checks read the git state, the gate's policy, its trust root and the signer the identity
+token will get; then the SBOM and the scan against the SLO policy. Only then is the one
+certificate requested, and every bundle of the release is signed with it.
 
 Two clocks, each where it belongs. `now` is the scan's clock: the advisories are judged then,
 and the scan and the local provenance are dated then. The gate's self-check judges at the
@@ -24,14 +31,26 @@ from sigstore.models import Bundle
 
 from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
+from attest.provenance.source import GitHubRun, LocalCheckout, where_built
 from attest.sbom.interface import SourceKind, read_text
 from attest.sbom.stage import SbomRequest, generate
 from attest.scan.interface import SourceOptions
 from attest.scan.report import render
 from attest.scan.stage import ScanRequest, check_skips, enforce_slo, load_policy
 from attest.scan.stage import scan as run_scan
-from attest.sign.stage import Instance, SignRequest, SignResult, require_file, sign
-from verify import gate, logs
+from attest.sign.session import (
+    Credential,
+    Instance,
+    SigningSession,
+    Where,
+    announce,
+    credential,
+    open_session,
+    where,
+)
+from attest.sign.stage import SignRequest, require_file, sign
+from verify import gate, identity, logs
+from verify.checks.trust import trust_failures
 from verify.errors import (
     AttestError,
     InputError,
@@ -42,11 +61,12 @@ from verify.errors import (
     without_input,
 )
 from verify.formats import bundles
+from verify.policy import Policy
 from verify.policy import load_policy as load_gate_policy
 from verify.sigstore_adapter import integrated_time
 
 _log = logs.get(__name__)
-STAGES = ("sbom", "scan", "sign", "provenance", "attestations", "gate")
+STAGES = ("checks", "sbom", "scan", "sign", "provenance", "attestations", "gate")
 _LOCKS: tuple[tuple[str, SourceKind], ...] = (
     ("uv.lock", "lock"),
     ("pylock.toml", "lock"),
@@ -75,6 +95,7 @@ class ReleaseRequest:
     instance: Instance | None = None
     identity_token: str | None = None
     allow_dirty: bool = False
+    yes: bool = False  # sign against Sigstore production without asking
 
 
 @dataclasses.dataclass
@@ -135,10 +156,13 @@ def _stamp(moment: datetime.datetime) -> str:
 class Pipeline:
     """Runs the stages in order, recording each one's result for the final table."""
 
-    def __init__(self, request: ReleaseRequest, progress: Progress) -> None:
+    def __init__(
+        self, request: ReleaseRequest, progress: Progress, place: Where | None = None
+    ) -> None:  # place: from destination(), else found when the run starts
         self.request = request
         self.results = [StageResult(stage) for stage in STAGES]
         self._progress = progress
+        self._place = place
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[StageResult]:
@@ -162,38 +186,102 @@ class Pipeline:
         self._progress(result)
 
     def run(self) -> None:
-        """The stages in order, each a named step; the first failure stops the rest."""
+        """The stages in order, each a named step; the first failure stops the rest. Nothing
+        is signed before the checks, the SBOM and the scan have passed."""
         request = self.request
-        _check_artifacts(request)
-        request.out.mkdir(parents=True, exist_ok=True)
+        place = self._place or destination(request)
         sbom_path, report_path = request.out / "sbom.cdx.json", request.out / "scan.json"
-        signing = provenance_stage.Signing(
-            trust_config=request.trust_config,
-            instance=request.instance,
-            identity_token=request.identity_token,
-        )
+        with self._stage("checks") as result:
+            checked = preflight(request, place)
+            result.detail = checked.detail
+        request.out.mkdir(parents=True, exist_ok=True)
         with self._stage("sbom") as result:
             result.detail = write_sbom(request, sbom_path)
         with self._stage("scan") as result:
             result.detail = scan_sbom(request, sbom_path, report_path)
         with self._stage("sign") as result:
-            signed = sign_artifacts(request)
+            session = open_session(place, checked.who)  # the release's one certificate
+            signed = sign(SignRequest(artifacts=request.artifacts), session)
             result.detail = f"{len(signed.signed)} bundles as {signed.identity}"
         with self._stage("provenance") as result:
-            written = record_provenance(request, signing, sbom_path)
+            written = record_provenance(request, checked.built, session, sbom_path)
             result.detail = written.path.name
         with self._stage("attestations") as result:
             attested = provenance_stage.attest(
                 ["sbom", "vulns", "slo"],
                 request.artifacts,
-                signing,
+                provenance_stage.Signing(),
                 sbom=sbom_path,
                 scan=report_path,
+                session=session,
             )
             result.detail = ", ".join(w.path.name for w in attested)
         with self._stage("gate") as result:
             made = [s.bundle for s in signed.signed] + [written.path] + [w.path for w in attested]
-            result.detail = self_check(request, made)
+            result.detail = self_check(request, checked.policy, made)
+
+
+def destination(request: ReleaseRequest) -> Where:
+    """Where the release signs, said, and confirmed by a person at a terminal before Sigstore
+    production: first of all, once the artifacts are known to exist (the live display has
+    not started yet)."""
+    _check_artifacts(request)
+    place = where(request.trust_config, request.instance)
+    announce(place, request.yes)
+    return place
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """What the checks found, for the stages after them."""
+
+    built: GitHubRun | LocalCheckout  # the provenance's source, as it was checked
+    policy: Policy
+    who: Credential
+    detail: str
+
+
+def preflight(request: ReleaseRequest, place: Where) -> Checked:
+    """What can refuse the release before anything is signed: the git state, the gate's
+    policy, its trust root (fresh enough, and the one the release signs against), and the
+    signer the identity token will get (one the policy allows)."""
+    built = where_built(os.environ, request.project, request.allow_dirty)
+    policy = load_gate_policy(request.gate_policy)
+    _check_trust(policy, place)
+    who = credential(place, request.identity_token)
+    signer = who.signer
+    if not identity.allowed(signer, policy.identities):
+        reasons = "; ".join(identity.closest(policy.identities, signer))
+        raise PolicyRefusal(
+            f"{policy.origin} does not allow the signer the identity token would get, "
+            f"{signer.identity!r} (issuer {signer.issuer!r}): {reasons}; nothing was signed"
+        )
+    if isinstance(built, GitHubRun):
+        source = f"run {built.run_id} of {built.repository} at {built.sha[:12]}"
+    else:
+        source = f"{'tree with changes' if built.dirty else 'clean tree'} at {built.commit[:12]}"
+    detail = f"{source}; {who.identity} allowed by {policy.origin}; {place.describe()}"
+    return Checked(built, policy, who, detail)
+
+
+def _check_trust(policy: Policy, place: Where) -> None:
+    """The policy's trust root accepted now, and holding the CA the release signs with: else
+    the gate would refuse every bundle the release is about to publish."""
+    trust = gate.trust_for(policy)
+    failures = trust_failures(trust, policy.trust, datetime.datetime.now(datetime.timezone.utc))
+    try:
+        signing_cas = set(place.trust.trusted_root.get_fulcio_certs())
+    except SigstoreError:  # a trust config without a CA: nothing to match
+        signing_cas = set()
+    if not signing_cas & set(trust.root.get_fulcio_certs()):
+        failures.append(
+            f"it does not hold the CA of {place.describe()}, which the release signs with"
+        )
+    if failures:
+        raise PolicyRefusal(
+            f"{policy.origin}: its trust root would refuse the release: {'; '.join(failures)}; "
+            "nothing was signed"
+        )
 
 
 def _check_artifacts(request: ReleaseRequest) -> None:
@@ -235,39 +323,31 @@ def scan_sbom(request: ReleaseRequest, sbom: Path, report: Path) -> str:
     )
 
 
-def sign_artifacts(request: ReleaseRequest) -> SignResult:
-    return sign(
-        SignRequest(
-            artifacts=request.artifacts,
-            trust_config=request.trust_config,
-            instance=request.instance,
-            identity_token=request.identity_token,
-        )
-    )
-
-
 def record_provenance(
-    request: ReleaseRequest, signing: provenance_stage.Signing, sbom: Path
+    request: ReleaseRequest,
+    built: GitHubRun | LocalCheckout,
+    session: SigningSession,
+    sbom: Path,
 ) -> provenance_stage.Written:
-    """The local SLSA provenance of the release, dated at the scan's clock."""
+    """The SLSA provenance of the release from the source the checks saw, dated at the scan's
+    clock when local."""
     return provenance_stage.provenance(
         request.artifacts,
-        signing,
+        provenance_stage.Signing(),
         sbom=sbom,
-        allow_dirty=request.allow_dirty,
-        source_dir=request.project,
         environ=dict(os.environ),
         command=["attest", "release"],
         now=request.now,
+        built=built,
+        session=session,
     )
 
 
-def self_check(request: ReleaseRequest, made: list[Path]) -> str:
+def self_check(request: ReleaseRequest, policy: Policy, made: list[Path]) -> str:
     """The gate's verdict on the release at the signing time of the bundles just `made`:
     PolicyRefusal naming each denied artifact's failed checks, else what was allowed."""
     judged_at = max(signed_at(p) for p in made)
     when = f"judged at the signing time {_stamp(judged_at)}"
-    policy = load_gate_policy(request.gate_policy)
     run = gate.decide(request.artifacts, policy, judged_at, request.artifacts[0].parent)
     denied = [d for d in run.decisions if not d.allowed]
     if denied:

@@ -35,6 +35,7 @@ def sign(
     instance: str | None,
     identity_token: str | None,
     bundle_dir: Path | None,
+    yes: bool,
     as_json: bool,
 ) -> None:
     """Sign ARTIFACTS keylessly: `<artifact>.sigstore.json` (bundle v0.3) for each, all with one
@@ -47,6 +48,7 @@ def sign(
             identity_token=identity_token,
             bundle_dir=bundle_dir,
             pep740=pep740,
+            yes=yes,
         )
     )
     for item in result.signed:

@@ -1,5 +1,6 @@
 """The command-line options every signing command shares (`sign`, `provenance`, `attest`,
-`build`): where to sign, as whom, and where the bundles go."""
+`build`): where to sign, as whom, where the bundles go, and --yes to sign against Sigstore
+production without being asked."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any, TypeVar
 
 import click
 
-from attest.sign.stage import Instance
+from attest.sign.session import Instance
 
 F = TypeVar("F", bound=Callable[..., Any])
 PATH = click.Path(path_type=Path)
+YES_HELP = "Sign against Sigstore production without asking (CI never asks)."
 _OPTIONS = (
     click.option(
         "--trust-config",
@@ -30,6 +32,7 @@ _OPTIONS = (
         "interactive). Prefer those: a token on the command line shows in the process list.",
     ),
     click.option("--bundle-dir", type=PATH, help="Write here instead of beside the artifacts."),
+    click.option("--yes", is_flag=True, help=YES_HELP),
     click.option("--json", "as_json", is_flag=True, help="Describe what was written as JSON."),
 )
 

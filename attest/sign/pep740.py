@@ -19,7 +19,7 @@ from verify.formats.statement import Statement, Subject
 if TYPE_CHECKING:
     from pypi_attestations import Distribution
 
-    from attest.sign.stage import SigningSession
+    from attest.sign.session import SigningSession
 
 # pypi-attestations is imported where it is used, as `--pep740` is rare: with pyasn1 it adds
 # ~70 ms to the start of every `attest sign`.

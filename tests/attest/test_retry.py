@@ -351,6 +351,6 @@ def test_github_token_endpoint_with_an_unreadable_retry_after_or_dripping(
 def test_the_policies_of_sign_and_of_the_token_fetch_bound_each_attempt() -> None:
     """sigstore's requests carry no timeout; requests' own is per read (the scan's deadline is
     its --timeout: tests/attest/scan/test_services.py)."""
-    from attest.sign import stage
+    from attest.sign import session
 
-    assert (stage.RETRY.deadline, identity.RETRY.deadline) == (60.0, identity.TIMEOUT)
+    assert (session.RETRY.deadline, identity.RETRY.deadline) == (60.0, identity.TIMEOUT)

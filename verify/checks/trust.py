@@ -7,7 +7,7 @@ import datetime
 
 from verify.evidence import Evidence
 from verify.interface import Check, Context, Outcome
-from verify.policy import human
+from verify.policy import TrustSpec, human
 from verify.trust import Trust
 
 
@@ -37,17 +37,24 @@ class TrustRootCheck(Check):
         return f"{where} ({consent}){age}"
 
     def run(self, evidence: Evidence, context: Context) -> Outcome:
-        trust, spec = context.trust, context.policy.trust
-        failures = []
-        if trust.development and not spec.allow_development_root:
-            failures.append(
-                "the trust root is the local development instance's; the policy does not allow "
-                "it (trust.allow_development_root: true)"
-            )
-        if spec.max_age is not None:
-            fresh = trust.fresh_at(context.now)
-            if fresh is None or context.now - fresh > spec.max_age:
-                failures.append(_too_old(trust, fresh, context.now, spec.max_age))
+        trust = context.trust
+        failures = trust_failures(trust, context.policy.trust, context.now)
         kind = "development" if trust.development else "not development"
         actual = f"{trust.origin or trust.name} ({kind}, sha256 {trust.sha256[:12]}…)"
         return Outcome(self.name, self.expect(context), actual, tuple(failures))
+
+
+def trust_failures(trust: Trust, spec: TrustSpec, now: datetime.datetime) -> list[str]:
+    """Why the policy does not accept `trust` at `now` (empty: it does); `attest release`
+    asks before it signs."""
+    failures = []
+    if trust.development and not spec.allow_development_root:
+        failures.append(
+            "the trust root is the local development instance's; the policy does not allow "
+            "it (trust.allow_development_root: true)"
+        )
+    if spec.max_age is not None:
+        fresh = trust.fresh_at(now)
+        if fresh is None or now - fresh > spec.max_age:
+            failures.append(_too_old(trust, fresh, now, spec.max_age))
+    return failures

@@ -1,19 +1,27 @@
 """`attest release`: the whole pipeline on the example project against the local instance,
-ending with the gate's verdict; a failing stage stops the rest and says which and why."""
+ending with the gate's verdict; a failing stage stops the rest and says which and why; what
+can refuse the release does so before the transparency log holds anything of it; one
+certificate signs the whole release."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import Result
+from cryptography.hazmat.primitives import serialization
+from sigstore.models import Bundle
 
 from attest.release.stage import signed_at
+from attest.sign import session
+from tests.attest.sign.helpers import production_trust_config
 from tests.conftest import JULY, REPO, LocalInstance
 from verify.errors import ExitCode
 
@@ -63,7 +71,8 @@ def _policy(tmp_path: Path, instance: LocalInstance, repository: str = "acme/acm
 
 
 def _release(invoke: Callable[..., Result], instance: LocalInstance, project: Path,
-             policy: Path, *extra: str) -> Result:  # fmt: skip
+             policy: Path, *extra: str, config: Path | None = None,
+             env: dict[str, str] | None = None) -> Result:  # fmt: skip
     state = instance.state
     from attest.instance import oidc
 
@@ -73,9 +82,29 @@ def _release(invoke: Callable[..., Result], instance: LocalInstance, project: Pa
         "release", "--project", str(project), "--policy", str(policy),
         "--db", str(REPO / "examples" / "advisories"), "--cache-dir", str(project.parent / "cache"),
         "--now", NOW, "--out", str(project.parent / "out"),
-        "--trust-config", str(instance.trust_config), "--identity-token", token, *extra,
-        env={"CI": "true"},
+        "--trust-config", str(config or instance.trust_config), "--identity-token", token, *extra,
+        env=env or {"CI": "true"},
     )  # fmt: skip
+
+
+def _log_size(instance: LocalInstance) -> int:
+    """The instance's transparency log size, as its Rekor API says it."""
+    answer = requests.get(f"{instance.url}/api/v1/log", timeout=10)
+    answer.raise_for_status()
+    size: int = answer.json()["treeSize"]
+    return size
+
+
+def _leaf(bundle: Path) -> bytes:
+    certificate = Bundle.from_json(bundle.read_bytes()).signing_certificate
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _waivers(directory: Path) -> Path:
+    """Waivers under which the scan at NOW passes: what follows it would be signed."""
+    path = directory / "waivers.yaml"
+    path.write_text(WAIVERS)
+    return path
 
 
 def _stamp(moment: datetime.datetime) -> str:
@@ -87,12 +116,17 @@ def test_release_runs_every_stage_and_the_gate_allows(
 ) -> None:
     waivers = tmp_path / "waivers.yaml"
     waivers.write_text(WAIVERS)
+    before = _log_size(july_instance)
     result = _release(invoke, july_instance, project, _policy(tmp_path, july_instance),
                       "--waivers", str(waivers))  # fmt: skip
     assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith(f"attest: signing against local instance {july_instance.url}")
     table = result.stderr.split("stage ", 1)[1]
-    for stage in ("sbom", "scan", "sign", "provenance", "attestations", "gate"):
+    for stage in ("checks", "sbom", "scan", "sign", "provenance", "attestations", "gate"):
         assert f"\n{stage}" in table and "failed" not in table
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True,
+                            text=True, check=True).stdout.strip()  # fmt: skip
+    assert f"clean tree at {commit[:12]}; " in result.stderr
     assert "ALLOW 2 artifact(s)" in result.stderr
     dist = project / "dist"
     names = sorted(p.name for p in dist.iterdir())
@@ -106,6 +140,10 @@ def test_release_runs_every_stage_and_the_gate_allows(
     signed = [signed_at(p) for p in dist.glob("*.sigstore.json")]
     assert len(signed) == 6 and all(JULY <= t < JULY + datetime.timedelta(days=1) for t in signed)
     assert f"judged at the signing time {_stamp(max(signed))}" in result.stderr
+    # one signing session: the six bundles (two artifacts, provenance, three attestations),
+    # six log entries, one leaf certificate (one request to the CA)
+    assert _log_size(july_instance) == before + 6
+    assert len({_leaf(p) for p in dist.glob("*.sigstore.json")}) == 1
 
 
 def test_release_self_check_judges_at_the_signing_time_not_at_now(
@@ -129,25 +167,130 @@ def test_release_self_check_judges_at_the_signing_time_not_at_now(
 def test_release_stops_at_the_first_failed_stage(
     invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
 ) -> None:
+    """A scan over the SLO policy is refused before anything is signed."""
+    before = _log_size(instance)
     result = _release(invoke, instance, project, _policy(tmp_path, instance))
     assert result.exit_code == ExitCode.DENIED  # two findings overdue without the waivers
     assert "release stopped at scan: 2 findings overdue under the SLO policy" in result.stderr
     assert "sign          skipped" in result.stderr
     assert not list((project / "dist").glob("*.sigstore.json"))  # nothing signed
+    assert _log_size(instance) == before
 
 
-def test_release_gate_denies_out_of_policy(
-    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path
+def test_release_refuses_an_out_of_policy_identity_before_signing(
+    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
 ) -> None:
-    waivers = tmp_path / "waivers.yaml"
-    waivers.write_text(WAIVERS)
-    policy = _policy(tmp_path, july_instance, repository="someone-else/acme-web")
-    result = _release(invoke, july_instance, project, policy, "--waivers", str(waivers))
-    assert result.exit_code == ExitCode.DENIED
+    """The signer the token would get is judged by the gate's policy before the CA is asked
+    (the gate used to refuse it last, after six entries were in the log)."""
+    policy = _policy(tmp_path, instance, repository="someone-else/acme-web")
+    before = _log_size(instance)
+    result = _release(invoke, instance, project, policy, "--waivers", str(_waivers(tmp_path)))
+    assert result.exit_code == ExitCode.DENIED, result.stderr
     assert (
-        "release stopped at gate: the gate denies acme_web-1.4.0-py3-none-any.whl: bundles verify, "
-        "signature, signer identity" in result.stderr
+        f"release stopped at checks: {policy} does not allow the signer the identity token "
+        "would get, 'https://github.com/acme/acme-web/.github/workflows/release.yml@refs/heads/"
+        "main' (issuer " in result.stderr
     )
+    assert "does not match the pattern" in result.stderr and "nothing was signed" in result.stderr
+    assert "sbom          skipped" in result.stderr
+    assert _log_size(instance) == before
+    assert not list((project / "dist").glob("*.sigstore.json"))
+
+
+def test_release_refuses_a_dirty_tree_before_signing(
+    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """A tree with changes is refused first (it used to be found at provenance, after the
+    artifacts were signed)."""
+    (project / "notes.txt").write_text("not committed\n", encoding="utf-8")
+    before = _log_size(instance)
+    result = _release(invoke, instance, project, _policy(tmp_path, instance),
+                      "--waivers", str(_waivers(tmp_path)))  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert re.search(
+        r"release stopped at checks: the working tree at \S+ has changes \(notes\.txt\): "
+        r"commit them, or pass --allow-dirty",
+        result.stderr,
+    )
+    assert _log_size(instance) == before
+    assert not list((project / "dist").glob("*.sigstore.json"))
+
+
+def _old_root(instance: LocalInstance, directory: Path) -> Path:
+    """The instance's trusted root with every validity starting in 2020: last updated then."""
+    root = json.loads(instance.trusted_root.read_text())
+    for entry in [*root["certificateAuthorities"], *root["tlogs"], *root["ctlogs"]]:
+        period = entry.get("validFor") or entry["publicKey"]["validFor"]
+        period["start"] = "2020-01-01T00:00:00Z"
+    path = directory / "old_root.json"
+    path.write_text(json.dumps(root))
+    return path
+
+
+def test_release_refuses_a_trust_root_the_gate_would_refuse_before_signing(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    other_instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+) -> None:
+    before = _log_size(instance)
+    policy = _policy(tmp_path, instance).read_text()
+    stale = policy.replace(str(instance.trusted_root), str(_old_root(instance, tmp_path)))
+    (tmp_path / "stale.yaml").write_text(f"{stale}max_trust_root_age: 30d\n")
+    waivers = "--waivers", str(_waivers(tmp_path))
+    result = _release(invoke, instance, project, tmp_path / "stale.yaml", *waivers)
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    assert "its trust root would refuse the release: the trust root is " in result.stderr
+    assert (
+        "days old (current as of 2020-01-01T00:00:00+00:00), older than the policy's "
+        "max_trust_root_age (30d)"
+    ) in result.stderr
+    # a policy that trusts another instance than the one the release signs against
+    result = _release(invoke, instance, project, _policy(tmp_path, other_instance), *waivers)
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    assert (
+        f"its trust root would refuse the release: it does not hold the CA of local instance "
+        f"{instance.url}, which the release signs with; nothing was signed"
+    ) in result.stderr
+    assert _log_size(instance) == before
+
+
+QUESTION = "record these signatures in Sigstore's public transparency log? [y/N]"
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "asked"),
+    [((), {"CI": ""}, True), (("--yes",), {"CI": ""}, False), ((), {"CI": "1"}, False)],
+)
+def test_release_asks_before_sigstore_production_at_a_terminal(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: tuple[str, ...],
+    env: dict[str, str],
+    asked: bool,
+) -> None:
+    """A person at a terminal (injected) is asked, and "n" stops the release before anything
+    else; --yes or CI go on unasked, to the checks (which refuse this policy's root: no test
+    reaches the public instance)."""
+    monkeypatch.setattr(session, "_terminal", lambda: True)
+    config = production_trust_config(tmp_path)
+    result = _release(invoke, instance, project, _policy(tmp_path, instance), *extra,
+                      config=config, env=env)  # fmt: skip
+    assert result.stderr.startswith("attest: signing against Sigstore production (public:")
+    assert (QUESTION in result.stderr) == asked
+    if asked:  # CliRunner's stdin is empty: no answer is no
+        assert result.exit_code == ExitCode.USAGE
+        assert "signing against Sigstore production was not confirmed" in result.stderr
+        assert "stage " not in result.stderr  # not even the checks ran
+    else:
+        assert result.exit_code == ExitCode.DENIED
+        assert "release stopped at checks: " in result.stderr
+        assert "does not hold the CA of Sigstore production" in result.stderr
+    assert not list((project / "dist").glob("*.sigstore.json"))
 
 
 def test_release_without_artifacts(
@@ -170,9 +313,6 @@ def test_progress_is_live_for_a_person_and_plain_in_ci(monkeypatch: pytest.Monke
     for variable in ("CI", "NO_COLOR"):
         monkeypatch.delenv(variable, raising=False)
     assert command.fancy()
-    monkeypatch.setenv("NO_COLOR", "1")
-    assert not command.fancy()
-    monkeypatch.delenv("NO_COLOR")
     monkeypatch.setenv("CI", "true")
     assert not command.fancy()
 
@@ -185,3 +325,38 @@ def test_progress_is_live_for_a_person_and_plain_in_ci(monkeypatch: pytest.Monke
     text = shown.getvalue()
     assert "sbom" in text and "12 components" in text and "2 findings overdue" in text
     assert "✔" in text and "✘" in text
+
+
+def _colours(text: str) -> set[int]:
+    """The SGR colour parameters (30-49 and 90-107: fore- and background) in terminal output."""
+    found = set()
+    for parameters in re.findall(r"\x1b\[([0-9;]*)m", text):
+        found |= {int(p) for p in parameters.split(";") if p}
+    return {p for p in found if 30 <= p <= 49 or 90 <= p <= 107}
+
+
+def test_no_color_keeps_the_live_progress_without_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR takes the colours away, not the display (it used to switch to plain lines)."""
+    import io
+
+    from attest.release import command
+    from attest.release.stage import StageResult
+
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich writes to the StringIO as to a terminal
+    texts = {}
+    for no_color in ("", "1"):
+        monkeypatch.setenv("NO_COLOR", no_color)
+        assert command.fancy()
+        progress = command.RichProgress()
+        progress._console.file = shown = io.StringIO()
+        progress(StageResult("checks", "ok", 0.01, "clean tree"))
+        progress(StageResult("scan", "failed", 0.05, "2 findings overdue"))
+        progress.stop()
+        texts[no_color] = shown.getvalue()
+    assert _colours(texts[""])  # the control: colours without NO_COLOR
+    assert not _colours(texts["1"])
+    for stage in command.STAGES:
+        assert stage in texts["1"]
+    assert "2 findings overdue" in texts["1"] and "✔" in texts["1"] and "✘" in texts["1"]

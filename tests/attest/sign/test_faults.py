@@ -14,7 +14,7 @@ import pytest
 from click.testing import Result
 
 from attest import retry
-from attest.sign import stage
+from attest.sign import session
 from tests import stubs
 from tests.conftest import REPO, LocalInstance
 from tests.loopback import unused_port
@@ -116,7 +116,7 @@ def test_log_failing(through: Through, kind: str) -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_log_too_slow(through: Through, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stage, "RETRY", retry.Policy(attempts=1, deadline=1.0))
+    monkeypatch.setattr(session, "RETRY", retry.Policy(attempts=1, deadline=1.0))
     result = through(stubs.fault("/api/v1/log/entries", "slow"))
     assert "the transparency log did not answer within 1 s" in result.stderr
 

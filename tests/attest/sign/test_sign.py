@@ -13,7 +13,7 @@ from cryptography import x509
 
 from attest import retry
 from attest.instance import oidc
-from attest.sign import stage
+from attest.sign import session
 from tests import stubs
 from tests.clients import verify_js, verify_py
 from tests.conftest import LocalInstance
@@ -245,7 +245,7 @@ def test_slow_service_is_abandoned(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(stage, "RETRY", retry.Policy(attempts=1, deadline=1.0))
+    monkeypatch.setattr(session, "RETRY", retry.Policy(attempts=1, deadline=1.0))
     [artifact] = _artifacts(tmp_path, "a.whl")
     with stubs.serve(stubs.fault("/api/v1/log/entries", "slow"), upstream=instance.url) as url:
         config = stubs.trust_config_via(instance.trust_config, url, tmp_path / "proxy.json")

@@ -1,0 +1,246 @@
+"""One signing session: where it signs (said on stderr, and confirmed by a person at a terminal
+before Sigstore's public production instance), as whom (the identity token's claims, read
+before anything is signed), and one short-lived certificate, one request to the CA, for all
+the run signs. `attest sign`, `provenance`, `attest` and `build` each open one; `attest
+release` opens one after its checks and hands it to every stage, so artifacts, provenance and
+attestations carry the same certificate.
+
+Each bundle made in a session is verified against the expected identity before anyone writes
+it: sigstore-python does not check the log's answer when signing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import click
+import requests
+from sigstore.dsse import Statement as DsseStatement
+from sigstore.errors import Error as SigstoreError
+from sigstore.errors import VerificationError
+from sigstore.hashes import Hashed
+from sigstore.models import Bundle, ClientTrustConfig
+from sigstore.oidc import IdentityToken
+from sigstore.sign import Signer, SigningContext
+from sigstore.verify import Verifier
+from sigstore.verify.policy import Identity
+
+from attest import retry
+from attest.identity import certificate_identity, expected_signer, unverified_claims
+from attest.sbom.interface import read_text
+from attest.sign import identity
+from verify import certificate
+from verify.errors import InputError, OperationalError, UsageError, without_input
+from verify.sigstore_adapter import FulcioClientError, RekorClientError, oidc_url
+from verify.text import shown
+
+Instance = Literal["production", "staging"]
+# each call to the CA or the log, 60 s per attempt: sigstore's HTTP requests carry no timeout
+RETRY = dataclasses.replace(retry.NETWORK, deadline=60.0)
+_SERVICE_ERRORS = (FulcioClientError, RekorClientError, requests.RequestException)
+T = TypeVar("T")
+PRODUCTION_CA = "fulcio.sigstore.dev"  # Sigstore's public instance, whatever config names it
+STAGING_CA = "fulcio.sigstage.dev"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTrustConfig:
+    if trust_config is not None and instance is not None:
+        raise UsageError("give --trust-config or --instance, not both")
+    if trust_config is not None:
+        text = read_text(trust_config)  # a regular file, with a size limit; errors name it
+        try:
+            return ClientTrustConfig.from_json(text)
+        except Exception as e:  # the models' and parsers' refusals: never quoting the file
+            problem = f"not a Sigstore ClientTrustConfig: {without_input(e)}"
+            raise InputError(trust_config, problem) from e
+    try:
+        if instance == "staging":
+            return ClientTrustConfig.staging()
+        return ClientTrustConfig.production()
+    except Exception as e:  # TUF refresh: network and metadata errors of many kinds
+        raise OperationalError(
+            f"cannot load the {instance or 'production'} Sigstore trust root: {e}"
+        ) from e
+
+
+@dataclasses.dataclass(frozen=True)
+class Where:
+    """The instance a run signs against, known by its CA's address (a --trust-config may name
+    the public instance too)."""
+
+    trust: ClientTrustConfig = dataclasses.field(repr=False)
+    ca_url: str
+
+    @property
+    def production(self) -> bool:
+        return urlsplit(self.ca_url).hostname == PRODUCTION_CA
+
+    def describe(self) -> str:
+        url = urlsplit(self.ca_url)
+        if self.production:
+            return "Sigstore production (public: identity and digests are published for good)"
+        if url.hostname == STAGING_CA:
+            return "Sigstore staging"
+        if url.hostname in _LOOPBACK:
+            return f"local instance {url.scheme}://{url.netloc}"
+        return f"the Sigstore deployment at {self.ca_url}"
+
+
+def where(trust_config: Path | None, instance: Instance | None) -> Where:
+    trust = load_trust(trust_config, instance)
+    return Where(trust, trust.signing_config.get_fulcio().url)
+
+
+def _terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def interactive() -> bool:
+    """Whether a person can answer a question: stdin a terminal, and not CI."""
+    return not os.environ.get("CI") and _terminal()
+
+
+def announce(place: Where, yes: bool) -> None:
+    """Say where the run signs; before public production, a person at a terminal confirms
+    (or gave --yes). CI never asks."""
+    click.echo(shown(f"attest: signing against {place.describe()}"), err=True)
+    if not place.production or yes or not interactive():
+        return
+    click.echo(
+        "attest: record these signatures in Sigstore's public transparency log? [y/N] ",
+        err=True,
+        nl=False,
+    )
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):  # the end of input is no
+        raise UsageError(
+            "nothing was signed: signing against Sigstore production was not confirmed "
+            "(answer y, or pass --yes)"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Credential:
+    """The identity token and what its claims say the certificate will name. A token is a
+    secret: kept out of repr, never printed."""
+
+    token: IdentityToken = dataclasses.field(repr=False)
+    claims: dict[str, Any] = dataclasses.field(repr=False)
+    identity: str
+    issuer: str
+
+    @property
+    def signer(self) -> certificate.Signer:
+        """The signer as the gate will read it from the certificate."""
+        return expected_signer(self.claims, self.issuer)
+
+
+def credential(place: Where, explicit: str | None) -> Credential:
+    """The run's identity token, from the first source that has one, and its identity."""
+    token = identity.resolve(explicit, oidc_url(place.trust))
+    claims = unverified_claims(str(token))
+    return Credential(token, claims, certificate_identity(claims), token.federated_issuer)
+
+
+def _answer(error: BaseException) -> str:
+    """What the service answered, for the message: the HTTP status and its message."""
+    for cause in retry.chain(error):
+        if isinstance(cause, requests.HTTPError) and cause.response is not None:
+            body = cause.response.text.strip().replace("\n", " ")[:200]
+            return f"HTTP {cause.response.status_code} {body}".strip()
+        if isinstance(cause, (requests.ConnectionError, requests.Timeout)):
+            return type(cause).__name__
+    return str(error) or type(error).__name__
+
+
+def _call(call: Callable[[], T], what: str) -> T:
+    """`call` against a service, retried on transient failures; errors name the service."""
+    try:
+        return retry.call(call, RETRY, _SERVICE_ERRORS)
+    except retry.GaveUp as e:
+        if isinstance(e.error, retry.Late):
+            raise OperationalError(
+                f"{what} {e.error} ({e.attempts} attempt(s)); retry later (nothing was written "
+                "for the artifacts not yet signed)"
+            ) from e.error
+        raise OperationalError(
+            f"{what} failed after {e.attempts} attempt(s): {_answer(e.error)}; retry later "
+            "(nothing was written for the artifacts not yet signed)"
+        ) from e.error
+
+
+@dataclasses.dataclass(frozen=True)
+class SigningSession:
+    """One short-lived certificate for one identity, and the verifier that checks every
+    bundle made with it before anyone writes it."""
+
+    signer: Signer
+    verifier: Verifier
+    identity: str
+    issuer: str
+
+    @property
+    def _expected(self) -> Identity:
+        return Identity(identity=self.identity, issuer=self.issuer)
+
+    def sign_file(self, hashed: Hashed, what: Path) -> Bundle:
+        bundle = _call(partial(self.signer.sign_artifact, hashed), "the transparency log")
+        try:
+            self.verifier.verify_artifact(hashed, bundle, self._expected)
+        except (VerificationError, SigstoreError, ValueError) as e:
+            raise _self_check_failed(what, e) from e
+        return bundle
+
+    def sign_statement(self, payload: bytes, what: str) -> Bundle:
+        """A DSSE bundle over an in-toto statement, verified, and checked to carry exactly
+        `payload` (verify_dsse checks no subject: the statement is compared whole)."""
+        statement = DsseStatement(payload)
+        bundle = _call(partial(self.signer.sign_dsse, statement), "the transparency log")
+        try:
+            _, signed_payload = self.verifier.verify_dsse(bundle, self._expected)
+        except (VerificationError, SigstoreError, ValueError) as e:
+            raise _self_check_failed(what, e) from e
+        if signed_payload != payload:
+            raise _self_check_failed(what, ValueError("the signed statement differs"))
+        return bundle
+
+
+def _self_check_failed(what: object, error: Exception) -> OperationalError:
+    """The self-check: sigstore-python does not check the log's answer when signing."""
+    return OperationalError(
+        f"the new bundle for {what} does not verify ({error}): the CA or the log answered "
+        "something wrong; nothing was written for it: retry, and if it persists check the "
+        "--trust-config or --instance against the service"
+    )
+
+
+def open_session(place: Where, who: Credential) -> SigningSession:
+    """The run's one certificate (one request to the CA) for `who`, at `place`."""
+    if not who.token.in_validity_period():
+        raise UsageError(
+            "the identity token has expired (or is not valid yet); nothing was signed: get a "
+            "fresh one and run again"
+        )
+    context = SigningContext.from_trust_config(place.trust)
+    signer = _call(lambda: Signer(who.token, context, cache=True), "the CA (certificate request)")
+    verifier = Verifier(trusted_root=place.trust.trusted_root)
+    return SigningSession(signer, verifier, who.identity, who.issuer)
+
+
+def start(
+    trust_config: Path | None,
+    instance: Instance | None,
+    identity_token: str | None,
+    *,
+    yes: bool = False,
+) -> SigningSession:
+    """A signing command's session: where, said (and confirmed); as whom; one certificate."""
+    place = where(trust_config, instance)
+    announce(place, yes)
+    return open_session(place, credential(place, identity_token))

@@ -1,0 +1,158 @@
+"""The signing session: every signing command says on stderr where it signs; before Sigstore's
+public production instance a person at a terminal is asked (a real pseudo-terminal here) or
+gives --yes, and CI is never asked. Nothing here reaches the public instance: a refusal, or
+the next step's, comes first."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from attest.sign import session
+from tests.attest.sign.helpers import production_trust_config
+from tests.conftest import FIXTURES, REPO, LocalInstance
+from verify.errors import ExitCode
+
+CI = "https://example.com/ci"
+QUESTION = "record these signatures in Sigstore's public transparency log? [y/N]"
+NO_TOKEN = {"ATTEST_IDENTITY_TOKEN": None, "ACTIONS_ID_TOKEN_REQUEST_URL": None}
+
+
+def _checkout(directory: Path) -> Path:
+    """A git checkout with one commit and an artifact (ignored) to sign."""
+    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a",
+           "GIT_COMMITTER_EMAIL": "a@x", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    (directory / ".gitignore").write_text("*.whl\n*.sigstore.json\nout.txt\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "c"]):
+        subprocess.run(["git", *args], cwd=directory, env=env, check=True)
+    (directory / WHEEL).write_bytes(b"wheel\n")
+    return directory
+
+
+WHEEL = "app-1.0-py3-none-any.whl"
+SBOM = str(FIXTURES / "scan" / "sbom.cdx.json")
+BUILD = ["--", sys.executable, "-c", "open('out.txt', 'w').write('x')"]
+SIGNING_COMMANDS = {
+    "sign": ["sign", WHEEL],
+    "provenance": ["provenance", WHEEL],
+    "attest": ["attest", "--predicate", "sbom", "--sbom", SBOM, WHEEL],
+    "build": ["build", "--product", "out.txt", *BUILD],
+}
+
+
+@pytest.mark.parametrize("command", SIGNING_COMMANDS)
+def test_every_signing_command_says_where_it_signs(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    monkeypatch.chdir(_checkout(tmp_path))
+    first, *rest = SIGNING_COMMANDS[command]
+    token = instance.token(CI)
+    result = invoke(first, "--trust-config", str(instance.trust_config),
+                    "--identity-token", token, *rest)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    said = f"attest: signing against local instance {instance.url}\n"
+    assert result.stderr.startswith(said) or f"\n{said}" in result.stderr
+    assert token not in result.stderr and QUESTION not in result.stderr
+
+
+def _production_sign(directory: Path, *extra: str) -> tuple[int, str]:
+    """`attest sign` against production in a child whose stdin and stderr are a terminal,
+    answering the question with "n" when it comes; its exit code and what it showed."""
+    artifact = directory / "app.whl"
+    artifact.write_bytes(b"wheel\n")
+    config = production_trust_config(directory)
+    main, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "ATTEST_IDENTITY_TOKEN")}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "attest", "sign", "--trust-config", str(config), *extra,
+         str(artifact)],
+        stdin=terminal, stdout=subprocess.DEVNULL, stderr=terminal, cwd=REPO, env=env,
+    )  # fmt: skip
+    os.close(terminal)
+    shown, answered, deadline = b"", False, time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([main], [], [], 0.2)[0]:
+                if child.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the child closed the terminal: it ended
+                break
+            shown += chunk
+            if not answered and QUESTION.encode() in shown:
+                os.write(main, b"n\n")
+                answered = True
+        code = child.wait(timeout=10)
+    finally:
+        os.close(main)
+        if child.poll() is None:
+            child.kill()
+    return code, shown.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_production_asks_a_person_at_a_terminal_and_no_is_no(tmp_path: Path) -> None:
+    code, shown = _production_sign(tmp_path)
+    assert "attest: signing against Sigstore production (public:" in shown
+    assert QUESTION in shown
+    assert code == ExitCode.USAGE, shown
+    assert "nothing was signed: signing against Sigstore production was not confirmed" in shown
+    assert not (tmp_path / "app.whl.sigstore.json").exists()
+
+
+def test_production_with_yes_is_not_asked(tmp_path: Path) -> None:
+    """--yes: no question; the run goes on to read the identity token (not one here, so it
+    stops before the network: on a terminal without a token it would sign in interactively)."""
+    code, shown = _production_sign(tmp_path, "--yes", "--identity-token", "not-a-jwt")
+    assert "attest: signing against Sigstore production" in shown and QUESTION not in shown
+    assert code == ExitCode.USAGE, shown
+    assert "the identity token from --identity-token is not a JWT" in shown
+
+
+@pytest.mark.parametrize(("ci", "terminal"), [("1", True), ("", False)])
+def test_ci_or_no_terminal_is_never_asked(
+    invoke: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ci: str,
+    terminal: bool,
+) -> None:
+    monkeypatch.setattr(session, "_terminal", lambda: terminal)
+    artifact = tmp_path / "app.whl"
+    artifact.write_bytes(b"wheel\n")
+    config = production_trust_config(tmp_path)
+    result = invoke("sign", "--trust-config", str(config), str(artifact),
+                    env={**NO_TOKEN, "CI": ci})  # fmt: skip
+    assert "attest: signing against Sigstore production" in result.stderr
+    assert QUESTION not in result.stderr
+    assert result.exit_code == ExitCode.USAGE  # it went on, to find no identity
+    assert "no identity: pass --identity-token" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("https://fulcio.sigstore.dev", "Sigstore production (public:"),
+        ("https://fulcio.sigstage.dev", "Sigstore staging"),
+        ("http://127.0.0.1:4000/", "local instance http://127.0.0.1:4000"),
+        ("https://ca.corp.example", "the Sigstore deployment at https://ca.corp.example"),
+    ],
+)
+def test_the_instance_is_named_by_its_ca(url: str, said: str) -> None:
+    place = session.Where(trust=None, ca_url=url)  # type: ignore[arg-type]
+    assert place.describe().startswith(said)
+    assert place.production == (url == "https://fulcio.sigstore.dev")
