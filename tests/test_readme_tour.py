@@ -250,17 +250,21 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
 # its README against its --help: a renamed, added or removed option shows here.
 USAGE = re.compile(r"^```\n(attest .*?)^```$", re.S | re.M)
 LONG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+COMMAND_PATH = re.compile(r"(?:[a-z][a-z-]*(?: |$))+")  # lower-case words: the path
 EVERYWHERE = {"--verbose", "--log-format", "--help", "--quiet"}  # every command's, said once
 NOT_IN_USAGE = {"verify-bundle": {"--key"}}  # the conformance protocol's flag: always refused
 
 
 def usages(readme: str) -> dict[str, set[str]]:
-    """Each command a usage block shows, with the long options its lines name."""
+    """Each command a usage block shows (its path: `verify`, `trust update`), with the long
+    options its lines name."""
     named: dict[str, set[str]] = {}
     for block in USAGE.findall(readme):
         for usage in re.split(r"^(?=attest )", block, flags=re.M):
             if usage.strip():
-                named.setdefault(usage.split()[1], set()).update(LONG.findall(usage))
+                path = COMMAND_PATH.match(usage.split(maxsplit=1)[1])
+                assert path, usage
+                named.setdefault(path[0].strip(), set()).update(LONG.findall(usage))
     return named
 
 
@@ -281,7 +285,7 @@ def test_every_usage_block_names_exactly_the_commands_options(
     shown = usages((REPO / "README.md").read_text())
     assert {"sbom", "scan", "sign", "verify"} <= set(shown)
     for command, documented in shown.items():
-        result = invoke(command, "--help")
+        result = invoke(*command.split(), "--help")
         assert result.exit_code == 0, result.stderr
         actual = help_options(result.stdout) - EVERYWHERE - NOT_IN_USAGE.get(command, set())
         assert documented == actual, (

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
+from attest.output import inform
 from verify.dash import not_dash
 from verify.errors import UsageError
-from verify.text import shown
 
 F = TypeVar("F", bound=Callable[..., Any])
 K = TypeVar("K", bound=str)
@@ -48,7 +48,7 @@ def one_input(options: Sequence[tuple[str, K, Path | None]], environment: K) -> 
     if given:
         return given[0]
     target, which = project_environment()
-    click.echo(shown(f"attest: no input named: reading {which}"), err=True)
+    inform(f"attest: no input named: reading {which}")
     return environment, target
 
 

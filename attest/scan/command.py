@@ -156,6 +156,7 @@ def scan(
     (unless --allow-skips); 2 for a bad option, policy, waiver, SBOM or database.
     """
     chosen = _chosen_format(as_json, fmt)
+    now = instant.given(now_text, assume_utc=True)  # a bad option before any reading is said
     kind, target = _input(sbom, python, requirements, lock)
     request = ScanRequest(
         kind=kind,
@@ -165,7 +166,7 @@ def scan(
             db=db, cache_dir=cache_dir, url=_service_url(service_url), timeout=_timeout(timeout)
         ),
         policy=load_policy(policy, waivers),
-        now=instant.given(now_text, assume_utc=True),
+        now=now,
         allow_stale_db=allow_stale_db,
         ledger=ledger,
         reading=ReadOptions.for_input(kind, python_version, allow_includes_outside),

@@ -8,10 +8,16 @@ from pathlib import Path
 import click
 
 from attest.trust.update import Updated, update
-from verify.text import shown
+from verify.text import examples, shown
 
 
-@click.group("trust")
+@click.group(
+    "trust",
+    epilog=examples(
+        "attest trust update",
+        "attest trust update --instance staging --json",
+    ),
+)
 def trust() -> None:
     """The public Sigstore trust roots the gate reads (`trust: production` or `staging`)."""
 
@@ -23,7 +29,13 @@ def _said(done: Updated) -> str:
     )
 
 
-@trust.command("update")
+@trust.command(
+    "update",
+    epilog=examples(
+        "attest trust update    # then `attest verify` with `trust: production`",
+        "attest trust update --url https://mirror.example/tuf --bootstrap-root root.json",
+    ),
+)
 @click.option(
     "--instance",
     "name",
@@ -46,12 +58,7 @@ def _said(done: Updated) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print what was stored as JSON on stdout.")
 def update_command(name: str, url: str | None, bootstrap_root: Path | None, as_json: bool) -> None:
     """Refresh a public Sigstore trusted root through its TUF repository (online), where
-    sigstore-python keeps it and `attest verify` reads it (offline).
-
-    \b
-    Example:
-      attest trust update                 # then `attest verify` with `trust: production`
-    """
+    sigstore-python keeps it and `attest verify` reads it (offline)."""
     done = update(name, url, bootstrap_root)
     if as_json:
         data = {
