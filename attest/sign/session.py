@@ -47,6 +47,7 @@ _SERVICE_ERRORS = (FulcioClientError, RekorClientError, requests.RequestExceptio
 T = TypeVar("T")
 PRODUCTION_CA = "fulcio.sigstore.dev"  # Sigstore's public instance, whatever config names it
 STAGING_CA = "fulcio.sigstage.dev"
+PUBLIC_DOMAIN = "sigstore.dev"  # the public instance's CA, logs (v1 and v2 shards) and TSA
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -77,15 +78,21 @@ class Where:
 
     trust: ClientTrustConfig = dataclasses.field(repr=False)
     ca_url: str
+    log_urls: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
-        return urlsplit(self.ca_url).hostname == PRODUCTION_CA
+        """Public for good: the public CA, or any public log (a private CA may log publicly)."""
+        hosts = [urlsplit(url).hostname or "" for url in (self.ca_url, *self.log_urls)]
+        return any(h == PUBLIC_DOMAIN or h.endswith("." + PUBLIC_DOMAIN) for h in hosts)
 
     def describe(self) -> str:
         url = urlsplit(self.ca_url)
         if self.production:
-            return "Sigstore production (public: identity and digests are published for good)"
+            public = "(public: identity and digests are published for good)"
+            if url.hostname == PRODUCTION_CA:
+                return f"Sigstore production {public}"
+            return f"the Sigstore deployment at {self.ca_url}, logging to Sigstore's {public}"
         if url.hostname == STAGING_CA:
             return "Sigstore staging"
         if url.hostname in _LOOPBACK:
@@ -95,7 +102,13 @@ class Where:
 
 def where(trust_config: Path | None, instance: Instance | None) -> Where:
     trust = load_trust(trust_config, instance)
-    return Where(trust, trust.signing_config.get_fulcio().url)
+    config = trust.signing_config
+    return Where(trust, config.get_fulcio().url, _log_urls(config))
+
+
+def _log_urls(config: Any) -> tuple[str, ...]:
+    """The logs a run would write to (each client's `url`; the protocol type does not name it)."""
+    return tuple(str(getattr(log, "url", "")) for log in config.get_tlogs())
 
 
 def _terminal() -> bool:

@@ -156,3 +156,20 @@ def test_the_instance_is_named_by_its_ca(url: str, said: str) -> None:
     place = session.Where(trust=None, ca_url=url)  # type: ignore[arg-type]
     assert place.describe().startswith(said)
     assert place.production == (url == "https://fulcio.sigstore.dev")
+
+
+@pytest.mark.parametrize(
+    ("logs", "public"),
+    [
+        (("https://rekor.sigstore.dev",), True),
+        (("https://log2025-1.rekor.sigstore.dev",), True),
+        (("https://rekor.sigstore.dev.corp.example",), False),
+        (("https://rekor.corp.example",), False),
+    ],
+)
+def test_a_private_ca_logging_publicly_is_production(logs: tuple[str, ...], public: bool) -> None:
+    """What makes signing public for good is the public log, whoever issues the certificate:
+    a private CA whose signing config logs to Sigstore's public Rekor is asked about too."""
+    place = session.Where(trust=None, ca_url="https://ca.corp.example", log_urls=logs)  # type: ignore[arg-type]
+    assert place.production is public
+    assert ("logging to Sigstore's (public:" in place.describe()) is public
