@@ -91,7 +91,10 @@ def rehearse(
 ) -> str:
     """PolicyRefusal naming each artifact the gate would deny once `plan` is signed, and why;
     else what it would allow."""
-    collector = Collector(gate.trust_for(policy).root, policy, now)
+    # what is beside the artifacts exists before the release is signed: read as of the real
+    # time (no log's clock is ahead of it: a local instance's may be behind), judged at `now`
+    read_at = max(now, datetime.datetime.now(datetime.timezone.utc))
+    collector = Collector(gate.trust_for(policy).root, policy, read_at)
     algorithms = collector.algorithms(artifacts)
     evidence = [
         _evidence(collector.collect(a, digest_file(a, algorithms)), plan, who, now)
