@@ -168,6 +168,14 @@ def _decide(evidence: Evidence, context: Context, installed: list[Check]) -> Dec
     )
 
 
+def judge(evidence: Sequence[Evidence], policy: Policy, now: datetime.datetime) -> list[Decision]:
+    """The decisions on evidence the caller assembled, by the same checks as `decide`:
+    `attest release` judges the release it is about to sign, before signing it."""
+    context = Context(policy, trust_for(policy), now)
+    installed = checks()
+    return [_decide(e, context, installed) for e in evidence]
+
+
 @logs.timed(_log, "gate")
 def decide(
     artifacts: Sequence[Path],

@@ -67,7 +67,8 @@ def _statement(subjects_: tuple[Subject, ...], kind: str, predicate: dict[str, A
         raise OperationalError(f"attest built an invalid {kind} statement: {e}") from e
 
 
-def _write(session: SigningSession, statement: Statement, kind: str, path: Path) -> Written:
+def write(session: SigningSession, statement: Statement, kind: str, path: Path) -> Written:
+    """`statement` signed in `session`, its bundle written at `path`."""
     payload = statement.to_json()
     Statement.from_json(payload)  # read back exactly as the gate will
     bundle = session.sign_statement(payload, path.name)
@@ -99,14 +100,27 @@ def provenance(
     dependencies = predicates.sbom_dependencies(sbom) if sbom else []
     built = built or where_built(environ, source_dir, allow_dirty)
     session = session or signing.session()
+    statement = provenance_statement(found, built, session.identity, dependencies, command, now)
+    return write(session, statement, "provenance", target)
+
+
+def provenance_statement(
+    found: tuple[Subject, ...],
+    built: GitHubRun | LocalCheckout,
+    identity: str,
+    dependencies: list[dict[str, Any]],
+    command: Sequence[str],
+    now: datetime.datetime,
+) -> Statement:
+    """The SLSA v1 provenance statement over the subjects, unsigned: `identity` is the
+    signer's (a GitHub workflow's is the builder)."""
     if isinstance(built, GitHubRun):
-        builder = session.identity if session.identity.startswith(f"{built.server}/") else None
+        builder = identity if identity.startswith(f"{built.server}/") else None
         predicate = predicates.github_provenance(built, builder, dependencies)
     else:
         invocation = f"urn:uuid:{uuid.uuid4()}"
         predicate = predicates.local_provenance(built, list(command), invocation, now, dependencies)
-    statement = _statement(found, "provenance", predicate.to_dict())
-    return _write(session, statement, "provenance", target)
+    return _statement(found, "provenance", predicate.to_dict())
 
 
 @logs.timed(_log, "attestations")
@@ -123,11 +137,25 @@ def attest(
 ) -> list[Written]:
     """Statements over the artifacts for the SBOM, the vulnerability scan, the SLO status,
     signed in `session` or a session of its own."""
+    stem = attestation_name(artifacts, name)
+    directory = signing.directory(artifacts[0])
+    built = statements(kinds, artifacts, sbom=sbom, scan=scan, max_inline_sbom=max_inline_sbom)
+    session = session or signing.session()
+    return [write(session, s, kind, attestation_path(directory, stem, kind)) for kind, s in built]
+
+
+def statements(
+    kinds: Sequence[str],
+    artifacts: tuple[Path, ...],
+    *,
+    sbom: Path | None = None,
+    scan: Path | None = None,
+    max_inline_sbom: int = predicates.MAX_INLINE_SBOM,
+) -> list[tuple[str, Statement]]:
+    """The unsigned statements of each kind (sbom, vulns, slo) over the artifacts."""
     if not kinds:
         raise UsageError("name at least one --predicate (sbom, vulns, slo)")
     found = subjects(artifacts)
-    stem = attestation_name(artifacts, name)
-    directory = signing.directory(artifacts[0])
     built: list[tuple[str, Statement]] = []
     report = None
     for kind in dict.fromkeys(kinds):
@@ -143,8 +171,7 @@ def attest(
             report = report or predicates.read_scan_report(scan)
             predicate = (Vulns if kind == "vulns" else SloStatus).of(report).to_json()
         built.append((kind, _statement(found, kind, predicate)))
-    session = session or signing.session()
-    return [_write(session, s, kind, attestation_path(directory, stem, kind)) for kind, s in built]
+    return built
 
 
 def _source_files(base: Path) -> list[str]:
@@ -212,7 +239,7 @@ def build(
         signing.directory(first / "_" if first.is_dir() else first), step, "build"
     )
     statement = _statement(found, "build", predicate.to_dict())
-    return _write(signing.session(), statement, "build", target)
+    return write(signing.session(), statement, "build", target)
 
 
 def _products(

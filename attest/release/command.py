@@ -20,7 +20,7 @@ from attest.release.stage import (
 )
 from attest.sbom.interface import SourceKind
 from attest.sign.options import PATH, YES_HELP, instance_of
-from verify import instant
+from verify import instant, logs
 from verify.text import examples, shown
 
 _MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pending": " "}
@@ -176,10 +176,20 @@ def release(
     run_with_progress(request)
 
 
+def _silent(result: StageResult) -> None:
+    """-q: no progress; the error (raised) and the final verdict are said all the same."""
+
+
 def run_with_progress(request: ReleaseRequest) -> None:
-    """The pipeline, shown live on a terminal, else as plain lines and a final table. Where
-    it signs is said (and confirmed) before the live display starts."""
+    """The pipeline, shown live on a terminal, else as plain lines and a final table; under
+    -q only the verdict (an error says itself). Where it signs is said (and confirmed) before
+    the live display starts."""
     place = destination(request)
+    if logs.quiet():
+        pipeline = Pipeline(request, _silent, place)
+        pipeline.run()
+        click.echo(shown(f"attest: release: {pipeline.results[-1].detail}"), err=True)
+        return
     progress = RichProgress() if fancy() else PlainProgress()
     pipeline = Pipeline(request, progress, place)
     try:

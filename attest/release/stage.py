@@ -31,7 +31,10 @@ from sigstore.models import Bundle
 
 from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
+from attest.provenance.predicates import sbom_dependencies
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
+from attest.provenance.subjects import attestation_name, subjects
+from attest.release.rehearse import Planned, planned, rehearse
 from attest.sbom.interface import SourceKind, read_text
 from attest.sbom.stage import SbomRequest, generate
 from attest.scan.interface import SourceOptions
@@ -61,12 +64,13 @@ from verify.errors import (
     without_input,
 )
 from verify.formats import bundles
+from verify.formats.bundles import attestation_path
 from verify.policy import Policy
 from verify.policy import load_policy as load_gate_policy
 from verify.sigstore_adapter import integrated_time
 
 _log = logs.get(__name__)
-STAGES = ("checks", "sbom", "scan", "sign", "provenance", "attestations", "gate")
+STAGES = ("checks", "sbom", "scan", "policy", "sign", "provenance", "attestations", "gate")
 _LOCKS: tuple[tuple[str, SourceKind], ...] = (
     ("uv.lock", "lock"),
     ("pylock.toml", "lock"),
@@ -199,25 +203,23 @@ class Pipeline:
             result.detail = write_sbom(request, sbom_path)
         with self._stage("scan") as result:
             result.detail = scan_sbom(request, sbom_path, report_path)
+        with self._stage("policy") as result:  # the gate on what is about to be signed
+            plan = planned_bundles(request, checked, sbom_path, report_path)
+            who = checked.who.signer
+            result.detail = rehearse(request.artifacts, checked.policy, plan, who, request.now)
         with self._stage("sign") as result:
             session = open_session(place, checked.who)  # the release's one certificate
-            signed = sign(SignRequest(artifacts=request.artifacts), session)
+            publish = checked.policy.require.publish is not None
+            signed = sign(SignRequest(artifacts=request.artifacts, pep740=publish), session)
             result.detail = f"{len(signed.signed)} bundles as {signed.identity}"
         with self._stage("provenance") as result:
-            written = record_provenance(request, checked.built, session, sbom_path)
-            result.detail = written.path.name
+            written = _write(session, plan, ("provenance",))
+            result.detail = written[0].name
         with self._stage("attestations") as result:
-            attested = provenance_stage.attest(
-                ["sbom", "vulns", "slo"],
-                request.artifacts,
-                provenance_stage.Signing(),
-                sbom=sbom_path,
-                scan=report_path,
-                session=session,
-            )
-            result.detail = ", ".join(w.path.name for w in attested)
+            attested = _write(session, plan, ("sbom", "vulns", "slo"))
+            result.detail = ", ".join(p.name for p in attested)
         with self._stage("gate") as result:
-            made = [s.bundle for s in signed.signed] + [written.path] + [w.path for w in attested]
+            made = [p.path for p in plan if p.kind != "publish"]  # PEP 740: not a bundle file
             result.detail = self_check(request, checked.policy, made)
 
 
@@ -247,7 +249,7 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     signer the identity token will get (one the policy allows)."""
     built = where_built(os.environ, request.project, request.allow_dirty)
     policy = load_gate_policy(request.gate_policy)
-    _check_trust(policy, place)
+    _check_trust(policy, place, request.now)
     who = credential(place, request.identity_token)
     signer = who.signer
     if not identity.allowed(signer, policy.identities):
@@ -264,11 +266,12 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     return Checked(built, policy, who, detail)
 
 
-def _check_trust(policy: Policy, place: Where) -> None:
-    """The policy's trust root accepted now, and holding the CA the release signs with: else
-    the gate would refuse every bundle the release is about to publish."""
+def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> None:
+    """The policy's trust root accepted at the release's instant `now`, and holding the CA the
+    release signs with: else the gate would refuse every bundle the release is about to
+    publish."""
     trust = gate.trust_for(policy)
-    failures = trust_failures(trust, policy.trust, datetime.datetime.now(datetime.timezone.utc))
+    failures = trust_failures(trust, policy.trust, now)
     try:
         signing_cas = set(place.trust.trusted_root.get_fulcio_certs())
     except SigstoreError:  # a trust config without a CA: nothing to match
@@ -323,24 +326,38 @@ def scan_sbom(request: ReleaseRequest, sbom: Path, report: Path) -> str:
     )
 
 
-def record_provenance(
-    request: ReleaseRequest,
-    built: GitHubRun | LocalCheckout,
-    session: SigningSession,
-    sbom: Path,
-) -> provenance_stage.Written:
-    """The SLSA provenance of the release from the source the checks saw, dated at the scan's
-    clock when local."""
-    return provenance_stage.provenance(
-        request.artifacts,
-        provenance_stage.Signing(),
-        sbom=sbom,
-        environ=dict(os.environ),
-        command=["attest", "release"],
-        now=request.now,
-        built=built,
-        session=session,
+def planned_bundles(
+    request: ReleaseRequest, checked: Checked, sbom: Path, report: Path
+) -> list[Planned]:
+    """Every bundle the release will sign, with the statements it will sign: the SLSA
+    provenance from the source the checks saw (dated at the scan's clock when local), the
+    SBOM, the scan and its SLO status; PEP 740 attestations when the policy requires them."""
+    artifacts = request.artifacts
+    directory = provenance_stage.Signing().directory(artifacts[0])
+    stem = attestation_name(artifacts, None)
+    provenance = provenance_stage.provenance_statement(
+        subjects(artifacts),
+        checked.built,
+        checked.who.identity,
+        sbom_dependencies(sbom),
+        ["attest", "release"],
+        request.now,
     )
+    scanned = provenance_stage.statements(
+        ["sbom", "vulns", "slo"], artifacts, sbom=sbom, scan=report
+    )
+    made = [("provenance", provenance), *scanned]
+    attestations = [Planned(attestation_path(directory, stem, k), k, s) for k, s in made]
+    return planned(artifacts, checked.policy.require.publish is not None, attestations)
+
+
+def _write(session: SigningSession, plan: list[Planned], kinds: tuple[str, ...]) -> list[Path]:
+    """The planned statements of these kinds, signed in the session and written."""
+    return [
+        provenance_stage.write(session, p.statement, p.kind, p.path).path
+        for p in plan
+        if p.kind in kinds and p.statement is not None
+    ]
 
 
 def self_check(request: ReleaseRequest, policy: Policy, made: list[Path]) -> str:

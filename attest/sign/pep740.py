@@ -35,12 +35,17 @@ def distribution(artifact: Path, sha256: str) -> Distribution:
         raise UsageError(f"--pep740 needs wheels and sdists; {artifact.name} is neither") from e
 
 
+def statement(dist: Distribution) -> Statement:
+    """The publish statement over `dist`, unsigned."""
+    return Statement((Subject(dist.name, dist.digest),), PYPI_PUBLISH_V1, {})
+
+
 def attest(session: SigningSession, dist: Distribution) -> bytes:
     """The PEP 740 attestation JSON for `dist`, signed and verified."""
     from pypi_attestations import Attestation, AttestationError
 
-    statement = Statement((Subject(dist.name, dist.digest),), PYPI_PUBLISH_V1, {})
-    bundle = session.sign_statement(statement.to_json(), f"{dist.name} (PEP 740)")
+    payload = statement(dist).to_json()
+    bundle = session.sign_statement(payload, f"{dist.name} (PEP 740)")
     try:
         return Attestation.from_bundle(bundle).model_dump_json().encode()
     except AttestationError as e:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from click.testing import Result
 from cryptography.hazmat.primitives import serialization
 from sigstore.models import Bundle
@@ -360,3 +361,169 @@ def test_no_color_keeps_the_live_progress_without_colours(monkeypatch: pytest.Mo
     for stage in command.STAGES:
         assert stage in texts["1"]
     assert "2 findings overdue" in texts["1"] and "✔" in texts["1"] and "✘" in texts["1"]
+
+
+# Every key of the gate policy that could refuse the release after signing (docs/policy.md),
+# each added to the policy the release otherwise meets: refused before the log holds anything,
+# naming why, or signed and allowed. (The identity keys, the trust root and the git state have
+# their own tests above.) `None`: the release is allowed.
+KEYS: list[tuple[str, str, str | None]] = [
+    ("build_link", "require:\n  build_link: {}\n", "attest release records no build link"),
+    ("k_of_n", "k_of_n: 2\n", "1 distinct allowed signer(s), the policy needs 2"),
+    (
+        "publish",
+        "require:\n  publish:\n    repository: acme/acme-web\n"
+        "    workflow: release.yml\n    issuer: {issuer}\n",
+        None,
+    ),
+    (
+        "publish by another workflow",
+        "require:\n  publish:\n    repository: acme/acme-web\n"
+        "    workflow: publish.yml\n    issuer: {issuer}\n",
+        "publish attestation (no publish attestation by the publishing workflow)",
+    ),
+    (
+        "provenance.builder_id",
+        "require:\n  provenance:\n    builder_id: https://ci.example/b\n",
+        "provenance (acme_web-1.4.0.provenance.sigstore.json: builder id",
+    ),
+    (
+        "provenance.build_type",
+        "require:\n  provenance:\n    build_type: https://x.example/t\n",
+        "build type",
+    ),
+    (
+        "provenance.source_repository",
+        "require:\n  provenance:\n    source_repository: x\n",
+        "source repository",
+    ),
+    ("sbom.denied_packages", "require:\n  sbom:\n    denied_packages: [flask]\n", "flask"),
+    ("sbom.denied_licenses", "require:\n  sbom:\n    denied_licenses: [MIT]\n", None),
+    (
+        "vulnerabilities.waiver_approvers",
+        "require:\n  vulnerabilities:\n    slo: true\n"
+        "    waiver_approvers: [security@acme.example]\n",
+        "vulnerability SLOs",
+    ),
+    ("vulnerabilities.windows", "require:\n  vulnerabilities:\n    windows: {high: 365}\n", None),
+    ("vulnerabilities.max_scan_age", "require:\n  vulnerabilities:\n    max_scan_age: 1d\n", None),
+    ("max_attestation_age", "require:\n  max_attestation_age: 1d\n", None),
+    ("max_trust_root_age", "max_trust_root_age: 30d\n", None),
+    ("unknown_predicates", "unknown_predicates: ignore\n", None),
+    ("mode", "mode: audit\n", None),
+]
+
+
+def _with(policy: Path, addition: str, issuer: str) -> Path:
+    """The policy with the keys of `addition` (YAML) set, those under `require` merged."""
+    data = yaml.safe_load(policy.read_text())
+    added = yaml.safe_load(addition.replace("{issuer}", issuer))
+    data["require"].update(added.pop("require", {}))
+    data.update(added)
+    path = policy.with_name("keyed.yaml")
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(("key", "addition", "refusal"), KEYS, ids=[k[0] for k in KEYS])
+def test_each_policy_key_is_refused_before_signing_or_allowed(
+    invoke: Callable[..., Result],
+    july_instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+    key: str,
+    addition: str,
+    refusal: str | None,
+) -> None:
+    """A release never signs what its gate refuses for a reason of the policy: the gate's
+    checks judge the statements about to be signed first (they used to run last, after six
+    log entries)."""
+    policy = _with(_policy(tmp_path, july_instance), addition, july_instance.issuer)
+    before = _log_size(july_instance)
+    result = _release(invoke, july_instance, project, policy, "--waivers", str(_waivers(tmp_path)))
+    if refusal is None:
+        assert result.exit_code == 0, result.stderr
+        assert "ALLOW 2 artifact(s)" in result.stderr
+        assert _log_size(july_instance) > before
+        return
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    assert (
+        f"release stopped at policy: {policy}: the gate would deny the release once signed: "
+    ) in result.stderr
+    assert refusal in result.stderr and "nothing was signed" in result.stderr
+    assert "sign          skipped" in result.stderr
+    assert _log_size(july_instance) == before
+    assert not list((project / "dist").glob("*.sigstore.json"))
+
+
+def test_release_under_publish_writes_pep740_attestations(
+    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """require.publish is met by construction: the release writes the PEP 740 attestations
+    (by the release's one certificate) that the gate asks for."""
+    policy = _with(_policy(tmp_path, july_instance), KEYS[2][1], july_instance.issuer)
+    result = _release(invoke, july_instance, project, policy, "--waivers", str(_waivers(tmp_path)))
+    assert result.exit_code == 0, result.stderr
+    dist = project / "dist"
+    assert sorted(p.name for p in dist.glob("*.publish.attestation")) == [
+        "acme_web-1.4.0-py3-none-any.whl.publish.attestation",
+        "acme_web-1.4.0.tar.gz.publish.attestation",
+    ]
+
+
+def test_a_build_link_beside_the_artifacts_counts(
+    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """The evidence already beside the artifacts is judged with the release's: a build link
+    `attest build` made before meets require.build_link (and the release is allowed)."""
+    policy = _with(_policy(tmp_path, july_instance), KEYS[0][1], july_instance.issuer)
+    waivers = "--waivers", str(_waivers(tmp_path))
+    refused = _release(invoke, july_instance, project, policy, *waivers)
+    assert "attest release records no build link" in refused.stderr
+    from attest.instance import oidc
+
+    state = july_instance.state
+    claims = oidc.github_claims("acme/acme-web")
+    token = oidc.mint(state.keys["issuer"], state.issuer_url, claims.pop("sub"), claims)
+    dist = project / "dist"
+    remade = "; ".join(f"cp {p} {p}.new && mv {p}.new {p}" for p in sorted(dist.iterdir()))
+    built = invoke(
+        "build", "--step", "package", "--trust-config", str(july_instance.trust_config),
+        "--identity-token", token, "--product", str(dist),
+        "--material", str(project / "pyproject.toml"), "--", "sh", "-c", remade,
+        env={"CI": "true"},
+    )  # fmt: skip
+    assert built.exit_code == 0, built.stderr
+    result = _release(invoke, july_instance, project, policy, *waivers)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_quiet_release_says_only_where_it_signs_errors_and_the_verdict(
+    invoke: Callable[..., Result],
+    july_instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """-q: no progress lines, no table, no live display even at a terminal; the verdict and
+    the error stay."""
+    from attest.release import command
+
+    def no_display() -> None:
+        raise AssertionError("the live display was started under -q")
+
+    monkeypatch.setattr(command, "fancy", lambda: True)
+    monkeypatch.setattr(command, "RichProgress", no_display)
+    policy = _policy(tmp_path, july_instance)
+    result = _release(invoke, july_instance, project, policy, "-q",
+                      "--waivers", str(_waivers(tmp_path)))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("attest: signing against local instance")
+    assert len(lines) == 2 and lines[1].startswith("attest: release: ALLOW 2 artifact(s)")
+    refused = _release(invoke, july_instance, project, policy, "-q")  # no waivers: overdue
+    assert refused.exit_code == ExitCode.DENIED
+    assert refused.stderr.splitlines()[1:] == [
+        "attest: error: release stopped at scan: 2 findings overdue under the SLO policy"
+        + refused.stderr.split("under the SLO policy", 1)[1].splitlines()[0]
+    ]

@@ -1,0 +1,119 @@
+"""The gate's verdict on a release before it is signed: the statements `attest release` is about
+to sign, as the signer its identity token will get, with the evidence already beside the
+artifacts, judged by the gate's own checks at the release's instant. Whatever the gate would
+deny for want of evidence or by a rule of the policy is refused here, while the transparency
+log holds nothing of the release; the gate step after signing judges the same statements."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+
+from attest.sign import pep740
+from verify import gate
+from verify.certificate import Signer
+from verify.errors import PolicyRefusal
+from verify.evidence import Attestation, Collector, Evidence, Signed, digest_file
+from verify.formats import bundles
+from verify.formats.statement import Statement
+from verify.policy import Policy
+
+# What the release cannot make itself, said beside the gate's words when that check fails.
+_HINTS = {
+    "signer identity": "one release is one certificate, one signer: for k_of_n above 1 the "
+    "other signers' co-signatures must be beside the artifacts before it",
+    "build link": "attest release records no build link (require.build_link): run `attest "
+    "build` first, its link beside the artifacts",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """A bundle the release will write: where, of which kind, and the statement it signs
+    (None: an artifact's signature)."""
+
+    path: Path
+    kind: str = "signature"
+    statement: Statement | None = None
+
+
+def planned(artifacts: tuple[Path, ...], publish: bool, made: list[Planned]) -> list[Planned]:
+    """Every bundle of the release: the artifacts' signatures, their PEP 740 attestations when
+    `publish`, and the attestations in `made`."""
+    found = [Planned(bundles.signature_path(a)) for a in artifacts]
+    if publish:  # pep740.distribution refuses a file that is no wheel or sdist, before signing
+        found += [
+            Planned(
+                bundles.publish_attestation_path(a),
+                "publish",
+                pep740.statement(pep740.distribution(a, digest_file(a)["sha256"])),
+            )
+            for a in artifacts
+        ]
+    return found + made
+
+
+def _evidence(
+    existing: Evidence, plan: list[Planned], who: Signer, now: datetime.datetime
+) -> Evidence:
+    """The artifact's evidence once the release is signed: what is beside it now, less what the
+    release overwrites, and the release's own bundles, made at `now` by `who`."""
+    replaced = {p.path for p in plan}
+    own = bundles.signature_name(existing.artifact.name)
+    signatures = [
+        Signed(p.path, who, now) for p in plan if p.statement is None and p.path.name == own
+    ]
+    attestations = [
+        Attestation(p.path, who, now, p.statement)
+        for p in plan
+        if p.statement is not None
+        and any(s.sha256 == existing.sha256 for s in p.statement.subjects)
+    ]
+    return dataclasses.replace(
+        existing,
+        signatures=(*(s for s in existing.signatures if s.path not in replaced), *signatures),
+        attestations=(
+            *(a for a in existing.attestations if a.path not in replaced),
+            *attestations,
+        ),
+        problems=tuple(p for p in existing.problems if p.path not in replaced),
+        uncounted=tuple(p for p in existing.uncounted if p.path not in replaced),
+    )
+
+
+def rehearse(
+    artifacts: tuple[Path, ...],
+    policy: Policy,
+    plan: list[Planned],
+    who: Signer,
+    now: datetime.datetime,
+) -> str:
+    """PolicyRefusal naming each artifact the gate would deny once `plan` is signed, and why;
+    else what it would allow."""
+    # what is beside the artifacts exists before the release is signed: read as of the real
+    # time (no log's clock is ahead of it: a local instance's may be behind), judged at `now`
+    read_at = max(now, datetime.datetime.now(datetime.timezone.utc))
+    collector = Collector(gate.trust_for(policy).root, policy, read_at)
+    algorithms = collector.algorithms(artifacts)
+    evidence = [
+        _evidence(collector.collect(a, digest_file(a, algorithms)), plan, who, now)
+        for a in artifacts
+    ]
+    denied = [d for d in gate.judge(evidence, policy, now) if not d.allowed]
+    if denied:
+        reasons = "; ".join(
+            f"{d.artifact.name}: "
+            + ", ".join(
+                f"{o.name} ({'; '.join(o.failures)})"
+                + (f" [{_HINTS[o.name]}]" if o.name in _HINTS else "")
+                for o in d.outcomes
+                if not o.passed
+            )
+            for d in denied
+        )
+        raise PolicyRefusal(
+            f"{policy.origin}: the gate would deny the release once signed: {reasons}; "
+            "nothing was signed"
+        )
+    return f"the gate would allow {len(artifacts)} artifact(s) under {policy.origin}"
