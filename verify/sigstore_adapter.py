@@ -124,6 +124,11 @@ def embedded_trusted_root(name: str) -> Path:
     return _embedded(name, "trusted_root.json")
 
 
+def embedded_signing_config(name: str) -> Path:
+    """The signing config (v0.2) of public Sigstore (`production` or `staging`) in the wheel."""
+    return _embedded(name, "signing_config.v0.2.json")
+
+
 def embedded_tuf_root(name: str) -> Path:
     """The TUF root metadata (root.json) of public Sigstore's repository in the wheel: where
     trust in its TUF repository starts."""

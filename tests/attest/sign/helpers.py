@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import sigstore
-
-_STORE = Path(sigstore.__file__).parent / "_store" / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+from verify.sigstore_adapter import embedded_signing_config, embedded_trusted_root
 
 
 def production_trust_config(directory: Path) -> Path:
@@ -18,8 +16,8 @@ def production_trust_config(directory: Path) -> Path:
         json.dumps(
             {
                 "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-                "trustedRoot": json.loads((_STORE / "trusted_root.json").read_text()),
-                "signingConfig": json.loads((_STORE / "signing_config.v0.2.json").read_text()),
+                "trustedRoot": json.loads(embedded_trusted_root("production").read_text()),
+                "signingConfig": json.loads(embedded_signing_config("production").read_text()),
             }
         )
     )
