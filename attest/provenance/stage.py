@@ -5,34 +5,31 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import subprocess
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from in_toto.runlib import record_artifacts_as_dict
-
 from attest.output import write_atomic
-from attest.provenance import predicates, running
+from attest.provenance import artifacts, predicates, running
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
 from attest.provenance.subjects import attestation_name, subjects
 from attest.sign.session import Instance, SigningSession, start
 from attest.sign.stage import require_bundle_dir
 from verify import logs
-from verify.errors import InputError, OperationalError, UsageError
+from verify.errors import OperationalError, UsageError
 from verify.formats.bundles import attestation_path
 from verify.formats.link import Link
 from verify.formats.predicates import KINDS
 from verify.formats.slo_status import SloStatus
-from verify.formats.statement import ResourceDescriptor, Statement, Subject
+from verify.formats.statement import Statement, Subject
 from verify.formats.vulns import Vulns
 from verify.sigstore_adapter import log_index
 from verify.text import shown
 
 _log = logs.get(__name__)
-
-_NOT_MATERIALS = [".git", ".venv", "venv", "node_modules", "__pycache__", "*.pyc", "build", "dist"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +64,19 @@ def _statement(subjects_: tuple[Subject, ...], kind: str, predicate: dict[str, A
         raise OperationalError(f"attest built an invalid {kind} statement: {e}") from e
 
 
-def write(session: SigningSession, statement: Statement, kind: str, path: Path) -> Written:
-    """`statement` signed in `session`, its bundle written at `path`."""
+def write(
+    session: SigningSession,
+    statement: Statement,
+    kind: str,
+    path: Path,
+    check: Callable[[], None] = lambda: None,
+) -> Written:
+    """`statement` signed in `session`, its bundle written at `path` if `check` (after signing)
+    raises nothing."""
     payload = statement.to_json()
     Statement.from_json(payload)  # read back exactly as the gate will
     bundle = session.sign_statement(payload, path.name)
+    check()
     write_atomic(path, bundle.to_json().encode())
     return Written(kind, path, statement, log_index(bundle))
 
@@ -184,7 +189,7 @@ def _source_files(base: Path) -> list[str]:
         return ["."]
     if done.returncode != 0:
         return ["."]
-    return [name for name in done.stdout.decode().split("\0") if name]
+    return [name for name in os.fsdecode(done.stdout).split("\0") if name]
 
 
 @logs.timed(_log, "build")
@@ -200,19 +205,19 @@ def build(
     log: Path | None = None,
     echo: running.Echo | None = None,
 ) -> Written:
-    """Run the build command (its output to `echo` as it comes and to the log), record it with
-    in-toto (materials before, products after: only files the run created or changed) and
-    write a signed link statement whose subjects are the products."""
+    """Run the build command (its output to `echo` as it comes and to the log), record it as an
+    in-toto link (materials before, products after: only files the run created or changed) and
+    write the signed link statement whose subjects are the products, if none changed while it
+    was signed."""
     if not command:
         raise UsageError("give the build command after --: attest build -- python -m build")
     if not products:
         raise UsageError("name the build's products with --product PATH")
-    material_list = [str(m) for m in materials] or _source_files(base)
-    # Materials are recorded apart: excluding build output from them must not hide products.
-    recorded = record_artifacts_as_dict(
-        material_list, exclude_patterns=_NOT_MATERIALS, base_path=str(base)
-    )
-    before = running.snapshot(base, products)
+    listed = [str(m) for m in materials] or [
+        name for name in _source_files(base) if not artifacts.excluded(name)
+    ]
+    recorded = artifacts.materials(base, listed)
+    before = artifacts.snapshot(base, products)
     with running.log_file(log) as opened:
         if echo is not None:
             echo(f"attest: running the build; its output is saved in {shown(opened[0])}")
@@ -224,36 +229,17 @@ def build(
             f"the build command {running.ended(returned)}; no link was written; its output is in "
             f"{shown(opened[0])}"
         )
-    found = _products(base, products, before, opened[0])
+    found = artifacts.products(base, products, before, opened[0])
     predicate = Link(
         name=step,
         command=tuple(command),
-        materials=tuple(
-            ResourceDescriptor(name=path, digest={"sha256": digest["sha256"]})
-            for path, digest in sorted(recorded.items())
-        ),
+        materials=recorded,
         byproducts={"return-value": returned},  # the output stays in the log: it may hold secrets
     )
     first = base / products[0]
     target = attestation_path(
         signing.directory(first / "_" if first.is_dir() else first), step, "build"
     )
-    statement = _statement(found, "build", predicate.to_dict())
-    return write(signing.session(), statement, "build", target)
-
-
-def _products(
-    base: Path, products: tuple[Path, ...], before: dict[Path, running.Stamp], log: Path
-) -> tuple[Subject, ...]:
-    """The files at `products` the build created or changed (its log aside), hashed by in-toto."""
-    recorded = record_artifacts_as_dict(
-        [str(p) for p in products], base_path=str(base), follow_symlink_dirs=True
-    )
-    fresh = running.changed(base, recorded, before) - running.same_file(base, recorded, log)
-    if not fresh:
-        raise InputError(
-            products[0],
-            "the build created or changed no files there (files left from an earlier build "
-            "are not its products)",
-        )
-    return tuple(Subject(path, recorded[path]["sha256"]) for path in sorted(fresh))
+    subjects_ = tuple(Subject(name, product.sha256) for name, product in found.items())
+    statement = _statement(subjects_, "build", predicate.to_dict())
+    return write(signing.session(), statement, "build", target, lambda: artifacts.unchanged(found))

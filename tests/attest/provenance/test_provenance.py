@@ -20,9 +20,10 @@ from click.testing import Result
 
 from attest.instance import oidc
 from attest.provenance import stage
+from attest.sign.session import SigningSession
 from tests.clients import verify_dsse_py, verify_js
 from tests.conftest import FIXTURES, REPO, LocalInstance
-from verify.errors import ExitCode, InputError
+from verify.errors import ExitCode, InputError, OperationalError
 from verify.formats.predicates import KINDS
 
 GOLDEN = FIXTURES / "provenance"
@@ -385,9 +386,11 @@ def test_failing_build_writes_no_link(
     killed = invoke(*base, "sh", "-c", "kill -9 $$")
     assert "the build command was killed by SIGKILL; no link was written" in killed.stderr
     assert not (repo / "dist" / "build.build.sigstore.json").exists()
+    logs = set(tmp_path.glob("attest-build-*.log"))
     missing = invoke(*base, "no-such-build-tool")
     assert missing.exit_code == ExitCode.USAGE
     assert "cannot run the build command 'no-such-build-tool'" in missing.stderr
+    assert set(tmp_path.glob("attest-build-*.log")) == logs  # its empty log was removed
     nothing = invoke(*[("out" if a == "dist" else a) for a in base], "true")
     assert nothing.exit_code == ExitCode.USAGE
     assert "out: the build created or changed no files there" in nothing.stderr
@@ -414,6 +417,62 @@ def test_a_rerun_records_only_what_it_wrote(instance: LocalInstance, tmp_path: P
     assert [s.name for s in again.statement.subjects] == ["dist/acme.whl"]
     with pytest.raises(InputError, match="dist: the build created or changed no files there"):
         stage.build(["true"], (Path("dist"),), signing, base=repo, log=tmp_path / "3")
+
+
+def test_a_link_out_of_the_tree_is_never_signed(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build that leaves a link to a file outside dist among its products, or a --material
+    that cannot be recorded, is exit 2 naming it, before any signing: no link is written."""
+    repo = _checkout(tmp_path)
+    (tmp_path / "outside-secret.txt").write_text("SECRET")
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the build's log
+    token = instance.token(CI)
+    base = ["build", "--trust-config", str(instance.trust_config), "--identity-token", token]
+    leak = "mkdir dist && echo x > dist/a.whl && ln -s ../../outside-secret.txt dist/leak.whl"
+    leaked = invoke(*base, "--product", "dist", "--", "sh", "-c", leak)
+    assert leaked.exit_code == ExitCode.USAGE, leaked.stderr
+    assert (
+        "cannot record the products (each must be a file in its product directory): "
+        f"dist/leak.whl: a link out of {repo / 'dist'} (to {tmp_path / 'outside-secret.txt'})"
+    ) in leaked.stderr
+    missing = invoke(*base, "--material", "nope.txt", "--product", "out", "--", "touch", "ran")
+    assert missing.exit_code == ExitCode.USAGE
+    assert "nope.txt: no such file or directory" in missing.stderr
+    assert not (repo / "ran").exists()
+    assert not list(repo.rglob("*.sigstore.json"))
+
+
+def test_a_product_changed_while_signing_writes_no_link(
+    instance: LocalInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something outside the build (not its child: those are ended before hashing) rewrites a
+    product while the link is signed: the signed digest would not be the file's, so no link."""
+    repo = _checkout(tmp_path)
+    sign = SigningSession.sign_statement
+
+    def rewriting(self: SigningSession, payload: bytes, name: str) -> Any:
+        (repo / "dist" / "a.whl").write_text("EVIL")
+        return sign(self, payload, name)
+
+    monkeypatch.setattr(SigningSession, "sign_statement", rewriting)
+    with pytest.raises(OperationalError) as refused:
+        stage.build(
+            ["sh", "-c", "mkdir dist && echo x > dist/a.whl"],
+            (Path("dist"),),
+            _signing(instance, instance.token(CI)),
+            base=repo,
+            log=tmp_path / "log",
+        )
+    assert str(refused.value) == (
+        "dist/a.whl: changed after it was hashed, while the link was being signed (something "
+        "outside the build writes there); no link was written"
+    )
+    assert not (repo / "dist" / "build.build.sigstore.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -155,6 +155,8 @@ def test_a_bad_timeout_is_a_usage_error_naming_it(text: str, problem: str) -> No
     with pytest.raises(UsageError) as refused:
         running.timeout_of(text)
     assert problem in str(refused.value)
+    # the hint for seconds is for a text that is no duration, not one that is too long
+    assert ("(or whole seconds" in str(refused.value)) == ("not a duration" in problem)
 
 
 def test_the_timeout_option_is_read_before_anything_runs(
@@ -170,38 +172,6 @@ def test_the_timeout_option_is_read_before_anything_runs(
 def test_the_default_timeout_stays_an_hour() -> None:
     assert running.TIMEOUT.total_seconds() == 3600
     assert running.spoken(running.TIMEOUT) == "1h"
-
-
-def test_only_files_the_run_created_or_changed_count(tmp_path: Path) -> None:
-    """Stale files are left out; a file rewritten with its old mtime put back still counts
-    (its ctime moved); a file the run deleted is not there to count."""
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    for name in ("stale.whl", "rewritten.whl", "deleted.whl", "touched.whl"):
-        (dist / name).write_text(name)
-    before = running.snapshot(tmp_path, (Path("dist"),))
-    assert set(before) == {path.resolve() for path in dist.iterdir()}
-    time.sleep(0.02)  # past a coarse file system clock
-    old = (dist / "rewritten.whl").stat()
-    (dist / "rewritten.whl").write_text("rewritten.whl")  # same bytes, same size
-    os.utime(dist / "rewritten.whl", ns=(old.st_atime_ns, old.st_mtime_ns))
-    (dist / "deleted.whl").unlink()
-    (dist / "new.whl").write_text("new")
-    os.utime(dist / "touched.whl")
-    names = [f"dist/{path.name}" for path in dist.iterdir()]
-    assert running.changed(tmp_path, names, before) == {
-        "dist/rewritten.whl",
-        "dist/new.whl",
-        "dist/touched.whl",
-    }
-
-
-def test_a_named_product_file_counts_alike(tmp_path: Path) -> None:
-    (tmp_path / "a.whl").write_text("a")
-    before = running.snapshot(tmp_path, (Path("a.whl"), Path("missing.whl")))
-    assert running.changed(tmp_path, ["a.whl"], before) == set()
-    (tmp_path / "missing.whl").write_text("now")
-    assert running.changed(tmp_path, ["a.whl", "missing.whl"], before) == {"missing.whl"}
 
 
 _LINE = (
@@ -224,15 +194,75 @@ def test_each_line_reaches_the_person_once_in_order_however_it_is_written(
     sees each line once, in order, prefixed and escaped."""
     data = b"".join(line.encode() + end for line, end in zip(lines, ends, strict=False))
     relayed: list[str] = []
-    with tempfile.TemporaryDirectory() as folder:
-        log = Path(folder) / "log"
-        with log.open("ab") as sink, log.open("rb") as source:
-            relay = running._Relay(source, relayed.append, "[b] ")
-            written = 0
-            for cut in [*sorted(c % (len(data) + 1) for c in cuts), len(data)]:
-                sink.write(data[written : max(written, cut)])
-                sink.flush()
-                written = max(written, cut)
-                relay.pump()
-            relay.pump(final=True)
+    relay = running._Relay(relayed.append, "[b] ")
+    written = 0
+    for cut in [*sorted(c % (len(data) + 1) for c in cuts), len(data)]:
+        relay.feed(data[written : max(written, cut)])
+        written = max(written, cut)
+    relay.feed(b"", final=True)
     assert relayed == [f"[b] {shown(line)}" for line in lines]
+
+
+def _run(command: list[str], tmp_path: Path, echo: running.Echo | None = None) -> int:
+    with running.log_file(tmp_path / "build.log") as opened:
+        return running.run(
+            command,
+            cwd=tmp_path,
+            log=opened,
+            timeout=datetime.timedelta(minutes=1),
+            echo=echo,
+            prefix="[b] ",
+        )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child subreaper is Linux's")
+def test_a_process_that_leaves_the_group_is_ended_before_the_products_are_recorded(
+    tmp_path: Path,
+) -> None:
+    """A background child that escapes the build's process group (`setsid`, its output
+    detached) to rewrite a product after the link is signed is adopted by attest and killed
+    before run returns, and the person is told; so is a child it started."""
+    escape = (
+        "setsid sh -c 'sleep 30 & echo $! > inner.pid; echo $$ > escaped.pid; sleep 30; "
+        "echo EVIL > a.whl' </dev/null >/dev/null 2>&1 &"
+    )
+    wait = "until [ -s escaped.pid ] && [ -s inner.pid ]; do sleep 0.01; done"
+    said: list[str] = []
+    assert _run(["sh", "-c", f"echo x > a.whl; {escape} {wait}"], tmp_path, said.append) == 0
+    escaped, inner = (int((tmp_path / n).read_text()) for n in ("escaped.pid", "inner.pid"))
+    assert not _alive(escaped) and not _alive(inner)
+    assert not Path(f"/proc/{escaped}").exists(), "killed but not reaped"
+    assert said[-1] == (  # the escaped shell, its background sleep and the one it waits on
+        "attest: the build left 3 process(es) running outside its process group; killed before "
+        "the products were recorded"
+    )
+    assert (tmp_path / "a.whl").read_text() == "x\n"
+
+
+def test_each_stream_keeps_its_own_unfinished_line(tmp_path: Path) -> None:
+    """stdout's last line without a newline is not joined to what stderr prints after it: the
+    person sees two lines (the log keeps the bytes as they came)."""
+    said: list[str] = []
+    script = "printf 'no newline at end'; sleep 0.1; printf 'err line\\n' >&2; printf 'err end' >&2"
+    assert _run(["sh", "-c", script], tmp_path, said.append) == 0
+    assert sorted(said) == ["[b] err end", "[b] err line", "[b] no newline at end"]
+    assert (tmp_path / "build.log").read_bytes() == b"no newline at enderr line\nerr end"
+
+
+def test_a_command_that_cannot_start_leaves_no_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(UsageError) as refused, running.log_file(None) as opened:
+        running.run(
+            ["no-such-build-tool"],
+            cwd=tmp_path,
+            log=opened,
+            timeout=running.TIMEOUT,
+            echo=None,
+            prefix="",
+        )
+    assert str(refused.value) == (
+        "cannot run the build command 'no-such-build-tool': No such file or directory"
+    )
+    assert list(tmp_path.iterdir()) == []
