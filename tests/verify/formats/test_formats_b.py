@@ -179,7 +179,10 @@ def test_provenance_model_refuses_what_the_schema_refuses() -> None:
 def test_build_link_round_trip(
     instance: LocalInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(_checkout(tmp_path))
+    repo = _checkout(tmp_path)
+    monkeypatch.chdir(repo)
+    (repo / "current.py").symlink_to("app.py")  # a tracked link: recorded as the link
+    subprocess.run(["git", "add", "current.py"], cwd=repo, check=True)
     command = ["sh", "-c", "mkdir -p dist && cp app.py dist/acme.tar.gz"]
     written = provenance_stage.build(command, (Path("dist"),), _signing(instance))
     assert written.path == bundles.attestation_path(Path("dist"), "build", "build")
@@ -193,7 +196,11 @@ def test_build_link_round_trip(
         tuple(command),
         {"return-value": 0},
     )
-    assert {m.name for m in link.materials} == {".gitignore", "app.py"}
+    assert {m.name: m.media_type for m in link.materials} == {
+        ".gitignore": None,
+        "app.py": None,
+        "current.py": "inode/symlink",
+    }
     sample = _payload(written.path)
     assert _errors(STATEMENT_SCHEMA, sample) == []
     assert _errors("link-v0.3.schema.json", sample["predicate"]) == []
