@@ -151,11 +151,13 @@ def statements(
     sbom: Path | None = None,
     scan: Path | None = None,
     max_inline_sbom: int = predicates.MAX_INLINE_SBOM,
+    hashed: tuple[Subject, ...] | None = None,
 ) -> list[tuple[str, Statement]]:
-    """The unsigned statements of each kind (sbom, vulns, slo) over the artifacts."""
+    """The unsigned statements of each kind (sbom, vulns, slo) over the artifacts (`hashed`:
+    their subjects as the caller already hashed them)."""
     if not kinds:
         raise UsageError("name at least one --predicate (sbom, vulns, slo)")
-    found = subjects(artifacts)
+    found = hashed or subjects(artifacts)
     built: list[tuple[str, Statement]] = []
     report = None
     for kind in dict.fromkeys(kinds):
