@@ -17,7 +17,16 @@ from attest.output import write_atomic
 from attest.provenance import predicates, running
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
 from attest.provenance.subjects import attestation_name, subjects
-from attest.sign.session import Instance, SigningSession, start
+from attest.sign.session import (
+    Instance,
+    SigningSession,
+    Where,
+    announce,
+    credential,
+    open_session,
+    start,
+    where,
+)
 from attest.sign.stage import require_bundle_dir
 from verify import logs
 from verify.errors import InputError, OperationalError, UsageError
@@ -45,8 +54,17 @@ class Signing:
     bundle_dir: Path | None = None
     yes: bool = False  # sign against Sigstore production without asking
 
-    def session(self) -> SigningSession:
-        return start(self.trust_config, self.instance, self.identity_token, yes=self.yes)
+    def session(self, place: Where | None = None) -> SigningSession:
+        """The run's session; at `place` when it was said (and confirmed) already."""
+        if place is None:
+            return start(self.trust_config, self.instance, self.identity_token, yes=self.yes)
+        return open_session(place, credential(place, self.identity_token))
+
+    def announced(self) -> Where:
+        """Where the run will sign, said (and confirmed before production) now."""
+        place = where(self.trust_config, self.instance)
+        announce(place, self.yes)
+        return place
 
     def directory(self, beside: Path) -> Path:
         return require_bundle_dir(self.bundle_dir or beside.parent)
@@ -214,6 +232,7 @@ def build(
     recorded = record_artifacts_as_dict(
         material_list, exclude_patterns=_NOT_MATERIALS, base_path=str(base)
     )
+    place = signing.announced()  # asked before the build runs, not after it
     before = running.snapshot(base, products)
     with running.log_file(log) as opened:
         if echo is not None:
@@ -241,7 +260,7 @@ def build(
         signing.directory(first / "_" if first.is_dir() else first), step, "build"
     )
     statement = _statement(found, "build", predicate.to_dict())
-    return write(signing.session(), statement, "build", target)
+    return write(signing.session(place), statement, "build", target)
 
 
 def _products(

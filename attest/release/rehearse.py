@@ -27,6 +27,10 @@ _HINTS = {
     "build link": "attest release records no build link (require.build_link): run `attest "
     "build` first, its link beside the artifacts",
 }
+# The gate step judges at the signing time, after `now`: the rehearsal judges as late as a
+# signing session lasts (a Sigstore certificate's ten minutes), so what time makes stricter
+# (an age limit, a waiver's expiry, a due date) is refused before signing, not after.
+SESSION = datetime.timedelta(minutes=10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +106,8 @@ def rehearse(
         _evidence(collector.collect(a, digest_file(a, algorithms)), plan, who, now)
         for a in artifacts
     ]
-    denied = [d for d in gate.judge(evidence, policy, now, trust) if not d.allowed]
+    judged_at = now + SESSION
+    denied = [d for d in gate.judge(evidence, policy, judged_at, trust) if not d.allowed]
     if denied:
         reasons = "; ".join(
             f"{d.artifact.name}: "
@@ -115,7 +120,8 @@ def rehearse(
             for d in denied
         )
         raise PolicyRefusal(
-            f"{policy.origin}: the gate would deny the release once signed: {reasons}; "
-            "nothing was signed"
+            f"{policy.origin}: the gate would deny the release once signed: {reasons} "
+            f"(judged at {judged_at:%Y-%m-%dT%H:%M:%SZ}, --now and a signing session's 10 "
+            "minutes); nothing was signed"
         )
     return f"the gate would allow {len(artifacts)} artifact(s) under {policy.origin}"

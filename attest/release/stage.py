@@ -288,11 +288,11 @@ def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:
         & {k for k, _ in log_keys(trust.root)},
         "a CT log key": set(ct_log_keys(signing)) & set(ct_log_keys(trust.root)),
     }
-    for what, common in held.items():
-        if not common:
-            failures.append(
-                f"it does not hold {what} of {place.describe()}, which the release signs with"
-            )
+    if missing := [what for what, common in held.items() if not common]:
+        failures.append(
+            f"it does not hold {', '.join(missing)} of {place.describe()}, which the release "
+            "signs with"
+        )
     if failures:
         raise PolicyRefusal(
             f"{policy.origin}: its trust root would refuse the release: {'; '.join(failures)}; "

@@ -251,8 +251,9 @@ def test_release_refuses_a_trust_root_the_gate_would_refuse_before_signing(
     result = _release(invoke, instance, project, _policy(tmp_path, other_instance), *waivers)
     assert result.exit_code == ExitCode.DENIED, result.stderr
     assert (
-        f"its trust root would refuse the release: it does not hold the CA of local instance "
-        f"{instance.url}, which the release signs with; nothing was signed"
+        "its trust root would refuse the release: it does not hold the CA, a transparency log "
+        f"key, a CT log key of local instance {instance.url}, which the release signs with; "
+        "nothing was signed"
     ) in result.stderr
     assert _log_size(instance) == before
 
@@ -290,7 +291,10 @@ def test_release_asks_before_sigstore_production_at_a_terminal(
     else:
         assert result.exit_code == ExitCode.DENIED
         assert "release stopped at checks: " in result.stderr
-        assert "does not hold the CA of Sigstore production" in result.stderr
+        assert (
+            "does not hold the CA, a transparency log key, a CT log key of Sigstore production"
+            in (result.stderr)
+        )
     assert not list((project / "dist").glob("*.sigstore.json"))
 
 
@@ -301,7 +305,10 @@ def test_release_without_artifacts(
         "release", "--project", str(tmp_path), "--policy", str(_policy(tmp_path, instance))
     )
     assert result.exit_code == ExitCode.USAGE
-    assert "no artifacts: build them first" in result.stderr
+    assert (
+        f"attest: error: no wheel or sdist in {tmp_path / 'dist'} (it holds nothing): build "
+        "them first (e.g. python -m build) or name the artifacts"
+    ) in result.stderr
 
 
 def test_progress_is_live_for_a_person_and_plain_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -407,6 +414,11 @@ KEYS: list[tuple[str, str, str | None]] = [
     ),
     ("vulnerabilities.windows", "require:\n  vulnerabilities:\n    windows: {high: 365}\n", None),
     ("vulnerabilities.max_scan_age", "require:\n  vulnerabilities:\n    max_scan_age: 1d\n", None),
+    (
+        "vulnerabilities.max_scan_age shorter than a release",
+        "require:\n  vulnerabilities:\n    max_scan_age: 1m\n",
+        "is from 2026-07-15T00:00:00+00:00, older than 1m); ",
+    ),
     ("max_attestation_age", "require:\n  max_attestation_age: 1d\n", None),
     ("max_trust_root_age", "max_trust_root_age: 30d\n", None),
     ("unknown_predicates", "unknown_predicates: ignore\n", None),

@@ -233,3 +233,20 @@ def test_a_private_ca_logging_publicly_is_production(logs: tuple[str, ...], publ
     place = session.Where(trust=None, ca_url="https://ca.corp.example", log_urls=logs)  # type: ignore[arg-type]
     assert place.production is public
     assert ("logging to Sigstore's (public:" in place.describe()) is public
+
+
+def test_build_asks_before_the_build_runs(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`attest build` against production asks first: "no" means the build never ran (it used
+    to run the whole build, then ask)."""
+    monkeypatch.chdir(_checkout(tmp_path))
+    monkeypatch.setattr(session, "_terminal", lambda: True)
+    config = production_trust_config(tmp_path)
+    result = invoke("build", "--trust-config", str(config), *SIGNING_COMMANDS["build"][1:],
+                    env={**NO_TOKEN, "CI": "false"})  # fmt: skip
+    assert QUESTION in result.stderr
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "signing against Sigstore production was not confirmed" in result.stderr
+    assert "running the build" not in result.stderr
+    assert not (tmp_path / "out.txt").exists()  # the build never ran
