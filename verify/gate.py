@@ -168,10 +168,13 @@ def _decide(evidence: Evidence, context: Context, installed: list[Check]) -> Dec
     )
 
 
-def judge(evidence: Sequence[Evidence], policy: Policy, now: datetime.datetime) -> list[Decision]:
-    """The decisions on evidence the caller assembled, by the same checks as `decide`:
-    `attest release` judges the release it is about to sign, before signing it."""
-    context = Context(policy, trust_for(policy), now)
+def judge(
+    evidence: Sequence[Evidence], policy: Policy, now: datetime.datetime, trust: Trust
+) -> list[Decision]:
+    """The decisions on evidence the caller assembled, by the same checks as `decide`, by the
+    `trust` root the caller read: `attest release` judges the release it is about to sign,
+    before signing it."""
+    context = Context(policy, trust, now)
     installed = checks()
     return [_decide(e, context, installed) for e in evidence]
 
@@ -185,6 +188,7 @@ def decide(
     *,
     decision_limit: float | None = None,
     advisories: Database | None = None,
+    trust: Trust | None = None,
 ) -> Run:
     """One decision per artifact, in the order given, all at the one judging instant `now`;
     the trust root, verifier and the directories' attestations are shared. The bundles are
@@ -192,10 +196,12 @@ def decide(
     are hashed in parallel (hashlib lets go of the GIL, so a few large files use every core);
     the verification after that holds the GIL throughout, and threads would only contend for
     it (measured: one thread is about 13% faster). `decision_limit`: seconds per artifact,
-    `deadline.DECISION_LIMIT` unless given (read at the call: a library caller may lower it)."""
+    `deadline.DECISION_LIMIT` unless given (read at the call: a library caller may lower it).
+    `trust`: the policy's root as the caller already read it (`attest release` reads it once),
+    else read here."""
     if decision_limit is None:
         decision_limit = deadline.DECISION_LIMIT
-    trust = trust_for(policy)
+    trust = trust or trust_for(policy)
     context = Context(policy, trust, now, advisories)
     installed = checks()
     _log.info("gate: %d artifact(s), %d checks, judged at %s", len(artifacts), len(installed), now)

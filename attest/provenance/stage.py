@@ -16,7 +16,16 @@ from attest.output import write_atomic
 from attest.provenance import artifacts, predicates, running
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
 from attest.provenance.subjects import attestation_name, subjects
-from attest.sign.session import Instance, SigningSession, start
+from attest.sign.session import (
+    Instance,
+    SigningSession,
+    Where,
+    announce,
+    credential,
+    open_session,
+    start,
+    where,
+)
 from attest.sign.stage import require_bundle_dir
 from verify import logs
 from verify.errors import OperationalError, UsageError
@@ -42,8 +51,17 @@ class Signing:
     bundle_dir: Path | None = None
     yes: bool = False  # sign against Sigstore production without asking
 
-    def session(self) -> SigningSession:
-        return start(self.trust_config, self.instance, self.identity_token, yes=self.yes)
+    def session(self, place: Where | None = None) -> SigningSession:
+        """The run's session; at `place` when it was said (and confirmed) already."""
+        if place is None:
+            return start(self.trust_config, self.instance, self.identity_token, yes=self.yes)
+        return open_session(place, credential(place, self.identity_token))
+
+    def announced(self) -> Where:
+        """Where the run will sign, said (and confirmed before production) now."""
+        place = where(self.trust_config, self.instance)
+        announce(place, self.yes)
+        return place
 
     def directory(self, beside: Path) -> Path:
         return require_bundle_dir(self.bundle_dir or beside.parent)
@@ -156,11 +174,13 @@ def statements(
     sbom: Path | None = None,
     scan: Path | None = None,
     max_inline_sbom: int = predicates.MAX_INLINE_SBOM,
+    hashed: tuple[Subject, ...] | None = None,
 ) -> list[tuple[str, Statement]]:
-    """The unsigned statements of each kind (sbom, vulns, slo) over the artifacts."""
+    """The unsigned statements of each kind (sbom, vulns, slo) over the artifacts (`hashed`:
+    their subjects as the caller already hashed them)."""
     if not kinds:
         raise UsageError("name at least one --predicate (sbom, vulns, slo)")
-    found = subjects(artifacts)
+    found = hashed or subjects(artifacts)
     built: list[tuple[str, Statement]] = []
     report = None
     for kind in dict.fromkeys(kinds):
@@ -217,6 +237,7 @@ def build(
         name for name in _source_files(base) if not artifacts.excluded(name)
     ]
     recorded = artifacts.materials(base, listed)
+    place = signing.announced()  # asked before the build runs, not after it
     before = artifacts.snapshot(base, products)
     with running.log_file(log) as opened:
         if echo is not None:
@@ -242,4 +263,6 @@ def build(
     )
     subjects_ = tuple(Subject(name, product.sha256) for name, product in found.items())
     statement = _statement(subjects_, "build", predicate.to_dict())
-    return write(signing.session(), statement, "build", target, lambda: artifacts.unchanged(found))
+    return write(
+        signing.session(place), statement, "build", target, lambda: artifacts.unchanged(found)
+    )

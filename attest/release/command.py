@@ -3,23 +3,23 @@ colour under NO_COLOR) and plain lines and a final table in CI."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from attest.release.artifacts import Selection, from_dist
 from attest.release.stage import (
     STAGES,
     Pipeline,
     ReleaseRequest,
     StageResult,
     destination,
-    dist_artifacts,
 )
 from attest.sbom.interface import SourceKind
 from attest.sign.options import PATH, YES_HELP, instance_of
+from attest.sign.session import in_ci
 from verify import instant, logs
 from verify.text import examples, shown
 
@@ -29,7 +29,7 @@ _MARK = {"ok": "✔", "failed": "✘", "skipped": "-", "running": "…", "pendin
 def fancy() -> bool:
     """The live display for a person at a terminal (NO_COLOR only takes its colours away:
     rich honours it)."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    return sys.stderr.isatty() and not in_ci()
 
 
 class PlainProgress:
@@ -154,8 +154,11 @@ def release(
     the result with the gate at the signing time (--now is the scan's clock). Stops at the
     first failed stage, nothing signed before the scan passed, and says which and why."""
     kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None
+    selection = Selection(artifacts) if artifacts else from_dist(project)
     request = ReleaseRequest(
-        artifacts=artifacts or dist_artifacts(project),
+        artifacts=selection.artifacts,
+        left_out=selection.left_out,
+        selected=selection.release,
         gate_policy=gate_policy,
         project=project,
         out=out,

@@ -18,6 +18,7 @@ from verify.evidence import Attestation, Collector, Evidence, Signed, digest_fil
 from verify.formats import bundles
 from verify.formats.statement import Statement
 from verify.policy import Policy
+from verify.trust import Trust
 
 # What the release cannot make itself, said beside the gate's words when that check fails.
 _HINTS = {
@@ -26,6 +27,10 @@ _HINTS = {
     "build link": "attest release records no build link (require.build_link): run `attest "
     "build` first, its link beside the artifacts",
 }
+# The gate step judges at the signing time, after `now`: the rehearsal judges as late as a
+# signing session lasts (a Sigstore certificate's ten minutes), so what time makes stricter
+# (an age limit, a waiver's expiry, a due date) is refused before signing, not after.
+SESSION = datetime.timedelta(minutes=10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,19 +93,21 @@ def rehearse(
     plan: list[Planned],
     who: Signer,
     now: datetime.datetime,
+    trust: Trust,
 ) -> str:
-    """PolicyRefusal naming each artifact the gate would deny once `plan` is signed, and why;
-    else what it would allow."""
+    """PolicyRefusal naming each artifact the gate would deny once `plan` is signed, and why,
+    by the policy's `trust` root as the checks read it; else what it would allow."""
     # what is beside the artifacts exists before the release is signed: read as of the real
     # time (no log's clock is ahead of it: a local instance's may be behind), judged at `now`
     read_at = max(now, datetime.datetime.now(datetime.timezone.utc))
-    collector = Collector(gate.trust_for(policy).root, policy, read_at)
+    collector = Collector(trust.root, policy, read_at)
     algorithms = collector.algorithms(artifacts)
     evidence = [
         _evidence(collector.collect(a, digest_file(a, algorithms)), plan, who, now)
         for a in artifacts
     ]
-    denied = [d for d in gate.judge(evidence, policy, now) if not d.allowed]
+    judged_at = now + SESSION
+    denied = [d for d in gate.judge(evidence, policy, judged_at, trust) if not d.allowed]
     if denied:
         reasons = "; ".join(
             f"{d.artifact.name}: "
@@ -113,7 +120,8 @@ def rehearse(
             for d in denied
         )
         raise PolicyRefusal(
-            f"{policy.origin}: the gate would deny the release once signed: {reasons}; "
-            "nothing was signed"
+            f"{policy.origin}: the gate would deny the release once signed: {reasons} "
+            f"(judged at {judged_at:%Y-%m-%dT%H:%M:%SZ}, --now and a signing session's 10 "
+            "minutes); nothing was signed"
         )
     return f"the gate would allow {len(artifacts)} artifact(s) under {policy.origin}"

@@ -33,7 +33,8 @@ from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
 from attest.provenance.predicates import sbom_dependencies
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
-from attest.provenance.subjects import attestation_name, subjects
+from attest.provenance.subjects import attestation_name
+from attest.release import artifacts as chosen
 from attest.release.rehearse import Planned, planned, rehearse
 from attest.sbom.interface import SourceKind, read_text
 from attest.sbom.stage import SbomRequest, generate
@@ -51,7 +52,7 @@ from attest.sign.session import (
     open_session,
     where,
 )
-from attest.sign.stage import SignRequest, require_file, sign
+from attest.sign.stage import SignRequest, sign
 from verify import gate, identity, logs
 from verify.checks.trust import trust_failures
 from verify.errors import (
@@ -63,11 +64,12 @@ from verify.errors import (
     contract_of,
     without_input,
 )
-from verify.formats import bundles
 from verify.formats.bundles import attestation_path
+from verify.formats.statement import Subject
 from verify.policy import Policy
 from verify.policy import load_policy as load_gate_policy
-from verify.sigstore_adapter import integrated_time
+from verify.sigstore_adapter import ct_log_keys, integrated_time, log_keys
+from verify.trust import Trust
 
 _log = logs.get(__name__)
 STAGES = ("checks", "sbom", "scan", "policy", "sign", "provenance", "attestations", "gate")
@@ -100,6 +102,8 @@ class ReleaseRequest:
     identity_token: str | None = None
     allow_dirty: bool = False
     yes: bool = False  # sign against Sigstore production without asking
+    left_out: tuple[Path, ...] = ()  # files of dist/ the default selection left out
+    selected: str = ""  # what it kept: `acme-web 1.4.0`
 
 
 @dataclasses.dataclass
@@ -111,17 +115,6 @@ class StageResult:
 
 
 Progress = Callable[[StageResult], None]
-
-
-def dist_artifacts(project: Path) -> tuple[Path, ...]:
-    """The default artifacts: the files in the project's dist/, less what attest writes there."""
-    return tuple(
-        sorted(
-            p
-            for p in (project / "dist").glob("*")
-            if p.is_file() and not bundles.is_evidence(p.name)
-        )
-    )
 
 
 def _source(request: ReleaseRequest) -> tuple[SourceKind, Path]:
@@ -204,13 +197,18 @@ class Pipeline:
         with self._stage("scan") as result:
             result.detail = scan_sbom(request, sbom_path, report_path)
         with self._stage("policy") as result:  # the gate on what is about to be signed
+            chosen.unchanged(checked.digests)
             plan = planned_bundles(request, checked, sbom_path, report_path)
             who = checked.who.signer
-            result.detail = rehearse(request.artifacts, checked.policy, plan, who, request.now)
+            result.detail = rehearse(
+                request.artifacts, checked.policy, plan, who, request.now, checked.trust
+            )
         with self._stage("sign") as result:
             session = open_session(place, checked.who)  # the release's one certificate
             publish = checked.policy.require.publish is not None
-            signed = sign(SignRequest(artifacts=request.artifacts, pep740=publish), session)
+            digests = tuple(checked.digests[a] for a in request.artifacts)
+            signing = SignRequest(artifacts=request.artifacts, pep740=publish, checked=digests)
+            signed = sign(signing, session)
             result.detail = f"{len(signed.signed)} bundles as {signed.identity}"
         with self._stage("provenance") as result:
             written = _write(session, plan, ("provenance",))
@@ -220,14 +218,15 @@ class Pipeline:
             result.detail = ", ".join(p.name for p in attested)
         with self._stage("gate") as result:
             made = [p.path for p in plan if p.kind != "publish"]  # PEP 740: not a bundle file
-            result.detail = self_check(request, checked.policy, made)
+            chosen.unchanged(checked.digests)  # the gate judges the files as they are now
+            result.detail = self_check(request, checked, made)
 
 
 def destination(request: ReleaseRequest) -> Where:
     """Where the release signs, said, and confirmed by a person at a terminal before Sigstore
     production: first of all, once the artifacts are known to exist (the live display has
     not started yet)."""
-    _check_artifacts(request)
+    chosen.check(request.artifacts)
     place = where(request.trust_config, request.instance)
     announce(place, request.yes)
     return place
@@ -239,7 +238,9 @@ class Checked:
 
     built: GitHubRun | LocalCheckout  # the provenance's source, as it was checked
     policy: Policy
+    trust: Trust  # the policy's trust root as read at the checks: the gate step judges by it
     who: Credential
+    digests: dict[Path, str]  # each artifact's sha256, read once: what is signed and attested
     detail: str
 
 
@@ -249,7 +250,8 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     signer the identity token will get (one the policy allows)."""
     built = where_built(os.environ, request.project, request.allow_dirty)
     policy = load_gate_policy(request.gate_policy)
-    _check_trust(policy, place, request.now)
+    trust = _check_trust(policy, place, request.now)
+    digests = chosen.digests(request.artifacts)
     who = credential(place, request.identity_token)
     signer = who.signer
     if not identity.allowed(signer, policy.identities):
@@ -263,35 +265,40 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     else:
         source = f"{'tree with changes' if built.dirty else 'clean tree'} at {built.commit[:12]}"
     detail = f"{source}; {who.identity} allowed by {policy.origin}; {place.describe()}"
-    return Checked(built, policy, who, detail)
+    if request.left_out:
+        names = ", ".join(p.name for p in request.left_out)
+        detail += f"; left out of dist/ (not {request.selected}): {names}"
+    return Checked(built, policy, trust, who, digests, detail)
 
 
-def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> None:
-    """The policy's trust root accepted at the release's instant `now`, and holding the CA the
-    release signs with: else the gate would refuse every bundle the release is about to
-    publish."""
+def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:
+    """The policy's trust root (read once, here), accepted at the release's instant `now`, and
+    holding the CA, a transparency log key and a CT log key of the instance the release signs
+    with: else the gate would refuse every bundle the release is about to publish."""
     trust = gate.trust_for(policy)
     failures = trust_failures(trust, policy.trust, now)
+    signing = place.trust.trusted_root
     try:
-        signing_cas = set(place.trust.trusted_root.get_fulcio_certs())
+        signing_cas = set(signing.get_fulcio_certs())
     except SigstoreError:  # a trust config without a CA: nothing to match
         signing_cas = set()
-    if not signing_cas & set(trust.root.get_fulcio_certs()):
+    held = {
+        "the CA": signing_cas & set(trust.root.get_fulcio_certs()),
+        "a transparency log key": {k for k, _ in log_keys(signing)}
+        & {k for k, _ in log_keys(trust.root)},
+        "a CT log key": set(ct_log_keys(signing)) & set(ct_log_keys(trust.root)),
+    }
+    if missing := [what for what, common in held.items() if not common]:
         failures.append(
-            f"it does not hold the CA of {place.describe()}, which the release signs with"
+            f"it does not hold {', '.join(missing)} of {place.describe()}, which the release "
+            "signs with"
         )
     if failures:
         raise PolicyRefusal(
             f"{policy.origin}: its trust root would refuse the release: {'; '.join(failures)}; "
             "nothing was signed"
         )
-
-
-def _check_artifacts(request: ReleaseRequest) -> None:
-    if not request.artifacts:
-        raise UsageError("no artifacts: build them first (e.g. python -m build) or name them")
-    for artifact in request.artifacts:
-        require_file(artifact)
+    return trust
 
 
 def write_sbom(request: ReleaseRequest, path: Path) -> str:
@@ -335,8 +342,9 @@ def planned_bundles(
     artifacts = request.artifacts
     directory = provenance_stage.Signing().directory(artifacts[0])
     stem = attestation_name(artifacts, None)
+    hashed = tuple(Subject(a.name, checked.digests[a]) for a in artifacts)  # at the checks
     provenance = provenance_stage.provenance_statement(
-        subjects(artifacts),
+        hashed,
         checked.built,
         checked.who.identity,
         sbom_dependencies(sbom),
@@ -344,7 +352,7 @@ def planned_bundles(
         request.now,
     )
     scanned = provenance_stage.statements(
-        ["sbom", "vulns", "slo"], artifacts, sbom=sbom, scan=report
+        ["sbom", "vulns", "slo"], artifacts, sbom=sbom, scan=report, hashed=hashed
     )
     made = [("provenance", provenance), *scanned]
     attestations = [Planned(attestation_path(directory, stem, k), k, s) for k, s in made]
@@ -360,12 +368,15 @@ def _write(session: SigningSession, plan: list[Planned], kinds: tuple[str, ...])
     ]
 
 
-def self_check(request: ReleaseRequest, policy: Policy, made: list[Path]) -> str:
-    """The gate's verdict on the release at the signing time of the bundles just `made`:
-    PolicyRefusal naming each denied artifact's failed checks, else what was allowed."""
+def self_check(request: ReleaseRequest, checked: Checked, made: list[Path]) -> str:
+    """The gate's verdict on the release at the signing time of the bundles just `made`, by
+    the trust root read at the checks: PolicyRefusal naming each denied artifact's failed
+    checks, else what was allowed."""
+    policy = checked.policy
     judged_at = max(signed_at(p) for p in made)
     when = f"judged at the signing time {_stamp(judged_at)}"
-    run = gate.decide(request.artifacts, policy, judged_at, request.artifacts[0].parent)
+    parent = request.artifacts[0].parent  # the one directory of them all (checked)
+    run = gate.decide(request.artifacts, policy, judged_at, parent, trust=checked.trust)
     denied = [d for d in run.decisions if not d.allowed]
     if denied:
         reasons = "; ".join(

@@ -38,7 +38,7 @@ from attest.sign import identity
 from verify import certificate
 from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.sigstore_adapter import FulcioClientError, RekorClientError, oidc_url
-from verify.text import shown
+from verify.text import quoted, shown
 
 Instance = Literal["production", "staging"]
 # each call to the CA or the log, 60 s per attempt: sigstore's HTTP requests carry no timeout
@@ -47,7 +47,9 @@ _SERVICE_ERRORS = (FulcioClientError, RekorClientError, requests.RequestExceptio
 T = TypeVar("T")
 PRODUCTION_CA = "fulcio.sigstore.dev"  # Sigstore's public instance, whatever config names it
 STAGING_CA = "fulcio.sigstage.dev"
-PUBLIC_DOMAIN = "sigstore.dev"  # the public instance's CA, logs (v1 and v2 shards) and TSA
+PRODUCTION_DOMAIN = "sigstore.dev"  # the public instance's CA, logs (v1 and v2 shards) and TSA
+STAGING_DOMAIN = "sigstage.dev"  # staging's: its log is public too, and kept
+_CI_TRUE = ("true", "1", "yes")  # CI=false, CI=0 or an empty CI is not CI
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -80,30 +82,69 @@ class Where:
     ca_url: str
     log_urls: tuple[str, ...] = ()
 
+    def _public(self, domain: str) -> bool:
+        hosts = [host(url) for url in (self.ca_url, *self.log_urls)]
+        return any(h == domain or h.endswith("." + domain) for h in hosts)
+
     @property
     def production(self) -> bool:
-        """Public for good: the public CA, or any public log (a private CA may log publicly)."""
-        hosts = [urlsplit(url).hostname or "" for url in (self.ca_url, *self.log_urls)]
-        return any(h == PUBLIC_DOMAIN or h.endswith("." + PUBLIC_DOMAIN) for h in hosts)
+        """Public for good: Sigstore's CA, or any of its logs (a private CA may log publicly),
+        of production or of staging (whose log is public as well)."""
+        return self._public(PRODUCTION_DOMAIN) or self._public(STAGING_DOMAIN)
+
+    @property
+    def public_name(self) -> str:
+        """Which public instance the run writes to, for the question."""
+        return "Sigstore production" if self._public(PRODUCTION_DOMAIN) else "Sigstore staging"
+
+    @property
+    def log_owner(self) -> str:
+        """Whose public log it is, for the question."""
+        return "Sigstore" if self._public(PRODUCTION_DOMAIN) else "Sigstore staging"
 
     def describe(self) -> str:
-        url = urlsplit(self.ca_url)
+        url, ca = urlsplit(self.ca_url), host(self.ca_url)
+        public = "(public: identity and digests are published for good)"
+        if ca == PRODUCTION_CA:
+            return f"Sigstore production {public}"
+        if ca == STAGING_CA:
+            return f"Sigstore staging {public}"
         if self.production:
-            public = "(public: identity and digests are published for good)"
-            if url.hostname == PRODUCTION_CA:
-                return f"Sigstore production {public}"
-            return f"the Sigstore deployment at {self.ca_url}, logging to Sigstore's {public}"
-        if url.hostname == STAGING_CA:
-            return "Sigstore staging"
-        if url.hostname in _LOOPBACK:
+            return (
+                f"the Sigstore deployment at {self.ca_url}, logging to {self.log_owner}'s {public}"
+            )
+        if ca in _LOOPBACK:
             return f"local instance {url.scheme}://{url.netloc}"
         return f"the Sigstore deployment at {self.ca_url}"
+
+
+def host(url: str) -> str:
+    """The URL's host name as DNS resolves it: lower case, without the one trailing dot a fully
+    qualified name may carry (`FULCIO.SIGSTORE.DEV.` is Sigstore production)."""
+    name = (urlsplit(url).hostname or "").lower()
+    return name[:-1] if name.endswith(".") else name
 
 
 def where(trust_config: Path | None, instance: Instance | None) -> Where:
     trust = load_trust(trust_config, instance)
     config = trust.signing_config
-    return Where(trust, config.get_fulcio().url, _log_urls(config))
+    place = Where(trust, config.get_fulcio().url, _log_urls(config))
+    for url in (place.ca_url, *place.log_urls):
+        if problem := _malformed(url):  # only a --trust-config can say it: sigstore's own parse
+            raise InputError(trust_config or Path(), f"{problem}: fix the signing config")
+    return place
+
+
+def _malformed(url: str) -> str | None:
+    """Why a service URL cannot be used (`https://[zz]`), else None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is no number, or out of range, raises here)
+    except ValueError as e:
+        return f"the service URL {quoted(url, 64)} is malformed ({e})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"the service URL {quoted(url, 64)} is not an http(s) URL with a host"
+    return None
 
 
 def _log_urls(config: Any) -> tuple[str, ...]:
@@ -115,9 +156,15 @@ def _terminal() -> bool:
     return sys.stdin.isatty()
 
 
+def in_ci() -> bool:
+    """CI says so with CI=true (GitHub Actions, GitLab, most others) or 1 or yes; CI=false,
+    0 or an empty CI is a person's shell."""
+    return os.environ.get("CI", "").strip().lower() in _CI_TRUE
+
+
 def interactive() -> bool:
     """Whether a person can answer a question: stdin a terminal, and not CI."""
-    return not os.environ.get("CI") and _terminal()
+    return not in_ci() and _terminal()
 
 
 def announce(place: Where, yes: bool) -> None:
@@ -127,13 +174,13 @@ def announce(place: Where, yes: bool) -> None:
     if not place.production or yes or not interactive():
         return
     click.echo(
-        "attest: record these signatures in Sigstore's public transparency log? [y/N] ",
+        f"attest: record these signatures in {place.log_owner}'s public transparency log? [y/N] ",
         err=True,
         nl=False,
     )
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):  # the end of input is no
         raise UsageError(
-            "nothing was signed: signing against Sigstore production was not confirmed "
+            f"nothing was signed: signing against {place.public_name} was not confirmed "
             "(answer y, or pass --yes)"
         )
 

@@ -34,6 +34,7 @@ class SignRequest:
     bundle_dir: Path | None = None
     pep740: bool = False  # also write `<dist>.publish.attestation` for wheels and sdists
     yes: bool = False  # sign against Sigstore production without asking
+    checked: tuple[str, ...] = ()  # the artifacts' sha256 as the caller checked them, in order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +132,12 @@ def sign(request: SignRequest, session: SigningSession | None = None) -> SignRes
 def _sign_one(session: SigningSession, request: SignRequest, item: int) -> Signed:
     artifact = request.artifacts[item]
     hashed = hash_file(artifact)
+    if request.checked and hashed.digest.hex() != request.checked[item]:
+        raise InputError(
+            artifact,
+            f"changed since it was checked (sha256 {request.checked[item][:12]}… then, "
+            f"{hashed.digest.hex()[:12]}… now): nothing was signed for it; rebuild, then run again",
+        )
     bundle = session.sign_file(hashed, artifact)
     publish = None
     if request.pep740:

@@ -219,7 +219,7 @@ def test_scan_never_prints_what_a_waiver_file_holds(
 ) -> None:
     (tmp_path / name).write_text(text)
     result = _scan(invoke, tmp_path, "--waivers", str(tmp_path / name))
-    assert f"{name}: invalid SLO policy: " in result.stderr
+    assert f"{name}: invalid waivers file: " in result.stderr
     _clean(result, says)
 
 

@@ -136,7 +136,9 @@ def _check(data: object, origin: str, definition: str | None) -> dict[str, Any]:
     errors = sorted(_validator(definition).iter_errors(plain), key=lambda e: list(e.path))
     if errors:
         problems = "; ".join(dict.fromkeys(describe(e) for e in errors[:5]))
-        raise SloPolicyError(f"{origin}: invalid SLO policy: {problems}")
+        what = "waivers file" if definition == "waiver_file" else "SLO policy"
+        hint = " (empty: write `waivers: []`)" if data is None else ""
+        raise SloPolicyError(f"{origin}: invalid {what}{hint}: {problems}")
     return cast("dict[str, Any]", plain)
 
 

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attest.provenance import running
+from tests.attest.sign.helpers import production_trust_config
 from verify.errors import ExitCode, UsageError
 from verify.text import shown
 
@@ -74,6 +75,7 @@ def test_output_streams_while_the_build_runs_and_the_timeout_kills_its_group(
     log = tmp_path / "build.log"
     script = "echo $$ > build.pid; sleep 300 & echo $! > sleeper.pid; echo started; wait"
     command = [sys.executable, "-m", "attest", "build", "--timeout", "3", "--log", str(log)]
+    command += ["--trust-config", str(production_trust_config(tmp_path)), "--yes"]  # offline
     started = time.monotonic()
     process = subprocess.Popen(
         [*command, "--product", "dist", "--", "sh", "-c", script],
@@ -112,7 +114,10 @@ def test_output_is_escaped_for_the_person_and_whole_in_the_log(
     monkeypatch.chdir(_repo(tmp_path))
     log = tmp_path / "out.log"
     printed = r"printf 'ok\n\033[2J\033[1Aattest: wrote x (log index 1)\rover\n'; exit 5"
-    result = invoke("build", "--log", str(log), "--product", "dist", "--", "sh", "-c", printed)
+    config = "--trust-config", str(production_trust_config(tmp_path))  # offline: read first
+    result = invoke(
+        "build", "--log", str(log), *config, "--product", "dist", "--", "sh", "-c", printed
+    )
     assert result.exit_code == ExitCode.OPERATIONAL
     assert f"attest: running the build; its output is saved in {log}\n" in result.stderr
     assert (

@@ -251,8 +251,9 @@ def test_release_refuses_a_trust_root_the_gate_would_refuse_before_signing(
     result = _release(invoke, instance, project, _policy(tmp_path, other_instance), *waivers)
     assert result.exit_code == ExitCode.DENIED, result.stderr
     assert (
-        f"its trust root would refuse the release: it does not hold the CA of local instance "
-        f"{instance.url}, which the release signs with; nothing was signed"
+        "its trust root would refuse the release: it does not hold the CA, a transparency log "
+        f"key, a CT log key of local instance {instance.url}, which the release signs with; "
+        "nothing was signed"
     ) in result.stderr
     assert _log_size(instance) == before
 
@@ -290,7 +291,10 @@ def test_release_asks_before_sigstore_production_at_a_terminal(
     else:
         assert result.exit_code == ExitCode.DENIED
         assert "release stopped at checks: " in result.stderr
-        assert "does not hold the CA of Sigstore production" in result.stderr
+        assert (
+            "does not hold the CA, a transparency log key, a CT log key of Sigstore production"
+            in (result.stderr)
+        )
     assert not list((project / "dist").glob("*.sigstore.json"))
 
 
@@ -301,7 +305,10 @@ def test_release_without_artifacts(
         "release", "--project", str(tmp_path), "--policy", str(_policy(tmp_path, instance))
     )
     assert result.exit_code == ExitCode.USAGE
-    assert "no artifacts: build them first" in result.stderr
+    assert (
+        f"attest: error: no wheel or sdist in {tmp_path / 'dist'} (it holds nothing): build "
+        "them first (e.g. python -m build) or name the artifacts"
+    ) in result.stderr
 
 
 def test_progress_is_live_for_a_person_and_plain_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -407,6 +414,11 @@ KEYS: list[tuple[str, str, str | None]] = [
     ),
     ("vulnerabilities.windows", "require:\n  vulnerabilities:\n    windows: {high: 365}\n", None),
     ("vulnerabilities.max_scan_age", "require:\n  vulnerabilities:\n    max_scan_age: 1d\n", None),
+    (
+        "vulnerabilities.max_scan_age shorter than a release",
+        "require:\n  vulnerabilities:\n    max_scan_age: 1m\n",
+        "is from 2026-07-15T00:00:00+00:00, older than 1m); ",
+    ),
     ("max_attestation_age", "require:\n  max_attestation_age: 1d\n", None),
     ("max_trust_root_age", "max_trust_root_age: 30d\n", None),
     ("unknown_predicates", "unknown_predicates: ignore\n", None),
@@ -527,3 +539,183 @@ def test_quiet_release_says_only_where_it_signs_errors_and_the_verdict(
         "attest: error: release stopped at scan: 2 findings overdue under the SLO policy"
         + refused.stderr.split("under the SLO policy", 1)[1].splitlines()[0]
     ]
+
+
+def _default_release(invoke: Callable[..., Result], instance: LocalInstance, project: Path,
+                     tmp_path: Path) -> Result:  # fmt: skip
+    """The release of dist/* (no artifacts named), under waivers it meets."""
+    return _release(invoke, instance, project, _policy(tmp_path, instance),
+                    "--waivers", str(_waivers(tmp_path)))  # fmt: skip
+
+
+def test_release_of_dist_leaves_out_what_is_not_this_version(
+    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """An old version's sdist, a SHA256SUMS and notes in dist/ are left out, and said (they
+    used to be signed, then the release failed at provenance with "give --name", an option
+    release does not have)."""
+    dist = project / "dist"
+    for stray in ("acme_web-1.3.0.tar.gz", "SHA256SUMS", "notes.txt"):
+        (dist / stray).write_bytes(b"stray\n")
+    result = _default_release(invoke, july_instance, project, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "left out of dist/ (not acme-web 1.4.0): SHA256SUMS, acme_web-1.3.0.tar.gz, notes.txt"
+    ) in result.stderr
+    assert "--name" not in result.stderr
+    assert sorted(p.name for p in dist.glob("*.tar.gz.sigstore.json")) == [
+        "acme_web-1.4.0.tar.gz.sigstore.json"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("layout", "named", "refusal"),
+    [
+        ("two versions, dynamic", (), "holds more than one release (acme-web 1.3.0; acme-web 1.4.0)"),
+        ("nothing of it", (), "no wheel or sdist of acme-web 1.4.0 in "),
+        ("two directories", ("dist/acme_web-1.4.0.tar.gz", "other/x-1.tar.gz"),
+         "the artifacts are in 2 directories"),
+        ("one name twice", ("dist/acme_web-1.4.0.tar.gz", "dist/../dist/acme_web-1.4.0.tar.gz"),
+         "are the same file name"),
+        ("same name elsewhere", ("dist/acme_web-1.4.0.tar.gz", "other/acme_web-1.4.0.tar.gz"),
+         "the artifacts are in 2 directories"),
+        ("not one release", ("dist/acme_web-1.4.0.tar.gz", "dist/notes.txt"),
+         "are not the wheels and sdists of one name and version"),
+        ("evidence", ("dist/x.sigstore.json",), "is named as evidence (a bundle)"),
+    ],
+)  # fmt: skip
+def test_release_refuses_artifacts_it_cannot_release_before_anything(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+    layout: str,
+    named: tuple[str, ...],
+    refusal: str,
+) -> None:
+    """A set the gate could not judge as one release is refused first, exit 2, naming the files
+    (artifacts in two directories used to be signed, then denied: the gate reads the release's
+    attestations beside the first artifact only)."""
+    dist, other = project / "dist", project / "other"
+    other.mkdir()
+    (other / "acme_web-1.4.0.tar.gz").write_bytes(b"another\n")
+    (other / "x-1.tar.gz").write_bytes(b"x\n")
+    (dist / "notes.txt").write_text("notes\n")
+    (dist / "x.sigstore.json").write_text("{}")
+    if layout == "two versions, dynamic":
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(
+            pyproject.read_text().replace('version = "1.4.0"', 'dynamic = ["version"]')
+        )
+        (dist / "acme_web-1.3.0.tar.gz").write_bytes(b"old\n")
+    if layout == "nothing of it":
+        for built in dist.glob("acme_web-*"):
+            built.unlink()
+    before = _log_size(instance)
+    result = _release(invoke, instance, project, _policy(tmp_path, instance),
+                      *(str(project / n) for n in named))  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert refusal in result.stderr
+    assert "stage " not in result.stderr  # before the checks even started
+    assert _log_size(instance) == before
+
+
+def test_release_refuses_a_policy_root_without_the_instance_logs(
+    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """The policy's root holds the release's CA but not its transparency log's key, or not its
+    CT log's: refused at the checks (it used to check the CA only, and the gate refused all)."""
+    waivers = "--waivers", str(_waivers(tmp_path))
+    before = _log_size(instance)
+    for swapped, said in (("tlogs", "a transparency log key"), ("ctlogs", "a CT log key")):
+        root = json.loads(instance.trusted_root.read_text())
+        other = "ctlogs" if swapped == "tlogs" else "tlogs"
+        root[swapped][0]["publicKey"] = root[other][0]["publicKey"]
+        path = tmp_path / f"no-{swapped}.json"
+        path.write_text(json.dumps(root))
+        policy = _policy(tmp_path, instance).read_text()
+        (tmp_path / "p.yaml").write_text(policy.replace(str(instance.trusted_root), str(path)))
+        result = _release(invoke, instance, project, tmp_path / "p.yaml", *waivers)
+        assert result.exit_code == ExitCode.DENIED, result.stderr
+        assert (
+            f"release stopped at checks: {tmp_path / 'p.yaml'}: its trust root would refuse the "
+            f"release: it does not hold {said} of local instance {instance.url}, which the "
+            "release signs with; nothing was signed"
+        ) in result.stderr
+    assert _log_size(instance) == before
+
+
+def test_an_old_bundle_by_another_signer_is_judged_before_signing(
+    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """A bundle already in dist/ that the gate would refuse (an attestation by a signer the
+    policy does not allow) refuses the release before it signs, naming the file."""
+    from attest.instance import oidc
+
+    state = instance.state
+    claims = oidc.github_claims("evil/evil")
+    token = oidc.mint(state.keys["issuer"], state.issuer_url, claims.pop("sub"), claims)
+    wheel = project / "dist" / "acme_web-1.4.0-py3-none-any.whl"
+    made = invoke("provenance", "--allow-dirty", "--trust-config", str(instance.trust_config),
+                  "--identity-token", token, "--name", "old", str(wheel), env={"CI": "true"})  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    before = _log_size(instance)
+    result = _default_release(invoke, instance, project, tmp_path)
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    assert "release stopped at policy: " in result.stderr
+    assert "old.provenance.sigstore.json: attestation refused: signed by " in result.stderr
+    assert _log_size(instance) == before
+
+
+def test_an_artifact_changed_during_signing_is_refused_naming_it(
+    invoke: Callable[..., Result],
+    july_instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hashed once at the checks: bytes changed before the signing are refused naming the file,
+    nothing signed for it (they used to be signed, and the gate denied the release)."""
+    from attest.release import stage
+
+    sdist = project / "dist" / "acme_web-1.4.0.tar.gz"
+    opened = stage.open_session
+
+    def open_then_change(*args: object) -> object:
+        sdist.write_bytes(b"other bytes\n")  # while the certificate is requested
+        return opened(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "open_session", open_then_change)
+    before = _log_size(july_instance)
+    result = _default_release(invoke, july_instance, project, tmp_path)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert f"release stopped at sign: {sdist}: changed since it was checked (sha256 " in (
+        result.stderr
+    )
+    assert not (project / "dist" / "acme_web-1.4.0.tar.gz.sigstore.json").exists()
+    assert _log_size(july_instance) <= before + 1  # at most the wheel, signed in parallel
+
+
+def test_the_gate_step_reads_the_trust_root_read_at_the_checks(
+    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The policy's trust root is read once: replacing the file during the release changes
+    nothing (the gate step used to read it again)."""
+    from attest.release import stage
+
+    root = tmp_path / "root.json"
+    root.write_bytes(july_instance.trusted_root.read_bytes())
+    policy = _policy(tmp_path, july_instance).read_text()
+    (tmp_path / "p.yaml").write_text(policy.replace(str(july_instance.trusted_root), str(root)))
+    signing = stage.sign
+
+    def sign_then_swap(*args: object) -> object:
+        root.write_text("{}")  # an unreadable root, if it were read again
+        return signing(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "sign", sign_then_swap)
+    result = _release(invoke, july_instance, project, tmp_path / "p.yaml",
+                      "--waivers", str(_waivers(tmp_path)))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "ALLOW 2 artifact(s)" in result.stderr

@@ -139,9 +139,21 @@ def test_a_waiver_without_a_reason_is_a_configuration_error(
     result = scan("--sbom", str(SBOM), "--waivers", str(bad))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"attest: error: {bad}: invalid SLO policy: waivers/0: 'reason' is a required property\n"
+        f"attest: error: {bad}: invalid waivers file: waivers/0: 'reason' is a required property\n"
     )
     assert result.stdout == ""
+
+
+def test_an_empty_waivers_file_is_named_as_one(scan: Callable[..., Result], tmp_path: Path) -> None:
+    """An empty waivers file is said to be a waivers file, and how to write an empty one (it
+    used to be called an invalid SLO policy)."""
+    empty = write(tmp_path / "w.yaml", "")
+    result = scan("--sbom", str(SBOM), "--waivers", str(empty))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"attest: error: {empty}: invalid waivers file (empty: write `waivers: []`): "
+        "(top level): must be a mapping\n"
+    )
 
 
 def test_a_waiver_beyond_the_maximum_span_is_a_configuration_error(

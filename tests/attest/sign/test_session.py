@@ -147,15 +147,75 @@ def test_ci_or_no_terminal_is_never_asked(
     ("url", "said"),
     [
         ("https://fulcio.sigstore.dev", "Sigstore production (public:"),
-        ("https://fulcio.sigstage.dev", "Sigstore staging"),
+        ("https://fulcio.sigstore.dev.", "Sigstore production (public:"),  # fully qualified
+        ("https://FULCIO.SIGSTORE.DEV", "Sigstore production (public:"),
+        ("https://Fulcio.Sigstore.Dev.:443", "Sigstore production (public:"),
+        ("https://fulcio.sigstage.dev", "Sigstore staging (public:"),
+        ("https://FULCIO.sigstage.dev.", "Sigstore staging (public:"),
         ("http://127.0.0.1:4000/", "local instance http://127.0.0.1:4000"),
         ("https://ca.corp.example", "the Sigstore deployment at https://ca.corp.example"),
+        ("https://fulcio.sigstore.dev.corp.example", "the Sigstore deployment at https://"),
     ],
 )
 def test_the_instance_is_named_by_its_ca(url: str, said: str) -> None:
+    """A host name as DNS resolves it: one trailing dot and upper case are the same host (they
+    used to pass as a private deployment, unasked). Staging's log is public too: asked."""
     place = session.Where(trust=None, ca_url=url)  # type: ignore[arg-type]
     assert place.describe().startswith(said)
-    assert place.production == (url == "https://fulcio.sigstore.dev")
+    assert place.production == ("(public:" in said)
+
+
+@pytest.mark.parametrize(
+    ("value", "ci"),
+    [("true", True), ("1", True), ("yes", True), ("TRUE", True),
+     ("false", False), ("0", False), ("", False), ("no", False), (None, False)],
+)  # fmt: skip
+def test_ci_is_read_as_true_only_for_true_like_values(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, ci: bool
+) -> None:
+    """CI=false (or 0, or empty) is a person's shell: asked at a terminal (it used to count as
+    CI, because the variable was set)."""
+    if value is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", value)
+    monkeypatch.setattr(session, "_terminal", lambda: True)
+    assert session.in_ci() is ci
+    assert session.interactive() is not ci
+
+
+def test_staging_asks_naming_staging(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin.readline", lambda: "n\n")
+    place = session.Where(trust=None, ca_url="https://fulcio.sigstage.dev")  # type: ignore[arg-type]
+    with pytest.raises(session.UsageError, match="signing against Sigstore staging was not"):
+        session.announce(place, yes=False)
+
+
+@pytest.mark.parametrize("url", ["https://[zz]", "https://ca.example:99999", "ftp://ca.example"])
+@pytest.mark.parametrize("command", ["sign", "release"])
+def test_a_malformed_service_url_is_a_configuration_error(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    tmp_path: Path,
+    url: str,
+    command: str,
+) -> None:
+    """A signing config naming a CA URL that does not parse: exit 2 naming the file (it used to
+    be an internal error, exit 3)."""
+    import json
+
+    config = json.loads(instance.trust_config.read_text())
+    config["signingConfig"]["caUrls"][0]["url"] = url
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(config))
+    artifact = tmp_path / "app-1.0.tar.gz"
+    artifact.write_bytes(b"sdist\n")
+    extra = ["--policy", str(tmp_path / "none.yaml")] if command == "release" else []
+    result = invoke(command, "--trust-config", str(path), *extra, str(artifact),
+                    env={**NO_TOKEN, "CI": "1"})  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert f"attest: error: {path}: the service URL {url!r} is " in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -173,3 +233,20 @@ def test_a_private_ca_logging_publicly_is_production(logs: tuple[str, ...], publ
     place = session.Where(trust=None, ca_url="https://ca.corp.example", log_urls=logs)  # type: ignore[arg-type]
     assert place.production is public
     assert ("logging to Sigstore's (public:" in place.describe()) is public
+
+
+def test_build_asks_before_the_build_runs(
+    invoke: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`attest build` against production asks first: "no" means the build never ran (it used
+    to run the whole build, then ask)."""
+    monkeypatch.chdir(_checkout(tmp_path))
+    monkeypatch.setattr(session, "_terminal", lambda: True)
+    config = production_trust_config(tmp_path)
+    result = invoke("build", "--trust-config", str(config), *SIGNING_COMMANDS["build"][1:],
+                    env={**NO_TOKEN, "CI": "false"})  # fmt: skip
+    assert QUESTION in result.stderr
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "signing against Sigstore production was not confirmed" in result.stderr
+    assert "running the build" not in result.stderr
+    assert not (tmp_path / "out.txt").exists()  # the build never ran
