@@ -32,7 +32,7 @@ from verify.sigstore_adapter import (
     root_log_ids,
 )
 from verify.text import excerpt
-from verify.trust_store import refreshed_root
+from verify.trust_store import Incomplete, Refreshed, refreshed_root
 
 # The CA organization of `attest instance`: a root naming it is for development only.
 DEV_ORGANIZATION = "attest development instance (not for production)"
@@ -62,6 +62,8 @@ class Trust:
     newest_start: datetime.datetime | None  # the latest validFor.start: when it last changed
     updated: datetime.datetime | None = None  # when `attest trust update` verified these bytes
     origin: str = ""  # where the bytes came from, for people
+    refreshed: Path | None = None  # the file `attest trust update` refreshed, when read from it
+    note: str = ""  # why a refreshed root was not used, for the decision
 
     def fresh_at(self, now: datetime.datetime) -> datetime.datetime | None:
         """Since when the root is known current, as of `now`: its last change or its last
@@ -196,7 +198,8 @@ def load_trust(name: str, path: Path | None) -> Trust:
     `attest trust update` refreshed (verify/trust_store.py) when there is one, else the one
     embedded in sigstore. Read once (a regular file, at most MAX_TRUST_ROOT), so the digest
     logged, the development check and the keys verified with are all of the same bytes."""
-    refreshed = refreshed_root(name) if path is None and name in TUF_URLS else None
+    found = refreshed_root(name) if path is None and name in TUF_URLS else None
+    refreshed = found if isinstance(found, Refreshed) else None
     if refreshed is not None:
         source, raw, origin = refreshed.path, refreshed.raw, f"refreshed through TUF, {name}"
     else:
@@ -212,6 +215,8 @@ def load_trust(name: str, path: Path | None) -> Trust:
         newest_start=max(read.starts) if read.starts else None,
         updated=refreshed.updated if refreshed is not None else None,
         origin=origin,
+        refreshed=refreshed.path if refreshed is not None else None,
+        note=f"not a refreshed root: {found.why}" if isinstance(found, Incomplete) else "",
     )
 
 

@@ -5,9 +5,12 @@ directory and the targets under the user cache directory (platformdirs: `$XDG_DA
 
 The gate reads a refreshed root from there offline, and believes it only as the stored TUF
 metadata vouches for it: the targets metadata signed by the keys the stored TUF root names, the
-file's length and hashes those the targets metadata lists. A store that says less is refused
-(never a silent fall back to the older embedded root). The directories must be the user's own
-(or root's) and writable by nobody else: what is in them is believed."""
+file's length and hashes those the targets metadata lists. A store that says otherwise is
+refused (never a fall back to the older embedded root). A store without targets metadata or
+without the trusted root holds no refreshed root: sigstore-python leaves one so when it cannot
+reach its repository (a signing attempt offline); the embedded root is used then, and the gate
+says why. The directories must be the user's own (or root's) and writable by nobody else: what
+is in them is believed."""
 
 from __future__ import annotations
 
@@ -70,6 +73,13 @@ class Refreshed:
     path: Path
     raw: bytes
     updated: datetime.datetime | None  # when `attest trust update` verified these bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Incomplete:
+    """A store no update completed in: no refreshed root, and why (for the decision)."""
+
+    why: str
 
 
 def require_own(directory: Path) -> None:
@@ -147,15 +157,31 @@ def _updated(store: Store, sha256: str) -> datetime.datetime | None:
     return updated if updated.tzinfo is not None else None
 
 
-def refreshed_root(name: str) -> Refreshed | None:
+def _incomplete(store: Store) -> Incomplete | None:
+    """Why the store holds no refreshed root, if it holds none: no TUF targets metadata, or no
+    trusted root file (what sigstore-python leaves when its refresh fails offline)."""
+    targets = store.metadata / "targets.json"
+    if not os.path.lexists(targets):
+        return Incomplete(
+            f"{store.metadata} holds no TUF targets metadata (no update completed there)"
+        )
+    if not store.targets.is_dir() or not os.path.lexists(store.targets / TRUSTED_ROOT):
+        return Incomplete(f"{store.targets} holds no {TRUSTED_ROOT} (no update completed there)")
+    return None
+
+
+def refreshed_root(name: str) -> Refreshed | Incomplete | None:
     """The refreshed trusted root of `production` or `staging`, vouched for by the stored TUF
-    metadata; None when no TUF metadata was ever stored for it (the embedded root then)."""
+    metadata; None when no TUF metadata was ever stored for it, Incomplete when no update
+    completed in the store (the embedded root then); StoreError when what is stored does not
+    verify."""
     store = store_for(name)
     if not store.metadata.is_dir():
         return None
+    incomplete = _incomplete(store)  # nothing of it read: who may write there does not matter
+    if incomplete is not None:
+        return incomplete
     require_own(store.metadata)
-    if not store.targets.is_dir():
-        raise StoreError(f"{store.targets}: missing, though {store.metadata} is there")
     require_own(store.targets)
     path = store.targets / TRUSTED_ROOT
     raw = _read(path, MAX_TARGET, "the refreshed trusted root")

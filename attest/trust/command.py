@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
 import click
 
+from attest.provenance.running import timeout_of
 from attest.trust.update import Updated, update
 from verify.text import examples, shown
 
@@ -55,11 +57,25 @@ def _said(done: Updated) -> str:
     help="The TUF root.json to trust the repository from (default: the stored one, else the "
     "one in sigstore).",
 )
+@click.option(
+    "--timeout",
+    default="5m",
+    show_default=True,
+    callback=lambda _ctx, _param, text: timeout_of(text),
+    help="Give up (nothing stored) when the whole update takes longer: 10m, 1h, or seconds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was stored as JSON on stdout.")
-def update_command(name: str, url: str | None, bootstrap_root: Path | None, as_json: bool) -> None:
+def update_command(
+    name: str,
+    url: str | None,
+    bootstrap_root: Path | None,
+    timeout: datetime.timedelta,
+    as_json: bool,
+) -> None:
     """Refresh a public Sigstore trusted root through its TUF repository (online), where
-    sigstore-python keeps it and `attest verify` reads it (offline)."""
-    done = update(name, url, bootstrap_root)
+    sigstore-python keeps it and `attest verify` reads it (offline). A user and password in
+    --url are sent as HTTP basic authentication, never printed nor recorded."""
+    done = update(name, url, bootstrap_root, timeout)
     if as_json:
         data = {
             "instance": done.name,

@@ -4,6 +4,7 @@ fix; with no store, the root embedded in sigstore."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -69,7 +70,40 @@ def test_a_store_others_can_write_to_is_refused(store: Store) -> None:
         load_trust("production", None)
 
 
-def test_a_missing_target_is_refused(store: Store) -> None:
-    (store.targets / "trusted_root.json").unlink()
-    with pytest.raises(StoreError, match="missing, so the refreshed trusted root cannot be"):
+@pytest.mark.parametrize(
+    ("missing", "why"),
+    [
+        ("metadata/targets.json", "{metadata} holds no TUF targets metadata"),
+        ("targets/trusted_root.json", "{targets} holds no trusted_root.json"),
+        ("targets", "{targets} holds no trusted_root.json"),
+    ],
+)
+def test_a_store_no_update_completed_in_is_not_a_refreshed_root(
+    store: Store, missing: str, why: str
+) -> None:
+    """What sigstore-python leaves when it cannot reach its repository (a signing attempt on an
+    offline host): its TUF root, its embedded targets, no targets metadata. That is no
+    refreshed root: the embedded one is read, and the decision says why (an offline host could
+    never run the `attest trust update` a refusal would ask for)."""
+    kind, _, name = missing.partition("/")
+    gone = getattr(store, kind) / name if name else getattr(store, kind)
+    shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+    store.targets.mkdir(exist_ok=True)
+    store.targets.chmod(0o777)  # nothing is read from it: who may write there does not matter
+    trust = load_trust("production", None)
+    assert trust.origin == "embedded in sigstore, production"
+    assert (
+        trust.sha256 == hashlib.sha256(embedded_trusted_root("production").read_bytes()).hexdigest()
+    )
+    assert trust.refreshed is None
+    where = why.format(metadata=store.metadata, targets=store.targets)
+    assert trust.note == f"not a refreshed root: {where} (no update completed there)"
+
+
+def test_a_complete_store_that_does_not_verify_is_still_refused(store: Store) -> None:
+    """Fail closed: targets metadata and trusted root both there, but the metadata names
+    another file (the stored root edited): refused, never the embedded root instead."""
+    target = store.targets / "trusted_root.json"
+    target.write_bytes(embedded_trusted_root("production").read_bytes())
+    with pytest.raises(StoreError, match="its length or hashes are not those the TUF targets"):
         load_trust("production", None)

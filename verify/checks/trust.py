@@ -25,13 +25,27 @@ def _too_old(
     )
 
 
+def _where(spec: TrustSpec, trust: Trust | None) -> str:
+    """The root the policy names, as it will be read (`trust` is None for --explain-policy)."""
+    if spec.trusted_root:
+        return str(spec.trusted_root)
+    if trust is None:
+        return (
+            f"the {spec.name} root (as `attest trust update` refreshed it, else the embedded one)"
+        )
+    if trust.refreshed is None:
+        return f"the embedded {spec.name} root"
+    when = trust.updated.isoformat() if trust.updated else "by another TUF client"
+    return f"the {spec.name} root refreshed through TUF ({trust.refreshed}, updated {when})"
+
+
 class TrustRootCheck(Check):
     name = "trust root"
     order = 10
 
     def expect(self, context: Context) -> str:
         spec = context.policy.trust
-        where = str(spec.trusted_root) if spec.trusted_root else f"the embedded {spec.name} root"
+        where = _where(spec, context.trust)
         consent = "development root allowed" if spec.allow_development_root else "not development"
         age = f", updated within {human(spec.max_age)}" if spec.max_age is not None else ""
         return f"{where} ({consent}){age}"
@@ -41,6 +55,8 @@ class TrustRootCheck(Check):
         failures = trust_failures(trust, context.policy.trust, context.now)
         kind = "development" if trust.development else "not development"
         actual = f"{trust.origin or trust.name} ({kind}, sha256 {trust.sha256[:12]}…)"
+        if trust.note:
+            actual += f"; note: {trust.note}"
         return Outcome(self.name, self.expect(context), actual, tuple(failures))
 
 
