@@ -51,7 +51,7 @@ def timeout_of(text: str) -> datetime.timedelta:
             )
             raise UsageError(f"{e}{hint}") from e
     if not span:
-        raise UsageError("--timeout: 0 would stop the build before it starts; give a duration")
+        raise UsageError("--timeout: 0 would stop it before it starts; give a duration")
     return span
 
 

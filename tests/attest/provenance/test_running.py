@@ -147,8 +147,8 @@ def test_timeout_takes_a_policy_duration_or_seconds(text: str, span: datetime.ti
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("0", "--timeout: 0 would stop the build before it starts"),
-        ("0m", "--timeout: 0 would stop the build before it starts"),
+        ("0", "--timeout: 0 would stop it before it starts"),
+        ("0m", "--timeout: 0 would stop it before it starts"),
         ("5x", "--timeout '5x': not a duration such as 30d, 12h or 90m (or whole seconds"),
         ("-5", "--timeout '-5': not a duration"),
         ("1h\n", "--timeout '1h\\n': not a duration"),
