@@ -290,6 +290,7 @@ def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> None:
 def _check_artifacts(request: ReleaseRequest) -> None:
     if not request.artifacts:
         raise UsageError("no artifacts: build them first (e.g. python -m build) or name them")
+    bundles.refuse_evidence(request.artifacts)
     for artifact in request.artifacts:
         require_file(artifact)
 
