@@ -7,6 +7,7 @@ slow plugin costs nothing to the commands that do not use it.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from click.exceptions import NoArgsIsHelpError, NoSuchCommand
+from click.exceptions import NoArgsIsHelpError, NoSuchCommand, NoSuchOption
 
-from attest import plugins, verbosity
+from attest import output, plugins, verbosity
 from verify import logs
 from verify.errors import AttestError, ExitCode, without_input
 from verify.plugins import Registry, failure
@@ -35,6 +36,11 @@ class Failure(click.ClickException):
     def show(self, file: IO[Any] | None = None) -> None:
         if self.message:  # a reader that closed the pipe needs no message
             click.echo(f"attest: error: {shown(self.format_message())}", err=True)
+
+
+_READER_GONE = (
+    "attest: note: the reader of standard output closed it before all of it was written (exit 3)"
+)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -71,18 +77,48 @@ def _message_for(exc: BaseException) -> str:
     )
 
 
+SIMILAR = 0.7  # `strat` is `status` (0.73), `--bogus` is not `--verbose` (0.5)
+
+
 def _usage_message(exc: click.UsageError) -> str:
     """click's usage error as attest's one line, lower-cased like attest's own: for a mistyped
-    command or option the closest known name (click lists up to three, best first), else where
-    the help is."""
-    closest: list[str] | None = getattr(exc, "possibilities", None)
-    message = exc.message if closest else exc.format_message()  # format_message adds all three
+    command or option the closest known name, else where the help is."""
+    named = isinstance(exc, (NoSuchCommand, NoSuchOption))  # click's own list of names left out
+    message = exc.message if named else exc.format_message()
     message = message[:1].lower() + message[1:]
+    closest = _closest(exc)
     if closest:
-        return f"{message} Did you mean {closest[0]!r}?"
+        return f"{message} Did you mean {closest!r}?"
     if exc.ctx is None:
         return message
     return f"{message.rstrip('.')}; see '{exc.ctx.command_path} --help'"
+
+
+def _closest(exc: click.UsageError) -> str | None:
+    """The known name most like a mistyped command or long option, case and dashes ignored
+    (`VERIFY` is `verify`), if it is similar enough: click's own cutoff counts the dashes
+    alike and suggested `--verbose` for `--bogus`. Stage plugins are commands too."""
+    ctx = exc.ctx
+    if ctx is None:
+        return None
+    if isinstance(exc, NoSuchCommand) and isinstance(ctx.command, click.Group):
+        typed, known = exc.command_name, ctx.command.list_commands(ctx)
+    elif isinstance(exc, NoSuchOption) and exc.option_name.startswith("--"):
+        params = ctx.command.get_params(ctx)
+        typed = exc.option_name
+        known = [o for p in params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
+    else:
+        return None
+    ratio, best = max(
+        ((_similarity(typed, k), k) for k in known), key=lambda s: s[0], default=(0.0, "")
+    )
+    return best if ratio >= SIMILAR else None
+
+
+def _similarity(typed: str, known: str) -> float:
+    return difflib.SequenceMatcher(
+        None, typed.lstrip("-").lower(), known.lstrip("-").lower()
+    ).ratio()
 
 
 @contextmanager
@@ -98,6 +134,7 @@ def _mapped_errors(verbose: bool = False) -> Iterator[None]:
     except BaseException as exc:  # a plugin's sys.exit(0) too: only click's own exit ends a command
         if isinstance(exc, BrokenPipeError):  # spare the interpreter's own flush at exit
             sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115
+            output.inform(_READER_GONE)  # a note, not an error: `| head` is no mistake
         if verbose or logs.verbosity() > 0:  # -v before or after the subcommand's name
             logs.exception(exc, __name__)
         raise Failure(_message_for(exc), exit_code_for(exc)) from exc
@@ -129,16 +166,6 @@ class AttestCLI(click.Group):
             command = self._stages(ctx).load(cmd_name)
         return None if command is None else verbosity.accepting(command)
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        """click's, suggesting among the stage plugins too (click knows only the core ones)."""
-        try:
-            return super().resolve_command(ctx, args)
-        except NoSuchCommand as exc:
-            known = self.list_commands(ctx)
-            raise NoSuchCommand(exc.command_name, possibilities=known, ctx=ctx) from None
-
     def make_context(
         self,
         info_name: str | None,
@@ -151,7 +178,9 @@ class AttestCLI(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         with _mapped_errors(bool(ctx.params.get("verbose"))):
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            output.undelivered(ctx)  # a reader that went away: not a pass (a verdict stays)
+            return result
 
 
 @click.group(
@@ -161,7 +190,7 @@ class AttestCLI(click.Group):
     epilog=examples(
         "attest sbom --output sbom.cdx.json",
         "attest verify --policy policy.yaml dist/*.whl",
-        "attest -q sign dist/*    # -q: errors, warnings and results only",
+        "attest -q sign dist/*.whl dist/*.tar.gz    # -q: errors, warnings and results only",
     ),
 )
 # the installed distribution's metadata: what pip installed, not a copy in the source

@@ -96,13 +96,36 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+_UNDELIVERED = "attest.output.undelivered"
+
+
 def emit(data: bytes, output: Path | None) -> None:
-    """Deliver finished data: to `output` atomically, or to stdout (also for `-o -`)."""
+    """Deliver finished data: to `output` atomically, or to stdout (also for `-o -`).
+
+    A reader that closed the pipe (`attest scan | head`) does not end the command here: what
+    follows still decides the exit status (a breached SLO stays 1); `undelivered` ends a
+    command that would otherwise pass."""
     if output is not None and output != DASH:
         write_atomic(output, data)
         return
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        raise OperationalError(
+            "standard output is closed: nothing was written; name a file with -o FILE"
+        )
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError as e:
+        sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115  # spare the flush at exit
+        click.get_current_context().meta[_UNDELIVERED] = e
+
+
+def undelivered(ctx: click.Context) -> None:
+    """Raise the broken pipe `emit` kept, once the command has passed: output that was not
+    all delivered never exits 0 (as a tool that SIGPIPE ends)."""
+    error: BrokenPipeError | None = ctx.meta.pop(_UNDELIVERED, None)
+    if error is not None:
+        raise error
 
 
 def inform(line: str) -> None:

@@ -41,6 +41,13 @@ def _less(ctx: click.Context, _param: click.Parameter, count: int) -> None:
     _configure(state)
 
 
+def _own_quiet(ctx: click.Context, param: click.Parameter, given: Any) -> Any:
+    """A command's own -q counts as attest's: `-qv` on it is refused like `-q -v` anywhere."""
+    if given:
+        _less(ctx, param, 1)
+    return given
+
+
 def _format(ctx: click.Context, _param: click.Parameter, chosen: str | None) -> None:
     state = _state(ctx)
     if chosen is not None:
@@ -80,6 +87,9 @@ def accepting(command: click.Command) -> click.Command:
     an option of its own with the same name)."""
     taken = {opt for param in command.params for opt in param.opts}
     command.params.extend(o for o in _options() if not taken & set(o.opts))
+    for param in command.params:
+        if "-q" in param.opts and param.callback is None:  # its own -q (verify's) quiets too
+            param.callback = _own_quiet
     if _runs_a_command(command):
         command.context_settings["allow_interspersed_args"] = False  # options stand before it
     if isinstance(command, click.Group):

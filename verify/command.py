@@ -18,6 +18,7 @@ from verify import __version__, conformance, decision_log, gate, instant, logs
 from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
+from verify.formats import bundles
 from verify.policy import Policy, load_policy
 from verify.text import examples, shown
 
@@ -96,8 +97,8 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
 @click.command(
     "verify",
     epilog=examples(
-        "attest verify --policy policy.yaml dist/*.whl",
-        "attest verify --policy policy.yaml --decision-log decisions.jsonl --json dist/*",
+        "attest verify --policy policy.yaml --json dist/*.whl",
+        "attest verify --policy policy.yaml --decision-log log.jsonl dist/*.whl dist/*.tar.gz",
         "attest verify --explain-policy --policy policy.yaml",
     ),
 )
@@ -166,6 +167,8 @@ def judge(
             "ARTIFACT -: the gate judges files by name, with the bundles beside them (or in "
             "--attestations) that name them: save the input to a file (a file named - is ./-)"
         )
+    bundles.refuse_evidence(artifacts)
+    _named_once(artifacts)
     now = instant.given(now_text)
     if db is not None and policy.require.vulnerabilities is None:
         raise UsageError(
@@ -179,6 +182,22 @@ def judge(
     if attestations is not None:
         _attestation_directory(attestations)
     return gate.decide(artifacts, policy, now, attestations, advisories=advisories)
+
+
+def _named_once(artifacts: tuple[Path, ...]) -> None:
+    """One file named twice (`ok.whl ./ok.whl`, overlapping globs) is a mistake in the command
+    line, refused as `attest sign` refuses it: judging it twice would count it twice."""
+    seen: dict[Path, Path] = {}
+    for artifact in artifacts:
+        # the directory resolved (the bundles beside it are the same), the name as given
+        same = Path(os.path.realpath(artifact.parent)) / artifact.name
+        if same in seen:
+            twice = f"{artifact} is named twice" if seen[same] == artifact else None
+            raise UsageError(
+                f"{twice or f'{seen[same]} and {artifact} are the same file'}: "
+                "name each artifact once"
+            )
+        seen[same] = artifact
 
 
 def _report(run: gate.Run, as_json: bool, quiet: bool) -> None:

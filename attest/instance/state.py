@@ -255,7 +255,13 @@ def create_state(directory: Path, port: int, clock_offset: datetime.timedelta = 
     and trust root start an hour before the instance's now, on its clock: a shifted clock's
     first signature must chain to a CA already valid then."""
     now = utcnow() + clock_offset
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:  # the --state named cannot be a directory of ours: the command line's
+        raise UsageError(
+            f"--state {directory}: cannot create the state directory ({e.strerror or e}): "
+            "name a directory you can write to"
+        ) from e
     info = directory.stat()
     if not stat.S_IMODE(info.st_mode) & 0o022 and not any(directory.iterdir()):
         directory.chmod(0o700)  # an empty directory (`mkdir state`) that only we can write to

@@ -86,8 +86,8 @@ def provenance(
 @click.command(
     "attest",
     epilog=examples(
-        "attest attest --predicate sbom --sbom sbom.cdx.json dist/*",
-        "attest attest --predicate vulns --predicate slo --scan scan.json dist/*",
+        "attest attest --predicate sbom --sbom sbom.cdx.json dist/*.whl dist/*.tar.gz",
+        "attest attest --predicate vulns --predicate slo --scan scan.json dist/*.whl dist/*.tar.gz",
     ),
 )
 @click.argument("artifacts", nargs=-1, required=True, type=_PATH)

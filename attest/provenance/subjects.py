@@ -7,6 +7,7 @@ from pathlib import Path
 
 from attest.sign.stage import hash_file, require_file
 from verify.errors import UsageError
+from verify.formats import bundles
 from verify.formats.statement import Subject
 
 _WHEEL = re.compile(r"^(?P<stem>[^-]+-[^-]+)-.+\.whl$")
@@ -17,6 +18,7 @@ def subjects(artifacts: tuple[Path, ...]) -> tuple[Subject, ...]:
     """One subject per artifact: its file name and SHA-256 (read as a stream)."""
     if not artifacts:
         raise UsageError("name at least one artifact")
+    bundles.refuse_evidence(artifacts)
     named: dict[str, Path] = {}
     for artifact in artifacts:
         require_file(artifact)
@@ -40,6 +42,7 @@ def _distribution_stem(file_name: str) -> str | None:
 def attestation_name(artifacts: tuple[Path, ...], name: str | None) -> str:
     """`<name>` in `<name>.<kind>.sigstore.json`: given, else the one artifact's file name, else
     the distribution name and version the artifacts share (`acme_web-1.4.0`)."""
+    bundles.refuse_evidence(artifacts)  # before "share no name": a bundle is why they do not
     if name:
         if "/" in name or name.startswith("."):
             raise UsageError(f"--name {name!r} must be a plain file name")

@@ -94,10 +94,9 @@ def check(artifacts: tuple[Path, ...]) -> None:
     distribution name and version when more than one."""
     if not artifacts:
         raise UsageError("no artifacts: build them first (e.g. python -m build) or name them")
+    bundles.refuse_evidence(artifacts)  # the gate would read it as a bundle
     for artifact in artifacts:
         require_file(artifact)
-        if bundles.is_evidence(artifact.name):  # the gate would read it as a bundle
-            raise UsageError(f"{artifact} is named as evidence (a bundle), not an artifact")
     directories = sorted({os.path.realpath(a.parent) for a in artifacts})
     if len(directories) > 1:
         raise UsageError(

@@ -91,7 +91,7 @@ def table(results: list[StageResult]) -> str:
     "release",
     epilog=examples(
         "attest release --policy policy.yaml",
-        "attest release --policy policy.yaml --lock uv.lock --db advisories/ dist/*",
+        "attest release --policy policy.yaml --db advisories/ dist/*.whl dist/*.tar.gz",
     ),
 )
 @click.argument("artifacts", nargs=-1, type=PATH)

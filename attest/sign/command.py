@@ -17,7 +17,7 @@ from verify.text import examples
     "sign",
     epilog=examples(
         "attest sign dist/*.whl dist/*.tar.gz",
-        "attest sign --trust-config .attest-dev/trust_config.json dist/*",
+        "attest sign --trust-config .attest-dev/trust_config.json dist/*.whl dist/*.tar.gz",
     ),
 )
 @click.argument("artifacts", nargs=-1, type=PATH)

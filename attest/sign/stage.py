@@ -79,6 +79,7 @@ def require_bundle_dir(directory: Path) -> Path:
 def _check_artifacts(request: SignRequest) -> None:
     if not request.artifacts:
         raise UsageError("name at least one artifact to sign")
+    bundles.refuse_evidence(request.artifacts)
     for artifact in request.artifacts:
         require_file(artifact)
     if request.bundle_dir is not None:

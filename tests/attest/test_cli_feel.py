@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from attest.cli import cli
+from tests.conftest import LocalInstance
 from verify.errors import ExitCode
 
 
@@ -62,6 +63,9 @@ def _one_error_line(result: Result) -> str:
     ("args", "line"),
     [
         (["verfy"], "attest: error: no such command 'verfy'. Did you mean 'verify'?"),
+        (["VERIFY"], "attest: error: no such command 'VERIFY'. Did you mean 'verify'?"),
+        (["plugins", "list", "--bogus"], "attest: error: no such option '--bogus'; see "
+         "'attest plugins list --help'"),  # not `--verbose`: too unlike to be meant
         (["instance", "strat"], "attest: error: no such command 'strat'. Did you mean 'status'?"),
         (["plugins", "lst"], "attest: error: no such command 'lst'. Did you mean 'list'?"),
         (["sbom", "--formt"], "attest: error: no such option '--formt'. Did you mean '--format'?"),
@@ -157,6 +161,13 @@ def test_every_help_shows_examples_that_parse(
         assert parsed.exit_code == 0, (example, parsed.stderr)
 
 
+@pytest.mark.parametrize("path", PATHS, ids=[" ".join(p) or "attest" for p in PATHS])
+def test_no_example_globs_a_whole_dist(invoke: Callable[..., Result], path: list[str]) -> None:
+    """`dist/*` holds the bundles once signed: an example names the artifacts."""
+    for example in _examples(invoke(*path, "--help").stdout):
+        assert not [w for w in example if w.endswith("/*")], example
+
+
 def test_an_example_is_shown_as_written(invoke: Callable[..., Result]) -> None:
     """click rewraps help paragraphs; an example's line is kept whole."""
     result = invoke("scan", "--help")
@@ -215,7 +226,14 @@ def test_quiet_keeps_errors(invoke: Callable[..., Result], tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     "args",
-    [["-q", "plugins", "list", "-v"], ["-v", "plugins", "-q", "list"], ["plugins", "list", "-qv"]],
+    [
+        ["-q", "plugins", "list", "-v"],
+        ["-v", "plugins", "-q", "list"],
+        ["plugins", "list", "-qv"],
+        ["verify", "-qv"],  # verify's own -q counts as attest's
+        ["verify", "-vq"],
+        ["-v", "verify", "--quiet"],
+    ],
 )
 def test_quiet_and_verbose_together_are_a_usage_error(
     invoke: Callable[..., Result], args: list[str]
@@ -254,3 +272,104 @@ def test_bash_completes_commands_stages_included() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["verify verify-bundle verify-log", "status"]
+
+
+# --- `dist/*` once the dist holds evidence ------------------------------------------------------
+
+EVIDENCE_REFUSED = (
+    "attest: error: {first} is a Sigstore bundle (evidence), not an artifact (1 more such "
+    "argument(s) too): name the artifacts, e.g. dist/*.whl dist/*.tar.gz"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-q", "sign"],
+        ["provenance"],
+        ["attest", "--predicate", "sbom", "--sbom", "sbom.cdx.json"],
+        ["release", "--policy", "policy.yaml"],
+    ],
+    ids=lambda c: c[1] if c[0] == "-q" else c[0],
+)
+def test_a_dist_glob_with_bundles_is_refused_before_anything_is_signed(
+    invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path, command: list[str]
+) -> None:
+    """`attest sign dist/*` run a second time signed the bundles themselves (a
+    `.sigstore.json.sigstore.json` and log entries for it)."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name in ("app-1.0-py3-none-any.whl", "app-1.0.tar.gz"):
+        (dist / name).write_text(name)
+        (dist / f"{name}.sigstore.json").write_text("{}")
+    before, entries = sorted(dist.iterdir()), instance.entries()
+    result = invoke(
+        *command, "--trust-config", str(instance.trust_config),
+        "--identity-token", instance.token(), *map(str, before),
+    )  # fmt: skip
+    first = dist / "app-1.0-py3-none-any.whl.sigstore.json"
+    assert _one_error_line(result) == EVIDENCE_REFUSED.format(first=first)
+    assert sorted(dist.iterdir()) == before and instance.entries() == entries
+
+
+# --- standard output closed, or its reader gone -------------------------------------------------
+
+DEMO = Path(__file__).parents[2] / "examples"
+
+
+def _attest_into(stdout: int | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """`attest ARGS` with `stdout` as its fd 1 (None: closed, as `>&-`)."""
+    line = shlex.join([sys.executable, "-m", "attest", *args])
+    return subprocess.run(
+        ["sh", "-c", f"exec {line} >&-" if stdout is None else f"exec {line}"],
+        stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=DEMO / "demo-project",
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_closed_standard_output_is_said() -> None:
+    """Before: `internal error: AttributeError` (sys.stdout is None)."""
+    done = _attest_into(None, "sbom", "--lock", "uv.lock", "-o", "-")
+    assert done.returncode == ExitCode.OPERATIONAL
+    assert done.stderr.splitlines() == [
+        "attest: error: standard output is closed: nothing was written; name a file with -o FILE"
+    ]
+
+
+def _gone_reader() -> int:
+    """A pipe whose reader has already gone: every write is EPIPE, deterministically."""
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+def test_a_verdict_stays_when_the_reader_has_gone() -> None:
+    """`attest scan | true` with overdue findings: exit 1 (the SLO breached), not 3."""
+    write = _gone_reader()
+    try:
+        done = _attest_into(
+            write, "-q", "scan", "--lock", "uv.lock", "--db", str(DEMO / "advisories"),
+            "--now", "2026-07-15T00:00:00Z", "--format", "markdown",
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == ExitCode.DENIED, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        "attest: error: 2 findings overdue under the SLO policy: flask 2.2.5"
+    )
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_output_not_delivered_never_passes() -> None:
+    """The SBOM never reached a reader: exit 3 (as a tool SIGPIPE ends: never 0), one note."""
+    write = _gone_reader()
+    try:
+        done = _attest_into(write, "sbom", "--lock", "uv.lock", "-o", "-")
+    finally:
+        os.close(write)
+    assert done.returncode == ExitCode.OPERATIONAL
+    assert done.stderr.splitlines()[-1] == (
+        "attest: note: the reader of standard output closed it before all of it was written "
+        "(exit 3)"
+    )
+    assert "Traceback" not in done.stderr and "error" not in done.stderr

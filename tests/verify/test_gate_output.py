@@ -125,6 +125,38 @@ def test_quiet_all_allowed_prints_the_summary_alone(
     assert _lines(result) == [f"attest: 2 artifacts: 2 allowed, 0 denied{DEV_ROOT}"]
 
 
+def test_a_dist_glob_that_holds_the_bundles_is_refused(
+    instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """`attest verify dist/*`: the bundles were judged as artifacts and denied (exit 1)."""
+    named = sorted(release.dist.iterdir())
+    result = _run("verify", "--policy", _policy(tmp_path, instance), *named)
+    assert result.exit_code == ExitCode.USAGE
+    first = next(p for p in named if p.name.endswith(".sigstore.json"))
+    others = sum(p.name.endswith(".sigstore.json") for p in named) - 1
+    assert _lines(result) == [
+        f"attest: error: {first} is a Sigstore bundle (evidence), not an artifact ({others} more "
+        "such argument(s) too): name the artifacts, e.g. dist/*.whl dist/*.tar.gz"
+    ]
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted"])
+def test_one_file_named_twice_is_refused(
+    instance: LocalInstance,
+    release: g.Release,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spelling: str,
+) -> None:
+    """It was judged twice and counted as 2 artifacts."""
+    monkeypatch.chdir(release.dist)
+    again = g.WHEEL if spelling == "same" else f"../{release.dist.name}/{g.WHEEL}"
+    result = _run("verify", "--policy", _policy(tmp_path, instance), g.WHEEL, again)
+    assert result.exit_code == ExitCode.USAGE
+    said = "is named twice" if spelling == "same" else f"and {again} are the same file"
+    assert _lines(result) == [f"attest: error: {g.WHEEL} {said}: name each artifact once"]
+
+
 # --- `-` --------------------------------------------------------------------------------------
 
 

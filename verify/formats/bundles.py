@@ -3,7 +3,10 @@ which artifact names the gate reads a file in a directory as belonging to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+
+from verify.errors import UsageError
 
 SUFFIX = ".sigstore.json"  # Sigstore bundle v0.3, as PyPI and sigstore-python name it
 PEP740_SUFFIX = ".publish.attestation"  # pypi-attestations' file layout
@@ -39,6 +42,21 @@ def is_evidence(file_name: str) -> bool:
     """Whether a file in a dist directory is evidence rather than an artifact to release: a
     bundle, or any `*.attestation` (PEP 740 files of other layouts than attest's)."""
     return is_bundle(file_name) or file_name.endswith(".attestation")
+
+
+def refuse_evidence(artifacts: Iterable[Path]) -> None:
+    """Refuse an artifact argument that is evidence (`dist/*` once the dist holds bundles):
+    signing it would sign a signature and log it, the gate would deny it as an artifact with
+    no evidence. Fail closed: a usage error naming it, never a silent skip."""
+    found = [a for a in artifacts if is_evidence(a.name)]
+    if not found:
+        return
+    kind = "Sigstore bundle" if found[0].name.endswith(SUFFIX) else "attestation"
+    more = f" ({len(found) - 1} more such argument(s) too)" if len(found) > 1 else ""
+    raise UsageError(
+        f"{found[0]} is a {kind} (evidence), not an artifact{more}: name the artifacts, "
+        "e.g. dist/*.whl dist/*.tar.gz"
+    )
 
 
 def artifact_stem(file_name: str) -> str:

@@ -264,3 +264,17 @@ def test_a_pid_file_that_is_a_fifo_does_not_hang_status(tmp_path: Path) -> None:
     done = run_attest("instance", "status", "--state", str(state_dir), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["running"] is False
+
+
+def test_a_state_directory_that_cannot_be_made_is_a_usage_error(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """`--state /proc/x` was exit 3, `No such file or directory`."""
+    (tmp_path / "file").write_text("")
+    state = tmp_path / "file" / "state"
+    result = invoke("instance", "up", "--state", str(state))
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.splitlines() == [
+        f"attest: error: --state {state}: cannot create the state directory (Not a directory): "
+        "name a directory you can write to"
+    ]

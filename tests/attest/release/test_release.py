@@ -581,7 +581,7 @@ def test_release_of_dist_leaves_out_what_is_not_this_version(
          "the artifacts are in 2 directories"),
         ("not one release", ("dist/acme_web-1.4.0.tar.gz", "dist/notes.txt"),
          "are not the wheels and sdists of one name and version"),
-        ("evidence", ("dist/x.sigstore.json",), "is named as evidence (a bundle)"),
+        ("evidence", ("dist/x.sigstore.json",), "is a Sigstore bundle (evidence), not an artifact"),
     ],
 )  # fmt: skip
 def test_release_refuses_artifacts_it_cannot_release_before_anything(
