@@ -19,16 +19,21 @@ def subjects(artifacts: tuple[Path, ...]) -> tuple[Subject, ...]:
     if not artifacts:
         raise UsageError("name at least one artifact")
     bundles.refuse_evidence(artifacts)
-    named: dict[str, Path] = {}
     for artifact in artifacts:
         require_file(artifact)
+    _one_name_each(artifacts)
+    return tuple(Subject(a.name, hash_file(a).digest.hex()) for a in artifacts)
+
+
+def _one_name_each(artifacts: tuple[Path, ...]) -> None:
+    named: dict[str, Path] = {}
+    for artifact in artifacts:
         if artifact.name in named:  # the gate finds bundles by name: which one would it be?
             raise UsageError(
                 f"{named[artifact.name]} and {artifact} are both named {artifact.name!r}: "
                 "a subject's name must say which artifact it is"
             )
         named[artifact.name] = artifact
-    return tuple(Subject(a.name, hash_file(a).digest.hex()) for a in artifacts)
 
 
 def _distribution_stem(file_name: str) -> str | None:
@@ -43,6 +48,7 @@ def attestation_name(artifacts: tuple[Path, ...], name: str | None) -> str:
     """`<name>` in `<name>.<kind>.sigstore.json`: given, else the one artifact's file name, else
     the distribution name and version the artifacts share (`acme_web-1.4.0`)."""
     bundles.refuse_evidence(artifacts)  # before "share no name": a bundle is why they do not
+    _one_name_each(artifacts)  # likewise two files of one name
     if name:
         if "/" in name or name.startswith("."):
             raise UsageError(f"--name {name!r} must be a plain file name")
