@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from verify.errors import InputError, OperationalError, UsageError
+from verify.formats import bundles
 from verify.formats.statement import ResourceDescriptor
 
 LINK = "inode/symlink"  # a material recorded as the link it is (its text hashed), not followed
@@ -170,10 +171,12 @@ def products(
     build, and so does a run that made nothing."""
     found, problems = _candidates(base, paths)
     _refuse(problems, "cannot record the products (each must be a file in its product directory)")
-    fresh = {
+    fresh = {  # evidence (bundles, attestations, this link's own) is never a product
         name: real
         for name, real in found.items()
-        if _stamp(real) != before.get(real) and real != log.resolve()
+        if _stamp(real) != before.get(real)
+        and real != log.resolve()
+        and not bundles.is_evidence(real.name)
     }
     if not fresh:
         raise InputError(

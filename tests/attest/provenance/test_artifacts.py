@@ -44,6 +44,18 @@ def test_only_files_the_run_created_or_changed_count(tmp_path: Path) -> None:
     assert found["dist/new.whl"].sha256 == hashlib.sha256(b"new").hexdigest()
 
 
+def test_evidence_is_never_a_product(tmp_path: Path) -> None:
+    """A build that touches (or writes) bundles or attestations beside its products: they are
+    evidence about artifacts, never artifacts a link names (an earlier run's bundle would be
+    signed as a product)."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    before = artifacts.snapshot(tmp_path, DIST)
+    for name in ("a.whl", "a.whl.sigstore.json", "a.publish.attestation", "b.build.sigstore.json"):
+        (dist / name).write_text(name)
+    assert _made(tmp_path, before) == ["dist/a.whl"]
+
+
 def test_a_named_product_file_counts_alike(tmp_path: Path) -> None:
     (tmp_path / "a.whl").write_text("a")
     named = (Path("a.whl"), Path("missing.whl"))
