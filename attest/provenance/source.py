@@ -122,6 +122,12 @@ def _git(directory: Path, *args: str) -> str | None:
     return done.stdout.rstrip() if done.returncode == 0 else None  # porcelain starts with a space
 
 
+def tracked(directory: Path, path: Path) -> bool:
+    """Whether git tracks `path` (a file in the checkout at `directory`): an ignored or
+    untracked file is not in the commit the provenance names."""
+    return _git(directory, "ls-files", "--error-unmatch", "--", str(path.resolve())) is not None
+
+
 def _checked(directory: Path, *args: str) -> str:
     """Git's output where a refusal means git cannot read the repository."""
     done = _run(directory, *args)

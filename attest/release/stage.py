@@ -32,7 +32,7 @@ from sigstore.models import Bundle
 from attest.output import write_atomic
 from attest.provenance import stage as provenance_stage
 from attest.provenance.predicates import sbom_dependencies
-from attest.provenance.source import GitHubRun, LocalCheckout, where_built
+from attest.provenance.source import GitHubRun, LocalCheckout, tracked, where_built
 from attest.provenance.subjects import attestation_name
 from attest.release import artifacts as chosen
 from attest.release.rehearse import Planned, planned, rehearse
@@ -249,6 +249,8 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     policy, its trust root (fresh enough, and the one the release signs against), and the
     signer the identity token will get (one the policy allows)."""
     built = where_built(os.environ, request.project, request.allow_dirty)
+    if isinstance(built, LocalCheckout) and not request.allow_dirty:
+        _committed_input(request)
     policy = load_gate_policy(request.gate_policy)
     trust = _check_trust(policy, place, request.now)
     digests = chosen.digests(request.artifacts)
@@ -269,6 +271,18 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
         names = ", ".join(p.name for p in request.left_out)
         detail += f"; left out of dist/ (not {request.selected}): {names}"
     return Checked(built, policy, trust, who, digests, detail)
+
+
+def _committed_input(request: ReleaseRequest) -> None:
+    """The SBOM's input file, when it is one in the checkout, is in the commit: a git-ignored
+    lock file would be described while the provenance says a clean tree at that commit."""
+    kind, target = _source(request)
+    inside = target.resolve().is_relative_to(request.project.resolve())
+    if kind in ("lock", "requirements") and inside and not tracked(request.project, target):
+        raise UsageError(
+            f"{target}: the SBOM's input is not tracked by git (ignored or untracked), so it is "
+            "not in the commit the provenance names: commit it, or pass --allow-dirty"
+        )
 
 
 def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:

@@ -217,6 +217,29 @@ def test_release_refuses_a_dirty_tree_before_signing(
     assert not list((project / "dist").glob("*.sigstore.json"))
 
 
+def test_release_refuses_an_sbom_input_outside_the_commit_before_signing(
+    invoke: Callable[..., Result], instance: LocalInstance, project: Path, tmp_path: Path
+) -> None:
+    """A git-ignored lock file is no change to git, yet the SBOM would describe a file that is
+    not in the commit the provenance names as a clean tree: refused before anything."""
+    lock = project / "uv.lock"  # the first lock file release looks for
+    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a",
+           "GIT_COMMITTER_EMAIL": "a@x", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    (project / ".gitignore").write_text(f"dist/\n{lock.name}\n")
+    for args in (["rm", "-q", "--cached", lock.name], ["commit", "-qam", "ignore the lock"]):
+        subprocess.run(["git", *args], cwd=project, env=env, check=True)
+    before = _log_size(instance)
+    result = _release(invoke, instance, project, _policy(tmp_path, instance),
+                      "--waivers", str(_waivers(tmp_path)))  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert (
+        f"release stopped at checks: {lock}: the SBOM's input is not tracked by git (ignored or "
+        "untracked), so it is not in the commit the provenance names: commit it, or pass "
+        "--allow-dirty" in " ".join(result.stderr.split())
+    )
+    assert _log_size(instance) == before
+
+
 def _old_root(instance: LocalInstance, directory: Path) -> Path:
     """The instance's trusted root with every validity starting in 2020: last updated then."""
     root = json.loads(instance.trusted_root.read_text())
