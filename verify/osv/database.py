@@ -577,7 +577,7 @@ def build_index(
         if glance is not None:
             glance[0].update(folder)  # where the PyPA database files it, too
         if glance is not None and asked is not None and not glance[0] & asked:
-            for package in glance[0]:
+            for package in sorted(glance[0]):  # not a set's order: PYTHONHASHSEED decides it
                 later.setdefault(package, []).append(len(kept))
             kept.append((name, count, raw))
             if glance[1] is not None:

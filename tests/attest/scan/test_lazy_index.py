@@ -6,6 +6,7 @@ parsed at once, as before."""
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -298,3 +299,29 @@ def test_a_forked_parse_raises_the_first_bad_record(
         errors[1][2]
         == "vulns/p01/PYSEC-2026-99.yaml: bad OSV record: affected[0].ranges: expected a list"
     )
+
+
+def test_the_index_is_the_same_bytes_whatever_the_hash_seed(tmp_path: Path) -> None:
+    """A record a glance files under several packages not asked about: the index lists them in
+    one order, not in the order of a set of strings (which PYTHONHASHSEED decides), so two
+    processes build the same bytes of one database."""
+    data = record("PYSEC-2026-1", "p00", versions=["1.0"])
+    data["affected"] += [
+        {"package": {"name": f"q{i}", "ecosystem": "PyPI"}, "versions": ["1.0"]} for i in range(12)
+    ]
+    db = write_pypa(tmp_path / "db", [data, record("PYSEC-2026-2", "asked", versions=["1.0"])])
+    program = (
+        "import hashlib, sys; from pathlib import Path; from verify.osv import database as d\n"
+        f"db = Path({str(db)!r}); raw = d.build_index(db, d.content_digest(db), None, {{'asked'}})\n"
+        "assert b'\"q0\"' in raw.partition(b'\\n')[0], 'not kept as text'\n"
+        "print(hashlib.sha256(raw).hexdigest())"
+    )
+    digests = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=False
+        )
+        assert run.returncode == 0, run.stderr
+        digests.add(run.stdout)
+    assert len(digests) == 1, digests
