@@ -35,7 +35,7 @@ from attest import retry
 from attest.identity import certificate_identity, expected_signer, unverified_claims
 from attest.sbom.interface import read_text
 from attest.sign import identity
-from verify import certificate
+from verify import certificate, forked
 from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.sigstore_adapter import FulcioClientError, RekorClientError, oidc_url
 from verify.text import quoted, shown
@@ -244,13 +244,22 @@ class SigningSession:
     verifier: Verifier
     identity: str
     issuer: str
+    logged: forked.Counter = dataclasses.field(default_factory=forked.Counter, repr=False)
 
     @property
     def _expected(self) -> Identity:
         return Identity(identity=self.identity, issuer=self.issuer)
 
+    def _upload(self, sign: Callable[[], Bundle], what: object) -> Bundle:
+        """One entry in the log, unless the run was stopped (^C, or another item's failure):
+        an entry is for good, so none starts after a stop. Counted, for the interrupt's message."""
+        forked.checkpoint(f"signing {what}")
+        bundle = _call(sign, "the transparency log")
+        self.logged.add()
+        return bundle
+
     def sign_file(self, hashed: Hashed, what: Path) -> Bundle:
-        bundle = _call(partial(self.signer.sign_artifact, hashed), "the transparency log")
+        bundle = self._upload(partial(self.signer.sign_artifact, hashed), what)
         try:
             self.verifier.verify_artifact(hashed, bundle, self._expected)
         except (VerificationError, SigstoreError, ValueError) as e:
@@ -261,7 +270,7 @@ class SigningSession:
         """A DSSE bundle over an in-toto statement, verified, and checked to carry exactly
         `payload` (verify_dsse checks no subject: the statement is compared whole)."""
         statement = DsseStatement(payload)
-        bundle = _call(partial(self.signer.sign_dsse, statement), "the transparency log")
+        bundle = self._upload(partial(self.signer.sign_dsse, statement), what)
         try:
             _, signed_payload = self.verifier.verify_dsse(bundle, self._expected)
         except (VerificationError, SigstoreError, ValueError) as e:
