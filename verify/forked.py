@@ -9,8 +9,9 @@ nor sent anywhere, nor requested again.
 
 Semantics are those of a thread pool whose first failure stops the rest: every worker (a thread
 in a process) starts its first item; after a failure, or ^C in the parent, each worker stops
-before its next item, never in the middle of one, so an item is either done completely or not
-started. The failure of the lowest item is raised.
+before its next item, and a task stops at its next `checkpoint()` (the signer calls it before
+each upload to the log: an entry there is for good). The parent waits for the steps in flight
+to end before it raises. The failure of the lowest item is raised, a real one before a stop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import gc
 import io
 import mmap
+import multiprocessing
 import os
 import pickle
 import selectors
@@ -35,6 +37,39 @@ from verify.errors import CONTRACT, OperationalError
 FORK_IS_SAFE = sys.platform.startswith("linux")
 R = TypeVar("R")
 Record = tuple[int, bool, object]  # (item, succeeded, result or exception)
+_worker = threading.local()  # the running worker's `stopped`, for checkpoint()
+
+
+class Stopped(OperationalError):
+    """A task stopped at a checkpoint because the run was stopped (a failure, or ^C)."""
+
+
+def stopping() -> bool:
+    """Whether the run this worker belongs to was stopped (never, outside a run)."""
+    stopped = getattr(_worker, "stopped", None)
+    return bool(stopped is not None and stopped())
+
+
+def checkpoint(what: str) -> None:
+    """Stopped, when the run was stopped: `what` must not start after a failure or ^C."""
+    if stopping():
+        raise Stopped(f"{what} was not started: the run was stopped")
+
+
+class Counter:
+    """A count that forked children (and threads) add to and the parent reads."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork" if FORK_IS_SAFE else None)
+        self._value = context.Value("q", 0)  # shared memory, and a lock shared across fork
+
+    def add(self) -> None:
+        with self._value.get_lock():
+            self._value.value += 1
+
+    @property
+    def value(self) -> int:
+        return int(self._value.value)
 
 
 def cores() -> int:
@@ -117,6 +152,7 @@ def _threads(
         return bool(stop[0]) or (parent is not None and os.getppid() != parent)
 
     def work() -> None:
+        _worker.stopped = stopped
         first = True
         while True:
             with lock:
@@ -136,7 +172,9 @@ def _threads(
         for worker in workers:
             worker.join()
     except BaseException:
-        stop[0] = 1  # ^C: the workers finish the items they are on, then stop
+        stop[0] = 1  # ^C: the workers finish the steps they are on, then stop
+        for worker in workers:
+            worker.join()  # so that nothing starts or ends after the caller hears of it
         raise
     return records
 
@@ -187,7 +225,7 @@ def _records(data: bytes) -> list[Record]:
 
 
 def _results(received: list[Record], count: int, statuses: Sequence[int] = ()) -> list[R]:
-    failures = sorted(((item, value) for item, ok, value in received if not ok), key=_first)
+    failures = sorted(((item, value) for item, ok, value in received if not ok), key=_real_first)
     if failures:
         raise cast("BaseException", failures[0][1])
     done = {item: cast("R", value) for item, _, value in received}
@@ -200,8 +238,9 @@ def _results(received: list[Record], count: int, statuses: Sequence[int] = ()) -
     return [done[i] for i in range(count)]
 
 
-def _first(failure: tuple[int, object]) -> int:
-    return failure[0]
+def _real_first(failure: tuple[int, object]) -> tuple[bool, int]:
+    """The lowest item's failure, a real one before a stop it caused."""
+    return isinstance(failure[1], Stopped), failure[0]
 
 
 def _ending(status: int) -> str:

@@ -21,6 +21,7 @@ from verify.text import shown
 ROOT = "attest"
 LogFormat = Literal["text", "json"]
 _LEVELS = (logging.NOTSET, logging.INFO, logging.DEBUG)  # by the number of -v
+LIBRARIES = ("sigstore",)  # their warnings reach stderr through attest's prefix, never raw
 
 
 def get(name: str) -> logging.Logger:
@@ -58,6 +59,14 @@ class _Text(logging.Formatter):
 def _utc(created: float) -> str:
     moment = datetime.datetime.fromtimestamp(created, datetime.timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Warning(logging.Formatter):
+    """A library's warning when attest shows no logs: one line, as attest's own warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelname.lower()
+        return f"attest: {level}: {record.name}: {shown(record.getMessage())}"
 
 
 class _Json(logging.Formatter):
@@ -111,6 +120,20 @@ def configure(verbosity: int, log_format: LogFormat = "text") -> None:
         handler = _Stderr()
         handler.setFormatter(_Json() if log_format == "json" else _Text())
         root.addHandler(handler)
+    for name in LIBRARIES:
+        _library(logging.getLogger(name), log_format, level)
+
+
+def _library(logger: logging.Logger, log_format: LogFormat, level: int) -> None:
+    """A library's warnings (and errors) in attest's format, not Python's bare last resort."""
+    for handler in [h for h in logger.handlers if isinstance(h, _Stderr)]:
+        logger.removeHandler(handler)
+    handler = _Stderr()
+    plain = _Warning() if level == logging.NOTSET else _Text()
+    handler.setFormatter(_Json() if log_format == "json" else plain)
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    logger.propagate = False
 
 
 def verbosity() -> int:

@@ -160,6 +160,7 @@ class Pipeline:
         self.results = [StageResult(stage) for stage in STAGES]
         self._progress = progress
         self._place = place
+        self._session: SigningSession | None = None  # once the certificate is there
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[StageResult]:
@@ -168,7 +169,7 @@ class Pipeline:
         self._progress(result)
         started = time.perf_counter()
         try:
-            with logs.timed(_log, f"release {name}"):
+            with logs.timed(_log, f"release {name}"), self._interrupts():
                 yield result
         except AttestError as e:
             result.status, result.detail = "failed", str(e)
@@ -181,6 +182,23 @@ class Pipeline:
         result.status = "ok"
         result.seconds = time.perf_counter() - started
         self._progress(result)
+
+    @contextmanager
+    def _interrupts(self) -> Iterator[None]:
+        """^C once entries are in the log: the error says how many (no upload starts after
+        it, and those in flight have ended: see verify/forked.py)."""
+        try:
+            yield
+        except KeyboardInterrupt as e:
+            count = self._session.logged.value if self._session else 0
+            if not count:
+                raise
+            entries = "1 entry was" if count == 1 else f"{count} entries were"
+            raise OperationalError(
+                f"interrupted: {entries} logged for artifacts whose release is not finished; "
+                "the log keeps them, the bundles written are kept, and no other upload started: "
+                "run the release again to finish it"
+            ) from e
 
     def run(self) -> None:
         """The stages in order, each a named step; the first failure stops the rest. Nothing
@@ -204,7 +222,8 @@ class Pipeline:
                 request.artifacts, checked.policy, plan, who, request.now, checked.trust
             )
         with self._stage("sign") as result:
-            session = open_session(place, checked.who)  # the release's one certificate
+            session = self._session = open_session(place, checked.who)  # the one certificate
+            chosen.unchanged(checked.digests)  # while it was requested: before any log entry
             publish = checked.policy.require.publish is not None
             digests = tuple(checked.digests[a] for a in request.artifacts)
             signing = SignRequest(artifacts=request.artifacts, pep740=publish, checked=digests)

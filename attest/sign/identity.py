@@ -15,7 +15,7 @@ from functools import partial
 
 import requests
 from sigstore.errors import Error as SigstoreError
-from sigstore.oidc import IdentityToken, Issuer
+from sigstore.oidc import IdentityToken, Issuer, IssuerError
 
 from attest import retry
 from attest.identity import unverified_claims
@@ -96,6 +96,24 @@ def _is_json(answer: requests.Response) -> bool:
         return False
 
 
+def _terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _issuer(oidc_url: str) -> Issuer:
+    """The identity provider for the browser sign-in; one without an authorization endpoint
+    (the local instance's) offers none."""
+    try:
+        return Issuer(oidc_url)
+    except IssuerError as e:
+        if "authorization_endpoint" in str(e):
+            raise UsageError(
+                f"{oidc_url} offers no interactive sign-in: pass --identity-token or set "
+                f"{ENV_TOKEN} (a local instance gives one: `attest instance token`)"
+            ) from None
+        raise OperationalError(f"interactive sign-in with {oidc_url} failed: {e}") from None
+
+
 def resolve(explicit: str | None, oidc_url: str | None) -> IdentityToken:
     """The first identity source that has a token, in the documented order."""
     if explicit:
@@ -105,9 +123,9 @@ def resolve(explicit: str | None, oidc_url: str | None) -> IdentityToken:
     ambient = github_ambient_token()
     if ambient:
         return _parse(ambient, "GitHub Actions")
-    if oidc_url and sys.stdin.isatty():
+    if oidc_url and _terminal():
         try:
-            return Issuer(oidc_url).identity_token()
+            return _issuer(oidc_url).identity_token()
         except SigstoreError as e:
             raise OperationalError(f"interactive sign-in with {oidc_url} failed: {e}") from e
     raise UsageError(

@@ -10,9 +10,11 @@ it: sigstore-python does not check the log's answer when signing."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
+import unicodedata
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -35,7 +37,7 @@ from attest import retry
 from attest.identity import certificate_identity, expected_signer, unverified_claims
 from attest.sbom.interface import read_text
 from attest.sign import identity
-from verify import certificate
+from verify import certificate, forked
 from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.sigstore_adapter import FulcioClientError, RekorClientError, oidc_url
 from verify.text import quoted, shown
@@ -76,31 +78,62 @@ def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTr
 @dataclasses.dataclass(frozen=True)
 class Where:
     """The instance a run signs against, known by its CA's address (a --trust-config may name
-    the public instance too)."""
+    the public instance too), and the logs and timestamp authorities it would contact."""
 
     trust: ClientTrustConfig = dataclasses.field(repr=False)
     ca_url: str
     log_urls: tuple[str, ...] = ()
+    tsa_urls: tuple[str, ...] = ()
 
-    def _public(self, domain: str) -> bool:
-        hosts = [host(url) for url in (self.ca_url, *self.log_urls)]
-        return any(h == domain or h.endswith("." + domain) for h in hosts)
+    @staticmethod
+    def _public(urls: tuple[str, ...], domain: str | None = None) -> bool:
+        """Whether a URL is a public Sigstore service (of `domain`, else of either)."""
+        domains = (domain,) if domain else (PRODUCTION_DOMAIN, STAGING_DOMAIN)
+        hosts = [host(url) for url in urls]
+        return any(h == d or h.endswith("." + d) for h in hosts for d in domains)
+
+    @property
+    def _everything(self) -> tuple[str, ...]:
+        return (self.ca_url, *self.log_urls, *self.tsa_urls)
 
     @property
     def production(self) -> bool:
-        """Public for good: Sigstore's CA, or any of its logs (a private CA may log publicly),
-        of production or of staging (whose log is public as well)."""
-        return self._public(PRODUCTION_DOMAIN) or self._public(STAGING_DOMAIN)
+        """Public: Sigstore's CA, any of its logs (a private CA may log publicly) or its
+        timestamp authorities, of production or of staging (whose log is public as well)."""
+        return self._public(self._everything)
 
     @property
     def public_name(self) -> str:
         """Which public instance the run writes to, for the question."""
-        return "Sigstore production" if self._public(PRODUCTION_DOMAIN) else "Sigstore staging"
+        production = self._public(self._everything, PRODUCTION_DOMAIN)
+        return "Sigstore production" if production else "Sigstore staging"
 
     @property
     def log_owner(self) -> str:
-        """Whose public log it is, for the question."""
-        return "Sigstore" if self._public(PRODUCTION_DOMAIN) else "Sigstore staging"
+        """Whose public log or TSA it is, for the question."""
+        return (
+            "Sigstore" if self._public(self._everything, PRODUCTION_DOMAIN) else "Sigstore staging"
+        )
+
+    @property
+    def public_ca(self) -> bool:
+        return host(self.ca_url) in (PRODUCTION_CA, STAGING_CA)
+
+    @property
+    def public_log(self) -> bool:
+        return self.public_ca or self._public(self.log_urls)
+
+    def _public_parts(self) -> str:
+        """What of a private CA's deployment is public: its log, its TSA."""
+        parts = []
+        if self._public(self.log_urls):
+            parts.append(
+                f"logging to {self.log_owner}'s public transparency log: identity and digests "
+                "are published for good"
+            )
+        if tsas := [host(u) for u in self.tsa_urls if self._public((u,))]:
+            parts.append(f"timestamping with {self.log_owner}'s public TSA {', '.join(tsas)}")
+        return "; ".join(parts)
 
     def describe(self) -> str:
         url, ca = urlsplit(self.ca_url), host(self.ca_url)
@@ -109,27 +142,33 @@ class Where:
             return f"Sigstore production {public}"
         if ca == STAGING_CA:
             return f"Sigstore staging {public}"
-        if self.production:
-            return (
-                f"the Sigstore deployment at {self.ca_url}, logging to {self.log_owner}'s {public}"
-            )
-        if ca in _LOOPBACK:
-            return f"local instance {url.scheme}://{url.netloc}"
-        return f"the Sigstore deployment at {self.ca_url}"
+        named = (
+            f"local instance {url.scheme}://{url.netloc}"
+            if ca in _LOOPBACK
+            else f"the Sigstore deployment at {self.ca_url}"
+        )
+        return f"{named}, {self._public_parts()}" if self.production else named
+
+
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})  # IDNA's label separators
 
 
 def host(url: str) -> str:
-    """The URL's host name as DNS resolves it: lower case, without the one trailing dot a fully
-    qualified name may carry (`FULCIO.SIGSTORE.DEV.` is Sigstore production)."""
-    name = (urlsplit(url).hostname or "").lower()
+    """The URL's host name as DNS resolves it: IDNA's form (NFKC, so fullwidth letters are
+    ASCII; lower case; its ideographic and fullwidth full stops as dots), without the one
+    trailing dot a fully qualified name may carry (`FULCIO.SIGSTORE.DEV.` is production)."""
+    name = unicodedata.normalize("NFKC", urlsplit(url).hostname or "").translate(_DOTS).lower()
+    with contextlib.suppress(UnicodeError):
+        name = name.encode("idna").decode("ascii")
     return name[:-1] if name.endswith(".") else name
 
 
 def where(trust_config: Path | None, instance: Instance | None) -> Where:
     trust = load_trust(trust_config, instance)
     config = trust.signing_config
-    place = Where(trust, config.get_fulcio().url, _log_urls(config))
-    for url in (place.ca_url, *place.log_urls):
+    tsas = tuple(str(tsa.url) for tsa in config.get_tsas())
+    place = Where(trust, config.get_fulcio().url, _log_urls(config), tsas)
+    for url in place._everything:
         if problem := _malformed(url):  # only a --trust-config can say it: sigstore's own parse
             raise InputError(trust_config or Path(), f"{problem}: fix the signing config")
     return place
@@ -173,15 +212,18 @@ def announce(place: Where, yes: bool) -> None:
     click.echo(shown(f"attest: signing against {place.describe()}"), err=True)
     if not place.production or yes or not interactive():
         return
-    click.echo(
-        f"attest: record these signatures in {place.log_owner}'s public transparency log? [y/N] ",
-        err=True,
-        nl=False,
-    )
+    if place.public_log:
+        question = f"record these signatures in {place.log_owner}'s public transparency log?"
+    else:
+        question = f"timestamp these signatures with {place.log_owner}'s public TSA?"
+    click.echo(f"attest: {question} [y/N] ", err=True, nl=False)
+    if place.public_ca:
+        refused = f"signing against {place.public_name}"
+    else:
+        refused = "signing that logs publicly" if place.public_log else "public timestamping"
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):  # the end of input is no
         raise UsageError(
-            f"nothing was signed: signing against {place.public_name} was not confirmed "
-            "(answer y, or pass --yes)"
+            f"nothing was signed: {refused} was not confirmed (answer y, or pass --yes)"
         )
 
 
@@ -244,13 +286,22 @@ class SigningSession:
     verifier: Verifier
     identity: str
     issuer: str
+    logged: forked.Counter = dataclasses.field(default_factory=forked.Counter, repr=False)
 
     @property
     def _expected(self) -> Identity:
         return Identity(identity=self.identity, issuer=self.issuer)
 
+    def _upload(self, sign: Callable[[], Bundle], what: object) -> Bundle:
+        """One entry in the log, unless the run was stopped (^C, or another item's failure):
+        an entry is for good, so none starts after a stop. Counted, for the interrupt's message."""
+        forked.checkpoint(f"signing {what}")
+        bundle = _call(sign, "the transparency log")
+        self.logged.add()
+        return bundle
+
     def sign_file(self, hashed: Hashed, what: Path) -> Bundle:
-        bundle = _call(partial(self.signer.sign_artifact, hashed), "the transparency log")
+        bundle = self._upload(partial(self.signer.sign_artifact, hashed), what)
         try:
             self.verifier.verify_artifact(hashed, bundle, self._expected)
         except (VerificationError, SigstoreError, ValueError) as e:
@@ -261,7 +312,7 @@ class SigningSession:
         """A DSSE bundle over an in-toto statement, verified, and checked to carry exactly
         `payload` (verify_dsse checks no subject: the statement is compared whole)."""
         statement = DsseStatement(payload)
-        bundle = _call(partial(self.signer.sign_dsse, statement), "the transparency log")
+        bundle = self._upload(partial(self.signer.sign_dsse, statement), what)
         try:
             _, signed_payload = self.verifier.verify_dsse(bundle, self._expected)
         except (VerificationError, SigstoreError, ValueError) as e:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -712,11 +716,50 @@ def test_an_artifact_changed_during_signing_is_refused_naming_it(
     before = _log_size(july_instance)
     result = _default_release(invoke, july_instance, project, tmp_path)
     assert result.exit_code == ExitCode.USAGE, result.stderr
-    assert f"release stopped at sign: {sdist}: changed since it was checked (sha256 " in (
+    assert f"release stopped at sign: {sdist}: changed during the release (sha256 " in (
         result.stderr
     )
-    assert not (project / "dist" / "acme_web-1.4.0.tar.gz.sigstore.json").exists()
-    assert _log_size(july_instance) <= before + 1  # at most the wheel, signed in parallel
+    assert not list((project / "dist").glob("*.sigstore.json"))
+    # every artifact is hashed again once the certificate is there, before the first upload
+    # (the wheel, signed in parallel, used to leave an entry)
+    assert _log_size(july_instance) == before
+
+
+def test_an_interrupt_while_an_artifact_is_logged_starts_no_other_upload(
+    invoke: Callable[..., Result],
+    july_instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """^C (SIGINT to the release's process) while the sdist's entry is being made: the wheel,
+    signed in parallel and not yet uploading, makes no entry, and the error says how many were
+    made (a second entry used to follow the interrupt)."""
+    from attest.sign.session import SigningSession
+    from verify import forked
+
+    release, real = os.getpid(), SigningSession.sign_file
+
+    def upload(self: SigningSession, hashed: Any, what: Path) -> Bundle:
+        if what.name.endswith(".tar.gz"):
+            bundle = real(self, hashed, what)
+            os.kill(release, signal.SIGINT)  # as ^C would, once the entry is made
+            return bundle
+        deadline = time.monotonic() + 20
+        while not forked.stopping() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the wheel reaches its upload after the interrupt
+        return real(self, hashed, what)
+
+    monkeypatch.setattr(SigningSession, "sign_file", upload)
+    before = _log_size(july_instance)
+    result = _default_release(invoke, july_instance, project, tmp_path)
+    assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
+    assert (
+        "release stopped at sign: interrupted: 1 entry was logged for artifacts whose release "
+        "is not finished; " in result.stderr
+    )
+    assert _log_size(july_instance) == before + 1
+    assert not (project / "dist" / "acme_web-1.4.0-py3-none-any.whl.sigstore.json").exists()
 
 
 def test_the_gate_step_reads_the_trust_root_read_at_the_checks(

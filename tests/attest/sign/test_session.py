@@ -232,7 +232,85 @@ def test_a_private_ca_logging_publicly_is_production(logs: tuple[str, ...], publ
     a private CA whose signing config logs to Sigstore's public Rekor is asked about too."""
     place = session.Where(trust=None, ca_url="https://ca.corp.example", log_urls=logs)  # type: ignore[arg-type]
     assert place.production is public
-    assert ("logging to Sigstore's (public:" in place.describe()) is public
+    said = "logging to Sigstore's public transparency log: identity and digests are published"
+    assert (said in place.describe()) is public
+
+
+def test_only_a_public_log_is_named_as_such_and_refused_as_such(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A private CA logging publicly: the line names the log plainly (it read "logging to
+    Sigstore's (public: ..."), and 'n' refuses public logging, not "Sigstore production"."""
+    monkeypatch.setattr(session, "interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin.readline", lambda: "n\n")
+    logs = ("https://rekor.sigstore.dev",)
+    place = session.Where(trust=None, ca_url="https://ca.corp.example", log_urls=logs)  # type: ignore[arg-type]
+    assert place.describe() == (
+        "the Sigstore deployment at https://ca.corp.example, logging to Sigstore's public "
+        "transparency log: identity and digests are published for good"
+    )
+    with pytest.raises(
+        session.UsageError, match="nothing was signed: signing that logs publicly was not confirmed"
+    ):
+        session.announce(place, yes=False)
+
+
+def _fullwidth(text: str) -> str:
+    """`text` in fullwidth letters, as IDNA's NFKC maps back to ASCII."""
+    return "".join(chr(ord(c) + 0xFEE0) for c in text)
+
+
+@pytest.mark.parametrize(
+    "ca",
+    [
+        "https://" + _fullwidth("fulcio") + ".sigstore.dev",
+        "https://fulcio\u3002sigstore\u3002dev",
+        "https://fulcio\uff0esigstore\uff0edev",
+    ],
+)
+def test_idna_spellings_of_production_are_production(ca: str) -> None:
+    """Host names compared as IDNA resolves them (NFKC, its full stops): a fullwidth spelling
+    of production's CA with a local log is production, not a deployment "logging to
+    Sigstore's" (it used to be both, garbled)."""
+    place = session.Where(trust=None, ca_url=ca, log_urls=("http://127.0.0.1:4000",))  # type: ignore[arg-type]
+    assert place.describe().startswith("Sigstore production (public:")
+    assert "logging to" not in place.describe()
+    log = session.Where(
+        trust=None,
+        ca_url="http://127.0.0.1:4000",
+        log_urls=("https://" + _fullwidth("rekor") + ".sigstore.dev",),
+    )  # type: ignore[arg-type]
+    assert log.production
+
+
+def test_a_public_tsa_is_public_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local CA and log with Sigstore's TSA: asked, and named on the 'signing against' line
+    (it was said to be a local instance, unasked)."""
+    monkeypatch.setattr(session, "interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin.readline", lambda: "n\n")
+    tsa = ("https://timestamp.sigstore.dev/api/v1/timestamp",)
+    place = session.Where(trust=None, ca_url="http://127.0.0.1:4000", tsa_urls=tsa)  # type: ignore[arg-type]
+    assert place.production
+    assert place.describe() == (
+        "local instance http://127.0.0.1:4000, timestamping with Sigstore's public TSA "
+        "timestamp.sigstore.dev"
+    )
+    with pytest.raises(session.UsageError, match="public timestamping was not confirmed"):
+        session.announce(place, yes=False)
+
+
+def test_sigstore_warnings_carry_attest_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    """sigstore-python's own warnings (an unusable TSA) are attest warnings on stderr, never a
+    bare line."""
+    import logging
+
+    from verify import logs
+
+    logs.configure(0)
+    logging.getLogger("sigstore.sign").warning("Unable to use https://tsa to timestamp the bundle")
+    assert capsys.readouterr().err == (
+        "attest: warning: sigstore.sign: Unable to use https://tsa to timestamp the bundle\n"
+    )
 
 
 def test_build_asks_before_the_build_runs(
@@ -250,3 +328,45 @@ def test_build_asks_before_the_build_runs(
     assert "signing against Sigstore production was not confirmed" in result.stderr
     assert "running the build" not in result.stderr
     assert not (tmp_path / "out.txt").exists()  # the build never ran
+
+
+def test_no_token_at_a_terminal_with_a_local_instance_says_it_has_no_sign_in(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The local instance's identity provider has no browser sign-in: one line pointing at
+    `attest instance token`, exit 2 (it was "internal error: IssuerError", exit 3)."""
+    from attest.sign import identity
+
+    monkeypatch.setattr(identity, "_terminal", lambda: True)
+    artifact = tmp_path / "a.txt"
+    artifact.write_bytes(b"a\n")
+    result = invoke("sign", "--trust-config", str(instance.trust_config), str(artifact),
+                    env={**NO_TOKEN, "CI": None})  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "offers no interactive sign-in: pass --identity-token or set ATTEST_IDENTITY_TOKEN " in (
+        result.stderr
+    )
+    assert "`attest instance token`" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_a_trust_config_naming_a_public_tsa_is_public(
+    instance: LocalInstance, tmp_path: Path
+) -> None:
+    """The signing config's tsaUrls are read with its CA and logs."""
+    import json
+
+    config = json.loads(instance.trust_config.read_text())
+    config["signingConfig"]["tsaUrls"] = [
+        {"url": "https://timestamp.sigstore.dev/api/v1/timestamp", "majorApiVersion": 1,
+         "validFor": {"start": "2020-01-01T00:00:00Z"}, "operator": "sigstore.dev"}
+    ]  # fmt: skip
+    config["signingConfig"]["tsaConfig"] = {"selector": "ANY"}
+    path = tmp_path / "tsa.json"
+    path.write_text(json.dumps(config))
+    place = session.where(path, None)
+    assert place.production
+    assert "timestamping with Sigstore's public TSA timestamp.sigstore.dev" in place.describe()
