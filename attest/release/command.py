@@ -154,6 +154,7 @@ def release(
     the result with the gate at the signing time (--now is the scan's clock). Stops at the
     first failed stage, nothing signed before the scan passed, and says which and why."""
     kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None
+    now = instant.given(now_text, assume_utc=True)  # a bad option before the dist is read
     selection = Selection(artifacts) if artifacts else from_dist(project)
     request = ReleaseRequest(
         artifacts=selection.artifacts,
@@ -169,7 +170,7 @@ def release(
         cache_dir=cache_dir,
         slo_policy=slo_policy,
         waivers=waivers,
-        now=instant.given(now_text, assume_utc=True),
+        now=now,
         trust_config=trust_config,
         instance=instance_of(instance),
         identity_token=identity_token,

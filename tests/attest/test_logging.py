@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from attest.cli import AttestCLI, cli
 from tests.attest.scan.helpers import NOW, PYPA_FIXTURE, SCAN_FIXTURES
+from tests.attest.sign.helpers import production_trust_config
 from verify import decision_log, logs
 from verify.errors import ExitCode, InputError
 from verify.text import shown
@@ -272,7 +273,9 @@ def test_a_build_command_runs_with_all_its_words(
     monkeypatch.chdir(tmp_path)
     Path("src.py").write_text("")
     keep = "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:])); sys.exit(4)"
-    args = ["build", "--product", "out", "--material", "src.py", sys.executable, "-c", keep]
+    trust = str(production_trust_config(tmp_path))  # offline: where it signs is read first
+    args = ["build", "--trust-config", trust, "--yes", "--product", "out", "--material", "src.py",
+            sys.executable, "-c", keep]  # fmt: skip
     quiet = invoke(*args, "--verbose", "-x", "--log-format", "json", "-vv")
     assert json.loads(Path("argv.json").read_text()) == [
         "--verbose", "-x", "--log-format", "json", "-vv"
