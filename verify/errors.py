@@ -137,10 +137,11 @@ def library_warnings() -> Iterator[list[logging.LogRecord]]:
     means (a trusted root that logs is malformed)."""
     handler = _Kept()
     logger = logging.getLogger("sigstore")
-    logger.addHandler(handler)
+    shown = logger.handlers[:]  # attest's own stderr handler (verify/logs.py) too: kept, not shown
+    logger.handlers = [handler]
     propagate, logger.propagate = logger.propagate, False
     try:
         yield handler.records
     finally:
-        logger.removeHandler(handler)
+        logger.handlers = shown
         logger.propagate = propagate

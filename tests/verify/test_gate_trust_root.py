@@ -264,6 +264,7 @@ def test_a_bundle_chain_with_a_root_ca_prints_no_library_line(
     result = _verify_bundle(invoke, instance, bundle, release.wheel)
     assert result.exit_code == 0, result.stderr
     assert not [m for m in _sigstore_records(caplog) if "root CA" in m]
+    assert "root CA" not in result.stderr  # attest's own handler of sigstore's logger too
 
 
 # --- a root that does not match names what (was "candidates exhausted", or a log key's time) --

@@ -215,15 +215,17 @@ def test_instance_down(
     [
         ("/api/v2/signingCert", "500", "the CA (certificate request)", "HTTP 500", 3),
         ("/api/v2/signingCert", "garbage", "the CA (certificate request)", "", 1),
-        # both artifacts are being signed at once: each makes its own attempts
-        ("/api/v1/log/entries", "500", "the transparency log", "HTTP 500", 6),
-        ("/api/v1/log/entries", "garbage", "the transparency log", "", 2),
+        # both artifacts are being signed at once: each makes its own attempts, unless the
+        # other's failure came first (no upload starts after a failure: forked.checkpoint)
+        ("/api/v1/log/entries", "500", "the transparency log", "HTTP 500", (3, 6)),
+        ("/api/v1/log/entries", "garbage", "the transparency log", "", (1, 2)),
     ],
 )
 def test_service_faults_leave_nothing_behind(
     invoke: Callable[..., Result], instance: LocalInstance, tmp_path: Path,
-    path: str, kind: str, service: str, answer: str, attempts: int,
+    path: str, kind: str, service: str, answer: str, attempts: int | tuple[int, int],
 ) -> None:  # fmt: skip
+    fewest, most = attempts if isinstance(attempts, tuple) else (attempts, attempts)
     artifacts = _artifacts(tmp_path, "a.whl", "b.tar.gz")
     calls: list[int] = []
     token = instance.token(CI)
@@ -234,7 +236,7 @@ def test_service_faults_leave_nothing_behind(
     assert result.exit_code == ExitCode.OPERATIONAL, result.stderr
     assert service in result.stderr
     assert answer in result.stderr
-    assert len(calls) == attempts  # 5xx is retried (3 attempts); a malformed answer is not
+    assert fewest <= len(calls) <= most  # 5xx is retried (3 attempts); a malformed answer is not
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.sigstore.json"))
     assert not list(tmp_path.glob(".*.tmp"))
