@@ -12,10 +12,11 @@ from typing import Any
 import click
 
 from attest.output import inform
-from attest.provenance import running, stage
+from attest.provenance import stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
 from attest.sign.options import PATH as _PATH
 from attest.sign.options import instance_of, signing_options
+from attest.timeouts import timeout_of
 from verify.dash import READ
 from verify.text import examples
 
@@ -166,7 +167,7 @@ def attest_command(
     "--timeout",
     default="1h",
     show_default=True,
-    callback=lambda _ctx, _param, text: running.timeout_of(text),
+    callback=lambda _ctx, _param, text: timeout_of(text),
     help="Kill the build's process group after this long: 30m, 2h, or seconds.",
 )
 @click.option(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from attest.provenance.running import timeout_of
+from attest.timeouts import timeout_of
 from attest.trust.update import Updated, update
 from verify.text import examples, shown
 

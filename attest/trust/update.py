@@ -39,7 +39,7 @@ from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
 from attest import __version__
 from attest.output import write_atomic
-from attest.provenance.running import spoken
+from attest.timeouts import spoken
 from attest.urls import redacted, without_credentials
 from verify.errors import InputError, OperationalError, PolicyRefusal, UsageError, without_input
 from verify.files import NotRegular, TooLarge, read_limited

@@ -19,6 +19,7 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attest import timeouts
 from attest.provenance import running
 from tests.attest.sign.helpers import production_trust_config
 from verify.errors import ExitCode, UsageError
@@ -141,7 +142,7 @@ def test_output_is_escaped_for_the_person_and_whole_in_the_log(
     ],
 )
 def test_timeout_takes_a_policy_duration_or_seconds(text: str, span: datetime.timedelta) -> None:
-    assert running.timeout_of(text) == span
+    assert timeouts.timeout_of(text) == span
 
 
 @pytest.mark.parametrize(
@@ -158,7 +159,7 @@ def test_timeout_takes_a_policy_duration_or_seconds(text: str, span: datetime.ti
 )
 def test_a_bad_timeout_is_a_usage_error_naming_it(text: str, problem: str) -> None:
     with pytest.raises(UsageError) as refused:
-        running.timeout_of(text)
+        timeouts.timeout_of(text)
     assert problem in str(refused.value)
     # the hint for seconds is for a text that is no duration, not one that is too long
     assert ("(or whole seconds" in str(refused.value)) == ("not a duration" in problem)
@@ -176,7 +177,7 @@ def test_the_timeout_option_is_read_before_anything_runs(
 
 def test_the_default_timeout_stays_an_hour() -> None:
     assert running.TIMEOUT.total_seconds() == 3600
-    assert running.spoken(running.TIMEOUT) == "1h"
+    assert timeouts.spoken(running.TIMEOUT) == "1h"
 
 
 _LINE = (
