@@ -211,7 +211,7 @@ class Pipeline:
             result.detail = checked.detail
         request.out.mkdir(parents=True, exist_ok=True)
         with self._stage("sbom") as result:
-            result.detail = write_sbom(request, sbom_path)
+            result.detail = write_sbom(request, checked.sbom_input, sbom_path)
         with self._stage("scan") as result:
             result.detail = scan_sbom(request, sbom_path, report_path)
         with self._stage("policy") as result:  # the gate on what is about to be signed
@@ -260,6 +260,7 @@ class Checked:
     trust: Trust  # the policy's trust root as read at the checks: the gate step judges by it
     who: Credential
     digests: dict[Path, str]  # each artifact's sha256, read once: what is signed and attested
+    sbom_input: tuple[SourceKind, Path]  # what the SBOM describes, chosen (and checked) once
     detail: str
 
 
@@ -268,8 +269,9 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     policy, its trust root (fresh enough, and the one the release signs against), and the
     signer the identity token will get (one the policy allows)."""
     built = where_built(os.environ, request.project, request.allow_dirty)
+    sbom_input = _source(request)
     if isinstance(built, LocalCheckout) and not request.allow_dirty:
-        _committed_input(request)
+        _committed_input(request.project, *sbom_input)
     policy = load_gate_policy(request.gate_policy)
     trust = _check_trust(policy, place, request.now)
     digests = chosen.digests(request.artifacts)
@@ -289,15 +291,14 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     if request.left_out:
         names = ", ".join(p.name for p in request.left_out)
         detail += f"; left out of dist/ (not {request.selected}): {names}"
-    return Checked(built, policy, trust, who, digests, detail)
+    return Checked(built, policy, trust, who, digests, sbom_input, detail)
 
 
-def _committed_input(request: ReleaseRequest) -> None:
+def _committed_input(project: Path, kind: SourceKind, target: Path) -> None:
     """The SBOM's input file, when it is one in the checkout, is in the commit: a git-ignored
     lock file would be described while the provenance says a clean tree at that commit."""
-    kind, target = _source(request)
-    inside = target.resolve().is_relative_to(request.project.resolve())
-    if kind in ("lock", "requirements") and inside and not tracked(request.project, target):
+    inside = target.resolve().is_relative_to(project.resolve())
+    if kind in ("lock", "requirements") and inside and not tracked(project, target):
         raise UsageError(
             f"{target}: the SBOM's input is not tracked by git (ignored or untracked), so it is "
             "not in the commit the provenance names: commit it, or pass --allow-dirty"
@@ -334,9 +335,9 @@ def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:
     return trust
 
 
-def write_sbom(request: ReleaseRequest, path: Path) -> str:
-    """The project's SBOM (reproducible) at `path`; says how many components it holds."""
-    kind, target = _source(request)
+def write_sbom(request: ReleaseRequest, source: tuple[SourceKind, Path], path: Path) -> str:
+    """The SBOM (reproducible) of `source` at `path`; says how many components it holds."""
+    kind, target = source
     sbom = generate(SbomRequest(kind, target, project_dir=request.project, reproducible=True))
     write_atomic(path, sbom.document)
     return f"{len(sbom.inventory.packages)} components from {target}"
