@@ -1,5 +1,6 @@
-"""Verdicts of the independent clients (sigstore-python, sigstore-js). The
-local instance and its fixtures live in tests/conftest.py, for every test directory."""
+"""Verdicts of the independent clients (sigstore-python, sigstore-js), and sigstore-js's
+signing. The local instance and its fixtures live in tests/conftest.py, for every test
+directory."""
 
 from __future__ import annotations
 
@@ -64,6 +65,25 @@ def verify_js(
     if done.returncode == 0 and done.stdout.strip() == "OK":
         return None
     return (done.stdout + done.stderr).strip() or f"exit {done.returncode}"
+
+
+def sign_js(url: str, token: str, jobs: list[dict[str, str]]) -> list[str | None]:
+    """sigstore-js signing against the instance at `url` (tests/interop/sign.mjs), one process
+    for all `jobs` ({kind: blob|dsse, input, output, payloadType}): per job None when its bundle
+    was written, else the reason. The token goes on stdin, never on the command line."""
+    require_mark("interop")
+    node = shutil.which("node")
+    if node is None or not (INTEROP / "node_modules" / "sigstore").is_dir():
+        pytest.fail("sigstore-js is not installed: run `make test` (npm ci in tests/interop)")
+    done = subprocess.run(
+        [node, str(INTEROP / "sign.mjs"), url],
+        input=json.dumps({"identityToken": token, "jobs": jobs}),
+        capture_output=True, text=True, timeout=60 + 10 * len(jobs), check=False,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    if len(lines) != len(jobs):
+        return [(done.stdout + done.stderr).strip() or f"exit {done.returncode}"] * len(jobs)
+    return [None if line == "OK" else line for line in lines]
 
 
 def statement(subject_name: str, digest: str) -> dict[str, Any]:

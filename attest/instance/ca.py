@@ -12,23 +12,28 @@ policy names it.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import struct
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from attest.identity import certificate_identity, github_extensions
 from attest.instance.state import State, key_id, key_usage, spki_der
+from verify.text import excerpt
 
 LEAF_LIFETIME = datetime.timedelta(minutes=10)
 _OID = "1.3.6.1.4.1.57264.1."
 _SCT_LIST = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
+# Fulcio's PublicKeyAlgorithm values an ECDSA key may carry, by name or number (exactly: not
+# True, not 2.0); 0 is UNSPECIFIED, which Fulcio reads from the PEM as well.
+_ECDSA = ("ECDSA", "PUBLIC_KEY_ALGORITHM_UNSPECIFIED", 2, 0)
 
 
 class CertificateRequestError(Exception):
@@ -152,7 +157,27 @@ def issue(
     return [leaf, state.intermediate, state.root]
 
 
-def requested_key(csr_pem: bytes) -> ec.EllipticCurvePublicKey:
+def requested_key(request: dict[str, Any], claims: dict[str, Any]) -> ec.EllipticCurvePublicKey:
+    """The key a certificate request proves possession of, in either of Fulcio's forms: a CSR
+    (sigstore-python), else a public key with a signature over the token's subject (sigstore-js).
+    As Fulcio does, a CSR is read whenever one is sent."""
+    if request.get("certificateSigningRequest") or "publicKeyRequest" not in request:
+        try:
+            csr = base64.b64decode(str(request.get("certificateSigningRequest", "")), validate=True)
+        except ValueError as e:
+            raise CertificateRequestError(f"bad certificate request: {e}") from e
+        return _csr_key(csr)
+    return _proven_key(request["publicKeyRequest"], possession_subject(claims))
+
+
+def possession_subject(claims: dict[str, Any]) -> str:
+    """What a publicKeyRequest's proof of possession signs: the email for an email identity,
+    else the token's `sub`, as Fulcio checks it (and as sigstore-js signs it)."""
+    email = claims.get("email")
+    return email if isinstance(email, str) else str(claims.get("sub", ""))
+
+
+def _csr_key(csr_pem: bytes) -> ec.EllipticCurvePublicKey:
     """The key of a CSR whose self-signature proves possession of the private key."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
@@ -164,6 +189,35 @@ def requested_key(csr_pem: bytes) -> ec.EllipticCurvePublicKey:
         raise CertificateRequestError(f"unsupported certificate signing request: {e}") from e
     if not valid:
         raise CertificateRequestError("the CSR's signature does not prove possession of the key")
+    return _ecdsa(key)
+
+
+def _proven_key(request: object, subject: str) -> ec.EllipticCurvePublicKey:
+    """The key of a publicKeyRequest (`publicKey: {algorithm, content: PEM}`, `proofOfPossession`:
+    base64 of an ECDSA-SHA256 signature over `subject`) whose proof verifies."""
+    public_key = request.get("publicKey") if isinstance(request, dict) else None
+    if not isinstance(request, dict) or not isinstance(public_key, dict):
+        raise CertificateRequestError("publicKeyRequest needs a publicKey object")
+    algorithm = public_key.get("algorithm")  # absent or null: unspecified (protobuf JSON)
+    if algorithm is not None and (type(algorithm) not in (str, int) or algorithm not in _ECDSA):
+        raise CertificateRequestError(f"publicKey.algorithm {excerpt(algorithm, 40)} is not ECDSA")
+    try:
+        key = serialization.load_pem_public_key(str(public_key.get("content", "")).encode())
+        proof = base64.b64decode(str(request.get("proofOfPossession", "")), validate=True)
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise CertificateRequestError(f"malformed publicKeyRequest: {excerpt(e, 80)}") from e
+    key = _ecdsa(key)
+    try:
+        key.verify(proof, subject.encode(), ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, UnicodeEncodeError) as e:  # a lone surrogate: no signable text
+        raise CertificateRequestError(
+            "proofOfPossession is not a signature by publicKey over the token's subject "
+            f"{excerpt(subject, 60)}: it does not prove possession of the key"
+        ) from e
+    return key
+
+
+def _ecdsa(key: object) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise CertificateRequestError("only ECDSA keys are supported")
     return key

@@ -3,7 +3,6 @@ the transparency log, all in one threaded process."""
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import re
@@ -74,8 +73,7 @@ class Instance:
         except oidc.TokenError as e:
             raise ApiError(HTTPStatus.UNAUTHORIZED, str(e)) from e
         try:
-            csr = base64.b64decode(str(request.get("certificateSigningRequest", "")), validate=True)
-            key = ca.requested_key(csr)
+            key = ca.requested_key(request, claims)
             chain = ca.issue(self.state, key, claims, self.state.issuer_url, now, real_now)
         except ValueError as e:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"bad certificate request: {e}") from e
