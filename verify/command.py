@@ -339,7 +339,14 @@ def verify_log(
     _check_head_option(expect_head)
     if anchored:
         _check_anchored(log, identity, issuer, trusted_root)
-        return
+    else:
+        _check_chain(log, show_head, expect_head, as_json, repair)
+
+
+def _check_chain(
+    log: Path, show_head: bool, expect_head: str | None, as_json: bool, repair: bool
+) -> None:
+    """The chain alone (and a repair first, when asked)."""
     if repair:
         decision_log.repair_torn_tail(log, lambda said: _say(f"attest: {log}: {said}"))
     report = decision_log.check(log, expect_head)
