@@ -18,16 +18,16 @@ from verify.text import examples
 @click.command(
     "vsa",
     epilog=examples(
-        "attest verify --policy policy.yaml --json dist/* > decision.json",
         "attest vsa --verifier-id https://example.com/deploy-gate decision.json",
+        "attest vsa --bundle-dir vsas --json decision.json",
     ),
 )
 @click.argument("decision", type=PATH)
 @click.option("--verifier-id", help="The VSA's verifier.id (default: the signer's identity).")
 @signing_options
 def vsa(decision: Path, verifier_id: str | None, as_json: bool, **options: Any) -> None:
-    """A signed SLSA Verification Summary Attestation for each artifact the DECISION (the
-    output of `attest verify --json`) allowed, as <artifact>.vsa.sigstore.json; a denied
+    """A signed SLSA Verification Summary Attestation for each artifact the DECISION (what
+    `attest verify --json` wrote) allowed, as <artifact>.vsa.sigstore.json; a denied
     artifact never gets one, and a decision allowing none is exit 2."""
     written = stage.vsa(decision, _signing(options), verifier_id)
     for path in written:
