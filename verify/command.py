@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from verify import __version__, conformance, decision_log, gate, instant, logs
+from verify import __version__, conformance, decision_log, gate, instant, log_anchor, logs
 from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
@@ -289,6 +289,9 @@ def _log_json(log: Path, report: decision_log.Report, expect_head: str | None) -
     epilog=examples(
         "attest verify-log decisions.jsonl",
         'attest verify-log --expect-head "$LAST_HEAD" decisions.jsonl',
+        "attest verify-log --anchored --trusted-root trusted_root.json \\",
+        "    --certificate-identity ops@example.com \\",
+        "    --certificate-oidc-issuer https://accounts.example.com decisions.jsonl",
     ),
 )
 @click.argument("log", type=_PATH)
@@ -306,14 +309,44 @@ def _log_json(log: Path, report: decision_log.Report, expect_head: str | None) -
     is_flag=True,
     help="First remove a torn last record (crash, full disk); refuses to change anything else.",
 )
+@click.option(
+    "--anchored",
+    is_flag=True,
+    help="Also check every anchor in LOG.anchors/ (`attest log anchor`), offline: none is a "
+    "refusal.",
+)
+@click.option("--certificate-identity", "identity", help="The anchors' signer (exact).")
+@click.option("--certificate-oidc-issuer", "issuer", help="The anchors' signer's issuer (exact).")
+@click.option(
+    "--trusted-root", type=_PATH, help="The anchors' trusted_root.json (default: production)."
+)
 def verify_log(
-    log: Path, show_head: bool, expect_head: str | None, as_json: bool, repair: bool
+    log: Path,
+    show_head: bool,
+    expect_head: str | None,
+    as_json: bool,
+    repair: bool,
+    anchored: bool,
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
 ) -> None:
     """Check a decision log's hash chain: exit 0 when intact, 1 naming each record that was
     edited, deleted, inserted or moved (the first 1000) or when it no longer holds
     --expect-head, 2 when it is missing or not a decision log at all, 3 when only its last
-    record is torn (repair it with --repair-torn-tail)."""
+    record is torn (repair it with --repair-torn-tail). With --anchored, 1 also when an anchor
+    does not verify as the named signer or the log no longer holds what it signed."""
     _check_head_option(expect_head)
+    if anchored:
+        _check_anchored(log, identity, issuer, trusted_root)
+    else:
+        _check_chain(log, show_head, expect_head, as_json, repair)
+
+
+def _check_chain(
+    log: Path, show_head: bool, expect_head: str | None, as_json: bool, repair: bool
+) -> None:
+    """The chain alone (and a repair first, when asked)."""
     if repair:
         decision_log.repair_torn_tail(log, lambda said: _say(f"attest: {log}: {said}"))
     report = decision_log.check(log, expect_head)
@@ -325,6 +358,27 @@ def verify_log(
         click.echo(f"{report.head} {report.records}")
     extends = f", extends the expected head (line {report.anchor})" if expect_head else ""
     _say(f"attest: {log}: {report.records} records, chain intact, head {report.head}{extends}")
+
+
+def _check_anchored(
+    log: Path, identity: str | None, issuer: str | None, trusted_root: Path | None
+) -> None:
+    """`--anchored`: the chain, then every anchor against the root, the signer and the log."""
+    if identity is None or issuer is None:
+        raise UsageError("--anchored needs --certificate-identity and --certificate-oidc-issuer")
+    checked = log_anchor.check(log, identity, issuer, trusted_root)
+    report = checked.report
+    _tell_findings(log, report)
+    for problem in checked.problems:
+        _say(f"attest: {log}: anchor {problem}")
+    if checked.problems:
+        raise PolicyRefusal(f"{log}: the anchors do not hold: {'; '.join(checked.problems)}")
+    _refuse_broken(log, report, None)
+    newest = checked.anchors[-1]
+    _say(
+        f"attest: {log}: {report.records} records, chain intact, {len(checked.anchors)} "
+        f"anchor(s) hold, the newest at {newest.records} records (head {newest.head})"
+    )
 
 
 def _check_head_option(expect_head: str | None) -> None:

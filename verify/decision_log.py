@@ -567,6 +567,7 @@ class Report:
     head: str  # the hash of the last record (GENESIS for an empty log)
     anchor: int | None = None  # the line holding `expect_head` (0: GENESIS), None: not there
     stopped_at: int | None = None  # the line after which MAX_FINDINGS stopped the check
+    heads: dict[int, str] = dataclasses.field(default_factory=dict)  # line -> its hash, asked
 
     @property
     def intact(self) -> bool:
@@ -684,8 +685,11 @@ class _Walk:
         return [Finding(number, problem) for number, _, problem in found[:MAX_FINDINGS]]
 
 
-def _walk(handle: BinaryIO, expect_head: str | None, path: Path) -> Report:
+def _walk(
+    handle: BinaryIO, expect_head: str | None, path: Path, at_lines: frozenset[int] = frozenset()
+) -> Report:
     walk = _Walk()
+    heads: dict[int, str] = {}
     count, head, torn, stopped = 0, GENESIS, None, None
     anchor = 0 if expect_head == GENESIS else None
     ours = False  # whether any line read is a record of the gate's, or a torn one
@@ -701,6 +705,8 @@ def _walk(handle: BinaryIO, expect_head: str | None, path: Path) -> Report:
         walk.add(count, line)
         if anchor is None and head == expect_head:
             anchor = count
+        if count in at_lines:
+            heads[count] = head
         if walk.count() >= MAX_FINDINGS:
             stopped = count
             break
@@ -710,21 +716,27 @@ def _walk(handle: BinaryIO, expect_head: str | None, path: Path) -> Report:
             "none of its lines is" if stopped is None else f"none of its first {count} lines is",
         )
     findings = walk.findings(complete=stopped is None)
-    return Report(count, findings, torn, head, anchor, stopped)
+    return Report(count, findings, torn, head, anchor, stopped, heads)
 
 
 @logs.timed(_log, "decision log check")
-def check(path: Path, expect_head: str | None = None, timeout: float = LOCK_TIMEOUT) -> Report:
+def check(
+    path: Path,
+    expect_head: str | None = None,
+    timeout: float = LOCK_TIMEOUT,
+    at_lines: frozenset[int] = frozenset(),
+) -> Report:
     """Walk the chain once, streamed, under a shared lock (an append in progress is not a torn
     record); `expect_head`: a head hash kept from earlier, which an intact log still holds
-    unless records were cut from its end or it was rewritten."""
+    unless records were cut from its end or it was rewritten; `at_lines`: the lines whose
+    hashes `Report.heads` keeps (the heads anchors signed)."""
     root = named_pseudo_root(path)
     if root is not None:
         raise _pseudo(path, root)
     try:
         with open_regular(path) as handle:
             _lock(handle.fileno(), path, timeout, fcntl.LOCK_SH, "nothing was checked")
-            return _walk(handle, expect_head, path)
+            return _walk(handle, expect_head, path, at_lines)
     except NotRegular as e:
         raise NotALog(f"{path}: the decision log must be a regular file") from e
     except FileNotFoundError as e:

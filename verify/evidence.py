@@ -32,7 +32,12 @@ from verify.certificate import Signer, signer
 from verify.errors import UsageError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
 from verify.formats import bundles
-from verify.formats.predicates import PYPI_PUBLISH_V1, InvalidAttestation, UnknownPredicate
+from verify.formats.predicates import (
+    PYPI_PUBLISH_V1,
+    VSA_V1,
+    InvalidAttestation,
+    UnknownPredicate,
+)
 from verify.formats.statement import PAYLOAD_TYPE, Statement, claimed_digests
 from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
@@ -84,6 +89,7 @@ class Evidence:
     problems: tuple[Problem, ...]
     uncounted: tuple[Problem, ...] = ()  # co-signatures that did not verify or are not allowed
     unread: tuple[Problem, ...] = ()  # co-signatures by name that could not be read at all
+    inputs: tuple[tuple[str, str], ...] = ()  # (name, sha256 of its bytes) of every bundle used
 
     def of_type(self, predicate_type: str) -> list[Attestation]:
         return [a for a in self.attestations if a.statement.predicate_type == predicate_type]
@@ -232,12 +238,17 @@ class Collector:
         self._now = now
         self._directory = directory
         self._indexes: dict[Path, _Index] = {}
+        self._read: dict[Path, str] = {}  # the sha256 of each bundle file's bytes, as read
         self._signers = IdentityPolicy(policy.identities)
-        publish = policy.require.publish
+        publish, vsa = policy.require.publish, policy.require.vsa
         # who may sign an attestation: the identities, and for a publish attestation also the
-        # publishing workflow that `require.publish` names
+        # publishing workflow that `require.publish` names (for a VSA, `require.vsa`'s signer)
         self._attesters = IdentityPolicy(
-            (*policy.identities, *((publish,) if publish is not None else ()))
+            (
+                *policy.identities,
+                *((publish,) if publish is not None else ()),
+                *((vsa.signer,) if vsa is not None else ()),
+            )
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -255,6 +266,7 @@ class Collector:
             return frozenset(), Problem(path, reason)
         try:
             raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
+            self._read[read] = hashlib.sha256(raw).hexdigest()  # what a VSA's inputs name
         except (TooLarge, NotRegular) as e:
             return frozenset(), Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
         except OSError as e:  # a symlink loop, a file that vanished or that we may not read
@@ -323,6 +335,8 @@ class Collector:
         rules = self._policy.identities
         if statement.predicate_type == PYPI_PUBLISH_V1 and self._policy.require.publish:
             rules = (*rules, self._policy.require.publish)
+        if statement.predicate_type == VSA_V1 and self._policy.require.vsa:
+            rules = (*rules, self._policy.require.vsa.signer)
         if not allowed(who, rules):  # the publishing workflow signs publish attestations only
             reason = f"signed by {who.identity!r} (issuer {who.issuer!r}), who the policy "
             reason += f"does not allow for this predicate: {'; '.join(closest(rules, who))}"
@@ -425,6 +439,10 @@ class Collector:
             (*problems, *(c for c in checked if isinstance(c, Problem) and c.path.name == own)),
             tuple(c for c in checked if isinstance(c, Problem) and c.path.name != own),
             tuple(unread),
+            tuple(
+                (s.path.name, self._read[Path(os.path.realpath(s.path))])
+                for s in (*signatures, *attestations)
+            ),
         )
 
     def unjudged(self) -> list[Problem]:

@@ -34,6 +34,7 @@ class Decision:
     outcomes: tuple[Outcome, ...]
     signers: tuple[dict[str, object], ...]
     mode: str
+    inputs: tuple[tuple[str, str], ...] = ()  # (bundle name, its sha256): what was judged
 
     @property
     def allowed(self) -> bool:
@@ -43,6 +44,15 @@ class Decision:
     @property
     def verdict(self) -> str:
         return "ALLOW" if self.allowed else "DENY"
+
+    @property
+    def levels(self) -> list[str]:
+        """The SLSA levels an allow verified (a VSA's `verifiedLevels`): signed provenance from
+        an allowed signer is build level 1 (that a hosted platform built it is not proven)."""
+        if not self.allowed:
+            return []
+        checked = any(o.name == "provenance" for o in self.outcomes)
+        return [f"SLSA_BUILD_LEVEL_{int(checked)}"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +65,8 @@ class Decision:
             "mode": self.mode,
             "signers": list(self.signers),
             "checks": [o.to_dict(i) for i, o in enumerate(self.outcomes, start=1)],
+            "inputs": [{"name": name, "sha256": sha} for name, sha in self.inputs],
+            "levels": self.levels,
         }
 
 
@@ -164,7 +176,12 @@ def _decide(evidence: Evidence, context: Context, installed: list[Check]) -> Dec
         )
     signers = tuple(s.signer.to_dict() for s in evidence.signatures)
     return Decision(
-        evidence.artifact, evidence.sha256, tuple(outcomes), signers, context.policy.mode
+        evidence.artifact,
+        evidence.sha256,
+        tuple(outcomes),
+        signers,
+        context.policy.mode,
+        evidence.inputs,
     )
 
 

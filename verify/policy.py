@@ -236,6 +236,17 @@ class BuildLink:
 
 
 @dataclasses.dataclass(frozen=True)
+class Vsa:
+    """`require.vsa`: a PASSED VSA for this digest from `verifier`, signed by `signer`."""
+
+    verifier: str
+    signer: IdentityRule  # believed for VSAs only
+    levels: tuple[str, ...] = ()
+    max_age: datetime.timedelta | None = None
+    policy_sha256: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Require:
     signature: bool = True
     publish: IdentityRule | None = None  # a PEP 740 publish attestation by this workflow
@@ -244,6 +255,7 @@ class Require:
     vulnerabilities: Vulnerabilities | None = None
     build_link: BuildLink | None = None
     max_attestation_age: datetime.timedelta | None = None
+    vsa: Vsa | None = None
 
     @property
     def evidence_required(self) -> bool:
@@ -259,6 +271,7 @@ class Require:
                 self.sbom,
                 self.vulnerabilities,
                 self.build_link,
+                self.vsa,
             )
         )
 
@@ -467,6 +480,20 @@ def _require(data: dict[str, Any], origin: str) -> Require:
         )
         if "max_attestation_age" in data
         else None,
+        vsa=_vsa(_optional(data, "vsa"), origin),
+    )
+
+
+def _vsa(data: dict[str, Any] | None, origin: str) -> Vsa | None:
+    if data is None:
+        return None
+    age = data.get("max_age")
+    return Vsa(
+        verifier=data["verifier"],
+        signer=_identity(data["signer"], origin, "require/vsa/signer"),
+        levels=tuple(data.get("levels", ())),
+        max_age=duration(age, f"{origin}: require/vsa/max_age") if age is not None else None,
+        policy_sha256=data.get("policy_sha256"),
     )
 
 
@@ -588,7 +615,7 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         raise PolicyError(
             f"{origin}: this policy would allow anything: with require.signature false and no "
             "attestation required, an unsigned artifact with no evidence would pass; require a "
-            "signature, publish, provenance, sbom, vulnerabilities or build_link"
+            "signature, publish, provenance, sbom, vulnerabilities, build_link or vsa"
         )
     return policy
 

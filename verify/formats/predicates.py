@@ -15,6 +15,8 @@ CYCLONEDX_BOM = "https://cyclonedx.org/bom"
 VULNS_V02 = "https://in-toto.io/attestation/vulns/v0.2"
 SLO_STATUS_V1 = "https://attest-pipeline.github.io/attestation/slo-status/v1"
 LINK_V03 = "https://in-toto.io/attestation/link/v0.3"
+VSA_V1 = "https://slsa.dev/verification_summary/v1"
+LOG_HEAD_V1 = "https://attest-pipeline.github.io/attestation/decision-log-head/v1"
 
 SCHEMAS = {
     SLSA_PROVENANCE_V1: "slsa-provenance-v1.schema.json",
@@ -22,6 +24,8 @@ SCHEMAS = {
     VULNS_V02: "vulns-v0.2.schema.json",
     SLO_STATUS_V1: "slo-status-v1.schema.json",
     LINK_V03: "link-v0.3.schema.json",
+    VSA_V1: "vsa-v1.schema.json",
+    LOG_HEAD_V1: "decision-log-head-v1.schema.json",
 }
 
 # The short names attest uses on the command line and in file names.
