@@ -168,10 +168,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _length(self) -> int | None:
+        """The body's Content-Length when given as a number, else None."""
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") is not None or length is None:
+            return None
+        return int(length) if length.isdigit() and len(length) <= 12 else None
+
     def _refuse(self, status: int, why: str) -> None:
-        """A request that is not a review, answered without reading its body (so the
-        connection closes: what is left of it is never read)."""
-        self._send(status, {"error": why}, close=True)
+        """A request that is not a review: its body (at most MAX_REVIEW) read past and the
+        connection kept; a larger or unmeasured one is never read, and the connection closes."""
+        length = self._length()
+        keep = length is not None and length <= MAX_REVIEW
+        if keep:
+            self.rfile.read(length or 0)
+        self._send(status, {"error": why}, close=not keep)
 
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != PATH:
@@ -179,15 +190,13 @@ class _Handler(BaseHTTPRequestHandler):
         kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
             return self._refuse(415, "an AdmissionReview is application/json")
-        if self.headers.get("Transfer-Encoding") is not None:
+        length = self._length()
+        if length is None:
             return self._refuse(411, "give the review's Content-Length (no chunked body)")
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit() or len(length) > 12:
-            return self._refuse(411, "give the review's Content-Length")
-        if int(length) > MAX_REVIEW:
+        if length > MAX_REVIEW:
             return self._refuse(413, f"a review over {MAX_REVIEW // MIB} MiB is refused unread")
-        body = self.rfile.read(int(length))
-        if len(body) != int(length):
+        body = self.rfile.read(length)
+        if len(body) != length:
             return self._refuse(400, "the review ended before its Content-Length")
         status, document = self.webhook.answer(body)
         self._send(status, document)
