@@ -33,8 +33,9 @@ from sigstore.models import Bundle
 
 from verify import gate
 from verify.errors import OperationalError
-from verify.evidence import MAX_BUNDLE, Collector
+from verify.evidence import MAX_BUNDLE, Collector, Evidence
 from verify.files import read_limited
+from verify.formats import bundles
 from verify.policy import Policy
 from verify.sigstore_adapter import TimedVerifier
 from verify.text import quoted
@@ -212,12 +213,26 @@ class CachingVerifier(TimedVerifier):
         return result  # type: ignore[no-any-return]
 
 
-def _reason(decision: gate.Decision) -> str:
-    """What failed, check by check, bounded."""
+def _reason(decision: gate.Decision, evidence: Evidence) -> str:
+    """What failed, check by check, then why each referrer that did not count was refused
+    (a signer the policy does not allow, a signature after the judging instant), bounded."""
     said = "; ".join(
         f"{o.name}: {', '.join(o.failures)}" for o in decision.outcomes if not o.passed
     )
+    if not decision.allowed and evidence.uncounted:
+        said += "; not counted: " + "; ".join(p.reason for p in evidence.uncounted[:3])
     return said if len(said) <= MAX_REASON else said[: MAX_REASON - 1] + "…"
+
+
+def _image_signature(evidence: Evidence) -> Evidence:
+    """An image's signatures are its referrers, none named after it: the first that verified
+    (by an allowed signer) is the image's own signature, the others co-signatures (k_of_n
+    counts them all, as for a file)."""
+    if not evidence.signatures:
+        return evidence
+    first, *others = evidence.signatures
+    own = first.path.with_name(bundles.signature_name(evidence.artifact.name))
+    return dataclasses.replace(evidence, signatures=(dataclasses.replace(first, path=own), *others))
 
 
 class DigestJudge:
@@ -246,8 +261,10 @@ class DigestJudge:
             digest = self.source.resolve(ref)
             if not _SHA256.fullmatch(digest):
                 raise NoEvidenceSource("the registry resolved the tag to no sha256 digest")
-        decision = self._decide(digest, self.source.bundles(ref, digest), policy, trust, now)
-        return Verdict(image, decision.allowed, _reason(decision), digest)
+        decision, evidence = self._decide(
+            digest, self.source.bundles(ref, digest), policy, trust, now
+        )
+        return Verdict(image, decision.allowed, _reason(decision, evidence), digest)
 
     def _decide(
         self,
@@ -256,10 +273,10 @@ class DigestJudge:
         policy: Policy,
         trust: Trust,
         now: datetime.datetime,
-    ) -> gate.Decision:
+    ) -> tuple[gate.Decision, Evidence]:
         """The gate's decision on the manifest `digest` with the bundles `found`, laid out as
         `attest verify --attestations` reads them: each a co-signature or an attestation."""
-        name = digest.replace(":", "-")
+        name = "image"  # as the checks' messages name it; the verdict names the digest
         with tempfile.TemporaryDirectory(prefix="attest-webhook-") as work:
             directory = Path(work)
             for i, raw in enumerate(found):
@@ -267,6 +284,8 @@ class DigestJudge:
             collector = Collector(
                 trust.root, policy, now, directory, verifier=self.cache.verifier(trust)
             )
-            evidence = collector.collect(directory / name, {"sha256": digest.split(":")[1]})
+            evidence = _image_signature(
+                collector.collect(directory / name, {"sha256": digest.split(":")[1]})
+            )
             [decision] = gate.judge([evidence], policy, now, trust)
-        return decision
+        return decision, evidence
