@@ -43,7 +43,7 @@ def test_an_invalid_manifest_is_caught() -> None:
     broken = _one("ValidatingWebhookConfiguration")
     broken["webhooks"][0]["timeoutSeconds"] = "ten"
     broken["webhooks"][0]["failurPolicy"] = "Fail"  # a typo strict validation refuses
-    with pytest.raises(kubernetes_validate.ValidationError, match="ten|failurPolicy"):
+    with pytest.raises(kubernetes_validate.ValidationError, match=r"ten|failurPolicy"):
         kubernetes_validate.validate(broken, KUBERNETES, strict=True)
 
 
