@@ -36,6 +36,7 @@ from verify.errors import OperationalError
 from verify.evidence import MAX_BUNDLE, Collector, Evidence
 from verify.files import read_limited
 from verify.formats import bundles
+from verify.interface import Check
 from verify.policy import Policy
 from verify.sigstore_adapter import TimedVerifier
 from verify.text import quoted
@@ -242,6 +243,14 @@ class DigestJudge:
     def __init__(self, source: EvidenceSource, cache: VerificationCache | None = None) -> None:
         self.source = source
         self.cache = cache or VerificationCache()
+        self._checks: list[Check] | None = None
+
+    def checks(self) -> list[Check]:
+        """The installed checks, loaded at the first review (the installation of a running
+        process does not change); an installation that cannot load them denies every image."""
+        if self._checks is None:
+            self._checks = gate.checks()
+        return self._checks
 
     def __call__(self, image: str, policy: Policy, trust: Trust, now: datetime.datetime) -> Verdict:
         try:
@@ -287,5 +296,5 @@ class DigestJudge:
             evidence = _image_signature(
                 collector.collect(directory / name, {"sha256": digest.split(":")[1]})
             )
-            [decision] = gate.judge([evidence], policy, now, trust)
+            [decision] = gate.judge([evidence], policy, now, trust, self.checks())
         return decision, evidence
