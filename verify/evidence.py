@@ -232,8 +232,9 @@ class Collector:
         policy: Policy,
         now: datetime.datetime,
         directory: Path | None = None,
+        verifier: TimedVerifier | None = None,
     ) -> None:
-        self._verifier = timed_verifier(root)
+        self._verifier = verifier or timed_verifier(root)  # the webhook's caches its results
         self._policy = policy
         self._now = now
         self._directory = directory

@@ -294,6 +294,7 @@ class Policy:
     k_of_n: int
     require: Require
     unknown_predicates: Literal["deny", "ignore"] = "deny"
+    resolve_tags: bool = False  # images.resolve_tags: judge an image by tag at its digest
 
 
 @functools.lru_cache(maxsize=1)
@@ -603,6 +604,7 @@ def parse_policy(raw: bytes, origin: str, base: Path) -> Policy:
         k_of_n=data.get("k_of_n", 1),
         require=_require(data.get("require", {}), origin),
         unknown_predicates=data.get("unknown_predicates", "deny"),
+        resolve_tags=data.get("images", {}).get("resolve_tags", False),
     )
     _k_of_n(policy.k_of_n, policy.identities, origin)
     if policy.k_of_n > 1 and not policy.require.signature:

@@ -138,6 +138,7 @@ LOADED: dict[str, Callable[[policy.Policy], object]] = {
     "trust.allow_development_root": lambda p: p.trust.allow_development_root,
     "k_of_n": lambda p: p.k_of_n,
     "unknown_predicates": lambda p: p.unknown_predicates,
+    "images.resolve_tags": lambda p: p.resolve_tags,
     "require.signature": lambda p: p.require.signature,
     "require.publish.issuer": lambda p: p.require.publish and p.require.publish.issuer,
     "require.vulnerabilities.slo": lambda p: (

@@ -1,0 +1,70 @@
+"""`attest webhook`: the click layer of the admission webhook (parse, build, serve)."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import click
+
+from verify.errors import UsageError
+from verify.text import examples, shown
+from verify.webhook import server
+from verify.webhook.judging import DigestJudge, DirectorySource
+from verify.webhook.mounted import Mounted
+
+_FILE = click.Path(path_type=Path, dir_okay=False)
+
+
+def tls(certificate: Path, key: Path) -> ssl.SSLContext:
+    """The server's TLS context, or UsageError naming the files (exit 2)."""
+    try:
+        return server.tls_context(certificate, key)
+    except (OSError, ssl.SSLError) as e:
+        raise UsageError(
+            f"--tls-cert {certificate} / --tls-key {key}: not a certificate and its key "
+            f"(PEM): {getattr(e, 'strerror', None) or e}"
+        ) from e
+
+
+@click.command(
+    "webhook",
+    epilog=examples(
+        "attest webhook --policy /etc/attest/policy.yaml --evidence /var/attest/evidence \\",
+        "    --tls-cert /etc/attest/tls/tls.crt --tls-key /etc/attest/tls/tls.key --host 0.0.0.0",
+    ),
+)
+@click.option("--policy", "policy_path", type=_FILE, required=True, help="The gate policy (YAML).")
+@click.option("--tls-cert", type=_FILE, required=True, help="The server certificate (PEM).")
+@click.option("--tls-key", type=_FILE, required=True, help="Its private key (PEM).")
+@click.option(
+    "--evidence",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Bundles by manifest digest: DIR/sha256-<hex>/*.sigstore.json.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--reuse-port", is_flag=True, help="SO_REUSEPORT: several processes, one port.")
+def webhook(
+    policy_path: Path,
+    tls_cert: Path,
+    tls_key: Path,
+    evidence: Path,
+    host: str,
+    port: int,
+    reuse_port: bool,
+) -> None:
+    """Serve Kubernetes admission reviews (admission.k8s.io/v1) over TLS on POST /validate:
+    every container image of a Pod or a pod template must be allowed by the policy. The
+    policy and its trust root are re-read when their files change; a change that does not
+    load denies every review until fixed. One JSON line per review on stdout."""
+    context = tls(tls_cert, tls_key)
+    hook = server.Webhook(Mounted(policy_path), DigestJudge(DirectorySource(evidence)))
+    httpd = server.TlsServer((host, port), hook, context, reuse_port)
+    click.echo(shown(f"attest: webhook serving on https://{host}:{httpd.server_port}"), err=True)
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
+        hook.close()
