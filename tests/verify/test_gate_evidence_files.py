@@ -122,3 +122,28 @@ def test_gh_jsonl_refused_line_denies_the_artifact_it_is_named_for(
     lines = len(jsonl.read_text().splitlines())
     assert any(f"{jsonl.name}: line {lines}: unparsable bundle" in f for f in _failures(result))
     assert not any(jsonl.name in f for f in _failures(result, g.SDIST))
+
+
+def test_pypi_provenance_object_of_another_shape_is_a_usage_error(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    saved = release.dist / f"{g.WHEEL}.provenance"
+    saved.write_text('{"version": 2, "attestation_bundles": []}')
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert f"{saved}: not a PyPI provenance object (version 1 with attestation_bundles)" in (
+        result.stderr
+    )
+
+
+def test_pypi_provenance_refused_attestation_denies_its_distribution_only(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    saved = release.dist / f"{g.WHEEL}.provenance"
+    group = {"publisher": {"kind": "GitHub"}, "attestations": [{"version": 1}]}
+    saved.write_text(json.dumps({"version": 1, "attestation_bundles": [group]}))
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel, release.sdist)
+    assert result.exit_code == ExitCode.DENIED
+    reason = "attestation_bundles[0].attestations[0]: malformed bundle: not a PEP 740 attestation"
+    assert any(reason in f for f in _failures(result)), _failures(result)
+    assert not any(saved.name in f for f in _failures(result, g.SDIST))
