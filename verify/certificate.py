@@ -16,6 +16,8 @@ EXTENSIONS = {
     "source_ref": 14,
     "trigger": 20,
     "runner_environment": 11,
+    "build_signer_uri": 9,  # the workflow that signed: a reusable one, or the caller itself
+    "build_config_uri": 18,  # the workflow that ran (the caller of a reusable workflow)
 }
 
 

@@ -31,7 +31,8 @@ from verify import bundle_form
 from verify.certificate import Signer, signer
 from verify.errors import UsageError, without_input
 from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
-from verify.formats import bundles
+from verify.formats import bundles, evidence_files
+from verify.formats.evidence_files import Item
 from verify.formats.predicates import (
     PYPI_PUBLISH_V1,
     VSA_V1,
@@ -187,6 +188,23 @@ class _Claim:
         return name in self.names or any(d in self.digests for d in digests.items())
 
 
+def _named(file_name: str, names: frozenset[str]) -> _Claim:
+    """What a refused bundle whose content names nothing concerns: the digest a gh file is
+    named for, else the artifacts its file name can belong to."""
+    digest = evidence_files.gh_digest(file_name)
+    return _Claim(digests=frozenset({digest})) if digest else _Claim(names=names)
+
+
+def _located(outcome: _Outcome, where: str) -> _Outcome:
+    """`outcome` with a refusal's reason saying where in its file the bundle is."""
+    if not where or isinstance(outcome, (Bundle, Attestation)):
+        return outcome
+    if isinstance(outcome, Problem):
+        return dataclasses.replace(outcome, reason=f"{where}: {outcome.reason}")
+    claimed, problem = outcome
+    return claimed, dataclasses.replace(problem, reason=f"{where}: {problem.reason}")
+
+
 @dataclasses.dataclass
 class _Index:
     """One directory's bundles, read once: signature bundles by the artifact names they may
@@ -201,7 +219,7 @@ class _Index:
     used: set[Path] = dataclasses.field(default_factory=set)
     # what each file read came to, by its resolved path: a file reached through many symlinks
     # is read, parsed and verified once (70 links to one 60 MiB bundle cost 70 times over)
-    seen: dict[Path, _Outcome] = dataclasses.field(default_factory=dict)
+    seen: dict[Path, list[_Outcome]] = dataclasses.field(default_factory=dict)
 
     def add(self, attestation: Attestation) -> None:
         self.attestations.append(attestation)
@@ -254,33 +272,38 @@ class Collector:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _load(
-        self, path: Path, real_directory: Path, is_link: bool
-    ) -> Bundle | tuple[frozenset[tuple[str, str]], Problem]:
-        """The bundle at `path` (a name in `real_directory`, its directory with every symlink
-        resolved), or (the digests it claims, read without trusting it; why it is refused). A
+    def _items(self, path: Path, real_directory: Path, is_link: bool) -> list[Item] | Problem:
+        """The bundles in the file at `path` (a name in `real_directory`, its directory with
+        every symlink resolved): one, or a gh or PyPI file's several; or why it is refused. A
         symlink is resolved (realpath: a loop is no exception) and must stay in the directory;
         what was not a symlink when listed is opened without following one."""
         read = Path(os.path.realpath(path)) if is_link else real_directory / path.name
         if is_link and not read.is_relative_to(real_directory):
-            reason = "refused bundle: a symlink that leads out of its directory"
-            return frozenset(), Problem(path, reason)
+            return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
+            if evidence_files.gh_digest(path.name) is not None:
+                items, self._read[read] = evidence_files.jsonl_items(read, path, is_link)
+                return items
             raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
             self._read[read] = hashlib.sha256(raw).hexdigest()  # what a VSA's inputs name
         except (TooLarge, NotRegular) as e:
-            return frozenset(), Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
+            return Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
         except OSError as e:  # a symlink loop, a file that vanished or that we may not read
-            return frozenset(), Problem(path, f"refused bundle: cannot read it: {e.strerror or e}")
+            return Problem(path, f"refused bundle: cannot read it: {e.strerror or e}")
+        if path.name.endswith(evidence_files.PROVENANCE_SUFFIX):
+            return evidence_files.provenance_items(raw, path)
+        return [Item("", raw, pep740=path.name.endswith(bundles.PEP740_SUFFIX))]
+
+    def _load(self, path: Path, item: Item) -> Bundle | tuple[frozenset[tuple[str, str]], Problem]:
+        """The bundle of `item`, or (the digests it claims, read without trusting it; why it
+        is refused)."""
         try:
-            if path.name.endswith(bundles.PEP740_SUFFIX):
-                raw = _pep740_bundle(raw)
-            return bundle_form.parse(raw)
+            return bundle_form.parse(_pep740_bundle(item.raw) if item.pep740 else item.raw)
         except bundle_form.Malformed as e:
-            return _raw_claims(raw), Problem(path, f"malformed bundle: {e}")
+            return _raw_claims(item.raw), Problem(path, f"malformed bundle: {e}")
         except Exception as e:  # a bundle the models refuse: deny, naming it
             reason = f"unparsable bundle: {type(e).__name__}: {without_input(e)}"
-            return _raw_claims(raw), Problem(path, reason)
+            return _raw_claims(item.raw), Problem(path, reason)
 
     def _when(self, path: Path) -> datetime.datetime | Problem:
         """The earliest verified time of the bundle just verified, or why it does not count."""
@@ -344,31 +367,41 @@ class Collector:
             return Problem(path, f"attestation refused: {reason}")
         return Attestation(path, who, when, statement)
 
-    def _outcome(self, path: Path, real_directory: Path, is_link: bool) -> _Outcome:
-        """A signature bundle (verified per artifact later), or what an attestation came to."""
-        loaded = self._load(path, real_directory, is_link)
+    def _outcome(self, path: Path, item: Item) -> _Outcome:
+        """A signature bundle (verified per artifact later), or what an attestation came to.
+        A gh attestation file holds attestations only: a signature there names no artifact."""
+        loaded = self._load(path, item)
         if isinstance(loaded, Bundle) and dsse_payload(loaded) is not None:
             return self._attestation(path, loaded)
+        if isinstance(loaded, Bundle) and evidence_files.gh_digest(path.name) is not None:
+            return frozenset(), Problem(path, "not an attestation (a DSSE envelope)")
         return loaded
+
+    def _outcomes(self, path: Path, real_directory: Path, is_link: bool) -> list[_Outcome]:
+        """What each bundle of the file came to, its place in the file named in a refusal."""
+        items = self._items(path, real_directory, is_link)
+        if isinstance(items, Problem):
+            return [(frozenset(), items)]
+        return [_located(self._outcome(path, item), item.where) for item in items]
 
     def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
         names = frozenset(bundles.name_prefixes(path.name))
         real = Path(os.path.realpath(path))
         if real not in index.seen:
-            index.seen[real] = self._outcome(path, real_directory, is_link)
-        outcome = index.seen[real]
-        if isinstance(outcome, Bundle):
-            for name in names:
-                index.signatures.setdefault(name, []).append((path, outcome))
-        elif isinstance(outcome, Attestation):
-            index.add(dataclasses.replace(outcome, path=path))
-        elif isinstance(outcome, Problem):
-            index.ignored.append(dataclasses.replace(outcome, path=path))
-        else:  # refused: it concerns the subjects it claims; with none readable, the names
-            # its file name can belong to (`collect` denies only on the artifact's own bundle)
-            claimed, problem = outcome
-            claim = _Claim(digests=claimed) if claimed else _Claim(names=names)
-            index.refused.append((claim, dataclasses.replace(problem, path=path)))
+            index.seen[real] = self._outcomes(path, real_directory, is_link)
+        for outcome in index.seen[real]:
+            if isinstance(outcome, Bundle):
+                for name in names:
+                    index.signatures.setdefault(name, []).append((path, outcome))
+            elif isinstance(outcome, Attestation):
+                index.add(dataclasses.replace(outcome, path=path))
+            elif isinstance(outcome, Problem):
+                index.ignored.append(dataclasses.replace(outcome, path=path))
+            else:  # refused: it concerns the subjects it claims; with none readable, what its
+                # file name names (`collect` denies only on the artifact's own bundle)
+                claimed, problem = outcome
+                claim = _Claim(digests=claimed) if claimed else _named(path.name, names)
+                index.refused.append((claim, dataclasses.replace(problem, path=path)))
 
     def _index(self, directory: Path) -> _Index:
         if directory not in self._indexes:
@@ -379,7 +412,7 @@ class Collector:
             with os.scandir(directory) as listing:  # its file types come with the names
                 found = sorted((e.name, e.is_symlink()) for e in listing)
             for name, is_link in found:
-                if bundles.is_bundle(name):
+                if bundles.is_bundle(name) or evidence_files.is_evidence_file(name):
                     self._add(index, directory / name, real, is_link)
             self._indexes[directory] = index
         return self._indexes[directory]

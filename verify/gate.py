@@ -264,6 +264,8 @@ def explain(policy: Policy) -> list[str]:
             ("source ref ~", ext.source_ref_pattern.pattern if ext.source_ref_pattern else None),
             ("trigger in", ", ".join(ext.trigger) or None),
             ("runner environment in", ", ".join(ext.runner_environment) or None),
+            ("build signer URI ~", ext.build_signer_pattern and ext.build_signer_pattern.pattern),
+            ("build config URI ~", ext.build_config_pattern and ext.build_config_pattern.pattern),
         ):
             if value:
                 lines.append(f"  certificate {name} {value}")

@@ -46,6 +46,15 @@ def _extension_failures(rule: IdentityRule, who: Signer) -> list[str]:
         failures.append(
             f"certificate source ref {ref!r} does not match {ext.source_ref_pattern.pattern!r}"
         )
+    for name, pattern in (
+        ("build_signer_uri", ext.build_signer_pattern),
+        ("build_config_uri", ext.build_config_pattern),
+    ):
+        value = got.get(name)
+        if pattern is not None and (value is None or not pattern.fullmatch(value)):
+            failures.append(
+                f"certificate {_SHOWN_AS[name]} {value!r} does not match {pattern.pattern!r}"
+            )
     for name, allowed in (("trigger", ext.trigger), ("runner_environment", ext.runner_environment)):
         if allowed and got.get(name) not in allowed:
             failures.append(
@@ -53,6 +62,12 @@ def _extension_failures(rule: IdentityRule, who: Signer) -> list[str]:
                 f"{', '.join(allowed)}"
             )
     return failures
+
+
+_SHOWN_AS = {
+    "build_signer_uri": "build signer URI (the workflow that signed)",
+    "build_config_uri": "build config URI (the calling workflow)",
+}
 
 
 def allowed(who: Signer, rules: Sequence[IdentityRule]) -> bool:

@@ -86,6 +86,10 @@ class Extensions:
     source_ref_pattern: Pattern | None = None
     trigger: tuple[str, ...] = ()
     runner_environment: tuple[str, ...] = ()
+    # `github.signer_workflow`: the reusable workflow that signed (Build Signer URI), and the
+    # caller's workflow the `github` keys name (Build Config URI)
+    build_signer_pattern: Pattern | None = None
+    build_config_pattern: Pattern | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,23 +387,32 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return slo_policy.describe(error)
 
 
-def _github_rule(item: dict[str, Any], origin: str, where: str) -> Pattern:
-    """The shorthand as one anchored pattern over the workflow identity Fulcio writes."""
+def _github_rule(item: dict[str, Any], origin: str, where: str) -> tuple[Pattern, Pattern | None]:
+    """The shorthand as anchored patterns over the workflow identities Fulcio writes: (the
+    identity's, the caller's). Without `signer_workflow` the workflow named signed itself: the
+    identity is `repository/workflow@ref`, no caller. With it (gh's --signer-workflow) a reusable
+    workflow signed: the identity is `signer_workflow@<any ref>` and the repository, workflow
+    and ref name its caller, the certificate's Build Config URI."""
     gh = item["github"]
     workflow = re.escape(gh["workflow"]) if "workflow" in gh else r"[^@]+"
     ref = gh.get("ref_pattern", r".+")
     _pattern(ref, origin, f"{where}/github/ref_pattern")  # its own errors, named as written
     # re.escape's escapes are RE2 syntax too, and keep the rule readable in explanations
-    rule = f"{re.escape(GITHUB + gh['repository'])}/{workflow}@(?:{ref})"
-    return _pattern(rule, origin, f"{where}/github")
+    rule = _pattern(
+        f"{re.escape(GITHUB + gh['repository'])}/{workflow}@(?:{ref})", origin, f"{where}/github"
+    )
+    if "signer_workflow" not in gh:
+        return rule, None
+    signer = re.escape(GITHUB + gh["signer_workflow"])
+    return _pattern(f"{signer}@.+", origin, f"{where}/github/signer_workflow"), rule
 
 
 def _identity(item: dict[str, Any], origin: str, where: str) -> IdentityRule:
-    subject, pattern = item.get("subject"), None
+    subject, pattern, caller = item.get("subject"), None, None
     if "subject_pattern" in item:
         pattern = _pattern(item["subject_pattern"], origin, f"{where}/subject_pattern")
     elif "github" in item:
-        pattern = _github_rule(item, origin, where)
+        pattern, caller = _github_rule(item, origin, where)
     ext = item.get("extensions", {})
     ref = ext.get("source_ref_pattern")
     label = subject or (pattern.pattern if pattern else "")
@@ -412,6 +425,8 @@ def _identity(item: dict[str, Any], origin: str, where: str) -> IdentityRule:
             source_ref_pattern=_pattern(ref, origin, f"{where}/extensions") if ref else None,
             trigger=tuple(ext.get("trigger", ())),
             runner_environment=tuple(ext.get("runner_environment", ())),
+            build_signer_pattern=pattern if caller else None,
+            build_config_pattern=caller,
         ),
         label=f"{label} (issuer {item['issuer']})",
     )

@@ -44,18 +44,19 @@ class Planned:
 
 
 def planned(artifacts: tuple[Path, ...], publish: bool, made: list[Planned]) -> list[Planned]:
-    """Every bundle of the release: the artifacts' signatures, their PEP 740 attestations when
-    `publish`, and the attestations in `made`."""
+    """Every bundle of the release: the artifacts' signatures, the PEP 740 attestation of each
+    wheel and sdist (of every artifact when `publish`: pep740.distribution refuses a file that
+    is neither, before signing), and the attestations in `made`."""
     found = [Planned(bundles.signature_path(a)) for a in artifacts]
-    if publish:  # pep740.distribution refuses a file that is no wheel or sdist, before signing
-        found += [
-            Planned(
-                bundles.publish_attestation_path(a),
-                "publish",
-                pep740.statement(pep740.distribution(a, digest_file(a)["sha256"])),
-            )
-            for a in artifacts
-        ]
+    found += [
+        Planned(
+            bundles.publish_attestation_path(a),
+            "publish",
+            pep740.statement(pep740.distribution(a, digest_file(a)["sha256"])),
+        )
+        for a in artifacts
+        if publish or pep740.is_distribution(a)
+    ]
     return found + made
 
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import Bundle
@@ -224,9 +225,11 @@ class Pipeline:
         with self._stage("sign") as result:
             session = self._session = open_session(place, checked.who)  # the one certificate
             chosen.unchanged(checked.digests)  # while it was requested: before any log entry
-            publish = checked.policy.require.publish is not None
+            # PEP 740 for every wheel and sdist, ready for `twine upload --attestations`; for
+            # every artifact when the policy requires a publish attestation
+            pep740: bool | Literal["dists"] = checked.policy.require.publish is not None or "dists"
             digests = tuple(checked.digests[a] for a in request.artifacts)
-            signing = SignRequest(artifacts=request.artifacts, pep740=publish, checked=digests)
+            signing = SignRequest(artifacts=request.artifacts, pep740=pep740, checked=digests)
             signed = sign(signing, session)
             result.detail = f"{len(signed.signed)} bundles as {signed.identity}"
         with self._stage("provenance") as result:

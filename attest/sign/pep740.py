@@ -35,6 +35,15 @@ def distribution(artifact: Path, sha256: str) -> Distribution:
         raise UsageError(f"--pep740 needs wheels and sdists; {artifact.name} is neither") from e
 
 
+def is_distribution(artifact: Path) -> bool:
+    """Whether the artifact's name is a wheel's or an sdist's that PyPI accepts."""
+    try:
+        distribution(artifact, "0" * 64)
+    except UsageError:
+        return False
+    return True
+
+
 def statement(dist: Distribution) -> Statement:
     """The publish statement over `dist`, unsigned."""
     return Statement((Subject(dist.name, dist.digest),), PYPI_PUBLISH_V1, {})

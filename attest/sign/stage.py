@@ -8,6 +8,7 @@ import json
 import os
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 from sigstore.hashes import Hashed
 
@@ -32,7 +33,9 @@ class SignRequest:
     instance: Instance | None = None
     identity_token: str | None = None
     bundle_dir: Path | None = None
-    pep740: bool = False  # also write `<dist>.publish.attestation` for wheels and sdists
+    # also write `<dist>.publish.attestation`: True, for every artifact (each must be a wheel
+    # or sdist); "dists", for each wheel and sdist among them (`attest release`)
+    pep740: bool | Literal["dists"] = False
     yes: bool = False  # sign against Sigstore production without asking
     checked: tuple[str, ...] = ()  # the artifacts' sha256 as the caller checked them, in order
 
@@ -115,7 +118,7 @@ def sign(request: SignRequest, session: SigningSession | None = None) -> SignRes
     sigstore-python's client is CPU-bound in Python, so threads alone would share one core. A
     bundle is written only once it verifies, and the first failure stops the rest."""
     _check_artifacts(request)
-    if request.pep740:
+    if request.pep740 is True:
         for artifact in request.artifacts:
             pep740.distribution(artifact, "0" * 64)  # a name PyPI accepts, before any signing
     if session is None:
@@ -141,7 +144,7 @@ def _sign_one(session: SigningSession, request: SignRequest, item: int) -> Signe
         )
     bundle = session.sign_file(hashed, artifact)
     publish = None
-    if request.pep740:
+    if request.pep740 is True or (request.pep740 and pep740.is_distribution(artifact)):
         document = pep740.attest(session, pep740.distribution(artifact, hashed.digest.hex()))
         publish = bundles.publish_attestation_path(artifact, request.bundle_dir)
     target = bundles.signature_path(artifact, request.bundle_dir)

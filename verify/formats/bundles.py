@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from verify.errors import UsageError
+from verify.formats import evidence_files
 
 SUFFIX = ".sigstore.json"  # Sigstore bundle v0.3, as PyPI and sigstore-python name it
 PEP740_SUFFIX = ".publish.attestation"  # pypi-attestations' file layout
@@ -40,8 +41,13 @@ def is_bundle(file_name: str) -> bool:
 
 def is_evidence(file_name: str) -> bool:
     """Whether a file in a dist directory is evidence rather than an artifact to release: a
-    bundle, or any `*.attestation` (PEP 740 files of other layouts than attest's)."""
-    return is_bundle(file_name) or file_name.endswith(".attestation")
+    bundle, any `*.attestation` (PEP 740 files of other layouts than attest's), a gh attestation
+    file or a PyPI provenance object."""
+    return (
+        is_bundle(file_name)
+        or file_name.endswith(".attestation")
+        or evidence_files.is_evidence_file(file_name)
+    )
 
 
 def refuse_evidence(artifacts: Iterable[Path]) -> None:
@@ -61,13 +67,18 @@ def refuse_evidence(artifacts: Iterable[Path]) -> None:
 
 def artifact_stem(file_name: str) -> str:
     """The artifact name a bundle file is named for: `<artifact>` of `<artifact>.sigstore.json`
-    or `<artifact>.publish.attestation`."""
-    suffix = PEP740_SUFFIX if file_name.endswith(PEP740_SUFFIX) else SUFFIX
-    return file_name.removesuffix(suffix)
+    or `<artifact>.publish.attestation` or `<artifact>.provenance`."""
+    for suffix in (PEP740_SUFFIX, evidence_files.PROVENANCE_SUFFIX):
+        if file_name.endswith(suffix):
+            return file_name.removesuffix(suffix)
+    return file_name.removesuffix(SUFFIX)
 
 
 def name_prefixes(file_name: str) -> list[str]:
     """The artifact names a bundle's file name can belong to: `<artifact>` in
-    `<artifact>.sigstore.json` and `<artifact>.<anything>.sigstore.json`."""
+    `<artifact>.sigstore.json` and `<artifact>.<anything>.sigstore.json`; none for a gh file,
+    which is named for a digest."""
+    if evidence_files.gh_digest(file_name) is not None:
+        return []
     stem = artifact_stem(file_name)
     return [stem[:i] for i, c in enumerate(stem) if c == "."] + [stem]

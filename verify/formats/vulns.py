@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 from verify.formats.scan_report import ScanReport, iso
@@ -44,6 +45,16 @@ class Result:
         )
 
 
+def _db_uri(report: ScanReport) -> str:
+    """Where the database came from: the service's URL, or the offline database's own name (the
+    file or directory name; its digest is the version), never a path on the machine that
+    scanned, which says nothing to a reader and tells a stranger about that machine."""
+    if report.database is not None:
+        name = PurePath(report.database.location.rstrip("/\\")).name.rpartition("\\")[2]
+        return name or "offline"
+    return report.service or report.source
+
+
 @dataclasses.dataclass(frozen=True)
 class Vulns:
     scanner_uri: str
@@ -56,7 +67,7 @@ class Vulns:
     @classmethod
     def of(cls, report: ScanReport) -> Vulns:
         database = report.database
-        db = {"uri": (database.location if database else None) or report.service or report.source}
+        db = {"uri": _db_uri(report)}
         if database is not None and database.sha256:
             db["version"] = f"sha256:{database.sha256}"
         if database is not None and database.newest is not None:

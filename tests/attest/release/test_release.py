@@ -145,9 +145,9 @@ def test_release_runs_every_stage_and_the_gate_allows(
     signed = [signed_at(p) for p in dist.glob("*.sigstore.json")]
     assert len(signed) == 6 and all(JULY <= t < JULY + datetime.timedelta(days=1) for t in signed)
     assert f"judged at the signing time {_stamp(max(signed))}" in result.stderr
-    # one signing session: the six bundles (two artifacts, provenance, three attestations),
-    # six log entries, one leaf certificate (one request to the CA)
-    assert _log_size(july_instance) == before + 6
+    # one signing session: the six bundles (two artifacts, provenance, three attestations)
+    # and the two PEP 740 attestations, eight log entries, one leaf certificate (one request)
+    assert _log_size(july_instance) == before + 8
     assert len({_leaf(p) for p in dist.glob("*.sigstore.json")}) == 1
 
 
@@ -508,6 +508,61 @@ def test_release_under_publish_writes_pep740_attestations(
         "acme_web-1.4.0-py3-none-any.whl.publish.attestation",
         "acme_web-1.4.0.tar.gz.publish.attestation",
     ]
+
+
+def test_release_writes_pep740_always_and_the_gate_reads_pypi_provenance(
+    invoke: Callable[..., Result], july_instance: LocalInstance, project: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """With no publish requirement the release still writes a PEP 740 attestation per wheel
+    and sdist; pypi-attestations verifies each, and wraps it in the provenance object PyPI's
+    Integrity API serves, which the gate reads as `<dist>.provenance`."""
+    from pypi_attestations import (
+        Attestation,
+        AttestationBundle,
+        Distribution,
+        GitHubPublisher,
+        Provenance,
+        _impl,
+    )  # fmt: skip
+    from sigstore.verify.policy import Identity
+
+    policy = _policy(tmp_path, july_instance)
+    result = _release(invoke, july_instance, project, policy, "--waivers", str(_waivers(tmp_path)))
+    assert result.exit_code == 0, result.stderr
+    dist = project / "dist"
+    made = sorted(dist.glob("*.publish.attestation"))
+    assert [p.name for p in made] == [
+        "acme_web-1.4.0-py3-none-any.whl.publish.attestation",
+        "acme_web-1.4.0.tar.gz.publish.attestation",
+    ]
+    monkeypatch.setattr(
+        _impl.Verifier, "production",
+        classmethod(lambda cls, offline=False: july_instance.verifier()),
+    )  # fmt: skip
+    workflow = "https://github.com/acme/acme-web/.github/workflows/release.yml@refs/heads/main"
+    for path in made:
+        artifact = path.with_name(path.name.removesuffix(".publish.attestation"))
+        attestation = Attestation.model_validate_json(path.read_bytes())
+        identity = Identity(identity=workflow, issuer=july_instance.issuer)
+        predicate, _ = attestation.verify(identity, Distribution.from_file(artifact))
+        assert predicate == "https://docs.pypi.org/attestations/publish/v1"
+        publisher = GitHubPublisher(repository="acme/acme-web", workflow="release.yml")
+        bundle = AttestationBundle(publisher=publisher, attestations=[attestation])
+        provenance = Provenance(attestation_bundles=[bundle])
+        artifact.with_name(f"{artifact.name}.provenance").write_text(provenance.model_dump_json())
+        path.unlink()
+    publish = "require:\n  publish:\n    repository: acme/acme-web\n    workflow: release.yml\n"
+    keyed = _with(policy, publish + "    issuer: {issuer}\n", july_instance.issuer)
+    wheel, sdist = sorted(p for p in dist.iterdir() if p.suffix in (".whl", ".gz"))
+    later = "2026-07-15T01:00:00Z"  # after the release signed, on the instance's clock
+    verify = ("verify", "--policy", str(keyed), "--now", later, str(wheel), str(sdist))
+    judged = invoke(*verify)
+    assert judged.exit_code == 0, judged.stderr
+    wheel.with_name(f"{wheel.name}.provenance").unlink()  # the provenance object was the evidence
+    judged = invoke(*verify)
+    assert judged.exit_code == ExitCode.DENIED
+    assert "no publish attestation by the publishing workflow" in judged.stderr
 
 
 def test_a_build_link_beside_the_artifacts_counts(

@@ -210,6 +210,26 @@ def test_the_vulns_predicate_is_valid_and_reads_back(demo: Demo) -> None:
     assert [r["id"] for r in written["scanner"]["result"]] == [f.id for f in report.findings]
 
 
+def test_the_vulns_db_uri_names_the_database_never_a_local_path(demo: Demo) -> None:
+    """The scan read examples/advisories by its absolute path; the signed predicate names the
+    database (its directory's name, its digest the version), never where it lay."""
+    report = provenance.read_scan_report(demo.report)
+    assert report.database is not None and report.database.location == str(
+        REPO / "examples" / "advisories"
+    )  # the local report keeps the path
+    db = Vulns.of(report).to_json()["scanner"]["db"]
+    assert db["uri"] == "advisories"
+    assert db["version"] == f"sha256:{report.database.sha256}"
+    text = json.dumps(Vulns.of(report).to_json())
+    assert str(REPO) not in text and "/examples/" not in text
+    for local in ("/home/me/db/", "C:\\Users\\me\\osv-all.zip", "/"):
+        moved = dataclasses.replace(report.database, location=local)
+        uri = Vulns.of(dataclasses.replace(report, database=moved)).to_json()["scanner"]["db"][
+            "uri"
+        ]
+        assert uri in ("db", "osv-all.zip", "offline") and "/" not in uri and "\\" not in uri
+
+
 def test_the_slo_predicate_is_valid_and_the_gate_reads_the_scan_s_judgement(demo: Demo) -> None:
     """The SLO mapping is done once: the gate, re-judging the signed findings at the scan's own
     instant under the scan's policy, reaches the scan's statuses, waivers included."""
