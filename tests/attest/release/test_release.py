@@ -799,11 +799,15 @@ def test_an_interrupt_while_an_artifact_is_logged_starts_no_other_upload(
         if what.name.endswith(".tar.gz"):
             bundle = real(self, hashed, what)
             os.kill(release, signal.SIGINT)  # as ^C would, once the entry is made
+            _until_stopped()  # the sdist's PEP 740 attestation comes after the interrupt
             return bundle
+        _until_stopped()  # the wheel reaches its upload after the interrupt
+        return real(self, hashed, what)
+
+    def _until_stopped() -> None:
         deadline = time.monotonic() + 20
         while not forked.stopping() and time.monotonic() < deadline:
-            time.sleep(0.01)  # the wheel reaches its upload after the interrupt
-        return real(self, hashed, what)
+            time.sleep(0.01)
 
     monkeypatch.setattr(SigningSession, "sign_file", upload)
     before = _log_size(july_instance)
