@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from verify import gate
 from verify.errors import UsageError
 from verify.evidence import Problem
+from verify.formats import bundles
 from verify.oci import evidence, layout
 from verify.oci.reference import is_oci
 from verify.policy import Policy
@@ -39,6 +41,23 @@ def _write(directory: Path, name: str, data: bytes) -> Path:
     path = directory / name
     path.write_bytes(data)
     return path
+
+
+def _is_signature(raw: bytes) -> bool:
+    try:
+        return "messageSignature" in json.loads(raw)
+    except (ValueError, TypeError):
+        return False
+
+
+def _write_referrers(place: Path, digest: str, found: Sequence[tuple[str, bytes]]) -> None:
+    """The image's bundles as the gate reads them: the first message signature the registry
+    lists is the image's own signature (`<digest>.sigstore.json`, which must verify), every
+    other bundle a co-signature or an attestation (found by the digests it names)."""
+    own = next((i for i, (_, raw) in enumerate(found) if _is_signature(raw)), None)
+    for number, (referrer, raw) in enumerate(found):
+        name = digest if number == own else f"{digest}.referrer-{referrer[7:23]}"
+        _write(place, bundles.signature_name(name), raw)
 
 
 def decide(
@@ -67,9 +86,7 @@ def decide(
             if is_oci(argument):
                 image = evidence.gather(argument, plain_http=plain_http)
                 name, manifest = image.ref.name, image.manifest
-                for digest, raw in image.bundles:
-                    bundle = f"{manifest.digest}.referrer-{digest[7:23]}.sigstore.json"
-                    _write(place, bundle, raw)
+                _write_referrers(place, manifest.digest, image.bundles)
             else:
                 directory, manifest = layout.image(argument)
                 name = f"{directory}@{manifest.digest}"
