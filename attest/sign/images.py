@@ -22,6 +22,41 @@ from verify.sigstore_adapter import hashed_digest, log_index
 
 
 @dataclasses.dataclass(frozen=True)
+class Target:
+    """An image named on the command line, by digest (a tag resolved once), and where its
+    bundles go: its registry, as referrers, or files beside its layout directory."""
+
+    name: str  # HOST/REPO@sha256:<hex> or DIR@sha256:<hex>
+    subject: str  # a statement subject's name: HOST/REPO (as GitHub and cosign name an image)
+    manifest: Manifest
+    registry: Registry | None = None
+    repository: str = ""
+    directory: Path = Path()  # a layout's
+
+    def store(self, raw: bytes, file_name: str, bundle_dir: Path | None) -> str:
+        """Push the bundle as a referrer (its manifest digest), or write it as `file_name`
+        into `bundle_dir`, else beside the layout directory (its path)."""
+        if self.registry is not None:
+            return self.registry.attach(self.repository, self.manifest, raw)
+        path = (bundle_dir or self.directory.parent) / file_name
+        write_atomic(path, raw)
+        return str(path)
+
+
+def target(argument: str) -> Target:
+    """The image `argument` names (RegistryError on any registry trouble)."""
+    if is_oci(argument):
+        ref = parse(argument)
+        registry = Registry(ref.host)
+        ref, manifest = resolve(registry, ref)
+        subject = f"{ref.host}/{ref.repository}"
+        return Target(ref.name, subject, manifest, registry, ref.repository)
+    directory, manifest = layout.image(argument)
+    name = f"{directory}@{manifest.digest}"
+    return Target(name, directory.resolve().name, manifest, directory=directory)
+
+
+@dataclasses.dataclass(frozen=True)
 class SignedImage:
     image: str  # HOST/REPO@sha256:<hex> or DIR@sha256:<hex>: by digest, a tag resolved
     digest: str
@@ -34,24 +69,12 @@ def sign_image(
 ) -> SignedImage:
     """Sign the image `argument` names and store its bundle (RegistryError on any registry
     trouble, after which nothing was pushed for it, or only its unlisted blobs)."""
-    if is_oci(argument):
-        ref = parse(argument)
-        registry = Registry(ref.host)
-        ref, manifest = resolve(registry, ref)
-        raw, index = _signed(session, manifest, ref.name)
-        stored = registry.attach(ref.repository, manifest, raw)
-        return SignedImage(ref.name, manifest.digest, stored, index)
-    directory, manifest = layout.image(argument)
-    name = f"{directory}@{manifest.digest}"
-    raw, index = _signed(session, manifest, name)
-    target = (bundle_dir or directory.parent) / bundles.signature_name(manifest.digest)
-    write_atomic(target, raw)
-    return SignedImage(name, manifest.digest, str(target), index)
-
-
-def _signed(session: SigningSession, manifest: Manifest, name: str) -> tuple[bytes, int]:
-    bundle = session.sign_file(hashed_digest(manifest.digest.removeprefix("sha256:")), Path(name))
-    return bundle.to_json().encode(), log_index(bundle)
+    image = target(argument)
+    hashed = hashed_digest(image.manifest.digest.removeprefix("sha256:"))
+    bundle = session.sign_file(hashed, Path(image.name))
+    name = bundles.signature_name(image.manifest.digest)
+    stored = image.store(bundle.to_json().encode(), name, bundle_dir)
+    return SignedImage(image.name, image.manifest.digest, stored, log_index(bundle))
 
 
 def images_among(artifacts: tuple[Path, ...]) -> list[str]:
