@@ -45,20 +45,19 @@ def sign(
     short-lived certificate, each verified before it is written. An image (oci://HOST/REPO@sha256:…
     or :TAG, or an OCI layout directory) is signed by its manifest digest, and its bundle pushed
     to the registry as a referrer (a layout's: `sha256:<hex>.sigstore.json`)."""
-    if named := images.images_among(artifacts):
-        _sign_images(named, trust_config, instance, identity_token, bundle_dir, yes, as_json)
-        return
-    result = sign_artifacts(
-        SignRequest(
-            artifacts=artifacts,
-            trust_config=trust_config,
-            instance=instance_of(instance),
-            identity_token=identity_token,
-            bundle_dir=bundle_dir,
-            pep740=pep740,
-            yes=yes,
-        )
+    request = SignRequest(
+        artifacts=artifacts,
+        trust_config=trust_config,
+        instance=instance_of(instance),
+        identity_token=identity_token,
+        bundle_dir=bundle_dir,
+        pep740=pep740,
+        yes=yes,
     )
+    if named := images.images_among(artifacts):
+        _sign_images(named, request, as_json)
+        return
+    result = sign_artifacts(request)
     for item in result.signed:
         inform(f"attest: signed {item.artifact} -> {item.bundle} (log index {item.log_index})")
         if item.publish_attestation is not None:
@@ -68,18 +67,8 @@ def sign(
         click.echo(describe(result))
 
 
-def _sign_images(
-    named: list[str],
-    trust_config: Path | None,
-    instance: str | None,
-    identity_token: str | None,
-    bundle_dir: Path | None,
-    yes: bool,
-    as_json: bool,
-) -> None:
-    session, signed = images.sign_images(
-        named, trust_config, instance_of(instance), identity_token, bundle_dir=bundle_dir, yes=yes
-    )
+def _sign_images(named: list[str], request: SignRequest, as_json: bool) -> None:
+    session, signed = images.sign_images(named, request)
     for item in signed:
         inform(f"attest: signed {item.image} -> {item.stored} (log index {item.log_index})")
     inform(f"attest: as {session.identity} (issuer {session.issuer})")

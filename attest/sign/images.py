@@ -10,7 +10,8 @@ import dataclasses
 from pathlib import Path
 
 from attest.output import write_atomic
-from attest.sign.session import Instance, SigningSession, start
+from attest.sign.session import SigningSession, start
+from attest.sign.stage import SignRequest
 from verify.errors import UsageError
 from verify.formats import bundles
 from verify.oci import layout
@@ -88,15 +89,9 @@ def images_among(artifacts: tuple[Path, ...]) -> list[str]:
 
 
 def sign_images(
-    images: list[str],
-    trust_config: Path | None,
-    instance: Instance | None,
-    identity_token: str | None,
-    *,
-    bundle_dir: Path | None = None,
-    yes: bool = False,
+    images: list[str], request: SignRequest
 ) -> tuple[SigningSession, list[SignedImage]]:
-    """Sign every image with one certificate, one after the other (each costs a registry
-    round trip or two besides the log's)."""
-    session = start(trust_config, instance, identity_token, yes=yes)
-    return session, [sign_image(session, image, bundle_dir) for image in images]
+    """Sign every image with one certificate, where and as whom `request` says, one after the
+    other (each costs a registry round trip or two besides the log's)."""
+    session = start(request.trust_config, request.instance, request.identity_token, yes=request.yes)
+    return session, [sign_image(session, image, request.bundle_dir) for image in images]

@@ -14,6 +14,7 @@ import pytest
 from click.testing import Result
 
 from tests.attest.provenance.test_provenance import GITHUB_ENV
+from tests.attest.release.test_release import WAIVERS
 from tests.conftest import REPO, LocalInstance
 from tests.registry import push_image, running, write_layout
 from tests.signed_release import github_token, identity_rule, write_policy
@@ -23,16 +24,6 @@ pytestmark = pytest.mark.network
 Invoke = Callable[..., Result]
 NOW = "2026-07-15T00:00:00Z"  # the example advisory set is fresh then (july_instance's clock)
 LATER = "2026-07-16T00:00:00Z"  # the gate's instant: after every signature the test makes
-WAIVERS = """waivers:
-  - id: PYSEC-2026-2151
-    package: flask
-    reason: "Every response sets Cache-Control: private."
-    expires: 2026-08-14
-  - id: CVE-2026-25645
-    package: requests
-    reason: "extract_zipped_paths() is never called."
-    expires: 2026-08-14
-"""
 
 
 @pytest.fixture(scope="module")
