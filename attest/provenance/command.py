@@ -34,12 +34,14 @@ def _signing(options: dict[str, Any]) -> stage.Signing:
 def _report(written: list[stage.Written], as_json: bool) -> None:
     for item in written:
         subjects = ", ".join(s.name for s in item.statement.subjects)
-        inform(f"attest: wrote {item.path} ({item.kind} of {subjects}; log index {item.log_index})")
+        where = "; ".join(item.pushed) or str(item.path)  # an image's: pushed as a referrer
+        inform(f"attest: wrote {where} ({item.kind} of {subjects}; log index {item.log_index})")
     if as_json:
         data = [
             {
                 "kind": w.kind,
                 "path": str(w.path),
+                "pushed": list(w.pushed),
                 "predicate_type": w.statement.predicate_type,
                 "subjects": [s.to_dict() for s in w.statement.subjects],
                 "log_index": w.log_index,

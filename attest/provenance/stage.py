@@ -16,6 +16,7 @@ from attest.output import write_atomic
 from attest.provenance import artifacts, predicates, running
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
 from attest.provenance.subjects import attestation_name, subjects
+from attest.sign import images
 from attest.sign.session import (
     Instance,
     SigningSession,
@@ -66,6 +67,25 @@ class Signing:
     def directory(self, beside: Path) -> Path:
         return require_bundle_dir(self.bundle_dir or beside.parent)
 
+    def place(
+        self, artifacts: tuple[Path, ...], name: str | None
+    ) -> tuple[tuple[Subject, ...], Callable[[str], Path], list[images.Target]]:
+        """The statements' subjects, where the bundle of each kind goes, and the images to
+        store it with: files (`<name>.<kind>.sigstore.json` beside them, or in --bundle-dir), or
+        images (by manifest digest, named `HOST/REPO` or the layout's directory name; pushed
+        as referrers, a layout's written beside it or in --bundle-dir)."""
+        targets = [images.target(a) for a in images.images_among(artifacts)]
+        if not targets:
+            found, stem = subjects(artifacts), attestation_name(artifacts, name)
+            directory = self.directory(artifacts[0])
+            return found, lambda kind: attestation_path(directory, stem, kind), []
+        found = tuple(Subject(t.subject, t.manifest.digest[7:]) for t in targets)
+        stem = name or (targets[0].subject.rsplit("/", 1)[-1] if len(targets) == 1 else "images")
+        directory = self.bundle_dir or targets[0].directory.parent
+        if self.bundle_dir is not None or not targets[0].registry:
+            require_bundle_dir(directory)
+        return found, lambda kind: attestation_path(directory, stem, kind), targets
+
 
 @dataclasses.dataclass(frozen=True)
 class Written:
@@ -73,6 +93,7 @@ class Written:
     path: Path
     statement: Statement
     log_index: int
+    pushed: tuple[str, ...] = ()  # for images in a registry: `HOST/REPO@sha256:… <- referrer`
 
 
 def _statement(subjects_: tuple[Subject, ...], kind: str, predicate: dict[str, Any]) -> Statement:
@@ -88,15 +109,20 @@ def write(
     kind: str,
     path: Path,
     check: Callable[[], None] = lambda: None,
+    targets: Sequence[images.Target] = (),
 ) -> Written:
     """`statement` signed in `session`, its bundle written at `path` if `check` (after signing)
-    raises nothing."""
+    raises nothing; with image `targets`, stored with each (a registry's as a referrer)."""
     payload = statement.to_json()
     Statement.from_json(payload)  # read back exactly as the gate will
     bundle = session.sign_statement(payload, path.name)
     check()
-    write_atomic(path, bundle.to_json().encode())
-    return Written(kind, path, statement, log_index(bundle))
+    raw = bundle.to_json().encode()
+    if not targets:
+        write_atomic(path, raw)
+    stored = [(t, t.store(raw, path.name, path.parent)) for t in targets]
+    pushed = tuple(f"{t.name} <- {where}" for t, where in stored if t.registry is not None)
+    return Written(kind, path, statement, log_index(bundle), pushed)
 
 
 @logs.timed(_log, "provenance")
@@ -116,15 +142,12 @@ def provenance(
 ) -> Written:
     """SLSA v1 provenance over all the artifacts, from GitHub Actions or a local checkout
     (`built`, when the caller checked it already), signed in `session` or a session of its own."""
-    found = subjects(artifacts)
-    target = attestation_path(
-        signing.directory(artifacts[0]), attestation_name(artifacts, name), "provenance"
-    )
+    found, path_of, targets = signing.place(artifacts, name)
     dependencies = predicates.sbom_dependencies(sbom) if sbom else []
     built = built or where_built(environ, source_dir, allow_dirty)
     session = session or signing.session()
     statement = provenance_statement(found, built, session.identity, dependencies, command, now)
-    return write(session, statement, "provenance", target)
+    return write(session, statement, "provenance", path_of("provenance"), targets=targets)
 
 
 def provenance_statement(
@@ -160,11 +183,12 @@ def attest(
 ) -> list[Written]:
     """Statements over the artifacts for the SBOM, the vulnerability scan, the SLO status,
     signed in `session` or a session of its own."""
-    stem = attestation_name(artifacts, name)
-    directory = signing.directory(artifacts[0])
-    built = statements(kinds, artifacts, sbom=sbom, scan=scan, max_inline_sbom=max_inline_sbom)
+    found, path_of, targets = signing.place(artifacts, name)
+    built = statements(
+        kinds, artifacts, sbom=sbom, scan=scan, max_inline_sbom=max_inline_sbom, hashed=found
+    )
     session = session or signing.session()
-    return [write(session, s, kind, attestation_path(directory, stem, kind)) for kind, s in built]
+    return [write(session, s, kind, path_of(kind), targets=targets) for kind, s in built]
 
 
 def statements(
