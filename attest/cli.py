@@ -7,7 +7,6 @@ slow plugin costs nothing to the commands that do not use it.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -116,6 +115,8 @@ def _closest(exc: click.UsageError) -> str | None:
 
 
 def _similarity(typed: str, known: str) -> float:
+    import difflib  # here: only a mistyped name needs it, not every command's start-up
+
     return difflib.SequenceMatcher(
         None, typed.lstrip("-").lower(), known.lstrip("-").lower()
     ).ratio()

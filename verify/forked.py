@@ -20,7 +20,6 @@ import contextlib
 import gc
 import io
 import mmap
-import multiprocessing
 import os
 import pickle
 import selectors
@@ -60,6 +59,8 @@ class Counter:
     """A count that forked children (and threads) add to and the parent reads."""
 
     def __init__(self) -> None:
+        import multiprocessing  # here: a scan's start-up needs no shared counter
+
         context = multiprocessing.get_context("fork" if FORK_IS_SAFE else None)
         self._value = context.Value("q", 0)  # shared memory, and a lock shared across fork
 

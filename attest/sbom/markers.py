@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-
-from packaging.markers import (
-    InvalidMarker,
-    Marker,
-    UndefinedComparison,
-    UndefinedEnvironmentName,
-    default_environment,
-)
+from typing import TYPE_CHECKING
 
 from verify.errors import UsageError
+
+if TYPE_CHECKING:
+    from packaging.markers import Marker
+
+# packaging.markers is imported where a marker is read: a scan of an SBOM reads none, and
+# start-up is a third of a warm scan's time.
 
 _VERSION = re.compile(r"(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
 
@@ -43,6 +42,8 @@ class TargetPython:
 
     def environment(self) -> dict[str, str]:
         """The marker environment; `extra` is empty, as pip evaluates a requirements file."""
+        from packaging.markers import default_environment
+
         environment = {key: str(value) for key, value in default_environment().items()}
         environment["extra"] = ""
         if self.version is not None:
@@ -63,6 +64,13 @@ class MarkerError(ValueError):
 
 def holds(marker: Marker | str, target: TargetPython) -> bool:
     """Whether `marker` holds for `target`; MarkerError when it cannot be read or evaluated."""
+    from packaging.markers import (
+        InvalidMarker,
+        Marker,
+        UndefinedComparison,
+        UndefinedEnvironmentName,
+    )
+
     try:
         parsed = Marker(marker) if isinstance(marker, str) else marker
         return parsed.evaluate(target.environment())
@@ -82,6 +90,8 @@ def kept_by_lock_marker(marker: object, target: TargetPython) -> bool:
     guessing could drop a package from the SBOM. Otherwise conservative: a marker that is not a
     string, cannot be evaluated, or depends on extras or dependency groups (which the lock alone
     cannot tell) keeps it; only one that surely fails drops it."""
+    from packaging.markers import InvalidMarker, Marker
+
     if not isinstance(marker, str):
         return True
     try:

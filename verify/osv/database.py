@@ -14,6 +14,7 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -24,6 +25,7 @@ import zipfile
 import zlib
 from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import Any
 
 from packaging.utils import canonicalize_version
@@ -390,13 +392,22 @@ def content_digest(path: Path, blob: bytes | None = None) -> str:
     return digest.hexdigest()
 
 
-def _parse(name: str, blob: bytes, where: Path) -> object:
-    # Imported here: a warm scan reads only the index, and PyYAML is a tenth of its start-up.
+@functools.cache
+def _yaml() -> tuple[type[Exception], ModuleType, ModuleType]:
+    """PyYAML's error, the fast reader and the bounded full loader, imported on first use (a
+    warm scan reads only the index, and PyYAML is a tenth of its start-up) and then kept: an
+    import statement in `_parse`, run for every record, cost about 3% of a cold index build
+    (`from package import module` runs Python code on every call)."""
     import yaml
 
     from verify import untrusted_yaml
     from verify.osv import plain_yaml
 
+    return yaml.YAMLError, plain_yaml, untrusted_yaml
+
+
+def _parse(name: str, blob: bytes, where: Path) -> object:
+    yaml_error, plain_yaml, untrusted_yaml = _yaml()
     if len(blob) > MAX_RECORD_BYTES:
         raise DatabaseError(where, f"{name}: more than {MAX_RECORD_BYTES} bytes")
     try:
@@ -406,7 +417,7 @@ def _parse(name: str, blob: bytes, where: Path) -> object:
         return fast if fast is not None else untrusted_yaml.load(blob)
     except strict_json.TooDeep as e:
         raise DatabaseError(where, f"{name}: nested too deeply") from e
-    except (ValueError, yaml.YAMLError) as e:
+    except (ValueError, yaml_error) as e:
         kind = "JSON" if name.endswith(".json") else "YAML"
         raise DatabaseError(where, f"{name}: not valid {kind}: {e}") from e
 
@@ -453,9 +464,7 @@ def _value(text: str, start: int, column: int) -> object:
     following = _NEXT.match(text, end + 1)
     if following is not None and len(following[1]) > column:
         raise _Unsure  # continued on the next line
-    from verify.osv import plain_yaml  # imported here, as in `_parse`
-
-    found = plain_yaml.plain_value(raw)
+    found = _yaml()[1].plain_value(raw)  # imported on first use, as for `_parse`
     if found is None:
         raise _Unsure  # a number, a bool, a null...: what the parse makes of it decides
     return found
