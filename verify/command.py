@@ -19,6 +19,7 @@ from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.formats import bundles
+from verify.oci import gate as oci_gate
 from verify.policy import Policy, load_policy
 from verify.text import examples, shown
 
@@ -181,6 +182,11 @@ def judge(
         advisories = database.load(db)
     if attestations is not None:
         _attestation_directory(attestations)
+    images = [t for t in map(oci_gate.argument_text, artifacts) if oci_gate.is_image(t)]
+    if images:  # images (oci:// or OCI layout directories) are judged alone, by the same checks
+        if len(images) != len(artifacts) or advisories is not None:
+            raise UsageError("judge images (oci://, OCI layout directories) alone, without --db")
+        return oci_gate.decide(images, policy, now, attestations)
     return gate.decide(artifacts, policy, now, attestations, advisories=advisories)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import click
 
 from attest.output import inform
+from attest.sign import images
 from attest.sign.options import PATH, instance_of, signing_options
 from attest.sign.stage import SignRequest, describe
 from attest.sign.stage import sign as sign_artifacts
@@ -39,7 +42,12 @@ def sign(
     as_json: bool,
 ) -> None:
     """Sign ARTIFACTS keylessly: `<artifact>.sigstore.json` (bundle v0.3) for each, all with one
-    short-lived certificate, each verified before it is written."""
+    short-lived certificate, each verified before it is written. An image (oci://HOST/REPO@sha256:…
+    or :TAG, or an OCI layout directory) is signed by its manifest digest, and its bundle pushed
+    to the registry as a referrer (a layout's: `sha256:<hex>.sigstore.json`)."""
+    if named := images.images_among(artifacts):
+        _sign_images(named, trust_config, instance, identity_token, bundle_dir, yes, as_json)
+        return
     result = sign_artifacts(
         SignRequest(
             artifacts=artifacts,
@@ -58,3 +66,23 @@ def sign(
     inform(f"attest: as {result.identity} (issuer {result.issuer})")
     if as_json:
         click.echo(describe(result))
+
+
+def _sign_images(
+    named: list[str],
+    trust_config: Path | None,
+    instance: str | None,
+    identity_token: str | None,
+    bundle_dir: Path | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    session, signed = images.sign_images(
+        named, trust_config, instance_of(instance), identity_token, bundle_dir=bundle_dir, yes=yes
+    )
+    for item in signed:
+        inform(f"attest: signed {item.image} -> {item.stored} (log index {item.log_index})")
+    inform(f"attest: as {session.identity} (issuer {session.issuer})")
+    if as_json:
+        described = [dataclasses.asdict(s) for s in signed]
+        click.echo(json.dumps({"identity": session.identity, "signed": described}, indent=2))

@@ -1,0 +1,365 @@
+"""A small OCI distribution client (spec 1.1): manifests by digest or tag, blobs, the referrers
+API with its fallback to the referrers tag schema, and the pushes `attest` makes.
+
+What a registry answers is untrusted input: every body is read under a size limit (a manifest or
+an index at most 4 MiB, as the distribution server itself takes), every manifest and blob fetched
+by digest is checked against it, a redirect is followed only to the same registry (or, for a
+blob, which is digest-checked, to https elsewhere, never from a loopback registry), at most 3
+times, and a bearer token is fetched anonymously from the realm the registry names only under
+the same rules. Plain http only for a loopback registry, or when the caller says `plain_http`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from verify.errors import OperationalError
+from verify.files import MIB
+from verify.oci.reference import DIGEST, ImageRef
+from verify.text import excerpt
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
+EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY = b"{}"
+BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+MAX_MANIFEST = 4 * MIB
+MAX_BLOB = 64 * MIB  # a bundle: the gate's own limit (verify.evidence.MAX_BUNDLE)
+MAX_REDIRECTS = 3
+TIMEOUT = 10.0  # seconds to connect, and between bytes
+
+
+class RegistryError(OperationalError):
+    """The registry could not be reached, or answered something the client refuses (too large,
+    not what was asked for, a redirect elsewhere): never an allow; retry or fix the registry."""
+
+
+class NotFound(RegistryError):
+    """The registry says there is no such manifest or blob (404)."""
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": sha256(data), "size": len(data), **extra}
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise RegistryError(f"manifest {self.digest}: not JSON") from e
+
+    def descriptor(self) -> dict[str, Any]:
+        return descriptor(self.media_type, self.body)
+
+
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class Registry:
+    """One registry, reached at `ref.host`; `transport` is the requests session (the tests give
+    one that answers the spec's example responses)."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        plain_http: bool = False,
+        transport: requests.Session | None = None,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.host = host
+        self.loopback = ImageRef(host, "x").loopback
+        self.scheme = "http" if (self.loopback or plain_http) else "https"
+        self.base = f"{self.scheme}://{host}"
+        self.session = transport or requests.Session()
+        self.session.trust_env = False  # no proxy or netrc from the environment
+        self.timeout = timeout
+        self._token: str | None = None
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _allowed(self, url: str, blob: bool) -> bool:
+        """Whether a redirect (or a token realm) to `url` may be followed."""
+        target = urllib.parse.urlsplit(url)
+        if f"{target.scheme}://{target.netloc}" == self.base:
+            return True
+        return blob and target.scheme == "https" and not self.loopback
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        limit: int = MAX_MANIFEST,
+        blob: bool = False,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """One request, authenticated anonymously when challenged, redirects checked, the body
+        read under `limit` (into `response._content`)."""
+        url = path if path.startswith(("http://", "https://")) else self.base + path
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send(method, url, headers, data, params)
+            if response.status_code == 401 and self._authenticate(response):
+                response = self._send(method, url, headers, data, params)
+            if response.status_code not in (301, 302, 303, 307, 308):
+                _read_body(response, limit, url)
+                return response
+            target = urllib.parse.urljoin(url, response.headers.get("Location", ""))
+            response.close()
+            if not self._allowed(target, blob):
+                raise RegistryError(
+                    f"{self.host}: redirected to {excerpt(target)}: refused (only the same "
+                    "registry, or https elsewhere for a blob from a remote registry)"
+                )
+            url, params = target, None
+        raise RegistryError(f"{self.host}: more than {MAX_REDIRECTS} redirects: refused")
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+    ) -> requests.Response:
+        sent = dict(headers or {})
+        if self._token:
+            sent["Authorization"] = f"Bearer {self._token}"
+        try:
+            return self.session.request(
+                method,
+                url,
+                headers=sent,
+                data=data,
+                params=params,
+                stream=True,
+                allow_redirects=False,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as e:
+            raise RegistryError(f"{self.host}: {type(e).__name__}: cannot reach it") from e
+
+    def _authenticate(self, response: requests.Response) -> bool:
+        """An anonymous bearer token from the realm the challenge names (distribution's token
+        protocol), when the realm may be reached; False when there is nothing to try."""
+        challenge = response.headers.get("WWW-Authenticate", "")
+        response.close()
+        if self._token is not None or not challenge.lower().startswith("bearer "):
+            return False
+        fields = dict(_CHALLENGE.findall(challenge))
+        realm = fields.pop("realm", "")
+        if not self._allowed(realm, blob=not self.loopback):
+            raise RegistryError(f"{self.host}: token realm {excerpt(realm)}: refused")
+        answer = self._send("GET", realm, None, None, fields)
+        _read_body(answer, 64 * 1024, realm)
+        try:
+            token = answer.json().get("token") or answer.json().get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if answer.status_code != 200 or not isinstance(token, str):
+            raise RegistryError(f"{self.host}: no anonymous token (HTTP {answer.status_code})")
+        self._token = token
+        return True
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def manifest(
+        self, repository: str, reference: str, accept: tuple[str, ...] = MANIFEST_TYPES
+    ) -> Manifest:
+        """The manifest at `reference` (a digest: its bytes must have it; a tag: its digest is
+        that of the bytes, and a Docker-Content-Digest that says otherwise is refused)."""
+        response = self.request(
+            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": ", ".join(accept)}
+        )
+        _expect(response, 200, f"manifest {excerpt(reference)} of {repository}")
+        digest = sha256(response.content)
+        said = response.headers.get("Docker-Content-Digest")
+        if DIGEST.fullmatch(reference) and digest != reference:
+            raise RegistryError(
+                f"{self.host}/{repository}: the manifest served for {reference} has digest "
+                f"{digest}: refused (the registry answered something else)"
+            )
+        if said is not None and said != digest:
+            raise RegistryError(
+                f"{self.host}/{repository}: manifest {excerpt(reference)}: the registry says "
+                f"digest {excerpt(said)}, its bytes have {digest}: refused"
+            )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return Manifest(digest, media_type, response.content)
+
+    def blob(self, repository: str, digest: str, limit: int = MAX_BLOB) -> bytes:
+        response = self.request("GET", f"/v2/{repository}/blobs/{digest}", limit=limit, blob=True)
+        _expect(response, 200, f"blob {digest} of {repository}")
+        if sha256(response.content) != digest:
+            raise RegistryError(f"{self.host}/{repository}: blob {digest}: wrong digest: refused")
+        return response.content
+
+    def referrers(self, repository: str, digest: str, artifact_type: str) -> list[dict[str, Any]]:
+        """The descriptors of the manifests whose subject is `digest` with `artifact_type`: from
+        the referrers API, or, where the registry has none (404), from the index at the
+        referrers tag schema's tag `sha256-<hex>` (none there: no referrers)."""
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/referrers/{digest}",
+            params={"artifactType": artifact_type},
+            headers={"Accept": OCI_INDEX},
+        )
+        if response.status_code == 404:
+            try:
+                index = self.manifest(repository, tag_schema(digest), (OCI_INDEX,)).json()
+            except NotFound:
+                return []
+        else:
+            _expect(response, 200, f"referrers of {digest} in {repository}")
+            index = _json(response, f"referrers of {digest}")
+        return [d for d in _manifests(index, digest) if d.get("artifactType") == artifact_type]
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def push_blob(self, repository: str, data: bytes) -> str:
+        """Upload `data` (monolithic: POST then PUT), unless the registry has it already."""
+        digest = sha256(data)
+        if self.request("HEAD", f"/v2/{repository}/blobs/{digest}", blob=True).status_code == 200:
+            return digest
+        started = self.request("POST", f"/v2/{repository}/blobs/uploads/")
+        _expect(started, 202, f"blob upload to {repository}")
+        location = urllib.parse.urljoin(self.base + "/", started.headers.get("Location", ""))
+        if not self._allowed(location, blob=False):
+            raise RegistryError(f"{self.host}: upload location {excerpt(location)}: refused")
+        separator = "&" if "?" in location else "?"
+        done = self.request(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        _expect(done, 201, f"blob upload to {repository}")
+        return digest
+
+    def push_manifest(
+        self, repository: str, reference: str, body: bytes, media_type: str
+    ) -> requests.Response:
+        response = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            data=body,
+            headers={"Content-Type": media_type},
+        )
+        _expect(response, 201, f"manifest push to {repository}")
+        return response
+
+    def attach(
+        self, repository: str, subject: Manifest, payload: bytes, artifact_type: str = BUNDLE_TYPE
+    ) -> str:
+        """Push `payload` as an OCI artifact whose subject is `subject`: the referrers API finds
+        it where the registry has one (it says so with OCI-Subject); else the referrers tag
+        schema's index is updated to list it. The artifact manifest's digest."""
+        self.push_blob(repository, EMPTY)
+        self.push_blob(repository, payload)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": descriptor(EMPTY_TYPE, EMPTY),
+            "layers": [descriptor(artifact_type, payload)],
+            "subject": subject.descriptor(),
+        }
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        digest = sha256(body)
+        pushed = self.push_manifest(repository, digest, body, OCI_MANIFEST)
+        if pushed.headers.get("OCI-Subject") != subject.digest:
+            self._add_to_tag_schema(
+                repository,
+                subject.digest,
+                descriptor(OCI_MANIFEST, body, artifactType=artifact_type),
+            )
+        return digest
+
+    def _add_to_tag_schema(self, repository: str, subject: str, entry: dict[str, Any]) -> None:
+        tag = tag_schema(subject)
+        try:
+            index = self.manifest(repository, tag, (OCI_INDEX,)).json()
+        except NotFound:
+            index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        listed = _manifests(index, subject)
+        if all(d.get("digest") != entry["digest"] for d in listed):
+            index["manifests"] = [*listed, entry]
+        body = json.dumps(index, separators=(",", ":")).encode()
+        self.push_manifest(repository, tag, body, OCI_INDEX)
+
+
+def tag_schema(digest: str) -> str:
+    """The referrers tag schema's tag for `digest`: `<alg>-<hex>`."""
+    return digest.replace(":", "-", 1)
+
+
+def _read_body(response: requests.Response, limit: int, url: str) -> None:
+    """The body, read under `limit` (a Content-Length over it is refused before reading)."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        response.close()
+        raise RegistryError(_too_large(url, limit))
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(65536):
+            body += chunk
+            if len(body) > limit:
+                raise RegistryError(_too_large(url, limit))
+    except requests.RequestException as e:
+        raise RegistryError(f"{excerpt(url)}: {type(e).__name__} while reading") from e
+    finally:
+        response.close()
+    response._content = bytes(body)
+
+
+def _too_large(url: str, limit: int) -> str:
+    path = urllib.parse.urlsplit(url).path
+    return f"{excerpt(path)}: the answer is over the {limit / MIB:g} MiB limit: refused"
+
+
+def _expect(response: requests.Response, status: int, what: str) -> None:
+    if response.status_code == status:
+        return
+    if response.status_code == 404:
+        raise NotFound(f"{what}: not found in the registry (HTTP 404)")
+    raise RegistryError(f"{what}: HTTP {response.status_code} from the registry")
+
+
+def _json(response: requests.Response, what: str) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError as e:
+        raise RegistryError(f"{what}: not JSON") from e
+
+
+def _manifests(index: Any, what: str) -> list[dict[str, Any]]:
+    """An image index's `manifests`, each a descriptor with a digest, or RegistryError."""
+    listed = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(listed, list) or not all(
+        isinstance(d, dict) and isinstance(d.get("digest"), str) for d in listed
+    ):
+        raise RegistryError(f"referrers of {what}: not an image index")
+    return listed

@@ -1,0 +1,105 @@
+"""The gate on images: each image's manifest is the artifact (its sha256 is the image's
+digest, which is what a signature over an image signs), its bundles the evidence, judged by
+the same checks into the same decisions, each named `HOST/REPO@sha256:<hex>` (a tag resolved
+first) or `DIR@sha256:<hex>` for an OCI layout directory.
+
+The manifests and the registry's bundles are written to a private temporary directory, read
+by the gate as any artifact with its bundles beside it, and removed: one code path judges
+files and images. A layout directory's evidence is `--attestations DIR` (offline), where the
+image's own signature is `sha256:<hex>.sigstore.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from verify import gate
+from verify.errors import UsageError
+from verify.evidence import Problem
+from verify.formats import bundles
+from verify.oci import evidence, layout
+from verify.oci.reference import is_oci
+from verify.policy import Policy
+from verify.trust import Trust
+
+
+def is_image(argument: str) -> bool:
+    return is_oci(argument) or layout.is_layout(argument)
+
+
+def argument_text(path: Path) -> str:
+    """A command-line argument as typed: click's Path folds `oci://` into `oci:/`."""
+    text = str(path)
+    return "oci://" + text.removeprefix("oci:/") if text.startswith("oci:/") else text
+
+
+def _write(directory: Path, name: str, data: bytes) -> Path:
+    path = directory / name
+    path.write_bytes(data)
+    return path
+
+
+def _is_signature(raw: bytes) -> bool:
+    try:
+        return "messageSignature" in json.loads(raw)
+    except (ValueError, TypeError):
+        return False
+
+
+def _write_referrers(place: Path, digest: str, found: Sequence[tuple[str, bytes]]) -> None:
+    """The image's bundles as the gate reads them: the first message signature the registry
+    lists is the image's own signature (`<digest>.sigstore.json`, which must verify), every
+    other bundle a co-signature or an attestation (found by the digests it names)."""
+    own = next((i for i, (_, raw) in enumerate(found) if _is_signature(raw)), None)
+    for number, (referrer, raw) in enumerate(found):
+        name = digest if number == own else f"{digest}.referrer-{referrer[7:23]}"
+        _write(place, bundles.signature_name(name), raw)
+
+
+def decide(
+    arguments: Sequence[str],
+    policy: Policy,
+    now: datetime.datetime,
+    attestations: Path | None,
+    trust: Trust | None = None,
+    plain_http: bool = False,
+) -> gate.Run:
+    """One decision per image, in the order given, at the one judging instant `now`."""
+    remote = [a for a in arguments if is_oci(a)]
+    if remote and attestations is not None:
+        raise UsageError(
+            "--attestations with an oci:// image: its evidence is its referrers in the registry; "
+            "judge an OCI layout directory to use a local directory of bundles"
+        )
+    trust = trust or gate.trust_for(policy)
+    with tempfile.TemporaryDirectory(prefix="attest-images-") as scratch:
+        work = Path(scratch)
+        files: list[Path] = []
+        names: list[str] = []
+        for number, argument in enumerate(arguments):
+            place = work / str(number)
+            place.mkdir()
+            if is_oci(argument):
+                image = evidence.gather(argument, plain_http=plain_http)
+                name, manifest = image.ref.name, image.manifest
+                _write_referrers(place, manifest.digest, image.bundles)
+            else:
+                directory, manifest = layout.image(argument)
+                name = f"{directory}@{manifest.digest}"
+            files.append(_write(place, manifest.digest, manifest.body))
+            names.append(name)
+        runs = [
+            gate.decide([f], policy, now, None if is_oci(a) else attestations, trust=trust)
+            for f, a in zip(files, arguments, strict=True)
+        ]
+    decisions = [
+        dataclasses.replace(d, artifact=Path(n))
+        for run, n in zip(runs, names, strict=True)
+        for d in run.decisions
+    ]
+    unjudged = [Problem(Path(p.path.name), p.reason) for run in runs for p in run.unjudged]
+    return gate.Run(policy, trust, now, tuple(decisions), gate.check_plugins(), tuple(unjudged))
