@@ -211,6 +211,7 @@ def decide(
     decision_limit: float | None = None,
     advisories: Database | None = None,
     trust: Trust | None = None,
+    images: bool = False,
 ) -> Run:
     """One decision per artifact, in the order given, all at the one judging instant `now`;
     the trust root, verifier and the directories' attestations are shared. The bundles are
@@ -220,11 +221,11 @@ def decide(
     it (measured: one thread is about 13% faster). `decision_limit`: seconds per artifact,
     `deadline.DECISION_LIMIT` unless given (read at the call: a library caller may lower it).
     `trust`: the policy's root as the caller already read it (`attest release` reads it once),
-    else read here."""
+    else read here. `images`: the artifacts are image manifests (verify.oci.gate)."""
     if decision_limit is None:
         decision_limit = deadline.DECISION_LIMIT
     trust = trust or trust_for(policy)
-    context = Context(policy, trust, now, advisories)
+    context = Context(policy, trust, now, advisories, images)
     installed = checks()
     _log.info("gate: %d artifact(s), %d checks, judged at %s", len(artifacts), len(installed), now)
     collector = Collector(trust.root, policy, now, attestations)

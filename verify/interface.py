@@ -23,12 +23,14 @@ if TYPE_CHECKING:  # read only with `--db`: the gate starts without the OSV mach
 @dataclasses.dataclass(frozen=True)
 class Context:
     """What every check sees: the policy, the trust root and the moment of the decision; and
-    the deployer's advisory database when one was given (`attest verify --db`)."""
+    the deployer's advisory database when one was given (`attest verify --db`). `images`: the
+    artifacts are image manifests, whose signatures are referrers that none is "the own" of."""
 
     policy: Policy
     trust: Trust
     now: datetime.datetime
     advisories: Database | None = None
+    images: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,6 +42,8 @@ class SignatureCheck(Check):
         return context.policy.require.signature
 
     def expect(self, context: Context) -> str:
+        if context.images:
+            return "a verified signature over the image's manifest digest among its referrers"
         return (
             "a verified <artifact>.sigstore.json (co-signatures: <artifact>.<name>.sigstore.json)"
         )
@@ -49,6 +51,17 @@ class SignatureCheck(Check):
     def run(self, evidence: Evidence, context: Context) -> Outcome:
         own = bundles.signature_name(evidence.artifact.name)
         found = ", ".join(s.path.name for s in evidence.signatures)
+        actual = (found or "none") + _unread(evidence)
+        if context.images:  # referrers are all alike: any verified one by an allowed signer
+            failures: tuple[str, ...] = (
+                ()
+                if evidence.signatures
+                else (
+                    f"no verified signature of {evidence.artifact.name} among its referrers "
+                    "(by an identity the policy allows)",
+                )
+            )
+            return Outcome(self.name, self.expect(context), actual, failures)
         # the artifact's own bundle: a co-signature alone is no signature (k_of_n counts those)
         failures = (
             ()
@@ -58,7 +71,6 @@ class SignatureCheck(Check):
                 "or refused (a co-signature alone is no signature)",
             )
         )
-        actual = (found or "none") + _unread(evidence)
         return Outcome(self.name, f"a verified {own}", actual, failures)
 
 

@@ -6,13 +6,14 @@ first) or `DIR@sha256:<hex>` for an OCI layout directory.
 The manifests and the registry's bundles are written to a private temporary directory, read
 by the gate as any artifact with its bundles beside it, and removed: one code path judges
 files and images. A layout directory's evidence is `--attestations DIR` (offline), where the
-image's own signature is `sha256:<hex>.sigstore.json`."""
+image's signatures are `sha256:<hex>[.<name>].sigstore.json`. For an image, any verified
+signature over its manifest digest by an allowed identity is a signature (there is no "own"
+bundle by name): see `_write_referrers`."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,21 +44,14 @@ def _write(directory: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def _is_signature(raw: bytes) -> bool:
-    try:
-        return "messageSignature" in json.loads(raw)
-    except (ValueError, TypeError):
-        return False
-
-
 def _write_referrers(place: Path, digest: str, found: Sequence[tuple[str, bytes]]) -> None:
-    """The image's bundles as the gate reads them: the first message signature the registry
-    lists is the image's own signature (`<digest>.sigstore.json`, which must verify), every
-    other bundle a co-signature or an attestation (found by the digests it names)."""
-    own = next((i for i, (_, raw) in enumerate(found) if _is_signature(raw)), None)
-    for number, (referrer, raw) in enumerate(found):
-        name = digest if number == own else f"{digest}.referrer-{referrer[7:23]}"
-        _write(place, bundles.signature_name(name), raw)
+    """The image's bundles as the gate reads them, each `<digest>.referrer-<id>.sigstore.json`:
+    no referrer is the image's own signature (anyone who may push lists them, in any order), so
+    every message signature is judged alike; one that verifies by an allowed identity counts,
+    each distinct signer once (k_of_n), and one that does not is not counted, never a denial
+    by itself. A DSSE attestation is found by the digest its statement names, as for files."""
+    for referrer, raw in found:
+        _write(place, bundles.signature_name(f"{digest}.referrer-{referrer[7:23]}"), raw)
 
 
 def decide(
@@ -93,7 +87,9 @@ def decide(
             files.append(_write(place, manifest.digest, manifest.body))
             names.append(name)
         runs = [
-            gate.decide([f], policy, now, None if is_oci(a) else attestations, trust=trust)
+            gate.decide(
+                [f], policy, now, None if is_oci(a) else attestations, trust=trust, images=True
+            )
             for f, a in zip(files, arguments, strict=True)
         ]
     decisions = [

@@ -65,7 +65,7 @@ def test_a_signed_image_is_allowed_and_its_unsigned_twin_refused(
     done, run = _verify(invoke, policy, f"oci://{registry}/e2e/app@{twin.digest}")
     assert done.exit_code == 1
     assert run["decisions"][0]["decision"] == "DENY"
-    assert f"no verified signature bundle for {twin.digest}" in done.stderr, done.stderr
+    assert f"no verified signature of {twin.digest} among its referrers" in done.stderr, done.stderr
 
 
 def test_a_tag_is_resolved_and_the_decision_names_the_digest(
@@ -109,3 +109,65 @@ def test_an_oci_layout_is_judged_offline_with_its_attestations(
     done, run = _verify(invoke, policy, "--attestations", str(evidence), str(tmp_path / "layout"))
     assert done.exit_code == 0, done.stderr
     assert run["decisions"][0]["artifact"]["path"] == f"{tmp_path / 'layout'}@{image.digest}"
+
+
+def _policy(path: Path, instance: LocalInstance, k_of_n: int, *repositories: str) -> Path:
+    rules = []
+    for repository in repositories:
+        rule = identity_rule(instance)
+        rule["github"]["repository"] = repository
+        rule["extensions"]["source_repository"] = f"https://github.com/{repository}"
+        rules.append(rule)
+    document = {
+        "version": 1,
+        "trust": {"trusted_root": str(instance.trusted_root), "allow_development_root": True},
+        "identities": rules,
+        "k_of_n": k_of_n,
+        "require": {"signature": True},
+    }
+    return write_policy(path, document)
+
+
+def _sign_as(invoke: Invoke, instance: LocalInstance, repository: str, image: str) -> None:
+    token = github_token(instance, repository)
+    config = str(instance.trust_config)
+    done = invoke("sign", "--trust-config", config, "--identity-token", token, image)
+    assert done.exit_code == 0, done.output
+
+
+def test_any_referrer_signed_by_an_allowed_identity_counts_and_a_bad_one_first_does_not_deny(
+    invoke: Invoke, instance: LocalInstance, registry: str, tmp_path: Path
+) -> None:
+    """E's first design took the first signature listed as the image's own: a signature by a
+    stranger listed first denied a well-signed image. Every referrer is judged alike now."""
+    image = push_image(registry, "anyref/app", "v1", b"app 5")
+    reference = f"oci://{registry}/anyref/app@{image.digest}"
+    _sign_as(invoke, instance, "mallory/evil", reference)  # listed first, not allowed
+    policy = _policy(tmp_path / "policy.yaml", instance, 1, "acme/web")
+    done, run = _verify(invoke, policy, reference)
+    assert done.exit_code == 1
+    assert "no verified signature of" in done.stderr and "among its referrers" in done.stderr
+    assert "mallory/evil" in json.dumps(run)  # the stranger's, named as not counted
+    _sign_as(invoke, instance, "acme/web", reference)
+    done, run = _verify(invoke, policy, reference)
+    assert done.exit_code == 0, done.stderr
+    checks = {c["check"]: c for c in run["decisions"][0]["checks"]}
+    assert "among its referrers" in checks["signature"]["expected"]
+    assert ".sigstore.json" not in checks["signature"]["expected"]
+
+
+def test_k_of_n_counts_each_distinct_signer_among_the_referrers_once(
+    invoke: Invoke, instance: LocalInstance, registry: str, tmp_path: Path
+) -> None:
+    image = push_image(registry, "kofn/app", "v1", b"app 6")
+    reference = f"oci://{registry}/kofn/app@{image.digest}"
+    policy = _policy(tmp_path / "policy.yaml", instance, 2, "acme/web", "acme/audit")
+    _sign_as(invoke, instance, "acme/web", reference)
+    _sign_as(invoke, instance, "acme/web", reference)  # the same signer twice is one
+    done, _ = _verify(invoke, policy, reference)
+    assert done.exit_code == 1
+    assert "1 distinct allowed signer(s), the policy needs 2" in done.stderr, done.stderr
+    _sign_as(invoke, instance, "acme/audit", reference)
+    done, run = _verify(invoke, policy, reference)
+    assert done.exit_code == 0, done.stderr
+    assert len(run["decisions"][0]["signers"]) == 3
