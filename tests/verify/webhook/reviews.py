@@ -6,6 +6,7 @@ for the tests of review handling only: it judges no evidence."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import http.client
@@ -13,7 +14,9 @@ import ipaddress
 import json
 import ssl
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.tools import program
 from verify.webhook.judging import Verdict
+from verify.webhook.server import TlsServer, Webhook, tls_context
 
 GOOD = "registry.example/acme/web@sha256:" + "a" * 64
 BAD = "registry.example/acme/web@sha256:" + "b" * 64
@@ -182,6 +186,29 @@ def certificate(directory: Path) -> tuple[Path, Path]:
 
 def client_context(cert: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cert))
+
+
+@contextlib.contextmanager
+def serving(hook: Webhook, directory: Path) -> Iterator[tuple[http.client.HTTPSConnection, Path]]:
+    """`hook` served over TLS on 127.0.0.1 (a certificate made in `directory`): a keep-alive
+    client connection to it and the certificate; everything stopped after."""
+    cert, key = certificate(directory)
+    server = TlsServer(("127.0.0.1", 0), hook, tls_context(cert, key))
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", server.server_port, context=client_context(cert), timeout=30
+    )
+    try:
+        yield connection, cert
+    finally:
+        connection.close()
+        server.shutdown()
+        server.server_close()
+        hook.close()
+        thread.join(timeout=10)
 
 
 def post(

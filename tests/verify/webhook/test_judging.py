@@ -104,7 +104,7 @@ def test_an_image_by_tag_is_refused_unless_the_policy_resolves_tags(
     assert verdict.allowed is False
     assert verdict.reason.startswith("named by tag '1.4', not by digest: a tag can be moved")
     policy.write_text(policy.read_text() + "images:\n  resolve_tags: true\n")
-    with pytest.raises(NoEvidenceSource, match="resolves no tag"):  # the OCI client will
+    with pytest.raises(NoEvidenceSource, match="resolves no tag"):  # the registry does
         _judge(tmp_path, policy, "127.0.0.1:5000/acme/web:1.4")
 
 

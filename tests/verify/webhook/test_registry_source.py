@@ -16,11 +16,9 @@ why; Docker Hub's short names."""
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,7 @@ from verify.policy import load_policy
 from verify.webhook.judging import DigestJudge, ImageRef
 from verify.webhook.mounted import Mounted
 from verify.webhook.registry import DOCKER_HUB, RegistrySource, oci_reference
-from verify.webhook.server import TlsServer, Webhook, tls_context
+from verify.webhook.server import Webhook
 
 pytestmark = pytest.mark.network
 
@@ -131,31 +129,18 @@ def _policy(instance: LocalInstance, path: Path, resolve_tags: bool) -> Path:
 def webhook(tmp_path: Path, instance: LocalInstance) -> Iterator[tuple[Path, Any, io.StringIO]]:
     """The webhook over TLS on 127.0.0.1 with the registry as its evidence source: (its policy
     file, a function posting a review and returning the response, its decision log)."""
-    cert, key = r.certificate(tmp_path)
     policy = _policy(instance, tmp_path / "policy.yaml", resolve_tags=False)
     out = io.StringIO()
     hook = Webhook(Mounted(policy), DigestJudge(RegistrySource()), out=out)
-    server = TlsServer(("127.0.0.1", 0), hook, tls_context(cert, key))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    connection = http.client.HTTPSConnection(
-        "127.0.0.1", server.server_port, context=r.client_context(cert), timeout=30
-    )
+    with r.serving(hook, tmp_path) as (connection, _):
 
-    def post(image: str) -> dict[str, Any]:
-        status, document = r.post(connection, r.body(r.workload("Deployment", image)))
-        assert status == 200, document
-        response: dict[str, Any] = document["response"]
-        return response
+        def post(image: str) -> dict[str, Any]:
+            status, document = r.post(connection, r.body(r.workload("Deployment", image)))
+            assert status == 200, document
+            response: dict[str, Any] = document["response"]
+            return response
 
-    try:
         yield policy, post, out
-    finally:
-        connection.close()
-        server.shutdown()
-        server.server_close()
-        hook.close()
-        thread.join(timeout=10)
 
 
 def _last(out: io.StringIO) -> dict[str, Any]:
