@@ -1,12 +1,13 @@
 """Load benchmark for `attest webhook`: as many webhook processes as cores behind one port
 (SO_REUSEPORT: the kernel spreads the connections), 2,000 reviews of a Deployment whose image
-is signed against the local instance (started here, stopped after), sent by 32 concurrent
-keep-alive clients over TLS. Twice: cold (fresh processes, nothing cached) and cached (the same
+is in a local registry (docker-registry on 127.0.0.1, as the tests start it) and signed there
+(`attest sign oci://`) against the local instance (both started here, stopped after), sent by
+32 concurrent keep-alive clients over TLS. Every review asks the registry (the manifest by
+digest, the referrers tag-schema index, the referrer and its bundle): only the bundle's
+verification is cached. Twice: cold (fresh processes, nothing cached) and cached (the same
 processes again: bundle verification cached, policy, signer and time judged afresh). Prints p50
-and p99 latency and reviews per second for each. Goal: p99 under 100 ms cached.
-
-The evidence comes from an evidence directory (`--evidence`), the registry's stand-in until the
-OCI client is wired in: the registry's round trips are not measured yet.
+and p99 latency and reviews per second for each, and the load average. Goal: p99 under 100 ms
+cached.
 
 Run: `.venv/bin/python benchmarks/bench_webhook.py [--reviews N] [--clients C] [--processes P]`
 from the repository root.
@@ -15,11 +16,10 @@ from the repository root.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import contextlib
 import http.client
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -33,32 +33,26 @@ import yaml
 
 from attest.instance import lifecycle, oidc
 from attest.instance.state import load_state
-from attest.sign.stage import SignRequest, sign
+from attest.sign.images import sign_images
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.registry import push_image, running  # noqa: E402  (the tests' registry and image)
 from tests.verify.webhook import reviews  # noqa: E402  (the tests' kubectl rendering and cert)
 
 ATTEST = Path(sys.executable).parent / "attest"
-MANIFEST = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
 
 
-def prepare(work: Path) -> tuple[str, Path, Path]:
-    """A signed image digest in an evidence directory, and the policy admitting it."""
+def prepare(work: Path, registry: str) -> tuple[str, Path]:
+    """An image in `registry`, signed there, and the policy admitting it."""
     state_dir = work / "instance"
     lifecycle.up(state_dir, None, ttl=1800)
     state = load_state(state_dir)
     claims = oidc.github_claims("acme/web", ref="refs/tags/v1.4.0")
     token = oidc.mint(state.keys["issuer"], state.issuer_url, claims.pop("sub"), claims)
-    manifest = work / "manifest.json"
-    manifest.write_bytes(MANIFEST)
-    sign(
-        SignRequest((manifest,), trust_config=state_dir / "trust_config.json", identity_token=token)
-    )
-    digest = hashlib.sha256(MANIFEST).hexdigest()
-    where = work / "evidence" / f"sha256-{digest}"
-    where.mkdir(parents=True)
-    shutil.move(work / "manifest.json.sigstore.json", where / "signature.sigstore.json")
+    image = push_image(registry, "acme/web", "v1", b"the benchmark's app")
+    reference = f"{registry}/acme/web@{image.digest}"
+    sign_images([f"oci://{reference}"], state_dir / "trust_config.json", None, token)
     policy = {
         "version": 1,
         "trust": {
@@ -74,7 +68,7 @@ def prepare(work: Path) -> tuple[str, Path, Path]:
         "require": {"signature": True},
     }
     (work / "policy.yaml").write_text(yaml.safe_dump(policy))
-    return f"127.0.0.1:5000/acme/web@sha256:{digest}", work / "policy.yaml", work / "evidence"
+    return reference, work / "policy.yaml"
 
 
 def free_port() -> int:
@@ -84,9 +78,7 @@ def free_port() -> int:
         return port
 
 
-def start(
-    work: Path, policy: Path, evidence: Path, processes: int, port: int
-) -> list[subprocess.Popen[bytes]]:
+def start(work: Path, policy: Path, processes: int, port: int) -> list[subprocess.Popen[bytes]]:
     cert, key = work / "tls.crt", work / "tls.key"
     started = [
         subprocess.Popen(
@@ -95,8 +87,6 @@ def start(
                 "webhook",
                 "--policy",
                 str(policy),
-                "--evidence",
-                str(evidence),
                 "--tls-cert",
                 str(cert),
                 "--tls-key",
@@ -158,27 +148,34 @@ def report(name: str, latencies: list[float], elapsed: float) -> None:
     )
 
 
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reviews", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-webhook-")))
+        (work / "registry").mkdir()
+        registry = stack.enter_context(running(work / "registry"))
         processes: list[subprocess.Popen[bytes]] = []
         try:
-            image, policy, evidence = prepare(work)
+            image, policy = prepare(work, registry)
             cert, _ = reviews.certificate(work)
             body = json.dumps(reviews.review(reviews.workload("Deployment", image))).encode()
             port = free_port()
-            processes = start(work, policy, evidence, args.processes, port)
+            processes = start(work, policy, args.processes, port)
             print(
-                f"{args.processes} webhook process(es) on one port, "
-                f"{args.clients} keep-alive clients"
+                f"{args.processes} webhook process(es) on one port, {args.clients} keep-alive "
+                f"clients, the registry at {registry}; load average before: {loadavg()}"
             )
             report("cold", *load(port, cert, body, args.reviews, args.clients))
             report("cached", *load(port, cert, body, args.reviews, args.clients))
+            print(f"load average after: {loadavg()}")
         finally:
             for process in processes:
                 process.terminate()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import shutil
 import socket
 import subprocess
 import tarfile
@@ -18,8 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
+from tests.tools import program
 from verify.oci.client import OCI_MANIFEST, Manifest, Registry, descriptor
 
 SERVER = "docker-registry"
@@ -34,9 +32,7 @@ def _free_port() -> int:
 @contextmanager
 def running(directory: Path) -> Iterator[str]:
     """The registry serving on 127.0.0.1; yields its HOST:PORT."""
-    binary = shutil.which(SERVER) or f"/usr/bin/{SERVER}"
-    if not Path(binary).is_file():
-        pytest.skip(f"{SERVER} is not installed (apt-get install docker-registry; .ci/run does)")
+    binary = program(SERVER, "apt-get install docker-registry; .ci/run does")
     port = _free_port()
     config = directory / "registry.yml"
     config.write_text(

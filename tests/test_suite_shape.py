@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SLOW
+from tests.tools import program
 
 
 def _pytest(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -65,3 +66,17 @@ def test_the_tests_mirror_the_packages() -> None:
             if folder.is_dir() and folder.name != "__pycache__":
                 package = REPO / folder.relative_to(REPO / "tests")
                 assert (package / "__init__.py").is_file(), f"{folder} mirrors no package"
+
+
+def test_a_missing_program_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kubectl and docker-registry are installed by CI (the lock, .ci/run): a test that needs
+    one must fail there when it is missing, never pass as skipped."""
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install it, a skip would hide"):
+        program("attest-no-such-program", "apt-get install it")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"not installed \(apt-get install it\)"):
+        program("attest-no-such-program", "apt-get install it")
+    assert Path(program("kubectl", "make setup")).name == "kubectl"

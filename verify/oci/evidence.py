@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from verify.oci.client import BUNDLE_TYPE, MAX_BLOB, Manifest, Registry, RegistryError
+from verify.oci.client import BUNDLE_TYPE, MAX_BLOB, TIMEOUT, Manifest, Registry, RegistryError
 from verify.oci.reference import ImageRef, parse
 
 MAX_REFERRERS = 64  # bundles read per image: more is refused, never silently cut
@@ -51,10 +51,11 @@ def gather(
     *,
     plain_http: bool = False,
     transport: requests.Session | None = None,
+    timeout: float = TIMEOUT,
 ) -> Image:
     """The image's manifest and bundles from its registry (RegistryError for any trouble)."""
     ref = parse(reference) if isinstance(reference, str) else reference
-    registry = Registry(ref.host, plain_http=plain_http, transport=transport)
+    registry = Registry(ref.host, plain_http=plain_http, transport=transport, timeout=timeout)
     ref, manifest = resolve(registry, ref)
     assert ref.digest is not None
     listed = registry.referrers(ref.repository, ref.digest, BUNDLE_TYPE)
@@ -78,9 +79,10 @@ def collect(
     *,
     plain_http: bool = False,
     transport: requests.Session | None = None,
+    timeout: float = TIMEOUT,
 ) -> tuple[str, list[bytes]]:
     """The image's manifest digest (`sha256:<hex>`, a tag resolved) and the bytes of every
     Sigstore bundle among its referrers, to be judged by the gate."""
-    image = gather(reference, plain_http=plain_http, transport=transport)
+    image = gather(reference, plain_http=plain_http, transport=transport, timeout=timeout)
     assert image.ref.digest is not None
     return image.ref.digest, [raw for _, raw in image.bundles]

@@ -12,6 +12,7 @@ from verify.text import examples, shown
 from verify.webhook import server
 from verify.webhook.judging import DigestJudge, DirectorySource
 from verify.webhook.mounted import Mounted
+from verify.webhook.registry import RegistrySource
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 
@@ -30,8 +31,9 @@ def tls(certificate: Path, key: Path) -> ssl.SSLContext:
 @click.command(
     "webhook",
     epilog=examples(
-        "attest webhook --policy /etc/attest/policy.yaml --evidence /var/attest/evidence \\",
+        "attest webhook --policy /etc/attest/policy.yaml \\",
         "    --tls-cert /etc/attest/tls/tls.crt --tls-key /etc/attest/tls/tls.key --host 0.0.0.0",
+        "attest webhook --policy policy.yaml --evidence evidence/ --tls-cert c.pem --tls-key k.pem",
     ),
 )
 @click.option("--policy", "policy_path", type=_FILE, required=True, help="The gate policy (YAML).")
@@ -40,8 +42,9 @@ def tls(certificate: Path, key: Path) -> ssl.SSLContext:
 @click.option(
     "--evidence",
     type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Bundles by manifest digest: DIR/sha256-<hex>/*.sigstore.json.",
+    default=None,
+    help="Judge offline: bundles by manifest digest, DIR/sha256-<hex>/*.sigstore.json "
+    "(default: each image's referrers in its registry).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
@@ -50,7 +53,7 @@ def webhook(
     policy_path: Path,
     tls_cert: Path,
     tls_key: Path,
-    evidence: Path,
+    evidence: Path | None,
     host: str,
     port: int,
     reuse_port: bool,
@@ -58,9 +61,12 @@ def webhook(
     """Serve Kubernetes admission reviews (admission.k8s.io/v1) over TLS on POST /validate:
     every container image of a Pod or a pod template must be allowed by the policy. The
     policy and its trust root are re-read when their files change; a change that does not
-    load denies every review until fixed. One JSON line per review on stdout."""
+    load denies every review until fixed. An image's evidence is its referrers in its registry
+    (a registry that fails to answer denies), or --evidence DIR. One JSON line per review on
+    stdout."""
     context = tls(tls_cert, tls_key)
-    hook = server.Webhook(Mounted(policy_path), DigestJudge(DirectorySource(evidence)))
+    source = RegistrySource() if evidence is None else DirectorySource(evidence)
+    hook = server.Webhook(Mounted(policy_path), DigestJudge(source))
     httpd = server.TlsServer((host, port), hook, context, reuse_port)
     click.echo(shown(f"attest: webhook serving on https://{host}:{httpd.server_port}"), err=True)
     try:

@@ -3,10 +3,10 @@ calls (`judge(image, policy, trust, now) -> Verdict`).
 
 `DigestJudge` judges an image named by its manifest digest by the gate's own checks: the
 Sigstore bundles whose subject is that digest (a signature over the manifest digest, DSSE
-attestations naming it) come from an `EvidenceSource`, and are judged as `attest verify` judges
-a file's bundles, with the manifest digest as the artifact's. An image named by tag is refused
-unless the policy sets `images.resolve_tags`; then the source resolves it and the decision names
-the digest.
+attestations naming it) come from an `EvidenceSource` (the image's registry,
+verify/webhook/registry.py, or a directory), and are judged as `attest verify oci://` judges an
+image's referrers. An image named by tag is refused unless the policy sets
+`images.resolve_tags`; then the source resolves it and the decision names the digest.
 
 `VerificationCache` keeps what does not depend on the judging instant, for the life of the
 process: that a bundle verified cryptographically (chain, SCT, log inclusion, signature over the
@@ -35,7 +35,6 @@ from verify import gate
 from verify.errors import OperationalError
 from verify.evidence import MAX_BUNDLE, Collector, Evidence
 from verify.files import read_limited
-from verify.formats import bundles
 from verify.interface import Check
 from verify.policy import Policy
 from verify.sigstore_adapter import TimedVerifier
@@ -117,8 +116,8 @@ class NoEvidenceSource(OperationalError):
 
 class DirectorySource:
     """Bundles kept in a directory, one subdirectory per manifest digest named as the
-    referrers tag schema names it (`sha256-<hex>/*.sigstore.json`): offline judging, and the
-    stand-in for the registry until the OCI client is wired in. It resolves no tag."""
+    referrers tag schema names it (`sha256-<hex>/*.sigstore.json`): offline judging
+    (`attest webhook --evidence DIR`). It resolves no tag."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -225,17 +224,6 @@ def _reason(decision: gate.Decision, evidence: Evidence) -> str:
     return said if len(said) <= MAX_REASON else said[: MAX_REASON - 1] + "…"
 
 
-def _image_signature(evidence: Evidence) -> Evidence:
-    """An image's signatures are its referrers, none named after it: the first that verified
-    (by an allowed signer) is the image's own signature, the others co-signatures (k_of_n
-    counts them all, as for a file)."""
-    if not evidence.signatures:
-        return evidence
-    first, *others = evidence.signatures
-    own = first.path.with_name(bundles.signature_name(evidence.artifact.name))
-    return dataclasses.replace(evidence, signatures=(dataclasses.replace(first, path=own), *others))
-
-
 class DigestJudge:
     """Judges an image by its manifest digest with the gate's checks (see the module's
     docstring); `source` gives the bundles, `cache` keeps their verification."""
@@ -284,8 +272,10 @@ class DigestJudge:
         now: datetime.datetime,
     ) -> tuple[gate.Decision, Evidence]:
         """The gate's decision on the manifest `digest` with the bundles `found`, laid out as
-        `attest verify --attestations` reads them: each a co-signature or an attestation."""
-        name = "image"  # as the checks' messages name it; the verdict names the digest
+        `attest verify --attestations` reads them, judged as images are (`images=True`: the
+        rule of `attest verify oci://`, verify/checks/signature.py): every referrer alike, any
+        signature over the digest by an allowed identity counts, each distinct signer once."""
+        name = digest  # as the checks' messages name the image
         with tempfile.TemporaryDirectory(prefix="attest-webhook-") as work:
             directory = Path(work)
             for i, raw in enumerate(found):
@@ -293,8 +283,6 @@ class DigestJudge:
             collector = Collector(
                 trust.root, policy, now, directory, verifier=self.cache.verifier(trust)
             )
-            evidence = _image_signature(
-                collector.collect(directory / name, {"sha256": digest.split(":")[1]})
-            )
-            [decision] = gate.judge([evidence], policy, now, trust, self.checks())
+            evidence = collector.collect(directory / name, {"sha256": digest.split(":")[1]})
+            [decision] = gate.judge([evidence], policy, now, trust, self.checks(), images=True)
         return decision, evidence

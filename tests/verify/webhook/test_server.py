@@ -11,7 +11,6 @@ import io
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,32 +19,17 @@ import pytest
 
 from tests.verify.webhook import reviews as r
 from verify.webhook.mounted import Mounted
-from verify.webhook.server import MAX_REVIEW, TlsServer, Webhook, tls_context
+from verify.webhook.server import MAX_REVIEW, Webhook
 
 pytestmark = pytest.mark.network
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[http.client.HTTPSConnection, Path, io.StringIO]]:
-    cert, key = r.certificate(tmp_path)
     out = io.StringIO()
     hook = Webhook(Mounted(r.policy_file(tmp_path)), r.RuleJudge(), out=out)
-    server = TlsServer(("127.0.0.1", 0), hook, tls_context(cert, key))
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    connection = http.client.HTTPSConnection(
-        "127.0.0.1", server.server_port, context=r.client_context(cert), timeout=10
-    )
-    try:
+    with r.serving(hook, tmp_path) as (connection, cert):
         yield connection, cert, out
-    finally:
-        connection.close()
-        server.shutdown()
-        server.server_close()
-        hook.close()
-        thread.join(timeout=10)
 
 
 Served = tuple[http.client.HTTPSConnection, Path, io.StringIO]
