@@ -191,12 +191,13 @@ def judge(
     now: datetime.datetime,
     trust: Trust,
     installed: Sequence[Check] | None = None,
+    images: bool = False,
 ) -> list[Decision]:
     """The decisions on evidence the caller assembled, by the same checks as `decide`, by the
     `trust` root the caller read: `attest release` judges the release it is about to sign,
     before signing it. `installed`: `checks()` as the caller already loaded them (the webhook,
-    once per process: reading the entry points cost 3/4 of a review)."""
-    context = Context(policy, trust, now)
+    once per process: reading the entry points cost 3/4 of a review). `images`: as `decide`'s."""
+    context = Context(policy, trust, now, images=images)
     installed = list(installed) if installed is not None else checks()
     return [_decide(e, context, installed) for e in evidence]
 
