@@ -203,9 +203,10 @@ class Pipeline:
             if not count:
                 raise
             entries = "1 entry was" if count == 1 else f"{count} entries were"
+            kept = "the referrers pushed" if self.request.images else "the bundles written"
             raise OperationalError(
                 f"interrupted: {entries} logged for artifacts whose release is not finished; "
-                "the log keeps them, the bundles written are kept, and no other upload started: "
+                f"the log keeps them, {kept} are kept, and no other upload started: "
                 "run the release again to finish it"
             ) from e
 

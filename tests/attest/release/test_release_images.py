@@ -7,8 +7,12 @@ oci://…@digest` allowing it; a tag moved during the release signs nothing."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -151,3 +155,37 @@ def test_a_release_takes_images_in_a_registry_or_files_never_both(
     twice = _release(invoke, instance, project, policy, image, image)
     assert twice.exit_code == ExitCode.USAGE
     assert "an image is named twice" in twice.stderr
+
+
+def test_an_interrupt_once_the_signature_is_logged_starts_no_other_upload_or_push(
+    invoke: Invoke,
+    july_instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+    registry: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """^C as the image's signature enters the log: its push, the provenance and the
+    attestations never start, and the error says one entry was made."""
+    from attest.sign.session import SigningSession
+
+    image = push_image(registry, "acme/stopped", "1.4.0", b"acme web, interrupted")
+    real = SigningSession.sign_file
+
+    def logged_then_interrupted(self: SigningSession, hashed: Any, what: Path) -> Bundle:
+        real(self, hashed, what)
+        os.kill(os.getpid(), signal.SIGINT)  # as ^C would, once the entry is made
+        time.sleep(5)  # the interrupt arrives here
+        raise AssertionError("not interrupted")
+
+    monkeypatch.setattr(SigningSession, "sign_file", logged_then_interrupted)
+    before = _log_size(july_instance)
+    done = _release(invoke, july_instance, project, _policy(tmp_path, july_instance),
+                    "--waivers", str(_waivers(tmp_path)), f"oci://{registry}/acme/stopped:1.4.0")  # fmt: skip
+    assert done.exit_code == ExitCode.OPERATIONAL, done.stderr
+    assert (
+        "release stopped at sign: interrupted: 1 entry was logged for artifacts whose release "
+        "is not finished; the log keeps them, the referrers pushed are kept" in done.stderr
+    )
+    assert _log_size(july_instance) == before + 1
+    assert _referrers(registry, "acme/stopped", image.digest) == 0
