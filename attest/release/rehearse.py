@@ -100,13 +100,19 @@ def rehearse(
     who: Signer,
     now: datetime.datetime,
     trust: Trust,
+    *,
+    names: list[str] | None = None,
+    images: bool = False,
 ) -> str:
     """PolicyRefusal naming each artifact the gate would deny once `plan` is signed, and why,
-    by the policy's `trust` root as the checks read it; else what it would allow."""
+    by the policy's `trust` root as the checks read it; else what it would allow. `names`:
+    the artifacts' names in the message (their file names unless given); `images`: they are
+    image manifests staged by verify.oci.gate."""
     collector = Collector(trust.root, policy, _read_at(now))
     algorithms = collector.algorithms(artifacts)
     existing = [collector.collect(a, digest_file(a, algorithms)) for a in artifacts]
-    return _verdict(existing, [a.name for a in artifacts], policy, plan, who, now, trust)
+    names = names or [a.name for a in artifacts]
+    return _verdict(existing, names, policy, plan, who, now, trust, images)
 
 
 def rehearse_images(
@@ -119,13 +125,9 @@ def rehearse_images(
 ) -> str:
     """As `rehearse`, for images by digest: their referrers in the registry now, and the
     release's own bundles, judged as the gate judges an image."""
-    with oci_gate.staged(pinned) as images:
-        files = [s.file for s in images]
-        collector = Collector(trust.root, policy, _read_at(now))
-        algorithms = collector.algorithms(files)
-        existing = [collector.collect(f, digest_file(f, algorithms)) for f in files]
-        names = [s.name for s in images]
-        return _verdict(existing, names, policy, plan, who, now, trust, images=True)
+    with oci_gate.staged(pinned) as staged:
+        files, names = tuple(s.file for s in staged), [s.name for s in staged]
+        return rehearse(files, policy, plan, who, now, trust, names=names, images=True)
 
 
 def _read_at(now: datetime.datetime) -> datetime.datetime:
@@ -142,7 +144,7 @@ def _verdict(
     who: Signer,
     now: datetime.datetime,
     trust: Trust,
-    images: bool = False,
+    images: bool,
 ) -> str:
     evidence = [_evidence(e, plan, who, now) for e in existing]
     judged_at = now + SESSION

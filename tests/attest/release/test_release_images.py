@@ -19,7 +19,15 @@ from click.testing import Result
 from cryptography.hazmat.primitives import serialization
 from sigstore.models import Bundle
 
-from tests.attest.release.test_release import _log_size, _policy, _release, _waivers, project
+from tests.attest.release.test_release import (
+    KEYS,
+    _log_size,
+    _policy,
+    _release,
+    _waivers,
+    _with,
+    project,
+)
 from tests.conftest import LocalInstance
 from tests.registry import push_image, running, write_layout
 from verify.errors import ExitCode
@@ -189,3 +197,19 @@ def test_an_interrupt_once_the_signature_is_logged_starts_no_other_upload_or_pus
     )
     assert _log_size(july_instance) == before + 1
     assert _referrers(registry, "acme/stopped", image.digest) == 0
+
+
+def test_an_image_release_under_require_publish_is_refused_before_signing(
+    invoke: Invoke, july_instance: LocalInstance, project: Path, tmp_path: Path, registry: str
+) -> None:
+    """PEP 740 is a wheel's or sdist's: the release makes none for an image, and says so."""
+    push_image(registry, "acme/published", "1.4.0", b"acme web, for PyPI?")
+    policy = _with(_policy(tmp_path, july_instance), KEYS[2][1], july_instance.issuer)
+    before = _log_size(july_instance)
+    done = _release(invoke, july_instance, project, policy, "--waivers", str(_waivers(tmp_path)),
+                    f"oci://{registry}/acme/published:1.4.0")  # fmt: skip
+    assert done.exit_code == ExitCode.DENIED, done.stderr
+    assert "release stopped at policy: " in done.stderr
+    assert "publish attestation (" in done.stderr
+    assert "[an image has no PEP 740 attestation (a wheel's or sdist's, for PyPI)" in done.stderr
+    assert _log_size(july_instance) == before
