@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sigstore.models import Bundle
+
 from attest.output import write_atomic
 from attest.provenance import artifacts, predicates, running
 from attest.provenance.source import GitHubRun, LocalCheckout, where_built
@@ -94,6 +96,7 @@ class Written:
     statement: Statement
     log_index: int
     pushed: tuple[str, ...] = ()  # for images in a registry: `HOST/REPO@sha256:… <- referrer`
+    bundle: Bundle | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 def _statement(subjects_: tuple[Subject, ...], kind: str, predicate: dict[str, Any]) -> Statement:
@@ -122,7 +125,7 @@ def write(
         write_atomic(path, raw)
     stored = [(t, t.store(raw, path.name, path.parent)) for t in targets]
     pushed = tuple(f"{t.name} <- {where}" for t, where in stored if t.registry is not None)
-    return Written(kind, path, statement, log_index(bundle), pushed)
+    return Written(kind, path, statement, log_index(bundle), pushed, bundle)
 
 
 @logs.timed(_log, "provenance")

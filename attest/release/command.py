@@ -18,6 +18,7 @@ from attest.release.stage import (
     destination,
 )
 from attest.sbom.interface import SourceKind
+from attest.sign.images import images_among
 from attest.sign.options import PATH, YES_HELP, instance_of
 from attest.sign.session import in_ci
 from verify import instant, logs
@@ -92,6 +93,7 @@ def table(results: list[StageResult]) -> str:
     epilog=examples(
         "attest release --policy policy.yaml",
         "attest release --policy policy.yaml --db advisories/ dist/*.whl dist/*.tar.gz",
+        "attest release --policy policy.yaml oci://registry.example/acme/web:1.4.0",
     ),
 )
 @click.argument("artifacts", nargs=-1, type=PATH)
@@ -152,11 +154,17 @@ def release(
     """Check the git state, the policy and the signer, run SBOM and scan, then sign
     ARTIFACTS (default: dist/*), provenance and attestations with one certificate, and check
     the result with the gate at the signing time (--now is the scan's clock). Stops at the
-    first failed stage, nothing signed before the scan passed, and says which and why."""
+    first failed stage, nothing signed before the scan passed, and says which and why.
+    Images instead of files (oci://HOST/REPO@sha256:… or :TAG, a tag resolved once): signed
+    by manifest digest, the evidence pushed to the registry as referrers."""
     kind: SourceKind | None = "lock" if lock else "requirements" if requirements else None
     now = instant.given(now_text, assume_utc=True)  # a bad option before the dist is read
-    selection = Selection(artifacts) if artifacts else from_dist(project)
+    if named := tuple(images_among(artifacts)):  # images, or files: never both
+        selection = Selection(())
+    else:
+        selection = Selection(artifacts) if artifacts else from_dist(project)
     request = ReleaseRequest(
+        images=named,
         artifacts=selection.artifacts,
         left_out=selection.left_out,
         selected=selection.release,

@@ -17,6 +17,7 @@ from verify.errors import PolicyRefusal
 from verify.evidence import Attestation, Collector, Evidence, Signed, digest_file
 from verify.formats import bundles
 from verify.formats.statement import Statement
+from verify.oci import gate as oci_gate
 from verify.policy import Policy
 from verify.trust import Trust
 
@@ -26,6 +27,10 @@ _HINTS = {
     "other signers' co-signatures must be beside the artifacts before it",
     "build link": "attest release records no build link (require.build_link): run `attest "
     "build` first, its link beside the artifacts",
+}
+_IMAGE_HINTS = {
+    "publish attestation": "an image has no PEP 740 attestation (a wheel's or sdist's, for "
+    "PyPI): a policy for images cannot require one",
 }
 # The gate step judges at the signing time, after `now`: the rehearsal judges as late as a
 # signing session lasts (a Sigstore certificate's ten minutes), so what time makes stricter
@@ -95,34 +100,71 @@ def rehearse(
     who: Signer,
     now: datetime.datetime,
     trust: Trust,
+    *,
+    names: list[str] | None = None,
+    images: bool = False,
 ) -> str:
     """PolicyRefusal naming each artifact the gate would deny once `plan` is signed, and why,
-    by the policy's `trust` root as the checks read it; else what it would allow."""
-    # what is beside the artifacts exists before the release is signed: read as of the real
-    # time (no log's clock is ahead of it: a local instance's may be behind), judged at `now`
-    read_at = max(now, datetime.datetime.now(datetime.timezone.utc))
-    collector = Collector(trust.root, policy, read_at)
+    by the policy's `trust` root as the checks read it; else what it would allow. `names`:
+    the artifacts' names in the message (their file names unless given); `images`: they are
+    image manifests staged by verify.oci.gate."""
+    collector = Collector(trust.root, policy, _read_at(now))
     algorithms = collector.algorithms(artifacts)
-    evidence = [
-        _evidence(collector.collect(a, digest_file(a, algorithms)), plan, who, now)
-        for a in artifacts
-    ]
+    existing = [collector.collect(a, digest_file(a, algorithms)) for a in artifacts]
+    names = names or [a.name for a in artifacts]
+    return _verdict(existing, names, policy, plan, who, now, trust, images)
+
+
+def rehearse_images(
+    pinned: list[str],
+    policy: Policy,
+    plan: list[Planned],
+    who: Signer,
+    now: datetime.datetime,
+    trust: Trust,
+) -> str:
+    """As `rehearse`, for images by digest: their referrers in the registry now, and the
+    release's own bundles, judged as the gate judges an image."""
+    with oci_gate.staged(pinned) as staged:
+        files, names = tuple(s.file for s in staged), [s.name for s in staged]
+        return rehearse(files, policy, plan, who, now, trust, names=names, images=True)
+
+
+def _read_at(now: datetime.datetime) -> datetime.datetime:
+    """What is beside the artifacts exists before the release is signed: read as of the real
+    time (no log's clock is ahead of it: a local instance's may be behind), judged at `now`."""
+    return max(now, datetime.datetime.now(datetime.timezone.utc))
+
+
+def _verdict(
+    existing: list[Evidence],
+    names: list[str],
+    policy: Policy,
+    plan: list[Planned],
+    who: Signer,
+    now: datetime.datetime,
+    trust: Trust,
+    images: bool,
+) -> str:
+    evidence = [_evidence(e, plan, who, now) for e in existing]
     judged_at = now + SESSION
-    denied = [d for d in gate.judge(evidence, policy, judged_at, trust) if not d.allowed]
+    decisions = gate.judge(evidence, policy, judged_at, trust, images=images)
+    hints = {**_HINTS, **(_IMAGE_HINTS if images else {})}
+    denied = [(n, d) for n, d in zip(names, decisions, strict=True) if not d.allowed]
     if denied:
         reasons = "; ".join(
-            f"{d.artifact.name}: "
+            f"{name}: "
             + ", ".join(
                 f"{o.name} ({'; '.join(o.failures)})"
-                + (f" [{_HINTS[o.name]}]" if o.name in _HINTS else "")
+                + (f" [{hints[o.name]}]" if o.name in hints else "")
                 for o in d.outcomes
                 if not o.passed
             )
-            for d in denied
+            for name, d in denied
         )
         raise PolicyRefusal(
             f"{policy.origin}: the gate would deny the release once signed: {reasons} "
             f"(judged at {judged_at:%Y-%m-%dT%H:%M:%SZ}, --now and a signing session's 10 "
             "minutes); nothing was signed"
         )
-    return f"the gate would allow {len(artifacts)} artifact(s) under {policy.origin}"
+    return f"the gate would allow {len(names)} artifact(s) under {policy.origin}"

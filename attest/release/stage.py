@@ -36,7 +36,8 @@ from attest.provenance.predicates import sbom_dependencies
 from attest.provenance.source import GitHubRun, LocalCheckout, tracked, where_built
 from attest.provenance.subjects import attestation_name
 from attest.release import artifacts as chosen
-from attest.release.rehearse import Planned, planned, rehearse
+from attest.release import images as release_images
+from attest.release.rehearse import Planned, planned, rehearse, rehearse_images
 from attest.sbom.interface import SourceKind, read_text
 from attest.sbom.stage import SbomRequest, generate
 from attest.scan.interface import SourceOptions
@@ -104,6 +105,7 @@ class ReleaseRequest:
     allow_dirty: bool = False
     yes: bool = False  # sign against Sigstore production without asking
     left_out: tuple[Path, ...] = ()  # files of dist/ the default selection left out
+    images: tuple[str, ...] = ()  # oci:// images instead of files (see release/images.py)
     selected: str = ""  # what it kept: `acme-web 1.4.0`
 
 
@@ -130,14 +132,19 @@ def _source(request: ReleaseRequest) -> tuple[SourceKind, Path]:
 
 
 def signed_at(path: Path) -> datetime.datetime:
-    """The latest verified time a bundle just made carries: its log entry's integrated time
-    and its RFC 3161 timestamps (Rekor v2 bundles have only the latter). The sign and
-    provenance stages verified each bundle, and so these times, before writing it."""
+    """The latest verified time of the bundle just made at `path` (see `bundle_time`)."""
     text = read_text(path)  # a regular file, with a size limit: it could have been replaced
     try:
         bundle = Bundle.from_json(text)
     except (ValueError, SigstoreError) as e:  # never quoting the file
         raise InputError(path, f"not a Sigstore bundle: {without_input(e)}") from e
+    return bundle_time(bundle, path)
+
+
+def bundle_time(bundle: Bundle, path: Path | str) -> datetime.datetime:
+    """The latest verified time a bundle just made carries: its log entry's integrated time
+    and its RFC 3161 timestamps (Rekor v2 bundles have only the latter). The sign and
+    provenance stages verified each bundle, and so these times, before storing it."""
     data = bundle.verification_material.timestamp_verification_data
     times = [t.tst_info.gen_time for t in data.rfc3161_timestamps] if data else []
     if integrated := integrated_time(bundle):
@@ -162,6 +169,7 @@ class Pipeline:
         self._progress = progress
         self._place = place
         self._session: SigningSession | None = None  # once the certificate is there
+        self._made: list[Bundle] = []  # an image release's bundles, pushed (no file to read)
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[StageResult]:
@@ -195,9 +203,10 @@ class Pipeline:
             if not count:
                 raise
             entries = "1 entry was" if count == 1 else f"{count} entries were"
+            kept = "the referrers pushed" if self.request.images else "the bundles written"
             raise OperationalError(
                 f"interrupted: {entries} logged for artifacts whose release is not finished; "
-                "the log keeps them, the bundles written are kept, and no other upload started: "
+                f"the log keeps them, {kept} are kept, and no other upload started: "
                 "run the release again to finish it"
             ) from e
 
@@ -216,39 +225,62 @@ class Pipeline:
         with self._stage("scan") as result:
             result.detail = scan_sbom(request, sbom_path, report_path)
         with self._stage("policy") as result:  # the gate on what is about to be signed
-            chosen.unchanged(checked.digests)
+            _unchanged(checked)
             plan = planned_bundles(request, checked, sbom_path, report_path)
-            who = checked.who.signer
-            result.detail = rehearse(
-                request.artifacts, checked.policy, plan, who, request.now, checked.trust
-            )
+            result.detail = _rehearsal(request, checked, plan)
         with self._stage("sign") as result:
             session = self._session = open_session(place, checked.who)  # the one certificate
-            chosen.unchanged(checked.digests)  # while it was requested: before any log entry
-            # PEP 740 for every wheel and sdist, ready for `twine upload --attestations`; for
-            # every artifact when the policy requires a publish attestation
-            pep740: bool | Literal["dists"] = checked.policy.require.publish is not None or "dists"
-            digests = tuple(checked.digests[a] for a in request.artifacts)
-            signing = SignRequest(artifacts=request.artifacts, pep740=pep740, checked=digests)
-            signed = sign(signing, session)
-            result.detail = f"{len(signed.signed)} bundles as {signed.identity}"
+            _unchanged(checked)  # while it was requested: before any log entry
+            result.detail = self._sign(session, checked)
         with self._stage("provenance") as result:
-            written = _write(session, plan, ("provenance",))
-            result.detail = written[0].name
+            result.detail = self._write(session, plan, ("provenance",), checked)
         with self._stage("attestations") as result:
-            attested = _write(session, plan, ("sbom", "vulns", "slo"))
-            result.detail = ", ".join(p.name for p in attested)
+            result.detail = self._write(session, plan, ("sbom", "vulns", "slo"), checked)
         with self._stage("gate") as result:
-            made = [p.path for p in plan if p.kind != "publish"]  # PEP 740: not a bundle file
-            chosen.unchanged(checked.digests)  # the gate judges the files as they are now
-            result.detail = self_check(request, checked, made)
+            _unchanged(checked)  # the gate judges the files (the images' tags) as they are now
+            result.detail = self_check(request, checked, plan, self._made)
+
+    def _sign(self, session: SigningSession, checked: Checked) -> str:
+        """The artifacts' signatures; says how many and as whom."""
+        if checked.images:
+            signed_images = release_images.sign(session, checked.images)
+            self._made += [s.bundle for s in signed_images]
+            return f"{len(signed_images)} image(s) as {session.identity}"
+        request = self.request
+        # PEP 740 for every wheel and sdist, ready for `twine upload --attestations`; for
+        # every artifact when the policy requires a publish attestation
+        pep740: bool | Literal["dists"] = checked.policy.require.publish is not None or "dists"
+        digests = tuple(checked.digests[a] for a in request.artifacts)
+        signing = SignRequest(artifacts=request.artifacts, pep740=pep740, checked=digests)
+        signed = sign(signing, session)
+        return f"{len(signed.signed)} bundles as {signed.identity}"
+
+    def _write(
+        self, session: SigningSession, plan: list[Planned], kinds: tuple[str, ...], checked: Checked
+    ) -> str:
+        """The planned statements of these kinds, signed in the session and written (an image
+        release's: pushed as referrers of each image); says where."""
+        targets = list(checked.images.values())
+        written = [
+            provenance_stage.write(session, p.statement, p.kind, p.path, targets=targets)
+            for p in plan
+            if p.kind in kinds and p.statement is not None
+        ]
+        if not targets:
+            return ", ".join(w.path.name for w in written)
+        self._made += [w.bundle for w in written if w.bundle is not None]
+        kinds_pushed = ", ".join(w.kind for w in written)
+        return f"{kinds_pushed} pushed as referrers of {', '.join(t.name for t in targets)}"
 
 
 def destination(request: ReleaseRequest) -> Where:
     """Where the release signs, said, and confirmed by a person at a terminal before Sigstore
     production: first of all, once the artifacts are known to exist (the live display has
     not started yet)."""
-    chosen.check(request.artifacts)
+    if request.images:
+        release_images.check(request.images)
+    else:
+        chosen.check(request.artifacts)
     place = where(request.trust_config, request.instance)
     announce(place, request.yes)
     return place
@@ -265,6 +297,16 @@ class Checked:
     digests: dict[Path, str]  # each artifact's sha256, read once: what is signed and attested
     sbom_input: tuple[SourceKind, Path]  # what the SBOM describes, chosen (and checked) once
     detail: str
+    images: release_images.Targets = dataclasses.field(default_factory=dict)  # resolved once
+
+
+def _unchanged(checked: Checked) -> None:
+    """InputError naming the first artifact whose bytes changed, or image whose tag moved,
+    since the checks."""
+    if checked.images:
+        release_images.unchanged(checked.images)
+    else:
+        chosen.unchanged(checked.digests)
 
 
 def preflight(request: ReleaseRequest, place: Where) -> Checked:
@@ -278,6 +320,7 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     policy = load_gate_policy(request.gate_policy)
     trust = _check_trust(policy, place, request.now)
     digests = chosen.digests(request.artifacts)
+    targets = release_images.resolve(request.images)
     who = credential(place, request.identity_token)
     signer = who.signer
     if not identity.allowed(signer, policy.identities):
@@ -291,10 +334,12 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     else:
         source = f"{'tree with changes' if built.dirty else 'clean tree'} at {built.commit[:12]}"
     detail = f"{source}; {who.identity} allowed by {policy.origin}; {place.describe()}"
+    if targets:
+        detail += f"; {release_images.described(targets)}"
     if request.left_out:
         names = ", ".join(p.name for p in request.left_out)
         detail += f"; left out of dist/ (not {request.selected}): {names}"
-    return Checked(built, policy, trust, who, digests, sbom_input, detail)
+    return Checked(built, policy, trust, who, digests, sbom_input, detail, targets)
 
 
 def _committed_input(project: Path, kind: SourceKind, target: Path) -> None:
@@ -375,11 +420,16 @@ def planned_bundles(
 ) -> list[Planned]:
     """Every bundle the release will sign, with the statements it will sign: the SLSA
     provenance from the source the checks saw (dated at the scan's clock when local), the
-    SBOM, the scan and its SLO status; PEP 740 attestations when the policy requires them."""
+    SBOM, the scan and its SLO status; PEP 740 attestations when the policy requires them.
+    An image release's attestations are named in --out (names only: they are pushed)."""
     artifacts = request.artifacts
-    directory = provenance_stage.Signing().directory(artifacts[0])
-    stem = attestation_name(artifacts, None)
-    hashed = tuple(Subject(a.name, checked.digests[a]) for a in artifacts)  # at the checks
+    if checked.images:
+        directory, stem = request.out, release_images.stem(checked.images)
+        hashed = release_images.subjects(checked.images)
+    else:
+        directory = provenance_stage.Signing().directory(artifacts[0])
+        stem = attestation_name(artifacts, None)
+        hashed = tuple(Subject(a.name, checked.digests[a]) for a in artifacts)  # at the checks
     provenance = provenance_stage.provenance_statement(
         hashed,
         checked.built,
@@ -393,32 +443,44 @@ def planned_bundles(
     )
     made = [("provenance", provenance), *scanned]
     attestations = [Planned(attestation_path(directory, stem, k), k, s) for k, s in made]
+    if checked.images:
+        return release_images.signatures(checked.images) + attestations
     return planned(artifacts, checked.policy.require.publish is not None, attestations)
 
 
-def _write(session: SigningSession, plan: list[Planned], kinds: tuple[str, ...]) -> list[Path]:
-    """The planned statements of these kinds, signed in the session and written."""
-    return [
-        provenance_stage.write(session, p.statement, p.kind, p.path).path
-        for p in plan
-        if p.kind in kinds and p.statement is not None
-    ]
+def _rehearsal(request: ReleaseRequest, checked: Checked, plan: list[Planned]) -> str:
+    """The gate's verdict on the release before it is signed (see rehearse.py)."""
+    who, policy, trust = checked.who.signer, checked.policy, checked.trust
+    if checked.images:
+        pinned = release_images.pinned(checked.images)
+        return rehearse_images(pinned, policy, plan, who, request.now, trust)
+    return rehearse(request.artifacts, policy, plan, who, request.now, trust)
 
 
-def self_check(request: ReleaseRequest, checked: Checked, made: list[Path]) -> str:
-    """The gate's verdict on the release at the signing time of the bundles just `made`, by
-    the trust root read at the checks: PolicyRefusal naming each denied artifact's failed
-    checks, else what was allowed."""
+def self_check(
+    request: ReleaseRequest, checked: Checked, plan: list[Planned], made: list[Bundle]
+) -> str:
+    """The gate's verdict on the release at the signing time of the bundles it made, by the
+    trust root read at the checks: PolicyRefusal naming each denied artifact's failed checks,
+    else what was allowed. An image release's bundles are those `made` (pushed), judged from
+    the registry; a file release's are read back from their files."""
     policy = checked.policy
-    judged_at = max(signed_at(p) for p in made)
+    if checked.images:
+        judged_at = max(bundle_time(b, "a bundle just pushed") for b in made)
+        run = release_images.decide(checked.images, policy, judged_at, checked.trust)
+        names, what = [str(d.artifact) for d in run.decisions], "image(s)"
+    else:
+        # PEP 740 attestations are not bundle files
+        judged_at = max(signed_at(p.path) for p in plan if p.kind != "publish")
+        parent = request.artifacts[0].parent  # the one directory of them all (checked)
+        run = gate.decide(request.artifacts, policy, judged_at, parent, trust=checked.trust)
+        names, what = [d.artifact.name for d in run.decisions], "artifact(s)"
     when = f"judged at the signing time {_stamp(judged_at)}"
-    parent = request.artifacts[0].parent  # the one directory of them all (checked)
-    run = gate.decide(request.artifacts, policy, judged_at, parent, trust=checked.trust)
-    denied = [d for d in run.decisions if not d.allowed]
+    denied = [(n, d) for n, d in zip(names, run.decisions, strict=True) if not d.allowed]
     if denied:
         reasons = "; ".join(
-            f"{d.artifact.name}: " + ", ".join(o.name for o in d.outcomes if not o.passed)
-            for d in denied
+            f"{name}: " + ", ".join(o.name for o in d.outcomes if not o.passed)
+            for name, d in denied
         )
         raise PolicyRefusal(f"the gate denies {reasons} ({when})")
-    return f"ALLOW {len(run.decisions)} artifact(s) under {policy.origin}, {when}"
+    return f"ALLOW {len(run.decisions)} {what} under {policy.origin}, {when}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -73,5 +72,5 @@ def _sign_images(named: list[str], request: SignRequest, as_json: bool) -> None:
         inform(f"attest: signed {item.image} -> {item.stored} (log index {item.log_index})")
     inform(f"attest: as {session.identity} (issuer {session.issuer})")
     if as_json:
-        described = [dataclasses.asdict(s) for s in signed]
+        described = [s.to_dict() for s in signed]
         click.echo(json.dumps({"identity": session.identity, "signed": described}, indent=2))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from sigstore.models import Bundle
+
 from attest.output import write_atomic
 from attest.sign.session import SigningSession, start
 from attest.sign.stage import SignRequest
@@ -63,19 +65,23 @@ class SignedImage:
     digest: str
     stored: str  # the referrer's manifest digest, or the bundle file written
     log_index: int
+    bundle: Bundle = dataclasses.field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "bundle"}
 
 
 def sign_image(
-    session: SigningSession, argument: str, bundle_dir: Path | None = None
+    session: SigningSession, image: Target, bundle_dir: Path | None = None
 ) -> SignedImage:
-    """Sign the image `argument` names and store its bundle (RegistryError on any registry
-    trouble, after which nothing was pushed for it, or only its unlisted blobs)."""
-    image = target(argument)
+    """Sign the image (by its digest, as resolved before) and store its bundle (RegistryError
+    on any registry trouble, after which nothing was pushed for it, or only its unlisted
+    blobs)."""
     hashed = hashed_digest(image.manifest.digest.removeprefix("sha256:"))
     bundle = session.sign_file(hashed, Path(image.name))
     name = bundles.signature_name(image.manifest.digest)
     stored = image.store(bundle.to_json().encode(), name, bundle_dir)
-    return SignedImage(image.name, image.manifest.digest, stored, log_index(bundle))
+    return SignedImage(image.name, image.manifest.digest, stored, log_index(bundle), bundle)
 
 
 def images_among(artifacts: tuple[Path, ...]) -> list[str]:
@@ -92,6 +98,12 @@ def sign_images(
     images: list[str], request: SignRequest
 ) -> tuple[SigningSession, list[SignedImage]]:
     """Sign every image with one certificate, where and as whom `request` says, one after the
-    other (each costs a registry round trip or two besides the log's)."""
+    other (each costs a registry round trip or two besides the log's). PEP 740 is refused, not
+    ignored: its attestations are a wheel's or sdist's, for PyPI."""
+    if request.pep740:
+        raise UsageError(
+            "--pep740 is for wheels and sdists (PEP 740 attestations, for PyPI): an image has "
+            "none: sign it without --pep740"
+        )
     session = start(request.trust_config, request.instance, request.identity_token, yes=request.yes)
-    return session, [sign_image(session, image, request.bundle_dir) for image in images]
+    return session, [sign_image(session, target(image), request.bundle_dir) for image in images]

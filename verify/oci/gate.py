@@ -12,10 +12,11 @@ bundle by name): see `_write_referrers`."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from verify import gate
@@ -54,6 +55,39 @@ def _write_referrers(place: Path, digest: str, found: Sequence[tuple[str, bytes]
         _write(place, bundles.signature_name(f"{digest}.referrer-{referrer[7:23]}"), raw)
 
 
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """An image as the gate reads it: its manifest as a file, its registry's bundles beside it."""
+
+    argument: str
+    name: str  # HOST/REPO@sha256:<hex> or DIR@sha256:<hex>
+    file: Path
+
+
+def _stage(argument: str, place: Path, plain_http: bool) -> Staged:
+    if is_oci(argument):
+        image = evidence.gather(argument, plain_http=plain_http)
+        name, manifest = image.ref.name, image.manifest
+        _write_referrers(place, manifest.digest, image.bundles)
+    else:
+        directory, manifest = layout.image(argument)
+        name = f"{directory}@{manifest.digest}"
+    return Staged(argument, name, _write(place, manifest.digest, manifest.body))
+
+
+@contextlib.contextmanager
+def staged(arguments: Sequence[str], plain_http: bool = False) -> Iterator[list[Staged]]:
+    """The images in a private temporary directory, removed after: what `decide` judges, and
+    what `attest release` rehearses its verdict on before it signs an image."""
+    with tempfile.TemporaryDirectory(prefix="attest-images-") as scratch:
+        found = []
+        for number, argument in enumerate(arguments):
+            place = Path(scratch) / str(number)
+            place.mkdir()
+            found.append(_stage(argument, place, plain_http))
+        yield found
+
+
 def decide(
     arguments: Sequence[str],
     policy: Policy,
@@ -70,31 +104,21 @@ def decide(
             "judge an OCI layout directory to use a local directory of bundles"
         )
     trust = trust or gate.trust_for(policy)
-    with tempfile.TemporaryDirectory(prefix="attest-images-") as scratch:
-        work = Path(scratch)
-        files: list[Path] = []
-        names: list[str] = []
-        for number, argument in enumerate(arguments):
-            place = work / str(number)
-            place.mkdir()
-            if is_oci(argument):
-                image = evidence.gather(argument, plain_http=plain_http)
-                name, manifest = image.ref.name, image.manifest
-                _write_referrers(place, manifest.digest, image.bundles)
-            else:
-                directory, manifest = layout.image(argument)
-                name = f"{directory}@{manifest.digest}"
-            files.append(_write(place, manifest.digest, manifest.body))
-            names.append(name)
+    with staged(arguments, plain_http) as images:
         runs = [
             gate.decide(
-                [f], policy, now, None if is_oci(a) else attestations, trust=trust, images=True
+                [s.file],
+                policy,
+                now,
+                None if is_oci(s.argument) else attestations,
+                trust=trust,
+                images=True,
             )
-            for f, a in zip(files, arguments, strict=True)
+            for s in images
         ]
     decisions = [
-        dataclasses.replace(d, artifact=Path(n))
-        for run, n in zip(runs, names, strict=True)
+        dataclasses.replace(d, artifact=Path(s.name))
+        for run, s in zip(runs, images, strict=True)
         for d in run.decisions
     ]
     unjudged = [Problem(Path(p.path.name), p.reason) for run in runs for p in run.unjudged]

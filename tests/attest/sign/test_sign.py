@@ -344,3 +344,13 @@ def test_pep740_needs_distributions(
     assert result.exit_code == ExitCode.USAGE
     assert "--pep740 needs wheels and sdists; notes.txt is neither" in result.stderr
     assert not list(tmp_path.glob("*.sigstore.json")) and not list(tmp_path.glob("*.attestation"))
+
+
+def test_pep740_with_an_image_is_refused_not_ignored(invoke: Callable[..., Result]) -> None:
+    """A PEP 740 attestation is a wheel's or sdist's: asked for an image, the run is refused
+    before anything is resolved or signed (it used to sign the image and write none)."""
+    result = invoke("sign", "--pep740", "oci://127.0.0.1:9/acme/web:1.4.0")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--pep740 is for wheels and sdists (PEP 740 attestations, for PyPI): an image has" in (
+        result.stderr
+    )
