@@ -161,8 +161,12 @@ class LocalInstance:
         return sum(1 for _ in (self.state_dir / "log" / "entries.jsonl").open())
 
 
-def start(state_dir: Path, clock: datetime.datetime | None = None) -> LocalInstance:
-    lifecycle.up(state_dir, None, ttl=TTL, clock=clock)
+def start(
+    state_dir: Path, clock: datetime.datetime | None = None, rekor_version: int = 1
+) -> LocalInstance:
+    """The fixtures announce Rekor v1 (entries with an integrated time) unless they ask for
+    v2, as `rekor2_instance` does: the instance's own default."""
+    lifecycle.up(state_dir, None, ttl=TTL, clock=clock, rekor_version=rekor_version)
     return LocalInstance(state_dir)
 
 
@@ -170,6 +174,15 @@ def start(state_dir: Path, clock: datetime.datetime | None = None) -> LocalInsta
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
     """The instance the whole session shares: tests only add log entries to it."""
     local = start(tmp_path_factory.mktemp("instance") / "state")
+    yield local
+    lifecycle.down(local.state_dir)
+
+
+@pytest.fixture(scope="session")
+def rekor2_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+    """An instance announcing its Rekor v2 log and its timestamp authority (the default of
+    `attest instance up`): its bundles' only time is the RFC 3161 timestamp."""
+    local = start(tmp_path_factory.mktemp("rekor2") / "state", rekor_version=2)
     yield local
     lifecycle.down(local.state_dir)
 
@@ -294,7 +307,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 # - slow: the test's name, or a fixture it uses, is listed in tests/slow.txt (measured; the rule
 #   is there). `make test-fast` leaves them out.
 
-NETWORK_FIXTURES = frozenset({"instance", "july_instance", "other_instance", "fresh_instance"})
+NETWORK_FIXTURES = frozenset(
+    {"instance", "july_instance", "other_instance", "fresh_instance", "rekor2_instance"}
+)
 
 
 def _slow_names() -> frozenset[str]:

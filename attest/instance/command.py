@@ -34,8 +34,9 @@ _STATE = click.option(
     ),
 )
 def instance() -> None:
-    """A local Sigstore-compatible instance (OIDC issuer, CA with CT log, transparency log) for
-    offline development, demos and tests. Its trust root is a development root."""
+    """A local Sigstore-compatible instance (OIDC issuer, CA with CT log, Rekor v1 and v2
+    transparency logs, RFC 3161 timestamp authority) for offline development, demos and tests.
+    Its trust root is a development root."""
 
 
 def _describe(current: lifecycle.Status) -> dict[str, Any]:
@@ -93,6 +94,12 @@ def _parse_clock(text: str | None) -> datetime.datetime | None:
     help="Start the instance's clock at this past time (RFC 3339), advancing in real time, so "
     "what it signs is dated then (demos, tests); kept across restarts; `now` for the real clock.",
 )
+@click.option(
+    "--rekor-version",
+    type=click.IntRange(1, 2),
+    help="The transparency log version the signing config announces (new instances: 2, with "
+    "the timestamp authority as the only time); kept across restarts. Both logs always serve.",
+)
 def up(
     state_dir: Path,
     port: int | None,
@@ -100,16 +107,17 @@ def up(
     ttl: float | None,
     as_json: bool,
     clock_text: str | None,
+    rekor_version: int | None,
 ) -> None:
     """Start the instance on 127.0.0.1 (created on first use; restarts keep keys, log and clock)."""
     clock = _parse_clock(clock_text)
     if foreground:
-        state = lifecycle.prepare(state_dir, port, clock)
+        state = lifecycle.prepare(state_dir, port, clock, rekor_version)
         shifted = f" {_shift(state.now(), state.clock_offset)}" if state.clock_offset else ""
         inform(f"attest: instance serving {state.base_url}{shifted}; Ctrl-C stops it")
         serve(Instance(state), stop_after=ttl)
         return
-    current = lifecycle.up(state_dir, port, ttl, clock)
+    current = lifecycle.up(state_dir, port, ttl, clock, rekor_version)
     if as_json:
         click.echo(json.dumps(_describe(current), indent=2))
     shifted = f" {_shift(current.now, current.clock_offset)};" if current.clock_offset else ""

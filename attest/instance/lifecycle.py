@@ -28,6 +28,7 @@ from pathlib import Path
 
 from attest.instance.log import newest_time
 from attest.instance.state import (
+    DEFAULT_REKOR_VERSION,
     HOST,
     REAL_TIME,
     TRUST_CONFIG,
@@ -37,6 +38,7 @@ from attest.instance.state import (
     load_state,
     require_private,
     set_clock_offset,
+    set_rekor_version,
     stamp,
     utcnow,
 )
@@ -106,9 +108,15 @@ def _check_clock(state: State, offset: datetime.timedelta) -> None:
             )
 
 
-def prepare(state_dir: Path, port: int | None, clock: datetime.datetime | None = None) -> State:
+def prepare(
+    state_dir: Path,
+    port: int | None,
+    clock: datetime.datetime | None = None,
+    rekor_version: int | None = None,
+) -> State:
     """Load the state, or create it (bound to `port`, or a free one) on first use; `clock`
-    sets the instance's time (kept for restarts; None keeps the state's)."""
+    sets the instance's time, `rekor_version` the log version its signing config announces
+    (each kept for restarts; None keeps the state's)."""
     offset = None if clock is None else clock_offset(clock)
     if (state_dir / "instance.json").exists():
         state = load_state(state_dir)
@@ -120,8 +128,11 @@ def prepare(state_dir: Path, port: int | None, clock: datetime.datetime | None =
         if offset is not None and offset != state.clock_offset:
             _check_clock(state, offset)
             state = set_clock_offset(state, offset)
+        if rekor_version not in (None, state.rekor_version):
+            state = set_rekor_version(state, rekor_version)
     else:
-        state = create_state(state_dir, port or _free_port(), offset or REAL_TIME)
+        version = rekor_version or DEFAULT_REKOR_VERSION
+        state = create_state(state_dir, port or _free_port(), offset or REAL_TIME, version)
     write_trust_files(state)
     return state
 
@@ -165,15 +176,21 @@ def status(state_dir: Path) -> Status:
 
 
 def up(
-    state_dir: Path, port: int | None, ttl: float | None, clock: datetime.datetime | None = None
+    state_dir: Path,
+    port: int | None,
+    ttl: float | None,
+    clock: datetime.datetime | None = None,
+    rekor_version: int | None = None,
 ) -> Status:
     """Start the server in the background (a detached process) and wait until it answers."""
-    if clock is not None and (state_dir / "instance.json").exists() and status(state_dir).running:
+    changing = (clock, rekor_version) != (None, None)
+    if changing and (state_dir / "instance.json").exists() and status(state_dir).running:
+        what = "clock" if clock is not None else "Rekor version"
         raise UsageError(
-            f"the instance of {state_dir} is running on its clock: run `attest instance down` "
-            "first to set another"
+            f"the instance of {state_dir} is running on its {what}: run "
+            "`attest instance down` first to set another"
         )
-    state = prepare(state_dir, port, clock)
+    state = prepare(state_dir, port, clock, rekor_version)
     current = status(state_dir)
     if current.running:
         return current

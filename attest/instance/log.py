@@ -202,10 +202,12 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def newest_time(state: State) -> datetime.datetime | None:
-    """The integrated time of the log's last entry (None before the first signature)."""
+    """The time of the logs' last entry (None before the first signature): v1's integrated
+    time, or when the v2 log took one (kept in its file, never answered)."""
     seconds = 0
-    for record in _records(state.log_dir / "entries.jsonl"):
-        seconds = int(record["integratedTime"])
+    for name in ("entries.jsonl", "entries-v2.jsonl"):
+        for record in _records(state.log_dir / name):
+            seconds = max(seconds, int(record["integratedTime"]))
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) if seconds else None
 
 
@@ -213,12 +215,12 @@ class TransparencyLog:
     """The log of one instance; thread-safe; every accepted entry is on disk before it is
     answered."""
 
-    def __init__(self, state: State) -> None:
-        self._key = state.keys["tlog"]
+    def __init__(self, state: State, key: str = "tlog", file: str = "entries.jsonl") -> None:
+        self._key = state.keys[key]
         self.log_id = key_id(self._key.public_key())
         self.tree_id = int.from_bytes(self.log_id[:7], "big")
-        self._path = state.log_dir / "entries.jsonl"
-        self._lock = threading.Lock()
+        self._path = state.log_dir / file
+        self.lock = threading.Lock()
         self._tree = MerkleTree()
         self._entries: list[dict[str, Any]] = []
         self._by_uuid: dict[str, int] = {}
@@ -250,12 +252,15 @@ class TransparencyLog:
 
     def add(self, proposed: object, now: datetime.datetime) -> dict[str, Any]:
         body = canonical_body(proposed)
-        with self._lock:
-            uuid = leaf_hash(body).hex()
-            if uuid in self._by_uuid:
-                raise DuplicateEntry(uuid)
-            index = self._append(body, int(now.timestamp()))
-            return self.entry(index)
+        with self.lock:
+            return self.entry(self.integrate(body, int(now.timestamp())))
+
+    def integrate(self, body: bytes, integrated_time: int) -> int:
+        """Append a checked body (the caller holds the lock); DuplicateEntry if it is in."""
+        uuid = leaf_hash(body).hex()
+        if uuid in self._by_uuid:
+            raise DuplicateEntry(uuid)
+        return self._append(body, integrated_time)
 
     def index_of(self, uuid: str) -> int | None:
         return self._by_uuid.get(uuid.lower()[-64:])

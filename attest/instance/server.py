@@ -19,8 +19,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from attest.instance import ca, oidc
+from attest.instance import ca, oidc, tsa
 from attest.instance.log import DuplicateEntry, EntryError, TransparencyLog
+from attest.instance.log_v2 import RekorV2Log
 from attest.instance.state import HOST, State, utcnow
 from verify.text import excerpt as text_excerpt
 
@@ -57,6 +58,7 @@ class Instance:
     def __init__(self, state: State, clock: Clock | None = None) -> None:
         self.state = state
         self.log = TransparencyLog(state)
+        self.log_v2 = RekorV2Log(state)
         self.clock = clock or state.now
 
     def signing_cert(self, headers: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -82,15 +84,26 @@ class Instance:
         pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in chain]
         return {"signedCertificateEmbeddedSct": {"chain": {"certificates": pems}}}
 
-    def add_entry(self, request: dict[str, Any]) -> dict[str, Any]:
+    def add_entry(self, request: dict[str, Any], log: TransparencyLog) -> dict[str, Any]:
         try:
-            return self.log.add(request, self.clock())
+            return log.add(request, self.clock())
         except EntryError as e:
             raise ApiError(HTTPStatus.BAD_REQUEST, str(e)) from e
         except DuplicateEntry as e:
             raise ApiError(
                 HTTPStatus.CONFLICT, f"an equivalent entry already exists: {e.uuid}"
             ) from e
+
+    def timestamp(self, request: bytes) -> bytes:
+        assert self.state.tsa is not None  # loaded with the state
+        try:
+            return tsa.respond(request, self.state.keys["tsa"], self.state.tsa, self.clock())
+        except tsa.TimestampRequestError as e:
+            raise ApiError(HTTPStatus.BAD_REQUEST, str(e)) from e
+
+    def entries(self) -> int:
+        """The size of the log the signing config announces."""
+        return len(self.log_v2 if self.state.rekor_version == 2 else self.log)
 
     def get_entry(self, uuid: str | None, index: str | None) -> dict[str, Any]:
         position = self.log.index_of(uuid) if uuid else None
@@ -191,9 +204,10 @@ class Handler(BaseHTTPRequestHandler):
         # HTTP/0.9` is four words to str.split, too many headers): every answer is HTTP/1.1.
         if self.request_version == "HTTP/0.9":
             self.request_version = self.default_request_version
-        data = json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        kind = "application/timestamp-reply" if isinstance(body, bytes) else "application/json"
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         if status == HTTPStatus.METHOD_NOT_ALLOWED:
             self.send_header("Allow", "GET, POST")
@@ -281,7 +295,11 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("POST", "/api/v2/signingCert"):
             return HTTPStatus.CREATED, instance.signing_cert(self.headers, self._json_body())
         if route == ("POST", "/api/v1/log/entries"):
-            return HTTPStatus.CREATED, instance.add_entry(self._json_body())
+            return HTTPStatus.CREATED, instance.add_entry(self._json_body(), instance.log)
+        if route == ("POST", "/api/v2/log/entries"):
+            return HTTPStatus.CREATED, instance.add_entry(self._json_body(), instance.log_v2)
+        if route == ("POST", "/api/v1/timestamp"):
+            return HTTPStatus.OK, instance.timestamp(self._body())
         if route == ("GET", "/api/v1/log/entries"):
             return HTTPStatus.OK, instance.get_entry(None, query.get("logIndex", [""])[0])
         if method == "GET" and url.path.startswith("/api/v1/log/entries/"):
@@ -291,7 +309,7 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("GET", "/api/v1/log/proof"):
             return HTTPStatus.OK, instance.proof(query)
         if route == ("GET", "/healthz"):
-            return HTTPStatus.OK, {"status": "ok", "entries": len(instance.log)}
+            return HTTPStatus.OK, {"status": "ok", "entries": instance.entries()}
         raise ApiError(HTTPStatus.NOT_FOUND, f"no route {method} {excerpt(url.path)}")
 
     def _dispatch(self, method: str) -> None:

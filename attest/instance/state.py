@@ -31,7 +31,10 @@ STATE_VERSION = 1
 TRUSTED_ROOT = "trusted_root.json"
 TRUST_CONFIG = "trust_config.json"  # a ClientTrustConfig: the trusted root and signing config
 HOST = "127.0.0.1"
-_KEYS = ("issuer", "ca-root", "ca-intermediate", "ctlog", "tlog")
+# tlog: the Rekor v1 log's key; tlog2: the Rekor v2 log's (its own tree and checkpoints)
+_KEYS = ("issuer", "ca-root", "ca-intermediate", "ctlog", "tlog", "tlog2", "tsa")
+REKOR_VERSIONS = (1, 2)
+DEFAULT_REKOR_VERSION = 2  # what the signing config announces unless `up --rekor-version 1`
 REAL_TIME = datetime.timedelta(0)
 MAX_STATE_FILE = MIB  # a key, a certificate or the configuration: a few KB
 
@@ -153,6 +156,8 @@ class State:
     root: x509.Certificate
     intermediate: x509.Certificate
     clock_offset: datetime.timedelta = REAL_TIME  # negative: the instance lives in the past
+    tsa: x509.Certificate | None = None  # the timestamp authority's leaf, issued by the root
+    rekor_version: int = DEFAULT_REKOR_VERSION  # the log version the signing config announces
 
     def now(self) -> datetime.datetime:
         """The instance's time: what its certificates, SCTs and log entries are dated."""
@@ -187,6 +192,8 @@ def _read_config(path: Path) -> dict[str, object]:
         raise UsageError(f"{path}: not an attest instance state (version {STATE_VERSION})")
     if not isinstance(config.get("clock_offset_seconds", 0), int):
         raise UsageError(f"{path}: clock_offset_seconds must be a whole number of seconds")
+    if config.get("rekor_version", DEFAULT_REKOR_VERSION) not in REKOR_VERSIONS:
+        raise UsageError(f"{path}: rekor_version must be one of {REKOR_VERSIONS}")
     return config
 
 
@@ -229,7 +236,47 @@ def load_state(directory: Path) -> State:
     root, intermediate = (_certificate(directory / "ca" / f"{n}.pem") for n in _CA)
     created = datetime.datetime.fromisoformat(str(config["created"]))
     offset = datetime.timedelta(seconds=int(str(config.get("clock_offset_seconds", 0))))
-    return State(directory, int(str(config["port"])), created, keys, root, intermediate, offset)
+    version = int(str(config.get("rekor_version", DEFAULT_REKOR_VERSION)))
+    state = State(directory, int(str(config["port"])), created, keys, root, intermediate, offset)
+    state.rekor_version = version
+    state.tsa = _tsa_certificate(state)
+    return state
+
+
+def _tsa_certificate(state: State) -> x509.Certificate:
+    """The timestamp authority's certificate, issued once by the instance's root (a state made
+    before the instance had a TSA gets one on its next load): critical EKU timeStamping only,
+    as RFC 3161 section 2.3 requires, valid from the trust root's start."""
+    path = state.directory / "ca" / "tsa.pem"
+    if path.exists():
+        return _certificate(path)
+    public = state.keys["tsa"].public_key()
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEV_ORGANIZATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, "attest-dev timestamp authority"),
+        ]
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(state.root.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(state.valid_from)
+        .not_valid_after(state.valid_from + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage(signing=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(state.keys["ca-root"].public_key()),
+            critical=False,
+        )
+        .sign(state.keys["ca-root"], hashes.SHA256())
+    )
+    write_atomic(path, certificate.public_bytes(serialization.Encoding.PEM))
+    return certificate
 
 
 def _write_config(state: State) -> None:
@@ -239,6 +286,7 @@ def _write_config(state: State) -> None:
         "created": state.created.isoformat(),
         "development": True,
         "clock_offset_seconds": int(state.clock_offset.total_seconds()),
+        "rekor_version": state.rekor_version,
     }
     write_atomic(state.directory / "instance.json", json.dumps(config, indent=2).encode() + b"\n")
 
@@ -250,7 +298,19 @@ def set_clock_offset(state: State, offset: datetime.timedelta) -> State:
     return shifted
 
 
-def create_state(directory: Path, port: int, clock_offset: datetime.timedelta = REAL_TIME) -> State:
+def set_rekor_version(state: State, version: int) -> State:
+    """The same state announcing another log version, persisted for restarts."""
+    changed = dataclasses.replace(state, rekor_version=version)
+    _write_config(changed)
+    return changed
+
+
+def create_state(
+    directory: Path,
+    port: int,
+    clock_offset: datetime.timedelta = REAL_TIME,
+    rekor_version: int = DEFAULT_REKOR_VERSION,
+) -> State:
     """Create a new instance directory bound to `port` (URLs in the trust root name it). Its CA
     and trust root start an hour before the instance's now, on its clock: a shifted clock's
     first signature must chain to a CA already valid then."""
@@ -279,6 +339,9 @@ def create_state(directory: Path, port: int, clock_offset: datetime.timedelta = 
         write_atomic(
             directory / "ca" / f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM)
         )
+    (directory / "ca" / "tsa.pem").unlink(missing_ok=True)  # issued by an earlier root
     state = State(directory, port, now, keys, root, intermediate, clock_offset)
+    state.rekor_version = rekor_version
+    state.tsa = _tsa_certificate(state)
     _write_config(state)
     return state

@@ -7,6 +7,7 @@ import base64
 import json
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from attest.instance.state import (
@@ -30,6 +31,14 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def _certificates(*chain: x509.Certificate) -> dict[str, Any]:
+    return {
+        "certificates": [
+            {"rawBytes": _b64(c.public_bytes(serialization.Encoding.DER))} for c in chain
+        ]
+    }
+
+
 def _log(state: State, name: str) -> dict[str, Any]:
     public = state.keys[name].public_key()
     return {
@@ -49,25 +58,28 @@ def _time(state: State) -> str:
 
 
 def trusted_root(state: State) -> dict[str, Any]:
-    chain = [state.intermediate, state.root]
+    assert state.tsa is not None  # loaded with the state
     return {
         "mediaType": TRUSTED_ROOT_MEDIA_TYPE,
-        "tlogs": [_log(state, "tlog")],
+        # both logs, whichever the signing config announces: bundles of either verify
+        "tlogs": [_log(state, "tlog"), _log(state, "tlog2")],
         "certificateAuthorities": [
             {
                 "subject": {"organization": DEV_ORGANIZATION, "commonName": "attest-dev"},
                 "uri": state.base_url,
-                "certChain": {
-                    "certificates": [
-                        {"rawBytes": _b64(c.public_bytes(serialization.Encoding.DER))}
-                        for c in chain
-                    ]
-                },
+                "certChain": _certificates(state.intermediate, state.root),
                 "validFor": {"start": _time(state)},
             }
         ],
         "ctlogs": [_log(state, "ctlog")],
-        "timestampAuthorities": [],
+        "timestampAuthorities": [
+            {
+                "subject": {"organization": DEV_ORGANIZATION, "commonName": "attest-dev"},
+                "uri": timestamp_url(state),
+                "certChain": _certificates(state.tsa, state.root),
+                "validFor": {"start": _time(state)},
+            }
+        ],
     }
 
 
@@ -80,13 +92,17 @@ def _service(state: State, url: str, version: int) -> dict[str, Any]:
     }
 
 
+def timestamp_url(state: State) -> str:
+    return f"{state.base_url}/api/v1/timestamp"
+
+
 def signing_config(state: State) -> dict[str, Any]:
     return {
         "mediaType": SIGNING_CONFIG_MEDIA_TYPE,
         "caUrls": [_service(state, state.base_url, 1)],
         "oidcUrls": [_service(state, state.issuer_url, 1)],
-        "rekorTlogUrls": [_service(state, state.base_url, 1)],
-        "tsaUrls": [],
+        "rekorTlogUrls": [_service(state, state.base_url, state.rekor_version)],
+        "tsaUrls": [_service(state, timestamp_url(state), 1)],
         "rekorTlogConfig": {"selector": "ANY"},
         "tsaConfig": {"selector": "ANY"},
     }

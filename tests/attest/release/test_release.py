@@ -247,7 +247,8 @@ def test_release_refuses_an_sbom_input_outside_the_commit_before_signing(
 def _old_root(instance: LocalInstance, directory: Path) -> Path:
     """The instance's trusted root with every validity starting in 2020: last updated then."""
     root = json.loads(instance.trusted_root.read_text())
-    for entry in [*root["certificateAuthorities"], *root["tlogs"], *root["ctlogs"]]:
+    for entry in [*root["certificateAuthorities"], *root["tlogs"], *root["ctlogs"],
+                  *root["timestampAuthorities"]]:  # fmt: skip
         period = entry.get("validFor") or entry["publicKey"]["validFor"]
         period["start"] = "2020-01-01T00:00:00Z"
     path = directory / "old_root.json"
@@ -712,7 +713,8 @@ def test_release_refuses_a_policy_root_without_the_instance_logs(
     for swapped, said in (("tlogs", "a transparency log key"), ("ctlogs", "a CT log key")):
         root = json.loads(instance.trusted_root.read_text())
         other = "ctlogs" if swapped == "tlogs" else "tlogs"
-        root[swapped][0]["publicKey"] = root[other][0]["publicKey"]
+        for log in root[swapped]:  # every one: the instance's root lists its v1 and v2 logs
+            log["publicKey"] = root[other][0]["publicKey"]
         path = tmp_path / f"no-{swapped}.json"
         path.write_text(json.dumps(root))
         policy = _policy(tmp_path, instance).read_text()
