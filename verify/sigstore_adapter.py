@@ -9,7 +9,7 @@ tests/test_upstream_adapters.py resolves each, so an upgrade that moves one fail
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,14 @@ def log_keys(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
     """The id (sigstore's: the SHA-256 of the key's DER encoding, as a log entry names it) and
     the validFor of every transparency log key of `root`."""
     return [(Key(log.public_key).key_id, log.public_key.valid_for) for log in root._inner.tlogs]
+
+
+def log_keys_at(root: TrustedRoot, urls: Iterable[str]) -> set[bytes]:
+    """The key ids of `root`'s transparency logs serving any of `urls` (a log client's URL
+    starts with its log's `baseUrl`): a run that writes there is logged by one of them."""
+    bases = [(log.base_url.rstrip("/"), Key(log.public_key).key_id) for log in root._inner.tlogs]
+    wanted = [url.rstrip("/") for url in urls]
+    return {k for base, k in bases if any(u == base or u.startswith(base + "/") for u in wanted)}
 
 
 def ct_log_keys(root: TrustedRoot) -> list[bytes]:

@@ -70,7 +70,7 @@ from verify.formats.bundles import attestation_path
 from verify.formats.statement import Subject
 from verify.policy import Policy
 from verify.policy import load_policy as load_gate_policy
-from verify.sigstore_adapter import ct_log_keys, integrated_time, log_keys
+from verify.sigstore_adapter import ct_log_keys, integrated_time, log_keys, log_keys_at
 from verify.trust import Trust
 
 _log = logs.get(__name__)
@@ -355,8 +355,8 @@ def _committed_input(project: Path, kind: SourceKind, target: Path) -> None:
 
 def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:
     """The policy's trust root (read once, here), accepted at the release's instant `now`, and
-    holding the CA, a transparency log key and a CT log key of the instance the release signs
-    with: else the gate would refuse every bundle the release is about to publish."""
+    holding the CA, the keys of the logs it writes to and a CT log key of the instance the
+    release signs with: else the gate would refuse every bundle the release is about to publish."""
     trust = gate.trust_for(policy)
     failures = trust_failures(trust, policy.trust, now)
     signing = place.trust.trusted_root
@@ -366,11 +366,14 @@ def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:
         signing_cas = set()
     held = {
         "the CA": signing_cas & set(trust.root.get_fulcio_certs()),
-        "a transparency log key": {k for k, _ in log_keys(signing)}
-        & {k for k, _ in log_keys(trust.root)},
         "a CT log key": set(ct_log_keys(signing)) & set(ct_log_keys(trust.root)),
     }
-    if missing := [what for what, common in held.items() if not common]:
+    missing = [what for what, common in held.items() if not common]
+    # Each log the release may write to (several can share the instance's URL: Rekor v1 and v2)
+    writes = log_keys_at(signing, place.log_urls) or {k for k, _ in log_keys(signing)}
+    if not writes <= {k for k, _ in log_keys(trust.root)}:
+        missing.insert(1, "the key of every transparency log it writes to")
+    if missing:
         failures.append(
             f"it does not hold {', '.join(missing)} of {place.describe()}, which the release "
             "signs with"
