@@ -406,14 +406,16 @@ def _yaml() -> tuple[type[Exception], ModuleType, ModuleType]:
     return yaml.YAMLError, plain_yaml, untrusted_yaml
 
 
-def _parse(name: str, blob: bytes, where: Path) -> object:
+def _parse(name: str, blob: bytes, where: Path, unread: frozenset[str] = frozenset()) -> object:
+    """A record as loaded; `unread`: top-level keys the caller does not read, which the fast
+    reader may then only check (they load) and leave out."""
     yaml_error, plain_yaml, untrusted_yaml = _yaml()
     if len(blob) > MAX_RECORD_BYTES:
         raise DatabaseError(where, f"{name}: more than {MAX_RECORD_BYTES} bytes")
     try:
         if name.endswith(".json"):  # strict: a repeated `affected` would be read two ways
             return strict_json.loads(blob)
-        fast = plain_yaml.load(blob)  # most records; the rest through the bounded full loader
+        fast = plain_yaml.load(blob, unread)  # most records; the rest: the bounded full loader
         return fast if fast is not None else untrusted_yaml.load(blob)
     except strict_json.TooDeep as e:
         raise DatabaseError(where, f"{name}: nested too deeply") from e
@@ -536,7 +538,7 @@ def _folder(name: str) -> list[str]:
 
 def _read_record(name: str, raw: bytes, where: Path) -> list[tuple[str, osv.Entry]]:
     """The entries of one record, bounded and validated; DatabaseError naming it."""
-    data = _parse(name, raw, where)
+    data = _parse(name, raw, where, osv.UNREAD)
     try:
         return list(osv.entries(data))
     except osv.RecordError as e:
@@ -632,7 +634,7 @@ def _parse_all(todo: list[tuple[str, int, bytes]], where: Path, processes: int) 
 def _parse_run(todo: list[tuple[str, int, bytes]], where: Path) -> list[Parsed]:
     done = []
     for name, number, raw in todo:
-        data = _parse(name, raw, where)
+        data = _parse(name, raw, where, osv.UNREAD)
         try:
             found = list(osv.entries(data))
         except osv.RecordError as e:

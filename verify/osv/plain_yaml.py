@@ -72,16 +72,21 @@ class _Declined(Exception):
     """Not in the part of YAML this reader reads."""
 
 
-def load(text: str | bytes) -> Any:
+def load(text: str | bytes, checked: frozenset[str] = frozenset()) -> Any:
     """The document in `text` as PyYAML's safe loader gives it, or None when it is not plain
-    block YAML of the kind described above (the caller then uses the full loader)."""
+    block YAML of the kind described above (the caller then uses the full loader). `checked`:
+    top-level keys whose values a caller does not read (an advisory's `references`): where a
+    value is of the shape `_CHECKED` knows, it is only checked to load (then it is left out of
+    the result), else read as any other."""
     readable = _text(text)
     if readable is None:
         return None
     try:
-        value, end = _mapping(readable, 0, 0, 0)
+        value, end = _mapping(readable, 0, 0, 0, checked=checked)
     except _Declined:
         return None
+    for key in [k for k, v in value.items() if v is _CHECKED_ONLY]:
+        del value[key]
     return value if end == len(readable) and value else None
 
 
@@ -142,9 +147,15 @@ def _indent(line: str) -> int:
 
 
 def _mapping(
-    text: str, pos: int, indent: int, depth: int, first: str | None = None
+    text: str,
+    pos: int,
+    indent: int,
+    depth: int,
+    first: str | None = None,
+    checked: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], int]:
-    """A block mapping whose keys stand at `indent`; `first`: its first line, after `- `."""
+    """A block mapping whose keys stand at `indent`; `first`: its first line, after `- `;
+    `checked`: keys whose values may be only checked (see `load`)."""
     if depth > MAX_DEPTH:
         raise _Declined
     found: dict[str, Any] = {}
@@ -176,6 +187,9 @@ def _mapping(
         key, rest = match.group(1), match.group(2)
         if key in found or (_PLAIN.get(key) != key and _plain(key) != key):
             raise _Declined  # given twice (the full loader says so), or not a string
+        if not rest and key in checked and (end := _checked_end(text, after, key)):
+            found[key], pos = _CHECKED_ONLY, end  # a key given twice is still seen
+            continue
         if not rest:
             shaped = _affected(text, after) if key == "affected" and indent == 0 else None
             if shaped is not None:
@@ -544,3 +558,29 @@ def _scalar_value(rest: str) -> Any:
     if rest in ("{}", "[]"):
         return {} if rest == "{}" else []
     return _PLAIN.get(rest) or _value(rest)
+
+
+# Values of top-level keys that loads as PyYAML loads them, whatever their scalars say, of the
+# shapes the PyPA database writes: `references`, a list of mappings of `type` and `url` (each
+# once), the url maybe begun on the next line. A scalar here starts with a letter, a digit or
+# `/` and holds no space (so no comment, no `: `, no indicator, no alias or tag), or is quoted
+# without escapes or inner quotes; nothing nests, nothing repeats.
+_CHECKED_ONLY = object()  # what a checked value is in the mapping until `load` drops it
+_WORD = r"""(?:[A-Za-z0-9/][^\s]*(?<!:)|"[^"\\\n]*"|'[^'\n]*')"""
+_URL = rf"(?: {_WORD}\n| \n    {_WORD}\n)"
+_CHECKED = {
+    "references": re.compile(
+        rf"(?:- (?:type: {_WORD}\n  url:{_URL}|url:{_URL}  type: {_WORD}\n))+"
+    ),
+}
+
+
+def _checked_end(text: str, pos: int, key: str) -> int | None:
+    """Where the value of `key` starting at `pos` ends, when it is of the shape `_CHECKED`
+    holds for `key` and the next line starts the next top-level key (or the text ends)."""
+    shape = _CHECKED.get(key)
+    found = shape.match(text, pos) if shape is not None else None
+    if found is None:
+        return None
+    end = found.end()
+    return end if end == len(text) or text[end] not in " -\n" else None

@@ -193,6 +193,7 @@ def _severity(value: object, field: str) -> list[list[str]]:
 
 
 _EXCERPT = 32
+UNREAD = frozenset({"references"})  # top-level keys that `entries` and `_stamp` never read
 _ALL = [["introduced", "0"]]  # a range that covers every version
 _OPEN = "judged affected at every version: "
 

@@ -329,3 +329,44 @@ def test_the_index_is_the_same_bytes_whatever_the_hash_seed(tmp_path: Path) -> N
         assert run.returncode == 0, run.stderr
         digests.add(run.stdout)
     assert len(digests) == 1, digests
+
+
+def test_references_only_checked_leave_the_index_of_the_pypa_database_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The index's parse only checks `references` (osv.UNREAD): the index of the whole database
+    is the same bytes as when every key was read."""
+    db = shared_db()
+    blob = database.read_database(db)
+    digest = database.content_digest(db, blob)
+    checked = database.build_index(db, digest, blob)
+    monkeypatch.setattr(osv, "UNREAD", frozenset())
+    assert database.build_index(db, digest, blob) == checked
+
+
+@pytest.mark.parametrize(
+    "references",
+    [
+        "- type: WEB\n  url: https://x\n",  # only checked
+        "- type: WEB\n  url: https://x\n  url: https://y\n",  # a key given twice: refused
+    ],
+)
+def test_a_bad_record_with_references_only_checked_is_the_same_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, references: str
+) -> None:
+    """The first bad record raises the same error whether its references were only checked or
+    read: a malformed `affected` after them, or a key given twice inside them."""
+    db = write_pypa(tmp_path / "db", [record("PYSEC-2026-1", "alpha", versions=["1.0"])])
+    (db / "vulns" / "alpha" / "PYSEC-2026-9.yaml").write_text(
+        f"id: PYSEC-2026-9\nreferences:\n{references}"
+        "affected:\n- package:\n    name: alpha\n    ecosystem: PyPI\n  ranges: 5\n"
+    )
+    errors = []
+    for unread in (osv.UNREAD, frozenset()):
+        monkeypatch.setattr(osv, "UNREAD", unread)
+        with pytest.raises(database.DatabaseError) as caught:
+            database.load(db)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
+    assert "vulns/alpha/PYSEC-2026-9.yaml: " in errors[0]
+    assert ("given twice" if "url: https://y" in references else "expected a list") in errors[0]

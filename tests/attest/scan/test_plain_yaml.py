@@ -14,18 +14,27 @@ from hypothesis import strategies as st
 from tests.attest.scan.helpers import shared_db
 from verify import untrusted_yaml
 from verify.osv import plain_yaml
+from verify.osv import records as osv
 from verify.osv.database import records
 
 
 def agrees(text: str) -> bool:
-    """The fast reader declined, or read what the full loader reads (and the loader accepts)."""
-    fast = plain_yaml.load(text)
+    """The fast reader declined, or read what the full loader reads (and the loader accepts);
+    and so when it may only check the keys an advisory's entries never read (`osv.UNREAD`): it
+    then reads the rest as the full loader does."""
+    return _agrees(text, frozenset()) and _agrees(text, osv.UNREAD)
+
+
+def _agrees(text: str, unread: frozenset[str]) -> bool:
+    fast = plain_yaml.load(text, unread)
     if fast is None:
         return True
     try:
         full = untrusted_yaml.load(text)
     except (yaml.YAMLError, ValueError, RecursionError):
         return False  # accepted what PyYAML refuses
+    if unread and isinstance(full, dict):  # a key left out must be one only checked
+        full = {k: v for k, v in full.items() if k in fast or k not in unread}
     return bool(fast == full and _types(fast) == _types(full))
 
 
@@ -45,6 +54,21 @@ def test_it_reads_the_whole_pypa_database_as_pyyaml_does() -> None:
             assert fast == untrusted_yaml.load(blob), name
             read += 1
     assert read > 7000  # all but a handful take the fast way (the point of it)
+
+
+def test_the_references_of_the_pypa_database_are_only_checked_and_read_as_the_rest() -> None:
+    """With `references` only checked (the index's parse: entries never read them), every
+    record reads as the full loader reads it but for that key, or declines as before; almost
+    every record's references are of the shape that is only checked."""
+    checked = 0
+    for name, blob in records(shared_db()):
+        fast = plain_yaml.load(blob, osv.UNREAD)
+        if fast is not None:
+            full = untrusted_yaml.load(blob)
+            checked += "references" in full
+            assert fast == {k: v for k, v in full.items() if k != "references"}, name
+            assert list(osv.entries(fast)) == list(osv.entries(full)), name
+    assert checked > 7000
 
 
 @pytest.mark.parametrize(
@@ -303,4 +327,46 @@ def test_pypa_shaped_records_read_as_pyyaml_reads_them_or_declined(text: str) ->
     """Quotes, escapes, block and flow scalars, comments, keys given twice, keys that are no
     strings, lines out of place: the fast reader gives what the full loader gives, or declines
     (where the full loader refuses, it declines)."""
+    assert agrees(text), text
+
+
+# References only checked: what passes the check must load (a key once, no alias, no comment,
+# no scalar over lines but the url the dumper begins on the next line); anything else is read
+# as before or declined.
+_REF_CLEAN = st.sampled_from(["WEB", "https://x.org/a#b?c=d", "'https://x'", '"ADVISORY"', "/p"])
+_REF_ODD = st.sampled_from(
+    ["a: b", "x # c", "*a", "&a x", "!!str x", "'open", '"open', "[a, b]", "{a: 1}", "a:", "x:",
+     "", "|", ">", "- x", "? x", "'it''s'", '"a\\"b"', "1.0", "yes", "\n    https://y",
+     "\n    a: b", "\n      deeper", "\n  x", "\n    'open"]
+)  # fmt: skip
+_REF_VALUE = st.one_of(_REF_CLEAN, _REF_CLEAN, _REF_CLEAN, _REF_ODD)
+_REF_KEYS = _mostly(
+    st.sampled_from([("type", "url"), ("url", "type")]),
+    [("type", "type"), ("url",), ("type", "url", "name"), ("'url'", "type"), ("yes", "url")],
+)
+_REF_LEAD = _mostly(
+    st.just(("- ", "  ")), [("  - ", "    "), ("-  ", "   "), ("- ", " "), ("- ", "   ")]
+)
+
+
+@st.composite
+def _references(draw: st.DrawFn) -> str:
+    lines = ["id: PYSEC-1", "summary: s", "references:"]
+    for _ in range(draw(st.integers(1, 3))):
+        first, then = draw(_REF_LEAD)
+        keys = draw(_REF_KEYS)
+        lines += [f"{then if i else first}{k}: {draw(_REF_VALUE)}" for i, k in enumerate(keys)]
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1]))):
+        lines.insert(draw(st.integers(3, len(lines))), draw(_EXTRA))
+    tail = draw(st.sampled_from(["", "aliases:\n- CVE-1\n", "references: []\n", "- x\n", " y\n"]))
+    return "\n".join([*lines, tail])
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_references())
+def test_references_only_checked_load_or_are_read(text: str) -> None:
+    """Quoting, comments, odd indentation, flow lists, anchors, aliases, scalars over lines,
+    keys given twice, unknown keys: a `references` value only checked is one the full loader
+    loads (the rest of the record read as it reads it); otherwise the reader reads it, or
+    declines where the full loader refuses the record."""
     assert agrees(text), text
