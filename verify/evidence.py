@@ -258,6 +258,7 @@ class Collector:
         self._directory = directory
         self._indexes: dict[Path, _Index] = {}
         self._read: dict[Path, str] = {}  # the sha256 of each bundle file's bytes, as read
+        self._read_as: dict[Path, str] = {}  # the same, by the path a bundle was found at
         self._signers = IdentityPolicy(policy.identities)
         publish, vsa = policy.require.publish, policy.require.vsa
         # who may sign an attestation: the identities, and for a publish attestation also the
@@ -473,11 +474,15 @@ class Collector:
             (*problems, *(c for c in checked if isinstance(c, Problem) and c.path.name == own)),
             tuple(c for c in checked if isinstance(c, Problem) and c.path.name != own),
             tuple(unread),
-            tuple(
-                (s.path.name, self._read[Path(os.path.realpath(s.path))])
-                for s in (*signatures, *attestations)
-            ),
+            tuple((s.path.name, self._sha256(s.path)) for s in (*signatures, *attestations)),
         )
+
+    def _sha256(self, path: Path) -> str:
+        """The sha256 of the bytes read for the bundle file `path` (resolved once per path)."""
+        found = self._read_as.get(path)
+        if found is None:
+            found = self._read_as[path] = self._read[Path(os.path.realpath(path))]
+        return found
 
     def unjudged(self) -> list[Problem]:
         """Bundles read that concern no artifact judged (each with why), and attestations of

@@ -32,9 +32,22 @@ class NotRegular(ValueError):
 PSEUDO_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
+def _pseudo(where: str) -> Path | None:
+    """The root of PSEUDO_ROOTS that the absolute, normalised path `where` lies in (strings:
+    this runs for every component of every file read, and pathlib's parsing cost 10x: hence
+    os.path below)."""
+    for root in _PSEUDO:
+        if where == root or where.startswith(f"{root}/"):
+            return Path(root)
+    return None
+
+
+_PSEUDO = tuple(str(root) for root in PSEUDO_ROOTS)
+
+
 def pseudo_root(resolved: Path) -> Path | None:
     """The kernel pseudo file system the resolved path `resolved` lies in, if any."""
-    return next((root for root in PSEUDO_ROOTS if resolved.is_relative_to(root)), None)
+    return _pseudo(str(resolved))
 
 
 def in_pseudo_root(root: Path) -> str:
@@ -46,24 +59,25 @@ def named_pseudo_root(path: Path) -> Path | None:
     as spelled (`..` taken as the kernel does, after the symlink before it) and every symlink on
     the way, one hop at a time. Resolving the whole path is not enough: `/proc/self/fd/3` (or a
     link to it) resolves to whatever file descriptor 3 is, but it is read through /proc."""
-    todo = list(reversed((Path.cwd() / path).parts[1:]))
-    where, hops = Path("/"), 0
+    todo = list(reversed(os.path.join(os.getcwd(), path).split("/")))  # noqa: PTH109,PTH118
+    where, hops = "/", 0
     while todo:
         name = todo.pop()
         if name in ("", "."):
             continue
-        where = where.parent if name == ".." else where / name
-        if (root := pseudo_root(where)) is not None:
+        up = os.path.dirname(where)  # noqa: PTH120
+        where = up if name == ".." else os.path.join(where, name)  # noqa: PTH118
+        if (root := _pseudo(where)) is not None:
             return root
         try:
-            target = where.readlink()
+            target = os.readlink(where)  # noqa: PTH115
         except OSError:  # not a symlink, or not there: the open that follows says so
             continue
         hops += 1
         if hops > 40:  # a loop: the open that follows fails with ELOOP
             return None
-        where = Path("/") if target.is_absolute() else where.parent
-        todo.extend(reversed(target.parts[1 if target.is_absolute() else 0 :]))
+        where = "/" if target.startswith("/") else os.path.dirname(where)  # noqa: PTH120
+        todo.extend(reversed(target.split("/")))
     return None
 
 
@@ -71,10 +85,10 @@ def opened_in_pseudo_root(fd: int, path: Path) -> Path | None:
     """Where the open file `fd` really is (its /proc/self/fd link: no race with a symlink
     swapped after the open), else `path` resolved, checked against PSEUDO_ROOTS."""
     try:
-        real = Path(f"/proc/self/fd/{fd}").readlink()
+        real = os.readlink(f"/proc/self/fd/{fd}")  # noqa: PTH115
     except OSError:
-        real = Path(os.path.realpath(path))
-    return pseudo_root(real)
+        real = os.path.realpath(path)
+    return _pseudo(real)
 
 
 def _not_regular(path: Path) -> None:

@@ -9,25 +9,33 @@ tests/test_upstream_adapters.py resolves each, so an upgrade that moves one fail
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sigstore._internal.fulcio.client import FulcioClientError
+from sigstore._internal.merkle import verify_merkle_inclusion
 from sigstore._internal.rekor import RekorClientError
+from sigstore._internal.rekor.checkpoint import verify_checkpoint
+from sigstore._internal.sct import verify_sct
 from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
-from sigstore._internal.trust import Key
+from sigstore._internal.trust import Key, KeyringPurpose
 from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
-from sigstore.models import Bundle, ClientTrustConfig, TrustedRoot
+from sigstore.models import Bundle, ClientTrustConfig, TransparencyLogEntry, TrustedRoot
 from sigstore.verify import Verifier
+from sigstore.verify.verifier import VERIFIED_TIME_THRESHOLD
 from sigstore_models.common.v1 import HashAlgorithm, TimeRange
 from sigstore_models.common.v1 import PublicKey as PublicKeyModel
 from sigstore_models.trustroot.v1 import CertificateAuthority as CertificateAuthorityModel
 from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
+from verify.once import VERIFIED
 from verify.upstream import Internal
 
 __all__ = [
@@ -53,6 +61,7 @@ __all__ = [
     "log_index",
     "log_keys",
     "oidc_url",
+    "root_digest",
     "root_log_ids",
     "tuf_directory_name",
 ]
@@ -70,6 +79,35 @@ INTERNALS: tuple[Internal, ...] = (
         "TimedVerifier's hook: the verified times of a bundle",
         ("self", "bundle"),
     ),
+    Internal(
+        "sigstore.verify.verifier",
+        "Verifier._verify_common_signing_cert",
+        "TimedVerifier's steps (0) to (6), the certificate's verified once",
+        ("self", "bundle", "policy"),
+    ),
+    Internal(
+        "sigstore.verify.verifier",
+        "Verifier._verify_chain_at_time",
+        "a certificate's chain at a verified time",
+        ("self", "certificate", "timestamp_result"),
+    ),
+    Internal("sigstore.verify.verifier", "VERIFIED_TIME_THRESHOLD", "verified times needed"),
+    Internal(
+        "sigstore._internal.sct",
+        "verify_sct",
+        "a certificate's SCT",
+        ("cert", "chain", "ct_keyring"),
+    ),
+    Internal("sigstore._internal.merkle", "verify_merkle_inclusion", "an entry's inclusion proof"),
+    Internal(
+        "sigstore._internal.rekor.checkpoint",
+        "verify_checkpoint",
+        "an inclusion proof's checkpoint",
+    ),
+    Internal("sigstore._internal.trust", "KeyringPurpose.VERIFY", "keyrings to verify with"),
+    Internal("sigstore.models", "TransparencyLogEntry._verify_set", "an inclusion promise"),
+    Internal("sigstore.models", "TrustedRoot.ct_keyring", "the CT logs' keys"),
+    Internal("sigstore.models", "TrustedRoot.rekor_keyring", "the logs' keys"),
     Internal("sigstore", "_store", "the public roots the wheel carries (a data directory)"),
     Internal(
         "sigstore.models",
@@ -206,6 +244,16 @@ def oidc_url(config: ClientTrustConfig) -> str | None:
     return urls[0].url if urls else None
 
 
+def root_digest(root: TrustedRoot) -> str:
+    """The SHA-256 of `root` as read (its canonical JSON): what a result verified under it is
+    kept by, so nothing verified under one root is believed under another."""
+    return hashlib.sha256(root._inner.to_json().encode()).hexdigest()
+
+
+def _valid_at(certificates: list[x509.Certificate], when: datetime.datetime) -> bool:
+    return all(c.not_valid_before_utc <= when <= c.not_valid_after_utc for c in certificates)
+
+
 class RootMismatch(VerificationError):
     """The bundle names a log, CA or key the trust root does not hold; the message says which
     (input in it only as short escaped excerpts)."""
@@ -229,6 +277,73 @@ class TimedVerifier(Verifier):
         super().__init__(trusted_root=trusted_root)
         self._log_time_valid = log_time_valid
         self._mismatches = mismatches
+        self.root_digest = root_digest(trusted_root)
+        self._ct_keyring = trusted_root.ct_keyring(KeyringPurpose.VERIFY)
+        self._log_keyring = trusted_root.rekor_keyring(KeyringPurpose.VERIFY)
+
+    def _certificate(
+        self, cert: x509.Certificate, times: list[TimestampVerificationResult]
+    ) -> None:
+        """Steps (1) to (3) but the identity policy: the chain to the root at every verified
+        time, the SCT, the code-signing profile. All but the validity windows is the same for
+        every bundle of one certificate: verified once (by its DER bytes and the root's
+        digest); each time is checked against the chain's windows for every bundle, and a time
+        outside them takes the chain afresh at that time (raising its refusal)."""
+
+        def verified() -> list[x509.Certificate]:
+            chain: list[x509.Certificate] = []
+            for vts in times:
+                chain = self._verify_chain_at_time(cert, vts)
+            try:
+                verify_sct(cert, chain, self._ct_keyring)
+            except VerificationError as e:
+                raise VerificationError(f"failed to verify SCT on signing certificate: {e}") from e
+            if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+                raise VerificationError("Key usage is not of type `digital signature`")
+            usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            if x509.oid.ExtendedKeyUsageOID.CODE_SIGNING not in usages:
+                raise VerificationError("Extended usage does not contain `code signing`")
+            return [cert, *chain]
+
+        der = cert.public_bytes(serialization.Encoding.DER)
+        chain = VERIFIED.once(("certificate", self.root_digest, der), verified)
+        for vts in times:
+            if not _valid_at(chain, vts.time):
+                self._verify_chain_at_time(cert, vts)
+
+    def _entry(self, entry: TransparencyLogEntry) -> None:
+        """Steps (4) and (5): the entry's inclusion proof and promise, each entry's own; its
+        checkpoint's signature (and that it is the proof's root) verified once per text."""
+        verify_merkle_inclusion(entry)
+        proof = entry._inner.inclusion_proof
+        checkpoint = proof.checkpoint.envelope if proof.checkpoint is not None else None
+
+        def verified() -> bool:
+            verify_checkpoint(self._log_keyring, entry)
+            return True
+
+        log = entry._inner.log_id.key_id
+        VERIFIED.once(("checkpoint", self.root_digest, log, checkpoint, proof.root_hash), verified)
+        if entry._inner.inclusion_promise and entry._inner.integrated_time:
+            entry._verify_set(self._log_keyring)
+
+    def _verify_common_signing_cert(self, bundle: Bundle, policy: Any) -> None:
+        """sigstore's steps (0) to (6), in its order, each certificate verified once."""
+        cert = bundle.signing_certificate
+        times = self._establish_time(bundle)
+        if len(times) < VERIFIED_TIME_THRESHOLD:
+            raise VerificationError("not enough sources of verified time")
+        self._certificate(cert, times)
+        policy.verify(cert)
+        try:
+            self._entry(bundle.log_entry)
+        except VerificationError as e:
+            raise VerificationError(f"invalid log entry: {e}") from e
+        for vts in times:
+            if not _valid_at([cert], vts.time):
+                raise VerificationError(
+                    f"invalid signing cert: expired at time of signing, time via {vts}"
+                )
 
     def _matching(self, bundle: Bundle) -> None:
         """Name what of the bundle the trust root does not hold (its log, its CA, a key)

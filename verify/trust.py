@@ -12,11 +12,13 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from sigstore.models import Bundle, TrustedRoot
 
 from verify.errors import UsageError, library_warnings, unquoted, without_input
 from verify.files import MIB, NotRegular, TooLarge, read_limited
+from verify.once import VERIFIED
 from verify.sigstore_adapter import (
     TUF_URLS,
     CertificateAuthorityModel,
@@ -29,6 +31,7 @@ from verify.sigstore_adapter import (
     embedded_trusted_root,
     entry_log_id,
     log_keys,
+    root_digest,
     root_log_ids,
 )
 from verify.text import excerpt
@@ -249,6 +252,7 @@ class RootIndex:
     log_ids: frozenset[bytes]
     ct_log_ids: frozenset[bytes]
     authorities: tuple[x509.Certificate, ...]
+    digest: str  # the root's (sigstore_adapter.root_digest): what its results are kept by
 
 
 def root_index(root: TrustedRoot) -> RootIndex:
@@ -259,6 +263,7 @@ def root_index(root: TrustedRoot) -> RootIndex:
         authorities=tuple(
             x509.load_der_x509_certificate(der) for der in authority_certificates(root)
         ),
+        digest=root_digest(root),
     )
 
 
@@ -311,12 +316,20 @@ def mismatches(index: RootIndex, bundle: Bundle) -> list[str]:
             f"root (it holds: {', '.join(sorted(_short(i) for i in index.log_ids))})"
         )
     certificate = bundle.signing_certificate
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    key = ("certificate mismatches", index.digest, der)
+    return found + list(VERIFIED.once(key, lambda: _certificate_mismatches(index, certificate)))
+
+
+def _certificate_mismatches(index: RootIndex, certificate: x509.Certificate) -> tuple[str, ...]:
+    """What of the certificate's issuer and CT logs the root does not hold: the same for every
+    bundle of one certificate, found once (verify/once.py)."""
     issuer = _issuer(index, certificate)
-    if issuer is not None:
-        found.append(issuer)
-    found.extend(
-        f"its certificate's SCT names CT log id {_short(ct)}, not a CT log of the trust root"
-        for ct in _scts(certificate)
-        if ct not in index.ct_log_ids
+    return (
+        *([issuer] if issuer is not None else []),
+        *(
+            f"its certificate's SCT names CT log id {_short(ct)}, not a CT log of the trust root"
+            for ct in _scts(certificate)
+            if ct not in index.ct_log_ids
+        ),
     )
-    return found

@@ -14,7 +14,9 @@ from verify.formats import cyclonedx
 from verify.formats.link import Link
 from verify.formats.predicates import CYCLONEDX_BOM, LINK_V03, SLSA_PROVENANCE_V1, short
 from verify.formats.provenance import SlsaProvenance
+from verify.formats.statement import Statement
 from verify.interface import Check, Context, Outcome
+from verify.once import Kept
 from verify.policy import DeniedPackage, Provenance, Sbom, human
 from verify.text import excerpt, quoted
 
@@ -97,6 +99,21 @@ class ProvenanceCheck(Check):
         return _describe_provenance(rule)
 
 
+# an SBOM judged by one rule, kept: a release's one SBOM covers each of its artifacts, and its
+# components were walked again for every one (the statement is kept with its result, so an id
+# reused after it is gone never finds another's)
+_JUDGED = Kept(256)
+
+
+def _judged_sbom(rule: Sbom, statement: Statement) -> list[str]:
+    key = ("sbom", id(statement), rule)
+    found = _JUDGED.get(key)
+    if found is None or found[0] is not statement:
+        found = (statement, _sbom_failures(rule, statement.predicate))
+        _JUDGED.put(key, found)
+    return list(found[1])
+
+
 def _sbom_failures(rule: Sbom, predicate: dict[str, Any]) -> list[str]:
     if "attestByReference" in predicate:
         if not (rule.denied_licenses or rule.denied_packages):
@@ -155,7 +172,7 @@ class SbomCheck(Check):
         for attestation in found:
             failures += [
                 f"{attestation.path.name}: {why}"
-                for why in _sbom_failures(rule, attestation.statement.predicate)
+                for why in _judged_sbom(rule, attestation.statement)
             ]
         return Outcome(self.name, self.expect(context), names(found), tuple(failures))
 

@@ -16,15 +16,13 @@ judging instant, afresh on every review."""
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime
 import functools
 import hashlib
 import re
 import tempfile
-import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +34,7 @@ from verify.errors import OperationalError
 from verify.evidence import MAX_BUNDLE, Collector, Evidence
 from verify.files import read_limited
 from verify.interface import Check
+from verify.once import Kept
 from verify.policy import Policy
 from verify.sigstore_adapter import TimedVerifier
 from verify.text import quoted
@@ -143,29 +142,9 @@ class _AnySigner:
         return None
 
 
-class VerificationCache:
+class VerificationCache(Kept):
     """The time-independent results of bundle verification (see the module's docstring),
-    bounded (least recently used goes first) and shared by the threads of one process."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self._limit = limit
-        self._found: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            if key in self._found:
-                self._found.move_to_end(key)
-                self.hits += 1
-                return self._found[key]
-            return None
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._found[key] = value
-            while len(self._found) > self._limit:
-                self._found.popitem(last=False)
+    bounded and shared by the threads of one process (verify/once.py keeps them)."""
 
     def verifier(self, trust: Trust) -> TimedVerifier:
         root = trust.root
