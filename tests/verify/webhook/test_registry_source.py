@@ -5,10 +5,9 @@ schema) and the local Sigstore instance.
 The issue's acceptance: an image built here goes sbom -> scan -> sign (`attest sign oci://`) ->
 provenance, SBOM and SLO attestations -> the registry, and the webhook over TLS admits the
 Deployment (rendered by kubectl) that runs it by digest, refuses its twin pushed without
-evidence, refuses it by tag unless the policy resolves tags, and then names the digest. The
-attestations are made over the manifest's bytes as a file (`attest provenance`/`attest attest`
-take no image on this branch) and attached as referrers as `attest sign oci://` attaches its
-bundle: their statements' subject is the manifest digest, as an image's are.
+evidence, refuses it by tag unless the policy resolves tags, and then names the digest. Every
+piece of evidence is made and pushed by the commands themselves (`attest sign`, `attest
+provenance` and `attest attest` on `oci://HOST/REPO@sha256:…`), as a release would.
 
 Also: the webhook judges referrers by the rule `attest verify oci://` judges them by (one rule,
 verify/checks/signature.py); a registry that cannot be reached, or never answers, denies naming
@@ -85,22 +84,15 @@ def _release_image(
     ))  # fmt: skip
     image = push_image(registry, "acceptance/app", "v1", requirements.read_bytes())
     twin = push_image(registry, "acceptance/app", "twin", requirements.read_bytes() + b"\n")
-    _ok(invoke("sign", *_signing(instance), f"oci://{registry}/acceptance/app@{image.digest}"))
-    manifest = work / "manifest.json"  # the statements' subject: the manifest's digest
-    manifest.write_bytes(image.body)
-    out = work / "attestations"
-    out.mkdir()
+    reference = f"oci://{registry}/acceptance/app@{image.digest}"
+    _ok(invoke("sign", *_signing(instance), reference))
     _ok(invoke(
-        "provenance", *_signing(instance), "--sbom", str(sbom), "--bundle-dir", str(out),
-        str(manifest), env=GITHUB_ENV,
+        "provenance", *_signing(instance), "--sbom", str(sbom), reference, env=GITHUB_ENV,
     ))  # fmt: skip
     _ok(invoke(
         "attest", *_signing(instance), "--predicate", "sbom", "--predicate", "slo",
-        "--sbom", str(sbom), "--scan", str(scan), "--bundle-dir", str(out), str(manifest),
+        "--sbom", str(sbom), "--scan", str(scan), reference,
     ))  # fmt: skip
-    client = Registry(registry)
-    for bundle in sorted(out.glob("*.sigstore.json")):
-        client.attach("acceptance/app", image, bundle.read_bytes())
     return image, twin
 
 
