@@ -34,6 +34,7 @@ import yaml
 from attest.instance import lifecycle, oidc
 from attest.instance.state import load_state
 from attest.sign.images import sign_images
+from attest.sign.stage import SignRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,7 +53,8 @@ def prepare(work: Path, registry: str) -> tuple[str, Path]:
     token = oidc.mint(state.keys["issuer"], state.issuer_url, claims.pop("sub"), claims)
     image = push_image(registry, "acme/web", "v1", b"the benchmark's app")
     reference = f"{registry}/acme/web@{image.digest}"
-    sign_images([f"oci://{reference}"], state_dir / "trust_config.json", None, token)
+    request = SignRequest((), trust_config=state_dir / "trust_config.json", identity_token=token)
+    sign_images([f"oci://{reference}"], request)
     policy = {
         "version": 1,
         "trust": {

@@ -37,7 +37,7 @@ from tests.signed_release import (
 )
 from tests.verify.webhook import reviews as r
 from verify import gate
-from verify.oci.client import Manifest, Registry
+from verify.oci.client import OCI_INDEX, Manifest, Registry, tag_schema
 from verify.policy import load_policy
 from verify.webhook.judging import DigestJudge, ImageRef
 from verify.webhook.mounted import Mounted
@@ -241,6 +241,27 @@ def test_the_webhook_counts_referrers_as_attest_verify_does(
     _ok(invoke("sign", *_signing(instance, "acme/audit"), f"oci://{name}"))
     assert _judge(two, name).allowed is True
     _ok(_gate(invoke, two, f"oci://{name}"))
+
+
+def test_a_referrer_removed_from_the_index_stops_counting_at_the_next_review(
+    invoke: Invoke, instance: LocalInstance, registry: str, tmp_path: Path
+) -> None:
+    """One source (its cache: the referrer's manifest and bundle kept by digest) for every
+    review: the referrers list is read afresh each time, so a signature taken out of the
+    tag-schema index no longer counts, and one pushed after is counted."""
+    image = push_image(registry, "removed/app", "v1", b"removed referrer")
+    name = f"{registry}/removed/app@{image.digest}"
+    policy, source = _k_of_n(instance, tmp_path / "one.yaml", 1), RegistrySource()
+    _ok(invoke("sign", *_signing(instance, "acme/web"), f"oci://{name}"))
+    assert _judge(policy, name, source).allowed is True
+    client = Registry(registry)
+    empty = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode()
+    client.push_manifest("removed/app", tag_schema(image.digest), empty, OCI_INDEX)
+    verdict = _judge(policy, name, source)
+    assert verdict.allowed is False
+    assert f"no verified signature of {image.digest} among its referrers" in verdict.reason
+    _ok(invoke("sign", *_signing(instance, "acme/audit"), f"oci://{name}"))
+    assert _judge(policy, name, source).allowed is True
 
 
 def _free_port() -> int:
