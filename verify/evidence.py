@@ -19,7 +19,7 @@ import datetime
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -251,8 +251,10 @@ class Collector:
         now: datetime.datetime,
         directory: Path | None = None,
         verifier: TimedVerifier | None = None,
+        held: Mapping[str, bytes] | None = None,
     ) -> None:
         self._verifier = verifier or timed_verifier(root)  # the webhook's caches its results
+        self._held = held  # the bundles by file name, in memory, as if `directory` held them
         self._policy = policy
         self._now = now
         self._directory = directory
@@ -282,10 +284,13 @@ class Collector:
         if is_link and not read.is_relative_to(real_directory):
             return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
-            if evidence_files.gh_digest(path.name) is not None:
+            if self._held is not None:
+                raw = self._held[path.name]
+            elif evidence_files.gh_digest(path.name) is not None:
                 items, self._read[read] = evidence_files.jsonl_items(read, path, is_link)
                 return items
-            raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
+            else:
+                raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
             self._read[read] = hashlib.sha256(raw).hexdigest()  # what a VSA's inputs name
         except (TooLarge, NotRegular) as e:
             return Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
@@ -406,12 +411,15 @@ class Collector:
 
     def _index(self, directory: Path) -> _Index:
         if directory not in self._indexes:
-            if not directory.is_dir():
+            if self._held is not None:
+                found = sorted((name, False) for name in self._held)
+            elif not directory.is_dir():
                 raise ArtifactError(f"{directory}: attestation directory does not exist")
+            else:
+                with os.scandir(directory) as listing:  # its file types come with the names
+                    found = sorted((e.name, e.is_symlink()) for e in listing)
             index = _Index()
             real = Path(os.path.realpath(directory))
-            with os.scandir(directory) as listing:  # its file types come with the names
-                found = sorted((e.name, e.is_symlink()) for e in listing)
             for name, is_link in found:
                 if bundles.is_bundle(name) or evidence_files.is_evidence_file(name):
                     self._add(index, directory / name, real, is_link)

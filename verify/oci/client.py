@@ -22,6 +22,7 @@ import requests
 
 from verify.errors import OperationalError
 from verify.files import MIB
+from verify.oci.cache import Cache
 from verify.oci.reference import DIGEST, ImageRef
 from verify.text import excerpt
 
@@ -78,7 +79,8 @@ _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 class Registry:
     """One registry, reached at `ref.host`; `transport` is the requests session (the tests give
-    one that answers the spec's example responses)."""
+    one that answers the spec's example responses); `cache` keeps what verify/oci/cache.py
+    says may be kept (the webhook's, for the life of its process)."""
 
     def __init__(
         self,
@@ -87,8 +89,10 @@ class Registry:
         plain_http: bool = False,
         transport: requests.Session | None = None,
         timeout: float = TIMEOUT,
+        cache: Cache | None = None,
     ) -> None:
         self.host = host
+        self.cache = cache
         self.loopback = ImageRef(host, "x").loopback
         self.scheme = "http" if (self.loopback or plain_http) else "https"
         self.base = f"{self.scheme}://{host}"
@@ -191,13 +195,18 @@ class Registry:
     ) -> Manifest:
         """The manifest at `reference` (a digest: its bytes must have it; a tag: its digest is
         that of the bytes, and a Docker-Content-Digest that says otherwise is refused)."""
+        key = (self.host, repository, "manifest", reference)
+        by_digest = DIGEST.fullmatch(reference) is not None
+        kept: Manifest | None = self.cache.get(key) if self.cache and by_digest else None
+        if kept is not None:
+            return kept
         response = self.request(
             "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": ", ".join(accept)}
         )
         _expect(response, 200, f"manifest {excerpt(reference)} of {repository}")
         digest = sha256(response.content)
         said = response.headers.get("Docker-Content-Digest")
-        if DIGEST.fullmatch(reference) and digest != reference:
+        if by_digest and digest != reference:
             raise RegistryError(
                 f"{self.host}/{repository}: the manifest served for {reference} has digest "
                 f"{digest}: refused (the registry answered something else)"
@@ -208,34 +217,52 @@ class Registry:
                 f"digest {excerpt(said)}, its bytes have {digest}: refused"
             )
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return Manifest(digest, media_type, response.content)
+        found = Manifest(digest, media_type, response.content)
+        if self.cache and by_digest:  # a tag's manifest is asked for afresh
+            self.cache.put(key, found, len(found.body))
+        return found
 
     def blob(self, repository: str, digest: str, limit: int = MAX_BLOB) -> bytes:
+        key = (self.host, repository, "blob", digest)
+        kept: bytes | None = self.cache.get(key) if self.cache else None
+        if kept is not None and len(kept) <= limit:
+            return kept
         response = self.request("GET", f"/v2/{repository}/blobs/{digest}", limit=limit, blob=True)
         _expect(response, 200, f"blob {digest} of {repository}")
         if sha256(response.content) != digest:
             raise RegistryError(f"{self.host}/{repository}: blob {digest}: wrong digest: refused")
+        if self.cache:
+            self.cache.put(key, response.content, len(response.content))
         return response.content
 
     def referrers(self, repository: str, digest: str, artifact_type: str) -> list[dict[str, Any]]:
         """The descriptors of the manifests whose subject is `digest` with `artifact_type`: from
         the referrers API, or, where the registry has none (404), from the index at the
-        referrers tag schema's tag `sha256-<hex>` (none there: no referrers)."""
-        response = self.request(
-            "GET",
-            f"/v2/{repository}/referrers/{digest}",
-            params={"artifactType": artifact_type},
-            headers={"Accept": OCI_INDEX},
-        )
-        if response.status_code == 404:
-            try:
-                index = self.manifest(repository, tag_schema(digest), (OCI_INDEX,)).json()
-            except NotFound:
-                return []
+        referrers tag schema's tag `sha256-<hex>` (none there: no referrers). Both are asked
+        for afresh every time; only a 404 from the API is remembered, briefly (cache.py)."""
+        if self.cache and self.cache.no_referrers_api(self.host):
+            index = self._tag_schema_index(repository, digest)
         else:
-            _expect(response, 200, f"referrers of {digest} in {repository}")
-            index = _json(response, f"referrers of {digest}")
+            response = self.request(
+                "GET",
+                f"/v2/{repository}/referrers/{digest}",
+                params={"artifactType": artifact_type},
+                headers={"Accept": OCI_INDEX},
+            )
+            if response.status_code == 404:
+                if self.cache:
+                    self.cache.saw_no_referrers_api(self.host)
+                index = self._tag_schema_index(repository, digest)
+            else:
+                _expect(response, 200, f"referrers of {digest} in {repository}")
+                index = _json(response, f"referrers of {digest}")
         return [d for d in _manifests(index, digest) if d.get("artifactType") == artifact_type]
+
+    def _tag_schema_index(self, repository: str, digest: str) -> Any:
+        try:
+            return self.manifest(repository, tag_schema(digest), (OCI_INDEX,)).json()
+        except NotFound:
+            return {"manifests": []}
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from verify.oci.cache import Cache
 from verify.oci.client import BUNDLE_TYPE, MAX_BLOB, TIMEOUT, Manifest, Registry, RegistryError
 from verify.oci.reference import ImageRef, parse
 
@@ -52,10 +53,14 @@ def gather(
     plain_http: bool = False,
     transport: requests.Session | None = None,
     timeout: float = TIMEOUT,
+    cache: Cache | None = None,
 ) -> Image:
-    """The image's manifest and bundles from its registry (RegistryError for any trouble)."""
+    """The image's manifest and bundles from its registry (RegistryError for any trouble);
+    `cache`: what a long-lived caller keeps between calls (verify/oci/cache.py)."""
     ref = parse(reference) if isinstance(reference, str) else reference
-    registry = Registry(ref.host, plain_http=plain_http, transport=transport, timeout=timeout)
+    registry = Registry(
+        ref.host, plain_http=plain_http, transport=transport, timeout=timeout, cache=cache
+    )
     ref, manifest = resolve(registry, ref)
     assert ref.digest is not None
     listed = registry.referrers(ref.repository, ref.digest, BUNDLE_TYPE)
@@ -80,9 +85,12 @@ def collect(
     plain_http: bool = False,
     transport: requests.Session | None = None,
     timeout: float = TIMEOUT,
+    cache: Cache | None = None,
 ) -> tuple[str, list[bytes]]:
     """The image's manifest digest (`sha256:<hex>`, a tag resolved) and the bytes of every
     Sigstore bundle among its referrers, to be judged by the gate."""
-    image = gather(reference, plain_http=plain_http, transport=transport, timeout=timeout)
+    image = gather(
+        reference, plain_http=plain_http, transport=transport, timeout=timeout, cache=cache
+    )
     assert image.ref.digest is not None
     return image.ref.digest, [raw for _, raw in image.bundles]

@@ -21,7 +21,6 @@ import datetime
 import functools
 import hashlib
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +42,9 @@ from verify.trust import Trust, log_periods, log_valid_at, mismatches, root_inde
 MAX_REFERENCE = 512  # characters of an image reference; longer is refused unread
 MAX_BUNDLES = 64  # bundles judged for one image: more is a flood, refused
 MAX_REASON = 400  # characters of one image's reason
+# where the checks' messages place an image's bundles: they are judged from memory (a review
+# writes no file), under names as `attest verify --attestations` would read them
+HELD = Path("/attest-webhook")
 
 # name[:tag][@sha256:hex], the name as the distribution spec's grammar allows (a host, maybe
 # with a port, then lower-case path components).
@@ -250,18 +252,16 @@ class DigestJudge:
         trust: Trust,
         now: datetime.datetime,
     ) -> tuple[gate.Decision, Evidence]:
-        """The gate's decision on the manifest `digest` with the bundles `found`, laid out as
-        `attest verify --attestations` reads them, judged as images are (`images=True`: the
-        rule of `attest verify oci://`, verify/checks/signature.py): every referrer alike, any
-        signature over the digest by an allowed identity counts, each distinct signer once."""
+        """The gate's decision on the manifest `digest` with the bundles `found`, named as
+        `attest verify --attestations` reads them (held in memory), judged as images are
+        (`images=True`: the rule of `attest verify oci://`, verify/checks/signature.py): every
+        referrer alike, any signature over the digest by an allowed identity counts, each
+        distinct signer once."""
         name = digest  # as the checks' messages name the image
-        with tempfile.TemporaryDirectory(prefix="attest-webhook-") as work:
-            directory = Path(work)
-            for i, raw in enumerate(found):
-                (directory / f"{name}.{i}.sigstore.json").write_bytes(raw)
-            collector = Collector(
-                trust.root, policy, now, directory, verifier=self.cache.verifier(trust)
-            )
-            evidence = collector.collect(directory / name, {"sha256": digest.split(":")[1]})
-            [decision] = gate.judge([evidence], policy, now, trust, self.checks(), images=True)
+        held = {f"{name}.{i}.sigstore.json": raw for i, raw in enumerate(found)}
+        collector = Collector(
+            trust.root, policy, now, HELD, verifier=self.cache.verifier(trust), held=held
+        )
+        evidence = collector.collect(HELD / name, {"sha256": digest.split(":")[1]})
+        [decision] = gate.judge([evidence], policy, now, trust, self.checks(), images=True)
         return decision, evidence

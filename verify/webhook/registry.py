@@ -15,6 +15,7 @@ import threading
 import requests
 
 from verify.oci import evidence
+from verify.oci.cache import Cache
 from verify.oci.client import Registry
 from verify.oci.reference import SCHEME
 from verify.oci.reference import ImageRef as OciRef
@@ -39,10 +40,12 @@ def oci_reference(ref: ImageRef, digest: str | None = None) -> OciRef:
 
 class RegistrySource:
     """The evidence of an image from its registry; one keep-alive session per thread (the
-    server judges each connection's reviews in a thread of its own)."""
+    server judges each connection's reviews in a thread of its own), and one cache for the
+    process (content by digest, hosts without a referrers API: verify/oci/cache.py)."""
 
-    def __init__(self, timeout: float = 5.0) -> None:
+    def __init__(self, timeout: float = 5.0, cache: Cache | None = None) -> None:
         self.timeout = timeout  # seconds to connect and between bytes: under the review deadline
+        self.cache = cache or Cache()
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -53,10 +56,14 @@ class RegistrySource:
 
     def resolve(self, ref: ImageRef) -> str:
         oci = oci_reference(ref)
-        registry = Registry(oci.host, transport=self._session(), timeout=self.timeout)
+        registry = Registry(
+            oci.host, transport=self._session(), timeout=self.timeout, cache=self.cache
+        )
         return registry.manifest(oci.repository, str(oci.tag)).digest
 
     def bundles(self, ref: ImageRef, digest: str) -> list[bytes]:
         oci = oci_reference(ref, digest)
-        _, found = evidence.collect(oci, transport=self._session(), timeout=self.timeout)
+        _, found = evidence.collect(
+            oci, transport=self._session(), timeout=self.timeout, cache=self.cache
+        )
         return found

@@ -160,3 +160,22 @@ def test_a_verdict_is_data(tmp_path: Path) -> None:
         "reason": "why",
         "digest": None,
     }
+
+
+def test_a_review_is_judged_from_memory_writing_no_file(
+    tmp_path: Path, instance: LocalInstance, policy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review's bundles are judged where they are held (a temporary directory per review cost
+    more than the judging, ~2.5 ms of a cached review's wall time here), and what judging says
+    is the same: allowed by the signature, refused without one."""
+    image = _image(tmp_path, instance, g.github_token(instance))
+    unsigned = _image(tmp_path, instance, None, MANIFEST + b" ")
+
+    def no_files(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a review wrote a file")
+
+    monkeypatch.setattr("tempfile.mkdtemp", no_files)
+    monkeypatch.setattr(Path, "write_bytes", no_files)
+    assert _judge(tmp_path, policy, image).allowed is True
+    verdict = _judge(tmp_path, policy, unsigned)
+    assert verdict.allowed is False and "signature: no verified signature" in verdict.reason

@@ -5,10 +5,9 @@ schema) and the local Sigstore instance.
 The issue's acceptance: an image built here goes sbom -> scan -> sign (`attest sign oci://`) ->
 provenance, SBOM and SLO attestations -> the registry, and the webhook over TLS admits the
 Deployment (rendered by kubectl) that runs it by digest, refuses its twin pushed without
-evidence, refuses it by tag unless the policy resolves tags, and then names the digest. The
-attestations are made over the manifest's bytes as a file (`attest provenance`/`attest attest`
-take no image on this branch) and attached as referrers as `attest sign oci://` attaches its
-bundle: their statements' subject is the manifest digest, as an image's are.
+evidence, refuses it by tag unless the policy resolves tags, and then names the digest. Every
+piece of evidence is made and pushed by the commands themselves (`attest sign`, `attest
+provenance` and `attest attest` on `oci://HOST/REPO@sha256:…`), as a release would.
 
 Also: the webhook judges referrers by the rule `attest verify oci://` judges them by (one rule,
 verify/checks/signature.py); a registry that cannot be reached, or never answers, denies naming
@@ -38,7 +37,7 @@ from tests.signed_release import (
 )
 from tests.verify.webhook import reviews as r
 from verify import gate
-from verify.oci.client import Manifest, Registry
+from verify.oci.client import OCI_INDEX, Manifest, Registry, tag_schema
 from verify.policy import load_policy
 from verify.webhook.judging import DigestJudge, ImageRef
 from verify.webhook.mounted import Mounted
@@ -85,22 +84,15 @@ def _release_image(
     ))  # fmt: skip
     image = push_image(registry, "acceptance/app", "v1", requirements.read_bytes())
     twin = push_image(registry, "acceptance/app", "twin", requirements.read_bytes() + b"\n")
-    _ok(invoke("sign", *_signing(instance), f"oci://{registry}/acceptance/app@{image.digest}"))
-    manifest = work / "manifest.json"  # the statements' subject: the manifest's digest
-    manifest.write_bytes(image.body)
-    out = work / "attestations"
-    out.mkdir()
+    reference = f"oci://{registry}/acceptance/app@{image.digest}"
+    _ok(invoke("sign", *_signing(instance), reference))
     _ok(invoke(
-        "provenance", *_signing(instance), "--sbom", str(sbom), "--bundle-dir", str(out),
-        str(manifest), env=GITHUB_ENV,
+        "provenance", *_signing(instance), "--sbom", str(sbom), reference, env=GITHUB_ENV,
     ))  # fmt: skip
     _ok(invoke(
         "attest", *_signing(instance), "--predicate", "sbom", "--predicate", "slo",
-        "--sbom", str(sbom), "--scan", str(scan), "--bundle-dir", str(out), str(manifest),
+        "--sbom", str(sbom), "--scan", str(scan), reference,
     ))  # fmt: skip
-    client = Registry(registry)
-    for bundle in sorted(out.glob("*.sigstore.json")):
-        client.attach("acceptance/app", image, bundle.read_bytes())
     return image, twin
 
 
@@ -249,6 +241,27 @@ def test_the_webhook_counts_referrers_as_attest_verify_does(
     _ok(invoke("sign", *_signing(instance, "acme/audit"), f"oci://{name}"))
     assert _judge(two, name).allowed is True
     _ok(_gate(invoke, two, f"oci://{name}"))
+
+
+def test_a_referrer_removed_from_the_index_stops_counting_at_the_next_review(
+    invoke: Invoke, instance: LocalInstance, registry: str, tmp_path: Path
+) -> None:
+    """One source (its cache: the referrer's manifest and bundle kept by digest) for every
+    review: the referrers list is read afresh each time, so a signature taken out of the
+    tag-schema index no longer counts, and one pushed after is counted."""
+    image = push_image(registry, "removed/app", "v1", b"removed referrer")
+    name = f"{registry}/removed/app@{image.digest}"
+    policy, source = _k_of_n(instance, tmp_path / "one.yaml", 1), RegistrySource()
+    _ok(invoke("sign", *_signing(instance, "acme/web"), f"oci://{name}"))
+    assert _judge(policy, name, source).allowed is True
+    client = Registry(registry)
+    empty = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode()
+    client.push_manifest("removed/app", tag_schema(image.digest), empty, OCI_INDEX)
+    verdict = _judge(policy, name, source)
+    assert verdict.allowed is False
+    assert f"no verified signature of {image.digest} among its referrers" in verdict.reason
+    _ok(invoke("sign", *_signing(instance, "acme/audit"), f"oci://{name}"))
+    assert _judge(policy, name, source).allowed is True
 
 
 def _free_port() -> int:

@@ -1,0 +1,167 @@
+"""verify.oci.cache through the client's transport (canned answers, no socket): what a
+long-lived client (the webhook) keeps — objects by digest, and briefly a registry's 404 for the
+referrers API — and what it asks for afresh every time: the referrers listing and tags."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.verify.oci.test_client_transport import (
+    ARTIFACT,
+    BUNDLE,
+    HOST,
+    IMAGE,
+    Answer,
+    Canned,
+    registry_with_referrers_api,
+    transport,
+)
+from verify.oci import evidence
+from verify.oci.cache import NO_API_TTL, Cache
+from verify.oci.client import (
+    BUNDLE_TYPE,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Registry,
+    RegistryError,
+    descriptor,
+    sha256,
+)
+
+IMAGE_REF = f"oci://{HOST}/app@{sha256(IMAGE)}"
+
+
+def _paths(asked: list[str]) -> list[str]:
+    return [a.split(HOST, 1)[1].split("?")[0] for a in asked]
+
+
+def test_a_second_look_asks_the_referrers_api_only() -> None:
+    session, adapter = transport(registry_with_referrers_api)
+    cache = Cache()
+    first = evidence.collect(IMAGE_REF, transport=session, cache=cache)
+    assert len(adapter.asked) == 4  # the manifest, the referrers, the artifact, its bundle
+    adapter.asked.clear()
+    assert (
+        evidence.collect(IMAGE_REF, transport=session, cache=cache)
+        == first
+        == (
+            sha256(IMAGE),
+            [BUNDLE],
+        )
+    )
+    assert _paths(adapter.asked) == [f"/v2/app/referrers/{sha256(IMAGE)}"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _tag_schema_registry(
+    listing: list[bytes], blobs: tuple[bytes, ...] = ()
+) -> tuple[requests.Session, Canned]:
+    """A registry without the referrers API whose tag-schema index lists the artifacts in
+    `listing` (changed by the test between looks), holding the image, BUNDLE and `blobs`."""
+    objects = {sha256(x): x for x in (IMAGE, BUNDLE, *blobs)}
+
+    def answer(method: str, url: str) -> Answer:
+        path = url.split(HOST, 1)[1].split("?")[0]
+        if "/referrers/" in path:
+            return 404, {}, b""
+        if path.endswith(f"/manifests/sha256-{sha256(IMAGE)[7:]}"):
+            index = {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [
+                    descriptor(OCI_MANIFEST, a, artifactType=BUNDLE_TYPE) for a in listing
+                ],
+            }
+            return 200, {"Content-Type": OCI_INDEX}, json.dumps(index).encode()
+        found = {**objects, **{sha256(a): a for a in listing}}.get(path.rsplit("/", 1)[1])
+        return (200, {"Content-Type": OCI_MANIFEST}, found) if found else (404, {}, b"")
+
+    return transport(answer)
+
+
+def _artifact(bundle: bytes) -> bytes:
+    manifest = json.loads(ARTIFACT)
+    manifest["layers"] = [descriptor(BUNDLE_TYPE, bundle)]
+    return json.dumps(manifest).encode()
+
+
+def test_a_404_from_the_referrers_api_is_remembered_for_a_short_time_only() -> None:
+    session, adapter = _tag_schema_registry([ARTIFACT])
+    clock = Clock()
+    cache = Cache(clock=clock)
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == [BUNDLE]
+    assert len(adapter.asked) == 5  # manifest, API (404), tag-schema index, artifact, bundle
+    adapter.asked.clear()
+    clock.now += NO_API_TTL - 1
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == [BUNDLE]
+    assert _paths(adapter.asked) == [f"/v2/app/manifests/sha256-{sha256(IMAGE)[7:]}"]
+    adapter.asked.clear()
+    clock.now += 2  # past the memo: the API is asked again (a registry upgraded meanwhile)
+    evidence.collect(IMAGE_REF, transport=session, cache=cache)
+    assert _paths(adapter.asked) == [
+        f"/v2/app/referrers/{sha256(IMAGE)}",
+        f"/v2/app/manifests/sha256-{sha256(IMAGE)[7:]}",
+    ]
+
+
+def test_a_referrer_removed_from_the_listing_is_gone_at_the_next_look_and_a_new_one_is_seen() -> (
+    None
+):
+    listing = [ARTIFACT]
+    other = b'{"another": "bundle"}'
+    session, _ = _tag_schema_registry(listing, (other,))
+    cache = Cache()
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == [BUNDLE]
+    listing.clear()  # removed from the index: its artifact and bundle are still in the cache
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == []
+    listing.append(_artifact(other))  # a new referrer pushed
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == [other]
+
+
+def test_a_tag_is_resolved_afresh_every_time() -> None:
+    served = [IMAGE]
+    session, adapter = transport(lambda m, u: (200, {"Content-Type": OCI_MANIFEST}, served[0]))
+    registry = Registry(HOST, transport=session, cache=Cache())
+    assert registry.manifest("app", "v1").digest == sha256(IMAGE)
+    served[0] = ARTIFACT  # the tag moved
+    assert registry.manifest("app", "v1").digest == sha256(ARTIFACT)
+    assert len(adapter.asked) == 2
+
+
+def test_what_the_client_refuses_is_never_kept() -> None:
+    served = [IMAGE + b" ", BUNDLE + b" "]  # wrong bytes first, then the right ones
+    session, adapter = transport(
+        lambda m, u: (200, {"Content-Type": OCI_MANIFEST}, served[0 if "/manifests/" in u else 1])
+    )
+    registry = Registry(HOST, transport=session, cache=Cache())
+    with pytest.raises(RegistryError, match="has digest"):
+        registry.manifest("app", sha256(IMAGE))
+    with pytest.raises(RegistryError, match="wrong digest: refused"):
+        registry.blob("app", sha256(BUNDLE))
+    served[:] = [IMAGE, BUNDLE]
+    assert registry.manifest("app", sha256(IMAGE)).body == IMAGE
+    assert registry.blob("app", sha256(BUNDLE)) == BUNDLE
+    assert len(adapter.asked) == 4
+
+
+def test_the_cache_is_bounded_by_bytes_least_recently_used_first() -> None:
+    cache = Cache(limit=800)
+    for name in "abc":
+        cache.put(name, name, 100)
+    assert cache.get("a") == "a"  # used: "b" is now the oldest
+    cache.put("big", "over an eighth of the limit", 101)
+    assert cache.get("big") is None  # never kept: one large object cannot flush the rest
+    for name in "defghij":
+        cache.put(name, name, 100)
+    assert cache.get("b") is None and cache.get("c") is None  # the two oldest went
+    assert [cache.get(n) for n in "adefghij"] == list("adefghij")

@@ -1,0 +1,73 @@
+"""What a long-lived registry client (the webhook) may keep between reviews, and nothing else.
+
+Kept for the life of the process, bounded by bytes (least recently used goes first): objects
+fetched by digest and checked against it — an image manifest, a referrer's manifest, a bundle
+blob. Their bytes cannot change, so a kept one is what the registry would serve again; each is
+keyed by registry host, repository and digest, as it was served.
+
+Never kept: what a name points to now — a tag's manifest (its digest is resolved afresh) and the
+referrers list (the referrers API's answer, or the tag-schema index): a referrer pushed or
+removed is seen at the next review.
+
+Remembered for NO_API_TTL seconds per registry host: that it answered the referrers API with
+404, so the tag-schema index is read without asking again (one request per review saved).
+Safe: a registry only gains the API (distribution spec 1.1, "Enabling the Referrers API": it
+then lists what the index listed too), and a stale memo means, for at most NO_API_TTL after an
+upgrade, the listing as the index still has it: a referrer pushed to or removed from the
+upgraded registry is seen that much later, as if pushed or removed later. The index is itself
+what the spec has every client read when the API is missing. An API that answers is never
+remembered: its answer is the listing, asked for every time."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+LIMIT = 32 * 1024 * 1024  # bytes kept in all
+NO_API_TTL = 30.0  # seconds a registry's 404 for the referrers API is remembered
+
+
+class Cache:
+    """Content by digest (bounded LRU by bytes; an object over an eighth of the limit is not
+    kept, so one large blob cannot flush the rest) and the hosts without a referrers API.
+    Shared by the threads of one process."""
+
+    def __init__(self, limit: int = LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._kept: collections.OrderedDict[Hashable, tuple[Any, int]] = collections.OrderedDict()
+        self._size = 0
+        self._no_api: dict[str, float] = {}  # host -> when its 404 was seen
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None:
+                return None
+            self._kept.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        if size > self.limit // 8:
+            return
+        with self._lock:
+            old = self._kept.pop(key, None)
+            self._size += size - (old[1] if old else 0)
+            self._kept[key] = (value, size)
+            while self._size > self.limit:
+                _, (_, dropped) = self._kept.popitem(last=False)
+                self._size -= dropped
+
+    def no_referrers_api(self, host: str) -> bool:
+        """Whether `host` said 404 to the referrers API less than NO_API_TTL seconds ago."""
+        with self._lock:
+            seen = self._no_api.get(host)
+            return seen is not None and self._clock() - seen < NO_API_TTL
+
+    def saw_no_referrers_api(self, host: str) -> None:
+        with self._lock:
+            self._no_api[host] = self._clock()
