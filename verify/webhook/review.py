@@ -1,11 +1,18 @@
 """Reading a Kubernetes AdmissionReview (admission.k8s.io/v1) and writing its answer.
 
 Every image the object would run is found: the containers, init containers and ephemeral
-containers of a Pod, and of the pod template of every workload kind that embeds one
-(Deployment, StatefulSet, DaemonSet, ReplicaSet, Job; a CronJob's in its job template). A review
-that is not one is `BadReview` (HTTP 400, no uid to answer); a review of an object the webhook
-cannot read is `Unreadable`, answered with a denial. The answer names each refused image and
-why, escaped and bounded: the API server shows it to whoever applied the object."""
+containers and the image volumes (`volumes[].image.reference`, KEP-4639) of a Pod, and of the
+pod template of every workload kind that embeds one (Deployment, StatefulSet, DaemonSet,
+ReplicaSet, Job; a CronJob's in its job template). A review that is not one is `BadReview` (HTTP
+400, no uid to answer); a review of an object the webhook cannot read is `Unreadable`, answered
+with a denial. The answer names each refused image and why, escaped and bounded: the API server
+shows it to whoever applied the object.
+
+On UPDATE only the images the object did not already name are judged: an image string found
+anywhere in `oldObject`'s pod spec was admitted with it and stays (`Review.kept`), so scaling a
+ReplicaSet down or removing a finalizer is never refused because an image it already ran has
+since lost its evidence; revocation takes effect at the next CREATE (every Pod a controller
+makes is one). An UPDATE whose `oldObject` cannot be read has every image judged (fail closed)."""
 
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ POD_SPEC: dict[tuple[str, str], tuple[str, ...]] = {
     ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 SORTS = ("containers", "initContainers", "ephemeralContainers")
+KEPT = "already in the object before this UPDATE: admitted with it, not judged again"
 JUDGED_OPERATIONS = ("CREATE", "UPDATE")
 
 
@@ -59,11 +67,12 @@ class Review:
     namespace: str
     name: str
     operation: str
-    containers: tuple[Container, ...]
+    containers: tuple[Container, ...]  # the ones judged: every one, or on UPDATE the new ones
+    kept: tuple[Container, ...] = ()  # on UPDATE, those whose image oldObject already named
 
     @property
     def images(self) -> tuple[str, ...]:
-        """Each distinct image once, in the order first named."""
+        """Each distinct image judged once, in the order first named."""
         return tuple(dict.fromkeys(c.image for c in self.containers))
 
 
@@ -112,6 +121,7 @@ def parse(body: bytes) -> Review:
     if not isinstance(obj, dict):
         raise Unreadable(uid, "the review carries no object to judge")
     containers = _containers(uid, obj, path)
+    admitted = _admitted(uid, request, path) if operation == "UPDATE" else frozenset()
     metadata = obj.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     return Review(
@@ -120,13 +130,27 @@ def parse(body: bytes) -> Review:
         namespace=_text(request.get("namespace")),
         name=_text(request.get("name")) or _text(metadata.get("name")),
         operation=operation,
-        containers=containers,
+        containers=tuple(c for c in containers if c.image not in admitted),
+        kept=tuple(c for c in containers if c.image in admitted),
     )
 
 
+def _admitted(uid: str, request: dict[str, Any], path: tuple[str, ...]) -> frozenset[str]:
+    """The images an UPDATE's `oldObject` already named; none when it cannot be read (then
+    every image is judged: fail closed)."""
+    old = request.get("oldObject")
+    if not isinstance(old, dict):
+        return frozenset()
+    try:
+        return frozenset(c.image for c in _containers(uid, old, path))
+    except Unreadable:
+        return frozenset()
+
+
 def _containers(uid: str, obj: dict[str, Any], path: tuple[str, ...]) -> tuple[Container, ...]:
-    """Every container of every sort in the pod spec at `path`; Unreadable for a spec that is
-    not one (an empty one included: an empty set never allows)."""
+    """Every container of every sort in the pod spec at `path`, then its image volumes;
+    Unreadable for a spec that is not one (one without containers included: an empty set never
+    allows)."""
     spec: Any = obj
     for key in path:
         spec = spec.get(key) if isinstance(spec, dict) else None
@@ -146,6 +170,25 @@ def _containers(uid: str, obj: dict[str, Any], path: tuple[str, ...]) -> tuple[C
             found.append(Container(f"{where}.{sort}[{i}] ({quoted(named, 63)})", image))
     if not found:
         raise Unreadable(uid, f"the pod spec at {where} has no container: nothing to allow")
+    return tuple(found) + _image_volumes(uid, spec, where)
+
+
+def _image_volumes(uid: str, spec: dict[str, Any], where: str) -> tuple[Container, ...]:
+    """The image volumes of a pod spec (KEP-4639): an image the pod mounts, judged as a
+    container's is. A volume whose `image` names no reference is Unreadable: nothing to judge."""
+    volumes = spec.get("volumes", [])
+    if not isinstance(volumes, list):
+        raise Unreadable(uid, f"{where}.volumes is not a list")
+    found = []
+    for i, volume in enumerate(volumes):
+        source = volume.get("image") if isinstance(volume, dict) else None
+        if source is None:
+            continue
+        image = source.get("reference") if isinstance(source, dict) else None
+        if not isinstance(image, str) or not image:
+            raise Unreadable(uid, f"{where}.volumes[{i}].image names no reference")
+        named = _text(volume.get("name"))
+        found.append(Container(f"{where}.volumes[{i}] ({quoted(named, 63)})", image))
     return tuple(found)
 
 

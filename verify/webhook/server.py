@@ -108,16 +108,19 @@ class Webhook:
             image: self._one(image, loaded.policy, loaded.trust, now) for image in parsed.images
         }
         pairs = tuple((c, verdicts[c.image]) for c in parsed.containers)
+        kept = tuple((c, Verdict(c.image, True, review.KEPT)) for c in parsed.kept)
         refused = [(c, v) for c, v in pairs if not v.allowed]
-        if not refused:  # `parse` refuses a review with no container: never an empty allow
-            return Outcome(True, "", pairs)
+        # `parse` refuses an object with no container; nothing judged is an UPDATE that runs
+        # only images its object already ran (admitted with it)
+        if not refused:
+            return Outcome(True, "", pairs + kept)
         said = "; ".join(
             f"image {review.shown_image(c.image)} at {c.where}: {v.reason}" for c, v in refused
         )
         message = f"{len(refused)} of {len(pairs)} container(s) refused by attest: {said}"
         if loaded.policy.mode == "audit":
-            return Outcome(True, "", pairs, (f"audit mode, would deny: {message}",))
-        return Outcome(False, message, pairs)
+            return Outcome(True, "", pairs + kept, (f"audit mode, would deny: {message}",))
+        return Outcome(False, message, pairs + kept)
 
     def _one(self, image: str, policy: Any, trust: Any, now: datetime.datetime) -> Verdict:
         """One image's verdict; an error of the contract (a registry down) refuses it naming

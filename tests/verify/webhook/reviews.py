@@ -96,10 +96,25 @@ def with_containers(obj: dict[str, Any], sort: str, *images: str) -> dict[str, A
     return obj
 
 
+def with_volumes(obj: dict[str, Any], *images: str) -> dict[str, Any]:
+    """`obj` with image volumes (KEP-4639) of `images` added, each mounted by the first
+    container."""
+    obj = copy.deepcopy(obj)
+    spec = pod_spec(obj)
+    volumes = spec.setdefault("volumes", [])
+    for image in images:
+        name = f"v{len(volumes)}"
+        volumes.append({"name": name, "image": {"reference": image, "pullPolicy": "IfNotPresent"}})
+        mounts = spec["containers"][0].setdefault("volumeMounts", [])
+        mounts.append({"name": name, "mountPath": f"/mnt/{name}"})
+    return obj
+
+
 def review(
     obj: dict[str, Any],
     uid: str = "705ab4f5-6393-11e8-b7cc-42010a800002",
     operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     group, version = GROUPS[obj["kind"]]
     resource = obj["kind"].lower() + "s"
@@ -116,7 +131,7 @@ def review(
             "operation": operation,
             "userInfo": {"username": "deployer"},
             "object": obj,
-            "oldObject": None,
+            "oldObject": old,
             "dryRun": False,
         },
     }

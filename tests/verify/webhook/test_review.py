@@ -1,5 +1,6 @@
 """Reading AdmissionReviews and answering them (`Webhook.answer`, no socket): every kind that
-embeds a pod spec, every sort of container, the uid echoed, malformed reviews refused with a
+embeds a pod spec, every sort of container and image volumes, on UPDATE only the images new to
+the object, the uid echoed, malformed reviews refused with a
 reason, denials escaped and bounded, fail closed on a judge that raises or is too slow, and the
 policy reloaded from its mounted file. The judge here is `RuleJudge`, which allows by a rule:
 these tests are of the review handling, not of judging images (tests/verify/webhook/test_judging.py)."""
@@ -65,6 +66,44 @@ def test_a_cronjobs_job_template_is_judged(tmp_path: Path) -> None:
     assert "at spec.jobTemplate.spec.template.spec.containers[0] ('nightly')" in message
 
 
+@pytest.mark.parametrize("kind", sorted(r.GROUPS))
+def test_an_image_volume_is_judged_like_a_container(tmp_path: Path, kind: str) -> None:
+    """KEP-4639: a pod mounts an image as a volume; its reference runs as much as a container's
+    image does. An allowed container beside a refused image volume is no allow."""
+    hook, out = _webhook(tmp_path)
+    obj = r.with_volumes(r.workload(kind), r.BAD, r.TAGGED)
+    _, answer = hook.answer(r.body(obj))
+    assert answer["response"]["allowed"] is False
+    message = answer["response"]["status"]["message"]
+    where = ".".join(review.POD_SPEC[(r.GROUPS[kind][0], kind)])
+    assert message.startswith("2 of 3 container(s) refused by attest: ")
+    assert f"image '{r.BAD}' at {where}.volumes[0] ('v0'): signature: no verified" in message
+    assert f"image '{r.TAGGED}' at {where}.volumes[1] ('v1')" in message
+    logged = json.loads(out.getvalue())["images"]
+    assert [(i["container"], i["allowed"]) for i in logged][1:] == [
+        (f"{where}.volumes[0] ('v0')", False),
+        (f"{where}.volumes[1] ('v1')", False),
+    ]
+
+
+def test_an_image_volume_without_a_reference_is_denied(tmp_path: Path) -> None:
+    obj = r.with_volumes(r.workload("Deployment"), r.GOOD)
+    r.pod_spec(obj)["volumes"][0]["image"].pop("reference")
+    hook, _ = _webhook(tmp_path)
+    _, answer = hook.answer(r.body(obj))
+    assert answer["response"]["allowed"] is False
+    assert answer["response"]["status"]["message"] == (
+        "spec.template.spec.volumes[0].image names no reference"
+    )
+
+
+def test_other_volumes_are_not_images(tmp_path: Path) -> None:
+    obj = r.workload("Pod")
+    r.pod_spec(obj)["volumes"] = [{"name": "tmp", "emptyDir": {}}, {"name": "n", "image": None}]
+    parsed = review.parse(r.body(obj))
+    assert parsed.images == (r.GOOD,)
+
+
 def test_allowed_when_every_image_is(tmp_path: Path) -> None:
     judge = r.RuleJudge()
     hook, out = _webhook(tmp_path, judge)
@@ -73,6 +112,107 @@ def test_allowed_when_every_image_is(tmp_path: Path) -> None:
     assert (status, answer["response"]) == (200, {"uid": "u-2", "allowed": True})
     assert [image for image, _ in judge.calls] == [r.GOOD]  # one image named twice: judged once
     assert json.loads(out.getvalue())["decision"] == "ALLOW"
+
+
+def _update(new: dict[str, Any], old: Any) -> bytes:
+    return r.body(new, operation="UPDATE", old=old)
+
+
+def test_an_update_judges_only_images_the_object_did_not_run(tmp_path: Path) -> None:
+    """A ReplicaSet scaled down (3 -> 0) or a finalizer removed is an UPDATE of an object whose
+    images no longer have to be allowed: refusing it would stall the rollout away from them."""
+    judge = r.RuleJudge(allowed=set())  # BAD lost its evidence since it was admitted
+    hook, out = _webhook(tmp_path, judge)
+    old = r.with_volumes(r.workload("ReplicaSet", r.BAD), r.TAGGED)
+    old["spec"]["replicas"] = 3
+    old["metadata"]["finalizers"] = ["example.com/hold"]
+    scaled = {**old, "spec": {**old["spec"], "replicas": 0}}
+    released = {**old, "metadata": {**old["metadata"], "finalizers": []}}
+    for new in (scaled, released):
+        status, answer = hook.answer(_update(new, old))
+        assert (status, answer["response"]["allowed"]) == (200, True)
+    assert judge.calls == []
+    record = json.loads(out.getvalue().splitlines()[0])
+    assert record["decision"] == "ALLOW"
+    assert {i["reason"] for i in record["images"]} == {review.KEPT}
+
+
+def test_an_update_judges_a_new_image_and_the_rest_stay(tmp_path: Path) -> None:
+    judge = r.RuleJudge(allowed={r.GOOD})
+    hook, _ = _webhook(tmp_path, judge)
+    old = r.workload("Deployment", r.BAD)
+    new = r.with_volumes(r.with_containers(old, "initContainers", r.TAGGED, r.BAD), r.GOOD)
+    _, answer = hook.answer(_update(new, old))
+    message = answer["response"]["status"]["message"]
+    assert message == (
+        f"1 of 2 container(s) refused by attest: image '{r.TAGGED}' at "
+        "spec.template.spec.initContainers[0] ('c0'): signature: no verified signature by an "
+        "allowed signer"
+    )
+    assert [image for image, _ in judge.calls] == [r.TAGGED, r.GOOD]  # BAD: the object's own
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        None,
+        "a string",
+        {"kind": "ReplicaSet", "spec": {}},
+        {"spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}},
+    ],
+    ids=["none", "not-an-object", "no-pod-spec", "no-image"],
+)
+def test_an_update_without_a_readable_old_object_judges_every_image(
+    tmp_path: Path, old: Any
+) -> None:
+    hook, _ = _webhook(tmp_path, r.RuleJudge(allowed=set()))
+    _, answer = hook.answer(_update(r.workload("ReplicaSet", r.BAD), old))
+    assert answer["response"]["allowed"] is False
+    assert answer["response"]["status"]["message"].startswith(
+        f"1 of 1 container(s) refused by attest: image '{r.BAD}'"
+    )
+
+
+def test_a_create_never_counts_an_old_object(tmp_path: Path) -> None:
+    hook, _ = _webhook(tmp_path, r.RuleJudge(allowed=set()))
+    obj = r.workload("Pod", r.BAD)
+    _, answer = hook.answer(r.body(obj, old=obj))
+    assert answer["response"]["allowed"] is False
+
+
+IMAGES = st.sampled_from([r.GOOD, r.BAD, r.TAGGED])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    old_images=st.lists(st.tuples(st.sampled_from((*review.SORTS, "volumes")), IMAGES), max_size=4),
+    new_images=st.lists(st.tuples(st.sampled_from((*review.SORTS, "volumes")), IMAGES), max_size=4),
+)
+def test_update_allow_implies_every_new_image_allowed(
+    tmp_path_factory: pytest.TempPathFactory,
+    rendered: dict[str, dict[str, Any]],
+    old_images: list[tuple[str, str]],
+    new_images: list[tuple[str, str]],
+) -> None:
+    """For random old and new objects, an UPDATE is allowed exactly when every image the new
+    object names that the old one did not is allowed."""
+    old, new = (
+        _filled(rendered["Deployment"], old_images),
+        _filled(rendered["Deployment"], new_images),
+    )
+    hook, _ = _webhook(tmp_path_factory.mktemp("hook"))
+    _, answer = hook.answer(_update(new, old))
+    before = {r.GOOD} | {image for _, image in old_images}
+    fresh = {image for _, image in new_images} - before
+    assert answer["response"]["allowed"] == (fresh <= {r.GOOD})
+
+
+def _filled(obj: dict[str, Any], images: list[tuple[str, str]]) -> dict[str, Any]:
+    for sort, image in images:
+        obj = (
+            r.with_volumes(obj, image) if sort == "volumes" else r.with_containers(obj, sort, image)
+        )
+    return obj
 
 
 @pytest.mark.parametrize(
@@ -233,21 +373,19 @@ def test_a_policy_replaced_through_a_symlink_swap_is_read_again(tmp_path: Path) 
 @settings(max_examples=40, deadline=None)
 @given(
     sorts=st.lists(
-        st.tuples(st.sampled_from(review.SORTS), st.sampled_from([r.GOOD, r.BAD, r.TAGGED])),
+        st.tuples(st.sampled_from((*review.SORTS, "volumes")), IMAGES),
         min_size=1,
         max_size=8,
     ),
     kind=st.sampled_from(sorted(r.GROUPS)),
 )
-def test_allow_implies_every_container_of_every_sort_allowed(
+def test_allow_implies_every_container_and_image_volume_allowed(
     tmp_path_factory: pytest.TempPathFactory,
     rendered: dict[str, dict[str, Any]],
     sorts: list[tuple[str, str]],
     kind: str,
 ) -> None:
-    obj = rendered[kind]
-    for sort, image in sorts:
-        obj = r.with_containers(obj, sort, image)
+    obj = _filled(rendered[kind], sorts)
     hook, _ = _webhook(tmp_path_factory.mktemp("hook"))
     _, answer = hook.answer(r.body(obj))
     images = [r.GOOD] + [image for _, image in sorts]
