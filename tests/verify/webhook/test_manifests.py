@@ -47,16 +47,12 @@ def test_an_invalid_manifest_is_caught() -> None:
         kubernetes_validate.validate(broken, KUBERNETES, strict=True)
 
 
-def test_the_webhook_fails_closed_and_spares_kube_system() -> None:
+def test_the_webhook_fails_closed_for_every_kind_it_reviews() -> None:
     [hook] = _one("ValidatingWebhookConfiguration")["webhooks"]
     assert hook["failurePolicy"] == "Fail"
     assert hook["sideEffects"] == "None"
     assert hook["admissionReviewVersions"] == ["v1"]
     assert hook["timeoutSeconds"] > 8  # the webhook's own deadline (server.REVIEW_DEADLINE)
-    exempt = hook["namespaceSelector"]["matchExpressions"][0]
-    assert exempt["operator"] == "NotIn" and {"kube-system", "attest-system"} <= set(
-        exempt["values"]
-    )
     resources = {r for rule in hook["rules"] for r in rule["resources"]}
     assert resources == {
         "pods",
@@ -69,6 +65,27 @@ def test_the_webhook_fails_closed_and_spares_kube_system() -> None:
         "cronjobs",
     }
     assert all(rule["operations"] == ["CREATE", "UPDATE"] for rule in hook["rules"])
+
+
+def test_only_kube_system_and_its_own_namespace_are_exempt_by_name() -> None:
+    """The namespace selector reads only `kubernetes.io/metadata.name`, which the API server
+    sets from the namespace's name: a label, which whoever may edit a namespace can set, would
+    let them opt their namespace out of review."""
+    [hook] = _one("ValidatingWebhookConfiguration")["webhooks"]
+    assert hook["namespaceSelector"] == {  # by name only: a label anyone may set exempts nothing
+        "matchExpressions": [
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "NotIn",
+                "values": ["kube-system", "attest-system"],
+            }
+        ]
+    }
+    assert hook["clientConfig"]["service"]["namespace"] == "attest-system"
+    assert {d["metadata"].get("namespace") for d in _documents() if d["kind"] != "Namespace"} <= {
+        "attest-system",
+        None,
+    }
 
 
 def test_three_hardened_replicas_with_probes() -> None:
