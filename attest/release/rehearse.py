@@ -18,6 +18,7 @@ from verify.evidence import Attestation, Collector, Evidence, Signed, digest_fil
 from verify.formats import bundles
 from verify.formats.statement import Statement
 from verify.oci import gate as oci_gate
+from verify.oci.evidence import over_limit
 from verify.policy import Policy
 from verify.trust import Trust
 
@@ -124,10 +125,26 @@ def rehearse_images(
     trust: Trust,
 ) -> str:
     """As `rehearse`, for images by digest: their referrers in the registry now, and the
-    release's own bundles, judged as the gate judges an image."""
+    release's own bundles, judged as the gate judges an image. RegistryError (exit 3) when
+    the referrers there and those the release would push are more than the gate reads: the
+    gate step would refuse what the release had logged and pushed."""
     with oci_gate.staged(pinned) as staged:
+        for s in staged:
+            over_limit(s.name, s.referrers, _planned_for(s.file.name, plan))
         files, names = tuple(s.file for s in staged), [s.name for s in staged]
         return rehearse(files, policy, plan, who, now, trust, names=names, images=True)
+
+
+def _planned_for(digest: str, plan: list[Planned]) -> int:
+    """How many of the planned bundles are pushed as referrers of the image `digest`: its
+    signature and each attestation naming it."""
+    own = bundles.signature_name(digest)
+    return sum(
+        p.path.name == own
+        if p.statement is None
+        else any(s.sha256 == digest.removeprefix("sha256:") for s in p.statement.subjects)
+        for p in plan
+    )
 
 
 def _read_at(now: datetime.datetime) -> datetime.datetime:

@@ -4,7 +4,14 @@ digest first) and the Sigstore bundles stored as its referrers (OCI artifacts of
 
 Only what the image's own referrers hold is evidence: a manifest the referrers list names but
 whose `subject` is another image (the tag-schema index is a plain tag anyone who may push can
-rewrite) is skipped, and each bundle is then judged by the gate like any bundle on disk."""
+rewrite) is skipped, and each bundle is then judged by the gate like any bundle on disk.
+
+Two limits, each refused with exit 3 naming it, never a silent cut: MAX_LISTED entries of the
+bundle artifactType in the listing (a manifest each to fetch), and MAX_REFERRERS of them that
+are this image's bundles (a bundle each to verify). Only the latter are counted against the
+64: what names another image, or is not a bundle, costs a manifest fetch, not the limit.
+Whoever may push to the repository can still push 65 bundles naming this image: write access
+to the repository is the image's own."""
 
 from __future__ import annotations
 
@@ -17,7 +24,8 @@ from verify.oci.cache import Cache
 from verify.oci.client import BUNDLE_TYPE, MAX_BLOB, TIMEOUT, Manifest, Registry, RegistryError
 from verify.oci.reference import ImageRef, parse
 
-MAX_REFERRERS = 64  # bundles read per image: more is refused, never silently cut
+MAX_REFERRERS = 64  # this image's bundles read per image: more is refused, never silently cut
+MAX_LISTED = 1024  # listed referrers of the bundle type (each a manifest fetched): more refused
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,19 +72,32 @@ def gather(
     ref, manifest = resolve(registry, ref)
     assert ref.digest is not None
     listed = registry.referrers(ref.repository, ref.digest, BUNDLE_TYPE)
-    if len(listed) > MAX_REFERRERS:
+    if len(listed) > MAX_LISTED:
         raise RegistryError(
-            f"{ref.name}: {len(listed)} bundle referrers, over the limit of {MAX_REFERRERS}: "
-            "refused (prune old ones)"
+            f"{ref.name}: {len(listed)} referrers of the bundle type listed, over the limit of "
+            f"{MAX_LISTED}: refused (prune old ones)"
         )
-    found = []
+    layers = []
     for entry in listed:
         artifact = registry.manifest(ref.repository, entry["digest"]).json()
         layer = _bundle_layer(artifact, ref.digest)
-        if layer is None:
-            continue  # another image's artifact, or not a bundle: not this image's evidence
-        found.append((entry["digest"], registry.blob(ref.repository, layer["digest"], MAX_BLOB)))
+        if layer is not None:  # else another image's artifact, or not a bundle: not evidence
+            layers.append((entry["digest"], layer["digest"]))
+    over_limit(ref.name, len(layers))
+    found = [(d, registry.blob(ref.repository, layer, MAX_BLOB)) for d, layer in layers]
     return Image(ref, manifest, tuple(found))
+
+
+def over_limit(name: str, count: int, planned: int = 0) -> None:
+    """RegistryError when an image's bundle referrers (and `planned` more, a release's) are
+    more than MAX_REFERRERS: the gate reads no more, and cuts none."""
+    if count + planned <= MAX_REFERRERS:
+        return
+    more = f" and {planned} the release would push" if planned else ""
+    raise RegistryError(
+        f"{name}: {count} bundle referrers of this image{more}, over the limit of "
+        f"{MAX_REFERRERS} the gate reads: refused (prune old ones)"
+    )
 
 
 def collect(

@@ -62,6 +62,7 @@ class Staged:
     argument: str
     name: str  # HOST/REPO@sha256:<hex> or DIR@sha256:<hex>
     file: Path
+    referrers: int = 0  # the registry's bundles of the image (evidence.MAX_REFERRERS at most)
 
 
 def _stage(argument: str, place: Path, plain_http: bool) -> Staged:
@@ -69,10 +70,11 @@ def _stage(argument: str, place: Path, plain_http: bool) -> Staged:
         image = evidence.gather(argument, plain_http=plain_http)
         name, manifest = image.ref.name, image.manifest
         _write_referrers(place, manifest.digest, image.bundles)
+        referrers = len(image.bundles)
     else:
         directory, manifest = layout.image(argument)
-        name = f"{directory}@{manifest.digest}"
-    return Staged(argument, name, _write(place, manifest.digest, manifest.body))
+        name, referrers = f"{directory}@{manifest.digest}", 0
+    return Staged(argument, name, _write(place, manifest.digest, manifest.body), referrers)
 
 
 @contextlib.contextmanager

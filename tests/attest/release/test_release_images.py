@@ -106,6 +106,30 @@ def test_an_image_the_policy_would_refuse_is_refused_before_anything_is_logged_o
     assert _referrers(registry, "acme/denied", image.digest) == 0
 
 
+def test_referrers_over_the_gates_limit_once_pushed_are_refused_before_signing(
+    invoke: Invoke, july_instance: LocalInstance, project: Path, tmp_path: Path, registry: str
+) -> None:
+    """60 bundle referrers already there (anyone who may push can attach them) and 5 to push:
+    the gate step would read 65, over the 64 it reads, and refuse a release already logged and
+    pushed. The rehearsal counts both and stops before signing."""
+    image = push_image(registry, "acme/crowded", "1.4.0", b"acme web 1.4.0 crowded")
+    client = Registry(registry)
+    for i in range(60):
+        client.attach("acme/crowded", image, json.dumps({"junk": i}).encode())
+    before = _log_size(july_instance)
+    policy = _policy(tmp_path, july_instance)
+    done = _release(invoke, july_instance, project, policy, "--waivers", str(_waivers(tmp_path)),
+                    f"oci://{registry}/acme/crowded:1.4.0")  # fmt: skip
+    assert done.exit_code == ExitCode.OPERATIONAL, done.stderr
+    assert (
+        f"release stopped at policy: {registry}/acme/crowded@{image.digest}: 60 bundle "
+        "referrers of this image and 5 the release would push, over the limit of 64 the gate "
+        "reads: refused (prune old ones)"
+    ) in done.stderr
+    assert _log_size(july_instance) == before
+    assert _referrers(registry, "acme/crowded", image.digest) == 60
+
+
 def test_a_tag_moved_between_the_checks_and_the_signing_signs_nothing(
     invoke: Invoke,
     july_instance: LocalInstance,
