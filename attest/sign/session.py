@@ -35,7 +35,7 @@ from sigstore.verify.policy import Identity
 
 from attest import retry
 from attest.identity import certificate_identity, expected_signer, unverified_claims
-from attest.sbom.interface import read_text
+from attest.inputs import read_text
 from attest.sign import identity
 from verify import certificate, forked
 from verify.errors import InputError, OperationalError, UsageError, without_input
