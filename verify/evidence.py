@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
 from verify.sigstore_adapter import RootMismatch, TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
-from verify.trust import log_periods, log_valid_at, mismatches, root_index
+from verify.trust import timed_verifier as timed_verifier
 
 MAX_BUNDLE = 64 * MIB  # a DSSE bundle carrying a 10 MiB SBOM inline is ~14 MiB
 
@@ -91,16 +90,6 @@ class Evidence:
 
     def of_type(self, predicate_type: str) -> list[Attestation]:
         return [a for a in self.attestations if a.statement.predicate_type == predicate_type]
-
-
-def timed_verifier(root: TrustedRoot) -> TimedVerifier:
-    """A verifier keeping each bundle's verified times; the log's time counts only when the
-    root's log key was valid then; a bundle the root does not match is refused naming what."""
-    return TimedVerifier(
-        trusted_root=root,
-        log_time_valid=partial(log_valid_at, log_periods(root)),
-        mismatches=partial(mismatches, root_index(root)),
-    )
 
 
 def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
