@@ -20,6 +20,8 @@ from verify.errors import PolicyRefusal, UsageError
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.formats import bundles
 from verify.oci import gate as oci_gate
+from verify.oci.layout import is_image
+from verify.oci.reference import argument_text
 from verify.policy import Policy, load_policy
 from verify.text import examples, shown
 
@@ -182,7 +184,7 @@ def judge(
         advisories = database.load(db)
     if attestations is not None:
         _attestation_directory(attestations)
-    images = [t for t in map(oci_gate.argument_text, artifacts) if oci_gate.is_image(t)]
+    images = [t for t in map(argument_text, artifacts) if is_image(t)]
     if images:  # images (oci:// or OCI layout directories) are judged alone, by the same checks
         if len(images) != len(artifacts) or advisories is not None:
             raise UsageError("judge images (oci://, OCI layout directories) alone, without --db")

@@ -19,8 +19,7 @@ import datetime
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,12 @@ from sigstore.models import Bundle, TrustedRoot
 
 from verify import bundle_form
 from verify.certificate import Signer, signer
-from verify.errors import UsageError, without_input
-from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
+from verify.digests import ArtifactError as ArtifactError
+from verify.digests import Digests as Digests
+from verify.digests import digest_file as digest_file
+from verify.digests import sha256_file as sha256_file
+from verify.errors import without_input
+from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.formats import bundles, evidence_files
 from verify.formats.evidence_files import Item
 from verify.formats.predicates import (
@@ -44,16 +47,9 @@ from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
 from verify.sigstore_adapter import RootMismatch, TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
-from verify.trust import log_periods, log_valid_at, mismatches, root_index
+from verify.trust import timed_verifier as timed_verifier
 
 MAX_BUNDLE = 64 * MIB  # a DSSE bundle carrying a 10 MiB SBOM inline is ~14 MiB
-_CHUNK = 1 << 20
-
-Digests = dict[str, str]  # algorithm -> hex, sha256 always among them
-
-
-class ArtifactError(UsageError):
-    """An artifact named on the command line cannot be read: fix the command line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,35 +90,6 @@ class Evidence:
 
     def of_type(self, predicate_type: str) -> list[Attestation]:
         return [a for a in self.attestations if a.statement.predicate_type == predicate_type]
-
-
-def digest_file(path: Path, algorithms: Iterable[str] = ("sha256",)) -> Digests:
-    """The artifact's digests in one read (sha256 always)."""
-    hashers = {name: hashlib.new(name) for name in {"sha256", *algorithms}}
-    try:
-        with open_regular(path) as handle:
-            while chunk := handle.read(_CHUNK):
-                for hasher in hashers.values():
-                    hasher.update(chunk)
-    except FileNotFoundError as e:
-        raise ArtifactError(f"{path}: no such artifact") from e
-    except NotRegular as e:
-        raise ArtifactError(str(e)) from e
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
-
-
-def sha256_file(path: Path) -> str:
-    return digest_file(path)["sha256"]
-
-
-def timed_verifier(root: TrustedRoot) -> TimedVerifier:
-    """A verifier keeping each bundle's verified times; the log's time counts only when the
-    root's log key was valid then; a bundle the root does not match is refused naming what."""
-    return TimedVerifier(
-        trusted_root=root,
-        log_time_valid=partial(log_valid_at, log_periods(root)),
-        mismatches=partial(mismatches, root_index(root)),
-    )
 
 
 def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:

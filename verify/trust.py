@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
@@ -23,6 +24,7 @@ from verify.sigstore_adapter import (
     TUF_URLS,
     CertificateAuthorityModel,
     PublicKeyModel,
+    TimedVerifier,
     TimeRange,
     TrustedRootModel,
     authority_certificates,
@@ -332,4 +334,14 @@ def _certificate_mismatches(index: RootIndex, certificate: x509.Certificate) -> 
             for ct in _scts(certificate)
             if ct not in index.ct_log_ids
         ),
+    )
+
+
+def timed_verifier(root: TrustedRoot) -> TimedVerifier:
+    """A verifier keeping each bundle's verified times; the log's time counts only when the
+    root's log key was valid then; a bundle the root does not match is refused naming what."""
+    return TimedVerifier(
+        trusted_root=root,
+        log_time_valid=partial(log_valid_at, log_periods(root)),
+        mismatches=partial(mismatches, root_index(root)),
     )

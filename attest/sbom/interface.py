@@ -17,16 +17,11 @@ from typing import ClassVar, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from attest.inputs import MAX_INPUT as MAX_INPUT
+from attest.inputs import read_text as read_text
+from attest.inputs import resolved_input as resolved_input
 from attest.sbom.markers import TargetPython
-from verify.errors import InputError, OperationalError, UsageError
-from verify.files import (
-    MIB,
-    NotRegular,
-    TooLarge,
-    in_pseudo_root,
-    named_pseudo_root,
-    read_limited,
-)
+from verify.errors import InputError, UsageError
 from verify.text import quoted
 
 if sys.version_info >= (3, 11):
@@ -135,7 +130,6 @@ class SbomSource(abc.ABC):
         """Read the input; raise `InputError` naming the file and the problem when it is bad."""
 
 
-MAX_INPUT = 64 * MIB  # lock files, requirements, SBOMs, scan reports, pyproject.toml
 EXCERPT = 40  # characters of input an error message may quote
 
 Quote = Callable[[str], str]
@@ -150,33 +144,6 @@ def excerpt(text: str) -> str:
 def unquoted(text: str) -> str:
     """The `Quote` for a file the user did not name: none of it is shown."""
     return "(not shown: from a file not named)"
-
-
-def resolved_input(path: Path) -> Path:
-    """`path` with symlinks resolved; InputError when it cannot be, or leads into /proc, /sys
-    or /dev (a symlink into them too)."""
-    root = named_pseudo_root(path)  # as spelled, each link in turn: verify/files.py's rule
-    if root is not None:
-        raise InputError(path, f"{in_pseudo_root(root)}: never read as input")
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError) as e:  # a symlink loop
-        raise InputError(path, "cannot be resolved (a symlink loop?)") from e
-
-
-def read_text(path: Path) -> str:
-    """The text of an input file (at most MAX_INPUT bytes), with errors that name it."""
-    resolved_input(path)
-    try:
-        return read_limited(path, MAX_INPUT, "an input file").decode("utf-8")
-    except (TooLarge, NotRegular) as e:
-        raise InputError(path, str(e).removeprefix(f"{path}: ")) from e
-    except FileNotFoundError as e:
-        raise InputError(path, "no such file") from e
-    except UnicodeDecodeError as e:
-        raise InputError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
-    except OSError as e:
-        raise OperationalError(f"cannot read {path}: {e.strerror or e}") from e
 
 
 MAX_VERSION = 1024  # characters: CycloneDX 1.6's limit for a version (the schema's maxLength)

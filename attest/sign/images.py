@@ -19,8 +19,8 @@ from verify.formats import bundles
 from verify.oci import layout
 from verify.oci.client import Manifest, Registry
 from verify.oci.evidence import resolve
-from verify.oci.gate import argument_text, is_image
-from verify.oci.reference import is_oci, parse
+from verify.oci.layout import is_image
+from verify.oci.reference import argument_text, is_oci, parse
 from verify.sigstore_adapter import hashed_digest, log_index
 
 

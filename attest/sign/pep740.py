@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from verify.errors import OperationalError, UsageError
-from verify.formats.predicates import PYPI_PUBLISH_V1
-from verify.formats.statement import Statement, Subject
 
 if TYPE_CHECKING:
     from pypi_attestations import Distribution
 
     from attest.sign.session import SigningSession
+    from verify.formats.statement import Statement
 
-# pypi-attestations is imported where it is used, as `--pep740` is rare: with pyasn1 it adds
-# ~70 ms to the start of every `attest sign`.
+# pypi-attestations and the statement model are imported where they are used, as `--pep740` is
+# rare: with pyasn1 and jsonschema they add ~150 ms to the start of every `attest sign`.
 
 
 def distribution(artifact: Path, sha256: str) -> Distribution:
@@ -46,6 +45,9 @@ def is_distribution(artifact: Path) -> bool:
 
 def statement(dist: Distribution) -> Statement:
     """The publish statement over `dist`, unsigned."""
+    from verify.formats.predicates import PYPI_PUBLISH_V1
+    from verify.formats.statement import Statement, Subject
+
     return Statement((Subject(dist.name, dist.digest),), PYPI_PUBLISH_V1, {})
 
 

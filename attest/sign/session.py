@@ -35,12 +35,13 @@ from sigstore.verify.policy import Identity
 
 from attest import retry
 from attest.identity import certificate_identity, expected_signer, unverified_claims
-from attest.sbom.interface import read_text
+from attest.inputs import read_text
 from attest.sign import identity
 from verify import certificate, forked
 from verify.errors import InputError, OperationalError, UsageError, without_input
 from verify.sigstore_adapter import FulcioClientError, RekorClientError, oidc_url
 from verify.text import quoted, shown
+from verify.trust import timed_verifier
 
 Instance = Literal["production", "staging"]
 # each call to the CA or the log, 60 s per attempt: sigstore's HTTP requests carry no timeout
@@ -340,7 +341,10 @@ def open_session(place: Where, who: Credential) -> SigningSession:
         )
     context = SigningContext.from_trust_config(place.trust)
     signer = _call(lambda: Signer(who.token, context, cache=True), "the CA (certificate request)")
-    verifier = Verifier(trusted_root=place.trust.trusted_root)
+    # the gate's own verifier: the one certificate's chain, SCT and profile verified once for
+    # the run, each bundle's signature, timestamps and log entry every time (its last_times,
+    # written by each thread, is never read here)
+    verifier = timed_verifier(place.trust.trusted_root)
     return SigningSession(signer, verifier, who.identity, who.issuer)
 
 

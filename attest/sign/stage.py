@@ -16,8 +16,8 @@ from attest.output import write_atomic
 from attest.sign import pep740
 from attest.sign.session import Instance, SigningSession, start
 from verify import forked, logs
+from verify.digests import sha256_file
 from verify.errors import InputError, OperationalError, UsageError
-from verify.evidence import sha256_file
 from verify.formats import bundles
 from verify.sigstore_adapter import hashed_digest, log_index
 

@@ -29,16 +29,6 @@ from verify.policy import Policy
 from verify.trust import Trust
 
 
-def is_image(argument: str) -> bool:
-    return is_oci(argument) or layout.is_layout(argument)
-
-
-def argument_text(path: Path) -> str:
-    """A command-line argument as typed: click's Path folds `oci://` into `oci:/`."""
-    text = str(path)
-    return "oci://" + text.removeprefix("oci:/") if text.startswith("oci:/") else text
-
-
 def _write(directory: Path, name: str, data: bytes) -> Path:
     path = directory / name
     path.write_bytes(data)

@@ -12,13 +12,18 @@ from typing import Any
 from verify.errors import InputError
 from verify.files import MIB, NotRegular, TooLarge, read_limited
 from verify.oci.client import MANIFEST_TYPES, MAX_MANIFEST, Manifest
-from verify.oci.reference import DIGEST
+from verify.oci.reference import DIGEST, is_oci
 
 
 def is_layout(argument: str) -> bool:
     """Whether `argument` names an OCI layout directory (`DIR` or `DIR@sha256:<hex>`)."""
     directory = Path(argument.partition("@")[0] if "@sha256:" in argument else argument)
     return (directory / "oci-layout").is_file()
+
+
+def is_image(argument: str) -> bool:
+    """Whether a command-line argument names an image: `oci://…` or a layout directory."""
+    return is_oci(argument) or is_layout(argument)
 
 
 def _read(directory: Path, relative: str, limit: int) -> bytes:

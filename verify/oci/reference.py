@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 from verify.errors import UsageError
 from verify.text import excerpt
@@ -80,3 +81,9 @@ def parse(argument: str) -> ImageRef:
             f"{excerpt(argument)}: the repository must be lowercase path components: {expected}"
         )
     return ImageRef(host, path, digest or None, tag or None)
+
+
+def argument_text(path: Path) -> str:
+    """A command-line argument as typed: click's Path folds `oci://` into `oci:/`."""
+    text = str(path)
+    return "oci://" + text.removeprefix("oci:/") if text.startswith("oci:/") else text

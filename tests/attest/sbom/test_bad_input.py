@@ -251,7 +251,7 @@ def test_an_io_error_is_operational(
     def failing(*args: object, **kwargs: object) -> bytes:
         raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
 
-    monkeypatch.setattr("attest.sbom.interface.read_limited", failing)
+    monkeypatch.setattr("attest.inputs.read_limited", failing)
     result = invoke("sbom", "--lock", str(path))
     assert result.exit_code == ExitCode.OPERATIONAL
     assert f"cannot read {path}: Input/output error" in result.stderr
