@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 from click.testing import Result
 
 from attest.instance.state import key_id
 from tests.attest.release.test_release import _policy, _release, _waivers, _with, project
-from tests.attest.sign.helpers import leaf_certificate, transparency_entry, without_rekor_v1
+from tests.attest.sign.helpers import (
+    leaf_certificate,
+    log_sizes,
+    transparency_entry,
+    without_rekor_v1,
+)
 from tests.conftest import LocalInstance
 from verify.errors import ExitCode
 
@@ -41,12 +45,6 @@ def _unscanned(tmp_path: Path, instance: LocalInstance) -> Path:
     del data["require"]["vulnerabilities"]
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def _logged(local: LocalInstance) -> tuple[int, int]:
-    """The sizes of the instance's Rekor v1 log and of the log it announces (v2)."""
-    health = requests.get(f"{local.url}/healthz", timeout=10).json()
-    return local.entries(), health["entries"]
 
 
 def _v1_log(local: LocalInstance) -> str:
@@ -120,7 +118,7 @@ def test_release_requiring_publish_without_a_rekor_v1_log_is_refused_at_checks(
 ) -> None:
     config = without_rekor_v1(rekor2_instance.trust_config, tmp_path)
     policy = _with(_unscanned(tmp_path, rekor2_instance), PUBLISH, rekor2_instance.issuer)
-    logged = _logged(rekor2_instance)
+    logged = log_sizes(rekor2_instance)
     result = _release(invoke, rekor2_instance, project, policy, "--waivers",
                       str(_waivers(tmp_path)), config=config)  # fmt: skip
     assert result.exit_code == ExitCode.USAGE, result.stderr
@@ -128,7 +126,7 @@ def test_release_requiring_publish_without_a_rekor_v1_log_is_refused_at_checks(
         f"release stopped at checks: {policy} requires a publish attestation (PEP 740): {NO_V1}; "
         "nothing was signed"
     ) in result.stderr
-    assert _logged(rekor2_instance) == logged
+    assert log_sizes(rekor2_instance) == logged
     assert not list((project / "dist").glob("*.sigstore.json"))
 
 
@@ -161,10 +159,10 @@ def test_release_checks_that_the_policy_root_holds_the_rekor_v1_key(
     data = yaml.safe_load(policy.read_text())
     data["trust"]["trusted_root"] = str(root)
     policy.write_text(yaml.safe_dump(data))
-    logged = _logged(rekor2_instance)
+    logged = log_sizes(rekor2_instance)
     result = _release(invoke, rekor2_instance, project, policy, "--waivers",
                       str(_waivers(tmp_path)), config=config)  # fmt: skip
     assert result.exit_code == ExitCode.DENIED, result.stderr
     assert "release stopped at checks: " in result.stderr
     assert "it does not hold the key of every transparency log it writes to" in result.stderr
-    assert _logged(rekor2_instance) == logged
+    assert log_sizes(rekor2_instance) == logged

@@ -8,9 +8,14 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import requests
 
 from verify.sigstore_adapter import embedded_signing_config, embedded_trusted_root
+
+if TYPE_CHECKING:
+    from tests.conftest import LocalInstance
 
 
 def production_trust_config(directory: Path) -> Path:
@@ -54,3 +59,9 @@ def leaf_certificate(path: Path) -> bytes:
     if path.name.endswith(".publish.attestation"):
         return base64.b64decode(data["verification_material"]["certificate"])
     return base64.b64decode(data["verificationMaterial"]["certificate"]["rawBytes"])
+
+
+def log_sizes(local: LocalInstance) -> tuple[int, int]:
+    """The sizes of a local instance's Rekor v1 log and of the log it announces."""
+    health = requests.get(f"{local.url}/healthz", timeout=10).json()
+    return local.entries(), health["entries"]

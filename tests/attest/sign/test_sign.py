@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import requests
 from click.testing import Result
 from cryptography import x509
 
@@ -18,7 +17,12 @@ from attest.instance import oidc
 from attest.instance.state import key_id
 from attest.sign import session
 from tests import stubs
-from tests.attest.sign.helpers import leaf_certificate, transparency_entry, without_rekor_v1
+from tests.attest.sign.helpers import (
+    leaf_certificate,
+    log_sizes,
+    transparency_entry,
+    without_rekor_v1,
+)
 from tests.clients import verify_js, verify_py
 from tests.conftest import LocalInstance
 from tests.loopback import unused_port
@@ -391,7 +395,7 @@ def test_pep740_without_a_rekor_v1_log_is_refused_before_signing(
     run is refused before anything is signed, and says why."""
     config = without_rekor_v1(rekor2_instance.trust_config, tmp_path)
     [wheel] = _artifacts(tmp_path, "acme_web-1.4.0-py3-none-any.whl")
-    logged = _logged(rekor2_instance)
+    logged = log_sizes(rekor2_instance)
     result = invoke("sign", "--pep740", "--trust-config", str(config),
                     "--identity-token", rekor2_instance.token(CI), str(wheel))  # fmt: skip
     assert result.exit_code == ExitCode.USAGE
@@ -400,13 +404,7 @@ def test_pep740_without_a_rekor_v1_log_is_refused_before_signing(
         "no other), and the signing config offers no Rekor v1 log; nothing was signed"
     ) in result.stderr
     assert not list(tmp_path.glob("*.sigstore.json")) and not list(tmp_path.glob("*.attestation"))
-    assert _logged(rekor2_instance) == logged
-
-
-def _logged(local: LocalInstance) -> tuple[int, int]:
-    """The sizes of the instance's Rekor v1 log and of the log it announces (v2)."""
-    health = requests.get(f"{local.url}/healthz", timeout=10).json()
-    return local.entries(), health["entries"]
+    assert log_sizes(rekor2_instance) == logged
 
 
 def test_pep740_needs_distributions(
