@@ -122,17 +122,34 @@ attest release "$out"/dist/*.whl "$out"/dist/*.tar.gz --project "$project" \
   --now "$scan_day" --waivers "$out/scan/waivers.yaml" --out "$out/release" \
   --trust-config "$config" "${dirty[@]}" 2>&1 | grep -v '^attest: warning' | sed 's/^/   /'
 
-step "8. The evidence beside the artifacts: bundles and DSSE-signed statements, logged on the scan's day"
-python - "$out"/dist/*.sigstore.json <<'PY'
+step "8. The evidence beside the artifacts: bundles and DSSE-signed statements, timestamped on the scan's day"
+python - "$out"/dist/*.sigstore.json "$out"/dist/*.publish.attestation <<'PY'
 import base64, datetime, json, sys
 from cryptography import x509
-for path in sorted(sys.argv[1:]):
+from rfc3161_client import decode_timestamp_response
+def when(material, entry):
+    """A Rekor v2 entry has no integrated time: the TSA's signed timestamp is the bundle's time."""
+    if "integratedTime" in entry:
+        seconds = int(entry["integratedTime"])
+        return "logged", datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    [stamp] = material["timestampVerificationData"]["rfc3161Timestamps"]
+    token = decode_timestamp_response(base64.b64decode(stamp["signedTimestamp"]))
+    return "timestamped", token.tst_info.gen_time
+for path in sorted(p for p in sys.argv[1:] if p.endswith(".publish.attestation")):
+    # PEP 740 keeps no timestamp: its entry is in the Rekor v1 log, with an inclusion promise
+    [entry] = json.load(open(path))["verification_material"]["transparency_entries"]
+    assert entry["inclusionPromise"], f"{path} has no inclusion promise"
+    logged = datetime.datetime.fromtimestamp(int(entry["integratedTime"]), datetime.timezone.utc)
+    print(f"   {path.rsplit('/', 1)[-1]} (PEP 740, for `twine upload --attestations`)")
+    print(f"     Rekor v1 entry {entry['logIndex']}, integrated {logged:%Y-%m-%d %H:%M:%S} UTC,"
+          " with an inclusion promise (PyPI's requirement)")
+for path in sorted(p for p in sys.argv[1:] if p.endswith(".sigstore.json")):
     bundle = json.load(open(path))
     name = path.rsplit("/", 1)[-1]
     material = bundle["verificationMaterial"]
     entry = material["tlogEntries"][0]
-    logged = datetime.datetime.fromtimestamp(int(entry["integratedTime"]), datetime.timezone.utc)
-    assert f"{logged:%Y-%m-%d}" == "2026-07-15", f"{path} logged {logged}, not on the scan's day"
+    how, logged = when(material, entry)
+    assert f"{logged:%Y-%m-%d}" == "2026-07-15", f"{path} dated {logged}, not on the scan's day"
     print(f"   {name}")
     envelope = bundle.get("dsseEnvelope")
     if envelope is None:
@@ -146,7 +163,7 @@ for path in sorted(sys.argv[1:]):
         statement = json.loads(base64.b64decode(envelope["payload"]))
         names = ", ".join(s["name"].rsplit("/", 1)[-1] for s in statement["subject"])
         print(f"     {statement['predicateType']} over {names}")
-    print(f"     logged {logged:%Y-%m-%d %H:%M:%S} UTC at index {entry['logIndex']},"
+    print(f"     {how} {logged:%Y-%m-%d %H:%M:%S} UTC, log index {entry['logIndex']},"
           f" inclusion proof of {len(entry['inclusionProof']['hashes'])} hashes")
 PY
 

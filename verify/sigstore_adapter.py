@@ -8,12 +8,13 @@ tests/test_upstream_adapters.py resolves each, so an upgrade that moves one fail
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cryptography import x509
@@ -25,9 +26,16 @@ from sigstore._internal.rekor.checkpoint import verify_checkpoint
 from sigstore._internal.sct import verify_sct
 from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
 from sigstore._internal.trust import Key, KeyringPurpose
+from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
-from sigstore.models import Bundle, ClientTrustConfig, TransparencyLogEntry, TrustedRoot
+from sigstore.models import (
+    Bundle,
+    ClientTrustConfig,
+    SigningConfig,
+    TransparencyLogEntry,
+    TrustedRoot,
+)
 from sigstore.verify import Verifier
 from sigstore.verify.verifier import VERIFIED_TIME_THRESHOLD
 from sigstore_models.common.v1 import HashAlgorithm, TimeRange
@@ -37,6 +45,9 @@ from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
 from verify.once import VERIFIED
 from verify.upstream import Internal
+
+if TYPE_CHECKING:  # signing is the producer's: the gate does not import it
+    from sigstore.sign import Signer
 
 __all__ = [
     "INTERNALS",
@@ -61,8 +72,10 @@ __all__ = [
     "log_index",
     "log_keys",
     "oidc_url",
+    "promising_log",
     "root_digest",
     "root_log_ids",
+    "signer_logging_to",
     "tuf_directory_name",
 ]
 
@@ -131,6 +144,16 @@ INTERNALS: tuple[Internal, ...] = (
         instance="_inner.certificate_authorities",
     ),
     Internal("sigstore.models", "SigningConfig", "the OIDC issuers", instance="_inner.oidc_urls"),
+    Internal(
+        "sigstore.models",
+        "SigningConfig.__init__",
+        "a signing config's Rekor v1 logs, for PEP 740",
+        ("self", "inner", "tlog_version"),
+    ),
+    Internal("sigstore.models", "SigningConfig", "its model, re-read", instance="_inner"),
+    Internal("sigstore.sign", "Signer", "a signer's context", instance="_signing_ctx"),
+    Internal("sigstore.sign", "SigningContext", "its CA client", instance="_fulcio"),
+    Internal("sigstore.sign", "SigningContext", "its trust root", instance="_trusted_root"),
     Internal("sigstore_models.common.v1", "HashAlgorithm.SHA2_256", "a digest's algorithm"),
     Internal("sigstore_models.common.v1", "PublicKey", "a root's key"),
     Internal("sigstore_models.common.v1", "TimeRange", "a key's validFor"),
@@ -242,6 +265,30 @@ def oidc_url(config: ClientTrustConfig) -> str | None:
     """The first OIDC issuer the signing config names, as written (none: None)."""
     urls = config.signing_config._inner.oidc_urls
     return urls[0].url if urls else None
+
+
+def promising_log(config: ClientTrustConfig) -> Any | None:
+    """A client of the signing config's first Rekor v1 log (its entries carry an inclusion
+    promise, which PEP 740 attestations need: PyPI takes no other), else None."""
+    try:
+        v1 = SigningConfig(config.signing_config._inner, tlog_version=1)
+    except (SigstoreError, ValueError):  # no valid v1 log (or too few for an EXACT selector)
+        return None
+    return v1.get_tlogs()[0]
+
+
+def signer_logging_to(signer: Signer, log: Any) -> Signer:
+    """`signer` (its key and certificate: no second request to the CA) writing its entries to
+    `log`, untimestamped (a PEP 740 attestation keeps no timestamp: what is verified is what
+    is written). A shallow copy: the original keeps its log and timestamp authorities."""
+    from sigstore.sign import SigningContext
+
+    context = signer._signing_ctx
+    copied = copy.copy(signer)
+    copied._signing_ctx = SigningContext(
+        fulcio=context._fulcio, rekor=log, trusted_root=context._trusted_root, tsa_clients=[]
+    )
+    return copied
 
 
 def root_digest(root: TrustedRoot) -> str:

@@ -96,12 +96,20 @@ def timestamp_url(state: State) -> str:
     return f"{state.base_url}/api/v1/timestamp"
 
 
+def _logs(state: State) -> list[dict[str, Any]]:
+    """The logs announced: v2 (sigstore-python signs with the highest version an operator
+    offers) and v1 beside it, for PEP 740 attestations (PyPI takes only entries with an
+    inclusion promise, which v2 entries lack); `--rekor-version 1`: v1 alone."""
+    versions = range(state.rekor_version, 0, -1)
+    return [_service(state, state.base_url, version) for version in versions]
+
+
 def signing_config(state: State) -> dict[str, Any]:
     return {
         "mediaType": SIGNING_CONFIG_MEDIA_TYPE,
         "caUrls": [_service(state, state.base_url, 1)],
         "oidcUrls": [_service(state, state.issuer_url, 1)],
-        "rekorTlogUrls": [_service(state, state.base_url, state.rekor_version)],
+        "rekorTlogUrls": _logs(state),
         "tsaUrls": [_service(state, timestamp_url(state), 1)],
         "rekorTlogConfig": {"selector": "ANY"},
         "tsaConfig": {"selector": "ANY"},

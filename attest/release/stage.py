@@ -44,7 +44,9 @@ from attest.scan.interface import SourceOptions
 from attest.scan.report import render
 from attest.scan.stage import ScanRequest, check_skips, enforce_slo, load_policy
 from attest.scan.stage import scan as run_scan
+from attest.sign.pep740 import is_distribution
 from attest.sign.session import (
+    NO_PUBLISH_LOG,
     Credential,
     Instance,
     SigningSession,
@@ -52,6 +54,7 @@ from attest.sign.session import (
     announce,
     credential,
     open_session,
+    require_publish_log,
     where,
 )
 from attest.sign.stage import SignRequest, sign
@@ -248,12 +251,18 @@ class Pipeline:
             return f"{len(signed_images)} image(s) as {session.identity}"
         request = self.request
         # PEP 740 for every wheel and sdist, ready for `twine upload --attestations`; for
-        # every artifact when the policy requires a publish attestation
+        # every artifact when the policy requires a publish attestation; none without a
+        # Rekor v1 log (the checks refused that when the policy requires them)
         pep740: bool | Literal["dists"] = checked.policy.require.publish is not None or "dists"
+        if session.publisher is None:
+            pep740 = False
         digests = tuple(checked.digests[a] for a in request.artifacts)
         signing = SignRequest(artifacts=request.artifacts, pep740=pep740, checked=digests)
         signed = sign(signing, session)
-        return f"{len(signed.signed)} bundles as {signed.identity}"
+        detail = f"{len(signed.signed)} bundles as {signed.identity}"
+        if session.publisher is None:
+            detail += f"; no PEP 740 attestations: {NO_PUBLISH_LOG}"
+        return detail
 
     def _write(
         self, session: SigningSession, plan: list[Planned], kinds: tuple[str, ...], checked: Checked
@@ -318,7 +327,9 @@ def preflight(request: ReleaseRequest, place: Where) -> Checked:
     if isinstance(built, LocalCheckout) and not request.allow_dirty:
         _committed_input(request.project, *sbom_input)
     policy = load_gate_policy(request.gate_policy)
-    trust = _check_trust(policy, place, request.now)
+    if policy.require.publish is not None and not request.images:
+        require_publish_log(place, f"{policy.origin} requires a publish attestation (PEP 740)")
+    trust = _check_trust(policy, place, request.now, _writes_pep740(request, policy, place))
     digests = chosen.digests(request.artifacts)
     targets = release_images.resolve(request.images)
     who = credential(place, request.identity_token)
@@ -353,10 +364,22 @@ def _committed_input(project: Path, kind: SourceKind, target: Path) -> None:
         )
 
 
-def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:
+def _writes_pep740(request: ReleaseRequest, policy: Policy, place: Where) -> bool:
+    """Whether the release will log PEP 740 attestations (in the Rekor v1 log, when the
+    instance has one): for its wheels and sdists, for every artifact when the policy
+    requires them (see Pipeline._sign)."""
+    if not place.publish_logs or request.images:
+        return False
+    return policy.require.publish is not None or any(map(is_distribution, request.artifacts))
+
+
+def _check_trust(
+    policy: Policy, place: Where, now: datetime.datetime, pep740: bool = False
+) -> Trust:
     """The policy's trust root (read once, here), accepted at the release's instant `now`, and
-    holding the CA, the keys of the logs it writes to and a CT log key of the instance the
-    release signs with: else the gate would refuse every bundle the release is about to publish."""
+    holding the CA, the keys of the logs it writes to (with `pep740`, the Rekor v1 log too) and
+    a CT log key of the instance the release signs with: else the gate would refuse every
+    bundle the release is about to publish."""
     trust = gate.trust_for(policy)
     failures = trust_failures(trust, policy.trust, now)
     signing = place.trust.trusted_root
@@ -370,7 +393,8 @@ def _check_trust(policy: Policy, place: Where, now: datetime.datetime) -> Trust:
     }
     missing = [what for what, common in held.items() if not common]
     # Each log the release may write to (several can share the instance's URL: Rekor v1 and v2)
-    writes = log_keys_at(signing, place.log_urls) or {k for k, _ in log_keys(signing)}
+    urls = (*place.log_urls, *(place.publish_logs if pep740 else ()))
+    writes = log_keys_at(signing, urls) or {k for k, _ in log_keys(signing)}
     if not writes <= {k for k, _ in log_keys(trust.root)}:
         missing.insert(1, "the key of every transparency log it writes to")
     if missing:

@@ -2,9 +2,11 @@
 `twine upload --attestations` publishes to PyPI.
 
 The statement is pypi-attestations' publish statement (one subject: the distribution file name
-and sha256, no predicate), written by the one statement model; it is signed and verified
-through the run's signing session like every other statement, then converted with
-pypi-attestations.
+and sha256, no predicate), written by the one statement model; it is signed through the run's
+signing session, with its one certificate, but logged in the signing config's Rekor v1 log: an
+attestation carries only the certificate and the log entry, so a Rekor v2 entry (no inclusion
+promise, no integrated time) would leave it without a time, and PyPI refuses it. Converted
+with pypi-attestations, and verified as converted.
 """
 
 from __future__ import annotations
@@ -52,12 +54,17 @@ def statement(dist: Distribution) -> Statement:
 
 
 def attest(session: SigningSession, dist: Distribution) -> bytes:
-    """The PEP 740 attestation JSON for `dist`, signed and verified."""
+    """The PEP 740 attestation JSON for `dist`: logged in the Rekor v1 log (an attestation
+    keeps no signed timestamp, so its entry's inclusion promise is its only time), and
+    verified as written, read back as the bundle a verifier makes of it."""
     from pypi_attestations import Attestation, AttestationError
 
-    payload = statement(dist).to_json()
-    bundle = session.sign_statement(payload, f"{dist.name} (PEP 740)")
+    payload, what = statement(dist).to_json(), f"{dist.name} (PEP 740)"
+    bundle = session.sign_publish(payload, what)
     try:
-        return Attestation.from_bundle(bundle).model_dump_json().encode()
+        attestation = Attestation.from_bundle(bundle)
+        written = attestation.to_bundle()
     except AttestationError as e:
         raise OperationalError(f"cannot express the bundle for {dist.name} as PEP 740: {e}") from e
+    session.check_statement(written, payload, what)
+    return attestation.model_dump_json().encode()

@@ -39,7 +39,13 @@ from attest.inputs import read_text
 from attest.sign import identity
 from verify import certificate, forked
 from verify.errors import InputError, OperationalError, UsageError, without_input
-from verify.sigstore_adapter import FulcioClientError, RekorClientError, oidc_url
+from verify.sigstore_adapter import (
+    FulcioClientError,
+    RekorClientError,
+    oidc_url,
+    promising_log,
+    signer_logging_to,
+)
 from verify.text import quoted, shown
 from verify.trust import timed_verifier
 
@@ -79,12 +85,14 @@ def load_trust(trust_config: Path | None, instance: Instance | None) -> ClientTr
 @dataclasses.dataclass(frozen=True)
 class Where:
     """The instance a run signs against, known by its CA's address (a --trust-config may name
-    the public instance too), and the logs and timestamp authorities it would contact."""
+    the public instance too), and the logs and timestamp authorities it would contact:
+    `publish_logs`, its Rekor v1 log for PEP 740 attestations (none: it cannot make them)."""
 
     trust: ClientTrustConfig = dataclasses.field(repr=False)
     ca_url: str
     log_urls: tuple[str, ...] = ()
     tsa_urls: tuple[str, ...] = ()
+    publish_logs: tuple[str, ...] = ()
 
     @staticmethod
     def _public(urls: tuple[str, ...], domain: str | None = None) -> bool:
@@ -95,7 +103,7 @@ class Where:
 
     @property
     def _everything(self) -> tuple[str, ...]:
-        return (self.ca_url, *self.log_urls, *self.tsa_urls)
+        return (self.ca_url, *self.log_urls, *self.publish_logs, *self.tsa_urls)
 
     @property
     def production(self) -> bool:
@@ -122,12 +130,12 @@ class Where:
 
     @property
     def public_log(self) -> bool:
-        return self.public_ca or self._public(self.log_urls)
+        return self.public_ca or self._public((*self.log_urls, *self.publish_logs))
 
     def _public_parts(self) -> str:
         """What of a private CA's deployment is public: its log, its TSA."""
         parts = []
-        if self._public(self.log_urls):
+        if self._public((*self.log_urls, *self.publish_logs)):
             parts.append(
                 f"logging to {self.log_owner}'s public transparency log: identity and digests "
                 "are published for good"
@@ -168,7 +176,9 @@ def where(trust_config: Path | None, instance: Instance | None) -> Where:
     trust = load_trust(trust_config, instance)
     config = trust.signing_config
     tsas = tuple(str(tsa.url) for tsa in config.get_tsas())
-    place = Where(trust, config.get_fulcio().url, _log_urls(config), tsas)
+    publish = promising_log(trust)
+    publish_logs = () if publish is None else (str(getattr(publish, "url", "")),)
+    place = Where(trust, config.get_fulcio().url, _log_urls(config), tsas, publish_logs)
     for url in place._everything:
         if problem := _malformed(url):  # only a --trust-config can say it: sigstore's own parse
             raise InputError(trust_config or Path(), f"{problem}: fix the signing config")
@@ -190,6 +200,19 @@ def _malformed(url: str) -> str | None:
 def _log_urls(config: Any) -> tuple[str, ...]:
     """The logs a run would write to (each client's `url`; the protocol type does not name it)."""
     return tuple(str(getattr(log, "url", "")) for log in config.get_tlogs())
+
+
+# why a run cannot write PEP 740 attestations when the signing config offers no Rekor v1 log
+NO_PUBLISH_LOG = (
+    "PEP 740 needs a log entry with an inclusion promise (Rekor v1; PyPI takes no other), and "
+    "the signing config offers no Rekor v1 log"
+)
+
+
+def require_publish_log(place: Where, why: str) -> None:
+    """UsageError, before anything is signed, when `place` cannot log PEP 740 attestations."""
+    if not place.publish_logs:
+        raise UsageError(f"{why}: {NO_PUBLISH_LOG}; nothing was signed")
 
 
 def _terminal() -> bool:
@@ -281,13 +304,15 @@ def _call(call: Callable[[], T], what: str) -> T:
 @dataclasses.dataclass(frozen=True)
 class SigningSession:
     """One short-lived certificate for one identity, and the verifier that checks every
-    bundle made with it before anyone writes it."""
+    bundle made with it before anyone writes it. `publisher` signs with the same key and
+    certificate into the signing config's Rekor v1 log, for PEP 740 (None: it has none)."""
 
     signer: Signer
     verifier: Verifier
     identity: str
     issuer: str
     logged: forked.Counter = dataclasses.field(default_factory=forked.Counter, repr=False)
+    publisher: Signer | None = None
 
     @property
     def _expected(self) -> Identity:
@@ -312,14 +337,27 @@ class SigningSession:
     def sign_statement(self, payload: bytes, what: str) -> Bundle:
         """A DSSE bundle over an in-toto statement, verified, and checked to carry exactly
         `payload` (verify_dsse checks no subject: the statement is compared whole)."""
-        statement = DsseStatement(payload)
-        bundle = self._upload(partial(self.signer.sign_dsse, statement), what)
+        return self._sign_dsse(self.signer, payload, what)
+
+    def sign_publish(self, payload: bytes, what: str) -> Bundle:
+        """`sign_statement` into the Rekor v1 log, untimestamped: a PEP 740 attestation keeps
+        only the certificate and the log entry, whose inclusion promise is then its time."""
+        if self.publisher is None:  # the callers refuse before signing: see require_publish_log
+            raise UsageError(f"cannot sign {what}: {NO_PUBLISH_LOG}")
+        return self._sign_dsse(self.publisher, payload, what)
+
+    def check_statement(self, bundle: Bundle, payload: bytes, what: str) -> None:
+        """The bundle verifies for the session's identity and carries exactly `payload`."""
         try:
             _, signed_payload = self.verifier.verify_dsse(bundle, self._expected)
         except (VerificationError, SigstoreError, ValueError) as e:
             raise _self_check_failed(what, e) from e
         if signed_payload != payload:
             raise _self_check_failed(what, ValueError("the signed statement differs"))
+
+    def _sign_dsse(self, signer: Signer, payload: bytes, what: str) -> Bundle:
+        bundle = self._upload(partial(signer.sign_dsse, DsseStatement(payload)), what)
+        self.check_statement(bundle, payload, what)
         return bundle
 
 
@@ -345,7 +383,9 @@ def open_session(place: Where, who: Credential) -> SigningSession:
     # the run, each bundle's signature, timestamps and log entry every time (its last_times,
     # written by each thread, is never read here)
     verifier = timed_verifier(place.trust.trusted_root)
-    return SigningSession(signer, verifier, who.identity, who.issuer)
+    log = promising_log(place.trust)
+    publisher = None if log is None else signer_logging_to(signer, log)
+    return SigningSession(signer, verifier, who.identity, who.issuer, publisher=publisher)
 
 
 def start(
@@ -354,8 +394,12 @@ def start(
     identity_token: str | None,
     *,
     yes: bool = False,
+    pep740: bool = False,
 ) -> SigningSession:
-    """A signing command's session: where, said (and confirmed); as whom; one certificate."""
+    """A signing command's session: where, said (and confirmed); as whom; one certificate.
+    With `pep740`, refused first when it could not log PEP 740 attestations."""
     place = where(trust_config, instance)
+    if pep740:
+        require_publish_log(place, "--pep740")
     announce(place, yes)
     return open_session(place, credential(place, identity_token))

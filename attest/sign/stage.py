@@ -123,7 +123,11 @@ def sign(request: SignRequest, session: SigningSession | None = None) -> SignRes
             pep740.distribution(artifact, "0" * 64)  # a name PyPI accepts, before any signing
     if session is None:
         session = start(
-            request.trust_config, request.instance, request.identity_token, yes=request.yes
+            request.trust_config,
+            request.instance,
+            request.identity_token,
+            yes=request.yes,
+            pep740=request.pep740 is True,
         )
     count = len(request.artifacts)
     processes = min(PROCESSES, count)

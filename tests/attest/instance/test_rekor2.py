@@ -14,10 +14,11 @@ from cryptography import x509
 from rfc3161_client import TimestampRequestBuilder, decode_timestamp_response
 from rfc3161_client.base import HashAlgorithm
 from rfc3161_client.verify import VerifierBuilder
+from sigstore.models import ClientTrustConfig
 
 from attest.instance import tsa
 from attest.instance.state import State, create_state
-from attest.instance.trust import signing_config, trusted_root
+from attest.instance.trust import client_trust_config, signing_config, trusted_root
 from tests import signed_release as g
 from tests.clients import verify_dsse_py, verify_js, verify_py
 from tests.conftest import LocalInstance
@@ -30,10 +31,17 @@ def state(tmp_path: Path) -> State:
 
 
 def test_signing_config_announces_the_chosen_log_and_the_tsa(tmp_path: Path) -> None:
-    for version in (1, 2):
-        config = signing_config(create_state(tmp_path / str(version), 1, rekor_version=version))
-        assert [s["majorApiVersion"] for s in config["rekorTlogUrls"]] == [version]
+    """v2 comes with v1 beside it (PEP 740 needs an inclusion promise), and sigstore-python
+    still signs with v2 and timestamps; `--rekor-version 1` announces v1 alone."""
+    for version, announced in ((1, [1]), (2, [2, 1])):
+        state = create_state(tmp_path / str(version), 1, rekor_version=version)
+        config = signing_config(state)
+        assert [s["majorApiVersion"] for s in config["rekorTlogUrls"]] == announced
         assert [s["url"] for s in config["tsaUrls"]] == ["http://127.0.0.1:1/api/v1/timestamp"]
+        parsed = ClientTrustConfig.from_json(json.dumps(client_trust_config(state))).signing_config
+        [log] = parsed.get_tlogs()
+        assert type(log).__name__ == ("RekorV2Client" if version == 2 else "RekorClient")
+        assert [t.url for t in parsed.get_tsas()] == ["http://127.0.0.1:1/api/v1/timestamp"]
 
 
 def test_trusted_root_lists_both_logs_and_the_tsa(state: State) -> None:

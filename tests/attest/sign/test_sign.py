@@ -3,6 +3,7 @@ run, self-verification, faults that leave nothing behind, and a token that never
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +14,15 @@ from cryptography import x509
 
 from attest import retry
 from attest.instance import oidc
+from attest.instance.state import key_id
 from attest.sign import session
 from tests import stubs
+from tests.attest.sign.helpers import (
+    leaf_certificate,
+    log_sizes,
+    transparency_entry,
+    without_rekor_v1,
+)
 from tests.clients import verify_js, verify_py
 from tests.conftest import LocalInstance
 from tests.loopback import unused_port
@@ -333,6 +341,70 @@ def test_pep740_attestations_verify_with_pypi_attestations(
         other = Distribution(name=dist.name, digest="0" * 64)
         with pytest.raises(Exception, match="does not match distribution digest"):
             attestation.verify(Identity(identity=CI, issuer=instance.issuer), other)
+
+
+def test_pep740_against_rekor2_is_logged_in_rekor_v1_with_the_one_certificate(
+    invoke: Callable[..., Result], rekor2_instance: LocalInstance, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A PEP 740 attestation keeps only the certificate and the log entry: against the v2
+    instance the signatures are v2 entries dated by their timestamp, the attestations v1
+    entries with an inclusion promise (what PyPI takes), all by one leaf certificate; and
+    pypi-attestations verifies them (it refused a v2 entry: "bundle must contain an
+    inclusion promise or signed timestamp(s)")."""
+    from pypi_attestations import Attestation, Distribution, _impl
+    from sigstore.verify.policy import Identity
+
+    wheel, sdist = _artifacts(tmp_path, "acme_web-1.4.0-py3-none-any.whl", "acme_web-1.4.0.tar.gz")
+    result = invoke("sign", "--pep740", "--trust-config", str(rekor2_instance.trust_config),
+                    "--identity-token", rekor2_instance.token(CI), str(wheel), str(sdist))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    state = rekor2_instance.state
+    v1_log = base64.b64encode(key_id(state.keys["tlog"].public_key())).decode()
+    signatures = [tmp_path / f"{d.name}.sigstore.json" for d in (wheel, sdist)]
+    attestations = [tmp_path / f"{d.name}.publish.attestation" for d in (wheel, sdist)]
+    for signature in signatures:
+        entry = transparency_entry(signature)
+        assert entry["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.2"}
+        assert "inclusionPromise" not in entry and not int(entry.get("integratedTime", 0))
+        stamps = json.loads(signature.read_text())["verificationMaterial"][
+            "timestampVerificationData"]["rfc3161Timestamps"]  # fmt: skip
+        assert len(stamps) == 1
+    for attestation in attestations:
+        entry = transparency_entry(attestation)
+        assert entry["kindVersion"] == {"kind": "dsse", "version": "0.0.1"}
+        assert entry["logId"]["keyId"] == v1_log and entry["inclusionPromise"]
+        assert int(entry["integratedTime"]) > 0
+    assert len({leaf_certificate(p) for p in signatures + attestations}) == 1
+    monkeypatch.setattr(
+        _impl.Verifier, "production",
+        classmethod(lambda cls, offline=False: rekor2_instance.verifier()),
+    )  # fmt: skip
+    for dist, path in zip((wheel, sdist), attestations, strict=True):
+        attestation = Attestation.model_validate_json(path.read_bytes())
+        predicate_type, _ = attestation.verify(
+            Identity(identity=CI, issuer=rekor2_instance.issuer), Distribution.from_file(dist)
+        )
+        assert predicate_type == "https://docs.pypi.org/attestations/publish/v1"
+
+
+def test_pep740_without_a_rekor_v1_log_is_refused_before_signing(
+    invoke: Callable[..., Result], rekor2_instance: LocalInstance, tmp_path: Path
+) -> None:
+    """A signing config offering Rekor v2 alone cannot make an attestation PyPI takes: the
+    run is refused before anything is signed, and says why."""
+    config = without_rekor_v1(rekor2_instance.trust_config, tmp_path)
+    [wheel] = _artifacts(tmp_path, "acme_web-1.4.0-py3-none-any.whl")
+    logged = log_sizes(rekor2_instance)
+    result = invoke("sign", "--pep740", "--trust-config", str(config),
+                    "--identity-token", rekor2_instance.token(CI), str(wheel))  # fmt: skip
+    assert result.exit_code == ExitCode.USAGE
+    assert (
+        "--pep740: PEP 740 needs a log entry with an inclusion promise (Rekor v1; PyPI takes "
+        "no other), and the signing config offers no Rekor v1 log; nothing was signed"
+    ) in result.stderr
+    assert not list(tmp_path.glob("*.sigstore.json")) and not list(tmp_path.glob("*.attestation"))
+    assert log_sizes(rekor2_instance) == logged
 
 
 def test_pep740_needs_distributions(
