@@ -16,6 +16,7 @@ from typing import Any
 from sigstore.models import Bundle
 
 from verify.errors import library_warnings
+from verify.formats import strict_json
 from verify.text import excerpt
 
 
@@ -109,11 +110,21 @@ def bounded(raw: bytes) -> None:
         raise Malformed(f"more than {MAX_CONTAINERS:,} JSON objects and lists: not a bundle")
 
 
+def json_value(raw: bytes) -> Any:
+    """The JSON in `raw`, bounded, read once one way: a key repeated in one object is Malformed
+    (json keeps the last, another reader the first: two `dsseEnvelope`s would be two bundles);
+    json's own errors are raised as they are."""
+    bounded(raw)
+    try:
+        return json.loads(raw, object_pairs_hook=strict_json.unique_keys)
+    except strict_json.RepeatedKey as e:
+        raise Malformed(str(e)) from e
+
+
 def parse(raw: bytes) -> Bundle:
     """The bundle in `raw`, read by sigstore's models only once its spelling is checked:
     Malformed, or whatever the JSON parser or the models raise."""
-    bounded(raw)
-    check(json.loads(raw))
+    check(json_value(raw))
     # sigstore warns of a root CA in an x509CertificateChain; only the leaf is used, and it is
     # verified against the trust root, so the warning is dropped rather than printed unprefixed
     with library_warnings():

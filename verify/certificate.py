@@ -7,6 +7,8 @@ import dataclasses
 import functools
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ObjectIdentifier
 
 _OID = "1.3.6.1.4.1.57264.1."
@@ -19,6 +21,31 @@ EXTENSIONS = {
     "build_signer_uri": 9,  # the workflow that signed: a reusable one, or the caller itself
     "build_config_uri": 18,  # the workflow that ran (the caller of a reusable workflow)
 }
+
+
+# The keys a Sigstore signature is made with: Fulcio certifies ECDSA on these curves (and RSA
+# and ed25519, which sigstore-python never verifies a signature with). A key on another curve
+# (secp192r1, secp256k1) no Sigstore CA certifies: the local CA refuses it, and so does the gate.
+SIGNING_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+_CURVES_SAID = "ECDSA keys on P-256, P-384 or P-521 only"
+
+
+def key_problem(key: object) -> str | None:
+    """Why `key` is not a Sigstore signing key (None: it is one)."""
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return f"the key is not an ECDSA key ({_CURVES_SAID})"
+    if key.curve.name not in SIGNING_CURVES:
+        return f"the key's curve {key.curve.name} is not one of them ({_CURVES_SAID})"
+    return None
+
+
+def signing_key_problem(cert: x509.Certificate) -> str | None:
+    """Why the signing certificate's key is not a Sigstore signing key (None: it is one)."""
+    try:
+        key: object = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        key = None
+    return key_problem(key)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ import click
 from verify import __version__, conformance, decision_log, gate, instant, log_anchor, logs
 from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
+from verify.evidence import Problem
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.formats import bundles
 from verify.oci import gate as oci_gate
@@ -221,14 +222,35 @@ def _report(run: gate.Run, as_json: bool, quiet: bool) -> None:
     for decision in run.decisions:
         _render(decision, audit, quiet)
     if run.unjudged and not quiet:
-        listed = ", ".join(p.path.name for p in run.unjudged[:5])
-        more = f" and {len(run.unjudged) - 5} more" if len(run.unjudged) > 5 else ""
-        _say(
-            f"attest: note: {len(run.unjudged)} bundle(s) concern no artifact judged here "
-            f"and were not used: {listed}{more} (the reasons are in --json)"
-        )
+        _note_unjudged(run.unjudged)
     if as_json:
         click.echo(json.dumps(run.to_dict(), indent=2))
+
+
+_LISTED = 5  # files, and places in one file, a note names before `and N more`
+
+
+def _note_unjudged(unjudged: tuple[Problem, ...]) -> None:
+    """The bundles that concern no artifact judged: one line per file, with the places in a
+    file of several (a gh file's lines), each list bounded."""
+    places: dict[Path, list[str]] = {}
+    for problem in unjudged:
+        places.setdefault(problem.path, []).append(problem.where)
+    _say(
+        f"attest: note: {len(unjudged)} bundle(s) concern no artifact judged here and were not "
+        "used (the reasons are in --json):"
+    )
+    for path, wheres in list(places.items())[:_LISTED]:
+        lines = [w.removeprefix("line ") for w in wheres if w.startswith("line ")]
+        said = f": lines {_bounded(lines)}" if lines else ""
+        _say(f"  - {path.name}{said}")
+    if len(places) > _LISTED:
+        _say(f"  - and {len(places) - _LISTED} more file(s)")
+
+
+def _bounded(items: list[str]) -> str:
+    more = f" and {len(items) - _LISTED} more" if len(items) > _LISTED else ""
+    return ", ".join(items[:_LISTED]) + more
 
 
 def summary(artifacts: int, denied: int, mode: str, development_root: bool = False) -> str:

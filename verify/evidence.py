@@ -64,12 +64,14 @@ class Signed:
 @dataclasses.dataclass(frozen=True)
 class Attestation(Signed):
     statement: Statement
+    where: str = ""  # its place in a file of several (`line 3`), else ""
 
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
     path: Path
     reason: str
+    where: str = ""  # the place in a file of several (`line 3`) it concerns, else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,9 +114,8 @@ def _raw_claims(raw: bytes) -> frozenset[tuple[str, str]]:
 def _pep740_bundle(raw: bytes) -> bytes:
     """A PEP 740 attestation (pypi-attestations' `<dist>.publish.attestation`) as the Sigstore
     bundle v0.3 it is a re-spelling of, for the same verification as every other bundle."""
-    bundle_form.bounded(raw)
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("version") != 1:
+    data = bundle_form.json_value(raw)
+    if not isinstance(data, dict) or not evidence_files.is_version_1(data):
         raise bundle_form.Malformed("not a PEP 740 attestation (version 1)")
     try:
         material, envelope = data["verification_material"], data["envelope"]
@@ -162,14 +163,20 @@ def _named(file_name: str, names: frozenset[str]) -> _Claim:
     return _Claim(digests=frozenset({digest})) if digest else _Claim(names=names)
 
 
+def _at(where: str, reason: str) -> str:
+    return f"{where}: {reason}" if where else reason
+
+
 def _located(outcome: _Outcome, where: str) -> _Outcome:
-    """`outcome` with a refusal's reason saying where in its file the bundle is."""
-    if not where or isinstance(outcome, (Bundle, Attestation)):
+    """`outcome` knowing where in its file the bundle is, a refusal's reason saying it."""
+    if not where or isinstance(outcome, Bundle):
         return outcome
+    if isinstance(outcome, Attestation):
+        return dataclasses.replace(outcome, where=where)
     if isinstance(outcome, Problem):
-        return dataclasses.replace(outcome, reason=f"{where}: {outcome.reason}")
+        return dataclasses.replace(outcome, reason=f"{where}: {outcome.reason}", where=where)
     claimed, problem = outcome
-    return claimed, dataclasses.replace(problem, reason=f"{where}: {problem.reason}")
+    return claimed, dataclasses.replace(problem, reason=f"{where}: {problem.reason}", where=where)
 
 
 @dataclasses.dataclass
@@ -466,12 +473,12 @@ class Collector:
         for index in self._indexes.values():
             found += index.ignored
             found += [
-                Problem(a.path, "concerns no artifact judged here")
+                Problem(a.path, _at(a.where, "concerns no artifact judged here"), a.where)
                 for a in index.attestations
                 if a.path not in index.used
             ]
             found += [
-                Problem(p.path, f"concerns no artifact judged here ({p.reason})")
+                Problem(p.path, f"concerns no artifact judged here ({p.reason})", p.where)
                 for _, p in index.refused
                 if p.path not in index.used
             ]

@@ -28,7 +28,7 @@ def rule_failures(rule: IdentityRule, who: Signer) -> list[str]:
             + (" (it matches only part of it; patterns are anchored)" if partial else "")
         )
     failures += _extension_failures(rule, who)
-    return failures
+    return failures + _github_failures(rule, who)
 
 
 def _extension_failures(rule: IdentityRule, who: Signer) -> list[str]:
@@ -64,6 +64,34 @@ def _extension_failures(rule: IdentityRule, who: Signer) -> list[str]:
     return failures
 
 
+def _github_failures(rule: IdentityRule, who: Signer) -> list[str]:
+    """A `github` rule's workflow ran in its repository and, without `signer_workflow`, ran
+    itself: a workflow of another repository calling ours as a reusable one signs with our
+    workflow's identity, and only these extensions tell. A certificate without them proves
+    neither, so it satisfies no `github` rule."""
+    ext, got, failures = rule.extensions, who.extensions, []
+    repository, config = got.get("source_repository"), got.get("build_config_uri")
+    if ext.repository is not None and repository != ext.repository:
+        failures.append(
+            f"certificate source repository {repository!r} is not {ext.repository!r}: "
+            "the workflow ran in another repository"
+            if repository is not None
+            else f"the certificate names no source repository ({_OID}12), which a github rule "
+            "requires"
+        )
+    if ext.ran_itself and config != who.identity:
+        failures.append(
+            f"certificate build config URI (the calling workflow) {config!r} is not its "
+            "identity: another workflow called it as a reusable workflow (name that caller in "
+            "`github` and this one as `signer_workflow`)"
+            if config is not None
+            else f"the certificate names no build config URI ({_OID}18), which a github rule "
+            "requires: nothing shows that no other workflow called it"
+        )
+    return failures
+
+
+_OID = "1.3.6.1.4.1.57264.1."
 _SHOWN_AS = {
     "build_signer_uri": "build signer URI (the workflow that signed)",
     "build_config_uri": "build config URI (the calling workflow)",

@@ -90,6 +90,11 @@ class Extensions:
     # caller's workflow the `github` keys name (Build Config URI)
     build_signer_pattern: Pattern | None = None
     build_config_pattern: Pattern | None = None
+    # a `github` rule: the workflow ran in this repository (Source Repository URI, as `gh
+    # attestation verify --repo` checks), and without `signer_workflow` it ran itself: its Build
+    # Config URI is the identity, no other workflow called it as a reusable one
+    repository: str | None = None
+    ran_itself: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -427,6 +432,8 @@ def _identity(item: dict[str, Any], origin: str, where: str) -> IdentityRule:
             runner_environment=tuple(ext.get("runner_environment", ())),
             build_signer_pattern=pattern if caller else None,
             build_config_pattern=caller,
+            repository=GITHUB + item["github"]["repository"] if "github" in item else None,
+            ran_itself="github" in item and caller is None,
         ),
         label=f"{label} (issuer {item['issuer']})",
     )

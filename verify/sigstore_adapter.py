@@ -43,6 +43,7 @@ from sigstore_models.common.v1 import PublicKey as PublicKeyModel
 from sigstore_models.trustroot.v1 import CertificateAuthority as CertificateAuthorityModel
 from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
+from verify.certificate import signing_key_problem
 from verify.once import VERIFIED
 from verify.upstream import Internal
 
@@ -350,6 +351,9 @@ class TimedVerifier(Verifier):
             usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
             if x509.oid.ExtendedKeyUsageOID.CODE_SIGNING not in usages:
                 raise VerificationError("Extended usage does not contain `code signing`")
+            problem = signing_key_problem(cert)
+            if problem is not None:
+                raise VerificationError(f"signing certificate: {problem}")
             return [cert, *chain]
 
         der = cert.public_bytes(serialization.Encoding.DER)

@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from attest.identity import certificate_identity, github_extensions
 from attest.instance.state import State, key_id, key_usage, spki_der
+from verify.certificate import key_problem
 from verify.text import excerpt
 
 LEAF_LIFETIME = datetime.timedelta(minutes=10)
@@ -218,6 +219,8 @@ def _proven_key(request: object, subject: str) -> ec.EllipticCurvePublicKey:
 
 
 def _ecdsa(key: object) -> ec.EllipticCurvePublicKey:
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise CertificateRequestError("only ECDSA keys are supported")
+    """The key, when it is one Fulcio certifies and the gate verifies (verify/certificate.py)."""
+    problem = key_problem(key)
+    if problem is not None or not isinstance(key, ec.EllipticCurvePublicKey):
+        raise CertificateRequestError(f"unsupported key: {problem}")
     return key

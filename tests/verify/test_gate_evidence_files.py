@@ -147,3 +147,78 @@ def test_pypi_provenance_refused_attestation_denies_its_distribution_only(
     reason = "attestation_bundles[0].attestations[0]: malformed bundle: not a PEP 740 attestation"
     assert any(reason in f for f in _failures(result)), _failures(result)
     assert not any(saved.name in f for f in _failures(result, g.SDIST))
+
+
+def test_a_key_given_twice_in_a_gh_line_is_refused_not_read_as_its_last(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """Another line's envelope first, the genuine one last: json keeps the last (allowed), a
+    reader keeping the first reads another attestation. One reading, or none: a usage error."""
+    jsonl = _to_jsonl(release, release.dist)
+    first, second, *rest = jsonl.read_text().splitlines()
+    other = json.dumps(json.loads(second)["dsseEnvelope"])
+    jsonl.write_text("\n".join(['{"dsseEnvelope":' + other + "," + first[1:], second, *rest]))
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    said = "line 1: not JSON: the key 'dsseEnvelope' appears twice in one object"
+    assert f"{jsonl}: {said}" in result.stderr
+
+
+def test_a_key_given_twice_in_a_bundle_file_refuses_the_bundle(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    bundle = release.dist / f"{g.WHEEL}.sigstore.json"
+    genuine = bundle.read_text().strip()
+    bundle.write_text('{"messageSignature": {"signature": "AAAA"}, ' + genuine[1:])
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    assert result.exit_code == ExitCode.DENIED
+    reason = "malformed bundle: the key 'messageSignature' appears twice in one object"
+    assert f"{bundle.name}: {reason}" in " ".join(_failures(result))
+
+
+def test_a_pypi_provenance_object_is_read_one_way(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """A repeated key at any depth, or `"version": true` (which Python finds equal to 1), is
+    no provenance object, and no PEP 740 attestation inside one."""
+    saved = release.dist / f"{g.WHEEL}.provenance"
+    group = json.dumps({"publisher": {"kind": "GitHub"}, "attestations": [{"version": True}]})
+    cases = {
+        f'{{"version": 1, "attestation_bundles": [], "attestation_bundles": [{group}]}}': (
+            "provenance object: not JSON: the key 'attestation_bundles' appears twice"
+        ),
+        f'{{"version": true, "attestation_bundles": [{group}]}}': (
+            "not a PyPI provenance object (version 1 with attestation_bundles)"
+        ),
+    }
+    for text, reason in cases.items():
+        saved.write_text(text)
+        result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+        assert result.exit_code == ExitCode.USAGE, result.stderr
+        assert f"{saved}: {reason}" in result.stderr
+    saved.write_text(f'{{"version": 1, "attestation_bundles": [{group}]}}')
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    reason = "attestations[0]: malformed bundle: not a PEP 740 attestation (version 1)"
+    assert any(reason in f for f in _failures(result)), _failures(result)
+
+
+def test_a_strangers_gh_file_is_noted_once_with_its_lines(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """Seven attestations of another artifact in a file named for another digest: one note
+    line for the file, its line numbers bounded, never its name once per bundle."""
+    other = tmp_path / "other-1.0.tar.gz"
+    other.write_bytes(b"another artifact\n")
+    signer = g.session(instance, g.github_token(instance))
+    bundle = g.write_statement(signer, tmp_path / "b.json", [other], KINDS["build"],
+                               {"name": "build", "command": ["x"], "materials": []})  # fmt: skip
+    stranger = release.dist / f"sha256:{'c' * 64}.jsonl"
+    stranger.write_bytes((bundle.read_bytes().replace(b"\n", b"") + b"\n") * 7)
+    result = _verify(invoke, tmp_path, g.strict_policy(instance), release.wheel)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count(stranger.name) == 1, result.stderr
+    assert f"  - {stranger.name}: lines 1, 2, 3, 4, 5 and 2 more\n" in result.stderr
+    unjudged = [u for u in json.loads(result.stdout)["unjudged"] if u["path"] == str(stranger)]
+    assert [u["why"] for u in unjudged] == [
+        f"line {n}: concerns no artifact judged here" for n in range(1, 8)
+    ]

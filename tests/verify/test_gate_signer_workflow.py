@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from attest.instance import oidc
 from tests import signed_release as g
@@ -26,9 +28,14 @@ SHARED = "acme/shared/.github/workflows/build.yml"
 SIGNER = f"https://github.com/{SHARED}@refs/tags/v1"
 
 
-def _token(local: LocalInstance, caller: str = g.REPOSITORY, signer: str | None = SIGNER) -> str:
-    """A token of `caller`'s release workflow, running the reusable workflow `signer`."""
-    claims = oidc.github_claims(caller, ref=g.REF)
+def _token(
+    local: LocalInstance,
+    caller: str = g.REPOSITORY,
+    signer: str | None = SIGNER,
+    workflow: str = ".github/workflows/release.yml",
+) -> str:
+    """A token of `caller`'s `workflow`, running the reusable workflow `signer`."""
+    claims = oidc.github_claims(caller, ref=g.REF, workflow=workflow)
     if signer is not None:
         claims["job_workflow_ref"] = signer.removeprefix("https://github.com/")
     return oidc.mint(local.state.keys["issuer"], local.state.issuer_url, claims.pop("sub"), claims)
@@ -115,7 +122,10 @@ def test_the_build_signer_extension_must_agree(signer_uri: str | None, tmp_path:
         {"issuer": "https://issuer", "github": {"repository": "acme/web", "signer_workflow": SHARED}}
     ]}  # fmt: skip
     [rule] = parse_policy(json.dumps(policy).encode(), "p", tmp_path).identities
-    extensions = {"build_config_uri": g.WORKFLOW}
+    extensions = {
+        "build_config_uri": g.WORKFLOW,
+        "source_repository": "https://github.com/acme/web",
+    }
     if signer_uri is not None:
         extensions["build_signer_uri"] = signer_uri
     who = Signer(SIGNER, "https://issuer", extensions)
@@ -126,3 +136,104 @@ def test_the_build_signer_extension_must_agree(signer_uri: str | None, tmp_path:
     assert not rule_failures(
         rule, Signer(SIGNER, "https://issuer", {**extensions, "build_signer_uri": SIGNER})
     )
+
+
+OURS = f"{g.REPOSITORY}/.github/workflows/release.yml@{g.REF}"
+
+
+def test_another_repository_calling_our_workflow_is_not_our_workflow(
+    invoke: Invoke, instance: LocalInstance, tmp_path: Path
+) -> None:
+    """evil/x's ci.yml calls our release.yml as a reusable workflow: the certificate identity is
+    ours, but the Build Config URI and Source Repository URI say who ran it."""
+    token = _token(instance, caller="evil/x", signer=OURS, workflow=".github/workflows/ci.yml")
+    result = _verify(invoke, instance, tmp_path, token, _rule(instance))
+    assert result.exit_code == ExitCode.DENIED, result.stdout
+    failures = _failures(result)
+    assert "certificate source repository 'https://github.com/evil/x' is not " in failures
+    assert "'https://github.com/acme/web': the workflow ran in another repository" in failures
+    caller = f"https://github.com/evil/x/.github/workflows/ci.yml@{g.REF}"
+    assert f"build config URI (the calling workflow) {caller!r} is not its identity" in failures
+
+
+def test_a_workflow_of_our_repository_calling_the_named_one_is_refused(
+    invoke: Invoke, instance: LocalInstance, tmp_path: Path
+) -> None:
+    """Without signer_workflow the workflow named ran itself; called by our ci.yml it did not."""
+    token = _token(instance, signer=OURS, workflow=".github/workflows/ci.yml")
+    result = _verify(invoke, instance, tmp_path, token, _rule(instance))
+    assert result.exit_code == ExitCode.DENIED, result.stdout
+    assert "another workflow called it as a reusable workflow" in _failures(result)
+    assert "source repository" not in _failures(result)
+
+
+def test_a_signer_workflow_run_by_another_repository_is_refused_by_its_source() -> None:
+    """With signer_workflow the caller is named, and the source repository must be its too."""
+    [rule] = _rules({"repository": "acme/web", "signer_workflow": SHARED})
+    who = Signer(SIGNER, "https://issuer", {
+        "build_signer_uri": SIGNER, "build_config_uri": g.WORKFLOW,
+        "source_repository": "https://github.com/evil/web",
+    })  # fmt: skip
+    assert rule_failures(rule, who) == [
+        "certificate source repository 'https://github.com/evil/web' is not "
+        "'https://github.com/acme/web': the workflow ran in another repository"
+    ]
+
+
+@pytest.mark.parametrize("missing", ["source_repository", "build_config_uri"])
+def test_a_certificate_without_the_workflow_extensions_satisfies_no_github_rule(
+    missing: str,
+) -> None:
+    """Without them nothing shows where the workflow ran or who called it: refused, named."""
+    [rule] = _rules({"repository": "acme/web"})
+    extensions = {
+        "source_repository": "https://github.com/acme/web",
+        "build_config_uri": f"https://github.com/{OURS}",
+    }
+    del extensions[missing]
+    [reason] = rule_failures(
+        rule, Signer(f"https://github.com/{OURS}", "https://issuer", extensions)
+    )
+    oid = {"source_repository": 12, "build_config_uri": 18}[missing]
+    assert (
+        f"the certificate names no {missing.replace('_uri', ' URI').replace('_', ' ')} " in reason
+    )
+    assert f"(1.3.6.1.4.1.57264.1.{oid}), which a github rule requires" in reason
+
+
+WORKFLOW_PATHS = st.sampled_from(
+    ["acme/web/.github/workflows/release.yml", "acme/web/.github/workflows/ci.yml",
+     "evil/x/.github/workflows/release.yml", "acme/shared/.github/workflows/build.yml"]
+)  # fmt: skip
+
+
+@given(
+    identity=WORKFLOW_PATHS,
+    config=st.none() | WORKFLOW_PATHS,
+    source=st.none() | st.sampled_from(["acme/web", "evil/x", "acme/shared"]),
+    ref=st.sampled_from([g.REF, "refs/heads/main"]),
+)
+def test_a_github_rule_allows_only_its_own_workflow_run_in_its_repository(
+    identity: str, config: str | None, source: str | None, ref: str
+) -> None:
+    """For any certificate: a plain `github` rule allowing it implies the workflow ran itself
+    (Build Config URI = identity) in the rule's repository."""
+    [rule] = _rules({"repository": "acme/web", "workflow": ".github/workflows/release.yml"})
+    uri = f"https://github.com/{identity}@{ref}"
+    extensions = {}
+    if config is not None:
+        extensions["build_config_uri"] = f"https://github.com/{config}@{ref}"
+    if source is not None:
+        extensions["source_repository"] = f"https://github.com/{source}"
+    if not rule_failures(rule, Signer(uri, "https://issuer", extensions)):
+        assert extensions == {
+            "build_config_uri": uri, "source_repository": "https://github.com/acme/web"
+        }  # fmt: skip
+        assert identity == "acme/web/.github/workflows/release.yml"
+
+
+def _rules(github: dict[str, str]) -> Any:
+    policy = {"version": 1, "trust": "production", "identities": [
+        {"issuer": "https://issuer", "github": github}
+    ]}  # fmt: skip
+    return parse_policy(json.dumps(policy).encode(), "p", Path()).identities

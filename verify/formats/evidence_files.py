@@ -25,6 +25,7 @@ from typing import Any
 from verify import bundle_form
 from verify.errors import InputError
 from verify.files import MIB, open_regular
+from verify.formats import strict_json
 
 # `sha256:<64 hex>.jsonl`, `sha512-<128 hex>.jsonl`: the digest gh downloaded the file for
 _GH_JSONL = re.compile(r"(?:(sha256)[:-]([0-9a-f]{64})|(sha512)[:-]([0-9a-f]{128}))\.jsonl")
@@ -58,13 +59,17 @@ def _json(raw: bytes, shown: Path, where: str) -> Any:
     """The JSON in `raw`, bounded as a bundle is; InputError naming the file and place."""
     try:
         bundle_form.bounded(raw)
-        return json.loads(raw)
+        return strict_json.loads(raw)  # a repeated key refused: one reading, as everywhere
     except bundle_form.Malformed as e:
         raise InputError(shown, f"{where}: {e}") from e
-    except UnicodeDecodeError as e:
-        raise InputError(shown, f"{where}: not UTF-8 JSON") from e
-    except json.JSONDecodeError as e:  # its message, never the text it read
-        raise InputError(shown, f"{where}: not JSON: {e.msg} (column {e.colno})") from e
+    except strict_json.NotJson as e:  # its message, never the text it read
+        raise InputError(shown, f"{where}: not JSON: {e}") from e
+
+
+def is_version_1(data: dict[str, Any]) -> bool:
+    """`"version": 1`, the integer: not `true` or `1.0`, which Python finds equal to it."""
+    version = data.get("version")
+    return type(version) is int and version == 1
 
 
 def jsonl_items(read: Path, shown: Path, follow_symlinks: bool) -> tuple[list[Item], str]:
@@ -100,7 +105,7 @@ def provenance_items(raw: bytes, shown: Path) -> list[Item]:
     not evidence: each attestation's certificate says who signed)."""
     data = _json(raw, shown, "provenance object")
     groups = data.get("attestation_bundles") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(groups, list):
+    if not isinstance(data, dict) or not is_version_1(data) or not isinstance(groups, list):
         raise InputError(
             shown,
             "not a PyPI provenance object (version 1 with attestation_bundles): save the "

@@ -22,13 +22,19 @@ class TooDeep(NotJson):
     """Arrays or objects nested deeper than the interpreter's stack."""
 
 
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class RepeatedKey(NotJson):
+    """A key given twice in one object."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refusing a repeated key: `json.loads`'s `object_pairs_hook` for a reader
+    that keeps json's own errors otherwise (Sigstore bundles, verify/bundle_form.py)."""
     found = dict(pairs)
     if len(found) < len(pairs):  # rare: only then is the repeated key looked for
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise NotJson(f"the key {quoted(key)} appears twice in one object")
+                raise RepeatedKey(f"the key {quoted(key)} appears twice in one object")
             seen.add(key)
     return found
 
@@ -36,7 +42,7 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def loads(data: str | bytes) -> Any:
     """The JSON value in `data` (bytes in UTF-8, -16 or -32, as `json.loads` reads them)."""
     try:
-        return json.loads(data, object_pairs_hook=_unique)
+        return json.loads(data, object_pairs_hook=unique_keys)
     except NotJson:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError) as e:  # their messages quote no input

@@ -113,5 +113,5 @@ def decide(
         for run, s in zip(runs, images, strict=True)
         for d in run.decisions
     ]
-    unjudged = [Problem(Path(p.path.name), p.reason) for run in runs for p in run.unjudged]
+    unjudged = [Problem(Path(p.path.name), p.reason, p.where) for run in runs for p in run.unjudged]
     return gate.Run(policy, trust, now, tuple(decisions), gate.check_plugins(), tuple(unjudged))

@@ -98,7 +98,7 @@ def test_malformed_public_key_requests_are_refused_with_the_reason() -> None:
     ]
     for key in (rsa.generate_private_key(65537, 1024), ed25519.Ed25519PrivateKey.generate()):
         public = {"algorithm": "ECDSA", "content": _pem(key)}
-        cases.append(({**good, "publicKey": public}, "only ECDSA keys are supported"))
+        cases.append(({**good, "publicKey": public}, "unsupported key: the key is not an ECDSA"))
     for request, reason in cases:
         with pytest.raises(CertificateRequestError, match=reason):
             requested_key({"publicKeyRequest": request}, ALICE)
@@ -131,3 +131,25 @@ def test_a_csr_is_still_read_and_wins_over_a_public_key_as_at_fulcio() -> None:
         requested_key(request, ALICE)
     with pytest.raises(CertificateRequestError, match="malformed certificate signing request"):
         requested_key({}, ALICE)  # neither form: read as an empty CSR, as before
+
+
+@pytest.mark.parametrize("curve", [ec.SECP192R1(), ec.SECP256K1(), ec.SECP224R1()])
+def test_a_key_on_a_curve_fulcio_does_not_certify_is_refused_in_either_form(curve: Any) -> None:
+    """Fulcio certifies ECDSA on P-256, P-384 and P-521 only: a CSR or a publicKeyRequest whose
+    key (possession proven) is on another curve is refused, saying which curve."""
+    key = ec.generate_private_key(curve)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .sign(key, hashes.SHA256())
+    )
+    pem = base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+    reason = (
+        f"unsupported key: the key's curve {curve.name} is not one of them \\(ECDSA keys on P-256"
+    )
+    for request in (_request(key, ALICE["sub"]), {"certificateSigningRequest": pem}):
+        with pytest.raises(CertificateRequestError, match=reason):
+            requested_key(request, ALICE)
+    for curve in (ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1()):
+        key = ec.generate_private_key(curve)
+        assert _same(requested_key(_request(key, ALICE["sub"]), ALICE), key.public_key())
