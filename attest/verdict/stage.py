@@ -42,17 +42,19 @@ def _statements(decision: Path, verifier_id: str, missing_ok: bool) -> list[Stat
 
 
 def _same_file(decision: Path, what: str, path: Path, sha: str, missing_ok: bool) -> None:
-    if missing_ok and not os.path.lexists(path):
-        return
+    if not os.path.lexists(path):
+        if missing_ok:
+            return
+        raise InputError(
+            decision,
+            f"{what} it judged, {path}, is not here: a VSA vouches for the files this command "
+            "re-hashes; run it where `attest verify` ran, or sign on the decision's word alone "
+            "with --allow-missing-files",
+        )
     try:
         held = sha256_file(path)
     except ArtifactError as e:
-        raise InputError(
-            decision,
-            f"{what} it judged, {path}, cannot be hashed ({e}): a VSA vouches for files this "
-            "command re-hashes; run it where `attest verify` ran, or sign on the decision's "
-            "word alone with --allow-missing-files",
-        ) from e
+        raise InputError(decision, f"{what} it judged cannot be re-hashed: {e}") from e
     if held != sha:
         raise InputError(
             decision,
