@@ -23,7 +23,7 @@ from verify.formats import bundles
 from verify.oci import gate as oci_gate
 from verify.oci.layout import is_image
 from verify.oci.reference import argument_text
-from verify.policy import Policy, load_policy
+from verify.policy import Policy, duration, load_policy
 from verify.text import examples, shown
 
 _PATH = click.Path(path_type=Path)
@@ -350,6 +350,23 @@ def _log_json(log: Path, report: decision_log.Report, expect_head: str | None) -
 @click.option(
     "--trusted-root", type=_PATH, help="The anchors' trusted_root.json (default: production)."
 )
+@click.option(
+    "--log-name", metavar="NAME", help="The log name the anchors must sign (default: LOG's own)."
+)
+@click.option(
+    "--min-records",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Fail unless an anchor signs at least N records (known from elsewhere): catches "
+    "deleted anchors with the log cut back to the last one kept.",
+)
+@click.option(
+    "--max-anchor-age",
+    metavar="DURATION",
+    help="Fail unless the newest anchor was signed within DURATION (30d, 12h) of --now: with "
+    "periodic anchoring, catches deleted anchors.",
+)
+@click.option("--now", "now_text", help="The time --max-anchor-age counts to (ISO 8601).")
 def verify_log(
     log: Path,
     show_head: bool,
@@ -357,9 +374,7 @@ def verify_log(
     as_json: bool,
     repair: bool,
     anchored: bool,
-    identity: str | None,
-    issuer: str | None,
-    trusted_root: Path | None,
+    **anchoring: Any,
 ) -> None:
     """Check a decision log's hash chain: exit 0 when intact, 1 naming each record that was
     edited, deleted, inserted or moved (the first 1000) or when it no longer holds
@@ -367,10 +382,58 @@ def verify_log(
     record is torn (repair it with --repair-torn-tail). With --anchored, 1 also when an anchor
     does not verify as the named signer or the log no longer holds what it signed."""
     _check_head_option(expect_head)
+    chain = {"--head": show_head, "--expect-head": expect_head, "--json": as_json,
+             "--repair-torn-tail": repair}  # fmt: skip
     if anchored:
-        _check_anchored(log, identity, issuer, trusted_root)
+        _only_without_anchored(chain)
+        _check_anchored(log, _expected(anchoring))
     else:
+        _only_with_anchored(anchoring)
         _check_chain(log, show_head, expect_head, as_json, repair)
+
+
+_ANCHOR_OPTIONS = {
+    "identity": "--certificate-identity",
+    "issuer": "--certificate-oidc-issuer",
+    "trusted_root": "--trusted-root",
+    "log_name": "--log-name",
+    "min_records": "--min-records",
+    "max_anchor_age": "--max-anchor-age",
+    "now_text": "--now",
+}
+
+
+def _only_with_anchored(anchoring: dict[str, Any]) -> None:
+    given = [_ANCHOR_OPTIONS[key] for key, value in anchoring.items() if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only with --anchored (they judge the anchors)")
+
+
+def _only_without_anchored(chain: dict[str, Any]) -> None:
+    """--anchored checks the chain and the anchors only: an option of the chain alone would
+    be silently ignored."""
+    given = [option for option, value in chain.items() if value not in (None, False)]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: not with --anchored (it checks the chain and the anchors; "
+            "run `attest verify-log` without --anchored for them)"
+        )
+
+
+def _expected(anchoring: dict[str, Any]) -> log_anchor.Expected:
+    identity, issuer = anchoring["identity"], anchoring["issuer"]
+    if identity is None or issuer is None:
+        raise UsageError("--anchored needs --certificate-identity and --certificate-oidc-issuer")
+    age = anchoring["max_anchor_age"]
+    return log_anchor.Expected(
+        identity=identity,
+        issuer=issuer,
+        now=instant.given(anchoring["now_text"]),
+        trusted_root=anchoring["trusted_root"],
+        log_name=anchoring["log_name"],
+        min_records=anchoring["min_records"],
+        max_age=None if age is None else duration(age, "--max-anchor-age"),
+    )
 
 
 def _check_chain(
@@ -390,17 +453,13 @@ def _check_chain(
     _say(f"attest: {log}: {report.records} records, chain intact, head {report.head}{extends}")
 
 
-def _check_anchored(
-    log: Path, identity: str | None, issuer: str | None, trusted_root: Path | None
-) -> None:
+def _check_anchored(log: Path, expected: log_anchor.Expected) -> None:
     """`--anchored`: the chain, then every anchor against the root, the signer and the log."""
-    if identity is None or issuer is None:
-        raise UsageError("--anchored needs --certificate-identity and --certificate-oidc-issuer")
-    checked = log_anchor.check(log, identity, issuer, trusted_root)
+    checked = log_anchor.check(log, expected)
     report = checked.report
     _tell_findings(log, report)
     for problem in checked.problems:
-        _say(f"attest: {log}: anchor {problem}")
+        _say(f"attest: {log}: {problem}")
     if checked.problems:
         raise PolicyRefusal(f"{log}: the anchors do not hold: {'; '.join(checked.problems)}")
     _refuse_broken(log, report, None)

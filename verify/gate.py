@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from verify import __version__, deadline, logs
 from verify.errors import AttestError, OperationalError, PluginError
 from verify.evidence import Collector, Digests, Evidence, Problem, digest_file
+from verify.formats.vsa import gate_levels
 from verify.interface import Check, Context, Outcome
 from verify.plugins import GATE_CHECKS, failure, gate_checks
 from verify.policy import Policy, human
@@ -51,8 +52,7 @@ class Decision:
         an allowed signer is build level 1 (that a hosted platform built it is not proven)."""
         if not self.allowed:
             return []
-        checked = any(o.name == "provenance" for o in self.outcomes)
-        return [f"SLSA_BUILD_LEVEL_{int(checked)}"]
+        return gate_levels(o.name for o in self.outcomes)
 
     def to_dict(self) -> dict[str, Any]:
         return {

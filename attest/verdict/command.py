@@ -24,12 +24,22 @@ from verify.text import examples
 )
 @click.argument("decision", type=PATH)
 @click.option("--verifier-id", help="The VSA's verifier.id (default: the signer's identity).")
+@click.option(
+    "--allow-missing-files",
+    "missing_ok",
+    is_flag=True,
+    help="Sign even when an artifact or the policy the DECISION names is not here to re-hash: "
+    "the VSA is then only as good as the decision file.",
+)
 @signing_options
-def vsa(decision: Path, verifier_id: str | None, as_json: bool, **options: Any) -> None:
+def vsa(
+    decision: Path, verifier_id: str | None, missing_ok: bool, as_json: bool, **options: Any
+) -> None:
     """A signed SLSA Verification Summary Attestation for each artifact the DECISION (what
     `attest verify --json` wrote) allowed, as <artifact>.vsa.sigstore.json; a denied
-    artifact never gets one, and a decision allowing none is exit 2."""
-    written = stage.vsa(decision, _signing(options), verifier_id)
+    artifact never gets one, and a decision allowing none is exit 2. The artifacts and the
+    policy it names (paths as `attest verify` was given them) must hash as it says."""
+    written = stage.vsa(decision, _signing(options), verifier_id, missing_ok)
     for path in written:
         inform(f"attest: wrote {path} (VSA)")
     if as_json:

@@ -4,7 +4,9 @@ certificate for all), and write each bundle atomically, only once everything is 
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 from pathlib import Path
 
 from attest.output import write_atomic
@@ -12,14 +14,20 @@ from attest.provenance.stage import Signing
 from attest.sbom.interface import read_text
 from verify import decision_log, log_anchor
 from verify.errors import InputError, PolicyRefusal, UsageError
+from verify.evidence import ArtifactError, sha256_file
 from verify.formats.bundles import attestation_path
 from verify.formats.statement import Statement
-from verify.formats.vsa import NotADecision, summaries
+from verify.formats.vsa import NotADecision, claimed_files, summaries
 
 
-def _statements(decision: Path, verifier_id: str) -> list[Statement]:
+def _statements(decision: Path, verifier_id: str, missing_ok: bool) -> list[Statement]:
+    """The VSA statements of the decision file, signed as of now, once the files it vouches
+    for hash to what it says (re-hashed here: a hand-edited digest would vouch for another
+    file); with `missing_ok` a file that is not here is taken on the decision's word."""
+    now = datetime.datetime.now(datetime.timezone.utc)
     try:
-        found = summaries(json.loads(read_text(decision)), verifier_id)
+        run = json.loads(read_text(decision))
+        found = summaries(run, verifier_id, now)
     except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
         raise InputError(decision, "not JSON: not a decision of `attest verify --json`") from e
     except NotADecision as e:
@@ -28,7 +36,31 @@ def _statements(decision: Path, verifier_id: str) -> list[Statement]:
         raise InputError(
             decision, "no allowed artifact: a denied artifact never gets a VSA, so none was made"
         )
+    for what, path, sha in claimed_files(run):
+        _same_file(decision, what, Path(path), sha, missing_ok)
     return found
+
+
+def _same_file(decision: Path, what: str, path: Path, sha: str, missing_ok: bool) -> None:
+    if not os.path.lexists(path):
+        if missing_ok:
+            return
+        raise InputError(
+            decision,
+            f"{what} it judged, {path}, is not here: a VSA vouches for the files this command "
+            "re-hashes; run it where `attest verify` ran, or sign on the decision's word alone "
+            "with --allow-missing-files",
+        )
+    try:
+        held = sha256_file(path)
+    except ArtifactError as e:
+        raise InputError(decision, f"{what} it judged cannot be re-hashed: {e}") from e
+    if held != sha:
+        raise InputError(
+            decision,
+            f"{what} {path} has sha256 {held}, the decision says {sha}: the file changed since "
+            "it was judged, or the decision was edited; nothing was signed",
+        )
 
 
 def _target(directory: Path, name: str) -> Path:
@@ -39,13 +71,15 @@ def _target(directory: Path, name: str) -> Path:
     return attestation_path(directory, name, "vsa")
 
 
-def vsa(decision: Path, signing: Signing, verifier_id: str | None) -> list[Path]:
+def vsa(
+    decision: Path, signing: Signing, verifier_id: str | None, missing_ok: bool = False
+) -> list[Path]:
     """A signed VSA for every allowed artifact of the decision (`--bundle-dir`, else beside
     the decision file); `verifier_id`: the VSA's verifier.id, else the signer's identity."""
     directory = signing.directory(decision)
-    _statements(decision, verifier_id or "-")  # refused before anyone signs
+    _statements(decision, verifier_id or "-", missing_ok)  # refused before anyone signs
     session = signing.session()
-    found = _statements(decision, verifier_id or session.identity)
+    found = _statements(decision, verifier_id or session.identity, missing_ok)
     signed = []
     for statement in found:
         target = _target(directory, statement.subjects[0].name)

@@ -5,6 +5,7 @@ why; no anchor at all is a refusal."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from click.testing import Result
 
 from tests.conftest import LocalInstance
+from tests.signed_release import stamp, utc_now
 from verify import decision_log, log_anchor
 from verify.errors import ExitCode
 
@@ -29,10 +31,11 @@ def _anchor(invoke: Invoke, instance: LocalInstance, log: Path, who: str = OPS) 
     return invoke("log", "anchor", "--trust-config", str(instance.trust_config), str(log), env=env)
 
 
-def _verify(invoke: Invoke, instance: LocalInstance, log: Path, root: Path | None = None) -> Result:
+def _verify(invoke: Invoke, instance: LocalInstance, log: Path, *more: str) -> Result:
     return invoke(
-        "verify-log", "--anchored", "--trusted-root", str(root or instance.trusted_root),
-        "--certificate-identity", OPS, "--certificate-oidc-issuer", instance.issuer, str(log),
+        "verify-log", "--anchored", "--trusted-root", str(instance.trusted_root),
+        "--certificate-identity", OPS, "--certificate-oidc-issuer", instance.issuer, *more,
+        str(log),
     )  # fmt: skip
 
 
@@ -79,7 +82,11 @@ def test_forged_anchors_are_refused(
     assert _anchor(invoke, instance, log, who="https://example.com/mallory").exit_code == 0
     forged = _verify(invoke, instance, log)
     assert forged.exit_code == ExitCode.DENIED
-    assert "2.sigstore.json: does not verify" in forged.stderr
+    assert (
+        "anchor 2.sigstore.json: signed by 'https://example.com/mallory' (issuer "
+        f"'{instance.issuer}'), not by the signer expected: --certificate-identity "
+        f"'{OPS}' --certificate-oidc-issuer '{instance.issuer}'"
+    ) in forged.stderr
     log_anchor.bundle_path(log, 2).unlink()
     assert _anchor(invoke, other_instance, log).exit_code == 0  # another root's signer
     assert _verify(invoke, instance, log).exit_code == ExitCode.DENIED
@@ -102,3 +109,67 @@ def test_anchored_with_no_anchor_is_a_refusal(
     empty = tmp_path / "empty.jsonl"
     empty.touch()
     assert "has no record: nothing to anchor" in _anchor(invoke, instance, empty).stderr
+
+
+def test_deleted_anchors_show_only_against_what_the_checker_knows(
+    invoke: Invoke, instance: LocalInstance, tmp_path: Path
+) -> None:
+    """The limit (README, THREAT_MODEL): the newest anchor deleted and the log cut back to the
+    last one kept is a consistent log with anchors; --min-records and --max-anchor-age, known
+    from elsewhere, refuse it, saying why."""
+    log = _log(tmp_path / "decisions.jsonl", 3)
+    assert _anchor(invoke, instance, log).exit_code == 0
+    kept = log.read_bytes()
+    _log(log, 2)
+    assert _anchor(invoke, instance, log).exit_code == 0
+    later = stamp(utc_now() + datetime.timedelta(hours=2))
+    known = ("--min-records", "5", "--max-anchor-age", "3h", "--now", later)
+    ok = _verify(invoke, instance, log, *known)
+    assert ok.exit_code == 0, ok.stderr
+    log_anchor.bundle_path(log, 5).unlink()
+    log.write_bytes(kept)
+    assert _verify(invoke, instance, log).exit_code == 0  # the limit: nothing shows it
+    cut = _verify(invoke, instance, log, "--min-records", "5")
+    assert cut.exit_code == ExitCode.DENIED
+    assert "the anchors sign at most 3 records, fewer than --min-records 5" in cut.stderr
+    stale = _verify(invoke, instance, log, "--max-anchor-age", "1h", "--now", later)
+    assert stale.exit_code == ExitCode.DENIED
+    assert "over 1h before" in stale.stderr and "newer anchors were deleted" in stale.stderr
+    bad = _verify(invoke, instance, log, "--max-anchor-age", "soon")
+    assert bad.exit_code == ExitCode.USAGE and "--max-anchor-age: not a duration" in bad.stderr
+
+
+def test_anchors_of_another_log_name_are_refused(
+    invoke: Invoke, instance: LocalInstance, tmp_path: Path
+) -> None:
+    """Anchors sign the log's name: the log renamed with its anchors (or another host's log
+    of another name put in its place) is refused, unless the checker states the name."""
+    log = _log(tmp_path / "decisions.jsonl", 2)
+    assert _anchor(invoke, instance, log).exit_code == 0
+    renamed = tmp_path / "prod.jsonl"
+    log.rename(renamed)
+    log_anchor.directory(log).rename(log_anchor.directory(renamed))
+    result = _verify(invoke, instance, renamed)
+    assert result.exit_code == ExitCode.DENIED
+    assert (
+        "anchor 2.sigstore.json: signs the log named 'decisions.jsonl', not 'prod.jsonl': "
+        "another log's anchor"
+    ) in result.stderr
+    stated = _verify(invoke, instance, renamed, "--log-name", "decisions.jsonl")
+    assert stated.exit_code == 0, stated.stderr
+
+
+def test_options_that_would_be_ignored_are_refused(
+    invoke: Invoke, instance: LocalInstance, tmp_path: Path
+) -> None:
+    """--anchored checks the chain and the anchors: an option of the chain alone with it, or
+    an option of the anchors without it, would be silently ignored: exit 2 naming it."""
+    log = _log(tmp_path / "decisions.jsonl", 1)
+    for option in (["--json"], ["--head"], ["--expect-head", "a" * 64], ["--repair-torn-tail"]):
+        result = _verify(invoke, instance, log, *option)
+        assert result.exit_code == ExitCode.USAGE, option
+        assert f"{option[0]}: not with --anchored" in result.stderr
+    for option in (["--min-records", "3"], ["--log-name", "x"], ["--trusted-root", str(log)]):
+        result = invoke("verify-log", *option, str(log))
+        assert result.exit_code == ExitCode.USAGE, option
+        assert f"{option[0]}: only with --anchored" in result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -187,7 +188,194 @@ def test_an_allow_with_a_failed_check_is_not_a_decision(tmp_path: Path) -> None:
                        "artifact": {"name": "x", "sha256": "b" * 64}, "inputs": [], "levels": []}],
     }  # fmt: skip
     with pytest.raises(NotADecision, match="not every check passed"):
-        summaries(run, VERIFIER)
+        summaries(run, VERIFIER, g.utc_now())
+
+
+# --- attest vsa signs only what the gate can have written (issue 17 attack: F2, F3, F5) -------
+
+
+def _edited(
+    decision: Path, name: str, edit: Callable[[dict[str, Any], dict[str, Any]], None]
+) -> Path:
+    run = json.loads(decision.read_text())
+    edit(run, run["decisions"][0])
+    path = decision.with_name(name)
+    path.write_text(json.dumps(run))
+    return path
+
+
+def _without(check: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    def edit(run: dict[str, Any], one: dict[str, Any]) -> None:
+        one["checks"] = [c for c in one["checks"] if c["check"] != check]
+
+    return edit
+
+
+def test_attest_vsa_refuses_a_hand_edited_decision(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """Each edit an attacker made to a genuine decision file is refused, saying why, and
+    nothing is signed: the artifact's and policy's bytes are re-hashed, the levels must be what
+    the gate gives for the checks, and the trust-root and bundle checks must be there."""
+    decision = _decision(invoke, instance, release, tmp_path)
+    other = tmp_path / "evil.whl"
+    other.write_bytes(b"malware\n")
+    evil = hashlib.sha256(other.read_bytes()).hexdigest()
+    future = g.stamp(g.utc_now() + datetime.timedelta(days=180))
+    edits: dict[str, tuple[Callable[[dict[str, Any], dict[str, Any]], None], str]] = {
+        "post-dated": (lambda run, one: run.update(time=future), "is after now"),
+        "digest": (
+            lambda run, one: one["artifact"].update(sha256=evil),
+            f"the artifact {release.wheel} has sha256",
+        ),
+        "level3": (
+            lambda run, one: one.update(levels=["SLSA_BUILD_LEVEL_3"]),
+            "claims levels 'SLSA_BUILD_LEVEL_3', but its checks support SLSA_BUILD_LEVEL_1 only",
+        ),
+        "level1-without-provenance": (
+            _without("provenance"),
+            "claims levels 'SLSA_BUILD_LEVEL_1', but its checks support SLSA_BUILD_LEVEL_0 only",
+        ),
+        "no-trust-root": (_without("trust root"), "allows without the trust root check"),
+        "no-bundles": (_without("bundles verify"), "allows without the bundles verify check"),
+        "missing-artifact": (
+            lambda run, one: one["artifact"].update(path=str(tmp_path / "gone" / g.WHEEL)),
+            f"the artifact it judged, {tmp_path / 'gone' / g.WHEEL}, is not here",
+        ),
+        "policy-digest": (
+            lambda run, one: run["policy"].update(sha256="0" * 64),
+            "the policy " + str(tmp_path / "upstream.yaml") + " has sha256",
+        ),
+        "name-not-path": (
+            lambda run, one: one["artifact"].update(name="other.whl"),
+            "names another file as its path",
+        ),
+    }
+    for label, (edit, reason) in edits.items():
+        made = _vsa(invoke, instance, _edited(decision, f"{label}.json", edit))
+        assert made.exit_code == ExitCode.USAGE, (label, made.stderr)
+        assert reason in made.stderr, (label, made.stderr)
+    assert not list(tmp_path.glob("*.vsa.sigstore.json"))
+    # the artifact not here: signed on the decision's word only when asked
+    missing = _edited(decision, "missing.json", edits["missing-artifact"][0])
+    assert "--allow-missing-files" in _vsa(invoke, instance, missing).stderr
+    made = _vsa(invoke, instance, missing, "--allow-missing-files", "--verifier-id", VERIFIER)
+    assert made.exit_code == 0, made.stderr
+    assert (tmp_path / f"{g.WHEEL}.vsa.sigstore.json").is_file()
+
+
+def test_two_allowed_artifacts_of_one_name_get_no_vsa(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path
+) -> None:
+    """Two directories' artifacts of one file name: one VSA would replace the other."""
+    twin = release.copy(tmp_path / "twin")
+    policy = g.write_policy(tmp_path / "upstream.yaml", g.strict_policy(instance))
+    now = g.stamp(release.now)
+    judged = invoke("verify", "--policy", str(policy), "--json", "--now", now,
+                    str(release.wheel), str(twin.wheel))  # fmt: skip
+    assert judged.exit_code == 0, judged.stderr
+    decision = tmp_path / "decision.json"
+    decision.write_text(judged.stdout)
+    made = _vsa(invoke, instance, decision)
+    assert made.exit_code == ExitCode.USAGE
+    assert f"two allowed artifacts are named '{g.WHEEL}'" in made.stderr
+    assert not list(tmp_path.glob("*.vsa.sigstore.json"))
+
+
+def test_a_post_dated_vsa_is_refused_downstream(instance: LocalInstance, tmp_path: Path) -> None:
+    """A VSA whose timeVerified is after its bundle's log time is refused, whatever max_age:
+    it would stay fresh until long after its verdict."""
+    artifact = tmp_path / "app.whl"
+    artifact.write_bytes(b"the app\n")
+    signer = g.session(instance, instance.token(OPS))
+    now = g.utc_now()
+    for name, when in (("post", now + datetime.timedelta(days=180)), ("ok", now)):
+        predicate = {
+            "verifier": {"id": VERIFIER}, "timeVerified": g.stamp(when), "resourceUri": "app.whl",
+            "policy": {"digest": {"sha256": "d" * 64}}, "verificationResult": "PASSED",
+            "verifiedLevels": ["SLSA_BUILD_LEVEL_1"],
+        }  # fmt: skip
+        statement = Statement((g_subject(_sha(artifact)),), VSA_V1, predicate).to_json()
+        bundle = signer.sign_statement(statement, "app.whl.vsa.sigstore.json").to_json()
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "app.whl.vsa.sigstore.json").write_text(bundle)
+    policy = load_policy(g.write_policy(tmp_path / "p.yaml", _downstream(instance, max_age="30d")))
+    later = now + datetime.timedelta(days=200)  # 20 days after the post-dated timeVerified
+    run = gate.decide([artifact], policy, later, tmp_path / "post")
+    [outcome] = [o for o in run.decisions[0].outcomes if o.name == "verification summary"]
+    assert not outcome.passed
+    assert "after its bundle was signed" in outcome.failures[0]
+    assert "a post-dated VSA" in outcome.failures[0]
+    # the genuine one: fresh at first, too old 200 days later
+    soon = gate.decide([artifact], policy, now + datetime.timedelta(minutes=1), tmp_path / "ok")
+    assert soon.decisions[0].allowed
+    old = gate.decide([artifact], policy, later, tmp_path / "ok")
+    assert any("over 30d ago" in f for o in old.decisions[0].outcomes for f in o.failures)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- levels are read strictly (F8): _10 and _02 are not level 2 -------------------------------
+
+
+@pytest.mark.parametrize("level", ["SLSA_BUILD_LEVEL_10", "SLSA_BUILD_LEVEL_02",
+                                   "SLSA_BUILD_LEVEL_4", "slsa_build_level_3", "SLSA_BUILD_LEVEL_ 3"])  # fmt: skip
+def test_a_build_level_spelled_otherwise_is_refused_in_vsa_and_policy(
+    level: str, tmp_path: Path
+) -> None:
+    from verify.formats.predicates import InvalidAttestation
+    from verify.formats.vsa import Vsa
+    from verify.policy import PolicyError
+
+    predicate = {
+        "verifier": {"id": VERIFIER}, "timeVerified": "2026-01-01T00:00:00Z",
+        "resourceUri": "x", "policy": {"digest": {"sha256": "d" * 64}},
+        "verificationResult": "PASSED", "verifiedLevels": [level],
+    }  # fmt: skip
+    with pytest.raises(InvalidAttestation, match="is not a SLSA build level"):
+        Vsa.from_dict(predicate)
+    policy = {"version": 1, "trust": {"trusted_root": "r.json"}, "identities": [],
+              "require": {"signature": False, "vsa": {"verifier": VERIFIER, "levels": [level],
+                          "signer": {"issuer": "https://i.example", "subject": OPS}}}}  # fmt: skip
+    with pytest.raises(PolicyError, match="levels"):
+        load_policy(g.write_policy(tmp_path / "p.yaml", policy))
+
+
+_LEVEL_NAMES = st.one_of(
+    st.sampled_from(["SLSA_BUILD_LEVEL_2", "SLSA_BUILD_LEVEL_3", "SLSA_SOURCE_LEVEL_3", "L3"]),
+    st.builds(
+        "{}{}{}".format,
+        st.sampled_from(["SLSA_BUILD_LEVEL_", "slsa_build_level_", "SLSA_BUILD_LEVEL_ "]),
+        st.sampled_from(["", "0", "+"]),
+        st.integers(0, 12),
+    ),
+    st.text(max_size=20),
+)
+
+
+@given(verified=st.lists(_LEVEL_NAMES, max_size=4))
+def test_a_vsa_meets_a_build_level_only_by_a_canonical_equal_or_higher_one(
+    verified: list[str],
+) -> None:
+    """For random level names: a VSA read and meeting SLSA_BUILD_LEVEL_2 lists level 2 or 3,
+    spelled exactly so."""
+    from verify.formats.predicates import InvalidAttestation
+    from verify.formats.vsa import Vsa, satisfies
+
+    predicate = {
+        "verifier": {"id": VERIFIER}, "timeVerified": "2026-01-01T00:00:00Z",
+        "resourceUri": "x", "policy": {"digest": {"sha256": "d" * 64}},
+        "verificationResult": "PASSED", "verifiedLevels": verified,
+    }  # fmt: skip
+    try:
+        vsa = Vsa.from_dict(predicate)
+    except InvalidAttestation:
+        return
+    if satisfies(vsa.levels, "SLSA_BUILD_LEVEL_2"):
+        assert {"SLSA_BUILD_LEVEL_2", "SLSA_BUILD_LEVEL_3"} & set(verified)
+    assert satisfies(("SLSA_BUILD_LEVEL_3",), "SLSA_BUILD_LEVEL_2")
 
 
 # --- the property: ALLOW via VSA implies a verified VSA for this digest and verifier ----------
@@ -228,7 +416,10 @@ def vsa_zoo(instance: LocalInstance, tmp_path_factory: pytest.TempPathFactory) -
                             path, signer.sign_statement(statement, name).to_json().encode()
                         )
                         bundles[name] = (who, verifier, result, digest == sha, when <= now)
-    return {"root": root, "artifact": artifact, "sha": sha, "bundles": bundles, "now": now}
+    # judged after the last signature: the log dates it to its whole second, which a loaded
+    # machine's signing ran into after `now` (the good VSA's bundle was "after the instant")
+    judged = g.utc_now()
+    return {"root": root, "artifact": artifact, "sha": sha, "bundles": bundles, "now": judged}
 
 
 def g_subject(digest: str) -> Any:

@@ -2,8 +2,8 @@
 instead of re-checking the evidence it judged. The VSA's own bundle was verified like every
 attestation (trust root, log, signer by `require.vsa.signer`, not after the judging instant);
 here its content must name this artifact's exact digest, the named verifier, PASSED, the
-pinned policy digest, the required levels, and a `timeVerified` neither after the judging
-instant nor older than `max_age`."""
+pinned policy digest, the required levels, and a `timeVerified` neither after its bundle's
+verified time (post-dated) nor older than `max_age`."""
 
 from __future__ import annotations
 
@@ -35,14 +35,24 @@ def problems(rule: VsaRule, attestation: Attestation, sha256: str, context: Cont
     found += [
         f"level {level} not verified" for level in rule.levels if not satisfies(vsa.levels, level)
     ]
-    if vsa.time_verified > context.now:
-        found.append(
-            f"verified {vsa.time_verified.isoformat()}, after the judging instant "
-            f"{context.now.isoformat()}"
-        )
-    elif rule.max_age is not None and context.now - vsa.time_verified > rule.max_age:
-        found.append(f"verified {vsa.time_verified.isoformat()}, over {human(rule.max_age)} ago")
-    return found
+    return found + _time_problems(rule, vsa, attestation, context)
+
+
+def _time_problems(
+    rule: VsaRule, vsa: Vsa, attestation: Attestation, context: Context
+) -> list[str]:
+    """A VSA is as old as the earlier of its `timeVerified` and its bundle's verified time (log
+    or timestamp, never after the judging instant): a `timeVerified` after the bundle is
+    post-dated, and would keep it fresh for any `max_age` long after the verdict."""
+    if vsa.time_verified > attestation.time:
+        return [
+            f"verified {vsa.time_verified.isoformat()}, after its bundle was signed "
+            f"{attestation.time.isoformat()}: a post-dated VSA"
+        ]
+    since = min(vsa.time_verified, attestation.time)
+    if rule.max_age is not None and context.now - since > rule.max_age:
+        return [f"verified {since.isoformat()}, over {human(rule.max_age)} ago"]
+    return []
 
 
 class VsaCheck(Check):

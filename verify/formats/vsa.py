@@ -6,22 +6,36 @@ Schema: schemas/vsa-v1.schema.json.
 
 Levels (`verifiedLevels`): the gate proves signed provenance from a signer the policy allows,
 not that a hosted build platform made it, so an allow that checked provenance is
-`SLSA_BUILD_LEVEL_1` and any other allow `SLSA_BUILD_LEVEL_0` (`gate.Decision.levels`)."""
+`SLSA_BUILD_LEVEL_1` and any other allow `SLSA_BUILD_LEVEL_0` (`gate_levels`). Build levels are
+read strictly: `SLSA_BUILD_LEVEL_0` to `_3`, spelled exactly so (`_10` or `_02` would compare as
+numbers above 2); a VSA with another spelling of a build level is refused, and other tracks'
+names are neither required (the policy names build levels only) nor believed.
+
+`summaries` refuses a decision file the gate cannot have written as it stands: a time after
+the signing instant (post-dated: fresh forever downstream), levels its checks do not support,
+an allow without the trust-root and bundle checks, two allowed artifacts of one file name (one
+VSA would replace the other). What it cannot see (the artifact's and policy's bytes) the stage
+re-hashes (`claimed_files`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 from verify.formats.predicates import VSA_V1, InvalidAttestation, short
 from verify.formats.statement import ResourceDescriptor, Statement, Subject, resources
+from verify.text import quoted
 
 SLSA_VERSION = "1.0"
 PASSED = "PASSED"
-_LEVEL = re.compile(r"(SLSA_[A-Z]+_LEVEL_)([0-9]+)")
+_BUILD_LEVEL = re.compile(r"SLSA_BUILD_LEVEL_([0-3])")
+_SPELLS_BUILD_LEVEL = re.compile(r"build\W*_*\W*level", re.IGNORECASE)
+# An allow the gate wrote always passed these (gate: the root loads, every bundle verifies).
+REQUIRED_CHECKS = ("trust root", "bundles verify")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -64,6 +78,12 @@ class Vsa:
             raise InvalidAttestation("the VSA's timeVerified is not a date and time") from e
         if when.tzinfo is None:
             raise InvalidAttestation("the VSA's timeVerified has no time zone")
+        for level in data["verifiedLevels"]:
+            if _SPELLS_BUILD_LEVEL.search(level) and not _BUILD_LEVEL.fullmatch(level):
+                raise InvalidAttestation(
+                    f"the VSA's verified level {quoted(level, 40)} is not a SLSA build level "
+                    "(SLSA_BUILD_LEVEL_0 to SLSA_BUILD_LEVEL_3, spelled exactly so)"
+                )
         return cls(
             verifier_id=data["verifier"]["id"],
             time_verified=when,
@@ -79,16 +99,19 @@ class Vsa:
 
 
 def satisfies(verified: tuple[str, ...], required: str) -> bool:
-    """Whether the verified levels meet `required`: a track's higher level meets a lower one
-    (SLSA_BUILD_LEVEL_3 meets SLSA_BUILD_LEVEL_2); any other name only itself."""
-    want = _LEVEL.fullmatch(required)
-    for level in verified:
-        got = _LEVEL.fullmatch(level)
-        if level == required or (
-            want and got and got[1] == want[1] and int(got[2]) >= int(want[2])
-        ):
-            return True
-    return False
+    """Whether the verified levels meet the build level `required` (the policy allows only
+    those): a higher build level meets a lower one; other names meet nothing."""
+    want = _BUILD_LEVEL.fullmatch(required)
+    if want is None:
+        raise ValueError(f"not a SLSA build level: {required!r}")
+    got = [_BUILD_LEVEL.fullmatch(level) for level in verified]
+    return any(match and int(match[1]) >= int(want[1]) for match in got)
+
+
+def gate_levels(checks: Iterable[str]) -> list[str]:
+    """The levels of an allow whose checks are `checks` (by name): build level 1 with signed
+    provenance from an allowed signer, else 0. The one place the gate's levels are decided."""
+    return [f"SLSA_BUILD_LEVEL_{int('provenance' in checks)}"]
 
 
 class NotADecision(InvalidAttestation):
@@ -118,48 +141,116 @@ def _allowed(decision: object) -> bool:
     return bool(verdict == "ALLOW")
 
 
-def summaries(run: object, verifier_id: str) -> list[Statement]:
-    """One VSA statement per allowed artifact of the run (`gate.Run.to_dict`), its subject the
-    artifact's digest; a denied artifact gets none. NotADecision for anything else."""
-    if _field(run, "verifier", "name") != "attest verify":
-        raise NotADecision("not a decision of `attest verify --json` (verifier.name)")
-    policy_sha = _field(run, "policy", "sha256")
-    decisions = _field(run, "decisions")
-    if not isinstance(policy_sha, str) or not _HEX64.fullmatch(policy_sha):
-        raise NotADecision("the decision names no policy digest (policy.sha256)")
-    if not isinstance(decisions, list):
-        raise NotADecision("not a decision of `attest verify --json`: decisions is not a list")
+def _time(run: object, now: datetime.datetime) -> datetime.datetime:
+    """The decision's time: never after `now` (the signing instant), since a VSA post-dated
+    would stay fresh for any `max_age` downstream until long after its verdict."""
     try:
         when = datetime.datetime.fromisoformat(str(_field(run, "time")))
     except ValueError as e:
         raise NotADecision("the decision's time is not a date and time") from e
+    if when.tzinfo is None:
+        raise NotADecision("the decision's time has no time zone: not the gate's")
+    if when > now:
+        raise NotADecision(
+            f"the decision's time {when.isoformat()} is after now ({now.isoformat()}): a "
+            "decision not yet made is never signed (a post-dated VSA would stay fresh)"
+        )
+    return when
+
+
+def _allowed_decisions(run: object) -> list[Mapping[str, Any]]:
+    decisions = _field(run, "decisions")
+    if not isinstance(decisions, list):
+        raise NotADecision("not a decision of `attest verify --json`: decisions is not a list")
+    return [d for d in decisions if _allowed(d)]
+
+
+def summaries(run: object, verifier_id: str, now: datetime.datetime) -> list[Statement]:
+    """One VSA statement per allowed artifact of the run (`gate.Run.to_dict`) made by `now`,
+    its subject the artifact's digest; a denied artifact gets none. NotADecision for anything
+    else, and for what the gate cannot have written (see the module's docstring)."""
+    if _field(run, "verifier", "name") != "attest verify":
+        raise NotADecision("not a decision of `attest verify --json` (verifier.name)")
+    policy_sha = _field(run, "policy", "sha256")
+    if not isinstance(policy_sha, str) or not _HEX64.fullmatch(policy_sha):
+        raise NotADecision("the decision names no policy digest (policy.sha256)")
+    when = _time(run, now)
     policy = ResourceDescriptor(
         uri=str(_field(run, "policy", "path")), digest={"sha256": policy_sha}
     )
     version = {"attest-verify": str(_field(run, "verifier", "version"))}
-    return [_statement(d, when, policy, verifier_id, version) for d in decisions if _allowed(d)]
+    found = [_statement(d, when, policy, verifier_id, version) for d in _allowed_decisions(run)]
+    _one_per_name(found)
+    return found
+
+
+def claimed_files(run: object) -> list[tuple[str, str, str]]:
+    """(what, path, sha256) of each file a decision `summaries` accepted vouches for: the
+    policy and every allowed artifact, to re-hash where they are."""
+    files = [("the policy", str(_field(run, "policy", "path")), _field(run, "policy", "sha256"))]
+    for decision in _allowed_decisions(run):
+        path, sha = _field(decision, "artifact", "path"), _field(decision, "artifact", "sha256")
+        files.append(("the artifact", str(path), sha))
+    return files
+
+
+def _one_per_name(found: list[Statement]) -> None:
+    """Each VSA is kept as <artifact name>.vsa.sigstore.json: two allowed artifacts of one
+    name (from two directories) would have the second replace the first."""
+    seen: set[str] = set()
+    for statement in found:
+        name = statement.subjects[0].name
+        if name in seen:
+            raise NotADecision(
+                f"two allowed artifacts are named {short(name)}: one VSA would replace the "
+                "other; judge and sign them in separate runs"
+            )
+        seen.add(name)
+
+
+def _checked_levels(decision: Mapping[str, Any], name: object) -> list[str]:
+    """The decision's levels, when they are what the gate gives for its checks (`gate_levels`)
+    and those include the checks every allow passes; NotADecision for an edited one."""
+    levels = _field(decision, "levels")
+    checks = [c.get("check") for c in _field(decision, "checks")]
+    missing = [check for check in REQUIRED_CHECKS if check not in checks]
+    if missing:
+        raise NotADecision(
+            f"the decision of {short(name)} allows without the {' and '.join(missing)} "
+            "check(s) every allow of the gate passes: not the gate's"
+        )
+    expected = gate_levels(str(check) for check in checks)
+    if levels != expected:
+        claimed = ", ".join(map(str, levels)) if isinstance(levels, list) else levels
+        raise NotADecision(
+            f"the decision of {short(name)} claims levels {short(claimed)}, but its checks "
+            f"support {', '.join(expected)} only: not the gate's"
+        )
+    return expected
 
 
 def _statement(
-    decision: object,
+    decision: Mapping[str, Any],
     when: datetime.datetime,
     policy: ResourceDescriptor,
     verifier_id: str,
     version: dict[str, str],
 ) -> Statement:
     name, sha = _field(decision, "artifact", "name"), _field(decision, "artifact", "sha256")
-    inputs, levels = _field(decision, "inputs"), _field(decision, "levels")
+    path, inputs = _field(decision, "artifact", "path"), _field(decision, "inputs")
     if not isinstance(sha, str) or not _HEX64.fullmatch(sha) or not isinstance(name, str):
         raise NotADecision(f"the decision of {short(name)} has no artifact sha256")
-    if not isinstance(inputs, list) or not isinstance(levels, list):
-        raise NotADecision(f"the decision of {short(name)} lists no inputs and levels")
+    if not isinstance(path, str) or PurePath(path).name != name:
+        raise NotADecision(f"the decision of {short(name)} names another file as its path")
+    if not isinstance(inputs, list):
+        raise NotADecision(f"the decision of {short(name)} lists no inputs")
     vsa = Vsa(
         verifier_id=verifier_id,
         time_verified=when,
         resource_uri=name,
         policy=policy,
         result=PASSED,
-        levels=tuple(str(level) for level in levels),
+        levels=tuple(_checked_levels(decision, name)),
         inputs=tuple(
             ResourceDescriptor(
                 uri=str(_field(i, "name")), digest={"sha256": str(_field(i, "sha256"))}
