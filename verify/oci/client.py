@@ -6,7 +6,8 @@ an index at most 4 MiB, as the distribution server itself takes), every manifest
 by digest is checked against it, a redirect is followed only to the same registry (or, for a
 blob, which is digest-checked, to https elsewhere, never from a loopback registry), at most 3
 times, and a bearer token is fetched anonymously from the realm the registry names only under
-the same rules. Plain http only for a loopback registry, or when the caller says `plain_http`.
+the same rules. Plain http only for a loopback registry, or when the caller says `plain_http`;
+never for `public` (a review's image: https to public addresses only, verify/oci/deadline.py).
 
 Time: every read obeys the caller's `Deadline` (verify/oci/deadline.py) when it gives one: a
 registry that drips its answer a byte at a time is cut off there, not after each byte's
@@ -29,7 +30,7 @@ import requests
 from verify.errors import OperationalError
 from verify.files import MIB
 from verify.oci.cache import Cache
-from verify.oci.deadline import Deadline, session
+from verify.oci.deadline import Deadline, NotPublic, public_only, session
 from verify.oci.reference import DIGEST, ImageRef
 from verify.text import excerpt
 
@@ -100,12 +101,14 @@ class Registry:
         timeout: float = TIMEOUT,
         cache: Cache | None = None,
         deadline: Deadline | None = None,
+        public: bool = False,
     ) -> None:
         self.host = host
         self.cache = cache
         self.deadline = deadline
-        self.loopback = ImageRef(host, "x").loopback
-        self.scheme = "http" if (self.loopback or plain_http) else "https"
+        self.public = public  # only public addresses, over https (a review's image)
+        self.loopback = ImageRef(host, "x").loopback and not public
+        self.scheme = "http" if (self.loopback or plain_http) and not public else "https"
         self.base = f"{self.scheme}://{host}"
         self.session = transport or session()
         self.session.trust_env = False  # no proxy or netrc from the environment
@@ -135,7 +138,11 @@ class Registry:
         """One request, authenticated anonymously when challenged, redirects checked, the body
         read under `limit` (into `response._content`)."""
         url = path if path.startswith(("http://", "https://")) else self.base + path
-        with self.deadline.reading() if self.deadline else contextlib.nullcontext():
+        with contextlib.ExitStack() as scope:
+            if self.deadline is not None:
+                scope.enter_context(self.deadline.reading())
+            if self.public:
+                scope.enter_context(public_only())
             return self._follow(method, url, limit, blob, headers, data, params)
 
     def _follow(
@@ -178,7 +185,7 @@ class Registry:
             sent["Authorization"] = f"Bearer {self._token}"
         timeout = self.timeout
         if self.deadline is not None:
-            timeout = min(timeout, self.deadline.check(f"registry {self.host}"))
+            timeout = min(timeout, self.deadline.check(f"registry {self.host}: no complete answer"))
         try:
             return self.session.request(
                 method,
@@ -193,11 +200,13 @@ class Registry:
         except requests.RequestException as e:
             self._after_deadline()
             raise RegistryError(f"registry {self.host} unreachable") from e
+        except NotPublic as e:  # said as a closed port is: no map of the cluster's network
+            raise RegistryError(f"registry {self.host} unreachable") from e
 
     def _after_deadline(self) -> None:
         """Expired when the deadline has passed: what failed was cut off by it."""
         if self.deadline is not None:
-            self.deadline.check(f"registry {self.host}")
+            self.deadline.check(f"registry {self.host}: no complete answer")
 
     def _authenticate(self, response: requests.Response) -> bool:
         """An anonymous bearer token from the realm the challenge names (distribution's token

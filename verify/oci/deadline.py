@@ -10,11 +10,17 @@ the first one, shuts them down at the deadline. A read ended so, or any
 read after the deadline, raises `Expired`: a body cut short is never taken for a whole one.
 
 Work that does not read a registry sees the deadline by `Deadline.check` (the webhook checks it
-before each image of a review)."""
+before each image of a review). The webhook also bounds the reading of each request it serves
+with one (verify/webhook/server.py).
+
+The same hook on new connections keeps a review's registry reads off the cluster's own
+network (`public_only`): the address a connection reached is checked, so no name, redirect or
+DNS answer leads a read to a loopback, private or link-local service."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
@@ -55,13 +61,10 @@ class Deadline:
         return 0.0 if self.expired else max(self.at - self._clock(), 0.0)
 
     def check(self, what: str) -> float:
-        """The seconds left, or Expired naming `what` when none are."""
+        """The seconds left, or Expired saying `what` was not done when none are."""
         left = self.left()
         if left <= 0:
-            raise Expired(
-                f"{what}: no complete answer within {self.what}, the deadline: nothing is "
-                "allowed; retry, and if it persists, the registry is too slow"
-            )
+            raise Expired(f"{what} within {self.what}, the deadline: nothing is allowed; retry")
         return left
 
     @contextlib.contextmanager
@@ -74,17 +77,19 @@ class Deadline:
         finally:
             _current.deadline = outer
 
-    def _watch(self, sock: socket.socket) -> None:
+    def watch(self, sock: socket.socket) -> None:
+        """Shut `sock` down at the deadline (unless closed before)."""
         with self._lock:
             if self._closed:
                 return
             self._sockets.append(sock)
             if self._timer is None:
-                self._timer = threading.Timer(self.left(), self._expire)
+                self._timer = threading.Timer(self.left(), self.end)
                 self._timer.daemon = True
                 self._timer.start()
 
-    def _expire(self) -> None:
+    def end(self) -> None:
+        """The deadline is now: every read in progress is cut off, and any later refused."""
         with self._lock:
             if self._closed:
                 return
@@ -109,11 +114,36 @@ class Deadline:
         self.close()
 
 
-def _watched(sock: Any) -> Any:
-    """`sock`, told to the calling thread's deadline: shut down at it."""
+class NotPublic(OperationalError):
+    """A connection for a review's image reached an address that is not public."""
+
+
+@contextlib.contextmanager
+def public_only() -> Iterator[None]:
+    """The block's connections (through `session()`'s sessions) must reach public addresses:
+    one to a loopback, private, link-local or otherwise reserved address is closed before
+    anything is sent on it (NotPublic), whichever name or redirect led there."""
+    outer = getattr(_current, "public_only", False)
+    _current.public_only = True
+    try:
+        yield
+    finally:
+        _current.public_only = outer
+
+
+def _watched(sock: Any, new: bool = False) -> Any:
+    """`sock`, told to the calling thread's deadline (shut down at it); a new one checked to
+    reach a public address when the thread asks for that."""
+    if new and getattr(_current, "public_only", False):
+        address = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global:
+            sock.close()
+            raise NotPublic(f"{address} is not a public address: not reached")
     deadline: Deadline | None = getattr(_current, "deadline", None)
     if deadline is not None and sock is not None:
-        deadline._watch(sock)
+        deadline.watch(sock)
     return sock
 
 
@@ -123,12 +153,12 @@ def _watched(sock: Any) -> Any:
 
 class _HTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
-        return _watched(super()._new_conn())  # type: ignore[no-any-return]
+        return _watched(super()._new_conn(), new=True)  # type: ignore[no-any-return]
 
 
 class _HTTPSConnection(HTTPSConnection):
     def _new_conn(self) -> socket.socket:
-        return _watched(super()._new_conn())  # type: ignore[no-any-return]
+        return _watched(super()._new_conn(), new=True)  # type: ignore[no-any-return]
 
 
 class _HTTPPool(HTTPConnectionPool):

@@ -82,10 +82,11 @@ def gather(
     timeout: float = TIMEOUT,
     cache: Cache | None = None,
     deadline: Deadline | None = None,
+    public: bool = False,
 ) -> Image:
     """The image's manifest and bundles from its registry (RegistryError for any trouble);
     `cache`: what a long-lived caller keeps between calls (verify/oci/cache.py); `deadline`:
-    when all reading ends (verify/oci/deadline.py)."""
+    when all reading ends (verify/oci/deadline.py); `public`: https to public addresses only."""
     ref = parse(reference) if isinstance(reference, str) else reference
     registry = Registry(
         ref.host,
@@ -94,6 +95,7 @@ def gather(
         timeout=timeout,
         cache=cache,
         deadline=deadline,
+        public=public,
     )
     ref, manifest = resolve(registry, ref)
     assert ref.digest is not None
@@ -125,6 +127,7 @@ def collect(
     timeout: float = TIMEOUT,
     cache: Cache | None = None,
     deadline: Deadline | None = None,
+    public: bool = False,
 ) -> tuple[str, list[bytes]]:
     """The image's manifest digest (`sha256:<hex>`, a tag resolved) and the bytes of every
     Sigstore bundle among its referrers, to be judged by the gate."""
@@ -135,6 +138,7 @@ def collect(
         timeout=timeout,
         cache=cache,
         deadline=deadline,
+        public=public,
     )
     assert image.ref.digest is not None
     return image.ref.digest, [raw for _, raw in image.bundles]
