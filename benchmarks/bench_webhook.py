@@ -82,7 +82,9 @@ def free_port() -> int:
         return port
 
 
-def start(work: Path, policy: Path, processes: int, port: int) -> list[subprocess.Popen[bytes]]:
+def start(
+    work: Path, policy: Path, processes: int, port: int, registry: str
+) -> list[subprocess.Popen[bytes]]:
     cert, key = work / "tls.crt", work / "tls.key"
     started = [
         subprocess.Popen(
@@ -98,6 +100,8 @@ def start(work: Path, policy: Path, processes: int, port: int) -> list[subproces
                 "--port",
                 str(port),
                 "--reuse-port",
+                "--registry",  # the local registry is on loopback: listed, as a cluster's own
+                registry,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -192,7 +196,7 @@ def main() -> None:
             cert, _ = reviews.certificate(work)
             body = json.dumps(reviews.review(reviews.workload("Deployment", image))).encode()
             port = free_port()
-            processes = start(work, policy, args.processes, port)
+            processes = start(work, policy, args.processes, port, registry)
             print(
                 f"{args.processes} webhook process(es) on one port, {args.clients} keep-alive "
                 f"clients, the registry at {registry}; load average before: {loadavg()}"

@@ -5,6 +5,7 @@ to exit codes."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
 import re
@@ -21,10 +22,12 @@ from verify.evidence import Problem
 from verify.files import in_pseudo_root, named_pseudo_root
 from verify.formats import bundles
 from verify.oci import gate as oci_gate
+from verify.oci.deadline import Deadline
 from verify.oci.layout import is_image
 from verify.oci.reference import argument_text
 from verify.policy import Policy, duration, load_policy
 from verify.text import examples, shown
+from verify.timeouts import spoken, timeout_of
 
 _PATH = click.Path(path_type=Path)
 
@@ -124,6 +127,13 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
     help="An offline OSV database: also judge the signed SBOM's components against it "
     "(advisories newer than the scan) under require.vulnerabilities.",
 )
+@click.option(
+    "--timeout",
+    default="2m",
+    show_default=True,
+    callback=lambda _ctx, _param, text: timeout_of(text),
+    help="How long reading oci:// images from their registries may take in all (then exit 3).",
+)
 @click.option("--explain-policy", is_flag=True, help="Print what the policy checks, then stop.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the denials and the summary line.")
 def verify(
@@ -134,6 +144,7 @@ def verify(
     log_path: Path | None,
     now_text: str | None,
     db: Path | None,
+    timeout: datetime.timedelta,
     explain_policy: bool,
     quiet: bool,
 ) -> None:
@@ -149,7 +160,7 @@ def verify(
         for line in gate.explain(policy):
             click.echo(shown(line))
         return
-    run = judge(artifacts, policy, now_text, attestations, db)
+    run = judge(artifacts, policy, now_text, attestations, db, timeout)
     if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
         decision_log.append(log_path, _records(run))
     _report(run, as_json, quiet or logs.quiet())  # its own -q, or attest's anywhere
@@ -162,8 +173,10 @@ def judge(
     now_text: str | None,
     attestations: Path | None,
     db: Path | None,
+    timeout: datetime.timedelta = datetime.timedelta(minutes=2),
 ) -> gate.Run:
-    """The gate's decisions on the command line's inputs, each checked first (UsageProblem)."""
+    """The gate's decisions on the command line's inputs, each checked first (UsageProblem);
+    the registries of oci:// images are read within `timeout`."""
     if not artifacts:
         raise UsageError(f"{summary(0, 0, 'enforce')}: name at least one ARTIFACT to verify")
     if any(is_dash(a) for a in artifacts):
@@ -189,7 +202,9 @@ def judge(
     if images:  # images (oci:// or OCI layout directories) are judged alone, by the same checks
         if len(images) != len(artifacts) or advisories is not None:
             raise UsageError("judge images (oci://, OCI layout directories) alone, without --db")
-        return oci_gate.decide(images, policy, now, attestations)
+        limit = f"{spoken(timeout)} (--timeout)"
+        with Deadline(timeout.total_seconds(), limit) as deadline:
+            return oci_gate.decide(images, policy, now, attestations, deadline=deadline)
     return gate.decide(artifacts, policy, now, attestations, advisories=advisories)
 
 

@@ -6,10 +6,17 @@ an index at most 4 MiB, as the distribution server itself takes), every manifest
 by digest is checked against it, a redirect is followed only to the same registry (or, for a
 blob, which is digest-checked, to https elsewhere, never from a loopback registry), at most 3
 times, and a bearer token is fetched anonymously from the realm the registry names only under
-the same rules. Plain http only for a loopback registry, or when the caller says `plain_http`."""
+the same rules. Plain http only for a loopback registry, or when the caller says `plain_http`;
+never for `public` (a review's image: https to public addresses only, verify/oci/deadline.py).
+
+Time: every read obeys the caller's `Deadline` (verify/oci/deadline.py) when it gives one: a
+registry that drips its answer a byte at a time is cut off there, not after each byte's
+timeout. A transport failure is said as "registry HOST unreachable", without its class: the
+webhook's denials must not tell a closed port from a service that is not a registry."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -23,6 +30,7 @@ import requests
 from verify.errors import OperationalError
 from verify.files import MIB
 from verify.oci.cache import Cache
+from verify.oci.deadline import Deadline, NotPublic, public_only, session
 from verify.oci.reference import DIGEST, ImageRef
 from verify.text import excerpt
 
@@ -36,9 +44,11 @@ EMPTY = b"{}"
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 MAX_MANIFEST = 4 * MIB
-MAX_BLOB = 64 * MIB  # a bundle: the gate's own limit (verify.evidence.MAX_BUNDLE)
+# a bundle from a registry: Sigstore bundles are KBs, a DSSE attestation carrying a large SBOM
+# inline a few MiB (verify.evidence.MAX_BUNDLE, for files an operator gives, is larger)
+MAX_BLOB = 16 * MIB
 MAX_REDIRECTS = 3
-TIMEOUT = 10.0  # seconds to connect, and between bytes
+TIMEOUT = 10.0  # seconds to connect, and between bytes (a Deadline bounds the whole)
 
 
 class RegistryError(OperationalError):
@@ -90,13 +100,17 @@ class Registry:
         transport: requests.Session | None = None,
         timeout: float = TIMEOUT,
         cache: Cache | None = None,
+        deadline: Deadline | None = None,
+        public: bool = False,
     ) -> None:
         self.host = host
         self.cache = cache
-        self.loopback = ImageRef(host, "x").loopback
-        self.scheme = "http" if (self.loopback or plain_http) else "https"
+        self.deadline = deadline
+        self.public = public  # only public addresses, over https (a review's image)
+        self.loopback = ImageRef(host, "x").loopback and not public
+        self.scheme = "http" if (self.loopback or plain_http) and not public else "https"
         self.base = f"{self.scheme}://{host}"
-        self.session = transport or requests.Session()
+        self.session = transport or session()
         self.session.trust_env = False  # no proxy or netrc from the environment
         self.timeout = timeout
         self._token: str | None = None
@@ -124,12 +138,29 @@ class Registry:
         """One request, authenticated anonymously when challenged, redirects checked, the body
         read under `limit` (into `response._content`)."""
         url = path if path.startswith(("http://", "https://")) else self.base + path
+        with contextlib.ExitStack() as scope:
+            if self.deadline is not None:
+                scope.enter_context(self.deadline.reading())
+            if self.public:
+                scope.enter_context(public_only())
+            return self._follow(method, url, limit, blob, headers, data, params)
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        limit: int,
+        blob: bool,
+        headers: Mapping[str, str] | None,
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+    ) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send(method, url, headers, data, params)
             if response.status_code == 401 and self._authenticate(response):
                 response = self._send(method, url, headers, data, params)
             if response.status_code not in (301, 302, 303, 307, 308):
-                _read_body(response, limit, url)
+                self._read_body(response, limit, url)
                 return response
             target = urllib.parse.urljoin(url, response.headers.get("Location", ""))
             response.close()
@@ -152,6 +183,9 @@ class Registry:
         sent = dict(headers or {})
         if self._token:
             sent["Authorization"] = f"Bearer {self._token}"
+        timeout = self.timeout
+        if self.deadline is not None:
+            timeout = min(timeout, self.deadline.check(f"registry {self.host}: no complete answer"))
         try:
             return self.session.request(
                 method,
@@ -161,10 +195,18 @@ class Registry:
                 params=params,
                 stream=True,
                 allow_redirects=False,
-                timeout=self.timeout,
+                timeout=timeout,
             )
         except requests.RequestException as e:
-            raise RegistryError(f"{self.host}: {type(e).__name__}: cannot reach it") from e
+            self._after_deadline()
+            raise RegistryError(f"registry {self.host} unreachable") from e
+        except NotPublic as e:  # said as a closed port is: no map of the cluster's network
+            raise RegistryError(f"registry {self.host} unreachable") from e
+
+    def _after_deadline(self) -> None:
+        """Expired when the deadline has passed: what failed was cut off by it."""
+        if self.deadline is not None:
+            self.deadline.check(f"registry {self.host}: no complete answer")
 
     def _authenticate(self, response: requests.Response) -> bool:
         """An anonymous bearer token from the realm the challenge names (distribution's token
@@ -178,7 +220,7 @@ class Registry:
         if not self._allowed(realm, blob=not self.loopback):
             raise RegistryError(f"{self.host}: token realm {excerpt(realm)}: refused")
         answer = self._send("GET", realm, None, None, fields)
-        _read_body(answer, 64 * 1024, realm)
+        self._read_body(answer, 64 * 1024, realm)
         try:
             token = answer.json().get("token") or answer.json().get("access_token")
         except (ValueError, AttributeError):
@@ -187,6 +229,29 @@ class Registry:
             raise RegistryError(f"{self.host}: no anonymous token (HTTP {answer.status_code})")
         self._token = token
         return True
+
+    def _read_body(self, response: requests.Response, limit: int, url: str) -> None:
+        """The body, read under `limit` (a Content-Length over it is refused before reading)
+        and the deadline (checked between chunks; a read blocked at it is cut off, and a body
+        cut off is Expired, never taken as whole)."""
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            response.close()
+            raise RegistryError(_too_large(url, limit))
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(65536):
+                body += chunk
+                if len(body) > limit:
+                    raise RegistryError(_too_large(url, limit))
+                self._after_deadline()
+        except requests.RequestException as e:
+            self._after_deadline()
+            raise RegistryError(f"registry {self.host} unreachable (while reading)") from e
+        finally:
+            response.close()
+        self._after_deadline()
+        response._content = bytes(body)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -341,25 +406,6 @@ class Registry:
 def tag_schema(digest: str) -> str:
     """The referrers tag schema's tag for `digest`: `<alg>-<hex>`."""
     return digest.replace(":", "-", 1)
-
-
-def _read_body(response: requests.Response, limit: int, url: str) -> None:
-    """The body, read under `limit` (a Content-Length over it is refused before reading)."""
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
-        response.close()
-        raise RegistryError(_too_large(url, limit))
-    body = bytearray()
-    try:
-        for chunk in response.iter_content(65536):
-            body += chunk
-            if len(body) > limit:
-                raise RegistryError(_too_large(url, limit))
-    except requests.RequestException as e:
-        raise RegistryError(f"{excerpt(url)}: {type(e).__name__} while reading") from e
-    finally:
-        response.close()
-    response._content = bytes(body)
 
 
 def _too_large(url: str, limit: int) -> str:

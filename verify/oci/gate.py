@@ -24,6 +24,7 @@ from verify.errors import UsageError
 from verify.evidence import Problem
 from verify.formats import bundles
 from verify.oci import evidence, layout
+from verify.oci.deadline import Deadline
 from verify.oci.reference import is_oci
 from verify.policy import Policy
 from verify.trust import Trust
@@ -55,9 +56,9 @@ class Staged:
     referrers: int = 0  # the registry's bundles of the image (evidence.MAX_REFERRERS at most)
 
 
-def _stage(argument: str, place: Path, plain_http: bool) -> Staged:
+def _stage(argument: str, place: Path, plain_http: bool, deadline: Deadline | None) -> Staged:
     if is_oci(argument):
-        image = evidence.gather(argument, plain_http=plain_http)
+        image = evidence.gather(argument, plain_http=plain_http, deadline=deadline)
         name, manifest = image.ref.name, image.manifest
         _write_referrers(place, manifest.digest, image.bundles)
         referrers = len(image.bundles)
@@ -68,15 +69,18 @@ def _stage(argument: str, place: Path, plain_http: bool) -> Staged:
 
 
 @contextlib.contextmanager
-def staged(arguments: Sequence[str], plain_http: bool = False) -> Iterator[list[Staged]]:
+def staged(
+    arguments: Sequence[str], plain_http: bool = False, deadline: Deadline | None = None
+) -> Iterator[list[Staged]]:
     """The images in a private temporary directory, removed after: what `decide` judges, and
-    what `attest release` rehearses its verdict on before it signs an image."""
+    what `attest release` rehearses its verdict on before it signs an image. `deadline`: when
+    reading the registries ends (Expired, exit 3)."""
     with tempfile.TemporaryDirectory(prefix="attest-images-") as scratch:
         found = []
         for number, argument in enumerate(arguments):
             place = Path(scratch) / str(number)
             place.mkdir()
-            found.append(_stage(argument, place, plain_http))
+            found.append(_stage(argument, place, plain_http, deadline))
         yield found
 
 
@@ -87,6 +91,7 @@ def decide(
     attestations: Path | None,
     trust: Trust | None = None,
     plain_http: bool = False,
+    deadline: Deadline | None = None,
 ) -> gate.Run:
     """One decision per image, in the order given, at the one judging instant `now`."""
     remote = [a for a in arguments if is_oci(a)]
@@ -96,7 +101,7 @@ def decide(
             "judge an OCI layout directory to use a local directory of bundles"
         )
     trust = trust or gate.trust_for(policy)
-    with staged(arguments, plain_http) as images:
+    with staged(arguments, plain_http, deadline) as images:
         runs = [
             gate.decide(
                 [s.file],

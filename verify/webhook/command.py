@@ -10,17 +10,18 @@ import click
 from verify.errors import UsageError
 from verify.text import examples, shown
 from verify.webhook import server
-from verify.webhook.judging import DigestJudge, DirectorySource
+from verify.webhook.judging import DigestJudge, DirectorySource, EvidenceSource
 from verify.webhook.mounted import Mounted
 from verify.webhook.registry import RegistrySource
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 
 
-def tls(certificate: Path, key: Path) -> ssl.SSLContext:
-    """The server's TLS context, or UsageError naming the files (exit 2)."""
+def tls(certificate: Path, key: Path) -> server.Certificates:
+    """The server's certificate and key (read again when they change), or UsageError naming
+    the files (exit 2)."""
     try:
-        return server.tls_context(certificate, key)
+        return server.Certificates(certificate, key)
     except (OSError, ssl.SSLError) as e:
         raise UsageError(
             f"--tls-cert {certificate} / --tls-key {key}: not a certificate and its key "
@@ -46,6 +47,14 @@ def tls(certificate: Path, key: Path) -> ssl.SSLContext:
     help="Judge offline: bundles by manifest digest, DIR/sha256-<hex>/*.sigstore.json "
     "(default: each image's referrers in its registry).",
 )
+@click.option(
+    "--registry",
+    "registries",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Read images only from these registries, at any address (repeat it; default: any "
+    "registry over https at a public address, never the cluster's own network).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--reuse-port", is_flag=True, help="SO_REUSEPORT: several processes, one port.")
@@ -54,6 +63,7 @@ def webhook(
     tls_cert: Path,
     tls_key: Path,
     evidence: Path | None,
+    registries: tuple[str, ...],
     host: str,
     port: int,
     reuse_port: bool,
@@ -64,10 +74,12 @@ def webhook(
     load denies every review until fixed. An image's evidence is its referrers in its registry
     (a registry that fails to answer denies), or --evidence DIR. One JSON line per review on
     stdout."""
-    context = tls(tls_cert, tls_key)
-    source = RegistrySource() if evidence is None else DirectorySource(evidence)
+    certificates = tls(tls_cert, tls_key)
+    source: EvidenceSource = (
+        RegistrySource(registries=registries) if evidence is None else DirectorySource(evidence)
+    )
     hook = server.Webhook(Mounted(policy_path), DigestJudge(source))
-    httpd = server.TlsServer((host, port), hook, context, reuse_port)
+    httpd = server.TlsServer((host, port), hook, certificates.context, reuse_port)
     click.echo(shown(f"attest: webhook serving on https://{host}:{httpd.server_port}"), err=True)
     try:
         httpd.serve_forever()

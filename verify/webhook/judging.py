@@ -33,6 +33,7 @@ from verify.errors import OperationalError
 from verify.evidence import MAX_BUNDLE, Collector, Evidence
 from verify.files import read_limited
 from verify.interface import Check
+from verify.oci.deadline import Deadline
 from verify.once import Kept
 from verify.policy import Policy
 from verify.sigstore_adapter import TimedVerifier
@@ -95,7 +96,12 @@ class Verdict:
 
 class Judge(Protocol):
     def __call__(
-        self, image: str, policy: Policy, trust: Trust, now: datetime.datetime
+        self,
+        image: str,
+        policy: Policy,
+        trust: Trust,
+        now: datetime.datetime,
+        deadline: Deadline | None = None,
     ) -> Verdict: ...
 
 
@@ -103,11 +109,14 @@ class EvidenceSource(Protocol):
     """Where an image's evidence comes from: the registry (the OCI client's referrers), or a
     directory of bundles."""
 
-    def resolve(self, ref: ImageRef) -> str:
+    def resolve(self, ref: ImageRef, deadline: Deadline | None = None) -> str:
         """The manifest digest (sha256:<hex>) the tag of `ref` names now."""
 
-    def bundles(self, ref: ImageRef, digest: str) -> Sequence[bytes]:
-        """The bytes of every Sigstore bundle whose subject is the manifest `digest`."""
+    def bundles(
+        self, ref: ImageRef, digest: str, deadline: Deadline | None = None
+    ) -> Sequence[bytes]:
+        """The bytes of every Sigstore bundle whose subject is the manifest `digest`; every
+        read ends by `deadline`."""
 
 
 class NoEvidenceSource(OperationalError):
@@ -123,10 +132,10 @@ class DirectorySource:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def resolve(self, ref: ImageRef) -> str:
+    def resolve(self, ref: ImageRef, deadline: Deadline | None = None) -> str:
         raise NoEvidenceSource("an evidence directory resolves no tag: name the image by digest")
 
-    def bundles(self, ref: ImageRef, digest: str) -> list[bytes]:
+    def bundles(self, ref: ImageRef, digest: str, deadline: Deadline | None = None) -> list[bytes]:
         where = self.root / digest.replace(":", "-")
         if not where.is_dir():
             return []
@@ -221,7 +230,14 @@ class DigestJudge:
             self._checks = gate.checks()
         return self._checks
 
-    def __call__(self, image: str, policy: Policy, trust: Trust, now: datetime.datetime) -> Verdict:
+    def __call__(
+        self,
+        image: str,
+        policy: Policy,
+        trust: Trust,
+        now: datetime.datetime,
+        deadline: Deadline | None = None,
+    ) -> Verdict:
         try:
             ref = ImageRef.parse(image)
         except BadReference as e:
@@ -236,11 +252,11 @@ class DigestJudge:
                     "be moved after the decision; name the image @sha256:… (or set "
                     "images.resolve_tags in the policy)",
                 )
-            digest = self.source.resolve(ref)
+            digest = self.source.resolve(ref, deadline)
             if not _SHA256.fullmatch(digest):
                 raise NoEvidenceSource("the registry resolved the tag to no sha256 digest")
         decision, evidence = self._decide(
-            digest, self.source.bundles(ref, digest), policy, trust, now
+            digest, self.source.bundles(ref, digest, deadline), policy, trust, now
         )
         return Verdict(image, decision.allowed, _reason(decision, evidence), digest)
 

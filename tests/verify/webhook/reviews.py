@@ -156,7 +156,9 @@ class RuleJudge:
         self.sleep = sleep
         self.calls: list[tuple[str, datetime.datetime]] = []
 
-    def __call__(self, image: str, policy: Any, trust: Any, now: datetime.datetime) -> Verdict:
+    def __call__(
+        self, image: str, policy: Any, trust: Any, now: datetime.datetime, deadline: Any = None
+    ) -> Verdict:
         self.calls.append((image, now))
         if self.raises is not None:
             raise self.raises

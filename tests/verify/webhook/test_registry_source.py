@@ -118,12 +118,15 @@ def _policy(instance: LocalInstance, path: Path, resolve_tags: bool) -> Path:
 
 
 @pytest.fixture
-def webhook(tmp_path: Path, instance: LocalInstance) -> Iterator[tuple[Path, Any, io.StringIO]]:
-    """The webhook over TLS on 127.0.0.1 with the registry as its evidence source: (its policy
-    file, a function posting a review and returning the response, its decision log)."""
+def webhook(
+    tmp_path: Path, instance: LocalInstance, registry: str
+) -> Iterator[tuple[Path, Any, io.StringIO]]:
+    """The webhook over TLS on 127.0.0.1 with the registry as its evidence source (listed:
+    --registry, as a registry of the cluster's own is): (its policy file, a function posting a
+    review and returning the response, its decision log)."""
     policy = _policy(instance, tmp_path / "policy.yaml", resolve_tags=False)
     out = io.StringIO()
-    hook = Webhook(Mounted(policy), DigestJudge(RegistrySource()), out=out)
+    hook = Webhook(Mounted(policy), DigestJudge(RegistrySource(registries={registry})), out=out)
     with r.serving(hook, tmp_path) as (connection, _):
 
         def post(image: str) -> dict[str, Any]:
@@ -184,7 +187,7 @@ def test_acceptance_the_webhook_admits_the_released_image_and_refuses_its_twin(
 
 def _judge(policy: Path, image: str, source: RegistrySource | None = None) -> Any:
     loaded = load_policy(policy)
-    judge = DigestJudge(source or RegistrySource())
+    judge = DigestJudge(source or RegistrySource(registries={image.split("/", 1)[0]}))
     return judge(image, loaded, gate.trust_for(loaded), utc_now())
 
 
@@ -251,7 +254,8 @@ def test_a_referrer_removed_from_the_index_stops_counting_at_the_next_review(
     tag-schema index no longer counts, and one pushed after is counted."""
     image = push_image(registry, "removed/app", "v1", b"removed referrer")
     name = f"{registry}/removed/app@{image.digest}"
-    policy, source = _k_of_n(instance, tmp_path / "one.yaml", 1), RegistrySource()
+    policy = _k_of_n(instance, tmp_path / "one.yaml", 1)
+    source = RegistrySource(registries={registry})
     _ok(invoke("sign", *_signing(instance, "acme/web"), f"oci://{name}"))
     assert _judge(policy, name, source).allowed is True
     client = Registry(registry)
@@ -274,13 +278,14 @@ def test_a_registry_that_cannot_be_reached_denies_naming_why(
     tmp_path: Path, instance: LocalInstance
 ) -> None:
     policy = _policy(instance, tmp_path / "policy.yaml", resolve_tags=True)
-    hook = Webhook(Mounted(policy), DigestJudge(RegistrySource()), out=io.StringIO())
     host = f"127.0.0.1:{_free_port()}"
+    source = RegistrySource(registries={host})
+    hook = Webhook(Mounted(policy), DigestJudge(source), out=io.StringIO())
     for image in (f"{host}/gone/app@sha256:{'c' * 64}", f"{host}/gone/app:v1"):
         status, document = hook.answer(r.body(r.workload("Deployment", image)))
         assert status == 200 and document["response"]["allowed"] is False
         assert (
-            f"cannot be judged: {host}: ConnectionError: cannot reach it"
+            f"cannot be judged: registry {host} unreachable"
             in (document["response"]["status"]["message"])
         )
     hook.close()
@@ -296,10 +301,11 @@ def test_a_registry_that_never_answers_denies_at_its_timeout(
         host = f"127.0.0.1:{silent.getsockname()[1]}"
         said = None
         try:
-            _judge(policy, f"{host}/slow/app@sha256:{'d' * 64}", RegistrySource(timeout=0.3))
+            source = RegistrySource(timeout=0.3, registries={host})
+            _judge(policy, f"{host}/slow/app@sha256:{'d' * 64}", source)
         except Exception as e:  # the server turns this into a denial: see above
             said = str(e)
-    assert said == f"{host}: ReadTimeout: cannot reach it"
+    assert said == f"registry {host} unreachable"
 
 
 @pytest.mark.parametrize(
