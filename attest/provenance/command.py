@@ -16,9 +16,9 @@ from attest.provenance import stage
 from attest.provenance.predicates import MAX_INLINE_SBOM
 from attest.sign.options import PATH as _PATH
 from attest.sign.options import instance_of, signing_options
-from attest.timeouts import timeout_of
 from verify.dash import READ
 from verify.text import examples
+from verify.timeouts import timeout_of
 
 
 def _signing(options: dict[str, Any]) -> stage.Signing:

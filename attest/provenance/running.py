@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from attest.timeouts import spoken
 from verify.errors import OperationalError, UsageError
 from verify.text import excerpt, quoted, shown
+from verify.timeouts import spoken
 
 TIMEOUT = datetime.timedelta(hours=1)  # `attest build --timeout`'s default
 MAX_LINE = 2000  # characters of one output line relayed to a person; the log keeps them all

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from attest.timeouts import timeout_of
 from attest.trust.update import Updated, update
 from verify.text import examples, shown
+from verify.timeouts import timeout_of
 
 
 @click.group(

@@ -39,12 +39,12 @@ from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
 from attest import __version__
 from attest.output import write_atomic
-from attest.timeouts import spoken
 from attest.urls import redacted, without_credentials
 from verify.errors import InputError, OperationalError, PolicyRefusal, UsageError, without_input
 from verify.files import NotRegular, TooLarge, read_limited
 from verify.sigstore_adapter import TUF_URLS, embedded_tuf_root
 from verify.text import shown
+from verify.timeouts import spoken
 from verify.trust import read_root
 from verify.trust_store import (
     MAX_METADATA,

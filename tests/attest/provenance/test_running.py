@@ -19,9 +19,9 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attest import timeouts
 from attest.provenance import running
 from tests.attest.sign.helpers import production_trust_config
+from verify import timeouts
 from verify.errors import ExitCode, UsageError
 from verify.text import shown
 
