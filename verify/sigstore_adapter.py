@@ -212,6 +212,14 @@ def authority_certificates(root: TrustedRoot) -> list[bytes]:
     ]
 
 
+def timestamp_chains(root: TrustedRoot) -> set[tuple[bytes, ...]]:
+    """The DER certificate chain of every timestamp authority of `root`."""
+    return {
+        tuple(certificate.raw_bytes for certificate in authority.cert_chain.certificates)
+        for authority in root._inner.timestamp_authorities or ()
+    }
+
+
 def entry_log_id(bundle: Bundle) -> bytes:
     """The log id the bundle's transparency log entry names."""
     key_id: bytes = bundle.log_entry._inner.log_id.key_id
