@@ -271,7 +271,8 @@ class TimedVerifier(Verifier):
     """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
     integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
     against the trust root; the log's time only when `log_time_valid(key id, time)` holds (the
-    root's validFor, which sigstore does not check). Used by one thread at a time."""
+    root's validFor, which sigstore does not check), and for an entry without one every
+    timestamp. Used by one thread at a time."""
 
     last_times: tuple[datetime.datetime, ...] = ()
 
@@ -363,12 +364,14 @@ class TimedVerifier(Verifier):
     def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
         results: list[TimestampVerificationResult] = super()._establish_time(bundle)
         key_id = bundle.log_entry._inner.log_id.key_id
-        for result in results:
-            logged = result.source is TimestampSource.TRANSPARENCY_SERVICE
-            if logged and not self._log_time_valid(key_id, result.time):
+        logged = [r for r in results if r.source is TimestampSource.TRANSPARENCY_SERVICE]
+        # an entry without an integrated time (Rekor v2's) is dated by its signed timestamps
+        dated = "the integrated time of the log entry" if logged else "a signed timestamp"
+        for result in logged or results:
+            if not self._log_time_valid(key_id, result.time):
                 raise VerificationError(
-                    "the integrated time of the log entry is outside the validFor of the log "
-                    "key in the trusted root"
+                    f"{dated} is outside the validFor of the log key in the trusted root"
+                    + ("" if logged else f" ({result.time.isoformat()}; the entry has no other)")
                 )
         self.last_times = tuple(r.time for r in results)
         return results
