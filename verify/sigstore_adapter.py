@@ -52,6 +52,7 @@ __all__ = [
     "authority_certificates",
     "check_key",
     "ct_log_keys",
+    "ct_logs",
     "dsse_payload",
     "embedded_trusted_root",
     "embedded_tuf_root",
@@ -195,7 +196,12 @@ def log_keys_at(root: TrustedRoot, urls: Iterable[str]) -> set[bytes]:
 
 def ct_log_keys(root: TrustedRoot) -> list[bytes]:
     """The id of every CT log key of `root` (sigstore's, as an SCT names it)."""
-    return [Key(log.public_key).key_id for log in root._inner.ctlogs]
+    return [key_id for key_id, _ in ct_logs(root)]
+
+
+def ct_logs(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
+    """The id and the validFor of every CT log key of `root`."""
+    return [(Key(log.public_key).key_id, log.public_key.valid_for) for log in root._inner.ctlogs]
 
 
 def root_log_ids(root: TrustedRoot) -> list[bytes]:
@@ -203,10 +209,10 @@ def root_log_ids(root: TrustedRoot) -> list[bytes]:
     return [log.log_id.key_id for log in root._inner.tlogs if log.log_id is not None]
 
 
-def authority_certificates(root: TrustedRoot) -> list[bytes]:
-    """The DER of every certificate of `root`'s certificate authorities."""
+def authority_certificates(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
+    """The DER of every certificate of `root`'s certificate authorities, with its CA's validFor."""
     return [
-        certificate.raw_bytes
+        (certificate.raw_bytes, authority.valid_for)
         for authority in root._inner.certificate_authorities
         for certificate in authority.cert_chain.certificates
     ]
