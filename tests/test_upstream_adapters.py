@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from packaging.requirements import Requirement
 from sigstore.models import Bundle, ClientTrustConfig
+from sigstore.sign import SigningContext
 
 from attest.scan import pip_audit_adapter
 from tests.conftest import REPO
@@ -116,6 +117,7 @@ SAMPLES: dict[str, Callable[[Path], object]] = {
     "TransparencyLogEntry": lambda _: _bundle().log_entry,
     "TrustedRoot": lambda _: _trust_config().trusted_root,
     "SigningConfig": lambda _: _trust_config().signing_config,
+    "SigningContext": lambda _: SigningContext.from_trust_config(_trust_config()),
     "OsvService": lambda tmp: pip_audit_adapter.osv(tmp, 5, pip_audit_adapter.OSV_URL)._inner,
     "PyPIService": lambda tmp: pip_audit_adapter.pypi(tmp, 5, None)._inner,
 }

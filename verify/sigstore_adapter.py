@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sigstore._internal.fulcio.client import FulcioClientError
@@ -23,11 +24,17 @@ from sigstore._internal.merkle import verify_merkle_inclusion
 from sigstore._internal.rekor import RekorClientError
 from sigstore._internal.rekor.checkpoint import verify_checkpoint
 from sigstore._internal.sct import verify_sct
-from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
+from sigstore._internal.timestamp import (
+    TimestampAuthorityClient,
+    TimestampError,
+    TimestampSource,
+    TimestampVerificationResult,
+)
 from sigstore._internal.trust import Key, KeyringPurpose
 from sigstore.errors import VerificationError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, ClientTrustConfig, TransparencyLogEntry, TrustedRoot
+from sigstore.sign import SigningContext
 from sigstore.verify import Verifier
 from sigstore.verify.verifier import VERIFIED_TIME_THRESHOLD
 from sigstore_models.common.v1 import HashAlgorithm, TimeRange
@@ -35,7 +42,9 @@ from sigstore_models.common.v1 import PublicKey as PublicKeyModel
 from sigstore_models.trustroot.v1 import CertificateAuthority as CertificateAuthorityModel
 from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
+from verify.errors import OperationalError
 from verify.once import VERIFIED
+from verify.text import excerpt, quoted
 from verify.upstream import Internal
 
 __all__ = [
@@ -137,6 +146,26 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("sigstore_models.common.v1", "TimeRange", "a key's validFor"),
     Internal("sigstore_models.trustroot.v1", "CertificateAuthority", "a root's CA"),
     Internal("sigstore_models.trustroot.v1", "TrustedRoot.from_json", "a root, read"),
+    Internal(
+        "sigstore.models",
+        "TrustedRoot",
+        "the root's TSAs",
+        instance="_inner.timestamp_authorities",
+    ),
+    Internal("sigstore._internal.timestamp", "TimestampError", "a TSA's failure, only a warning"),
+    Internal(
+        "sigstore._internal.timestamp",
+        "TimestampAuthorityClient",
+        "a TSA client whose failure is one",
+        ("url",),
+    ),
+    Internal("sigstore.sign", "SigningContext", "its TSA clients", instance="_tsa_clients"),
+    Internal(
+        "sigstore.sign",
+        "Signer._finalize_sign",
+        "the TSA asked before the entry is logged",
+        ("self", "cert", "content", "proposed_entry"),
+    ),
 )
 
 # public Sigstore's TUF repositories (sigstore.\_internal.tuf's DEFAULT_TUF_URL and
@@ -216,6 +245,31 @@ def authority_certificates(root: TrustedRoot) -> list[tuple[bytes, TimeRange | N
         for authority in root._inner.certificate_authorities
         for certificate in authority.cert_chain.certificates
     ]
+
+
+class _RequiredTimestamp(TimestampAuthorityClient):
+    """A TSA client whose failure stops the signing: sigstore-python asks each TSA before it
+    logs the entry, but only warns when one fails, then logs the entry and fails to build a
+    Rekor v2 bundle (none without a timestamp) as an internal error."""
+
+    def request_timestamp(self, signature: bytes) -> Any:  # rfc3161-client's response
+        try:
+            return super().request_timestamp(signature)
+        except TimestampError as e:  # not one any more: sigstore would only warn
+            cause = e.__context__  # the HTTP failure it was raised for, if any
+            why = type(cause).__name__ if isinstance(cause, requests.RequestException) else e
+            raise OperationalError(
+                f"the timestamp authority {quoted(self.url, 200)} did not answer "
+                f"({excerpt(why)}): a Rekor v2 bundle needs a signed timestamp, and the signing "
+                "config asks for one; "
+                "nothing was logged or written for it: retry later, or check the signing config"
+            ) from e
+
+
+def require_timestamps(context: SigningContext) -> SigningContext:
+    """`context`, each of whose TSAs must answer before anything is logged."""
+    context._tsa_clients = [_RequiredTimestamp(client.url) for client in context._tsa_clients]
+    return context
 
 
 def timestamp_chains(root: TrustedRoot) -> set[tuple[bytes, ...]]:

@@ -39,7 +39,12 @@ from attest.sbom.interface import read_text
 from attest.sign import identity
 from verify import certificate, forked
 from verify.errors import InputError, OperationalError, UsageError, without_input
-from verify.sigstore_adapter import FulcioClientError, RekorClientError, oidc_url
+from verify.sigstore_adapter import (
+    FulcioClientError,
+    RekorClientError,
+    oidc_url,
+    require_timestamps,
+)
 from verify.text import quoted, shown
 
 Instance = Literal["production", "staging"]
@@ -338,7 +343,7 @@ def open_session(place: Where, who: Credential) -> SigningSession:
             "the identity token has expired (or is not valid yet); nothing was signed: get a "
             "fresh one and run again"
         )
-    context = SigningContext.from_trust_config(place.trust)
+    context = require_timestamps(SigningContext.from_trust_config(place.trust))
     signer = _call(lambda: Signer(who.token, context, cache=True), "the CA (certificate request)")
     verifier = Verifier(trusted_root=place.trust.trusted_root)
     return SigningSession(signer, verifier, who.identity, who.issuer)
