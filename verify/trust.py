@@ -234,7 +234,8 @@ def log_periods(root: TrustedRoot) -> LogPeriods:
 
 
 def log_valid_at(periods: LogPeriods, key_id: bytes, when: datetime.datetime) -> bool:
-    """Whether a log key with `key_id` was valid at `when`, its validFor a closed range.
+    """Whether a log key with `key_id` (or a CT log's key, or a CA by its certificate's DER)
+    was valid at `when`, its validFor a closed range.
     sigstore-python only drops a key whose start is after the wall clock, so a key the root
     retired in 1971 would still vouch for an entry it says was integrated in 2026."""
     return any(
