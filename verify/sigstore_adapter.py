@@ -235,7 +235,17 @@ def ct_logs(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
 
 def root_log_ids(root: TrustedRoot) -> list[bytes]:
     """The log id every transparency log of `root` declares (`logId.keyId`)."""
-    return [log.log_id.key_id for log in root._inner.tlogs if log.log_id is not None]
+    return [key_id for key_id, _ in declared_logs(root)]
+
+
+def declared_logs(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
+    """The log id each transparency log of `root` declares (a Rekor v2 entry names its log so,
+    not by its key's SHA-256) and the validFor of its key."""
+    return [
+        (log.log_id.key_id, log.public_key.valid_for)
+        for log in root._inner.tlogs
+        if log.log_id is not None
+    ]
 
 
 def authority_certificates(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:

@@ -29,6 +29,7 @@ from verify.sigstore_adapter import (
     check_key,
     ct_log_keys,
     ct_logs,
+    declared_logs,
     embedded_trusted_root,
     entry_log_id,
     log_keys,
@@ -228,9 +229,10 @@ LogPeriods = dict[bytes, list[TimeRange | None]]
 
 
 def log_periods(root: TrustedRoot) -> LogPeriods:
-    """The validFor of every transparency log key of `root`, by the key id a log entry names
-    (sigstore's: the SHA-256 of the key's DER encoding). Read once per verifier."""
-    return _periods(log_keys(root))
+    """The validFor of every transparency log key of `root`, by the id a log entry names: the
+    SHA-256 of the key's DER encoding (sigstore's), or the log id the root declares (Rekor v2
+    entries name their log so). Read once per verifier."""
+    return _periods(log_keys(root) + declared_logs(root))
 
 
 def log_valid_at(periods: LogPeriods, key_id: bytes, when: datetime.datetime) -> bool:
