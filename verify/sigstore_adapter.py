@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sigstore._internal.fulcio.client import FulcioClientError
@@ -24,7 +25,12 @@ from sigstore._internal.merkle import verify_merkle_inclusion
 from sigstore._internal.rekor import RekorClientError
 from sigstore._internal.rekor.checkpoint import verify_checkpoint
 from sigstore._internal.sct import verify_sct
-from sigstore._internal.timestamp import TimestampSource, TimestampVerificationResult
+from sigstore._internal.timestamp import (
+    TimestampAuthorityClient,
+    TimestampError,
+    TimestampSource,
+    TimestampVerificationResult,
+)
 from sigstore._internal.trust import Key, KeyringPurpose
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
@@ -44,11 +50,13 @@ from sigstore_models.trustroot.v1 import CertificateAuthority as CertificateAuth
 from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
 from verify.certificate import signing_key_problem
+from verify.errors import OperationalError
 from verify.once import VERIFIED
+from verify.text import excerpt, quoted
 from verify.upstream import Internal
 
 if TYPE_CHECKING:  # signing is the producer's: the gate does not import it
-    from sigstore.sign import Signer
+    from sigstore.sign import Signer, SigningContext
 
 __all__ = [
     "INTERNALS",
@@ -64,6 +72,7 @@ __all__ = [
     "authority_certificates",
     "check_key",
     "ct_log_keys",
+    "ct_logs",
     "dsse_payload",
     "embedded_trusted_root",
     "embedded_tuf_root",
@@ -160,6 +169,26 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("sigstore_models.common.v1", "TimeRange", "a key's validFor"),
     Internal("sigstore_models.trustroot.v1", "CertificateAuthority", "a root's CA"),
     Internal("sigstore_models.trustroot.v1", "TrustedRoot.from_json", "a root, read"),
+    Internal(
+        "sigstore.models",
+        "TrustedRoot",
+        "the root's TSAs",
+        instance="_inner.timestamp_authorities",
+    ),
+    Internal("sigstore._internal.timestamp", "TimestampError", "a TSA's failure, only a warning"),
+    Internal(
+        "sigstore._internal.timestamp",
+        "TimestampAuthorityClient",
+        "a TSA client whose failure is one",
+        ("url",),
+    ),
+    Internal("sigstore.sign", "SigningContext", "its TSA clients", instance="_tsa_clients"),
+    Internal(
+        "sigstore.sign",
+        "Signer._finalize_sign",
+        "the TSA asked before the entry is logged",
+        ("self", "cert", "content", "proposed_entry"),
+    ),
 )
 
 # public Sigstore's TUF repositories (sigstore.\_internal.tuf's DEFAULT_TUF_URL and
@@ -219,21 +248,69 @@ def log_keys_at(root: TrustedRoot, urls: Iterable[str]) -> set[bytes]:
 
 def ct_log_keys(root: TrustedRoot) -> list[bytes]:
     """The id of every CT log key of `root` (sigstore's, as an SCT names it)."""
-    return [Key(log.public_key).key_id for log in root._inner.ctlogs]
+    return [key_id for key_id, _ in ct_logs(root)]
+
+
+def ct_logs(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
+    """The id and the validFor of every CT log key of `root`."""
+    return [(Key(log.public_key).key_id, log.public_key.valid_for) for log in root._inner.ctlogs]
 
 
 def root_log_ids(root: TrustedRoot) -> list[bytes]:
     """The log id every transparency log of `root` declares (`logId.keyId`)."""
-    return [log.log_id.key_id for log in root._inner.tlogs if log.log_id is not None]
+    return [key_id for key_id, _ in declared_logs(root)]
 
 
-def authority_certificates(root: TrustedRoot) -> list[bytes]:
-    """The DER of every certificate of `root`'s certificate authorities."""
+def declared_logs(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
+    """The log id each transparency log of `root` declares (a Rekor v2 entry names its log so,
+    not by its key's SHA-256) and the validFor of its key."""
     return [
-        certificate.raw_bytes
+        (log.log_id.key_id, log.public_key.valid_for)
+        for log in root._inner.tlogs
+        if log.log_id is not None
+    ]
+
+
+def authority_certificates(root: TrustedRoot) -> list[tuple[bytes, TimeRange | None]]:
+    """The DER of every certificate of `root`'s certificate authorities, with its CA's validFor."""
+    return [
+        (certificate.raw_bytes, authority.valid_for)
         for authority in root._inner.certificate_authorities
         for certificate in authority.cert_chain.certificates
     ]
+
+
+class _RequiredTimestamp(TimestampAuthorityClient):
+    """A TSA client whose failure stops the signing: sigstore-python asks each TSA before it
+    logs the entry, but only warns when one fails, then logs the entry and fails to build a
+    Rekor v2 bundle (none without a timestamp) as an internal error."""
+
+    def request_timestamp(self, signature: bytes) -> Any:  # rfc3161-client's response
+        try:
+            return super().request_timestamp(signature)
+        except TimestampError as e:  # not one any more: sigstore would only warn
+            cause = e.__context__  # the HTTP failure it was raised for, if any
+            why = type(cause).__name__ if isinstance(cause, requests.RequestException) else e
+            raise OperationalError(
+                f"the timestamp authority {quoted(self.url, 200)} did not answer "
+                f"({excerpt(why)}): a Rekor v2 bundle needs a signed timestamp, and the signing "
+                "config asks for one; "
+                "nothing was logged or written for it: retry later, or check the signing config"
+            ) from e
+
+
+def require_timestamps(context: SigningContext) -> SigningContext:
+    """`context`, each of whose TSAs must answer before anything is logged."""
+    context._tsa_clients = [_RequiredTimestamp(client.url) for client in context._tsa_clients]
+    return context
+
+
+def timestamp_chains(root: TrustedRoot) -> set[tuple[bytes, ...]]:
+    """The DER certificate chain of every timestamp authority of `root`."""
+    return {
+        tuple(certificate.raw_bytes for certificate in authority.cert_chain.certificates)
+        for authority in root._inner.timestamp_authorities or ()
+    }
 
 
 def entry_log_id(bundle: Bundle) -> bytes:
@@ -311,7 +388,8 @@ class TimedVerifier(Verifier):
     """sigstore's Verifier, keeping the times it verified for the last bundle: the log's
     integrated time (bound by the inclusion promise) and every RFC 3161 timestamp that verified
     against the trust root; the log's time only when `log_time_valid(key id, time)` holds (the
-    root's validFor, which sigstore does not check). Used by one thread at a time."""
+    root's validFor, which sigstore does not check), and for an entry without one every
+    timestamp. Used by one thread at a time."""
 
     last_times: tuple[datetime.datetime, ...] = ()
 
@@ -406,12 +484,14 @@ class TimedVerifier(Verifier):
     def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
         results: list[TimestampVerificationResult] = super()._establish_time(bundle)
         key_id = bundle.log_entry._inner.log_id.key_id
-        for result in results:
-            logged = result.source is TimestampSource.TRANSPARENCY_SERVICE
-            if logged and not self._log_time_valid(key_id, result.time):
+        logged = [r for r in results if r.source is TimestampSource.TRANSPARENCY_SERVICE]
+        # an entry without an integrated time (Rekor v2's) is dated by its signed timestamps
+        dated = "the integrated time of the log entry" if logged else "a signed timestamp"
+        for result in logged or results:
+            if not self._log_time_valid(key_id, result.time):
                 raise VerificationError(
-                    "the integrated time of the log entry is outside the validFor of the log "
-                    "key in the trusted root"
+                    f"{dated} is outside the validFor of the log key in the trusted root"
+                    + ("" if logged else f" ({result.time.isoformat()}; the entry has no other)")
                 )
         self.last_times = tuple(r.time for r in results)
         return results

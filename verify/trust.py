@@ -30,6 +30,8 @@ from verify.sigstore_adapter import (
     authority_certificates,
     check_key,
     ct_log_keys,
+    ct_logs,
+    declared_logs,
     embedded_trusted_root,
     entry_log_id,
     log_keys,
@@ -229,16 +231,15 @@ LogPeriods = dict[bytes, list[TimeRange | None]]
 
 
 def log_periods(root: TrustedRoot) -> LogPeriods:
-    """The validFor of every transparency log key of `root`, by the key id a log entry names
-    (sigstore's: the SHA-256 of the key's DER encoding). Read once per verifier."""
-    periods: LogPeriods = {}
-    for key_id, valid_for in log_keys(root):
-        periods.setdefault(key_id, []).append(valid_for)
-    return periods
+    """The validFor of every transparency log key of `root`, by the id a log entry names: the
+    SHA-256 of the key's DER encoding (sigstore's), or the log id the root declares (Rekor v2
+    entries name their log so). Read once per verifier."""
+    return _periods(log_keys(root) + declared_logs(root))
 
 
 def log_valid_at(periods: LogPeriods, key_id: bytes, when: datetime.datetime) -> bool:
-    """Whether a log key with `key_id` was valid at `when`, its validFor a closed range.
+    """Whether a log key with `key_id` (or a CT log's key, or a CA by its certificate's DER)
+    was valid at `when`, its validFor a closed range.
     sigstore-python only drops a key whose start is after the wall clock, so a key the root
     retired in 1971 would still vouch for an entry it says was integrated in 2026."""
     return any(
@@ -247,25 +248,36 @@ def log_valid_at(periods: LogPeriods, key_id: bytes, when: datetime.datetime) ->
     )
 
 
+def _periods(pairs: list[tuple[bytes, TimeRange | None]]) -> LogPeriods:
+    periods: LogPeriods = {}
+    for key, valid_for in pairs:
+        periods.setdefault(key, []).append(valid_for)
+    return periods
+
+
 @dataclasses.dataclass(frozen=True)
 class RootIndex:
-    """What of a trust root a bundle must name: its logs, its CT logs, its CAs' certificates."""
+    """What of a trust root a bundle must name: its logs, its CT logs, its CAs' certificates;
+    and when the root says each CA and CT log key was valid (sigstore checks neither)."""
 
     log_ids: frozenset[bytes]
     ct_log_ids: frozenset[bytes]
     authorities: tuple[x509.Certificate, ...]
     digest: str  # the root's (sigstore_adapter.root_digest): what its results are kept by
+    authority_periods: LogPeriods  # by each CA certificate's DER
+    ct_periods: LogPeriods  # by key id
 
 
 def root_index(root: TrustedRoot) -> RootIndex:
     """`root` indexed once per verifier (log ids as keys' ids, and as each log declares it)."""
+    authorities = authority_certificates(root)
     return RootIndex(
         log_ids=frozenset(key_id for key_id, _ in log_keys(root)) | frozenset(root_log_ids(root)),
         ct_log_ids=frozenset(ct_log_keys(root)),
-        authorities=tuple(
-            x509.load_der_x509_certificate(der) for der in authority_certificates(root)
-        ),
+        authorities=tuple(x509.load_der_x509_certificate(der) for der, _ in authorities),
         digest=root_digest(root),
+        authority_periods=_periods(authorities),
+        ct_periods=_periods(ct_logs(root)),
     )
 
 
@@ -288,23 +300,38 @@ def _issuer(index: RootIndex, certificate: x509.Certificate) -> str | None:
     for ca in named:
         try:
             certificate.verify_directly_issued_by(ca)
-            return None
         except (ValueError, TypeError, InvalidSignature):
             continue
+        return _issued_in(index, ca, certificate)
     return (
         f"its certificate names the trust root's certificate authority "
         f"'{excerpt(issuer.rfc4514_string())}' as issuer, but that authority's key did not sign it"
     )
 
 
-def _scts(certificate: x509.Certificate) -> list[bytes]:
+def _issued_in(index: RootIndex, ca: x509.Certificate, certificate: x509.Certificate) -> str | None:
+    """Whether `certificate` was issued (its notBefore) while the root says its CA was valid."""
+    issued = certificate.not_valid_before_utc
+    der = ca.public_bytes(serialization.Encoding.DER)
+    if log_valid_at(index.authority_periods, der, issued):
+        return None
+    return (
+        f"its certificate was issued at {issued.isoformat()}, outside the validFor of its "
+        f"certificate authority '{excerpt(ca.subject.rfc4514_string())}' in the trust root"
+    )
+
+
+def _scts(certificate: x509.Certificate) -> list[tuple[bytes, datetime.datetime]]:
+    """Each SCT's CT log id and time."""
     try:
         extension = certificate.extensions.get_extension_for_class(
             x509.PrecertificateSignedCertificateTimestamps
         )
     except x509.ExtensionNotFound:
         return []
-    return [sct.log_id for sct in extension.value]
+    return [
+        (sct.log_id, sct.timestamp.replace(tzinfo=datetime.timezone.utc)) for sct in extension.value
+    ]
 
 
 def mismatches(index: RootIndex, bundle: Bundle) -> list[str]:
@@ -331,8 +358,14 @@ def _certificate_mismatches(index: RootIndex, certificate: x509.Certificate) -> 
         *([issuer] if issuer is not None else []),
         *(
             f"its certificate's SCT names CT log id {_short(ct)}, not a CT log of the trust root"
-            for ct in _scts(certificate)
+            for ct, _ in _scts(certificate)
             if ct not in index.ct_log_ids
+        ),
+        *(
+            f"its certificate's SCT of CT log id {_short(ct)} is dated {when.isoformat()}, "
+            "outside the validFor of that CT log's key in the trust root"
+            for ct, when in _scts(certificate)
+            if ct in index.ct_log_ids and not log_valid_at(index.ct_periods, ct, when)
         ),
     )
 

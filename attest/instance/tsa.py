@@ -25,6 +25,7 @@ _HASHES = {  # the digests a request may carry, by OID, and their length
     "2.16.840.1.101.3.4.2.3": 64,  # SHA-512
 }
 _SHA256 = "2.16.840.1.101.3.4.2.1"
+_NULL = b"\x05\x00"  # a digest algorithm's only parameters (RFC 5754 section 2)
 _ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 _SIGNED_DATA = "1.2.840.113549.1.7.2"
 _TST_INFO = "1.2.840.113549.1.9.16.1.4"
@@ -116,6 +117,9 @@ def _read(request: bytes) -> tuple[bytes, int | None, bool]:
     length = _HASHES.get(str(imprint["hashAlgorithm"]["algorithm"]))
     if length is None:
         raise TimestampRequestError("the message imprint's digest must be SHA-256, -384 or -512")
+    parameters = imprint["hashAlgorithm"]["parameters"]
+    if parameters.isValue and bytes(parameters) != _NULL:  # echoed into the signed token
+        raise TimestampRequestError("the digest algorithm's parameters must be absent or NULL")
     if len(bytes(imprint["hashedMessage"])) != length:
         raise TimestampRequestError("the message imprint's digest has the wrong length")
     nonce = int(parsed["nonce"]) if parsed["nonce"].isValue else None

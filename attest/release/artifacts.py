@@ -20,6 +20,7 @@ from packaging.utils import (
 )
 
 from attest.sbom.project import read_project
+from attest.sign.message import require_message
 from attest.sign.stage import require_file
 from verify.errors import AttestError, InputError, UsageError
 from verify.evidence import sha256_file
@@ -97,6 +98,7 @@ def check(artifacts: tuple[Path, ...]) -> None:
     bundles.refuse_evidence(artifacts)  # the gate would read it as a bundle
     for artifact in artifacts:
         require_file(artifact)
+        require_message(artifact)
     directories = sorted({os.path.realpath(a.parent) for a in artifacts})
     if len(directories) > 1:
         raise UsageError(

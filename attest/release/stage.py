@@ -73,7 +73,13 @@ from verify.formats.bundles import attestation_path
 from verify.formats.statement import Subject
 from verify.policy import Policy
 from verify.policy import load_policy as load_gate_policy
-from verify.sigstore_adapter import ct_log_keys, integrated_time, log_keys, log_keys_at
+from verify.sigstore_adapter import (
+    ct_log_keys,
+    integrated_time,
+    log_keys,
+    log_keys_at,
+    timestamp_chains,
+)
 from verify.trust import Trust
 
 _log = logs.get(__name__)
@@ -377,9 +383,10 @@ def _check_trust(
     policy: Policy, place: Where, now: datetime.datetime, pep740: bool = False
 ) -> Trust:
     """The policy's trust root (read once, here), accepted at the release's instant `now`, and
-    holding the CA, the keys of the logs it writes to (with `pep740`, the Rekor v1 log too) and
-    a CT log key of the instance the release signs with: else the gate would refuse every
-    bundle the release is about to publish."""
+    holding the CA, the keys of the logs it writes to (with `pep740`, the Rekor v1 log too), a
+    CT log key and (when it timestamps) the certificate chains of the TSAs of the instance the
+    release signs with: else the gate would refuse every bundle the release is about to
+    publish."""
     trust = gate.trust_for(policy)
     failures = trust_failures(trust, policy.trust, now)
     signing = place.trust.trusted_root
@@ -397,6 +404,9 @@ def _check_trust(
     writes = log_keys_at(signing, urls) or {k for k, _ in log_keys(signing)}
     if not writes <= {k for k, _ in log_keys(trust.root)}:
         missing.insert(1, "the key of every transparency log it writes to")
+    stamps = timestamp_chains(signing)  # sigstore-python adds a timestamp from each TSA
+    if place.tsa_urls and not (stamps and stamps <= timestamp_chains(trust.root)):
+        missing.append("every timestamp authority's certificate chain")
     if missing:
         failures.append(
             f"it does not hold {', '.join(missing)} of {place.describe()}, which the release "

@@ -12,6 +12,7 @@ from pathlib import Path
 from sigstore.models import Bundle
 
 from attest.output import write_atomic
+from attest.sign.message import refuse_pae
 from attest.sign.session import SigningSession, start
 from attest.sign.stage import SignRequest
 from verify.errors import UsageError
@@ -47,16 +48,20 @@ class Target:
 
 
 def target(argument: str) -> Target:
-    """The image `argument` names (RegistryError on any registry trouble)."""
+    """The image `argument` names (RegistryError on any registry trouble); InputError when its
+    manifest's bytes start a DSSE PAE (see attest/sign/message.py: sign_image signs them)."""
     if is_oci(argument):
         ref = parse(argument)
         registry = Registry(ref.host)
         ref, manifest = resolve(registry, ref)
         subject = f"{ref.host}/{ref.repository}"
-        return Target(ref.name, subject, manifest, registry, ref.repository)
-    directory, manifest = layout.image(argument)
-    name = f"{directory}@{manifest.digest}"
-    return Target(name, directory.resolve().name, manifest, directory=directory)
+        found = Target(ref.name, subject, manifest, registry, ref.repository)
+    else:
+        directory, manifest = layout.image(argument)
+        name = f"{directory}@{manifest.digest}"
+        found = Target(name, directory.resolve().name, manifest, directory=directory)
+    refuse_pae(manifest.body, found.name)
+    return found
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sigstore.hashes import Hashed
 
 from attest.output import write_atomic
 from attest.sign import pep740
+from attest.sign.message import require_message
 from attest.sign.session import Instance, SigningSession, start
 from verify import forked, logs
 from verify.digests import sha256_file
@@ -85,6 +86,7 @@ def _check_artifacts(request: SignRequest) -> None:
     bundles.refuse_evidence(request.artifacts)
     for artifact in request.artifacts:
         require_file(artifact)
+        require_message(artifact)
     if request.bundle_dir is not None:
         require_bundle_dir(request.bundle_dir)
     _refuse_shared_bundles(request.artifacts, request.bundle_dir)

@@ -4,6 +4,7 @@ sigstore-python 4.5.1 itself cannot verify, which are refused with a clear reaso
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -87,3 +88,22 @@ def test_wrong_identity_is_refused_exactly() -> None:
         AttestError, match=re.escape("issuer 'https://token.actions.githubusercontent.com'")
     ):
         conformance.verify_bundle(bundle, artifact, IDENTITY, "https://accounts.google.com")
+
+
+@pytest.mark.skipif(not CASES.is_dir(), reason=f"{CASES} is absent (present in CI)")
+def test_a_rekor2_entry_names_its_log_by_the_declared_id_and_its_key_ended(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    """sigstore-python's own Rekor v2 bundle: its entry names the log by the id the root
+    declares (not its key's SHA-256); the key's validFor is checked at the timestamp all the
+    same, and a key that ended before it does not vouch."""
+    case = CASES / "rekor2-happy-path"
+    root = json.loads((case / "trusted_root.json").read_text())
+    [v2] = [log for log in root["tlogs"] if "log2025" in log["baseUrl"]]
+    v2["publicKey"]["validFor"]["end"] = "2025-05-01T00:00:00Z"
+    (tmp_path / "trusted_root.json").write_text(json.dumps(root))
+    args = _args(case, False)
+    args[args.index(str(case / "trusted_root.json"))] = str(tmp_path / "trusted_root.json")
+    result = invoke("verify-bundle", *args)
+    assert result.exit_code == 1, result.stderr
+    assert "a signed timestamp is outside the validFor of the log key" in result.stderr

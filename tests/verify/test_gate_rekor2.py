@@ -122,3 +122,21 @@ def test_verify_bundle_on_rekor2_bundles(
     assert refused.exit_code == ExitCode.DENIED
     reason = "must contain an inclusion promise or signed timestamp(s)"
     assert reason in refused.stderr, refused.stderr
+
+
+def test_a_rekor2_log_key_vouches_only_inside_its_validity(
+    invoke: Invoke, rekor2_instance: LocalInstance, release2: g.Release, tmp_path: Path
+) -> None:
+    """A v2 entry has no integrated time: the validFor of the log key is checked at its signed
+    timestamps (the gate ignored a key the root retired in 1971)."""
+    root = json.loads(rekor2_instance.trusted_root.read_text())
+    for log in root["tlogs"]:
+        log["publicKey"]["validFor"]["end"] = "1971-01-01T00:00:00Z"
+    (tmp_path / "root.json").write_text(json.dumps(root))
+    policy = g.strict_policy(rekor2_instance)
+    policy["trust"]["trusted_root"] = str(tmp_path / "root.json")
+    path = g.write_policy(tmp_path / "policy.yaml", policy)
+    result = invoke("verify", "--policy", str(path), "--json", str(release2.wheel))
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    reason = "a signed timestamp is outside the validFor of the log key in the trusted root ("
+    assert any(reason in f and "the entry has no other" in f for f in _failures(result))

@@ -171,6 +171,40 @@ def test_a_log_key_vouches_only_inside_its_validity(
                           release.wheel).exit_code == 0  # fmt: skip
 
 
+def _ended(entry: dict[str, Any]) -> None:
+    entry.get("publicKey", entry)["validFor"]["end"] = "1971-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("certificateAuthorities", "its certificate was issued at "),
+        ("ctlogs", "outside the validFor of that CT log's key in the trust root"),
+    ],
+)
+def test_a_ca_and_a_ct_log_vouch_only_inside_their_validity(
+    invoke: Invoke, instance: LocalInstance, release: g.Release, tmp_path: Path,
+    kind: str, reason: str,
+) -> None:  # fmt: skip
+    """sigstore checks neither: a CA the root retired in 1971 still issued today's signer."""
+    root = _root(instance, tmp_path, lambda r: [_ended(entry) for entry in r[kind]])
+    bundle = release.dist / f"{g.WHEEL}.sigstore.json"
+    result = _verify_bundle(invoke, instance, bundle, release.wheel, root)
+    assert result.exit_code == ExitCode.DENIED, result.stderr
+    assert reason in result.stderr
+    if kind == "certificateAuthorities":
+        assert (
+            "outside the validFor of its certificate authority 'CN=attest-dev intermediate"
+            in result.stderr
+        )
+    policy = g.strict_policy(instance)
+    policy["trust"]["trusted_root"] = str(root)
+    gated = invoke("verify", "--policy", str(g.write_policy(tmp_path / "p.yaml", policy)),
+                   "--json", str(release.wheel))  # fmt: skip
+    assert gated.exit_code == ExitCode.DENIED, gated.stderr
+    assert reason in gated.stdout
+
+
 def _mutated(release: g.Release, name: str, change: Callable[[dict[str, Any]], object]) -> Path:
     bundle = json.loads((release.dist / f"{g.WHEEL}.sigstore.json").read_text())
     change(bundle)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography import x509
+from pyasn1.type import univ
 from rfc3161_client import TimestampRequestBuilder, decode_timestamp_response
 from rfc3161_client.base import HashAlgorithm
 from rfc3161_client.verify import VerifierBuilder
@@ -74,6 +75,27 @@ def test_timestamps_verify_with_rfc3161_client(state: State) -> None:
     assert verifier.build().verify_message(answer, b"sig")
     with pytest.raises(tsa.TimestampRequestError, match="not a DER TimeStampReq"):
         tsa.respond(b"\x30\x03\x02\x01\x01", state.keys["tsa"], state.tsa, now)
+
+
+def _request(parameters: bytes) -> bytes:
+    """A TimeStampReq for a SHA-256 digest whose algorithm carries `parameters` (encoded)."""
+    algorithm = tsa._constructed([tsa._oid(tsa._SHA256), *([parameters] if parameters else [])])
+    imprint = tsa._constructed([algorithm, tsa._der(univ.OctetString(b"a" * 32))])
+    return tsa._constructed([tsa._der(univ.Integer(1)), imprint])
+
+
+def test_digest_parameters_other_than_null_are_refused_not_signed(state: State) -> None:
+    """The request's algorithm identifier is echoed into the token the TSA signs: junk there
+    (nested 900 deep by an attacker) would be signed too."""
+    assert state.tsa is not None
+    for accepted in (b"", b"\x05\x00"):  # absent or NULL (RFC 5754)
+        tsa.respond(_request(accepted), state.keys["tsa"], state.tsa, state.now())
+    nested = b"\x05\x00"
+    for _ in range(50):
+        nested = tsa._constructed([nested])
+    for junk in (nested, tsa._der(univ.Integer(7)), b"\x05\x01\x00"):
+        with pytest.raises(tsa.TimestampRequestError, match="parameters must be absent or NULL"):
+            tsa.respond(_request(junk), state.keys["tsa"], state.tsa, state.now())
 
 
 def test_bad_requests_are_refused_with_a_reason(rekor2_instance: LocalInstance) -> None:

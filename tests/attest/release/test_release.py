@@ -280,9 +280,38 @@ def test_release_refuses_a_trust_root_the_gate_would_refuse_before_signing(
     assert result.exit_code == ExitCode.DENIED, result.stderr
     assert (
         "its trust root would refuse the release: it does not hold the CA, the key of every "
-        f"transparency log it writes to, a CT log key of local instance {instance.url}, which the release signs with; "
-        "nothing was signed"
+        "transparency log it writes to, a CT log key, every timestamp authority's certificate "
+        f"chain of local instance {instance.url}, which the release signs with; nothing was signed"
     ) in result.stderr
+    assert _log_size(instance) == before
+
+
+def test_release_refuses_a_trust_root_without_its_timestamp_authority_before_signing(
+    invoke: Callable[..., Result],
+    instance: LocalInstance,
+    other_instance: LocalInstance,
+    project: Path,
+    tmp_path: Path,
+) -> None:
+    """The instance announces a TSA, so every bundle carries its timestamp: a policy's root
+    without that TSA (none, or another instance's) would refuse them all at the gate."""
+    before = _log_size(instance)
+    other = json.loads(other_instance.trusted_root.read_text())["timestampAuthorities"]
+    for authorities in ([], other):
+        root = json.loads(instance.trusted_root.read_text())
+        root["timestampAuthorities"] = authorities
+        (tmp_path / "root.json").write_text(json.dumps(root))
+        policy = _policy(tmp_path, instance).read_text()
+        (tmp_path / "tsa.yaml").write_text(
+            policy.replace(str(instance.trusted_root), str(tmp_path / "root.json"))
+        )
+        result = _release(invoke, instance, project, tmp_path / "tsa.yaml")
+        assert result.exit_code == ExitCode.DENIED, result.stderr
+        assert (
+            "its trust root would refuse the release: it does not hold every timestamp "
+            f"authority's certificate chain of local instance {instance.url}, which the release "
+            "signs with; nothing was signed"
+        ) in " ".join(result.stderr.split())
     assert _log_size(instance) == before
 
 
@@ -320,8 +349,9 @@ def test_release_asks_before_sigstore_production_at_a_terminal(
         assert result.exit_code == ExitCode.DENIED
         assert "release stopped at checks: " in result.stderr
         assert (
-            "does not hold the CA, the key of every transparency log it writes to, a CT log key "
-            "of Sigstore production" in (result.stderr)
+            "does not hold the CA, the key of every transparency log it writes to, a CT log "
+            "key, every timestamp authority's certificate chain of Sigstore production"
+            in " ".join(result.stderr.split())
         )
     assert not list((project / "dist").glob("*.sigstore.json"))
 
