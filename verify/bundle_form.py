@@ -83,6 +83,25 @@ def check(document: Any) -> None:
             elif isinstance(value, (dict, list)):
                 stack.append((value, (*path, key), key in _LOG_ID))
     _sha256_only(document)
+    _promised_time(document)
+
+
+def _promised_time(document: Any) -> None:
+    """An inclusion promise (Rekor v1's signed entry timestamp) signs the entry's integrated
+    time: with that time 0 or absent, sigstore-python skips the promise unchecked, so an entry
+    whose time was stripped would pass on the rest. Such an entry is refused instead."""
+    try:
+        entries = document["verificationMaterial"]["tlogEntries"]
+    except (KeyError, TypeError):
+        return
+    for i, entry in enumerate(entries if isinstance(entries, list) else ()):
+        if not isinstance(entry, dict) or entry.get("inclusionPromise") is None:
+            continue
+        if str(entry.get("integratedTime", "0")) in ("0", ""):
+            raise Malformed(
+                f"verificationMaterial.tlogEntries[{i}]: an inclusion promise over no "
+                "integrated time (0 or absent): the promise could not be checked"
+            )
 
 
 def _sha256_only(document: Any) -> None:

@@ -750,6 +750,21 @@ def test_every_protobuf_json_spelling_of_bytes_is_accepted(raw: bytes, form: str
     )
 
 
+@given(st.sampled_from([0, "0", None]), st.booleans())
+def test_an_inclusion_promise_over_no_integrated_time_is_refused(
+    time: Any, with_time_key: bool
+) -> None:
+    """sigstore-python skips the promise when the time is 0 or absent: an entry whose time was
+    stripped would pass on its other checks (a Rekor v2 entry has no promise, and is fine)."""
+    entry: dict[str, Any] = {"logIndex": "12", "inclusionPromise": {"signedEntryTimestamp": "AA=="}}
+    if with_time_key and time is not None:
+        entry["integratedTime"] = time
+    with pytest.raises(bundle_form.Malformed, match="an inclusion promise over no integrated"):
+        bundle_form.check({"verificationMaterial": {"tlogEntries": [entry]}})
+    del entry["inclusionPromise"]
+    bundle_form.check({"verificationMaterial": {"tlogEntries": [entry]}})
+
+
 @given(st.binary(min_size=3, max_size=200), st.sampled_from(' \t%*.,!"\\\x00é'), st.data())
 def test_a_character_outside_the_alphabet_is_refused(
     raw: bytes, junk: str, data: st.DataObject
