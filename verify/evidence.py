@@ -14,6 +14,7 @@ that names no judged artifact is listed, never fatal."""
 from __future__ import annotations
 
 import base64
+import bisect
 import dataclasses
 import datetime
 import hashlib
@@ -30,7 +31,14 @@ from sigstore.models import Bundle, TrustedRoot
 from verify import bundle_form
 from verify.certificate import Signer, signer
 from verify.errors import UsageError, without_input
-from verify.files import MIB, NotRegular, TooLarge, open_regular, read_limited
+from verify.files import (
+    MIB,
+    NotRegular,
+    TooLarge,
+    named_pseudo_root,
+    open_regular,
+    read_limited,
+)
 from verify.formats import bundles, evidence_files
 from verify.formats.evidence_files import Item
 from verify.formats.predicates import (
@@ -181,6 +189,7 @@ class _Later:
 
 
 _LATER = {False: _Later(False), True: _Later(True)}
+_LATER_MAX = 64 << 10  # bytes: a signature bundle is 8 KiB
 
 
 def _signature_only(path: Path, item: Item) -> bool:
@@ -189,9 +198,11 @@ def _signature_only(path: Path, item: Item) -> bool:
     `dsseEnvelope` (or `dsse_envelope`), so parsed it is a message signature or refused; with no
     `statement` either, a refusal claims no digest (`_raw_claims` finds no payload): its file
     name alone says which artifacts it concerns, as when it was parsed at once. A bundle whose
-    certificates' base64 happens to spell one of them is parsed at once, as all were."""
+    certificates' base64 happens to spell one of them is parsed at once, as all were, and so is
+    a large one: a signature is a few KiB, and links to a large one must not cost a read each."""
     return (
-        not item.pep740
+        len(item.raw) <= _LATER_MAX
+        and not item.pep740
         and not item.where
         and path.name.endswith(bundles.SUFFIX)
         and evidence_files.gh_digest(path.name) is None
@@ -240,18 +251,21 @@ def _located(outcome: _Outcome, where: str) -> _Outcome:
 
 @dataclasses.dataclass
 class _Index:
-    """One directory's bundles, read once: signature bundles by the artifact names they may
-    belong to, verified attestations, and the bundles that were refused, each with what it
-    concerns. `used` holds the paths some judged artifact took as evidence or problem."""
+    """One directory's bundles, read once: signature bundles by the artifact name their file is
+    named for, verified attestations, and the bundles that were refused, each with what it
+    concerns. `used` holds the file names some judged artifact took as evidence or problem."""
 
-    signatures: dict[str, list[tuple[Path, Bundle | _Later]]] = dataclasses.field(
-        default_factory=dict
-    )
+    directory: Path = Path()
+    # signature bundles as (file name, what it came to), in file order (sorted by name): an
+    # artifact's own and co-signatures (`a.whl.sigstore.json`, `a.whl.x.sigstore.json`) are
+    # among the few whose name starts with `a.whl.` (a map from every artifact name a file may
+    # belong to held 0.6 KiB a bundle)
+    signatures: list[tuple[str, Bundle | _Later]] = dataclasses.field(default_factory=list)
     attestations: list[Attestation] = dataclasses.field(default_factory=list)
     by_digest: dict[tuple[str, str], list[Attestation]] = dataclasses.field(default_factory=dict)
     refused: list[tuple[_Claim, Problem]] = dataclasses.field(default_factory=list)
     ignored: list[Problem] = dataclasses.field(default_factory=list)
-    used: set[Path] = dataclasses.field(default_factory=set)
+    used: set[str] = dataclasses.field(default_factory=set)
     # what each file read came to, by its resolved path: a file reached through many symlinks
     # is read, parsed and verified once (70 links to one 60 MiB bundle cost 70 times over)
     seen: dict[str, list[_Outcome]] = dataclasses.field(default_factory=dict)
@@ -266,6 +280,18 @@ class _Index:
     def algorithms(self) -> set[str]:
         digests = {*self.by_digest, *(d for claim, _ in self.refused for d in claim.digests)}
         return {algorithm for algorithm, _ in digests}
+
+    def signatures_of(self, artifact: str) -> list[tuple[Path, Bundle | _Later]]:
+        """The signature bundles named for `artifact`, in file order: of the names starting
+        with `<artifact>.` (the range up to `<artifact>/`: "/" follows "."), those named for it
+        (`x.sigstore.json` starts with `x.sigstore.` but is not `x.sigstore`'s)."""
+        start = bisect.bisect_left(self.signatures, (artifact + ".",))
+        end = bisect.bisect_left(self.signatures, (artifact + "/",))
+        return [
+            (self.directory / name, bundle)
+            for name, bundle in self.signatures[start:end]
+            if artifact in bundles.name_prefixes(name)
+        ]
 
     def covering(self, digests: Digests) -> list[Attestation]:
         """The attestations whose subjects name one of the artifact's digests, each once."""
@@ -296,6 +322,7 @@ class Collector:
         self._indexes: dict[Path, _Index] = {}
         self._read: dict[Path, str] = {}  # the sha256 of each bundle file's bytes, as read
         self._read_as: dict[Path, str] = {}  # the same, by the path a bundle was found at
+        self._outside_pseudo: dict[Path, bool] = {}  # directories walked, see `_walked`
         self._signers = IdentityPolicy(policy.identities)
         publish, vsa = policy.require.publish, policy.require.vsa
         # who may sign an attestation: the identities, and for a publish attestation also the
@@ -322,7 +349,8 @@ class Collector:
             if evidence_files.gh_digest(path.name) is not None:
                 items, self._read[read] = evidence_files.jsonl_items(read, path, is_link)
                 return items
-            raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
+            walked = self._walked(real_directory)
+            raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link, walked=walked)
             self._read[read] = hashlib.sha256(raw).hexdigest()  # what a VSA's inputs name
         except (TooLarge, NotRegular) as e:
             return Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
@@ -331,6 +359,12 @@ class Collector:
         if path.name.endswith(evidence_files.PROVENANCE_SUFFIX):
             return evidence_files.provenance_items(raw, path)
         return [Item("", raw, pep740=path.name.endswith(bundles.PEP740_SUFFIX))]
+
+    def _walked(self, real_directory: Path) -> bool:
+        """Whether the directory (resolved) passes through no pseudo file system (walked once)."""
+        if real_directory not in self._outside_pseudo:
+            self._outside_pseudo[real_directory] = named_pseudo_root(real_directory) is None
+        return self._outside_pseudo[real_directory]
 
     def _load(self, path: Path, item: Item) -> Bundle | tuple[frozenset[tuple[str, str]], Problem]:
         """The bundle of `item`, or (the digests it claims, read without trusting it; why it
@@ -447,9 +481,8 @@ class Collector:
                 index.seen[real] = outcomes
         for outcome in outcomes:
             if isinstance(outcome, (Bundle, _Later)):  # read later through this very path
-                entry = (path, _LATER[is_link] if isinstance(outcome, _Later) else outcome)
-                for name in names:
-                    index.signatures.setdefault(name, []).append(entry)
+                found = _LATER[is_link] if isinstance(outcome, _Later) else outcome
+                index.signatures.append((path.name, found))
             elif isinstance(outcome, Attestation):
                 index.add(dataclasses.replace(outcome, path=path))
             elif isinstance(outcome, Problem):
@@ -467,7 +500,8 @@ class Collector:
             real = Path(os.path.realpath(directory))
             with os.scandir(directory) as listing:  # its file types come with the names
                 found = sorted((e.name, e.is_symlink()) for e in listing)
-            index = _Index(real=real, links=any(is_link for _, is_link in found))
+            links = any(is_link for _, is_link in found)
+            index = _Index(directory=directory, real=real, links=links)
             for name, is_link in found:
                 if bundles.is_bundle(name) or evidence_files.is_evidence_file(name):
                     self._add(index, directory / name, real, is_link)
@@ -507,7 +541,7 @@ class Collector:
         checked: list[Signed | Problem] = []
         refused: list[tuple[_Claim, Problem]] = []
         read: dict[Path, str] = {}
-        for path, bundle in index.signatures.get(artifact.name, []):
+        for path, bundle in index.signatures_of(artifact.name):
             outcome: _Outcome = bundle
             if isinstance(bundle, _Later):
                 outcome, sha256 = self._reload(index, path, bundle)
@@ -539,8 +573,8 @@ class Collector:
         unread = [p for c, p in refused if not c.digests and p not in problems]
         attestations = index.covering(digests)
         signatures = [c for c in checked if isinstance(c, Signed)]
-        index.used |= {p.path for _, p in refused} | {a.path for a in attestations}
-        index.used |= {p for p, _ in index.signatures.get(artifact.name, [])}
+        index.used |= {p.path.name for _, p in refused} | {a.path.name for a in attestations}
+        index.used |= {p.name for p, _ in index.signatures_of(artifact.name)}
         return Evidence(
             artifact,
             digests["sha256"],
@@ -578,16 +612,20 @@ class Collector:
             found += [
                 Problem(a.path, "concerns no artifact judged here")
                 for a in index.attestations
-                if a.path not in index.used
+                if a.path.name not in index.used
             ]
             found += [
                 Problem(p.path, f"concerns no artifact judged here ({p.reason})")
                 for _, p in index.refused
-                if p.path not in index.used
+                if p.path.name not in index.used
             ]
-            signatures = {p: b for entries in index.signatures.values() for p, b in entries}
-            found += [
-                self._unused(index, p, signatures[p])
-                for p in sorted(signatures.keys() - index.used)
-            ]
+            read: dict[str, Problem] = {}  # by file read: links to one cost one read
+            for name, bundle in index.signatures:
+                if name not in index.used:
+                    path = index.directory / name
+                    is_link = isinstance(bundle, _Later) and bundle.is_link
+                    real = str(_read_path(path, index.real, is_link))
+                    if real not in read:
+                        read[real] = self._unused(index, path, bundle)
+                    found.append(dataclasses.replace(read[real], path=path))
         return sorted(found, key=lambda p: str(p.path))

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sigstore.models import Bundle
 
 from tests import signed_release as g
 from tests.conftest import LocalInstance
 from verify import gate
-from verify.evidence import Collector, _Index
+from verify.evidence import _LATER, Collector, _Index
+from verify.formats import bundles
 from verify.policy import Policy, load_policy
 from verify.trust import load_trust
 
@@ -41,7 +45,7 @@ def _index(collector: Collector, release: Any) -> _Index:
 
 def test_the_index_holds_no_parsed_signature_bundle(instance: LocalInstance, release: Any) -> None:
     collector = _collector(instance, release)
-    entries = [b for found in _index(collector, release).signatures.values() for _, b in found]
+    entries = [b for _, b in _index(collector, release).signatures]
     assert entries
     assert not any(isinstance(b, Bundle) for b in entries)
     evidence = collector.collect(release.wheel)
@@ -77,7 +81,7 @@ def test_a_bundle_spelled_with_escapes_is_read_at_once_and_still_verifies(
     own = release.dist / f"{g.WHEEL}.sigstore.json"
     own.write_bytes(own.read_bytes().replace(b'"mediaType"', b'"\\u006dediaType"', 1))
     collector = _collector(instance, release)
-    held = [b for _, b in _index(collector, release).signatures[g.WHEEL]]
+    held = [b for _, b in _index(collector, release).signatures_of(g.WHEEL)]
     assert [type(b) for b in held] == [Bundle]  # an escape may spell an envelope: parsed now
     assert [s.path.name for s in collector.collect(release.wheel).signatures] == [own.name]
 
@@ -94,3 +98,21 @@ def test_unused_signature_bundles_read_later_are_listed_with_why(
     assert why["stray.bin.sigstore.json"].startswith(
         "concerns no artifact judged here (unparsable bundle"
     )
+
+
+_PART = st.text(alphabet="ab.-_/0", min_size=1, max_size=4).filter(lambda t: "/" not in t)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sets(_PART, max_size=12), st.lists(_PART, min_size=1, max_size=6))
+def test_an_artifacts_signature_bundles_are_those_named_for_it(
+    stems: set[str], artifacts: list[str]
+) -> None:
+    """For random file names, the sorted index finds for each artifact exactly the files whose
+    name may belong to it (`bundles.name_prefixes`, as the map from every such name found),
+    in file order."""
+    names = sorted(f"{stem}{bundles.SUFFIX}" for stem in stems)
+    index = _Index(directory=Path("d"), signatures=[(name, _LATER[False]) for name in names])
+    for artifact in artifacts:
+        expected = [n for n in names if artifact in bundles.name_prefixes(n)]
+        assert [p.name for p, _ in index.signatures_of(artifact)] == expected
