@@ -14,6 +14,7 @@ that names no judged artifact is listed, never fatal."""
 from __future__ import annotations
 
 import base64
+import bisect
 import dataclasses
 import datetime
 import hashlib
@@ -33,7 +34,13 @@ from verify.digests import Digests as Digests
 from verify.digests import digest_file as digest_file
 from verify.digests import sha256_file as sha256_file
 from verify.errors import without_input
-from verify.files import MIB, NotRegular, TooLarge, read_limited
+from verify.files import (
+    MIB,
+    NotRegular,
+    TooLarge,
+    named_pseudo_root,
+    read_limited,
+)
 from verify.formats import bundles, evidence_files
 from verify.formats.evidence_files import Item
 from verify.formats.predicates import (
@@ -139,9 +146,40 @@ def _pep740_bundle(raw: bytes) -> bytes:
     return json.dumps(bundle).encode()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Later:
+    """A bundle file that can only be a message signature (or be refused): read to learn so,
+    then read again, parsed and verified when an artifact it may be the signature of is judged,
+    and dropped after. Kept parsed until the run ended, 10,000 of them held 200 MiB."""
+
+    is_link: bool
+
+
+_LATER = {False: _Later(False), True: _Later(True)}
+_LATER_MAX = 64 << 10  # bytes: a signature bundle is 8 KiB
+
+
+def _signature_only(path: Path, item: Item) -> bool:
+    """Whether the bundle `item` of the file `path` (one `<name>.sigstore.json`) cannot be an
+    attestation, by its bytes: with no `dsse` and no \\u escape, no key of its JSON spells
+    `dsseEnvelope` (or `dsse_envelope`), so parsed it is a message signature or refused; with no
+    `statement` either, a refusal claims no digest (`_raw_claims` finds no payload): its file
+    name alone says which artifacts it concerns, as when it was parsed at once. A bundle whose
+    certificates' base64 happens to spell one of them is parsed at once, as all were, and so is
+    a large one: a signature is a few KiB, and links to a large one must not cost a read each."""
+    return (
+        len(item.raw) <= _LATER_MAX
+        and not item.pep740
+        and not item.where
+        and path.name.endswith(bundles.SUFFIX)
+        and evidence_files.gh_digest(path.name) is None
+        and not any(part in item.raw for part in (b"dsse", b"statement", b"\\u"))
+    )
+
+
 # What one bundle file came to: a signature bundle, a believed attestation, an ignored one
-# (a note), or (the digests it claims, why it was refused).
-_Outcome = Bundle | Attestation | Problem | tuple[frozenset[tuple[str, str]], Problem]
+# (a note), (the digests it claims, why it was refused), or a signature bundle read later.
+_Outcome = Bundle | Attestation | Problem | tuple[frozenset[tuple[str, str]], Problem] | _Later
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +192,11 @@ class _Claim:
 
     def concerns(self, name: str, digests: Digests) -> bool:
         return name in self.names or any(d in self.digests for d in digests.items())
+
+
+def _read_path(path: Path, real_directory: Path, is_link: bool) -> Path:
+    """Where the file `path` (a name in `real_directory`, its directory resolved) is read."""
+    return Path(os.path.realpath(path)) if is_link else real_directory / path.name
 
 
 def _named(file_name: str, names: frozenset[str]) -> _Claim:
@@ -169,7 +212,7 @@ def _at(where: str, reason: str) -> str:
 
 def _located(outcome: _Outcome, where: str) -> _Outcome:
     """`outcome` knowing where in its file the bundle is, a refusal's reason saying it."""
-    if not where or isinstance(outcome, Bundle):
+    if not where or isinstance(outcome, (Bundle, _Later)):
         return outcome
     if isinstance(outcome, Attestation):
         return dataclasses.replace(outcome, where=where)
@@ -181,19 +224,26 @@ def _located(outcome: _Outcome, where: str) -> _Outcome:
 
 @dataclasses.dataclass
 class _Index:
-    """One directory's bundles, read once: signature bundles by the artifact names they may
-    belong to, verified attestations, and the bundles that were refused, each with what it
-    concerns. `used` holds the paths some judged artifact took as evidence or problem."""
+    """One directory's bundles, read once: signature bundles by the artifact name their file is
+    named for, verified attestations, and the bundles that were refused, each with what it
+    concerns. `used` holds the file names some judged artifact took as evidence or problem."""
 
-    signatures: dict[str, list[tuple[Path, Bundle]]] = dataclasses.field(default_factory=dict)
+    directory: Path = Path()
+    # signature bundles as (file name, what it came to), in file order (sorted by name): an
+    # artifact's own and co-signatures (`a.whl.sigstore.json`, `a.whl.x.sigstore.json`) are
+    # among the few whose name starts with `a.whl.` (a map from every artifact name a file may
+    # belong to held 0.6 KiB a bundle)
+    signatures: list[tuple[str, Bundle | _Later]] = dataclasses.field(default_factory=list)
     attestations: list[Attestation] = dataclasses.field(default_factory=list)
     by_digest: dict[tuple[str, str], list[Attestation]] = dataclasses.field(default_factory=dict)
     refused: list[tuple[_Claim, Problem]] = dataclasses.field(default_factory=list)
     ignored: list[Problem] = dataclasses.field(default_factory=list)
-    used: set[Path] = dataclasses.field(default_factory=set)
+    used: set[str] = dataclasses.field(default_factory=set)
     # what each file read came to, by its resolved path: a file reached through many symlinks
     # is read, parsed and verified once (70 links to one 60 MiB bundle cost 70 times over)
-    seen: dict[Path, list[_Outcome]] = dataclasses.field(default_factory=dict)
+    seen: dict[str, list[_Outcome]] = dataclasses.field(default_factory=dict)
+    real: Path = Path()  # the directory, every symlink resolved
+    links: bool = True  # whether any of its files is a symlink
 
     def add(self, attestation: Attestation) -> None:
         self.attestations.append(attestation)
@@ -203,6 +253,18 @@ class _Index:
     def algorithms(self) -> set[str]:
         digests = {*self.by_digest, *(d for claim, _ in self.refused for d in claim.digests)}
         return {algorithm for algorithm, _ in digests}
+
+    def signatures_of(self, artifact: str) -> list[tuple[Path, Bundle | _Later]]:
+        """The signature bundles named for `artifact`, in file order: of the names starting
+        with `<artifact>.` (the range up to `<artifact>/`: "/" follows "."), those named for it
+        (`x.sigstore.json` starts with `x.sigstore.` but is not `x.sigstore`'s)."""
+        start = bisect.bisect_left(self.signatures, (artifact + ".",))
+        end = bisect.bisect_left(self.signatures, (artifact + "/",))
+        return [
+            (self.directory / name, bundle)
+            for name, bundle in self.signatures[start:end]
+            if artifact in bundles.name_prefixes(name)
+        ]
 
     def covering(self, digests: Digests) -> list[Attestation]:
         """The attestations whose subjects name one of the artifact's digests, each once."""
@@ -235,6 +297,7 @@ class Collector:
         self._indexes: dict[Path, _Index] = {}
         self._read: dict[Path, str] = {}  # the sha256 of each bundle file's bytes, as read
         self._read_as: dict[Path, str] = {}  # the same, by the path a bundle was found at
+        self._outside_pseudo: dict[Path, bool] = {}  # directories walked, see `_walked`
         self._signers = IdentityPolicy(policy.identities)
         publish, vsa = policy.require.publish, policy.require.vsa
         # who may sign an attestation: the identities, and for a publish attestation also the
@@ -254,7 +317,7 @@ class Collector:
         every symlink resolved): one, or a gh or PyPI file's several; or why it is refused. A
         symlink is resolved (realpath: a loop is no exception) and must stay in the directory;
         what was not a symlink when listed is opened without following one."""
-        read = Path(os.path.realpath(path)) if is_link else real_directory / path.name
+        read = _read_path(path, real_directory, is_link)
         if is_link and not read.is_relative_to(real_directory):
             return Problem(path, "refused bundle: a symlink that leads out of its directory")
         try:
@@ -264,7 +327,10 @@ class Collector:
                 items, self._read[read] = evidence_files.jsonl_items(read, path, is_link)
                 return items
             else:
-                raw = read_limited(read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link)
+                walked = self._walked(real_directory)
+                raw = read_limited(
+                    read, MAX_BUNDLE, "a bundle", follow_symlinks=is_link, walked=walked
+                )
             self._read[read] = hashlib.sha256(raw).hexdigest()  # what a VSA's inputs name
         except (TooLarge, NotRegular) as e:
             return Problem(path, f"refused bundle: {str(e).removeprefix(f'{read}: ')}")
@@ -273,6 +339,12 @@ class Collector:
         if path.name.endswith(evidence_files.PROVENANCE_SUFFIX):
             return evidence_files.provenance_items(raw, path)
         return [Item("", raw, pep740=path.name.endswith(bundles.PEP740_SUFFIX))]
+
+    def _walked(self, real_directory: Path) -> bool:
+        """Whether the directory (resolved) passes through no pseudo file system (walked once)."""
+        if real_directory not in self._outside_pseudo:
+            self._outside_pseudo[real_directory] = named_pseudo_root(real_directory) is None
+        return self._outside_pseudo[real_directory]
 
     def _load(self, path: Path, item: Item) -> Bundle | tuple[frozenset[tuple[str, str]], Problem]:
         """The bundle of `item`, or (the digests it claims, read without trusting it; why it
@@ -362,17 +434,35 @@ class Collector:
         items = self._items(path, real_directory, is_link)
         if isinstance(items, Problem):
             return [(frozenset(), items)]
+        if len(items) == 1 and _signature_only(path, items[0]):
+            self._read.pop(_read_path(path, real_directory, is_link))  # its bytes may change
+            return [_LATER[is_link]]
         return [_located(self._outcome(path, item), item.where) for item in items]
+
+    def _reload(self, index: _Index, path: Path, later: _Later) -> tuple[_Outcome, str | None]:
+        """What the signature bundle file `path` comes to, read now; and the sha256 of the bytes
+        read (None when they could not be). One that is now no message signature alone changed
+        since it was first read: refused (it was not looked for among the attestations)."""
+        items = self._items(path, index.real, later.is_link)
+        if isinstance(items, Problem):
+            return (frozenset(), items), None
+        sha256 = self._read.pop(_read_path(path, index.real, later.is_link))
+        if len(items) != 1 or not _signature_only(path, items[0]):
+            return (frozenset(), Problem(path, "refused bundle: it changed while judged")), sha256
+        return self._outcome(path, items[0]), sha256
 
     def _add(self, index: _Index, path: Path, real_directory: Path, is_link: bool) -> None:
         names = frozenset(bundles.name_prefixes(path.name))
-        real = Path(os.path.realpath(path))
-        if real not in index.seen:
-            index.seen[real] = self._outcomes(path, real_directory, is_link)
-        for outcome in index.seen[real]:
-            if isinstance(outcome, Bundle):
-                for name in names:
-                    index.signatures.setdefault(name, []).append((path, outcome))
+        real = os.path.realpath(path) if is_link else str(real_directory / path.name)
+        outcomes = index.seen.get(real)
+        if outcomes is None:
+            outcomes = self._outcomes(path, real_directory, is_link)
+            if index.links:  # with no symlink among them, no two names are one file
+                index.seen[real] = outcomes
+        for outcome in outcomes:
+            if isinstance(outcome, (Bundle, _Later)):  # read later through this very path
+                found = _LATER[is_link] if isinstance(outcome, _Later) else outcome
+                index.signatures.append((path.name, found))
             elif isinstance(outcome, Attestation):
                 index.add(dataclasses.replace(outcome, path=path))
             elif isinstance(outcome, Problem):
@@ -392,8 +482,9 @@ class Collector:
             else:
                 with os.scandir(directory) as listing:  # its file types come with the names
                     found = sorted((e.name, e.is_symlink()) for e in listing)
-            index = _Index()
             real = Path(os.path.realpath(directory))
+            links = any(is_link for _, is_link in found)
+            index = _Index(directory=directory, real=real, links=links)
             for name, is_link in found:
                 if bundles.is_bundle(name) or evidence_files.is_evidence_file(name):
                     self._add(index, directory / name, real, is_link)
@@ -424,20 +515,39 @@ class Collector:
             return when
         return Signed(path, signer(bundle.signing_certificate), when)
 
+    def _signatures(
+        self, index: _Index, artifact: Path, digests: Digests
+    ) -> tuple[list[Signed | Problem], list[tuple[_Claim, Problem]], dict[Path, str]]:
+        """The signature bundles named for `artifact`, each verified or why not; those read
+        only now that were refused; and the sha256 of the bytes of each read now."""
+        hashed = hashed_digest(digests["sha256"])
+        checked: list[Signed | Problem] = []
+        refused: list[tuple[_Claim, Problem]] = []
+        read: dict[Path, str] = {}
+        for path, bundle in index.signatures_of(artifact.name):
+            outcome: _Outcome = bundle
+            if isinstance(bundle, _Later):
+                outcome, sha256 = self._reload(index, path, bundle)
+                if sha256 is not None:
+                    read[path] = sha256
+            if isinstance(outcome, Bundle):
+                checked.append(self._signature(path, outcome, hashed))
+            elif isinstance(outcome, tuple):  # what its file name names, as at once
+                refused.append((_named(path.name, frozenset({artifact.name})), outcome[1]))
+        return checked, refused, read
+
     def collect(self, artifact: Path, digests: Digests | None = None) -> Evidence:
         """The evidence for `artifact`, whose digests are `digests` when already computed."""
         directory = self._directory or artifact.parent
         index = self._index(directory)
         digests = digests or digest_file(artifact, index.algorithms())
-        checked = [
-            self._signature(p, b, hashed_digest(digests["sha256"]))
-            for p, b in index.signatures.get(artifact.name, [])
-        ]
+        checked, late, read = self._signatures(index, artifact, digests)
         # `<artifact>.sigstore.json` must verify; a co-signature `<artifact>.<x>.sigstore.json`
         # that does not (it may be another artifact's: `a` beside `a.whl`) just does not count;
         # one that cannot be read does not either, and is named for the artifact.
         own = bundles.signature_name(artifact.name)
         refused = [(c, p) for c, p in index.refused if c.concerns(artifact.name, digests)]
+        refused = sorted([*refused, *late], key=lambda r: r[1].path.name)  # in the file order
         problems = [
             p
             for c, p in refused
@@ -446,8 +556,8 @@ class Collector:
         unread = [p for c, p in refused if not c.digests and p not in problems]
         attestations = index.covering(digests)
         signatures = [c for c in checked if isinstance(c, Signed)]
-        index.used |= {p.path for _, p in refused} | {a.path for a in attestations}
-        index.used |= {p for p, _ in index.signatures.get(artifact.name, [])}
+        index.used |= {p.path.name for _, p in refused} | {a.path.name for a in attestations}
+        index.used |= {p.name for p, _ in index.signatures_of(artifact.name)}
         return Evidence(
             artifact,
             digests["sha256"],
@@ -456,7 +566,10 @@ class Collector:
             (*problems, *(c for c in checked if isinstance(c, Problem) and c.path.name == own)),
             tuple(c for c in checked if isinstance(c, Problem) and c.path.name != own),
             tuple(unread),
-            tuple((s.path.name, self._sha256(s.path)) for s in (*signatures, *attestations)),
+            tuple(
+                (s.path.name, read.get(s.path) or self._sha256(s.path))
+                for s in (*signatures, *attestations)
+            ),
         )
 
     def _sha256(self, path: Path) -> str:
@@ -465,6 +578,13 @@ class Collector:
         if found is None:
             found = self._read_as[path] = self._read[Path(os.path.realpath(path))]
         return found
+
+    def _unused(self, index: _Index, path: Path, bundle: Bundle | _Later) -> Problem:
+        """Why the signature bundle `path` (or one read only now that was refused) was unused."""
+        outcome = self._reload(index, path, bundle)[0] if isinstance(bundle, _Later) else bundle
+        if isinstance(outcome, tuple):
+            return Problem(path, f"concerns no artifact judged here ({outcome[1].reason})")
+        return Problem(path, "a signature of no artifact judged here")
 
     def unjudged(self) -> list[Problem]:
         """Bundles read that concern no artifact judged (each with why), and attestations of
@@ -475,16 +595,20 @@ class Collector:
             found += [
                 Problem(a.path, _at(a.where, "concerns no artifact judged here"), a.where)
                 for a in index.attestations
-                if a.path not in index.used
+                if a.path.name not in index.used
             ]
             found += [
                 Problem(p.path, f"concerns no artifact judged here ({p.reason})", p.where)
                 for _, p in index.refused
-                if p.path not in index.used
+                if p.path.name not in index.used
             ]
-            signatures = {p for entries in index.signatures.values() for p, _ in entries}
-            found += [
-                Problem(p, "a signature of no artifact judged here")
-                for p in sorted(signatures - index.used)
-            ]
+            read: dict[str, Problem] = {}  # by file read: links to one cost one read
+            for name, bundle in index.signatures:
+                if name not in index.used:
+                    path = index.directory / name
+                    is_link = isinstance(bundle, _Later) and bundle.is_link
+                    real = str(_read_path(path, index.real, is_link))
+                    if real not in read:
+                        read[real] = self._unused(index, path, bundle)
+                    found.append(dataclasses.replace(read[real], path=path))
         return sorted(found, key=lambda p: str(p.path))

@@ -105,12 +105,15 @@ def _kind(mode: int) -> str:
     return "a directory" if stat.S_ISDIR(mode) else _NOT_REGULAR
 
 
-def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
+def open_regular(path: Path, follow_symlinks: bool = True, walked: bool = False) -> BinaryIO:
     """`path` opened for reading, or NotRegular. O_NONBLOCK keeps a FIFO with no writer from
     blocking the open; it changes nothing for the regular file that is then read. Without
-    `follow_symlinks`, a symlink there is an OSError (ELOOP): it was not one when looked at."""
+    `follow_symlinks`, a symlink there is an OSError (ELOOP): it was not one when looked at.
+    `walked`: the caller walked `path`'s directory (named_pseudo_root: in none), and `path` is
+    a name in it opened without following a symlink, so the walk of each of a directory's files
+    (8 readlinks each) would find nothing more; where the open file is is checked as ever."""
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
-    root = named_pseudo_root(path)
+    root = None if walked and not follow_symlinks else named_pseudo_root(path)
     if root is not None:
         _not_regular(path)  # a device is named as one: /dev/zero
         raise NotRegular(f"{path}: {in_pseudo_root(root)}: never read as input")
@@ -132,14 +135,14 @@ def open_regular(path: Path, follow_symlinks: bool = True) -> BinaryIO:
 
 
 def read_limited(
-    path: Path, limit: int, what: str = "a file", follow_symlinks: bool = True
+    path: Path, limit: int, what: str = "a file", follow_symlinks: bool = True, walked: bool = False
 ) -> bytes:
     """The bytes of the regular file `path`, or TooLarge when there are more than `limit`.
     `-` (DASH) reads standard input, under the same limit: the command line chose it, so it
     may be a pipe (the click layer lets only options that read one file take `-`)."""
     if path == DASH:
         return read_stdin(limit, what)
-    with open_regular(path, follow_symlinks) as handle:
+    with open_regular(path, follow_symlinks, walked) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         size = path.stat().st_size

@@ -33,7 +33,7 @@ class Context:
     images: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)  # slots: a run holds one per artifact and check
 class Outcome:
     """One check's verdict: `failures` empty means PASS. Expected and actual are for people."""
 
