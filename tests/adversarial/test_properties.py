@@ -292,6 +292,7 @@ ALLOWED = Signer(
         "source_ref": g.REF,
         "trigger": "push",
         "runner_environment": "github-hosted",
+        "build_config_uri": g.WORKFLOW,  # the workflow ran itself (no reusable-workflow caller)
     },
 )
 
