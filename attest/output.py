@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 import sys
 from pathlib import Path
@@ -75,7 +74,7 @@ def _create_temporary(path: Path, directory: Path) -> tuple[int, Path]:
     """A new file of a name no one else uses (O_EXCL), with the mode a plain open() would give
     (the kernel applies the umask to 0o666): cheaper than mkstemp, then chmod."""
     for _ in range(_TEMPORARY_ATTEMPTS):
-        tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp = directory / f".{path.name}.{os.urandom(6).hex()}.tmp"
         try:
             return os.open(tmp, _TEMPORARY_FLAGS, 0o666), tmp
         except FileExistsError:

@@ -86,17 +86,20 @@ class EntryPointGroup:
     def __contains__(self, name: object) -> bool:
         return name in self._scan()
 
-    def _import(self, name: str) -> tuple[object, PluginInfo]:
+    def _import(self, name: str) -> tuple[object, metadata.EntryPoint]:
+        """The plugin and its entry point (described only for a message: reading a
+        distribution's metadata costs every command that loads a plugin)."""
         entry_points = self._scan()
         if name not in entry_points:
             known = ", ".join(self.names()) or "none"
             raise PluginError(f"no plugin {name!r} in group {self.group} (installed: {known})")
-        info = _describe(self.group, entry_points[name])
+        ep = entry_points[name]
         try:
-            return entry_points[name].load(), info
+            return ep.load(), ep
         except deadline.PASSING:
             raise
         except BaseException as e:  # a plugin's sys.exit() at import is a failure, not an exit
+            info = _describe(self.group, ep)
             raise PluginError(
                 f"plugin {name!r} from {info.distribution} ({info.target}) failed to load: "
                 f"{failure(e)}"
@@ -113,7 +116,8 @@ def failure(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def _wrong_kind(name: str, info: PluginInfo, what: str) -> PluginError:
+def _wrong_kind(name: str, group: str, ep: metadata.EntryPoint, what: str) -> PluginError:
+    info = _describe(group, ep)
     return PluginError(f"plugin {name!r} from {info.distribution} ({info.target}) is not {what}")
 
 
@@ -125,9 +129,9 @@ class Registry(EntryPointGroup, Generic[T]):
         self._kind = kind
 
     def load(self, name: str) -> T:
-        obj, info = self._import(name)
+        obj, ep = self._import(name)
         if not isinstance(obj, self._kind):
-            raise _wrong_kind(name, info, f"a {self._kind.__name__}")
+            raise _wrong_kind(name, self.group, ep, f"a {self._kind.__name__}")
         return obj
 
 
@@ -140,9 +144,9 @@ class ClassRegistry(EntryPointGroup, Generic[T]):
         self._base = base
 
     def load(self, name: str) -> type[T]:
-        obj, info = self._import(name)
+        obj, ep = self._import(name)
         if not (isinstance(obj, type) and issubclass(obj, self._base)):
-            raise _wrong_kind(name, info, f"a subclass of {self._base.__name__}")
+            raise _wrong_kind(name, self.group, ep, f"a subclass of {self._base.__name__}")
         return cast("type[T]", obj)
 
 

@@ -182,6 +182,21 @@ def test_the_scan_report_is_valid_and_reads_back_to_the_same_model(demo: Demo) -
     assert any(f.waiver is not None for f in report.findings)
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        scan_report.Severity("high", "high", 7.5, "CVSS:3.1/AV:N", "CVSSv31"),
+        scan_report.Severity("unknown", "medium", None, None, None),
+        scan_report.Skipped("a", None, "no version given"),
+        scan_report.Unreadable("PYSEC-1", "a", "last_affected", "4.1.0-NA", "affected"),
+    ],
+)
+def test_the_report_parts_written_by_hand_hold_every_field_in_order(record: Any) -> None:
+    """Their `to_json` replaced `dataclasses.asdict` (which costs the scan's report a tenth of
+    its time): a field added later and not written out would vanish from every report."""
+    assert list(record.to_json().items()) == list(dataclasses.asdict(record).items())
+
+
 def test_a_scan_report_that_breaks_its_schema_is_refused_naming_the_rule(
     demo: Demo, tmp_path: Path
 ) -> None:
