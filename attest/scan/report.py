@@ -10,7 +10,7 @@ import uuid
 from typing import Any, Literal
 
 from attest import __version__
-from attest.scan.stage import Finding, ScanResult
+from attest.scan.stage import Finding, ScanResult, uncollected
 from verify.formats import scan_report
 from verify.formats.scan_report import ScanReport, WaiverRecord
 from verify.formats.scan_report import iso as _iso
@@ -352,6 +352,7 @@ def _escape(text: str, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
+@uncollected()
 def render(result: ScanResult, fmt: Format) -> bytes:
     if fmt == "markdown":
         return markdown(result).encode()

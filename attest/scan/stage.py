@@ -4,10 +4,12 @@ same pure function the deploy gate runs)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import gc
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -369,7 +371,22 @@ def _check_versions(components: Sequence[Component], target: Path) -> None:
             ) from e
 
 
+@contextlib.contextmanager
+def uncollected() -> Iterator[None]:
+    """No cyclic garbage collection inside: reading the advisories and building the report
+    allocate hundreds of thousands of objects, none in a cycle, and each full collection
+    walks them all again (a tenth of a warm scan's time). The caller's setting is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @logs.timed(_log, "scan")
+@uncollected()
 def scan(request: ScanRequest) -> ScanResult:
     """Scan and judge. Skips and overdue findings are data here: `enforce` turns them into
     exits, after the caller has written the report."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import gc
 import json
 import os
 import stat
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from attest.scan import report, stage
 from attest.scan.interface import AdvisoryDataError, Component, SourceAnswer, SourceOptions
 from attest.scan.sources import offline
 from attest.scan.sources.offline import OfflineSource
@@ -23,6 +26,7 @@ from tests.attest.scan.helpers import (
 )
 from verify.errors import InputError
 from verify.osv import database
+from verify.slo import Policy
 
 RECORDS = [
     record("PYSEC-2026-1", "alpha", events=[{"introduced": "0"}, {"fixed": "2.0"}]),
@@ -341,3 +345,38 @@ def test_a_cache_of_another_user_is_refused(tmp_path: Path) -> None:
     os.chown(cache, 65534, -1)
     with pytest.raises(InputError, match="the advisory cache belongs to uid 65534, not"):
         check(db, cache)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_scan_and_its_report_collect_no_cycles_and_restore_the_callers_setting(
+    enabled: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cyclic collection walked the advisories read again and again (a tenth of a warm scan);
+    it is off inside the scan and the report's rendering, and then as the caller had it, also
+    when the scan fails."""
+    seen: list[bool] = []
+
+    def spy(*args: object) -> None:
+        seen.append(gc.isenabled())
+        raise InputError(tmp_path, "stop here")
+
+    monkeypatch.setattr(stage, "read_components", spy)
+    monkeypatch.setattr(report, "markdown", spy)
+    request = stage.ScanRequest(
+        kind="sbom",
+        target=tmp_path / "sbom.json",
+        source="offline",
+        options=SourceOptions(),
+        policy=Policy(),
+        now=datetime.datetime(2026, 7, 24, tzinfo=datetime.timezone.utc),
+    )
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(InputError, match="stop here"):
+            stage.scan(request)
+        with pytest.raises(InputError, match="stop here"):
+            report.render(None, "markdown")  # type: ignore[arg-type]
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable()
+    assert seen == [False, False]
