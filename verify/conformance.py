@@ -17,15 +17,16 @@ from sigstore.models import Bundle
 
 from verify import bundle_form, logs
 from verify.certificate import Signer, signer
+from verify.digests import ArtifactError, sha256_file
 from verify.errors import PolicyRefusal, without_input
-from verify.evidence import MAX_BUNDLE, ArtifactError, sha256_file, timed_verifier
+from verify.evidence import MAX_BUNDLE
 from verify.files import NotRegular, TooLarge, read_limited
 from verify.formats.statement import PAYLOAD_TYPE, STATEMENT_TYPE
 from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule
 from verify.sigstore_adapter import RootMismatch, TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
-from verify.trust import load_trust
+from verify.trust import load_trust, timed_verifier
 
 _log = logs.get(__name__)
 

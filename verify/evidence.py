@@ -29,10 +29,7 @@ from sigstore.models import Bundle, TrustedRoot
 
 from verify import bundle_form
 from verify.certificate import Signer, signer
-from verify.digests import ArtifactError as ArtifactError
-from verify.digests import Digests as Digests
-from verify.digests import digest_file as digest_file
-from verify.digests import sha256_file as sha256_file
+from verify.digests import ArtifactError, Digests, digest_file
 from verify.errors import without_input
 from verify.files import (
     MIB,
@@ -54,7 +51,7 @@ from verify.identity import IdentityPolicy, NotAllowed, allowed, closest
 from verify.policy import Policy
 from verify.sigstore_adapter import RootMismatch, TimedVerifier, dsse_payload, hashed_digest
 from verify.text import excerpt
-from verify.trust import timed_verifier as timed_verifier
+from verify.trust import timed_verifier
 
 MAX_BUNDLE = 64 * MIB  # a DSSE bundle carrying a 10 MiB SBOM inline is ~14 MiB
 

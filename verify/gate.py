@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from verify import __version__, deadline, logs
 from verify.certificate import Signer
+from verify.digests import Digests, digest_file
 from verify.errors import AttestError, OperationalError, PluginError
-from verify.evidence import Collector, Digests, Evidence, Problem, digest_file
+from verify.evidence import Collector, Evidence, Problem
 from verify.formats.vsa import gate_levels
 from verify.interface import Check, Context, Outcome
 from verify.plugins import GATE_CHECKS, failure, gate_checks

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from verify import bundle_form, decision_log
 from verify.errors import PolicyRefusal, UsageError, without_input
-from verify.evidence import MAX_BUNDLE, timed_verifier
+from verify.evidence import MAX_BUNDLE
 from verify.files import read_limited
 from verify.formats.predicates import LOG_HEAD_V1, InvalidAttestation
 from verify.formats.statement import PAYLOAD_TYPE, Statement, Subject
@@ -32,7 +32,7 @@ from verify.identity import IdentityPolicy, NotAllowed
 from verify.policy import Extensions, IdentityRule, human
 from verify.sigstore_adapter import TimedVerifier
 from verify.text import excerpt, quoted
-from verify.trust import load_trust
+from verify.trust import load_trust, timed_verifier
 
 _NAME = re.compile(r"([1-9][0-9]{0,17})\.sigstore\.json")
 

@@ -22,8 +22,8 @@ from packaging.utils import (
 from attest.sbom.project import read_project
 from attest.sign.message import require_message
 from attest.sign.stage import require_file
+from verify.digests import sha256_file
 from verify.errors import AttestError, InputError, UsageError
-from verify.evidence import sha256_file
 from verify.formats import bundles
 
 

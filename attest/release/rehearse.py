@@ -13,8 +13,9 @@ from pathlib import Path
 from attest.sign import pep740
 from verify import gate
 from verify.certificate import Signer
+from verify.digests import digest_file
 from verify.errors import PolicyRefusal
-from verify.evidence import Attestation, Collector, Evidence, Signed, digest_file
+from verify.evidence import Attestation, Collector, Evidence, Signed
 from verify.formats import bundles
 from verify.formats.statement import Statement
 from verify.oci import gate as oci_gate

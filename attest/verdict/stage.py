@@ -13,8 +13,8 @@ from attest.output import write_atomic
 from attest.provenance.stage import Signing
 from attest.sbom.interface import read_text
 from verify import decision_log, log_anchor
+from verify.digests import ArtifactError, sha256_file
 from verify.errors import InputError, PolicyRefusal, UsageError
-from verify.evidence import ArtifactError, sha256_file
 from verify.formats.bundles import attestation_path
 from verify.formats.statement import Statement
 from verify.formats.vsa import NotADecision, claimed_files, summaries

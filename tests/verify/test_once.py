@@ -20,9 +20,9 @@ from sigstore.verify.policy import UnsafeNoOp
 
 from tests.conftest import LocalInstance
 from tests.signed_release import github_token, session
-from verify.evidence import timed_verifier
 from verify.once import VERIFIED
 from verify.sigstore_adapter import hashed_digest
+from verify.trust import timed_verifier
 
 pytestmark = pytest.mark.network
 
