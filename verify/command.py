@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from verify import __version__, conformance, decision_log, gate, instant, log_anchor, logs
+from verify.artifacts_from import named
 from verify.dash import READ, is_dash, not_dash, stdin_text
 from verify.errors import PolicyRefusal, UsageError
 from verify.evidence import Problem
@@ -106,10 +107,18 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
     epilog=examples(
         "attest verify --policy policy.yaml --json dist/*.whl",
         "attest verify --policy policy.yaml --decision-log log.jsonl dist/*.whl dist/*.tar.gz",
+        "find dist -name '*.whl' | attest verify --policy policy.yaml --artifacts-from -",
         "attest verify --explain-policy --policy policy.yaml",
     ),
 )
 @click.argument("artifacts", nargs=-1, type=_PATH)
+@click.option(
+    "--artifacts-from",
+    "listed",
+    type=READ,
+    metavar="FILE",
+    help="Judge the artifacts this file names, one path per line (- reads stdin).",
+)
 @click.option("--policy", "policy_path", type=READ, help="The gate policy (YAML; - reads stdin).")
 @click.option("--attestations", type=_PATH, help="Find bundles here, not beside the artifacts.")
 @click.option("--json", "as_json", is_flag=True, help="The whole decision as JSON on stdout.")
@@ -138,6 +147,7 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
 @click.option("--quiet", "-q", is_flag=True, help="Print only the denials and the summary line.")
 def verify(
     artifacts: tuple[Path, ...],
+    listed: Path | None,
     policy_path: Path | None,
     attestations: Path | None,
     as_json: bool,
@@ -160,7 +170,7 @@ def verify(
         for line in gate.explain(policy):
             click.echo(shown(line))
         return
-    run = judge(artifacts, policy, now_text, attestations, db, timeout)
+    run = judge(named(artifacts, listed), policy, now_text, attestations, db, timeout)
     if log_path is not None:  # before any verdict is shown: a log failure (exit 3) shows none
         decision_log.append(log_path, _records(run))
     _report(run, as_json, quiet or logs.quiet())  # its own -q, or attest's anywhere

@@ -8,10 +8,12 @@ and `/proc/self/fd/3` reads whatever descriptor 3 is."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -158,3 +160,27 @@ def read_stdin(limit: int, what: str = "a file") -> bytes:
     if len(data) > limit:
         raise TooLarge(f"standard input: over the {limit / MIB:g} MiB limit for {what}")
     return data
+
+
+def lines_limited(path: Path, line_limit: int, limit: int, what: str = "a file") -> Iterator[bytes]:
+    """The lines of the regular file `path` (`-` (DASH): standard input), each without its
+    newline, read one at a time as the caller takes them (never the whole file at once);
+    TooLarge when a line is over `line_limit` bytes or all of them over `limit`. A last line
+    without its newline is a line."""
+    name = "standard input" if path == DASH else str(path)
+    opened = contextlib.nullcontext(sys.stdin.buffer) if path == DASH else open_regular(path)
+    total = 0
+    with opened as handle:
+        for number in range(1, sys.maxsize):
+            line = handle.readline(line_limit + 1)  # the newline, or the byte too many
+            if not line:
+                return
+            total += len(line)
+            if total > limit:
+                raise TooLarge(f"{name}: over the {limit / MIB:g} MiB limit for {what}")
+            body = line.removesuffix(b"\n")
+            if len(body) > line_limit:
+                raise TooLarge(
+                    f"{name}: line {number}: over {line_limit} bytes, the limit for {what}"
+                )
+            yield body
