@@ -107,7 +107,7 @@ def _records(run: gate.Run) -> list[dict[str, Any]]:
     epilog=examples(
         "attest verify --policy policy.yaml --json dist/*.whl",
         "attest verify --policy policy.yaml --decision-log log.jsonl dist/*.whl dist/*.tar.gz",
-        "find dist -name '*.whl' | attest verify --policy policy.yaml --artifacts-from -",
+        "attest verify --policy policy.yaml --artifacts-from artifacts.txt",
         "attest verify --explain-policy --policy policy.yaml",
     ),
 )
