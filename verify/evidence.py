@@ -236,6 +236,9 @@ class _Index:
     refused: list[tuple[_Claim, Problem]] = dataclasses.field(default_factory=list)
     ignored: list[Problem] = dataclasses.field(default_factory=list)
     used: set[str] = dataclasses.field(default_factory=set)
+    # which of `signatures` some judged artifact took, by position (a set of their names held
+    # 55 bytes a bundle); set up once the directory is read
+    taken: bytearray = dataclasses.field(default_factory=bytearray)
     # what each file read came to, by its resolved path: a file reached through many symlinks
     # is read, parsed and verified once (70 links to one 60 MiB bundle cost 70 times over)
     seen: dict[str, list[_Outcome]] = dataclasses.field(default_factory=dict)
@@ -252,15 +255,25 @@ class _Index:
         return {algorithm for algorithm, _ in digests}
 
     def signatures_of(self, artifact: str) -> list[tuple[Path, Bundle | _Later]]:
-        """The signature bundles named for `artifact`, in file order: of the names starting
+        """The signature bundles named for `artifact`, in file order."""
+        return [
+            (self.directory / self.signatures[i][0], self.signatures[i][1])
+            for i in self._named_for(artifact)
+        ]
+
+    def take(self, artifact: str) -> None:
+        """Mark the signature bundles named for `artifact` used."""
+        for i in self._named_for(artifact):
+            self.taken[i] = 1
+
+    def _named_for(self, artifact: str) -> list[int]:
+        """Where in `signatures` the bundles named for `artifact` are: of the names starting
         with `<artifact>.` (the range up to `<artifact>/`: "/" follows "."), those named for it
         (`x.sigstore.json` starts with `x.sigstore.` but is not `x.sigstore`'s)."""
         start = bisect.bisect_left(self.signatures, (artifact + ".",))
         end = bisect.bisect_left(self.signatures, (artifact + "/",))
         return [
-            (self.directory / name, bundle)
-            for name, bundle in self.signatures[start:end]
-            if artifact in bundles.name_prefixes(name)
+            i for i in range(start, end) if artifact in bundles.name_prefixes(self.signatures[i][0])
         ]
 
     def covering(self, digests: Digests) -> list[Attestation]:
@@ -485,6 +498,7 @@ class Collector:
             for name, is_link in found:
                 if bundles.is_bundle(name) or evidence_files.is_evidence_file(name):
                     self._add(index, directory / name, real, is_link)
+            index.taken = bytearray(len(index.signatures))
             self._indexes[directory] = index
         return self._indexes[directory]
 
@@ -554,7 +568,7 @@ class Collector:
         attestations = index.covering(digests)
         signatures = [c for c in checked if isinstance(c, Signed)]
         index.used |= {p.path.name for _, p in refused} | {a.path.name for a in attestations}
-        index.used |= {p.name for p, _ in index.signatures_of(artifact.name)}
+        index.take(artifact.name)
         return Evidence(
             artifact,
             digests["sha256"],
@@ -600,8 +614,8 @@ class Collector:
                 if p.path.name not in index.used
             ]
             read: dict[str, Problem] = {}  # by file read: links to one cost one read
-            for name, bundle in index.signatures:
-                if name not in index.used:
+            for (name, bundle), taken in zip(index.signatures, index.taken, strict=True):
+                if not taken and name not in index.used:
                     path = index.directory / name
                     is_link = isinstance(bundle, _Later) and bundle.is_link
                     real = str(_read_path(path, index.real, is_link))

@@ -172,6 +172,7 @@ class _Shared:
     def __init__(self) -> None:
         self._outcomes: dict[Outcome, Outcome] = {}
         self._signers: dict[tuple[object, ...], dict[str, object]] = {}
+        self._tuples: dict[tuple[int, ...], tuple[dict[str, object], ...]] = {}
 
     def outcome(self, outcome: Outcome) -> Outcome:
         try:
@@ -182,6 +183,12 @@ class _Shared:
     def signer(self, who: Signer) -> dict[str, object]:
         key = (who.identity, who.issuer, *sorted(who.extensions.items()))
         return self._signers.setdefault(key, who.to_dict())
+
+    def signers(self, who: Iterable[Signer]) -> tuple[dict[str, object], ...]:
+        """A decision's signers, the tuple too held once (keyed by the identities of the dicts
+        in it, which this object holds: a dict is unhashable)."""
+        signers = tuple(self.signer(s) for s in who)
+        return self._tuples.setdefault(tuple(map(id, signers)), signers)
 
 
 def _decide(
@@ -198,12 +205,11 @@ def _decide(
             f"no installed check applies to {evidence.artifact.name!r} under this policy: "
             "nothing was judged, so nothing is allowed"
         )
-    signers = tuple(shared.signer(s.signer) for s in evidence.signatures)
     return Decision(
         evidence.artifact,
         evidence.sha256,
         tuple(outcomes),
-        signers,
+        shared.signers(s.signer for s in evidence.signatures),
         context.policy.mode,
         evidence.inputs,
     )

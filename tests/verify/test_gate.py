@@ -781,3 +781,24 @@ def test_a_bundle_of_a_longer_named_artifact_is_not_a_refusal(
     result = _verify(invoke, _policy(tmp_path, policy), short)
     assert result.exit_code == 0, result.stderr
     assert _checks(result, short.name)["signature"]["actual"] == f"{short.name}.sigstore.json"
+
+
+def test_decisions_with_the_same_signers_share_one_tuple() -> None:
+    """A run holds one decision per artifact: equal signer lists are held once (issue 19), and
+    unequal ones are never merged."""
+    from verify.certificate import Signer
+    from verify.gate import _Shared
+
+    shared = _Shared()
+    alice = Signer("alice@example.com", "https://issuer.example", {"source_repository": "a"})
+    bob = Signer("bob@example.com", "https://issuer.example", {})
+    first = shared.signers([alice, bob])
+    again = shared.signers([Signer(alice.identity, alice.issuer, dict(alice.extensions)), bob])
+    assert again is first
+    assert [s["identity"] for s in first] == ["alice@example.com", "bob@example.com"]
+    assert [s["identity"] for s in shared.signers([bob, alice])] == [
+        "bob@example.com",
+        "alice@example.com",
+    ]
+    assert shared.signers([bob]) == (bob.to_dict(),)
+    assert shared.signers([]) == ()

@@ -95,6 +95,7 @@ def test_unused_signature_bundles_read_later_are_listed_with_why(
     run = gate.decide([release.wheel], policy, release.now)
     why = {p.path.name: p.reason for p in run.unjudged}
     assert why[f"{g.SDIST}.sigstore.json"] == "a signature of no artifact judged here"
+    assert f"{g.WHEEL}.sigstore.json" not in why  # the judged artifact's own: used
     assert why["stray.bin.sigstore.json"].startswith(
         "concerns no artifact judged here (unparsable bundle"
     )
@@ -113,6 +114,10 @@ def test_an_artifacts_signature_bundles_are_those_named_for_it(
     in file order."""
     names = sorted(f"{stem}{bundles.SUFFIX}" for stem in stems)
     index = _Index(directory=Path("d"), signatures=[(name, _LATER[False]) for name in names])
+    index.taken = bytearray(len(names))
     for artifact in artifacts:
         expected = [n for n in names if artifact in bundles.name_prefixes(n)]
         assert [p.name for p, _ in index.signatures_of(artifact)] == expected
+        index.take(artifact)  # marked used: exactly the files of the artifacts judged so far
+    used = {n for a in artifacts for n in names if a in bundles.name_prefixes(n)}
+    assert [n for n, taken in zip(names, index.taken, strict=True) if taken] == sorted(used)
