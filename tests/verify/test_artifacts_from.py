@@ -140,9 +140,11 @@ def test_a_line_no_path_can_be_is_refused_by_number(
     )
 
 
-def test_the_longest_path_is_a_line(tmp_path: Path) -> None:
-    listed = _list(tmp_path / "list", b"x" * artifacts_from.PATH_MAX, end=b"")
-    assert artifacts_from.named((), listed) == (Path("x" * artifacts_from.PATH_MAX),)
+@pytest.mark.parametrize("end", [b"", b"\n"])
+def test_the_longest_path_is_a_line(tmp_path: Path, end: bytes) -> None:
+    longest = b"x" * artifacts_from.PATH_MAX
+    listed = _list(tmp_path / "list", longest, b"y", longest, end=end)
+    assert artifacts_from.named((), listed) == tuple(map(Path, ["x" * 4095, "y", "x" * 4095]))
 
 
 def test_a_list_over_its_limit_is_refused(
