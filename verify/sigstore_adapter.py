@@ -20,6 +20,8 @@ from urllib.parse import quote
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from rfc3161_client import TimeStampResponse, VerifierBuilder
+from rfc3161_client import VerificationError as Rfc3161VerificationError
 from sigstore._internal.fulcio.client import FulcioClientError
 from sigstore._internal.merkle import verify_merkle_inclusion
 from sigstore._internal.rekor import RekorClientError
@@ -49,6 +51,7 @@ from sigstore_models.common.v1 import PublicKey as PublicKeyModel
 from sigstore_models.trustroot.v1 import CertificateAuthority as CertificateAuthorityModel
 from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
+from verify import timestamps
 from verify.certificate import signing_key_problem
 from verify.errors import OperationalError
 from verify.once import VERIFIED
@@ -115,6 +118,18 @@ INTERNALS: tuple[Internal, ...] = (
         ("self", "certificate", "timestamp_result"),
     ),
     Internal("sigstore.verify.verifier", "VERIFIED_TIME_THRESHOLD", "verified times needed"),
+    Internal(
+        "sigstore.verify.verifier",
+        "Verifier._verify_signed_timestamp",
+        "TimedVerifier's: a token verified directly, its authority's chain once",
+        ("self", "timestamp_response", "message"),
+    ),
+    Internal(
+        "sigstore._internal.trust",
+        "CertificateAuthority.certificates",
+        "a timestamp authority's chain (none before its validFor)",
+        ("self", "allow_expired"),
+    ),
     Internal(
         "sigstore._internal.sct",
         "verify_sct",
@@ -379,6 +394,12 @@ def _valid_at(certificates: list[x509.Certificate], when: datetime.datetime) -> 
     return all(c.not_valid_before_utc <= when <= c.not_valid_after_utc for c in certificates)
 
 
+def _in_period(authority: Any, when: datetime.datetime) -> bool:
+    """sigstore's reading of a timestamp authority's validFor: from its start, before its end."""
+    end = authority.validity_period_end
+    return bool(authority.validity_period_start <= when and (end is None or when < end))
+
+
 class RootMismatch(VerificationError):
     """The bundle names a log, CA or key the trust root does not hold; the message says which
     (input in it only as short escaped excerpts)."""
@@ -406,6 +427,12 @@ class TimedVerifier(Verifier):
         self.root_digest = root_digest(trusted_root)
         self._ct_keyring = trusted_root.ct_keyring(KeyringPurpose.VERIFY)
         self._log_keyring = trusted_root.rekor_keyring(KeyringPurpose.VERIFY)
+        # the root's timestamp authorities, each with its chain's DER: read once
+        self._authorities = [
+            (authority, tuple(c.public_bytes(serialization.Encoding.DER) for c in chain))
+            for authority in trusted_root.get_timestamp_authorities()
+            for chain in [authority.certificates(allow_expired=True)]
+        ]
 
     def _certificate(
         self, cert: x509.Certificate, times: list[TimestampVerificationResult]
@@ -458,6 +485,65 @@ class TimedVerifier(Verifier):
         VERIFIED.once((self.root_digest, text), verified)
         if entry._inner.inclusion_promise and entry._inner.integrated_time:
             entry._verify_set(self._log_keyring)
+
+    def _verify_signed_timestamp(
+        self, timestamp_response: TimeStampResponse, message: bytes
+    ) -> TimestampVerificationResult | None:
+        """sigstore's, each token's own signature verified directly (verify/timestamps.py) and
+        each authority's chain once by sigstore's own means (rfc3161-client over that chain),
+        then only its validity windows at each token's time. A token of a form not read there
+        takes sigstore's path whole; one that does not verify counts for no time (None)."""
+        try:
+            token = timestamps.read(timestamp_response.time_stamp_token())
+        except timestamps.Unsupported:
+            return super()._verify_signed_timestamp(timestamp_response, message)
+        except (ValueError, IndexError):  # not DER, or not the structure of a token
+            return None
+        info = timestamp_response.tst_info  # rfc3161-client's reading must be the same
+        if (
+            timestamp_response.status != 0  # GRANTED
+            or info.gen_time != token.gen_time
+            or info.message_imprint.message != token.imprint
+        ):
+            return None
+        for authority, ders in self._authorities:
+            chain = authority.certificates(allow_expired=True)  # none if not yet valid
+            if len(chain) < 2 or not _in_period(authority, token.gen_time):
+                continue
+            try:
+                timestamps.verify(token, message, chain[0], ders[0])
+            except (ValueError, IndexError):
+                continue
+            if self._timestamp_chain(chain, ders, timestamp_response, message, token.gen_time):
+                return TimestampVerificationResult(
+                    source=TimestampSource.TIMESTAMP_AUTHORITY, time=token.gen_time
+                )
+        return None
+
+    def _timestamp_chain(
+        self,
+        chain: list[x509.Certificate],
+        ders: tuple[bytes, ...],
+        timestamp_response: TimeStampResponse,
+        message: bytes,
+        when: datetime.datetime,
+    ) -> bool:
+        """Whether the authority's `chain` is valid for a token of time `when`: verified once
+        by rfc3161-client (OpenSSL's PKCS7_verify over this chain alone, as sigstore does),
+        kept by its DER and the root's digest; after that its validity windows at `when`, and
+        a time outside them verified afresh."""
+        key = ("timestamp chain", self.root_digest, ders)
+        if VERIFIED.get(key) is not None and _valid_at(chain, when):
+            return True
+        builder = VerifierBuilder().tsa_certificate(chain[0]).add_root_certificate(chain[-1])
+        for certificate in chain[1:-1]:
+            builder = builder.add_intermediate_certificate(certificate)
+        try:
+            builder.build().verify_message(timestamp_response, message)
+        except Rfc3161VerificationError:
+            return False
+        VERIFIED.put(key, True)
+        return True
 
     def _verify_common_signing_cert(self, bundle: Bundle, policy: Any) -> None:
         """sigstore's steps (0) to (6), in its order, each certificate verified once."""
