@@ -390,6 +390,18 @@ def root_digest(root: TrustedRoot) -> str:
     return hashlib.sha256(root._inner.to_json().encode()).hexdigest()
 
 
+def _window(certificates: list[x509.Certificate]) -> tuple[datetime.datetime, datetime.datetime]:
+    """When every one of `certificates` is valid (an empty window for none)."""
+    if not certificates:
+        return datetime.datetime.max.replace(
+            tzinfo=datetime.timezone.utc
+        ), datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+    return (
+        max(c.not_valid_before_utc for c in certificates),
+        min(c.not_valid_after_utc for c in certificates),
+    )
+
+
 def _valid_at(certificates: list[x509.Certificate], when: datetime.datetime) -> bool:
     return all(c.not_valid_before_utc <= when <= c.not_valid_after_utc for c in certificates)
 
@@ -427,11 +439,13 @@ class TimedVerifier(Verifier):
         self.root_digest = root_digest(trusted_root)
         self._ct_keyring = trusted_root.ct_keyring(KeyringPurpose.VERIFY)
         self._log_keyring = trusted_root.rekor_keyring(KeyringPurpose.VERIFY)
-        # the root's timestamp authorities, each with its chain's DER: read once
+        # the root's timestamp authorities, each with its chain's DER and the window where all
+        # of the chain is valid: read once
         self._authorities = [
-            (authority, tuple(c.public_bytes(serialization.Encoding.DER) for c in chain))
+            (authority, tuple(c.public_bytes(serialization.Encoding.DER) for c in chain), window)
             for authority in trusted_root.get_timestamp_authorities()
             for chain in [authority.certificates(allow_expired=True)]
+            for window in [_window(chain)]
         ]
 
     def _certificate(
@@ -506,7 +520,7 @@ class TimedVerifier(Verifier):
             or info.message_imprint.message != token.imprint
         ):
             return None
-        for authority, ders in self._authorities:
+        for authority, ders, window in self._authorities:
             chain = authority.certificates(allow_expired=True)  # none if not yet valid
             if len(chain) < 2 or not _in_period(authority, token.gen_time):
                 continue
@@ -514,7 +528,8 @@ class TimedVerifier(Verifier):
                 timestamps.verify(token, message, chain[0], ders[0])
             except (ValueError, IndexError):
                 continue
-            if self._timestamp_chain(chain, ders, timestamp_response, message, token.gen_time):
+            valid = window[0] <= token.gen_time <= window[1]
+            if self._timestamp_chain(chain, ders, valid, timestamp_response, message):
                 return TimestampVerificationResult(
                     source=TimestampSource.TIMESTAMP_AUTHORITY, time=token.gen_time
                 )
@@ -524,16 +539,16 @@ class TimedVerifier(Verifier):
         self,
         chain: list[x509.Certificate],
         ders: tuple[bytes, ...],
+        valid: bool,
         timestamp_response: TimeStampResponse,
         message: bytes,
-        when: datetime.datetime,
     ) -> bool:
-        """Whether the authority's `chain` is valid for a token of time `when`: verified once
-        by rfc3161-client (OpenSSL's PKCS7_verify over this chain alone, as sigstore does),
-        kept by its DER and the root's digest; after that its validity windows at `when`, and
-        a time outside them verified afresh."""
+        """Whether the authority's `chain` is valid for the token: verified once by
+        rfc3161-client (OpenSSL's PKCS7_verify over this chain alone, as sigstore does), kept by
+        its DER and the root's digest; after that, `valid` (every certificate of it valid at
+        the token's time), and a token at a time outside that verified afresh."""
         key = ("timestamp chain", self.root_digest, ders)
-        if VERIFIED.get(key) is not None and _valid_at(chain, when):
+        if valid and VERIFIED.get(key) is not None:
             return True
         builder = VerifierBuilder().tsa_certificate(chain[0]).add_root_certificate(chain[-1])
         for certificate in chain[1:-1]:

@@ -62,7 +62,7 @@ _SEQUENCE, _SET, _OID, _OCTETS, _INTEGER, _TIME = 0x30, 0x31, 0x06, 0x04, 0x02, 
 _NULL = b"\x05\x00"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # not frozen: a frozen one's __init__ costs 2x, per node
 class _Node:
     tag: int
     data: bytes  # the whole encoding the node is in
