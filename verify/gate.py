@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import datetime
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,20 +121,25 @@ class CheckFailed(OperationalError):
     have said is unknown, so nothing is judged."""
 
 
-@contextlib.contextmanager
-def _answering(check: str, doing: str) -> Iterator[None]:
+class _answering:
     """A check that raises anything but an error of the contract ends the run as CheckFailed
-    naming it: a plugin's `sys.exit(0)` ended `attest verify` with exit 0 and no verdict."""
-    try:
-        yield
-    except deadline.PASSING:
-        raise
-    except AttestError:
-        raise
-    except BaseException as e:
+    naming it: a plugin's `sys.exit(0)` ended `attest verify` with exit 0 and no verdict. A
+    class, not a generator: it wraps every check of every artifact."""
+
+    __slots__ = ("check", "doing")
+
+    def __init__(self, check: str, doing: str) -> None:
+        self.check, self.doing = check, doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, _: Any) -> None:
+        if e is None or isinstance(e, (*deadline.PASSING, AttestError)):
+            return  # nothing raised, or raised as it is
         raise CheckFailed(
-            f"gate check {check!r} failed {doing}: {failure(e)}; nothing is judged, so nothing "
-            "is allowed: fix or uninstall that plugin"
+            f"gate check {self.check!r} failed {self.doing}: {failure(e)}; nothing is judged, "
+            "so nothing is allowed: fix or uninstall that plugin"
         ) from e
 
 
@@ -189,8 +194,9 @@ def _decide(
 ) -> Decision:
     shared = shared or _Shared()
     outcomes = []
+    doing = f"judging {evidence.artifact.name!r}"
     for check in installed:
-        with _answering(check.name, f"judging {evidence.artifact.name!r}"):
+        with _answering(check.name, doing):
             if check.applies(context):
                 outcomes.append(shared.outcome(check.run(evidence, context)))
     if not outcomes:

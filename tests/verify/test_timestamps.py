@@ -5,6 +5,7 @@ it shares with a good token was verified (and kept) for that one."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -111,3 +112,14 @@ def test_the_kept_chain_never_passes_another_bundles_token(
     assert any(k[0] == "timestamp chain" for k in VERIFIED._found), "the chain was kept"
     failures = [f for c in sdist["checks"] for f in c["failures"]]
     assert any("not enough sources of verified time" in f for f in failures), failures
+
+
+def test_gen_time_is_read_as_der_says_or_refused() -> None:
+    utc = datetime.timezone.utc
+    assert timestamps._generalized(b"20261203185642Z") == datetime.datetime(
+        2026, 12, 3, 18, 56, 42, tzinfo=utc
+    )
+    assert timestamps._generalized(b"20261203185642.5Z").microsecond == 500_000
+    for bad in (b"20260230185642Z", b"20261203185642", b"20261203185642.Z", b"2026120318564Z"):
+        with pytest.raises(timestamps.Refused, match="genTime: not a DER GeneralizedTime"):
+            timestamps._generalized(bad)
