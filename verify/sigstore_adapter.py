@@ -51,6 +51,7 @@ from sigstore.models import (
 )
 from sigstore.verify import Verifier
 from sigstore.verify.verifier import (
+    MAX_ALLOWED_TIMESTAMP,
     VERIFIED_TIME_THRESHOLD,
     _validate_hashedrekord_v002_entry_body,
 )
@@ -128,6 +129,7 @@ INTERNALS: tuple[Internal, ...] = (
         ("self", "certificate", "timestamp_result"),
     ),
     Internal("sigstore.verify.verifier", "VERIFIED_TIME_THRESHOLD", "verified times needed"),
+    Internal("sigstore.verify.verifier", "MAX_ALLOWED_TIMESTAMP", "timestamps a bundle may hold"),
     Internal(
         "sigstore.verify.verifier",
         "_validate_hashedrekord_v002_entry_body",
@@ -672,8 +674,52 @@ class TimedVerifier(Verifier):
         if found:
             raise RootMismatch(f"it does not match the trust root: {'; '.join(found)}")
 
+    def _signed_times(self, bundle: Bundle) -> list[TimestampVerificationResult]:
+        """sigstore's `_establish_time`, its rules in its order, the timestamps decoded once
+        (sigstore decodes them at each access, and compares them by re-encoding each): the
+        root must name a timestamp authority when the bundle has a timestamp; at most
+        MAX_ALLOWED_TIMESTAMP, none twice; each that verifies is a time; and the log's
+        integrated time, for a dsse or hashedrekord 0.0.1 entry that promises it."""
+        results = []
+        data = bundle.verification_material.timestamp_verification_data
+        if data is not None:
+            if not self._authorities:
+                raise VerificationError(
+                    "no Timestamp Authorities have been provided to validate this bundle but "
+                    "it contains a signed timestamp"
+                )
+            responses = data.rfc3161_timestamps
+            if len(responses) > MAX_ALLOWED_TIMESTAMP:
+                raise VerificationError(
+                    f"too many signed timestamp: {len(responses)} > {MAX_ALLOWED_TIMESTAMP}"
+                )
+            if len(responses) > 1 and len({r.as_bytes() for r in responses}) < len(responses):
+                raise VerificationError("duplicate timestamp found")
+            signature = bundle.signature
+            results += [
+                found
+                for response in responses
+                if (found := self._verify_signed_timestamp(response, signature))
+            ]
+        entry = bundle.log_entry._inner
+        if entry.integrated_time and entry.inclusion_promise:
+            kind = entry.kind_version
+            if not (kind.kind in ("dsse", "hashedrekord") and kind.version == "0.0.1"):
+                raise VerificationError(
+                    "Integrated time only supported for dsse/hashedrekord 0.0.1 types"
+                )
+            results.append(
+                TimestampVerificationResult(
+                    source=TimestampSource.TRANSPARENCY_SERVICE,
+                    time=datetime.datetime.fromtimestamp(
+                        entry.integrated_time, tz=datetime.timezone.utc
+                    ),
+                )
+            )
+        return results
+
     def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
-        results: list[TimestampVerificationResult] = super()._establish_time(bundle)
+        results = self._signed_times(bundle)
         key_id = bundle.log_entry._inner.log_id.key_id
         logged = [r for r in results if r.source is TimestampSource.TRANSPARENCY_SERVICE]
         # an entry without an integrated time (Rekor v2's) is dated by its signed timestamps

@@ -59,3 +59,29 @@ def test_each_of_the_last_steps_refuses_what_it_must(
     for data, reason in cases:
         with pytest.raises(VerificationError, match=reason):
             verifier.verify_artifact(_digest(release2.sdist), _bundle(data), UnsafeNoOp())
+
+
+def test_the_signed_times_keep_sigstores_rules(
+    rekor2_instance: LocalInstance, release2: g.Release, tmp_path: Path
+) -> None:
+    """TimedVerifier reads the timestamps once, by sigstore's rules: one given twice, more than
+    sigstore allows, or any in a bundle whose root names no timestamp authority, is refused."""
+    verifier = timed_verifier(TrustedRoot.from_file(str(rekor2_instance.trusted_root)))
+    wheel = _data(release2.wheel)
+    stamps = wheel["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+    twice, many = json.loads(json.dumps(wheel)), json.loads(json.dumps(wheel))
+    twice["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"] = stamps * 2
+    other = _data(release2.sdist)["verificationMaterial"]["timestampVerificationData"]
+    many["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"] = [
+        *stamps,
+        *other["rfc3161Timestamps"],
+    ] * 17  # 34 > 32, sigstore's MAX_ALLOWED_TIMESTAMP
+    for data, reason in ((twice, "duplicate timestamp found"), (many, "too many signed timestamp")):
+        with pytest.raises(VerificationError, match=reason):
+            verifier.verify_artifact(_digest(release2.wheel), _bundle(data), UnsafeNoOp())
+    root = json.loads(rekor2_instance.trusted_root.read_text())
+    del root["timestampAuthorities"]
+    (tmp_path / "root.json").write_text(json.dumps(root))
+    bare = timed_verifier(TrustedRoot.from_file(str(tmp_path / "root.json")))
+    with pytest.raises(VerificationError, match="no Timestamp Authorities have been provided"):
+        bare.verify_artifact(_digest(release2.wheel), _bundle(wheel), UnsafeNoOp())
