@@ -600,7 +600,7 @@ class TimedVerifier(Verifier):
             token = timestamps.read(timestamp_response.time_stamp_token())
         except timestamps.Unsupported:
             return super()._verify_signed_timestamp(timestamp_response, message)
-        except (ValueError, IndexError):  # not DER, or not the structure of a token
+        except (timestamps.Refused, ValueError, IndexError):  # not DER, or not a token
             return None
         info = timestamp_response.tst_info  # rfc3161-client's reading must be the same
         if (
@@ -615,7 +615,7 @@ class TimedVerifier(Verifier):
                 continue
             try:
                 timestamps.verify(token, message, chain[0], ders[0])
-            except (ValueError, IndexError):
+            except (timestamps.Refused, ValueError, IndexError):
                 continue
             valid = window[0] <= token.gen_time <= window[1]
             if self._timestamp_chain(chain, ders, valid, timestamp_response, message):
