@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import re
 
@@ -248,13 +249,20 @@ def _attributes(token: Token) -> None:
         raise Refused("its signed message digest is not the TSTInfo's")
 
 
+@functools.lru_cache(maxsize=16)  # a root names a few authorities; each signs every token
+def _authority(leaf: x509.Certificate) -> tuple[bytes, object]:
+    """The authority certificate's issuer, DER-encoded, and its public key."""
+    return leaf.issuer.public_bytes(), leaf.public_key()
+
+
 def verify(token: Token, message: bytes, leaf: x509.Certificate, leaf_der: bytes) -> None:
     """Refused unless `leaf` (the root's timestamp authority certificate) signed `token` over
     the timestamp of `message`: the signer is that certificate (any copy the token carries is
     it byte for byte), its signed attributes bind the TSTInfo, its signature verifies with the
     certificate's key, and the TSTInfo's imprint is `message`'s digest. The chain and the
     times are the caller's."""
-    if token.issuer != leaf.issuer.public_bytes() or token.serial != leaf.serial_number:
+    issuer, key = _authority(leaf)
+    if token.issuer != issuer or token.serial != leaf.serial_number:
         raise Refused("signed by another certificate than the trust root's timestamp authority")
     for der in token.certificates:
         if der != leaf_der:
@@ -262,7 +270,6 @@ def verify(token: Token, message: bytes, leaf: x509.Certificate, leaf_der: bytes
             if carried.issuer == leaf.issuer and carried.serial_number == leaf.serial_number:
                 raise Refused("the certificate it carries is not the trust root's")
     _attributes(token)
-    key = leaf.public_key()
     try:
         if token.rsa and isinstance(key, rsa.RSAPublicKey):
             key.verify(
