@@ -20,7 +20,6 @@ import datetime
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -171,12 +170,8 @@ def _signature_only(path: Path, item: Item) -> bool:
         and not item.where
         and path.name.endswith(bundles.SUFFIX)
         and evidence_files.gh_digest(path.name) is None
-        and _ENVELOPE_SPELLING.search(item.raw) is None
+        and not any(part in item.raw for part in (b"dsse", b"statement", b"\\u"))
     )
-
-
-# what only a bundle that may be an attestation spells (one pass over its bytes, not three)
-_ENVELOPE_SPELLING = re.compile(rb"dsse|statement|\\u")
 
 
 # What one bundle file came to: a signature bundle, a believed attestation, an ignored one
