@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import datetime
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from verify.certificate import Signer
 from verify.digests import Digests, digest_file
 from verify.errors import AttestError, OperationalError, PluginError
 from verify.evidence import Collector, Evidence, Problem
+from verify.files import named_pseudo_root
 from verify.formats.vsa import gate_levels
 from verify.interface import Check, Context, Outcome
 from verify.plugins import GATE_CHECKS, failure, gate_checks
@@ -121,20 +122,25 @@ class CheckFailed(OperationalError):
     have said is unknown, so nothing is judged."""
 
 
-@contextlib.contextmanager
-def _answering(check: str, doing: str) -> Iterator[None]:
+class _answering:
     """A check that raises anything but an error of the contract ends the run as CheckFailed
-    naming it: a plugin's `sys.exit(0)` ended `attest verify` with exit 0 and no verdict."""
-    try:
-        yield
-    except deadline.PASSING:
-        raise
-    except AttestError:
-        raise
-    except BaseException as e:
+    naming it: a plugin's `sys.exit(0)` ended `attest verify` with exit 0 and no verdict. A
+    class, not a generator: it wraps every check of every artifact."""
+
+    __slots__ = ("check", "doing")
+
+    def __init__(self, check: str, doing: str) -> None:
+        self.check, self.doing = check, doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, _: Any) -> None:
+        if e is None or isinstance(e, (*deadline.PASSING, AttestError)):
+            return  # nothing raised, or raised as it is
         raise CheckFailed(
-            f"gate check {check!r} failed {doing}: {failure(e)}; nothing is judged, so nothing "
-            "is allowed: fix or uninstall that plugin"
+            f"gate check {self.check!r} failed {self.doing}: {failure(e)}; nothing is judged, "
+            "so nothing is allowed: fix or uninstall that plugin"
         ) from e
 
 
@@ -196,8 +202,9 @@ def _decide(
 ) -> Decision:
     shared = shared or _Shared()
     outcomes = []
+    doing = f"judging {evidence.artifact.name!r}"
     for check in installed:
-        with _answering(check.name, f"judging {evidence.artifact.name!r}"):
+        with _answering(check.name, doing):
             if check.applies(context):
                 outcomes.append(shared.outcome(check.run(evidence, context)))
     if not outcomes:
@@ -284,10 +291,16 @@ def _digests(artifacts: Sequence[Path], algorithms: set[str]) -> Iterable[Digest
     of the GIL): 500 small files took 0.2 s more in a pool than one after the other; else each
     as its turn comes (a list of 10,000 held 2 MiB)."""
     workers = min(len(artifacts), os.cpu_count() or 1, 8)
+    # each directory walked once: an artifact that is no symlink is then opened by its name
+    outside = {d: named_pseudo_root(d) is None for d in {a.parent for a in artifacts}}
+
+    def digests(artifact: Path) -> Digests:
+        return digest_file(artifact, algorithms, outside[artifact.parent])
+
     if workers > 1 and _size(artifacts) >= PARALLEL_HASHING:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda a: digest_file(a, algorithms), artifacts))
-    return (digest_file(a, algorithms) for a in artifacts)
+            return list(pool.map(digests, artifacts))
+    return (digests(a) for a in artifacts)
 
 
 def _size(artifacts: Sequence[Path]) -> int:

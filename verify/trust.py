@@ -28,6 +28,7 @@ from verify.sigstore_adapter import (
     TimeRange,
     TrustedRootModel,
     authority_certificates,
+    certificate_der,
     check_key,
     ct_log_keys,
     ct_logs,
@@ -345,8 +346,7 @@ def mismatches(index: RootIndex, bundle: Bundle) -> list[str]:
             f"root (it holds: {', '.join(sorted(_short(i) for i in index.log_ids))})"
         )
     certificate = bundle.signing_certificate
-    der = certificate.public_bytes(serialization.Encoding.DER)
-    key = ("certificate mismatches", index.digest, der)
+    key = ("certificate mismatches", index.digest, certificate_der(bundle))
     return found + list(VERIFIED.once(key, lambda: _certificate_mismatches(index, certificate)))
 
 

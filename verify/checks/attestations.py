@@ -57,6 +57,21 @@ def _provenance_failures(rule: Provenance, provenance: SlsaProvenance) -> list[s
     return failures
 
 
+def _judged_provenance(
+    rule: Provenance, statement: Statement
+) -> tuple[SlsaProvenance, tuple[str, ...]]:
+    """The provenance `statement` holds and why `rule` refuses it, read once per statement and
+    rule (a release's one provenance covers each of its artifacts, and was read again for
+    every one): kept with the statement, as an SBOM's are (see `_JUDGED`)."""
+    key = ("provenance", id(statement), rule)
+    found = _JUDGED.get(key)
+    if found is None or found[0] is not statement:
+        provenance = SlsaProvenance.from_dict(statement.predicate)
+        found = (statement, provenance, tuple(_provenance_failures(rule, provenance)))
+        _JUDGED.put(key, found)
+    return found[1], found[2]
+
+
 def _describe_provenance(rule: Provenance) -> str:
     parts = [
         f"builder id {rule.builder_id}" if rule.builder_id else "",
@@ -80,16 +95,14 @@ class ProvenanceCheck(Check):
         assert rule is not None
         found = trusted(evidence, context, SLSA_PROVENANCE_V1)
         failures = [] if found else ["no SLSA v1 provenance from an allowed signer covers it"]
-        read = [(a, SlsaProvenance.from_dict(a.statement.predicate)) for a in found]
-        for attestation, provenance in read:
-            failures += [
-                f"{attestation.path.name}: {why}" for why in _provenance_failures(rule, provenance)
-            ]
+        read = [(a, *_judged_provenance(rule, a.statement)) for a in found]
+        for attestation, _, whys in read:
+            failures += [f"{attestation.path.name}: {why}" for why in whys]
         actual = "; ".join(
             "builder {} from {}@{}".format(
                 *(excerpt(v, _SIGNED) for v in (provenance.builder.id, *provenance.source))
             )
-            for _, provenance in read
+            for _, provenance, _ in read
         )
         return Outcome(self.name, self.expect(context), actual or "none", tuple(failures))
 
@@ -99,9 +112,9 @@ class ProvenanceCheck(Check):
         return _describe_provenance(rule)
 
 
-# an SBOM judged by one rule, kept: a release's one SBOM covers each of its artifacts, and its
-# components were walked again for every one (the statement is kept with its result, so an id
-# reused after it is gone never finds another's)
+# an SBOM or a provenance judged by one rule, kept: a release's one SBOM covers each of its
+# artifacts, and its components were walked again for every one (the statement is kept with its
+# result, so an id reused after it is gone never finds another's)
 _JUDGED = Kept(256)
 
 
