@@ -23,7 +23,8 @@ Shared, never kept: one read of a referrers listing by the threads that ask for 
 while it is take the next one, sent only after all of them asked. So every caller's listing is
 read by a request sent after it asked, as fresh as its own request would be (a referrer pushed
 before a review asked is seen by it), and a burst of reviews of one image costs the registry one
-read per round trip instead of one each. A read that fails fails for all who share it."""
+read per round trip instead of one each. A read that fails fails for all who share it, but for
+the deadline of the caller who sent it: the others then read again, each by its own."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from verify.oci.deadline import Deadline
+from verify.oci.deadline import Deadline, Expired
 
 LIMIT = 32 * 1024 * 1024  # bytes kept in all
 NO_API_TTL = 30.0  # seconds a registry's 404 for the referrers API is remembered
@@ -110,21 +111,24 @@ class _Reads:
         self._sending: set[Hashable] = set()
 
     def shared(self, key: Hashable, read: Callable[[], Any], deadline: Deadline | None) -> Any:
-        with self._ready:
-            mine = self._next.get(key)
-            leads = mine is None
-            if mine is None:
-                mine = self._next[key] = _Read()
-            else:
-                mine.callers += 1
-        if leads:
-            self._lead(key, mine, read, deadline)
+        while True:
+            with self._ready:
+                mine = self._next.get(key)
+                leads = mine is None
+                if mine is None:
+                    mine = self._next[key] = _Read()
+                else:
+                    mine.callers += 1
+            if leads:
+                self._lead(key, mine, read, deadline)
+                return mine.result
+            while not mine.done.wait(deadline.check(_WAITING) if deadline else None):
+                pass  # until it is done, or Expired at this caller's deadline
+            if isinstance(mine.error, Expired):
+                continue  # the deadline of the caller who sent it: this one reads by its own
+            if mine.error is not None:  # a copy for each caller: one exception, many tracebacks
+                raise copy.copy(mine.error)
             return mine.result
-        while not mine.done.wait(deadline.check(_WAITING) if deadline else None):
-            pass  # until it is done, or Expired at the deadline
-        if mine.error is not None:  # a copy for each caller: one exception, many tracebacks
-            raise copy.copy(mine.error)
-        return mine.result
 
     def _lead(
         self, key: Hashable, mine: _Read, read: Callable[[], Any], deadline: Deadline | None

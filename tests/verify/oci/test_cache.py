@@ -303,3 +303,31 @@ def test_a_registry_that_loses_its_referrers_api_is_read_through_the_tag_schema_
         f"/v2/app/referrers/{sha256(IMAGE)}",
         f"/v2/app/manifests/sha256-{sha256(IMAGE)[7:]}",
     ]
+
+
+def test_the_deadline_of_the_caller_who_sends_a_shared_read_is_never_another_callers() -> None:
+    cache = Cache()
+    held, release = threading.Event(), threading.Event()
+
+    def blocked() -> str:
+        held.set()
+        release.wait(5)
+        return "first"
+
+    first, _ = _in_thread(lambda: cache.listing("k", blocked, None))
+    assert held.wait(5)
+    clock = Clock()
+    hurried_deadline = Deadline(60, "the review's 8 s", clock=clock)
+    hurried, got_hurried = _in_thread(lambda: cache.listing("k", lambda: "never", hurried_deadline))
+    _joined(cache, "k", 1)
+    patient, got_patient = _in_thread(lambda: cache.listing("k", lambda: "its own", None))
+    _joined(cache, "k", 2)
+    clock.now += 61  # its deadline passes while it waits for the read in progress
+    with cache._reads._ready:
+        cache._reads._ready.notify_all()
+    hurried.join(5)
+    assert isinstance(got_hurried[0], Expired)
+    release.set()
+    for thread in (first, patient):
+        thread.join(5)
+    assert got_patient == ["its own"]  # read again by its own deadline, not denied by another's
