@@ -1,6 +1,7 @@
 """verify.oci.cache through the client's transport (canned answers, no socket): what a
 long-lived client (the webhook) keeps — objects by digest, and briefly a registry's 404 for the
-referrers API — and what it asks for afresh every time: the referrers listing and tags."""
+referrers API — and what it asks for afresh every time: the referrers listing and tags (one read
+of a listing shared by the callers asking at once, sent after they all asked)."""
 
 from __future__ import annotations
 
