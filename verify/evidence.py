@@ -20,7 +20,7 @@ import datetime
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -298,9 +298,11 @@ class Collector:
         directory: Path | None = None,
         verifier: TimedVerifier | None = None,
         held: Mapping[str, bytes] | None = None,
+        parse: Callable[[bytes], Bundle] = bundle_form.parse,
     ) -> None:
         self._verifier = verifier or timed_verifier(root)  # the webhook's caches its results
         self._held = held  # the bundles by file name, in memory, as if `directory` held them
+        self._parse = parse  # the webhook's keeps what it parsed, by the exact bytes
         self._policy = policy
         self._now = now
         self._directory = directory
@@ -360,7 +362,7 @@ class Collector:
         """The bundle of `item`, or (the digests it claims, read without trusting it; why it
         is refused)."""
         try:
-            return bundle_form.parse(_pep740_bundle(item.raw) if item.pep740 else item.raw)
+            return self._parse(_pep740_bundle(item.raw) if item.pep740 else item.raw)
         except bundle_form.Malformed as e:
             return _raw_claims(item.raw), Problem(path, f"malformed bundle: {e}")
         except Exception as e:  # a bundle the models refuse: deny, naming it

@@ -16,15 +16,27 @@ then lists what the index listed too), and a stale memo means, for at most NO_AP
 upgrade, the listing as the index still has it: a referrer pushed to or removed from the
 upgraded registry is seen that much later, as if pushed or removed later. The index is itself
 what the spec has every client read when the API is missing. An API that answers is never
-remembered: its answer is the listing, asked for every time."""
+remembered: its answer is the listing, asked for every time.
+
+Shared, never kept: one read of a referrers listing by the threads that ask for the same one
+(`Cache.listing`). At most one read per listing is in progress at once; the threads that ask
+while it is take the next one, sent only after all of them asked. So every caller's listing is
+read by a request sent after it asked, as fresh as its own request would be (a referrer pushed
+before a review asked is seen by it), and a burst of reviews of one image costs the registry one
+read per round trip instead of one each. A read that fails fails for all who share it, but for
+the deadline of the caller who sent it: the others then read again, each by its own."""
 
 from __future__ import annotations
 
 import collections
+import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
+
+from verify.oci.deadline import Deadline, Expired
 
 LIMIT = 32 * 1024 * 1024  # bytes kept in all
 NO_API_TTL = 30.0  # seconds a registry's 404 for the referrers API is remembered
@@ -42,6 +54,7 @@ class Cache:
         self._size = 0
         self._no_api: dict[str, float] = {}  # host -> when its 404 was seen
         self._lock = threading.Lock()
+        self._reads = _Reads()
 
     def get(self, key: Hashable) -> Any:
         with self._lock:
@@ -71,3 +84,76 @@ class Cache:
     def saw_no_referrers_api(self, host: str) -> None:
         with self._lock:
             self._no_api[host] = self._clock()
+
+    def listing(self, key: Hashable, read: Callable[[], Any], deadline: Deadline | None) -> Any:
+        """What `read()` returns, from a read shared with the threads asking for `key` now
+        (see the module's docstring); waiting at most until `deadline`."""
+        return self._reads.shared(key, read, deadline)
+
+
+_WAITING = "the referrers listing, read for several reviews at once,"
+
+
+@dataclasses.dataclass
+class _Read:
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+    callers: int = 1  # who share it
+
+
+class _Reads:
+    """Per key: the read in progress (sent) and the next one (gathering its callers)."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._next: dict[Hashable, _Read] = {}
+        self._sending: set[Hashable] = set()
+
+    def shared(self, key: Hashable, read: Callable[[], Any], deadline: Deadline | None) -> Any:
+        while True:
+            with self._ready:
+                mine = self._next.get(key)
+                leads = mine is None
+                if mine is None:
+                    mine = self._next[key] = _Read()
+                else:
+                    mine.callers += 1
+            if leads:
+                self._lead(key, mine, read, deadline)
+                return mine.result
+            while not mine.done.wait(deadline.check(_WAITING) if deadline else None):
+                pass  # until it is done, or Expired at this caller's deadline
+            if isinstance(mine.error, Expired):
+                continue  # the deadline of the caller who sent it: this one reads by its own
+            if mine.error is not None:  # a copy for each caller: one exception, many tracebacks
+                raise copy.copy(mine.error)
+            return mine.result
+
+    def _lead(
+        self, key: Hashable, mine: _Read, read: Callable[[], Any], deadline: Deadline | None
+    ) -> None:
+        """Wait for the key's read in progress to end, close `mine` to newcomers, then send."""
+        try:
+            with self._ready:
+                while key in self._sending:
+                    self._ready.wait(deadline.check(_WAITING) if deadline else None)
+                del self._next[key]  # who asks from now on waits for the read after this one
+                self._sending.add(key)
+        except BaseException as e:  # Expired while waiting: those sharing it fail with it
+            with self._ready:
+                if self._next.get(key) is mine:
+                    del self._next[key]
+            mine.error = e
+            mine.done.set()
+            raise
+        try:
+            mine.result = read()
+        except BaseException as e:
+            mine.error = e
+            raise
+        finally:
+            with self._ready:
+                self._sending.discard(key)
+                self._ready.notify_all()
+            mine.done.set()

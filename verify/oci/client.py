@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -304,24 +305,32 @@ class Registry:
         """The descriptors of the manifests whose subject is `digest` with `artifact_type`: from
         the referrers API, or, where the registry has none (404), from the index at the
         referrers tag schema's tag `sha256-<hex>` (none there: no referrers). Both are asked
-        for afresh every time; only a 404 from the API is remembered, briefly (cache.py)."""
-        if self.cache and self.cache.no_referrers_api(self.host):
-            index = self._tag_schema_index(repository, digest)
+        for afresh every time (by one request for the callers asking at once, sent after they
+        all asked: cache.py); only a 404 from the API is remembered, briefly."""
+        if self.cache is None:
+            index = self._listing(repository, digest, artifact_type)
         else:
-            response = self.request(
-                "GET",
-                f"/v2/{repository}/referrers/{digest}",
-                params={"artifactType": artifact_type},
-                headers={"Accept": OCI_INDEX},
-            )
-            if response.status_code == 404:
-                if self.cache:
-                    self.cache.saw_no_referrers_api(self.host)
-                index = self._tag_schema_index(repository, digest)
-            else:
-                _expect(response, 200, f"referrers of {digest} in {repository}")
-                index = _json(response, f"referrers of {digest}")
+            key = ("referrers", self.base, self.public, repository, digest, artifact_type)
+            read = functools.partial(self._listing, repository, digest, artifact_type)
+            index = self.cache.listing(key, read, self.deadline)
         return [d for d in _manifests(index, digest) if d.get("artifactType") == artifact_type]
+
+    def _listing(self, repository: str, digest: str, artifact_type: str) -> Any:
+        """The referrers API's answer, or the tag-schema index where the registry has none."""
+        if self.cache and self.cache.no_referrers_api(self.host):
+            return self._tag_schema_index(repository, digest)
+        response = self.request(
+            "GET",
+            f"/v2/{repository}/referrers/{digest}",
+            params={"artifactType": artifact_type},
+            headers={"Accept": OCI_INDEX},
+        )
+        if response.status_code == 404:
+            if self.cache:
+                self.cache.saw_no_referrers_api(self.host)
+            return self._tag_schema_index(repository, digest)
+        _expect(response, 200, f"referrers of {digest} in {repository}")
+        return _json(response, f"referrers of {digest}")
 
     def _tag_schema_index(self, repository: str, digest: str) -> Any:
         try:

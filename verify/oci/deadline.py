@@ -5,8 +5,9 @@ A per-read timeout bounds only the wait between bytes: a registry that drips one
 keeps a read going for ever. So: each request's connect and read timeouts are at most what is
 left of the deadline, a body is checked against it between chunks, and a read still blocked when
 the time is up is ended by shutting its socket down. The sessions `session()` makes tell the
-deadline of the calling thread (`Deadline.reading`) every socket they use; a timer, started at
-the first one, shuts them down at the deadline. A read ended so, or any
+deadline of the calling thread (`Deadline.reading`) every socket they use; from the first one,
+the process's one watchdog thread shuts them down at the deadline (a thread per deadline cost
+a served review two thread starts). A read ended so, or any
 read after the deadline, raises `Expired`: a body cut short is never taken for a whole one.
 
 Work that does not read a registry sees the deadline by `Deadline.check` (the webhook checks it
@@ -20,7 +21,10 @@ DNS answer leads a read to a loopback, private or link-local service."""
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
+import itertools
+import os
 import socket
 import threading
 import time
@@ -54,7 +58,7 @@ class Deadline:
         self.expired = False  # the timer fired: reads in progress were ended
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []  # in use for it
-        self._timer: threading.Timer | None = None
+        self._watched = False  # told to the watchdog
         self._closed = False
 
     def left(self) -> float:
@@ -83,10 +87,9 @@ class Deadline:
             if self._closed:
                 return
             self._sockets.append(sock)
-            if self._timer is None:
-                self._timer = threading.Timer(self.left(), self.end)
-                self._timer.daemon = True
-                self._timer.start()
+            if not self._watched:
+                self._watched = True
+                _WATCHDOG.add(time.monotonic() + self.left(), self)
 
     def end(self) -> None:
         """The deadline is now: every read in progress is cut off, and any later refused."""
@@ -100,18 +103,53 @@ class Deadline:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def close(self) -> None:
-        """The work is over: the timer stops, nothing is shut down after."""
+        """The work is over: nothing is shut down after (the watchdog passes it by)."""
         with self._lock:
             self._closed = True
             self._sockets.clear()
-            if self._timer is not None:
-                self._timer.cancel()
 
     def __enter__(self) -> Deadline:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Watchdog:
+    """One daemon thread for the process that ends each watched deadline at its instant
+    (`time.monotonic`), in order; a closed deadline's `end` does nothing. Started at the first
+    deadline watched."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # a child has no thread of its parent's
+
+    def reset(self) -> None:
+        self._due: list[tuple[float, int, Deadline]] = []  # a heap by instant
+        self._order = itertools.count()  # ties in the order given
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, at: float, deadline: Deadline) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (at, next(self._order), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
+                self._thread.start()
+            if self._due[0][2] is deadline:  # sooner than what it waits for
+                self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, due = heapq.heappop(self._due)
+            with contextlib.suppress(Exception):  # one deadline's trouble stops no other's
+                due.end()
+
+
+_WATCHDOG = _Watchdog()
 
 
 class NotPublic(OperationalError):

@@ -12,7 +12,10 @@ image's referrers. An image named by tag is refused unless the policy sets
 process: that a bundle verified cryptographically (chain, SCT, log inclusion, signature over the
 digest) and the times it verified at, keyed by the trust root's digest, the digest signed and the
 bundle's bytes as parsed. Who signed is judged against the policy, and every time against the
-judging instant, afresh on every review."""
+judging instant, afresh on every review. It also keeps, as time- and policy-independent as its
+bytes, a bundle's parse (keyed by the exact bytes parsed: other bytes are parsed afresh, and a
+refused parse is not kept), and each thread's verifier for a trust root (what it indexes of
+the root, made once per thread and root digest: a verifier is used by one thread at a time)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import datetime
 import functools
 import hashlib
 import re
+import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,11 +33,12 @@ from typing import Any, Protocol
 from cryptography.x509 import Certificate
 from sigstore.models import Bundle
 
-from verify import gate
+from verify import bundle_form, gate
 from verify.errors import OperationalError
 from verify.evidence import MAX_BUNDLE, Collector, Evidence
-from verify.files import read_limited
+from verify.files import MIB, read_limited
 from verify.interface import Check
+from verify.oci.cache import Cache
 from verify.oci.deadline import Deadline
 from verify.once import Kept
 from verify.policy import Policy
@@ -43,6 +49,7 @@ from verify.trust import Trust, log_periods, log_valid_at, mismatches, root_inde
 MAX_REFERENCE = 512  # characters of an image reference; longer is refused unread
 MAX_BUNDLES = 64  # bundles judged for one image: more is a flood, refused
 MAX_REASON = 400  # characters of one image's reason
+MAX_PARSED = 8 * MIB  # bytes of bundles whose parse is kept (their models take a few times that)
 # where the checks' messages place an image's bundles: they are judged from memory (a review
 # writes no file), under names as `attest verify --attestations` would read them
 HELD = Path("/attest-webhook")
@@ -157,15 +164,46 @@ class VerificationCache(Kept):
     """The time-independent results of bundle verification (see the module's docstring),
     bounded and shared by the threads of one process (verify/once.py keeps them)."""
 
+    def __init__(self, limit: int = 4096) -> None:
+        super().__init__(limit)
+        self._parsed = Cache(MAX_PARSED)  # bundles by the sha256 of the bytes parsed
+        self._exact: weakref.WeakKeyDictionary[Bundle, str] = weakref.WeakKeyDictionary()
+        self._exact_lock = threading.Lock()
+        self._local = threading.local()  # this thread's verifier
+
     def verifier(self, trust: Trust) -> TimedVerifier:
-        root = trust.root
-        return CachingVerifier(
-            self,
-            trust.sha256,
-            trusted_root=root,
-            log_time_valid=functools.partial(log_valid_at, log_periods(root)),
-            mismatches=functools.partial(mismatches, root_index(root)),
-        )
+        """This thread's verifier under `trust`, made again when the root's digest changes."""
+        made: CachingVerifier | None = getattr(self._local, "verifier", None)
+        if made is None or made.trust_sha256 != trust.sha256:
+            root = trust.root
+            made = self._local.verifier = CachingVerifier(
+                self,
+                trust.sha256,
+                trusted_root=root,
+                log_time_valid=functools.partial(log_valid_at, log_periods(root)),
+                mismatches=functools.partial(mismatches, root_index(root)),
+            )
+        return made
+
+    def parse(self, raw: bytes) -> Bundle:
+        """The bundle in `raw` (bundle_form.parse), parsed once per exact bytes: a parse
+        depends on nothing else. Bundles are never changed after their parse."""
+        key = hashlib.sha256(raw).digest()
+        found: Bundle | None = self._parsed.get(key)
+        if found is None:
+            found = bundle_form.parse(raw)
+            self._parsed.put(key, found, len(raw))
+        return found
+
+    def exact(self, bundle: Bundle) -> str:
+        """The sha256 of `bundle` as parsed (its canonical JSON), once per bundle object."""
+        with self._exact_lock:
+            found = self._exact.get(bundle)
+        if found is None:
+            found = hashlib.sha256(bundle.to_json().encode()).hexdigest()
+            with self._exact_lock:
+                self._exact[bundle] = found
+        return found
 
 
 class CachingVerifier(TimedVerifier):
@@ -175,11 +213,10 @@ class CachingVerifier(TimedVerifier):
     def __init__(self, cache: VerificationCache, trust_sha256: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._cache = cache
-        self._trust = trust_sha256
+        self.trust_sha256 = trust_sha256
 
     def _key(self, what: str, bundle: Bundle) -> tuple[str, str, str]:
-        exact = hashlib.sha256(bundle.to_json().encode()).hexdigest()
-        return (self._trust, what, exact)
+        return (self.trust_sha256, what, self._cache.exact(bundle))
 
     def verify_artifact(self, input_: Any, bundle: Bundle, policy: Any) -> None:
         key = self._key(f"artifact {input_.algorithm} {input_.digest.hex()}", bundle)
@@ -276,7 +313,13 @@ class DigestJudge:
         name = digest  # as the checks' messages name the image
         held = {f"{name}.{i}.sigstore.json": raw for i, raw in enumerate(found)}
         collector = Collector(
-            trust.root, policy, now, HELD, verifier=self.cache.verifier(trust), held=held
+            trust.root,
+            policy,
+            now,
+            HELD,
+            verifier=self.cache.verifier(trust),
+            held=held,
+            parse=self.cache.parse,
         )
         evidence = collector.collect(HELD / name, {"sha256": digest.split(":")[1]})
         [decision] = gate.judge([evidence], policy, now, trust, self.checks(), images=True)

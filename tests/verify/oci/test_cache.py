@@ -1,10 +1,14 @@
 """verify.oci.cache through the client's transport (canned answers, no socket): what a
 long-lived client (the webhook) keeps — objects by digest, and briefly a registry's 404 for the
-referrers API — and what it asks for afresh every time: the referrers listing and tags."""
+referrers API — and what it asks for afresh every time: the referrers listing and tags (one read
+of a listing shared by the callers asking at once, sent after they all asked)."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -17,6 +21,7 @@ from tests.verify.oci.test_client_transport import (
     Answer,
     Canned,
     registry_with_referrers_api,
+    spec_example_referrers,
     transport,
 )
 from verify.oci import evidence
@@ -30,6 +35,7 @@ from verify.oci.client import (
     descriptor,
     sha256,
 )
+from verify.oci.deadline import Deadline, Expired
 
 IMAGE_REF = f"oci://{HOST}/app@{sha256(IMAGE)}"
 
@@ -165,3 +171,164 @@ def test_the_cache_is_bounded_by_bytes_least_recently_used_first() -> None:
         cache.put(name, name, 100)
     assert cache.get("b") is None and cache.get("c") is None  # the two oldest went
     assert [cache.get(n) for n in "adefghij"] == list("adefghij")
+
+
+# -- one read of a listing shared by the callers asking at once ------------------------------
+
+
+def _joined(cache: Cache, key: object, callers: int) -> None:
+    """Wait until `callers` threads share the next read of `key` (after the one in progress)."""
+    for _ in range(1000):
+        waiting = cache._reads._next.get(key)
+        if waiting is not None and waiting.callers == callers:
+            return
+        time.sleep(0.002)
+    raise AssertionError("nobody joined the next read")
+
+
+def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    got: list[object] = []
+
+    def run() -> None:
+        try:
+            got.append(call())
+        except Exception as e:
+            got.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, got
+
+
+def test_a_look_asked_for_during_a_read_is_never_answered_by_it_but_by_one_sent_after() -> None:
+    listing = [ARTIFACT]
+    other = b'{"another": "bundle"}'
+    session, adapter = _tag_schema_registry(listing, (other,))
+    index = f"/v2/app/manifests/sha256-{sha256(IMAGE)[7:]}"
+    held, release = threading.Event(), threading.Event()
+    inner = adapter.answer
+
+    def slow_first(method: str, url: str) -> Answer:
+        answered = inner(method, url)  # the registry's state as the request arrived
+        if url.split("?")[0].endswith(index) and not held.is_set():
+            held.set()  # the first listing read is in progress: blocked here
+            release.wait(5)
+        return answered
+
+    cache = Cache()
+    evidence.collect(IMAGE_REF, transport=session, cache=cache)  # the content kept
+    adapter.answer = slow_first
+    adapter.asked.clear()
+    first, got_first = _in_thread(
+        lambda: evidence.collect(IMAGE_REF, transport=session, cache=cache)
+    )
+    assert held.wait(5)
+    key = ("referrers", f"http://{HOST}", False, "app", sha256(IMAGE), BUNDLE_TYPE)
+    late = [_in_thread(lambda: evidence.collect(IMAGE_REF, transport=session, cache=cache))]
+    late += [_in_thread(lambda: evidence.collect(IMAGE_REF, transport=session, cache=cache))]
+    _joined(cache, key, 2)
+    listing[:] = [_artifact(other)]  # pushed after the first read was sent, before the others'
+    release.set()
+    for thread, _ in [(first, got_first), *late]:
+        thread.join(5)
+    assert got_first == [(sha256(IMAGE), [BUNDLE])]  # its read was sent before the change
+    assert [got for _, got in late] == [[(sha256(IMAGE), [other])]] * 2  # seen by both
+    assert _paths(adapter.asked).count(index) == 2  # one read for the two who asked meanwhile
+
+
+def test_a_shared_read_that_fails_fails_for_all_who_share_it_and_the_next_look_reads_again() -> (
+    None
+):
+    cache = Cache()
+    key = ("listing",)
+    held, release = threading.Event(), threading.Event()
+    reads: list[str] = []
+
+    def blocked() -> str:
+        held.set()
+        release.wait(5)
+        return "first"
+
+    def failing() -> str:
+        reads.append("failing")
+        raise RegistryError("referrers of x: HTTP 500 from the registry")
+
+    first, got_first = _in_thread(lambda: cache.listing(key, blocked, None))
+    assert held.wait(5)
+    sharing = [_in_thread(lambda: cache.listing(key, failing, None)) for _ in range(3)]
+    _joined(cache, key, 3)
+    release.set()
+    for thread, _ in [(first, got_first), *sharing]:
+        thread.join(5)
+    assert got_first == ["first"] and reads == ["failing"]  # one read for the three
+    for _, got in sharing:
+        assert isinstance(got[0], RegistryError) and "HTTP 500 from the registry" in str(got[0])
+    assert cache.listing(key, lambda: "afresh", None) == "afresh"  # failures are not kept
+
+
+def test_a_caller_waiting_for_a_shared_read_stops_at_its_deadline() -> None:
+    cache = Cache()
+    held, release = threading.Event(), threading.Event()
+
+    def blocked() -> str:
+        held.set()
+        release.wait(5)
+        return "late"
+
+    first, _ = _in_thread(lambda: cache.listing("k", blocked, None))
+    assert held.wait(5)
+    with pytest.raises(Expired, match="the referrers listing, read for several reviews at once"):
+        cache.listing("k", lambda: "never", Deadline(0.05, "the review's 8 s"))
+    release.set()
+    first.join(5)
+    assert cache.listing("k", lambda: "afresh", None) == "afresh"
+
+
+def test_a_registry_that_loses_its_referrers_api_is_read_through_the_tag_schema_at_once() -> None:
+    api = [True]
+
+    def answer(method: str, url: str) -> Answer:
+        if "/referrers/" in url and not api[0]:
+            return 404, {}, b""
+        if url.split("?")[0].endswith(f"/manifests/sha256-{sha256(IMAGE)[7:]}"):
+            return 200, {"Content-Type": OCI_INDEX}, spec_example_referrers()
+        return registry_with_referrers_api(method, url)
+
+    session, adapter = transport(answer)
+    cache = Cache()
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == [BUNDLE]
+    api[0] = False  # downgraded: the API's answer was never remembered, its 404 is seen now
+    adapter.asked.clear()
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == [BUNDLE]
+    assert _paths(adapter.asked) == [
+        f"/v2/app/referrers/{sha256(IMAGE)}",
+        f"/v2/app/manifests/sha256-{sha256(IMAGE)[7:]}",
+    ]
+
+
+def test_the_deadline_of_the_caller_who_sends_a_shared_read_is_never_another_callers() -> None:
+    cache = Cache()
+    held, release = threading.Event(), threading.Event()
+
+    def blocked() -> str:
+        held.set()
+        release.wait(5)
+        return "first"
+
+    first, _ = _in_thread(lambda: cache.listing("k", blocked, None))
+    assert held.wait(5)
+    clock = Clock()
+    hurried_deadline = Deadline(60, "the review's 8 s", clock=clock)
+    hurried, got_hurried = _in_thread(lambda: cache.listing("k", lambda: "never", hurried_deadline))
+    _joined(cache, "k", 1)
+    patient, got_patient = _in_thread(lambda: cache.listing("k", lambda: "its own", None))
+    _joined(cache, "k", 2)
+    clock.now += 61  # its deadline passes while it waits for the read in progress
+    with cache._reads._ready:
+        cache._reads._ready.notify_all()
+    hurried.join(5)
+    assert isinstance(got_hurried[0], Expired)
+    release.set()
+    for thread in (first, patient):
+        thread.join(5)
+    assert got_patient == ["its own"]  # read again by its own deadline, not denied by another's

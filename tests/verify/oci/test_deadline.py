@@ -5,6 +5,8 @@ ends with exit 3 naming its --timeout."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,3 +58,27 @@ def test_attest_verify_of_a_dripping_registry_exits_3_at_its_timeout(
         done.stderr
     )
     assert took < 5, took
+
+
+def test_deadlines_end_each_at_its_instant_by_one_thread_a_closed_one_never() -> None:
+    """The process's one watchdog ends every watched deadline at its instant, a sooner one
+    given after a later one too; a deadline closed in time leaves its socket alone."""
+    pairs = [socket.socketpair() for _ in range(3)]
+    later, closed, sooner = Deadline(30), Deadline(0.05), Deadline(0.1)
+    threads = threading.active_count()
+    later.watch(pairs[0][0])
+    closed.watch(pairs[1][0])
+    sooner.watch(pairs[2][0])  # the watchdog waits for `closed`, then must not wait for `later`
+    closed.close()
+    assert threading.active_count() <= threads + 1  # one thread for them all, if not started
+    pairs[2][0].settimeout(5)
+    begun = time.monotonic()
+    assert pairs[2][0].recv(1) == b""  # shut down at its deadline
+    assert time.monotonic() - begun < 2 and sooner.expired
+    assert not closed.expired and not later.expired
+    pairs[1][1].send(b"x")
+    assert pairs[1][0].recv(1) == b"x"  # still open
+    later.close()
+    for pair in pairs:
+        for end in pair:
+            end.close()

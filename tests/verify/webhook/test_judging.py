@@ -8,10 +8,13 @@ each distinct signer once, a bad referrer beside a good one neither allows nor d
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import hashlib
+import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,50 @@ def test_a_review_is_judged_from_memory_writing_no_file(
     assert _judge(tmp_path, policy, image).allowed is True
     verdict = _judge(tmp_path, policy, unsigned)
     assert verdict.allowed is False and "signature: no verified signature" in verdict.reason
+
+
+def _tampered(bundle: Path) -> None:
+    """The bundle's signature changed (other bytes, the rest as it was)."""
+    document = json.loads(bundle.read_bytes())
+    signature = base64.b64decode(document["messageSignature"]["signature"])
+    changed = signature[:-8] + bytes(b ^ 0x01 for b in signature[-8:])
+    document["messageSignature"]["signature"] = base64.b64encode(changed).decode()
+    bundle.write_text(json.dumps(document))
+
+
+def test_a_tampered_bundle_is_parsed_and_verified_afresh_and_refused_naming_why(
+    tmp_path: Path, instance: LocalInstance, policy: Path
+) -> None:
+    """The parse and the verification kept for a bundle's exact bytes are never those of a
+    bundle that shares all but its signature with it."""
+    image = _image(tmp_path, instance, g.github_token(instance))
+    judge = DigestJudge(DirectorySource(tmp_path / "evidence"), VerificationCache())
+    assert _judge(tmp_path, policy, image, judge=judge).allowed is True
+    assert _judge(tmp_path, policy, image, judge=judge).allowed is True  # parse, crypto kept
+    assert judge.cache.hits == 1
+    [bundle] = (tmp_path / "evidence").glob("*/signature.sigstore.json")
+    _tampered(bundle)
+    verdict = _judge(tmp_path, policy, image, judge=judge)
+    assert verdict.allowed is False
+    assert "signature does not verify for this artifact" in verdict.reason, verdict.reason
+    assert judge.cache.hits == 1
+
+
+def test_a_thread_keeps_its_verifier_per_trust_root_and_threads_never_share_one(
+    tmp_path: Path, instance: LocalInstance, other_instance: LocalInstance, policy: Path
+) -> None:
+    cache = VerificationCache()
+    trust = gate.trust_for(load_policy(policy))
+    policy.write_text(
+        policy.read_text().replace(str(instance.trusted_root), str(other_instance.trusted_root))
+    )
+    other = gate.trust_for(load_policy(policy))
+    assert other.sha256 != trust.sha256
+    mine = cache.verifier(trust)
+    assert cache.verifier(trust) is mine  # made once for this thread and root
+    assert cache.verifier(other) is not mine  # another root: made afresh
+    theirs: list[object] = []
+    thread = threading.Thread(target=lambda: theirs.append(cache.verifier(other)))
+    thread.start()
+    thread.join()
+    assert theirs[0] is not cache.verifier(other)  # one thread at a time uses a verifier

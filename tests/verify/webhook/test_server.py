@@ -147,3 +147,23 @@ def test_plain_http_gets_no_answer(served: Served) -> None:
         )
         plain.getresponse()
     assert served[2].getvalue() == ""
+
+
+def test_an_answer_leaves_in_one_write(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Status line, headers and body in one write: a body written after its headers waits for
+    the client's delayed ACK (Nagle's algorithm), 40 ms a review on Linux."""
+    writes: list[bytes] = []
+    for name in ("send", "sendall"):
+        original = getattr(ssl.SSLSocket, name)
+
+        def counted(sock: ssl.SSLSocket, data: bytes, *args: Any, _original: Any = original) -> Any:
+            if sock.server_side:
+                writes.append(bytes(data))
+            return _original(sock, data, *args)
+
+        monkeypatch.setattr(ssl.SSLSocket, name, counted)
+    for _ in range(2):
+        writes.clear()
+        assert _answer(served, r.workload("Deployment"))["allowed"] is True
+        [written] = writes
+        assert written.startswith(b"HTTP/1.1 200") and written.endswith(b'"allowed": true}}')
