@@ -12,11 +12,13 @@ attest's modules are byte-compiled first, as pip leaves an installed wheel and a
 are: with PYTHONDONTWRITEBYTECODE set (as here) every timed process would compile them anew.
 The load average is printed with each figure: the machine is shared.
 
-Run: `make bench`, or `.venv/bin/python benchmarks/bench_sign.py` from the repository root.
+Run: `make bench`, or `.venv/bin/python benchmarks/bench_sign.py` from the repository root;
+`--only small` or `--only large` runs one of the two parts.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -174,6 +176,9 @@ def large_file(work: Path, state: Path, config: Path) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="attest sign against its peers")
+    parser.add_argument("--only", choices=("small", "large"), help="run one part only")
+    only = parser.parse_args().only
     byte_compile()
     with tempfile.TemporaryDirectory(prefix="bench-sign-") as tmp:
         work = Path(tmp)
@@ -181,8 +186,10 @@ def main() -> None:
         subprocess.run(attest("instance", "up", "--state", str(state), "--ttl", "1200"), check=True)
         try:
             config = state / "trust_config.json"
-            small_files(work, state, config)
-            large_file(work, state, config)
+            if only != "large":
+                small_files(work, state, config)
+            if only != "small":
+                large_file(work, state, config)
         finally:
             subprocess.run(attest("instance", "down", "--state", str(state)), check=False)
 

@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from packaging.requirements import Requirement
+from sigstore._internal.rekor.client_v2 import RekorV2Client
+from sigstore._internal.timestamp import TimestampAuthorityClient
 from sigstore.models import Bundle, ClientTrustConfig
 from sigstore.sign import Signer, SigningContext
 
@@ -122,6 +124,8 @@ SAMPLES: dict[str, Callable[[Path], object]] = {
     "Signer": lambda _: Signer(None, SigningContext.from_trust_config(_trust_config()), False),  # type: ignore[arg-type]
     "OsvService": lambda tmp: pip_audit_adapter.osv(tmp, 5, pip_audit_adapter.OSV_URL)._inner,
     "PyPIService": lambda tmp: pip_audit_adapter.pypi(tmp, 5, None)._inner,
+    "RekorV2Client": lambda _: RekorV2Client("https://log.example"),
+    "TimestampAuthorityClient": lambda _: TimestampAuthorityClient("https://tsa.example"),
 }
 
 

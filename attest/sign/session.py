@@ -45,6 +45,7 @@ from verify.sigstore_adapter import (
     oidc_url,
     promising_log,
     require_timestamps,
+    settle_environment,
     signer_logging_to,
 )
 from verify.text import quoted, shown
@@ -378,7 +379,7 @@ def open_session(place: Where, who: Credential) -> SigningSession:
             "the identity token has expired (or is not valid yet); nothing was signed: get a "
             "fresh one and run again"
         )
-    context = require_timestamps(SigningContext.from_trust_config(place.trust))
+    context = settle_environment(require_timestamps(SigningContext.from_trust_config(place.trust)))
     signer = _call(lambda: Signer(who.token, context, cache=True), "the CA (certificate request)")
     # the gate's own verifier: the one certificate's chain, SCT and profile verified once for
     # the run, each bundle's signature, timestamps and log entry every time (its last_times,
