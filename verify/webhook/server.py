@@ -49,6 +49,7 @@ MAX_IMAGES = 16  # distinct images judged in one review; a pod with more is deni
 MAX_CONNECTIONS = 256  # open connections; the API server keeps a few per replica
 REQUEST_READ = 10.0  # seconds to read a request, from its first byte to its body's last
 PATH = "/validate"
+_DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII: str.isdigit() also takes "²"
 _IDLE = 30.0  # seconds a keep-alive connection may sit idle, or a handshake take
 _LOGGED = 512  # characters of one string in a decision-log line
 _LOGGED_IMAGES = 64  # images listed in one decision-log line
@@ -229,11 +230,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _length(self) -> int | None:
-        """The body's Content-Length when given as a number, else None."""
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") is not None or length is None:
+        """The body's Content-Length when given once, as ASCII digits, with no
+        Transfer-Encoding; else None (the body is never read, and the connection closes: two
+        lengths, read one way here and another by a proxy, would smuggle a request)."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if self.headers.get("Transfer-Encoding") is not None or len(lengths) != 1:
             return None
-        return int(length) if length.isdigit() and len(length) <= 12 else None
+        return int(lengths[0]) if _DIGITS.fullmatch(lengths[0].strip()) else None
+
+    def _framing(self) -> tuple[int, str] | None:
+        """Why the request's body cannot be measured (status, reason), if it cannot."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if self.headers.get("Transfer-Encoding") is not None or not lengths:
+            return 411, "give the review's Content-Length (no chunked body)"
+        if self._length() is None:
+            return 400, "give one Content-Length, in ASCII digits"
+        return None
 
     def _refuse(self, status: int, why: str) -> None:
         """A request that is not a review: its body (at most MAX_REVIEW) read past and the
@@ -250,9 +262,10 @@ class _Handler(BaseHTTPRequestHandler):
         kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
             return self._refuse(415, "an AdmissionReview is application/json")
-        length = self._length()
-        if length is None:
-            return self._refuse(411, "give the review's Content-Length (no chunked body)")
+        unmeasured = self._framing()
+        if unmeasured is not None:
+            return self._refuse(*unmeasured)
+        length = cast(int, self._length())
         if length > MAX_REVIEW:
             return self._refuse(413, f"a review over {MAX_REVIEW // MIB} MiB is refused unread")
         body = self.rfile.read(length)
@@ -373,6 +386,13 @@ class TlsServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._connections.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed: at most one line on stderr, never a traceback (a client
+        dropping its connection early is not worth one, and could flood the log)."""
+        error = sys.exc_info()[1]
+        if error is not None and not isinstance(error, OSError):
+            print(f"attest webhook: a connection failed: {type(error).__name__}", file=sys.stderr)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(_IDLE)

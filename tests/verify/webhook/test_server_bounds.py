@@ -4,6 +4,7 @@ connections, the time to read a request, and a rotated certificate taken up."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -153,3 +154,82 @@ def test_a_rotated_certificate_is_served_to_new_connections(
     assert _handshake(port, new_cert)
     cert.with_name("tls.key").write_text("half written")  # a broken change keeps the last
     assert _handshake(port, new_cert)
+
+
+def _exchange(port: int, cert: Path, request: bytes) -> bytes:
+    """Everything the server sends back to `request` on one connection, until it closes."""
+    with r.client_context(cert).wrap_socket(
+        socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="127.0.0.1"
+    ) as tls:
+        tls.sendall(request)
+        received = b""
+        with contextlib.suppress(OSError):
+            while chunk := tls.recv(65536):
+                received += chunk
+        return received
+
+
+def _post(headers: bytes, body: bytes = b"") -> bytes:
+    return (
+        b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + headers
+        + b"\r\n"
+        + body
+    )
+
+
+def test_two_content_lengths_are_400_and_the_connection_closes(
+    serving: tuple[int, Path],
+) -> None:
+    """A body read by one length here and another by a proxy would smuggle a second request:
+    the review inside the body must never be answered."""
+    port, cert = serving
+    inner = r.body(r.workload("Pod"))
+    smuggled = _post(b"Content-Length: %d\r\n" % len(inner), inner)
+    for first, second in ((0, len(smuggled)), (len(smuggled), 0)):
+        lengths = b"Content-Length: %d\r\nContent-Length: %d\r\n" % (first, second)
+        received = _exchange(port, cert, _post(lengths, smuggled))
+        assert received.startswith(b"HTTP/1.1 400 "), received[:200]
+        assert b"give one Content-Length, in ASCII digits" in received
+        assert received.count(b"HTTP/1.1 ") == 1, received
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "+5", "0x10", "1 2", "-1"])
+def test_a_content_length_not_in_ascii_digits_is_400_without_a_traceback(
+    serving: tuple[int, Path], capfd: pytest.CaptureFixture[str], length: str
+) -> None:
+    port, cert = serving
+    received = _exchange(port, cert, _post(f"Content-Length: {length}\r\n".encode()))
+    assert received.startswith(b"HTTP/1.1 400 "), received[:200]
+    assert b"give one Content-Length, in ASCII digits" in received
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_dropping_its_connection_leaves_no_traceback(
+    serving: tuple[int, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    port, cert = serving
+    tls = r.client_context(cert).wrap_socket(
+        socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="127.0.0.1"
+    )
+    tls.sendall(_post(b"Content-Length: 1000\r\n", b"{"))
+    tls.shutdown(socket.SHUT_RDWR)  # gone mid-body, without TLS's close_notify
+    tls.close()
+    time.sleep(1)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_connection_failing_otherwise_is_one_line_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cert, key = r.certificate(tmp_path)
+    hook, _ = _hook(tmp_path)
+    httpd = TlsServer(("127.0.0.1", 0), hook, Certificates(cert, key).context)
+    try:
+        raise KeyError("\x1b[2J")
+    except KeyError:
+        httpd.handle_error(None, ("127.0.0.1", 1))
+    finally:
+        httpd.server_close()
+        hook.close()
+    assert capsys.readouterr().err == "attest webhook: a connection failed: KeyError\n"
