@@ -9,11 +9,12 @@ over MAX_REVIEW (413), no Content-Length (411), another content type (415), anot
 (405) or path (404).
 
 Bounds against whoever can reach the port or create a Pod: at most MAX_CONNECTIONS connections
-(more are closed unanswered); a TLS handshake, and a request's line, headers and body, read
-within REQUEST_READ (of its first byte); at most MAX_IMAGES distinct images judged per review;
-one deadline per review that its registry reads obey (verify/oci/deadline.py), so a review's
-thread stops at it rather than running on after its denial. The certificate and key are read
-again when their files change (a rotated Secret), for new connections."""
+(more are closed unanswered); a TLS handshake done within HANDSHAKE, and a request's line,
+headers and body read within REQUEST_READ (of its first byte); at most MAX_IMAGES distinct
+images judged per review; one deadline per review that its registry reads obey
+(verify/oci/deadline.py), so a review's thread stops at it rather than running on after its
+denial. The certificate and key are read again when their files change (a rotated Secret),
+for new connections."""
 
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ _MARGIN = 0.5  # seconds of the review's deadline left to say a registry's laten
 MAX_IMAGES = 16  # distinct images judged in one review; a pod with more is denied
 MAX_CONNECTIONS = 256  # open connections; the API server keeps a few per replica
 REQUEST_READ = 10.0  # seconds to read a request, from its first byte to its body's last
+HANDSHAKE = 5.0  # seconds for a TLS handshake: a silent connection holds a slot no longer
 PATH = "/validate"
 _DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII: str.isdigit() also takes "²"
-_IDLE = 30.0  # seconds a keep-alive connection may sit idle, or a handshake take
+_IDLE = 30.0  # seconds a keep-alive connection may sit idle
 _LOGGED = 512  # characters of one string in a decision-log line
 _LOGGED_IMAGES = 64  # images listed in one decision-log line
 _UID = re.compile(r"[\x21-\x7e]{1,128}")  # a uid: printable ASCII (Kubernetes: a UUID)
@@ -397,12 +399,16 @@ class TlsServer(ThreadingHTTPServer):
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(_IDLE)
         context = self.context if isinstance(self.context, ssl.SSLContext) else self.context()
+        # the deadline shuts down a duplicate of the socket: wrapping detaches `request` itself
+        watched = request.dup()
         try:
-            with Deadline(REQUEST_READ) as handshake:  # a handshake sent a byte at a time ends
-                handshake.watch(request)
+            with Deadline(HANDSHAKE) as handshake:  # a handshake silent or dripping ends
+                handshake.watch(watched)
                 wrapped = context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             return  # a client that does not speak TLS 1.2+ (in time): nothing to answer
+        finally:
+            watched.close()
         try:
             super().finish_request(wrapped, client_address)
         finally:

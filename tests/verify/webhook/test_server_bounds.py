@@ -72,6 +72,7 @@ def test_a_decision_log_line_is_bounded_and_names_the_peer(tmp_path: Path) -> No
 @pytest.fixture
 def serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, Path]]:
     monkeypatch.setattr(server, "REQUEST_READ", 0.5)
+    monkeypatch.setattr(server, "HANDSHAKE", 0.5)
     cert, key = r.certificate(tmp_path)
     hook, _ = _hook(tmp_path)
     httpd = TlsServer(("127.0.0.1", 0), hook, Certificates(cert, key).context, max_connections=2)
@@ -233,3 +234,17 @@ def test_a_connection_failing_otherwise_is_one_line_on_stderr(
         httpd.server_close()
         hook.close()
     assert capsys.readouterr().err == "attest webhook: a connection failed: KeyError\n"
+
+
+@pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01"])
+def test_a_connection_silent_or_dripping_in_its_handshake_is_closed_at_its_deadline(
+    serving: tuple[int, Path], sent: bytes
+) -> None:
+    """Connections that never finish a handshake would hold every slot (and with
+    `failurePolicy: Fail`, stop every deploy): each is closed at HANDSHAKE."""
+    port, _ = serving
+    with socket.create_connection(("127.0.0.1", port)) as silent:
+        silent.sendall(sent)
+        started = time.monotonic()
+        assert _closed_within(silent, 3)
+        assert time.monotonic() - started < 2
