@@ -93,10 +93,11 @@ class Cache:
             now = self._clock()
             self._no_api.pop((host, repository), None)
             self._no_api[(host, repository)] = now  # oldest first: drop from the front
-            for key, seen in list(self._no_api.items()):
-                if now - seen < NO_API_TTL and len(self._no_api) <= NO_API_MEMOS:
+            while True:  # the oldest, if out of date or one too many
+                oldest = next(iter(self._no_api))
+                if now - self._no_api[oldest] < NO_API_TTL and len(self._no_api) <= NO_API_MEMOS:
                     break
-                del self._no_api[key]
+                del self._no_api[oldest]
 
     def listing(self, key: Hashable, read: Callable[[], Any], deadline: Deadline | None) -> Any:
         """What `read()` returns, from a read shared with the threads asking for `key` now
