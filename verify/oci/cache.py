@@ -9,14 +9,19 @@ Never kept: what a name points to now — a tag's manifest (its digest is resolv
 referrers list (the referrers API's answer, or the tag-schema index): a referrer pushed or
 removed is seen at the next review.
 
-Remembered for NO_API_TTL seconds per registry host: that it answered the referrers API with
-404, so the tag-schema index is read without asking again (one request per review saved).
-Safe: a registry only gains the API (distribution spec 1.1, "Enabling the Referrers API": it
+Remembered for NO_API_TTL seconds per registry host and repository: that the referrers API
+answered 404 for that repository, so its tag-schema index is read without asking again (one
+request per review saved). Per repository, never per host: one registry may serve repositories
+with the API and without it (a pull-through or mirror project; a 404 may also be the
+repository's, not the API's), so a 404 for one repository says nothing of another's listing —
+another's API answer is its listing, never replaced by its (possibly stale) tag-schema index.
+Safe: a repository only gains the API (distribution spec 1.1, "Enabling the Referrers API": it
 then lists what the index listed too), and a stale memo means, for at most NO_API_TTL after an
-upgrade, the listing as the index still has it: a referrer pushed to or removed from the
-upgraded registry is seen that much later, as if pushed or removed later. The index is itself
-what the spec has every client read when the API is missing. An API that answers is never
-remembered: its answer is the listing, asked for every time.
+upgrade, the listing as the repository's own index still has it: a referrer pushed to or
+removed from the upgraded registry is seen that much later, as if pushed or removed later. The
+index is itself what the spec has every client read when the API is missing. An API that
+answers is never remembered: its answer is the listing, asked for every time. At most
+NO_API_MEMOS are remembered (the oldest go first: forgetting one only costs a request).
 
 Shared, never kept: one read of a referrers listing by the threads that ask for the same one
 (`Cache.listing`). At most one read per listing is in progress at once; the threads that ask
@@ -39,12 +44,13 @@ from typing import Any
 from verify.oci.deadline import Deadline, Expired
 
 LIMIT = 32 * 1024 * 1024  # bytes kept in all
-NO_API_TTL = 30.0  # seconds a registry's 404 for the referrers API is remembered
+NO_API_TTL = 30.0  # seconds a repository's 404 for the referrers API is remembered
+NO_API_MEMOS = 4096  # (host, repository) pairs remembered at most
 
 
 class Cache:
     """Content by digest (bounded LRU by bytes; an object over an eighth of the limit is not
-    kept, so one large blob cannot flush the rest) and the hosts without a referrers API.
+    kept, so one large blob cannot flush the rest) and the repositories without a referrers API.
     Shared by the threads of one process."""
 
     def __init__(self, limit: int = LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
@@ -52,7 +58,7 @@ class Cache:
         self._clock = clock
         self._kept: collections.OrderedDict[Hashable, tuple[Any, int]] = collections.OrderedDict()
         self._size = 0
-        self._no_api: dict[str, float] = {}  # host -> when its 404 was seen
+        self._no_api: dict[tuple[str, str], float] = {}  # (host, repository) -> when: 404
         self._lock = threading.Lock()
         self._reads = _Reads()
 
@@ -75,15 +81,23 @@ class Cache:
                 _, (_, dropped) = self._kept.popitem(last=False)
                 self._size -= dropped
 
-    def no_referrers_api(self, host: str) -> bool:
-        """Whether `host` said 404 to the referrers API less than NO_API_TTL seconds ago."""
+    def no_referrers_api(self, host: str, repository: str) -> bool:
+        """Whether `host` said 404 to the referrers API for `repository` less than NO_API_TTL
+        seconds ago (another repository's 404 says nothing of this one's API)."""
         with self._lock:
-            seen = self._no_api.get(host)
+            seen = self._no_api.get((host, repository))
             return seen is not None and self._clock() - seen < NO_API_TTL
 
-    def saw_no_referrers_api(self, host: str) -> None:
+    def saw_no_referrers_api(self, host: str, repository: str) -> None:
         with self._lock:
-            self._no_api[host] = self._clock()
+            now = self._clock()
+            self._no_api.pop((host, repository), None)
+            self._no_api[(host, repository)] = now  # oldest first: drop from the front
+            while True:  # the oldest, if out of date or one too many
+                oldest = next(iter(self._no_api))
+                if now - self._no_api[oldest] < NO_API_TTL and len(self._no_api) <= NO_API_MEMOS:
+                    break
+                del self._no_api[oldest]
 
     def listing(self, key: Hashable, read: Callable[[], Any], deadline: Deadline | None) -> Any:
         """What `read()` returns, from a read shared with the threads asking for `key` now

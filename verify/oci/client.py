@@ -306,7 +306,9 @@ class Registry:
         the referrers API, or, where the registry has none (404), from the index at the
         referrers tag schema's tag `sha256-<hex>` (none there: no referrers). Both are asked
         for afresh every time (by one request for the callers asking at once, sent after they
-        all asked: cache.py); only a 404 from the API is remembered, briefly."""
+        all asked: cache.py); only a 404 from the API is remembered, briefly, for this
+        repository alone: an API that answers is this repository's listing, whatever other
+        repositories of the host say."""
         if self.cache is None:
             index = self._listing(repository, digest, artifact_type)
         else:
@@ -316,8 +318,9 @@ class Registry:
         return [d for d in _manifests(index, digest) if d.get("artifactType") == artifact_type]
 
     def _listing(self, repository: str, digest: str, artifact_type: str) -> Any:
-        """The referrers API's answer, or the tag-schema index where the registry has none."""
-        if self.cache and self.cache.no_referrers_api(self.host):
+        """The referrers API's answer, or the tag-schema index where the repository has none
+        (its own 404, now or remembered: never another repository's)."""
+        if self.cache and self.cache.no_referrers_api(self.host, repository):
             return self._tag_schema_index(repository, digest)
         response = self.request(
             "GET",
@@ -327,7 +330,7 @@ class Registry:
         )
         if response.status_code == 404:
             if self.cache:
-                self.cache.saw_no_referrers_api(self.host)
+                self.cache.saw_no_referrers_api(self.host, repository)
             return self._tag_schema_index(repository, digest)
         _expect(response, 200, f"referrers of {digest} in {repository}")
         return _json(response, f"referrers of {digest}")

@@ -1,6 +1,6 @@
 """verify.oci.cache through the client's transport (canned answers, no socket): what a
-long-lived client (the webhook) keeps — objects by digest, and briefly a registry's 404 for the
-referrers API — and what it asks for afresh every time: the referrers listing and tags (one read
+long-lived client (the webhook) keeps — objects by digest, and briefly a repository's 404 for
+the referrers API (never another repository's) — and what it asks for afresh every time: the referrers listing and tags (one read
 of a listing shared by the callers asking at once, sent after they all asked)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.verify.oci.test_client_transport import (
     transport,
 )
 from verify.oci import evidence
-from verify.oci.cache import NO_API_TTL, Cache
+from verify.oci.cache import NO_API_MEMOS, NO_API_TTL, Cache
 from verify.oci.client import (
     BUNDLE_TYPE,
     OCI_INDEX,
@@ -38,6 +38,7 @@ from verify.oci.client import (
 from verify.oci.deadline import Deadline, Expired
 
 IMAGE_REF = f"oci://{HOST}/app@{sha256(IMAGE)}"
+MIRROR_REF = f"oci://{HOST}/mirror/x@{sha256(IMAGE)}"
 
 
 def _paths(asked: list[str]) -> list[str]:
@@ -118,6 +119,70 @@ def test_a_404_from_the_referrers_api_is_remembered_for_a_short_time_only() -> N
         f"/v2/app/referrers/{sha256(IMAGE)}",
         f"/v2/app/manifests/sha256-{sha256(IMAGE)[7:]}",
     ]
+
+
+def _mixed_registry(api_lists: bool, index_lists: bool) -> tuple[requests.Session, Canned]:
+    """One host, two repositories: `mirror/x` without the referrers API (404, no index), `app`
+    with it; app's API lists ARTIFACT if `api_lists`, its tag-schema index if `index_lists`."""
+
+    def listing(artifacts: list[bytes]) -> bytes:
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        index["manifests"] = [
+            descriptor(OCI_MANIFEST, a, artifactType=BUNDLE_TYPE) for a in artifacts
+        ]
+        return json.dumps(index).encode()
+
+    def answer(method: str, url: str) -> Answer:
+        path = url.split(HOST, 1)[1].split("?")[0]
+        if path == f"/v2/app/referrers/{sha256(IMAGE)}":
+            return 200, {"Content-Type": OCI_INDEX}, listing([ARTIFACT] if api_lists else [])
+        if path == f"/v2/app/manifests/sha256-{sha256(IMAGE)[7:]}":
+            return 200, {"Content-Type": OCI_INDEX}, listing([ARTIFACT] if index_lists else [])
+        if path == f"/v2/mirror/x/referrers/{sha256(IMAGE)}":
+            return 404, {}, b""
+        return registry_with_referrers_api(method, url)  # the objects by digest; else 404
+
+    return transport(answer)
+
+
+def _looked_at_mirror_first(session: requests.Session, adapter: Canned, cache: Cache) -> None:
+    assert evidence.collect(MIRROR_REF, transport=session, cache=cache)[1] == []
+    assert f"/v2/mirror/x/referrers/{sha256(IMAGE)}" in _paths(adapter.asked)
+    adapter.asked.clear()
+
+
+def test_a_404_for_one_repository_never_makes_another_read_through_the_tag_schema() -> None:
+    session, adapter = _mixed_registry(api_lists=True, index_lists=False)
+    cache = Cache()
+    _looked_at_mirror_first(session, adapter, cache)
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == [BUNDLE]
+    assert f"/v2/app/referrers/{sha256(IMAGE)}" in _paths(adapter.asked)
+    assert not any("sha256-" in a for a in adapter.asked)  # app's API answered: its listing
+    adapter.asked.clear()  # the mirror's own 404 is still remembered
+    evidence.collect(MIRROR_REF, transport=session, cache=cache)
+    assert _paths(adapter.asked) == [f"/v2/mirror/x/manifests/sha256-{sha256(IMAGE)[7:]}"]
+
+
+def test_a_stale_tag_schema_index_is_never_believed_over_the_repositorys_own_api() -> None:
+    # app's index still lists a signature its API no longer lists: app is judged on the API
+    session, adapter = _mixed_registry(api_lists=False, index_lists=True)
+    cache = Cache()
+    _looked_at_mirror_first(session, adapter, cache)
+    assert evidence.collect(IMAGE_REF, transport=session, cache=cache)[1] == []
+    assert _paths(adapter.asked) == [
+        f"/v2/app/manifests/{sha256(IMAGE)}",
+        f"/v2/app/referrers/{sha256(IMAGE)}",
+    ]  # never the tag-schema index
+
+
+def test_the_memo_of_404s_is_bounded_oldest_first() -> None:
+    clock = Clock()
+    cache = Cache(clock=clock)
+    for n in range(NO_API_MEMOS + 1):
+        cache.saw_no_referrers_api(HOST, f"repo{n}")
+    assert not cache.no_referrers_api(HOST, "repo0")  # forgotten: the API is asked again
+    assert cache.no_referrers_api(HOST, "repo1") and cache.no_referrers_api(HOST, f"repo{n}")
+    assert not cache.no_referrers_api("other:5000", "repo1")
 
 
 def test_a_referrer_removed_from_the_listing_is_gone_at_the_next_look_and_a_new_one_is_seen() -> (
