@@ -133,14 +133,36 @@ def _key(where: str, key: PublicKeyModel) -> None:
         raise _Malformed(f"{where}: not a key sigstore can use ({reason})") from e
 
 
+class _NotYet(_Malformed):
+    """A part the verifier needs has no entry valid yet: the root cannot serve until then."""
+
+
+def _started(kind: str, periods: list[TimeRange | None]) -> None:
+    """At least one of `periods` has started, on the clock (sigstore's reading: it skips an
+    entry that starts later, and with none left cannot verify at all; an ended one still
+    serves what was signed before its end, and the gate refuses the rest, naming why)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    starts = [period.start if period is not None else None for period in periods]
+    if all(start is not None and start > now for start in starts):
+        earliest = min(start for start in starts if start is not None)
+        raise _NotYet(
+            f"{kind}: every validFor starts after now (the earliest at {earliest.isoformat()}), "
+            "so sigstore can verify nothing with it"
+        )
+
+
 def _check(root: TrustedRootModel) -> None:
     """Every certificate and key of `root` loads, and it has what every verification needs:
-    a CA, a transparency log and a CT log. sigstore reads each only when a bundle is verified,
-    and skips a key it cannot load with a log line: the root would deny everything, or fail as
-    an internal error, instead of being refused when it is loaded."""
+    a CA, a transparency log and a CT log, each with one that has started. sigstore reads each
+    only when a bundle is verified, and skips a key it cannot load with a log line: the root
+    would deny everything, or fail as an internal error, instead of being refused when it is
+    loaded."""
     for kind in ("certificateAuthorities", "tlogs", "ctlogs"):
         if not getattr(root, _SNAKE[kind]):
             raise _Malformed(f"{kind}: empty, but every verification needs one")
+    _started("certificateAuthorities", [ca.valid_for for ca in root.certificate_authorities])
+    _started("tlogs", [log.public_key.valid_for for log in root.tlogs])
+    _started("ctlogs", [log.public_key.valid_for for log in root.ctlogs])
     for kind in ("certificateAuthorities", "timestampAuthorities"):
         for i, authority in enumerate(getattr(root, _SNAKE[kind]) or ()):
             _authority(f"{kind}[{i}]", authority)
@@ -192,6 +214,8 @@ def read_root(raw: bytes, source: Path | str) -> _Read:
             read = _Read(root, _is_development(inner), _starts(inner))
         if warnings:
             raise _Malformed(f"sigstore cannot use it: {unquoted(warnings[0].getMessage())}")
+    except _NotYet as e:
+        raise TrustError(f"{source}: a Sigstore trusted root not valid yet: {e}") from e
     except _Malformed as e:
         raise TrustError(f"{source}: a malformed Sigstore trusted root: {e}") from e
     except Exception as e:  # the models' and parsers' refusals: never quoting the file

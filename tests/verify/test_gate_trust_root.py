@@ -19,6 +19,7 @@ from click.testing import Result
 from tests import signed_release as g
 from tests.conftest import LocalInstance
 from verify.errors import ExitCode
+from verify.trust import read_root, timed_verifier
 
 Invoke = Callable[..., Result]
 SECRET = "ghp_SEKRETSEKRET0123456789"
@@ -40,6 +41,7 @@ def _tsa_with_bad_certificate(root: dict[str, Any]) -> None:
     _first_cert(root, "timestampAuthorities")["rawBytes"] = NOT_DER
 
 
+LATER = "2999-01-01T00:00:00Z"  # a validFor.start that has not come
 MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
     "secret as certificate": (
         lambda r: _first_cert(r).update(rawBytes=base64.b64encode(SECRET.encode()).decode()),
@@ -83,6 +85,19 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
     "TSA certificate not DER": (
         _tsa_with_bad_certificate,
         "timestampAuthorities[0].certChain.certificates[0]: not a DER certificate",
+    ),
+    "CA not valid yet": (
+        lambda r: [ca["validFor"].update(start=LATER) for ca in r["certificateAuthorities"]],
+        "a Sigstore trusted root not valid yet: certificateAuthorities: every validFor starts "
+        "after now (the earliest at 2999-01-01T00:00:00+00:00), so sigstore can verify nothing",
+    ),
+    "log not valid yet": (
+        lambda r: [log["publicKey"]["validFor"].update(start=LATER) for log in r["tlogs"]],
+        "a Sigstore trusted root not valid yet: tlogs: every validFor starts after now",
+    ),
+    "CT log not valid yet": (
+        lambda r: [log["publicKey"]["validFor"].update(start=LATER) for log in r["ctlogs"]],
+        "a Sigstore trusted root not valid yet: ctlogs: every validFor starts after now",
     ),
     "extra key": (
         lambda r: r.update({f"{SECRET}\x1b[2J\n\u202eEVIL{'Z' * 300}": 1}),
@@ -131,8 +146,9 @@ def test_a_malformed_root_is_refused_when_loaded(
     caplog: pytest.LogCaptureFixture,
     case: str,
 ) -> None:
-    """Was exit 3 (`internal error: ValueError: error parsing asn1 value`, `MetadataError`), or
-    a deny after six unprefixed `Failed to load a trusted root key` lines."""
+    """Was exit 3 (`internal error: ValueError: error parsing asn1 value`, `MetadataError`:
+    `Fulcio certificates not found in trusted root` for CAs that all start later), or a deny
+    after six unprefixed `Failed to load a trusted root key` lines."""
     change, reason = MALFORMED[case]
     root = _root(instance, tmp_path, change)
     caplog.set_level(logging.DEBUG)
@@ -148,6 +164,18 @@ def test_a_malformed_root_is_refused_when_loaded(
         assert str(root) in line and reason in line, line
         assert "Z" * 40 not in line
     assert not [m for m in _sigstore_records(caplog) if "trusted root key" in m]
+
+
+def test_a_root_with_one_started_entry_of_each_part_loads(instance: LocalInstance) -> None:
+    """Only a part with no entry started is refused: a CA or log announced ahead is kept."""
+    root = json.loads(instance.trusted_root.read_text())
+    for kind in ("certificateAuthorities", "tlogs", "ctlogs"):
+        later = copy.deepcopy(root[kind][0])
+        later.get("publicKey", later)["validFor"]["start"] = LATER
+        root[kind].append(later)
+    read = read_root(json.dumps(root).encode(), "root.json")
+    assert len(read.root._inner.certificate_authorities) == 2
+    timed_verifier(read.root)  # sigstore builds its verifier from it
 
 
 def test_a_log_key_vouches_only_inside_its_validity(

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.verify.webhook import reviews as r
+from verify.sigstore_adapter import embedded_trusted_root
 from verify.webhook import review
 from verify.webhook.mounted import Mounted
 from verify.webhook.server import Webhook
@@ -353,6 +354,30 @@ def test_a_changed_policy_is_read_again_and_a_broken_one_denies(tmp_path: Path) 
     _touch_later(policy, r.POLICY.replace("v1.4.0", "v1.5.0"))
     assert hook.answer(r.body(r.workload("Pod")))[1]["response"]["allowed"] is True
     assert hook.mounted.current().policy.identities[0].subject.endswith("v1.5.0")  # type: ignore[union-attr]
+
+
+def test_a_trust_root_changed_to_one_not_valid_yet_denies_naming_it(tmp_path: Path) -> None:
+    """Was `internal error: MetadataError: Fulcio certificates not found in trusted root`."""
+    root = json.loads(embedded_trusted_root("production").read_text())
+    path = tmp_path / "root.json"
+    path.write_text(json.dumps(root))
+    judge = r.RuleJudge(allowed={r.GOOD})
+    policy = r.POLICY.replace("trust: production\n", f"trust:\n  trusted_root: {path}\n")
+    hook = Webhook(Mounted(r.policy_file(tmp_path, policy)), judge, out=io.StringIO())
+    assert hook.answer(r.body(r.workload("Pod")))[1]["response"]["allowed"] is True
+    for ca in root["certificateAuthorities"]:
+        ca["validFor"]["start"] = "2999-01-01T00:00:00Z"
+    _touch_later(path, json.dumps(root))
+    _, answer = hook.answer(r.body(r.workload("Pod")))
+    assert answer["response"]["allowed"] is False
+    message = answer["response"]["status"]["message"]
+    assert message.startswith("the mounted policy or trust root changed and does not load")
+    assert (
+        f"{path}: a Sigstore trusted root not valid yet: certificateAuthorities: every "
+        "validFor starts after now (the earliest at 2999-01-01T00:00:00+00:00)"
+    ) in message
+    assert "internal error" not in message
+    assert len(judge.calls) == 1  # nothing judged under a root that cannot verify
 
 
 def test_a_policy_replaced_through_a_symlink_swap_is_read_again(tmp_path: Path) -> None:
