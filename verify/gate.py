@@ -21,7 +21,7 @@ from verify.evidence import Collector, Evidence, Problem
 from verify.files import named_pseudo_root
 from verify.formats.vsa import gate_levels
 from verify.interface import Check, Context, Outcome
-from verify.plugins import GATE_CHECKS, failure, gate_checks
+from verify.plugins import GATE_CHECKS, ClassRegistry, failure, gate_checks
 from verify.policy import Policy, human
 from verify.trust import Trust, load_trust
 
@@ -102,9 +102,11 @@ class Run:
         }
 
 
-def check_plugins() -> tuple[str, ...]:
-    """Which distribution provided each check, for the record (read without importing)."""
-    return tuple(f"{p.name} ({p.distribution} {p.version})" for p in gate_checks().describe())
+def check_plugins(registry: ClassRegistry[Check] | None = None) -> tuple[str, ...]:
+    """Which distribution provided each check, for the record (read without importing), as
+    `registry` found them (the scan the checks were loaded by), else as installed now."""
+    found = (registry if registry is not None else gate_checks()).describe()
+    return tuple(f"{p.name} ({p.distribution} {p.version})" for p in found)
 
 
 class NoChecks(OperationalError):
@@ -144,10 +146,11 @@ class _answering:
         ) from e
 
 
-def checks() -> list[Check]:
+def checks(registry: ClassRegistry[Check] | None = None) -> list[Check]:
     """Every installed check (built-ins included), in their order; NoChecks when there is none,
-    UnloadableCheck naming the first that does not load, CheckFailed one that cannot start."""
-    registry = gate_checks()
+    UnloadableCheck naming the first that does not load, CheckFailed one that cannot start.
+    `registry`: the scan of the entry points to load them by, else one made now."""
+    registry = registry if registry is not None else gate_checks()
     found = []
     for name in registry.names():
         try:
@@ -267,7 +270,8 @@ def decide(
         decision_limit = deadline.DECISION_LIMIT
     trust = trust or trust_for(policy)
     context = Context(policy, trust, now, advisories, images)
-    installed = checks()
+    registry = gate_checks()  # one scan of the entry points (4 ms) for the checks and the record
+    installed = checks(registry)
     _log.info("gate: %d artifact(s), %d checks, judged at %s", len(artifacts), len(installed), now)
     collector = Collector(trust.root, policy, now, attestations)
     # reading and verifying the directories' bundles, shared by all: the limit per artifact
@@ -280,7 +284,9 @@ def decide(
             evidence = collector.collect(artifact, digest)
             decisions.append(_decide(evidence, context, installed, shared))
         _log.debug("gate: %s: %s", artifact.name, decisions[-1].verdict)
-    return Run(policy, trust, now, tuple(decisions), check_plugins(), tuple(collector.unjudged()))
+    return Run(
+        policy, trust, now, tuple(decisions), check_plugins(registry), tuple(collector.unjudged())
+    )
 
 
 PARALLEL_HASHING = 64 << 20  # bytes in all: below, threads cost more than they save

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from attest.sign import stage as sign_stage
 from tests import signed_release as g
 from tests.conftest import LocalInstance
-from verify import deadline, gate
+from verify import deadline, gate, plugins
 from verify.certificate import Signer
 from verify.checks.attestations import AttestationAgeCheck
 from verify.checks.signature import IdentityCheck
@@ -605,3 +605,24 @@ def test_a_malformed_sbom_is_no_sbom_even_with_nothing_denied(
     result = _verify(invoke, tmp_path, policy, release.wheel)
     assert result.exit_code == ExitCode.DENIED, result.stderr
     _has(result, "sbom", "malformed SBOM: components: expected a list of objects, got str")
+
+
+def test_the_record_names_the_checks_of_the_one_scan_that_loaded_them(
+    instance: LocalInstance, signed: g.Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decision scans the installed checks once: the run's record of them (`plugins`) is read
+    from the scan its checks were loaded by (before: a second scan, 4 ms of every decide, and
+    a plugin installed meanwhile could be recorded though it never ran)."""
+    policy = load_policy(g.write_policy(tmp_path / "policy.yaml", g.strict_policy(instance)))
+    scans = []
+    real = plugins.metadata.entry_points
+
+    def counted(**selection: Any) -> Any:
+        scans.append(selection)
+        return real(**selection)
+
+    monkeypatch.setattr(plugins.metadata, "entry_points", counted)
+    run = gate.decide([signed.wheel], policy, signed.now)
+    assert scans == [{"group": plugins.GATE_CHECKS}]
+    assert run.allowed and run.plugins == gate.check_plugins()
+    assert "signature (attest-pipeline " in " ".join(run.plugins)
