@@ -240,14 +240,12 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return int(lengths[0]) if _DIGITS.fullmatch(lengths[0].strip()) else None
 
-    def _framing(self) -> tuple[int, str] | None:
-        """Why the request's body cannot be measured (status, reason), if it cannot."""
-        lengths = self.headers.get_all("Content-Length") or []
-        if self.headers.get("Transfer-Encoding") is not None or not lengths:
+    def _unmeasured(self) -> tuple[int, str]:
+        """Why `_length` found no length: none given (or chunked), or not one in digits."""
+        headers = self.headers
+        if headers.get("Transfer-Encoding") is not None or "Content-Length" not in headers:
             return 411, "give the review's Content-Length (no chunked body)"
-        if self._length() is None:
-            return 400, "give one Content-Length, in ASCII digits"
-        return None
+        return 400, "give one Content-Length, in ASCII digits"
 
     def _refuse(self, status: int, why: str) -> None:
         """A request that is not a review: its body (at most MAX_REVIEW) read past and the
@@ -264,10 +262,9 @@ class _Handler(BaseHTTPRequestHandler):
         kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
             return self._refuse(415, "an AdmissionReview is application/json")
-        unmeasured = self._framing()
-        if unmeasured is not None:
-            return self._refuse(*unmeasured)
-        length = cast(int, self._length())
+        length = self._length()
+        if length is None:
+            return self._refuse(*self._unmeasured())
         if length > MAX_REVIEW:
             return self._refuse(413, f"a review over {MAX_REVIEW // MIB} MiB is refused unread")
         body = self.rfile.read(length)
